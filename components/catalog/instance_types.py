@@ -1,0 +1,102 @@
+"""Typed access to the accelerated instance-type catalog (data/instance_types.yaml)."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+from typing import Literal
+
+import yaml
+
+AmiFamily = Literal["nvidia", "neuron"]
+CoolingClass = Literal["air", "rear-door", "liquid"]
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    vendor: str
+    model: str
+    count: int
+    memory_gib: int
+    tdp_w: int
+    power_limit_min_w: int
+
+    @property
+    def power_cappable(self) -> bool:
+        return self.power_limit_min_w < self.tdp_w
+
+
+@dataclass(frozen=True)
+class NodePower:
+    max: float
+    typical: float
+
+
+@dataclass(frozen=True)
+class Price:
+    usd_per_hour: float
+    region: str
+    date: str
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    name: str
+    family: str
+    ami_family: AmiFamily
+    accelerator: Accelerator
+    vcpus: int
+    memory_gib: int
+    network_cards: int
+    max_efa_interfaces: int
+    network_gbps: int
+    node_power_kw: NodePower
+    cooling: CoolingClass
+    rack_units: int
+    price: Price
+    nccl_allreduce_busbw_gbps: float
+    sources: dict[str, str]
+    estimates: tuple[str, ...]
+
+    @property
+    def efa_capable(self) -> bool:
+        return self.max_efa_interfaces > 0
+
+    @property
+    def gpus(self) -> int:
+        return self.accelerator.count
+
+
+def _parse(name: str, raw: dict) -> InstanceType:
+    return InstanceType(
+        name=name,
+        family=raw["family"],
+        ami_family=raw["ami_family"],
+        accelerator=Accelerator(**raw["accelerator"]),
+        vcpus=raw["vcpus"],
+        memory_gib=raw["memory_gib"],
+        network_cards=raw["network_cards"],
+        max_efa_interfaces=raw["max_efa_interfaces"],
+        network_gbps=raw["network_gbps"],
+        node_power_kw=NodePower(**raw["node_power_kw"]),
+        cooling=raw["cooling"],
+        rack_units=raw["rack_units"],
+        price=Price(usd_per_hour=raw["price"]["usd_per_hour"], region=raw["price"]["region"],
+                    date=str(raw["price"]["date"])),
+        nccl_allreduce_busbw_gbps=raw["nccl_allreduce_busbw_gbps"],
+        sources=dict(raw["sources"]),
+        estimates=tuple(raw.get("estimates", ())),
+    )
+
+
+@functools.cache
+def instance_types() -> dict[str, InstanceType]:
+    """Every catalog entry by EC2 instance type name."""
+    text = resources.files("aifactory.catalog").joinpath("data/instance_types.yaml").read_text()
+    return {name: _parse(name, raw) for name, raw in yaml.safe_load(text).items()}
+
+
+def get_instance_type(name: str) -> InstanceType:
+    """The catalog entry for `name`; KeyError when the catalog does not know it."""
+    return instance_types()[name]

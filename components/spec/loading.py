@@ -1,0 +1,157 @@
+"""Turn a stack's config (`Pulumi.<stack>.yaml` or the engine's config) into a `FactorySpec`.
+
+Structural problems come from the pydantic model; cross-field rules from `rules.py`. Either way
+the result is one `ConfigError` listing every problem with its config path, raised before any
+resource exists.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .errors import NAMESPACE, ConfigError, ConfigIssue, config_path, did_you_mean
+from .model import FactorySpec
+from .rules import check_spec
+
+REGION_KEY = "aws:region"
+
+
+def spec_from_config(config: Mapping[str, Any]) -> FactorySpec:
+    """Validate a stack's config: keys are fully qualified (`aws:region`, `aifactory:fleets`, ...).
+
+    Values may be parsed objects (from the stack YAML) or JSON strings (from the engine).
+    """
+    raw: dict[str, Any] = {}
+    issues: list[ConfigIssue] = []
+    for key, value in config.items():
+        namespace, _, name = key.partition(":")
+        if key == REGION_KEY:
+            raw["region"] = value
+        elif namespace == NAMESPACE:
+            raw[name] = _decode(value)
+    if "region" not in raw:
+        issues.append(
+            ConfigIssue(REGION_KEY, "no region is set", "run `pulumi config set aws:region <region>`")
+        )
+    try:
+        spec = FactorySpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(issues + [_issue_from_pydantic(err) for err in exc.errors()]) from None
+    issues.extend(check_spec(spec))
+    if issues:
+        raise ConfigError(issues)
+    return spec
+
+
+def load_stack_file(path: Path) -> tuple[str, FactorySpec]:
+    """Read `Pulumi.<stack>.yaml`; returns the stack name and the validated spec."""
+    stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError([ConfigIssue(str(path), f"is not valid YAML ({exc})", "fix the YAML syntax")]) from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise ConfigError([ConfigIssue(str(path), "has no `config:` mapping", "put the stack's keys under `config:`")])
+    return stack, spec_from_config(config)
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+_UNION_TAGS = {"kubernetes", "slurm", "aws", "datahall"}
+
+
+def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """Drop the parts pydantic adds for unions (`int`, `list[Rack]`, discriminator tags)."""
+    cleaned: list[int | str] = []
+    for i, part in enumerate(loc):
+        if isinstance(part, str) and ("[" in part or part in {"int", "str", "float", "bool"}):
+            continue
+        if isinstance(part, str) and part in _UNION_TAGS and i > 0 and loc[i - 1] in ("scheduler", "site"):
+            continue
+        cleaned.append(part)
+    return tuple(cleaned)
+
+
+def _issue_from_pydantic(err: Any) -> ConfigIssue:
+    loc = _clean_loc(tuple(err["loc"]))
+    kind = err["type"]
+    path = REGION_KEY if loc == ("region",) else config_path(*loc) if loc else f"{NAMESPACE}:"
+    value = err.get("input")
+    if kind == "missing":
+        return ConfigIssue(path, "is required but missing", f"set `{path}` in the stack file")
+    if kind == "extra_forbidden":
+        known = _field_names_at(FactorySpec, loc[:-1])
+        return ConfigIssue(path, "is not a known key", did_you_mean(str(loc[-1]), known))
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        choices = [c.strip().strip("'") for c in expected.replace(" or ", ",").split(",") if c.strip()]
+        return ConfigIssue(path, f"'{value}' is not allowed", did_you_mean(str(value), choices))
+    if kind == "union_tag_invalid":
+        tags = err.get("ctx", {}).get("expected_tags", "")
+        return ConfigIssue(path + ".kind", f"kind '{err.get('ctx', {}).get('tag')}' is unknown", f"use one of: {tags}")
+    if kind == "union_tag_not_found":
+        return ConfigIssue(path + ".kind", "is required but missing", "set `kind` to choose the variant")
+    message = err["msg"].removeprefix("Value error, ")
+    return ConfigIssue(path, f"{message} (got {value!r})", _fix_for(kind, err))
+
+
+def _fix_for(kind: str, err: Any) -> str:
+    ctx = err.get("ctx", {})
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return "use a value within the allowed range"
+    if kind == "string_pattern_mismatch":
+        return f"use a value matching {ctx.get('pattern')}"
+    if kind in ("too_short", "too_long"):
+        return "change the number of entries"
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return "use a value of the expected type"
+    return "see the configuration reference in the README"
+
+
+def _field_names_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """Valid keys of the (nested) model at `loc`, for typo suggestions."""
+    candidates: list[Any] = [model]
+    for part in loc:
+        next_candidates: list[Any] = []
+        for candidate in candidates:
+            if isinstance(part, int):
+                next_candidates.extend(_unwrap(candidate))
+            elif isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                for name, field in candidate.model_fields.items():
+                    if part in (name, field.alias):
+                        next_candidates.extend(_unwrap(field.annotation))
+        candidates = next_candidates
+    names: list[str] = []
+    for candidate in candidates:
+        for inner in _unwrap(candidate) + [candidate]:
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                names.extend(f.alias or n for n, f in inner.model_fields.items())
+    return sorted(set(names))
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType, list, dict, tuple):
+        result: list[Any] = []
+        for arg in typing.get_args(annotation):
+            result.extend(_unwrap(arg) if typing.get_origin(arg) else [arg])
+        return result
+    return [annotation]

@@ -1,0 +1,56 @@
+"""`aifactory:scheduler`: Kubernetes (EKS + Kueue + JobSet) or Slurm."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from .base import SpecModel
+
+DEFAULT_PRIORITIES = ("production-training", "fine-tuning", "evaluation")
+
+
+class Queue(SpecModel):
+    name: str
+    namespace: str
+    gpu_quota: int = Field(ge=0)
+    borrowing_limit: int | None = Field(default=None, ge=0)
+    cohort: str | None = None
+    fleets: list[str] | None = Field(default=None, description="Fleets the queue may use (default: all).")
+
+
+class ChartVersions(SpecModel):
+    kueue: str = "0.19.2"
+    jobset: str = "0.12.0"
+    nvidia_device_plugin: str = "0.20.0"
+    efa_device_plugin: str = "v0.5.30"
+    fsx_csi_driver: str = "1.17.0"
+    dcgm_exporter: str = "4.8.2"
+
+
+class KubernetesScheduler(SpecModel):
+    kind: Literal["kubernetes"]
+    version: str = "1.35"
+    endpoint: Literal["private", "public"] = "private"
+    public_access_cidrs: list[str] = Field(default_factory=list)
+    queues: list[Queue] = Field(default_factory=list)
+    priorities: list[str] = Field(default_factory=lambda: list(DEFAULT_PRIORITIES))
+    charts: ChartVersions = ChartVersions()
+
+
+class SlurmPartition(SpecModel):
+    name: str
+    fleets: list[str] = Field(min_length=1)
+    default: bool = False
+    max_time: str = "INFINITE"
+
+
+class SlurmScheduler(SpecModel):
+    kind: Literal["slurm"]
+    partitions: list[SlurmPartition] = Field(min_length=1)
+    accounting: Literal["none", "slurmdbd"] = "none"
+    version: str = "24.11"
+
+
+SchedulerSpec = Annotated[KubernetesScheduler | SlurmScheduler, Field(discriminator="kind")]
