@@ -2,13 +2,56 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from dataclasses import dataclass
 
 from pydantic import Field
 
+from ..planning.storage_sizing import DEFAULT_QUOTA_GIB, DeploymentType
 from .base import SpecModel
 
-DeploymentType = Literal["PERSISTENT_2", "PERSISTENT_1", "SCRATCH_2"]
+# Deployment types: PERSISTENT_1 (the older 50/100/200 MB/s/TiB generation) is left out; it has no
+# EFA and the factory links S3 only through data repository associations on PERSISTENT_2.
+DEFAULT_BACKUP_RETENTION_DAYS = 7
+
+# S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter
+# or digit (S3 User Guide, "General purpose bucket naming rules").
+_BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+_S3_URI = re.compile(rf"^s3://(?P<bucket>{_BUCKET})(?:/(?P<prefix>.*))?$")
+# A bucket ARN names its partition: arn:<partition>:s3:::<bucket>[/<key prefix>] (IAM User Guide,
+# "Amazon S3 resource ARNs"). An s3:// URI carries no partition: bucket names are unique only
+# within a partition, so a URI is read in the stack's own partition.
+_S3_ARN = re.compile(rf"^arn:(?P<partition>[a-z0-9-]+):s3:::(?P<bucket>{_BUCKET})(?:/(?P<prefix>.*))?$")
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    prefix: str
+    partition: str | None
+    """The partition an ARN names; None for an s3:// URI."""
+
+    @property
+    def uri(self) -> str:
+        """`s3://bucket/prefix/`, the form FSx data repository associations take."""
+        prefix = self.prefix.strip("/")
+        return f"s3://{self.bucket}/{prefix}/" if prefix else f"s3://{self.bucket}/"
+
+    def overlaps(self, other: S3Location) -> bool:
+        """True when one location contains the other (same bucket, one prefix under the other)."""
+        if self.bucket != other.bucket:
+            return False
+        mine, theirs = self.uri, other.uri
+        return mine.startswith(theirs) or theirs.startswith(mine)
+
+
+def parse_s3_path(path: str) -> S3Location | None:
+    """An `s3://bucket/prefix` URI or `arn:<partition>:s3:::bucket/prefix` ARN; None for anything else."""
+    match = _S3_URI.match(path) or _S3_ARN.match(path)
+    if match is None or ".." in match["bucket"]:
+        return None
+    groups = match.groupdict()
+    return S3Location(bucket=match["bucket"], prefix=match["prefix"] or "", partition=groups.get("partition"))
 
 
 class CheckpointTarget(SpecModel):
@@ -19,7 +62,9 @@ class CheckpointTarget(SpecModel):
 
 
 class StorageSpec(SpecModel):
-    capacity_tib: float | None = Field(default=None, gt=0, alias="capacityTiB", description="Minimum storage capacity in TiB.")
+    capacity_tib: float | None = Field(
+        default=None, gt=0, alias="capacityTiB", description="Minimum storage capacity in TiB."
+    )
     throughput_gbps: float | None = Field(
         default=None, gt=0, alias="throughputGBps", description="Minimum aggregate throughput in GB/s."
     )
@@ -27,11 +72,45 @@ class StorageSpec(SpecModel):
         default=None, description="Checkpoint target instead of `throughputGBps`."
     )
     efa_enabled: bool = Field(default=False, description="GPUDirect Storage over EFA (PERSISTENT_2 only).")
-    s3_import_path: str | None = Field(default=None, description="s3://bucket/prefix/ imported into the file system.")
-    s3_export_path: str | None = Field(default=None, description="s3://bucket/prefix/ the file system exports to.")
+    s3_import_path: str | None = Field(
+        default=None, description="s3://bucket/prefix/ imported into <mountPath>/datasets."
+    )
+    s3_export_path: str | None = Field(
+        default=None, description="s3://bucket/prefix/ that <mountPath>/checkpoints exports to."
+    )
     create_bucket: bool = Field(
         default=False, description="Create the data repository bucket (in-region, encrypted, versioned)."
     )
     deployment_type: DeploymentType = "PERSISTENT_2"
-    backup_retention_days: int = Field(default=7, ge=0, le=90)
+    backup_retention_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=90,
+        description=f"Daily automatic backups kept (default {DEFAULT_BACKUP_RETENTION_DAYS} on PERSISTENT_2; "
+        "SCRATCH_2 has none).",
+    )
     mount_path: str = Field(default="/fsx", pattern=r"^/[A-Za-z0-9._/-]*$")
+    quota_gib: int = Field(
+        default=DEFAULT_QUOTA_GIB,
+        ge=1200,
+        alias="quotaGiB",
+        description="The account's FSx for Lustre storage quota in GiB (default 100,800; raise it in Service "
+        "Quotas first).",
+    )
+
+    @property
+    def import_location(self) -> S3Location | None:
+        return parse_s3_path(self.s3_import_path) if self.s3_import_path else None
+
+    @property
+    def export_location(self) -> S3Location | None:
+        return parse_s3_path(self.s3_export_path) if self.s3_export_path else None
+
+    @property
+    def backup_days(self) -> int:
+        """Automatic backup retention the file system gets (0 disables; SCRATCH_2 always 0)."""
+        if self.deployment_type != "PERSISTENT_2":
+            return 0
+        if self.backup_retention_days is None:
+            return DEFAULT_BACKUP_RETENTION_DAYS
+        return self.backup_retention_days
