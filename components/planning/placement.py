@@ -1,0 +1,654 @@
+"""Cooling-aware placement: every node of every fleet into a placement domain (EC2) or a rack (data hall).
+
+On AWS a domain is EC2 capacity: the capacity reservation or block itself (already co-located, so never
+a placement group: forcing one onto reserved capacity fails with InsufficientInstanceCapacity), a
+cluster placement group, or one partition (1..7) of a partition placement group. In a data hall a
+domain is the nodes of one fleet in one rack; racks are packed under their power budget (less
+headroom, at most what their cooling class removes), cooling class and rack units, and a fleet spans
+as few network blocks as it can. When power limits the count, GPUs are capped within the fleet's
+`gpuPowerCapW` bounds, only when that raises the site's throughput.
+
+Pure logic: no Pulumi imports. Output is deterministic for a given spec.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..catalog.instance_types import InstanceType, get_instance_type
+from ..catalog.power_curves import relative_throughput
+from ..spec.errors import ConfigIssue, config_path
+from ..spec.model import FactorySpec, Fleet
+from ..spec.site import COOLING_RANK, AwsSite, DatahallSite, Rack
+from .topology_model import Switch, SwitchTree, compress_hostlist
+
+LABEL_BLOCK = "topology.aifactory.io/block"
+LABEL_RACK = "topology.aifactory.io/rack"
+LABEL_DOMAIN = "topology.aifactory.io/domain"
+LABEL_FLEET = "topology.aifactory.io/fleet"
+LABEL_GPU_POWER_CAP = "aifactory.io/gpu-power-cap-w"
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+# EC2 instance topology labels set by the AWS cloud controller manager, broadest first
+# (https://docs.aws.amazon.com/eks/latest/userguide/ml-workload-topology.html).
+AWS_NETWORK_LAYERS = (
+    "topology.k8s.aws/network-node-layer-1",
+    "topology.k8s.aws/network-node-layer-2",
+    "topology.k8s.aws/network-node-layer-3",
+)
+ROOT_SWITCH = "fabric"
+# Partition placement groups hold at most 7 partitions per AZ (EC2 user guide, "Placement groups").
+MAX_PARTITIONS = 7
+CAP_STEP_W = 25  # granularity of the power-cap search; nvidia-smi accepts whole watts
+_EPS = 1e-9
+
+PlacementKind = Literal["cluster", "partition", "reservation", "rack"]
+
+
+class PlacementError(Exception):
+    """The site cannot hold the fleets; `issues` say what is missing (kW, cooling class, racks)."""
+
+    def __init__(self, issues: Sequence[ConfigIssue]):
+        self.issues = tuple(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A group of identical nodes that gets its own launch template / node group / Slurm group."""
+
+    name: str
+    fleet: str
+    instance_type: str
+    nodes: int
+    hostnames: tuple[str, ...]
+    placement: PlacementKind
+    placement_group: str | None
+    partition_number: int | None
+    gpu_power_cap_w: int | None
+    block: str
+    racks: tuple[str, ...]
+    labels: Mapping[str, str]
+    node_power_kw: float
+    gpus_per_node: int
+    relative_throughput: float
+
+
+@dataclass(frozen=True)
+class PlacementGroup:
+    """An EC2 placement group the domains reference by `placement_group`."""
+
+    name: str
+    fleet: str
+    strategy: Literal["cluster", "partition"]
+    partition_count: int | None
+
+
+@dataclass(frozen=True)
+class RackSlot:
+    hostname: str
+    u_position: int  # lowest U the server occupies, counting from 1 at the bottom
+    rack_units: int
+
+
+@dataclass(frozen=True)
+class RackLoad:
+    """One data-hall rack after placement."""
+
+    name: str
+    hall: str
+    row: str
+    block: str
+    cooling: str
+    power_kw: float  # nameplate of the rack as configured
+    budget_kw: float  # what placement may use: power within the cooling limit, less headroom
+    rack_units: int
+    load_kw: float
+    slots: tuple[RackSlot, ...]
+
+    @property
+    def nodes(self) -> int:
+        return len(self.slots)
+
+
+@dataclass(frozen=True)
+class PlacementPlan:
+    site: Literal["aws", "datahall"]
+    domains: tuple[Domain, ...]
+    switch_tree: SwitchTree
+    racks: tuple[RackLoad, ...] = ()
+    pue: float | None = None
+    placement_groups: tuple[PlacementGroup, ...] = field(default_factory=tuple)
+
+    def domains_for(self, fleet: str) -> tuple[Domain, ...]:
+        return tuple(d for d in self.domains if d.fleet == fleet)
+
+    def kueue_topology_levels(self) -> list[str]:
+        """Node label keys, broadest first, `kubernetes.io/hostname` last."""
+        if self.site == "aws":
+            return [*AWS_NETWORK_LAYERS, HOSTNAME_LABEL]
+        return [LABEL_BLOCK, LABEL_RACK, HOSTNAME_LABEL]
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able report: power, PUE, fullest rack, capping cost, racks and domains."""
+        it_kw = sum(d.nodes * d.node_power_kw for d in self.domains)
+        gpus = sum(d.nodes * d.gpus_per_node for d in self.domains)
+        capped = sum(d.nodes * d.gpus_per_node for d in self.domains if d.gpu_power_cap_w is not None)
+        lost = sum(d.nodes * d.gpus_per_node * (1 - d.relative_throughput) for d in self.domains)
+        fullest = max(self.racks, key=lambda r: r.load_kw / r.budget_kw if r.budget_kw else 0.0, default=None)
+        return {
+            "site": self.site,
+            "nodes": sum(d.nodes for d in self.domains),
+            "gpus": gpus,
+            "it_power_kw": round(it_kw, 3),
+            "facility_power_kw": round(it_kw * self.pue, 3) if self.pue is not None else None,
+            "pue": self.pue,
+            "fullest_rack": None
+            if fullest is None
+            else {
+                "name": fullest.name,
+                "power_kw": round(fullest.load_kw, 3),
+                "budget_kw": round(fullest.budget_kw, 3),
+                "used_pct": round(100 * fullest.load_kw / fullest.budget_kw, 1) if fullest.budget_kw else 0.0,
+            },
+            "gpus_capped": capped,
+            "throughput_given_up_pct": round(100 * lost / gpus, 2) if gpus else 0.0,
+            "racks": [
+                {
+                    "name": r.name,
+                    "hall": r.hall,
+                    "row": r.row,
+                    "block": r.block,
+                    "cooling": r.cooling,
+                    "budget_kw": round(r.budget_kw, 3),
+                    "power_kw": round(r.load_kw, 3),
+                    "nodes": r.nodes,
+                }
+                for r in self.racks
+            ],
+            "domains": [
+                {
+                    "name": d.name,
+                    "fleet": d.fleet,
+                    "instance_type": d.instance_type,
+                    "nodes": d.nodes,
+                    "hosts": compress_hostlist(d.hostnames),
+                    "placement": d.placement,
+                    "placement_group": d.placement_group,
+                    "partition_number": d.partition_number,
+                    "gpu_power_cap_w": d.gpu_power_cap_w,
+                    "block": d.block,
+                    "racks": list(d.racks),
+                }
+                for d in self.domains
+            ],
+        }
+
+
+def plan_placement(spec: FactorySpec) -> PlacementPlan:
+    """Place every node of every fleet; PlacementError when the site cannot hold them."""
+    site = spec.site
+    if isinstance(site, DatahallSite):
+        return _plan_datahall(spec, site)
+    return _plan_aws(spec, site if site is not None else AwsSite())
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def hostnames(fleet: Fleet) -> list[str]:
+    """`train-0001`.. : contiguous per fleet, zero-padded so they sort and compress."""
+    width = max(4, len(str(fleet.count)))
+    return [f"{fleet.name}-{i:0{width}d}" for i in range(1, fleet.count + 1)]
+
+
+def power_cap_levels(fleet: Fleet, itype: InstanceType) -> list[int | None]:
+    """Per-GPU limits the planner may use for a fleet, highest first; None means uncapped (TDP)."""
+    bounds = fleet.gpu_power_cap_w
+    acc = itype.accelerator
+    if bounds is None or not acc.power_cappable:
+        return [None]
+    top = min(bounds.max, acc.tdp_w)
+    low = max(bounds.min, acc.power_limit_min_w)
+    levels: list[int | None] = [None if top >= acc.tdp_w else top]
+    cap = top - CAP_STEP_W
+    while cap > low:
+        levels.append(cap)
+        cap -= CAP_STEP_W
+    if low < top:
+        levels.append(low)
+    return levels
+
+
+def node_power_kw(fleet: Fleet, itype: InstanceType, cap_w: int | None) -> float:
+    """Node power: the fleet's override or the catalog's max, less what capping removes from its GPUs.
+
+    Capping lowers only GPU board power; the rest of the node (CPUs, NICs, fans) is assumed unchanged.
+    """
+    full = fleet.node_power_kw if fleet.node_power_kw is not None else itype.node_power_kw.max
+    if cap_w is None:
+        return full
+    return full - itype.accelerator.count * (itype.accelerator.tdp_w - cap_w) / 1000
+
+
+def _throughput(itype: InstanceType, cap_w: int | None) -> float:
+    return relative_throughput(itype.accelerator.model, itype.accelerator.tdp_w, cap_w)
+
+
+def _fleet_labels(fleet: Fleet, domain: str, block: str, cap_w: int | None) -> dict[str, str]:
+    labels = {LABEL_FLEET: fleet.name, LABEL_BLOCK: block, LABEL_DOMAIN: domain}
+    if cap_w is not None:
+        labels[LABEL_GPU_POWER_CAP] = str(cap_w)
+    return labels
+
+
+# ---------------------------------------------------------------------------------------------
+# AWS
+
+
+def _split(count: int, parts: int) -> list[int]:
+    base, extra = divmod(count, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def _plan_aws(spec: FactorySpec, site: AwsSite) -> PlacementPlan:
+    domains: list[Domain] = []
+    groups: list[PlacementGroup] = []
+    issues: list[ConfigIssue] = []
+    for fleet in spec.fleets:
+        itype = get_instance_type(fleet.instance_type)
+        cap = power_cap_levels(fleet, itype)[0]
+        kw = node_power_kw(fleet, itype, cap)
+        limit = site.max_nodes_per_domain
+        if site.domain_power_kw is not None:
+            by_power = math.floor(site.domain_power_kw / kw + _EPS)
+            if by_power < 1:
+                issues.append(
+                    ConfigIssue(
+                        config_path("site", "domainPowerKw"),
+                        f"{site.domain_power_kw} kW cannot hold one {fleet.instance_type} node of fleet "
+                        f"'{fleet.name}' ({kw:.2f} kW)",
+                        f"raise `domainPowerKw` to at least {kw:.2f} or remove it",
+                    )
+                )
+                continue
+            limit = by_power if limit is None else min(limit, by_power)
+        parts = 1 if limit is None else math.ceil(fleet.count / limit)
+        reserved = fleet.capacity.type in ("capacity-reservation", "capacity-block")
+        if reserved:
+            kind: PlacementKind = "reservation"
+        elif fleet.strategy == "spread" or parts > 1:
+            kind = "partition"
+            if fleet.strategy == "spread":
+                parts = max(parts, min(MAX_PARTITIONS, fleet.count))
+        else:
+            kind = "cluster"
+        names = hostnames(fleet)
+        start = 0
+        for k, size in enumerate(_split(fleet.count, parts)):
+            name = f"{fleet.name}-d{k}"
+            group: str | None = None
+            partition: int | None = None
+            if kind == "cluster":
+                group = f"{fleet.name}-cluster"
+            elif kind == "partition":
+                group = f"{fleet.name}-partition-{k // MAX_PARTITIONS}"
+                partition = k % MAX_PARTITIONS + 1
+            domains.append(
+                Domain(
+                    name=name,
+                    fleet=fleet.name,
+                    instance_type=fleet.instance_type,
+                    nodes=size,
+                    hostnames=tuple(names[start : start + size]),
+                    placement=kind,
+                    placement_group=group,
+                    partition_number=partition,
+                    gpu_power_cap_w=cap,
+                    block=name,
+                    racks=(),
+                    labels=_fleet_labels(fleet, name, name, cap),
+                    node_power_kw=kw,
+                    gpus_per_node=itype.gpus,
+                    relative_throughput=_throughput(itype, cap),
+                )
+            )
+            start += size
+        if kind == "cluster":
+            groups.append(PlacementGroup(f"{fleet.name}-cluster", fleet.name, "cluster", None))
+        elif kind == "partition":
+            for g in range(math.ceil(parts / MAX_PARTITIONS)):
+                count = min(MAX_PARTITIONS, parts - g * MAX_PARTITIONS)
+                groups.append(PlacementGroup(f"{fleet.name}-partition-{g}", fleet.name, "partition", count))
+    if issues:
+        raise PlacementError(issues)
+    leaves = tuple(Switch(d.name, nodes=d.hostnames) for d in domains)
+    root = Switch(ROOT_SWITCH, switches=tuple(d.name for d in domains))
+    return PlacementPlan(
+        site="aws",
+        domains=tuple(domains),
+        switch_tree=SwitchTree((root, *leaves)),
+        placement_groups=tuple(groups),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Data hall
+
+
+@dataclass
+class _Bin:
+    order: int
+    rack: Rack
+    block: int
+    rank: int
+    budget_kw: float
+    used_kw: float = 0.0
+    used_u: int = 0
+    placed: list[tuple[int, int]] = field(default_factory=list)  # (fleet index, nodes) in placement order
+
+
+@dataclass(frozen=True)
+class _Demand:
+    index: int
+    fleet: Fleet
+    itype: InstanceType
+    rank: int
+    kw: float
+    units: int
+    cap_w: int | None
+
+
+@dataclass(frozen=True)
+class _Shortfall:
+    demand: _Demand
+    placed: int
+
+
+def _capacity(b: _Bin, d: _Demand) -> int:
+    if b.rank < d.rank:
+        return 0
+    by_power = math.floor((b.budget_kw - b.used_kw) / d.kw + _EPS)
+    by_units = (b.rack.rack_units - b.used_u) // d.units
+    return max(0, min(by_power, by_units))
+
+
+def _put(b: _Bin, d: _Demand, n: int) -> None:
+    b.used_kw += n * d.kw
+    b.used_u += n * d.units
+    if b.placed and b.placed[-1][0] == d.index:
+        b.placed[-1] = (d.index, b.placed[-1][1] + n)
+    else:
+        b.placed.append((d.index, n))
+
+
+def _fill_pack(bins: list[_Bin], d: _Demand, take: int) -> None:
+    """Fewest new racks: top up racks already in use, then best-fit the largest capacities first."""
+    for b in bins:
+        if take == 0:
+            return
+        if b.used_u:
+            n = min(take, _capacity(b, d))
+            if n:
+                _put(b, d, n)
+                take -= n
+    # Sorted by capacity, then site order reversed so that among equal capacities the earliest rack
+    # sits last, where both `pop()` and the best-fit search below find it first.
+    fresh = sorted((c, -b.order, b) for b in bins if not b.used_u and (c := _capacity(b, d)) > 0)
+    keys = [(c, o) for c, o, _ in fresh]
+    while take > 0 and fresh:
+        if fresh[-1][0] < take:
+            c, _, b = fresh.pop()
+            keys.pop()
+            _put(b, d, c)
+            take -= c
+            continue
+        smallest = keys[bisect.bisect_left(keys, (take, -math.inf))][0]
+        i = bisect.bisect_right(keys, (smallest, math.inf)) - 1
+        _, _, b = fresh.pop(i)
+        keys.pop(i)
+        _put(b, d, take)
+        take = 0
+
+
+def _fill_spread(bins: list[_Bin], d: _Demand, take: int) -> None:
+    """One node per rack per pass, so heat and failures spread over every rack the fleet may use."""
+    while take > 0:
+        progressed = False
+        for b in bins:
+            if take and _capacity(b, d) > 0:
+                _put(b, d, 1)
+                take -= 1
+                progressed = True
+        if not progressed:
+            return
+
+
+def _pack(
+    site: DatahallSite, racks: list[Rack], demands: list[_Demand]
+) -> tuple[list[_Bin], _Shortfall | None]:
+    block_ids: dict[str, int] = {}
+    for r in racks:
+        block_ids.setdefault(r.block, len(block_ids))
+    bins = [
+        _Bin(i, r, block_ids[r.block], COOLING_RANK[r.cooling], site.usable_kw(r))
+        for i, r in enumerate(racks)
+    ]
+    by_block: list[list[_Bin]] = [[] for _ in block_ids]
+    for b in bins:
+        by_block[b.block].append(b)
+    for d in sorted(demands, key=lambda d: (-d.rank, -d.kw, -d.units, d.index)):
+        caps = [sum(_capacity(b, d) for b in blk) for blk in by_block]
+        need = d.fleet.count
+        fitting = [(c, k) for k, c in enumerate(caps) if c >= need]
+        chosen: list[tuple[int, int]]
+        if fitting:
+            chosen = [min(fitting)]
+        else:
+            chosen = []
+            total = 0
+            for c, k in sorted(((c, k) for k, c in enumerate(caps) if c > 0), key=lambda ck: (-ck[0], ck[1])):
+                chosen.append((c, k))
+                total += c
+                if total >= need:
+                    break
+            if total < need:
+                for _, k in chosen:
+                    (_fill_spread if d.fleet.strategy == "spread" else _fill_pack)(by_block[k], d, caps[k])
+                return bins, _Shortfall(d, total)
+        remaining = need
+        for c, k in chosen:
+            take = min(c, remaining)
+            (_fill_spread if d.fleet.strategy == "spread" else _fill_pack)(by_block[k], d, take)
+            remaining -= take
+    return bins, None
+
+
+def _demands(spec: FactorySpec, step: int) -> list[_Demand]:
+    out = []
+    for i, fleet in enumerate(spec.fleets):
+        itype = get_instance_type(fleet.instance_type)
+        levels = power_cap_levels(fleet, itype)
+        cap = levels[min(step, len(levels) - 1)]
+        out.append(
+            _Demand(
+                i,
+                fleet,
+                itype,
+                COOLING_RANK[itype.cooling],
+                node_power_kw(fleet, itype, cap),
+                itype.rack_units,
+                cap,
+            )
+        )
+    return out
+
+
+def _gpu_throughput(demands: list[_Demand], nodes: Mapping[int, int]) -> float:
+    return sum(nodes[d.index] * d.itype.gpus * _throughput(d.itype, d.cap_w) for d in demands)
+
+
+def _plan_datahall(spec: FactorySpec, site: DatahallSite) -> PlacementPlan:
+    racks = site.rack_list()
+    steps = max(len(power_cap_levels(f, get_instance_type(f.instance_type))) for f in spec.fleets)
+    first = _demands(spec, 0)
+    bins, short = _pack(site, racks, first)
+    demands = first
+    if short is not None:
+        uncapped_short = short
+        placed0 = {d.index: sum(n for b in bins for i, n in b.placed if i == d.index) for d in first}
+        for step in range(1, steps):
+            demands = _demands(spec, step)
+            bins, short = _pack(site, racks, demands)
+            if short is None:
+                break
+        if short is not None:
+            raise PlacementError([_missing(spec, site, racks, uncapped_short, capped=steps > 1)])
+        full = {d.index: d.fleet.count for d in demands}
+        if _gpu_throughput(demands, full) <= _gpu_throughput(first, placed0):
+            raise PlacementError([_missing(spec, site, racks, uncapped_short, capped=False, not_worth=True)])
+    return _datahall_plan(site, bins, demands)
+
+
+def _missing(
+    spec: FactorySpec,
+    site: DatahallSite,
+    racks: list[Rack],
+    short: _Shortfall,
+    *,
+    capped: bool,
+    not_worth: bool = False,
+) -> ConfigIssue:
+    d = short.demand
+    path = config_path("site", "racks")
+    need_class = next(c for c, r in COOLING_RANK.items() if r == d.rank)
+    eligible = [r for r in racks if COOLING_RANK[r.cooling] >= d.rank]
+    if not eligible:
+        return ConfigIssue(
+            path,
+            f"fleet '{d.fleet.name}' ({d.fleet.instance_type}) needs {need_class}-cooled racks "
+            "and the site has none",
+            f"add racks with `cooling: {need_class}`",
+        )
+    missing = d.fleet.count - short.placed
+
+    def fits(r: Rack) -> int:
+        return min(math.floor(site.usable_kw(r) / d.kw + _EPS), r.rack_units // d.units)
+
+    largest = max(eligible, key=fits)
+    by_power = math.floor(site.usable_kw(largest) / d.kw + _EPS)
+    per_rack = min(by_power, largest.rack_units // d.units)
+    kw = missing * d.kw / (1 - site.headroom_pct / 100)
+    limit = "power" if by_power <= largest.rack_units // d.units else "rack units"
+    if per_rack < 1:
+        return ConfigIssue(
+            path,
+            f"no {need_class}-or-better rack can hold one node of fleet '{d.fleet.name}' "
+            f"({d.kw:.2f} kW, {d.units}U at {site.headroom_pct:g}% headroom)",
+            f"give racks at least {d.kw / (1 - site.headroom_pct / 100):.1f} kW and {d.units}U",
+        )
+    more_racks = math.ceil(missing / per_rack)
+    after = " even with GPUs capped to the fleet's gpuPowerCapW minimum" if capped else ""
+    if not_worth:
+        after = " (capping GPUs to fit them would give up more throughput than the extra nodes add)"
+    return ConfigIssue(
+        path,
+        f"the site cannot hold fleet '{d.fleet.name}': {short.placed} of {d.fleet.count} nodes fit{after}; "
+        f"the other {missing} need about {kw:.1f} kW and {missing * d.units}U more "
+        f"in {need_class}-or-better racks",
+        f"add about {more_racks} {need_class}-or-better racks like '{largest.name}' (limited by {limit}: "
+        f"{per_rack} nodes each), or reduce `fleets[{d.index}].count`",
+    )
+
+
+def _datahall_plan(site: DatahallSite, bins: list[_Bin], demands: list[_Demand]) -> PlacementPlan:
+    by_index = {d.index: d for d in demands}
+    # Fleet's (rack, nodes) chunks in site order, so hostnames run contiguously rack by rack.
+    chunks: dict[int, list[tuple[_Bin, int]]] = {d.index: [] for d in demands}
+    for b in bins:
+        per_fleet: dict[int, int] = {}
+        for i, n in b.placed:
+            per_fleet[i] = per_fleet.get(i, 0) + n
+        for i, n in per_fleet.items():
+            chunks[i].append((b, n))
+    domains: list[Domain] = []
+    host_of: dict[tuple[int, int], list[str]] = {}
+    for i in sorted(chunks):
+        d = by_index[i]
+        names = hostnames(d.fleet)
+        start = 0
+        throughput = _throughput(d.itype, d.cap_w)
+        for k, (b, n) in enumerate(chunks[i]):
+            name = f"{d.fleet.name}-d{k}"
+            hosts = names[start : start + n]
+            start += n
+            host_of[(b.order, i)] = list(hosts)
+            labels = _fleet_labels(d.fleet, name, b.rack.block, d.cap_w)
+            labels[LABEL_RACK] = b.rack.name
+            domains.append(
+                Domain(
+                    name=name,
+                    fleet=d.fleet.name,
+                    instance_type=d.fleet.instance_type,
+                    nodes=n,
+                    hostnames=tuple(hosts),
+                    placement="rack",
+                    placement_group=None,
+                    partition_number=None,
+                    gpu_power_cap_w=d.cap_w,
+                    block=b.rack.block,
+                    racks=(b.rack.name,),
+                    labels=labels,
+                    node_power_kw=d.kw,
+                    gpus_per_node=d.itype.gpus,
+                    relative_throughput=throughput,
+                )
+            )
+    loads: list[RackLoad] = []
+    for b in bins:
+        slots: list[RackSlot] = []
+        u = 1
+        for i, n in b.placed:
+            queue = host_of[(b.order, i)]
+            for _ in range(n):
+                slots.append(RackSlot(queue.pop(0), u, by_index[i].units))
+                u += by_index[i].units
+        r = b.rack
+        loads.append(
+            RackLoad(
+                r.name,
+                r.hall,
+                r.row,
+                r.block,
+                r.cooling,
+                r.power_kw,
+                b.budget_kw,
+                r.rack_units,
+                b.used_kw,
+                tuple(slots),
+            )
+        )
+    return PlacementPlan(
+        site="datahall",
+        domains=tuple(domains),
+        switch_tree=_rack_tree(loads),
+        racks=tuple(loads),
+        pue=site.pue,
+    )
+
+
+def _rack_tree(loads: list[RackLoad]) -> SwitchTree:
+    """Root -> one switch per network block -> one leaf per used rack (its hosts)."""
+    blocks: dict[str, list[str]] = {}
+    leaves: list[Switch] = []
+    for r in loads:
+        if r.slots:
+            blocks.setdefault(r.block, []).append(r.name)
+            leaves.append(Switch(r.name, nodes=tuple(sorted(s.hostname for s in r.slots))))
+    uppers = [Switch(block, switches=tuple(names)) for block, names in blocks.items()]
+    root = Switch(ROOT_SWITCH, switches=tuple(blocks))
+    return SwitchTree((root, *uppers, *leaves))
