@@ -23,7 +23,7 @@ from ..catalog.instance_types import InstanceType, get_instance_type
 from ..catalog.power_curves import relative_throughput
 from ..spec.errors import ConfigIssue, config_path
 from ..spec.model import FactorySpec, Fleet
-from ..spec.site import COOLING_RANK, AwsSite, DatahallSite, Rack
+from ..spec.site import COOLING_RANK, ROOT_SWITCH, AwsSite, DatahallSite, Rack
 from .topology_model import Switch, SwitchTree, compress_hostlist
 
 LABEL_BLOCK = "topology.aifactory.io/block"
@@ -39,7 +39,6 @@ AWS_NETWORK_LAYERS = (
     "topology.k8s.aws/network-node-layer-2",
     "topology.k8s.aws/network-node-layer-3",
 )
-ROOT_SWITCH = "fabric"
 # Partition placement groups hold at most 7 partitions per AZ (EC2 user guide, "Placement groups").
 MAX_PARTITIONS = 7
 CAP_STEP_W = 25  # granularity of the power-cap search; nvidia-smi accepts whole watts

@@ -21,6 +21,9 @@ COOLING_RANK: dict[str, int] = {"air": 0, "rear-door": 1, "liquid": 2}
 # ceiling at rack scale (GB200 NVL72 racks run at about 120-130 kW), so its limit is None.
 COOLING_LIMIT_KW: dict[str, float | None] = {"air": 40.0, "rear-door": 75.0, "liquid": None}
 
+ROOT_SWITCH = "fabric"
+"""The root of the site's switch tree; racks and blocks are its other switches, so none may share the name."""
+
 
 class AwsSite(SpecModel):
     kind: Literal["aws"] = "aws"

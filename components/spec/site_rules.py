@@ -1,7 +1,260 @@
-"""Rules for `aifactory:site`."""
+"""Rules for `aifactory:site` and the fleets' power caps: every one names the config path it is about.
+
+The last rule runs the placement planner, so a site that cannot hold the fleets is reported before
+any resource exists.
+"""
 
 from __future__ import annotations
 
-from .rules import Rule
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-SITE_RULES: tuple[Rule, ...] = ()
+from ..catalog.instance_types import instance_types
+from .errors import ConfigIssue, config_path
+from .rules import Rule
+from .site import COOLING_LIMIT_KW, COOLING_RANK, ROOT_SWITCH, DatahallSite, Rack
+
+if TYPE_CHECKING:
+    from .model import FactorySpec
+
+# Rack and block names become Kubernetes label values and Slurm switch names.
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+
+
+def _datahall(spec: FactorySpec) -> DatahallSite | None:
+    return spec.site if isinstance(spec.site, DatahallSite) else None
+
+
+def _rack_paths(site: DatahallSite) -> list[tuple[Rack, tuple[str | int, ...]]]:
+    """Each rack with the config path its values come from (the defaults in the short form)."""
+    if isinstance(site.racks, list):
+        return [(r, ("site", "racks", i)) for i, r in enumerate(site.racks)]
+    return [(r, ("site", "rackDefaults")) for r in site.rack_list()[:1]]
+
+
+def site_racks_named_uniquely(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    site = _datahall(spec)
+    if site is None or not isinstance(site.racks, list):
+        return
+    seen: dict[str, int] = {}
+    blocks = {r.block for r in site.racks}
+    for i, rack in enumerate(site.racks):
+        path = config_path("site", "racks", i, "name")
+        if rack.name in seen:
+            yield ConfigIssue(
+                path,
+                f"'{rack.name}' is already used by racks[{seen[rack.name]}]",
+                "give every rack its own name",
+            )
+        seen.setdefault(rack.name, i)
+        for key, value in (("name", rack.name), ("block", rack.block)):
+            if not _LABEL_VALUE.match(value):
+                yield ConfigIssue(
+                    config_path("site", "racks", i, key),
+                    f"'{value}' cannot be a Kubernetes label value or Slurm switch name",
+                    "use up to 63 letters, digits, '-', '_' or '.', "
+                    "starting and ending with a letter or digit",
+                )
+        if rack.name in blocks or rack.name == ROOT_SWITCH:
+            yield ConfigIssue(
+                path,
+                f"'{rack.name}' is also the name of a network block or of the root switch '{ROOT_SWITCH}'",
+                "name racks and blocks differently: they are switches of the same topology tree",
+            )
+    if ROOT_SWITCH in blocks:
+        index = next(i for i, r in enumerate(site.racks) if r.block == ROOT_SWITCH)
+        yield ConfigIssue(
+            config_path("site", "racks", index, "block"),
+            f"'{ROOT_SWITCH}' is reserved for the root switch",
+            "choose another block name",
+        )
+
+
+def site_racks_positive(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    site = _datahall(spec)
+    if site is None:
+        return
+    if isinstance(site.racks, int) and site.racks < 1:
+        yield ConfigIssue(config_path("site", "racks"), f"{site.racks} racks", "give at least one rack")
+    for rack, at in _rack_paths(site):
+        if rack.power_kw <= 0:
+            yield ConfigIssue(
+                config_path(*at, "powerKw"),
+                f"{rack.power_kw} kW is not a positive power",
+                "set the rack's power in kW, e.g. 40",
+            )
+        if rack.rack_units <= 0:
+            yield ConfigIssue(
+                config_path(*at, "rackUnits"),
+                f"{rack.rack_units} is not a positive number of units",
+                "set the rack's usable U, e.g. 42",
+            )
+
+
+def site_headroom_and_pue(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    site = _datahall(spec)
+    if site is None:
+        return
+    if not 0 <= site.headroom_pct <= 50:
+        yield ConfigIssue(
+            config_path("site", "headroomPct"),
+            f"{site.headroom_pct}% is outside 0-50",
+            "keep 0-50% of every rack's power free, e.g. 10",
+        )
+    if site.pue < 1:
+        yield ConfigIssue(
+            config_path("site", "pue"),
+            f"{site.pue} is below 1 (a facility cannot use less power than its IT load)",
+            "set the facility's PUE, e.g. 1.3",
+        )
+
+
+def site_cooling_removes_rack_power(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """A rack's power beyond what its cooling class typically removes needs a stronger class."""
+    site = _datahall(spec)
+    if site is None:
+        return
+    for rack, at in _rack_paths(site):
+        limit = COOLING_LIMIT_KW[rack.cooling]
+        if limit is not None and rack.power_kw > limit:
+            stronger = [c for c, r in COOLING_RANK.items() if r > COOLING_RANK[rack.cooling]]
+            yield ConfigIssue(
+                config_path(*at, "powerKw"),
+                f"{rack.power_kw} kW is more than {rack.cooling} cooling typically removes "
+                f"(about {limit:g} kW)",
+                f"set `cooling` to {' or '.join(stronger)}, or lower `powerKw` to {limit:g}",
+            )
+
+
+def fleet_power_caps_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    catalog = instance_types()
+    for i, fleet in enumerate(spec.fleets):
+        bounds = fleet.gpu_power_cap_w
+        entry = catalog.get(fleet.instance_type)
+        if bounds is None or entry is None:
+            continue
+        acc = entry.accelerator
+        path = config_path("fleets", i, "gpuPowerCapW")
+        if not acc.power_cappable:
+            yield ConfigIssue(
+                path,
+                f"{acc.model} accelerators of {fleet.instance_type} cannot be power-capped",
+                "remove `gpuPowerCapW`",
+            )
+            continue
+        if bounds.min > bounds.max:
+            yield ConfigIssue(
+                path, f"min {bounds.min} W is above max {bounds.max} W", "swap them or make min <= max"
+            )
+        for key, value in (("min", bounds.min), ("max", bounds.max)):
+            if not acc.power_limit_min_w <= value <= acc.tdp_w:
+                yield ConfigIssue(
+                    f"{path}.{key}",
+                    f"{value} W is outside what {acc.model} accepts ({acc.power_limit_min_w}-{acc.tdp_w} W)",
+                    f"use a limit between {acc.power_limit_min_w} and {acc.tdp_w} W",
+                )
+
+
+def _lowest_node_kw(spec: FactorySpec) -> list[tuple[int, str, float, int, int]]:
+    """Per known fleet: index, name, node power at its lowest allowed cap (kW), rack units, cooling rank."""
+    catalog = instance_types()
+    out = []
+    for i, fleet in enumerate(spec.fleets):
+        entry = catalog.get(fleet.instance_type)
+        if entry is None:
+            continue
+        full = fleet.node_power_kw if fleet.node_power_kw is not None else entry.node_power_kw.max
+        acc = entry.accelerator
+        bounds = fleet.gpu_power_cap_w
+        low = (
+            acc.tdp_w if bounds is None or not acc.power_cappable else max(bounds.min, acc.power_limit_min_w)
+        )
+        out.append(
+            (
+                i,
+                fleet.name,
+                full - acc.count * (acc.tdp_w - low) / 1000,
+                entry.rack_units,
+                COOLING_RANK[entry.cooling],
+            )
+        )
+    return out
+
+
+def site_cooling_classes_present(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """Hardware that needs liquid (or rear-door) cooling needs racks of that class."""
+    site = _datahall(spec)
+    if site is None:
+        return
+    best = max((COOLING_RANK[r.cooling] for r in site.rack_list()), default=-1)
+    for i, name, _, _, rank in _lowest_node_kw(spec):
+        if rank > best:
+            need = next(c for c, r in COOLING_RANK.items() if r == rank)
+            fleet = spec.fleets[i]
+            yield ConfigIssue(
+                config_path("fleets", i, "instanceType"),
+                f"'{fleet.instance_type}' of fleet '{name}' needs {need} cooling "
+                f"and the site has no {need}-cooled racks",
+                f"add racks with `cooling: {need}` to `aifactory:site.racks`, or choose air-cooled hardware",
+            )
+
+
+def site_racks_hold_a_node(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """Every rack must hold at least one node of some fleet its cooling class accepts."""
+    site = _datahall(spec)
+    if site is None:
+        return
+    fleets = _lowest_node_kw(spec)
+    if not fleets:
+        return
+    for rack, at in _rack_paths(site):
+        if rack.power_kw <= 0 or rack.rack_units <= 0:
+            continue
+        budget = site.usable_kw(rack)
+        fits = [f for f in fleets if f[4] <= COOLING_RANK[rack.cooling] and f[3] <= rack.rack_units]
+        if any(kw <= budget + 1e-9 for _, _, kw, _, _ in fits):
+            continue
+        smallest = min(
+            (f for f in fleets if f[4] <= COOLING_RANK[rack.cooling]), key=lambda f: f[2], default=None
+        )
+        what = (
+            "no fleet's hardware is allowed in its cooling class"
+            if smallest is None
+            else f"the smallest node it may take (fleet '{smallest[1]}') "
+            f"needs {smallest[2]:.2f} kW and {smallest[3]}U"
+        )
+        yield ConfigIssue(
+            config_path(*at, "powerKw"),
+            f"rack '{rack.name}' can use {budget:.2f} kW after {site.headroom_pct:g}% headroom "
+            f"and holds no node: {what}",
+            "raise the rack's power or units, lower `headroomPct`, or remove the rack",
+        )
+
+
+_BASIC_RULES: tuple[Rule, ...] = (
+    site_racks_named_uniquely,
+    site_racks_positive,
+    site_headroom_and_pue,
+    site_cooling_removes_rack_power,
+    fleet_power_caps_valid,
+    site_cooling_classes_present,
+    site_racks_hold_a_node,
+)
+
+
+def site_holds_fleets(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """Run the placement planner: a site that cannot hold the fleets fails here, with what is missing."""
+    if any(f.instance_type not in instance_types() for f in spec.fleets):
+        return
+    if any(True for rule in _BASIC_RULES for _ in rule(spec)):
+        return
+    from ..planning.placement import PlacementError, plan_placement
+
+    try:
+        plan_placement(spec)
+    except PlacementError as exc:
+        yield from exc.issues
+
+
+SITE_RULES: tuple[Rule, ...] = (*_BASIC_RULES, site_holds_fleets)
