@@ -1,0 +1,18 @@
+"""Partition-aware ARNs and service names: never a hard-coded `arn:aws:`."""
+
+from __future__ import annotations
+
+
+def managed_policy_arn(partition: str, name: str) -> str:
+    return f"arn:{partition}:iam::aws:policy/{name}"
+
+
+def service_principal(service: str, partition: str) -> str:
+    """Service principal of `service` (e.g. `ec2`); the China partition uses `amazonaws.com.cn`."""
+    return f"{service}.amazonaws.com.cn" if partition == "aws-cn" else f"{service}.amazonaws.com"
+
+
+def endpoint_service_name(region: str, partition: str, service: str) -> str:
+    """VPC endpoint service name; China regions prefix it with `cn.` (VPC user guide, AWS services)."""
+    prefix = "cn.com.amazonaws" if partition == "aws-cn" else "com.amazonaws"
+    return f"{prefix}.{region}.{service}"

@@ -1,0 +1,116 @@
+"""Run the factory program under Pulumi's mock runtime and record what it registers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.settings import get_root_resource, set_root_resource
+from pulumi.runtime.stack import massage, run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from ..catalog.regions import partitions
+from .mocks import FactoryMocks
+
+PROJECT = "aifactory"
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    inputs: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent, "inputs": self.inputs}
+
+
+@dataclass
+class ProgramRun:
+    resources: list[PlannedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+class _RecordingMocks(FactoryMocks):
+    """Keeps the inputs of the resource being registered so the monitor can file them."""
+
+    last_inputs: dict[str, Any] = {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+        self.last_inputs = dict(args.inputs)
+        return super().new_resource(args)
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: _RecordingMocks, run: ProgramRun):
+        super().__init__(mocks)
+        self._recording_mocks = mocks
+        self._run = run
+        self._stack_urn = ""
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            self._stack_urn = response.urn
+            return response
+        parent = request.parent if request.parent and request.parent != self._stack_urn else None
+        self._run.resources.append(
+            PlannedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=parent,
+                custom=bool(request.custom),
+                inputs=_plain(self._recording_mocks.last_inputs),
+            )
+        )
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        if request.urn == self._stack_urn:
+            self._run.outputs = _plain(rpc.deserialize_properties(request.outputs))
+        return super().RegisterResourceOutputs(request)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-able copy of engine values (numbers stay as the engine sends them)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def run_program(
+    config: Mapping[str, Any], stack: str, region: str, partition: str, program: Callable[[], None]
+) -> ProgramRun:
+    """Run `program` against mocks with the stack's config; returns every registration in order."""
+    pulumi.runtime.set_all_config(
+        {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
+    )
+    run = ProgramRun()
+    dns_suffix = partitions()[partition].dns_suffix if partition in partitions() else "amazonaws.com"
+    mocks = _RecordingMocks(region, partition, dns_suffix)
+    monitor = _RecordingMonitor(mocks, run)
+    set_root_resource(None)  # type: ignore[arg-type]  # a fresh root stack per run, registered with this monitor
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+
+    def program_with_exports() -> None:
+        program()
+        root = get_root_resource()
+        if root is not None:
+            # set_mocks finished the root stack before the program exported anything.
+            root.register_outputs(massage(getattr(root, "outputs", {}), []))
+
+    _sync_await(run_pulumi_func(program_with_exports))
+    return run

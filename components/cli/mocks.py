@@ -1,0 +1,132 @@
+"""Pulumi mocks that answer like AWS would: stable ids, partition-aware ARNs, computed outputs."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pulumi
+
+ACCOUNT_ID = "123456789012"
+
+# type token -> (id prefix, ARN service, ARN resource path prefix); a "" id prefix means the id is the name.
+_ID_STYLE: dict[str, tuple[str, str, str]] = {
+    "aws:ec2/vpc:Vpc": ("vpc-", "ec2", "vpc/"),
+    "aws:ec2/subnet:Subnet": ("subnet-", "ec2", "subnet/"),
+    "aws:ec2/securityGroup:SecurityGroup": ("sg-", "ec2", "security-group/"),
+    "aws:ec2/launchTemplate:LaunchTemplate": ("lt-", "ec2", "launch-template/"),
+    "aws:ec2/placementGroup:PlacementGroup": ("pg-", "ec2", "placement-group/"),
+    "aws:ec2/internetGateway:InternetGateway": ("igw-", "ec2", "internet-gateway/"),
+    "aws:ec2/natGateway:NatGateway": ("nat-", "ec2", "natgateway/"),
+    "aws:ec2/eip:Eip": ("eipalloc-", "ec2", "elastic-ip/"),
+    "aws:ec2/routeTable:RouteTable": ("rtb-", "ec2", "route-table/"),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ("vpce-", "ec2", "vpc-endpoint/"),
+    "aws:ec2/flowLog:FlowLog": ("fl-", "ec2", "vpc-flow-log/"),
+    "aws:ec2/instance:Instance": ("i-", "ec2", "instance/"),
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": ("sgr-", "ec2", "security-group-rule/"),
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": ("sgr-", "ec2", "security-group-rule/"),
+    "aws:fsx/lustreFileSystem:LustreFileSystem": ("fs-", "fsx", "file-system/"),
+    "aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation": ("dra-", "fsx", "association/"),
+    "aws:kms/key:Key": ("", "kms", "key/"),
+    "aws:secretsmanager/secret:Secret": ("", "secretsmanager", "secret:"),
+}
+
+
+def _hex(*parts: str, length: int = 17) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+class FactoryMocks(pulumi.runtime.Mocks):
+    """Mock engine answers for one stack's region and partition."""
+
+    def __init__(self, region: str, partition: str, dns_suffix: str = "amazonaws.com"):
+        self.region = region
+        self.partition = partition
+        self.dns_suffix = dns_suffix
+
+    def arn(self, service: str, resource: str, region: bool = True, account: bool = True) -> str:
+        return (
+            f"arn:{self.partition}:{service}:{self.region if region else ''}:"
+            f"{ACCOUNT_ID if account else ''}:{resource}"
+        )
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+        typ, name, inputs = args.typ, args.name, dict(args.inputs)
+        if not args.custom:
+            return None, inputs
+        state: dict[str, Any] = dict(inputs)
+        style = _ID_STYLE.get(typ)
+        if typ == "aws:kms/key:Key":
+            key_id = f"{_hex(typ, name, length=8)}-{_hex(name, 'a', length=4)}-{_hex(name, 'b', length=4)}-" \
+                     f"{_hex(name, 'c', length=4)}-{_hex(name, 'd', length=12)}"
+            state.update(keyId=key_id, arn=self.arn("kms", f"key/{key_id}"))
+            return key_id, state
+        if style is not None:
+            prefix, service, path = style
+            resource_id = f"{prefix}{_hex(typ, name)}" if prefix else f"{name}-{_hex(typ, name, length=6)}"
+            state.setdefault("arn", self.arn(service, f"{path}{resource_id}"))
+            self._computed(typ, name, resource_id, state)
+            return resource_id, state
+        resource_id = inputs.get("name") or f"{name}-{_hex(typ, name, length=8)}"
+        self._computed(typ, name, str(resource_id), state)
+        return str(resource_id), state
+
+    def _computed(self, typ: str, name: str, resource_id: str, state: dict[str, Any]) -> None:
+        """Outputs AWS computes that the components read back."""
+        if typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            state.update(latestVersion=1, defaultVersion=1)
+        elif typ == "aws:fsx/lustreFileSystem:LustreFileSystem":
+            state.update(
+                dnsName=f"{resource_id}.fsx.{self.region}.{self.dns_suffix}",
+                mountName=_hex(name, "mount", length=8),
+                networkInterfaceIds=[f"eni-{_hex(name, 'eni')}"],
+            )
+        elif typ == "aws:iam/role:Role":
+            role_name = state.get("name") or resource_id
+            state.update(name=role_name, arn=f"arn:{self.partition}:iam::{ACCOUNT_ID}:role/{role_name}",
+                         uniqueId=f"AROA{_hex(name, length=17).upper()}")
+        elif typ == "aws:iam/instanceProfile:InstanceProfile":
+            state.update(arn=f"arn:{self.partition}:iam::{ACCOUNT_ID}:instance-profile/{resource_id}")
+        elif typ == "aws:iam/policy:Policy":
+            state.update(arn=f"arn:{self.partition}:iam::{ACCOUNT_ID}:policy/{resource_id}")
+        elif typ == "aws:s3/bucket:Bucket" or typ.startswith("aws:s3/bucketV2"):
+            bucket = state.get("bucket") or f"{name}-{_hex(name, length=8)}"
+            state.update(bucket=bucket, arn=f"arn:{self.partition}:s3:::{bucket}",
+                         bucketRegionalDomainName=f"{bucket}.s3.{self.region}.{self.dns_suffix}")
+        elif typ == "aws:cloudwatch/logGroup:LogGroup":
+            state.update(arn=self.arn("logs", f"log-group:{state.get('name', resource_id)}"))
+        elif typ == "aws:eks/cluster:Cluster":
+            state.update(
+                arn=self.arn("eks", f"cluster/{resource_id}"),
+                endpoint=f"https://{_hex(name, length=32).upper()}.gr7.{self.region}.eks.{self.dns_suffix}",
+                certificateAuthority={"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1PQ0sKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="},
+                identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.{self.dns_suffix}/id/{_hex(name, length=32).upper()}"}]}],
+                kubernetesNetworkConfig={"serviceIpv4Cidr": "172.20.0.0/16", "ipFamily": "ipv4"},
+                status="ACTIVE",
+                vpcConfig={**state.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{_hex(name, 'cluster')}"},
+            )
+        elif typ == "aws:eks/nodeGroup:NodeGroup":
+            state.update(arn=self.arn("eks", f"nodegroup/{resource_id}"), status="ACTIVE")
+        elif typ == "aws:autoscaling/group:Group":
+            state.update(arn=self.arn("autoscaling", f"autoScalingGroup:{_hex(name, length=8)}:autoScalingGroupName/{resource_id}"))
+        elif typ == "aws:ec2/instance:Instance":
+            state.update(privateIp="10.0.128.10", privateDns=f"ip-10-0-128-10.{self.region}.compute.internal")
+        elif typ == "aws:ec2/placementGroup:PlacementGroup":
+            state.setdefault("name", resource_id)
+        elif typ == "aws:secretsmanager/secret:Secret":
+            state.update(arn=self.arn("secretsmanager", f"secret:{resource_id}"))
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[Any, Any]:
+        token, inputs = args.token, args.args
+        if token == "aws:ssm/getParameter:getParameter":
+            value = f"ami-{_hex(str(inputs.get('name')))}"
+            return {"name": inputs.get("name"), "value": value, "insecureValue": value, "type": "String"}
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:{self.partition}:iam::{ACCOUNT_ID}:user/plan",
+                    "userId": "AIDAPLAN", "id": ACCOUNT_ID}
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": self.partition, "dnsSuffix": self.dns_suffix, "id": self.partition,
+                    "reverseDnsPrefix": ".".join(reversed(self.dns_suffix.split(".")))}
+        if token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "region": self.region, "id": self.region}
+        return {}

@@ -1,0 +1,115 @@
+"""Plan one stack: validate, run the program under mocks, summarise, run the policies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..planning.placement import plan_placement
+from ..planning.summary import factory_summary
+from ..spec import ConfigError, ConfigIssue, FactorySpec, spec_from_config
+from .engine import PlannedResource, run_program
+
+
+class StackNotFound(Exception):
+    pass
+
+
+@dataclass
+class PlanResult:
+    stack: str
+    spec: FactorySpec
+    resources: list[PlannedResource]
+    outputs: dict[str, Any]
+    summary: dict[str, Any]
+    violations: list[dict[str, str]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "profile": self.spec.profile,
+            "region": self.spec.region,
+            "partition": self.spec.partition,
+            "resources": [r.as_json() for r in self.resources],
+            "outputs": self.outputs,
+            "summary": self.summary,
+            "policy": {"violations": self.violations},
+        }
+
+    def mandatory_violations(self) -> list[dict[str, str]]:
+        return [v for v in self.violations if v["level"] == "mandatory"]
+
+
+def resolve_stack_file(stack: str, stacks_dir: str | None) -> Path:
+    """A path to `Pulumi.<name>.yaml`, or a stack name looked up in the stacks directory."""
+    candidate = Path(stack)
+    if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
+        return candidate
+    directory = Path(stacks_dir) if stacks_dir else Path.cwd() / "stacks"
+    path = directory / f"Pulumi.{stack}.yaml"
+    if path.is_file():
+        return path
+    known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in directory.glob("Pulumi.*.yaml"))
+    raise StackNotFound(
+        f"no stack '{stack}': {path} does not exist"
+        + (f"; stacks in {directory}: {', '.join(known)}" if known else f"; {directory} has no stack files")
+    )
+
+
+def read_stack_config(path: Path) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError([ConfigIssue(str(path), f"is not valid YAML ({exc})", "fix the YAML syntax")]) from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise ConfigError([ConfigIssue(str(path), "has no `config:` mapping", "put the stack's keys under `config:`")])
+    return config
+
+
+def stack_name(path: Path) -> str:
+    return path.name.removeprefix("Pulumi.").rsplit(".", 1)[0]
+
+
+def plan_stack(stack: str, stacks_dir: str | None = None) -> PlanResult:
+    path = resolve_stack_file(stack, stacks_dir)
+    config = read_stack_config(path)
+    spec = spec_from_config(config)  # raises ConfigError before anything is registered
+    from ..program import main as program_main
+
+    run = run_program(config, stack_name(path), spec.region, spec.partition, program_main)
+    summary = factory_summary(spec, plan_placement(spec), storage_report(spec))
+    result = PlanResult(stack_name(path), spec, run.resources, run.outputs, summary)
+    result.violations = policy_verdicts(result.as_json())
+    return result
+
+
+def storage_report(spec: FactorySpec) -> dict[str, Any] | None:
+    if spec.storage is None:
+        return None
+    from ..storage import storage_plan_report
+
+    gpus = sum(f.count * _gpus(f.instance_type) for f in spec.fleets)
+    return storage_plan_report(spec.storage, spec.region, gpus)
+
+
+def _gpus(instance_type: str) -> int:
+    from ..catalog.instance_types import get_instance_type
+
+    return get_instance_type(instance_type).gpus
+
+
+def policy_verdicts(document: dict[str, Any]) -> list[dict[str, str]]:
+    """Run the policy pack over a plan document's resources (as `aifactory plan --json` emits)."""
+    from ..policies import run_policies, config_for_plan
+
+    violations = run_policies(
+        document.get("resources", []),
+        document.get("profile", "commercial"),
+        config_for_plan(document),
+        (document.get("summary") or {}).get("placement"),
+    )
+    return [{"policy": v.policy, "level": v.level, "urn": v.urn, "message": v.message} for v in violations]

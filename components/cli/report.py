@@ -1,0 +1,81 @@
+"""The human-readable plan."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from .planrun import PlanResult
+
+
+def print_plan(result: PlanResult, tree: bool = False) -> None:
+    for line in plan_lines(result, tree):
+        print(line)
+
+
+def plan_lines(result: PlanResult, tree: bool = False) -> list[str]:
+    spec, summary = result.spec, result.summary
+    lines = [
+        f"stack {result.stack}: {spec.profile} factory in {spec.region} ({spec.partition}), egress {spec.egress}",
+        "",
+        "fleets",
+    ]
+    for f in summary["fleets"]:
+        lines.append(
+            f"  {f['name']:<16} {f['nodes']:>5} x {f['instance_type']:<17} {f['gpus']:>6} {f['accelerator']:<16}"
+            f" EFA {f['efa_interfaces_per_node']:>2}/node {f['network_gbps_per_node']:>5} Gbps"
+            f"  {f['capacity']:<20} {','.join(f['placement']):<12} {f['domains']:>3} domain(s)"
+            f"  {f['power_kw']:>9.1f} kW  ${f['cost_per_hour_usd']:>10,.2f}/h"
+        )
+    lines += [
+        "",
+        f"total      {summary['nodes']} nodes, {summary['gpus']} accelerators, IT power {summary['power_kw']:.1f} kW, "
+        f"${summary['cost_per_hour_usd']:,.2f}/h on-demand equivalent",
+    ]
+    placement = summary.get("placement") or {}
+    lines += _placement_lines(placement)
+    storage = summary.get("storage")
+    if storage:
+        lines += ["", "storage", *(f"  {k:<28} {v}" for k, v in storage.items())]
+    counts = Counter(r.type for r in result.resources if r.custom)
+    lines += ["", f"resources  {sum(counts.values())} cloud resources, {len(result.resources) - sum(counts.values())} components"]
+    lines += [f"  {n:>5}  {t}" for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    if tree:
+        lines += ["", "resource tree", *_tree_lines(result)]
+    lines += ["", "policy"]
+    if not result.violations:
+        lines.append("  no violations")
+    for v in result.violations:
+        lines.append(f"  [{v['level']}] {v['policy']}: {v['urn']}")
+        lines.append(f"      {v['message']}")
+    return lines
+
+
+def _placement_lines(placement: dict[str, Any]) -> list[str]:
+    if not placement:
+        return []
+    lines = ["", "placement"]
+    for key in ("site", "it_power_kw", "facility_power_kw", "pue", "gpus_capped", "throughput_given_up_pct"):
+        if key in placement and placement[key] is not None:
+            lines.append(f"  {key:<28} {placement[key]}")
+    fullest = placement.get("fullest_rack")
+    if fullest:
+        lines.append(f"  {'fullest rack':<28} {fullest}")
+    domains = placement.get("domains") or []
+    lines.append(f"  {'domains':<28} {len(domains)}")
+    return lines
+
+
+def _tree_lines(result: PlanResult) -> list[str]:
+    children: dict[str | None, list[Any]] = {}
+    for r in result.resources:
+        children.setdefault(r.parent, []).append(r)
+    lines: list[str] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for r in children.get(parent, []):
+            lines.append(f"{'  ' * (depth + 1)}{r.type} {r.name}")
+            walk(r.urn, depth + 1)
+
+    walk(None, 0)
+    return lines

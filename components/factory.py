@@ -1,0 +1,150 @@
+"""`AiFactory`: the whole factory from one validated spec."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from .fleet import GpuFleet, drain_deadline
+from .network import FactoryNetwork
+from .planning.placement import plan_placement
+from .planning.zones import fleet_zones, network_zones
+from .spec import FactorySpec, spec_from_config
+from .spec.errors import NAMESPACE
+from .tags import factory_tags
+
+
+class AiFactoryArgs(TypedDict, total=False):
+    region: str
+    """The stack's AWS region (Pulumi's `aws:region`)."""
+    config: dict[str, Any]
+    """The `aifactory:` config keys without the namespace (profile, fleets, network, ...)."""
+
+
+class AiFactory(pulumi.ComponentResource):
+    """Network, encryption key, GPU fleets, shared filesystem and training scheduler of one factory."""
+
+    vpc_id: pulumi.Output[str]
+    kms_key_arn: pulumi.Output[str | None]
+
+    def __init__(self, name: str, args: AiFactoryArgs, opts: pulumi.ResourceOptions | None = None, *,
+                 spec: FactorySpec | None = None):
+        if spec is None:
+            # Validate before registering anything: an invalid config creates no resource.
+            config = {f"{NAMESPACE}:{k}": v for k, v in args.get("config", {}).items()}
+            spec = spec_from_config({"aws:region": args.get("region"), **config})
+        placement = plan_placement(spec)
+        super().__init__("aifactory:index:AiFactory", name, None, opts)
+        self.spec = spec
+        self.placement = placement
+        child = pulumi.ResourceOptions(parent=self)
+        tags = factory_tags(name, spec.profile, spec.region, spec.sovereign)
+        kubernetes = spec.scheduler is not None and spec.scheduler.kind == "kubernetes"
+
+        key_arn = self._kms_key(name, spec, tags, child)
+        self.network = FactoryNetwork(f"{name}-network", {
+            "cidr": spec.network.cidr,
+            "availability_zones": network_zones(spec),
+            "egress": spec.egress,
+            "region": spec.region,
+            "partition": spec.partition,
+            "eks": kubernetes,
+            "kms_key_arn": key_arn,
+            "tags": tags,
+        }, child)
+
+        zones = fleet_zones(spec)
+        self.fleets: dict[str, GpuFleet] = {}
+        for fleet in spec.fleets:
+            domains = placement.domains_for(fleet.name)
+            self.fleets[fleet.name] = GpuFleet(f"{name}-{fleet.name}", {
+                "instance_type": fleet.instance_type,
+                "domains": [{
+                    "name": d.name, "nodes": d.nodes, "placement": d.placement,
+                    "placement_group": d.placement_group, "partition_number": d.partition_number,
+                    "gpu_power_cap_w": d.gpu_power_cap_w, "labels": dict(d.labels),
+                } for d in domains],
+                "subnet_id": self.network.subnet_ids_by_zone[zones[fleet.name]],
+                "security_group_ids": [self.network.efa_security_group_id, self.network.node_security_group_id],
+                "capacity_type": fleet.capacity.type,
+                "reservation_id": fleet.capacity.reservation_id,
+                "capacity_block_end": fleet.capacity.end_time.isoformat() if fleet.capacity.end_time else None,
+                "scheduler": spec.scheduler.kind if spec.scheduler else "none",
+                "kubernetes_version": spec.scheduler.version if spec.scheduler and spec.scheduler.kind == "kubernetes" else "",
+                "ami_id": fleet.ami_id,
+                "kms_key_arn": key_arn,
+                "root_volume_gib": fleet.root_volume_gib,
+                "partition": spec.partition,
+                "tags": {**tags, "aifactory:fleet": fleet.name},
+            }, child)
+
+        self.vpc_id = self.network.vpc_id
+        self.kms_key_arn = pulumi.Output.from_input(key_arn)
+        self.register_outputs({"vpc_id": self.vpc_id, "kms_key_arn": self.kms_key_arn})
+
+    @staticmethod
+    def _kms_key(name: str, spec: FactorySpec, tags: dict[str, str],
+                 child: pulumi.ResourceOptions) -> pulumi.Input[str] | None:
+        """The customer-managed key of a sovereign factory: the configured one or a new one."""
+        if not spec.sovereign:
+            return None
+        if spec.sovereignty and spec.sovereignty.kms_key_arn:
+            return spec.sovereignty.kms_key_arn
+        account = aws.get_caller_identity_output().account_id
+        partition = spec.partition
+        region = spec.region
+        policy = account.apply(lambda acct: json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministersKey",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:{partition}:iam::{acct}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    # CloudWatch Logs encrypts the factory's log groups with this key (CloudWatch Logs
+                    # user guide, "Encrypt log data using AWS KMS").
+                    "Sid": "CloudWatchLogsUseKey",
+                    "Effect": "Allow",
+                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                    "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                    "Resource": "*",
+                    "Condition": {"ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{acct}:log-group:*"}},
+                },
+            ],
+        }))
+        key = aws.kms.Key(
+            f"{name}-cmk", description=f"aifactory {name}: customer-managed key for every data store",
+            enable_key_rotation=True, deletion_window_in_days=30, policy=policy, tags=tags,
+            opts=pulumi.ResourceOptions(parent=child.parent, protect=True),
+        )
+        aws.kms.Alias(f"{name}-cmk", name=f"alias/aifactory-{name}", target_key_id=key.key_id, opts=child)
+        return key.arn
+
+    def exports(self) -> dict[str, Any]:
+        """What an operator needs after `pulumi up`."""
+        outputs: dict[str, Any] = {
+            "region": self.spec.region,
+            "profile": self.spec.profile,
+            "vpcId": self.vpc_id,
+            "privateSubnetIds": self.network.private_subnet_ids,
+            "efaSecurityGroupId": self.network.efa_security_group_id,
+            "fleets": {
+                name: {"launchTemplateIds": fleet.launch_template_ids, "instanceRoleArn": fleet.instance_role_arn}
+                for name, fleet in self.fleets.items()
+            },
+            "placement": self.placement.summary(),
+        }
+        if self.spec.sovereign:
+            outputs["kmsKeyArn"] = self.kms_key_arn
+        deadlines = {f.name: drain_deadline(f.capacity.end_time.isoformat())
+                     for f in self.spec.fleets if f.capacity.end_time}
+        if deadlines:
+            outputs["capacityBlockDrainDeadlines"] = deadlines
+        return outputs

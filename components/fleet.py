@@ -1,0 +1,271 @@
+"""`GpuFleet`: identical accelerated nodes with the full EFA layout, one launch template per domain."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timedelta
+from typing import TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from .arns import managed_policy_arn, service_principal
+from .catalog.instance_types import InstanceType, get_instance_type
+from .planning.efa_layout import efa_interfaces
+
+# EC2 starts terminating capacity-block instances 30 minutes before the block ends (EC2 user
+# guide, "Capacity Blocks for ML"): the scheduler must drain before then.
+CAPACITY_BLOCK_RECLAIM = timedelta(minutes=30)
+
+# Public SSM parameters naming the current AMI (EKS user guide "Retrieve recommended Amazon Linux
+# AMI IDs"; DLAMI developer guide "Find a DLAMI ID"; Neuron DLAMI docs "SSM parameters").
+_EKS_AMI_PARAMETER = "/aws/service/eks/optimized-ami/{version}/amazon-linux-2023/x86_64/{flavour}/recommended/image_id"
+_DLAMI_PARAMETER = {
+    "nvidia": "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id",
+    "neuron": "/aws/service/neuron/dlami/multi-framework/ubuntu-22.04/latest/image_id",
+}
+# Root devices: AL2023 (EKS AMIs) boot from /dev/xvda, the Ubuntu DLAMIs from /dev/sda1.
+_ROOT_DEVICE = {"kubernetes": "/dev/xvda", "slurm": "/dev/sda1", "none": "/dev/sda1"}
+
+
+class FleetDomainArgs(TypedDict, total=False):
+    name: str
+    """Domain name, unique within the fleet (DNS-safe)."""
+    nodes: int
+    """Number of nodes in the domain."""
+    placement: str
+    """`cluster`, `partition`, `reservation` or `rack`."""
+    placement_group: str | None
+    """Logical placement group shared by the fleet's domains (cluster or partition strategy)."""
+    partition_number: int | None
+    """Partition (1-7) of a partition placement group."""
+    gpu_power_cap_w: int | None
+    """Per-GPU power limit set at boot; None leaves the default."""
+    labels: dict[str, str]
+    """Topology labels of the domain's nodes."""
+
+
+class FilesystemMountArgs(TypedDict, total=False):
+    dns_name: pulumi.Input[str]
+    """FSx for Lustre DNS name."""
+    mount_name: pulumi.Input[str]
+    """FSx for Lustre mount name."""
+    mount_path: str
+    """Where nodes mount it (default /fsx)."""
+    efa_enabled: bool
+    """Whether the file system is EFA-enabled."""
+    stripe_layout: list[tuple[str, int]]
+    """Progressive file layout for checkpoint directories: (component end, stripe count)."""
+
+
+class GpuFleetArgs(TypedDict, total=False):
+    instance_type: str
+    """EC2 instance type from the hardware catalog."""
+    domains: list[FleetDomainArgs]
+    """Placement domains; each gets its own launch template (and group)."""
+    subnet_id: pulumi.Input[str]
+    """The single subnet (one AZ) every node and interface lives in."""
+    security_group_ids: pulumi.Input[list[str]]
+    """Security groups on every interface: the EFA group first, then the node group."""
+    capacity_type: str
+    """`on-demand`, `capacity-reservation`, `capacity-block` or `spot`."""
+    reservation_id: str | None
+    """Capacity reservation or capacity block id (cr-…)."""
+    capacity_block_end: str | None
+    """ISO 8601 end of the capacity block."""
+    scheduler: str
+    """`none` (autoscaling groups), `kubernetes` (EKS managed node groups) or `slurm`."""
+    kubernetes_version: str
+    """EKS version whose AMI the nodes use (kubernetes scheduler)."""
+    ami_id: str | None
+    """Explicit AMI instead of the public SSM parameter."""
+    kms_key_arn: pulumi.Input[str] | None
+    """Customer-managed key for the root volumes; None uses the account's default EBS key."""
+    root_volume_gib: int
+    """Root volume size (gp3)."""
+    partition: str
+    """AWS partition of the stack's region."""
+    user_data: dict[str, pulumi.Input[str]]
+    """Rendered bootstrap per domain name (plain text; encoded here)."""
+    tags: dict[str, str]
+    """Tags for every taggable resource."""
+
+
+class GpuFleet(pulumi.ComponentResource):
+    """One fleet of identical accelerated nodes that trains at full fabric speed from the first boot."""
+
+    launch_template_ids: pulumi.Output[dict[str, str]]
+    launch_template_versions: pulumi.Output[dict[str, str]]
+    instance_role_name: pulumi.Output[str]
+    instance_role_arn: pulumi.Output[str]
+    drain_deadline: pulumi.Output[str | None]
+
+    def __init__(self, name: str, args: GpuFleetArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aifactory:index:GpuFleet", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        entry = get_instance_type(args["instance_type"])
+        scheduler = args.get("scheduler", "none")
+        partition = args.get("partition", "aws")
+        tags = dict(args.get("tags", {}))
+        capacity_type = args.get("capacity_type", "on-demand")
+        domains = list(args["domains"])
+
+        role = aws.iam.Role(
+            f"{name}-node",
+            assume_role_policy=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                               "Principal": {"Service": service_principal("ec2", partition)}}],
+            }),
+            tags=tags, opts=child,
+        )
+        for policy in self.managed_policies(scheduler):
+            aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=role.name,
+                                         policy_arn=managed_policy_arn(partition, policy), opts=child)
+        profile = None
+        if scheduler != "kubernetes":
+            # EKS managed node groups reject an instance profile in the launch template.
+            profile = aws.iam.InstanceProfile(f"{name}-node", role=role.name, tags=tags, opts=child)
+
+        groups = self._placement_groups(name, domains, tags, child)
+        image_id = self._image_id(entry, scheduler, args)
+        lt_ids: dict[str, pulumi.Output[str]] = {}
+        lt_versions: dict[str, pulumi.Output[str]] = {}
+        for domain in domains:
+            lt = self._launch_template(name, entry, domain, args, scheduler, capacity_type, image_id, profile,
+                                       groups, tags, child)
+            lt_ids[domain["name"]] = lt.id
+            lt_versions[domain["name"]] = lt.latest_version.apply(str)
+            if scheduler == "none":
+                aws.autoscaling.Group(
+                    f"{name}-{domain['name']}",
+                    min_size=domain["nodes"], max_size=domain["nodes"], desired_capacity=domain["nodes"],
+                    vpc_zone_identifiers=[args["subnet_id"]],
+                    launch_template=aws.autoscaling.GroupLaunchTemplateArgs(id=lt.id, version=lt.latest_version.apply(str)),
+                    tags=[aws.autoscaling.GroupTagArgs(key=k, value=v, propagate_at_launch=True) for k, v in tags.items()],
+                    opts=child,
+                )
+
+        self.launch_template_ids = pulumi.Output.all(**lt_ids)  # type: ignore[assignment]
+        self.launch_template_versions = pulumi.Output.all(**lt_versions)  # type: ignore[assignment]
+        self.instance_role_name = role.name
+        self.instance_role_arn = role.arn
+        self.drain_deadline = pulumi.Output.from_input(drain_deadline(args.get("capacity_block_end")))
+        self.register_outputs({
+            "launch_template_ids": self.launch_template_ids,
+            "launch_template_versions": self.launch_template_versions,
+            "instance_role_name": self.instance_role_name,
+            "instance_role_arn": self.instance_role_arn,
+            "drain_deadline": self.drain_deadline,
+        })
+
+    @staticmethod
+    def managed_policies(scheduler: str) -> list[str]:
+        """AWS managed policies the node role needs: Session Manager, image pulls, the CloudWatch
+        agent, and for EKS the worker-node policy (the VPC CNI uses its own pod identity)."""
+        policies = ["AmazonSSMManagedInstanceCore", "AmazonEC2ContainerRegistryReadOnly", "CloudWatchAgentServerPolicy"]
+        if scheduler == "kubernetes":
+            policies.append("AmazonEKSWorkerNodePolicy")
+        return policies
+
+    def _placement_groups(self, name: str, domains: list[FleetDomainArgs], tags: dict[str, str],
+                          child: pulumi.ResourceOptions) -> dict[str, aws.ec2.PlacementGroup]:
+        groups: dict[str, aws.ec2.PlacementGroup] = {}
+        for domain in domains:
+            key = domain.get("placement_group")
+            placement = domain.get("placement")
+            # Reserved capacity and capacity blocks are already co-located: a forced placement
+            # group makes launches fail with InsufficientInstanceCapacity.
+            if not key or placement not in ("cluster", "partition") or key in groups:
+                continue
+            if placement == "partition":
+                partitions = max(int(d.get("partition_number") or 1) for d in domains if d.get("placement_group") == key)
+                groups[key] = aws.ec2.PlacementGroup(f"{name}-{key}", strategy="partition",
+                                                     partition_count=partitions, tags=tags, opts=child)
+            else:
+                groups[key] = aws.ec2.PlacementGroup(f"{name}-{key}", strategy="cluster", tags=tags, opts=child)
+        return groups
+
+    @staticmethod
+    def _image_id(entry: InstanceType, scheduler: str, args: GpuFleetArgs) -> pulumi.Input[str] | None:
+        if args.get("ami_id"):
+            return args["ami_id"]
+        if scheduler == "kubernetes":
+            return None  # the node group's amiType selects the EKS-optimized AMI and EKS merges its bootstrap
+        return aws.ssm.get_parameter_output(name=_DLAMI_PARAMETER[entry.ami_family]).value
+
+    def _launch_template(self, name: str, entry: InstanceType, domain: FleetDomainArgs, args: GpuFleetArgs,
+                         scheduler: str, capacity_type: str, image_id: pulumi.Input[str] | None,
+                         profile: aws.iam.InstanceProfile | None, groups: dict[str, aws.ec2.PlacementGroup],
+                         tags: dict[str, str], child: pulumi.ResourceOptions) -> aws.ec2.LaunchTemplate:
+        security_groups = args["security_group_ids"]
+        interfaces = [
+            aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+                network_card_index=slot.network_card_index, device_index=slot.device_index,
+                interface_type=slot.interface_type, security_groups=security_groups,
+                delete_on_termination="true", associate_public_ip_address="false",
+            )
+            for slot in efa_interfaces(entry)
+        ]
+        placement = None
+        group = groups.get(domain.get("placement_group") or "")
+        if group is not None:
+            placement = aws.ec2.LaunchTemplatePlacementArgs(
+                group_name=group.name,
+                partition_number=domain.get("partition_number") if domain.get("placement") == "partition" else None,
+            )
+        reservation = None
+        market = None
+        if capacity_type in ("capacity-reservation", "capacity-block"):
+            reservation = aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
+                capacity_reservation_target=aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
+                    capacity_reservation_id=args.get("reservation_id"),
+                ),
+            )
+        if capacity_type == "capacity-block":
+            market = aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type="capacity-block")
+        elif capacity_type == "spot" and scheduler != "kubernetes":
+            market = aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type="spot")
+        domain_tags = {**tags, **{k: v for k, v in domain.get("labels", {}).items() if len(k) <= 128}}
+        user_data = args.get("user_data", {}).get(domain["name"])
+        return aws.ec2.LaunchTemplate(
+            f"{name}-{domain['name']}",
+            description=f"{entry.name} x{domain['nodes']} in {domain['name']}",
+            image_id=image_id,
+            instance_type=entry.name,
+            update_default_version=True,
+            network_interfaces=interfaces,
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2,
+                instance_metadata_tags="disabled",
+            ),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name=_ROOT_DEVICE[scheduler],
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_type="gp3", volume_size=args.get("root_volume_gib", 200), encrypted="true",
+                    kms_key_id=args.get("kms_key_arn"), delete_on_termination="true", iops=6000, throughput=500,
+                ),
+            )],
+            iam_instance_profile=(aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn)
+                                  if profile is not None else None),
+            placement=placement,
+            capacity_reservation_specification=reservation,
+            instance_market_options=market,
+            user_data=(pulumi.Output.from_input(user_data).apply(lambda text: base64.b64encode(text.encode()).decode())
+                       if user_data is not None else None),
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=domain_tags)
+                for kind in ("instance", "volume", "network-interface")
+            ],
+            tags=tags,
+            opts=child,
+        )
+
+
+def drain_deadline(block_end: str | None) -> str | None:
+    """When a capacity block's jobs must be checkpointed and drained: EC2 reclaims 30 minutes before the end."""
+    if not block_end:
+        return None
+    end = datetime.fromisoformat(block_end.replace("Z", "+00:00"))
+    return (end - CAPACITY_BLOCK_RECLAIM).isoformat()
