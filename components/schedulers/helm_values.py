@@ -1,0 +1,204 @@
+"""Pinned Helm releases of the cluster software, and their values (pure: no Pulumi).
+
+Chart locations, versions and value keys are from the charts themselves:
+- Kueue: `oci://registry.k8s.io/kueue/charts/kueue`, kubernetes-sigs/kueue charts/kueue @v0.19.2;
+- JobSet: `oci://registry.k8s.io/jobset/charts/jobset`, kubernetes-sigs/jobset charts/jobset @v0.12.0;
+- NVIDIA device plugin: NVIDIA/k8s-device-plugin deployments/helm/nvidia-device-plugin (>= 0.19.3:
+  0.19.0-0.19.2 turned MOFED on by default, mounting every /dev/infiniband/uverbs* into GPU pods and
+  clashing with the EFA device plugin; CHANGELOG.md @v0.20.0);
+- EFA device plugin: aws/eks-charts stable/aws-efa-k8s-device-plugin (chart v0.5.30, plugin
+  v0.5.20; plugin >= v0.5.10 stops counting p6-b200's two NVLink `ibp*` devices as EFA,
+  aws/sagemaker-hyperpod-cli PR #282);
+- FSx CSI driver: kubernetes-sigs/aws-fsx-csi-driver charts/aws-fsx-csi-driver @1.17.0;
+- DCGM exporter: NVIDIA/dcgm-exporter deployment/ @4.8.2.
+
+In a sovereign factory `mirror_release` rewrites every chart and image to the registry mirror.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import yaml
+
+from ..spec.scheduler import ChartVersions
+from .kubernetes_manifests import ACCELERATOR_TAINT
+
+GPU_TOLERATIONS = [
+    {"key": ACCELERATOR_TAINT["nvidia"].key, "operator": "Exists", "effect": "NoSchedule"},
+    {"key": ACCELERATOR_TAINT["aws"].key, "operator": "Exists", "effect": "NoSchedule"},
+]
+# Controllers run on the system node group, which carries this taint (EKS's convention for
+# critical add-ons; the FSx CSI chart tolerates it by default).
+SYSTEM_TAINT_KEY = "CriticalAddonsOnly"
+SYSTEM_NODE_LABEL = {"aifactory.io/node-role": "system"}
+SYSTEM_TOLERATIONS = [{"key": SYSTEM_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
+FSX_CONTROLLER_SERVICE_ACCOUNT = "fsx-csi-controller-sa"
+
+
+@dataclass(frozen=True)
+class HelmRelease:
+    """One chart release: `chart` is `oci://…/name` or a name in `repository` (an HTTP chart repo)."""
+
+    name: str
+    namespace: str
+    chart: str
+    version: str
+    repository: str | None
+    values: Mapping[str, Any]
+    # dotted value paths of every image repository the chart pulls, with the upstream default
+    images: Mapping[str, str]
+
+
+def _set(values: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = values
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value
+
+
+def helm_releases(charts: ChartVersions, kueue_config: Mapping[str, Any], region: str) -> list[HelmRelease]:
+    """The releases every Kubernetes factory runs, pinned to `charts`."""
+    kueue_tag = f"v{charts.kueue}"
+    return [
+        HelmRelease(
+            "kueue", "kueue-system", "oci://registry.k8s.io/kueue/charts/kueue", charts.kueue, None,
+            {
+                "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(dict(kueue_config), sort_keys=False)},
+                "controllerManager": {
+                    "manager": {"image": {"tag": kueue_tag, "pullPolicy": "IfNotPresent"}},
+                    "nodeSelector": SYSTEM_NODE_LABEL, "tolerations": SYSTEM_TOLERATIONS,
+                    "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
+                    "replicas": 2,
+                },
+            },
+            {"controllerManager.manager.image.repository": "registry.k8s.io/kueue/kueue"},
+        ),
+        HelmRelease(
+            "jobset", "jobset-system", "oci://registry.k8s.io/jobset/charts/jobset", charts.jobset, None,
+            {"controller": {"nodeSelector": SYSTEM_NODE_LABEL, "tolerations": SYSTEM_TOLERATIONS}},
+            {"image.repository": "registry.k8s.io/jobset/jobset"},
+        ),
+        HelmRelease(
+            "nvidia-device-plugin", "kube-system", "nvidia-device-plugin", charts.nvidia_device_plugin,
+            "https://nvidia.github.io/k8s-device-plugin",
+            {
+                # EFA devices belong to the EFA device plugin: keep MOFED off explicitly.
+                "mofedEnabled": False,
+                "failOnInitError": True,
+                # nodeadm labels nvidia.com/gpu.present only from kubelet 1.35; the fleets' node
+                # groups set it themselves, so the chart's default affinity matches on any version.
+                "tolerations": GPU_TOLERATIONS,
+            },
+            {"image.repository": "nvcr.io/nvidia/k8s-device-plugin"},
+        ),
+        HelmRelease(
+            "efa", "kube-system", "aws-efa-k8s-device-plugin", charts.efa_device_plugin,
+            "https://aws.github.io/eks-charts",
+            {"tolerations": GPU_TOLERATIONS},
+            # The chart's default image is EKS's registry in us-west-2 (values.yaml).
+            {"image.repository": "602401143452.dkr.ecr.us-west-2.amazonaws.com/eks/aws-efa-k8s-device-plugin"},
+        ),
+        HelmRelease(
+            "aws-fsx-csi-driver", "kube-system", "aws-fsx-csi-driver", charts.fsx_csi_driver,
+            "https://kubernetes-sigs.github.io/aws-fsx-csi-driver",
+            {
+                "controller": {
+                    "region": region,
+                    "nodeSelector": SYSTEM_NODE_LABEL,
+                    "serviceAccount": {"create": True, "name": FSX_CONTROLLER_SERVICE_ACCOUNT},
+                },
+                "node": {"tolerateAllTaints": True},
+            },
+            {
+                "image.repository": "public.ecr.aws/fsx-csi-driver/aws-fsx-csi-driver",
+                "sidecars.livenessProbe.image.repository": "public.ecr.aws/csi-components/livenessprobe",
+                "sidecars.nodeDriverRegistrar.image.repository":
+                    "public.ecr.aws/csi-components/csi-node-driver-registrar",
+                "sidecars.provisioner.image.repository": "public.ecr.aws/csi-components/csi-provisioner",
+                "sidecars.resizer.image.repository": "public.ecr.aws/csi-components/csi-resizer",
+            },
+        ),
+        HelmRelease(
+            "dcgm-exporter", "kube-system", "dcgm-exporter", charts.dcgm_exporter,
+            "https://nvidia.github.io/dcgm-exporter/helm-charts",
+            {
+                # On by default in the chart; needs the Prometheus Operator's CRDs, which the
+                # factory does not install.
+                "serviceMonitor": {"enabled": False},
+                "tolerations": GPU_TOLERATIONS,
+                "nodeSelector": {"nvidia.com/gpu.present": "true"},
+                "kubeletPath": "/var/lib/kubelet/pod-resources",
+            },
+            {"image.repository": "nvcr.io/nvidia/k8s/dcgm-exporter"},
+        ),
+    ]
+
+
+_HOST = re.compile(r"^(oci://)?(?P<host>[a-z0-9-]+(\.[a-z0-9-]+)+(:\d+)?)/(?P<path>.+)$")
+_URL = re.compile(r"^https?://(?P<host>[^/]+)(?P<path>/.*)?$")
+
+
+def mirror_image(image: str, mirror: str) -> str:
+    """`nvcr.io/nvidia/x:tag` -> `<mirror>/nvcr.io/nvidia/x:tag`: the upstream host stays in the path,
+    so images from different registries cannot collide in the mirror (an ECR pull-through cache
+    rule per upstream, or a plain copy with the same names)."""
+    if image.startswith(f"{mirror}/"):
+        return image
+    match = _HOST.match(image)
+    if match is None:
+        raise ValueError(f"'{image}' has no registry host")
+    return f"{mirror}/{match.group('host')}/{match.group('path')}"
+
+
+def mirror_release(release: HelmRelease, mirror: str) -> HelmRelease:
+    """The same release with its chart from `oci://<mirror>/charts/<name>` and every image from the mirror."""
+    chart_name = release.chart.rsplit("/", 1)[-1]
+    values = _deep_copy(release.values)
+    for dotted, upstream in release.images.items():
+        _set(values, dotted, mirror_image(upstream, mirror))
+    images = {dotted: mirror_image(upstream, mirror) for dotted, upstream in release.images.items()}
+    return replace(release, chart=f"oci://{mirror}/charts/{chart_name}", repository=None, values=values,
+                   images=images)
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def registry_references(release: HelmRelease) -> Iterator[str]:
+    """Every chart, image or URL reference in a release: the chart, its repository, every value
+    string that names a registry host or URL (including inside the Kueue configuration YAML)."""
+    yield release.chart
+    if release.repository:
+        yield release.repository
+    yield from release.images.values()
+    yield from _strings_with_hosts(release.values)
+
+
+def _strings_with_hosts(value: Any) -> Iterator[str]:
+    if isinstance(value, Mapping):
+        for v in value.values():
+            yield from _strings_with_hosts(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings_with_hosts(v)
+    elif isinstance(value, str):
+        if "\n" in value:
+            yield from _strings_with_hosts(yaml.safe_load(value))
+        elif _HOST.match(value) or _URL.match(value):
+            yield value
+
+
+def outside_mirror(release: HelmRelease, mirror: str) -> list[str]:
+    """References of `release` that do not come from the mirror (empty for a sovereign-clean release)."""
+    return [ref for ref in registry_references(release)
+            if not (ref.startswith(f"{mirror}/") or ref.startswith(f"oci://{mirror}/"))]

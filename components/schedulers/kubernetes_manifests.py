@@ -1,0 +1,589 @@
+"""The factory's Kubernetes scheduling objects, as plain dicts (pure: no Pulumi).
+
+Kueue objects are authored in `kueue.x-k8s.io/v1beta2` (storage version since Kueue v0.16; v0.19
+still serves v1beta1 with a deprecation warning) and the manager configuration in
+`config.kueue.x-k8s.io/v1beta2` (kubernetes-sigs/kueue config/components/crd/bases @v0.19.2,
+CHANGELOG-0.15.md / CHANGELOG-0.16.md). JobSet objects are `jobset.x-k8s.io/v1alpha2` (v0.12.0).
+
+Everything here takes plain parameters (fleet capacities, topology levels, file-system ids as
+strings) so it can be rendered and schema-checked without a cloud or the placement planner.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ..catalog.instance_types import get_instance_type
+from ..spec.scheduler import Queue
+
+Manifest = dict[str, Any]
+
+KUEUE_API = "kueue.x-k8s.io/v1beta2"
+KUEUE_CONFIG_API = "config.kueue.x-k8s.io/v1beta2"
+JOBSET_API = "jobset.x-k8s.io/v1alpha2"
+
+FLEET_LABEL = "aifactory.io/fleet"
+TEAM_LABEL = "aifactory.io/team"
+SYSTEM_NAMESPACE = "aifactory-system"
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+
+# EC2 network topology labels set on nodes by the AWS cloud-controller-manager from
+# DescribeInstanceTopology; layer-1 is the broadest (https://docs.aws.amazon.com/eks/latest/userguide/
+# ml-workload-topology.md). Kueue requires the hostname level last (Topology CEL rule,
+# apis/kueue/v1beta2/topology_types.go @v0.19.2).
+AWS_TOPOLOGY_LEVELS: tuple[str, ...] = (
+    "topology.k8s.aws/network-node-layer-1",
+    "topology.k8s.aws/network-node-layer-2",
+    "topology.k8s.aws/network-node-layer-3",
+    HOSTNAME_LABEL,
+)
+
+# Extended resources advertised by the device plugins: NVIDIA k8s-device-plugin (`nvidia.com/gpu`),
+# the Neuron device plugin (`aws.amazon.com/neuron`, one per Neuron device) and the EFA device plugin
+# (`vpc.amazonaws.com/efa`) (EKS user guide ml/device-management-efa.adoc, ml/ml-eks-optimized-ami.adoc).
+ACCELERATOR_RESOURCE = {"nvidia": "nvidia.com/gpu", "aws": "aws.amazon.com/neuron"}
+EFA_RESOURCE = "vpc.amazonaws.com/efa"
+# The EFA driver pre-allocates 5128 x 2 MiB hugepages; EFA pods request hugepages-2Mi next to the
+# EFA devices (EKS user guide ml/node-efa.adoc). 5120Mi is AWS's nccl-tests figure.
+EFA_HUGEPAGES = "5120Mi"
+
+# EC2 terminates capacity-block instances 30 minutes before the block ends and EKS scales the
+# node group down 40 minutes before (EKS user guide ml/capacity-blocks-mng.adoc).
+EKS_CAPACITY_BLOCK_SCALEDOWN = timedelta(minutes=40)
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str
+    effect: str  # Kubernetes spelling: NoSchedule | PreferNoSchedule | NoExecute
+
+    @classmethod
+    def parse(cls, text: str) -> Taint:
+        """`key=value:Effect` (the fleet config's form) -> Taint."""
+        pair, _, effect = text.partition(":")
+        key, _, value = pair.partition("=")
+        return cls(key, value, effect or "NoSchedule")
+
+    def toleration(self) -> dict[str, str]:
+        return {"key": self.key, "operator": "Equal", "value": self.value, "effect": self.effect}
+
+
+# The taint every accelerated node carries so that only pods asking for accelerators land there.
+# The NVIDIA device plugin chart tolerates `nvidia.com/gpu` by default (values.yaml @v0.20.0).
+ACCELERATOR_TAINT = {
+    "nvidia": Taint("nvidia.com/gpu", "true", "NoSchedule"),
+    "aws": Taint("aws.amazon.com/neuron", "true", "NoSchedule"),
+}
+
+
+@dataclass(frozen=True)
+class FleetCapacity:
+    """What a fleet gives the scheduler: `nodes` instances of `instance_type`."""
+
+    name: str
+    instance_type: str
+    nodes: int
+    efa: bool = True
+    labels: Mapping[str, str] = field(default_factory=dict)
+    taints: tuple[Taint, ...] = ()
+    capacity_block_end: datetime | None = None
+
+    @property
+    def vendor(self) -> str:
+        return get_instance_type(self.instance_type).accelerator.vendor
+
+    @property
+    def accelerator_resource(self) -> str:
+        return ACCELERATOR_RESOURCE[self.vendor]
+
+    @property
+    def accelerators_per_node(self) -> int:
+        return get_instance_type(self.instance_type).gpus
+
+    @property
+    def accelerators(self) -> int:
+        return self.nodes * self.accelerators_per_node
+
+    @property
+    def efa_per_node(self) -> int:
+        return get_instance_type(self.instance_type).max_efa_interfaces if self.efa else 0
+
+    @property
+    def node_labels(self) -> dict[str, str]:
+        return {**self.labels, FLEET_LABEL: self.name}
+
+    @property
+    def node_taints(self) -> tuple[Taint, ...]:
+        return (ACCELERATOR_TAINT[self.vendor], *self.taints)
+
+
+class QuotaError(ValueError):
+    """The queues ask for more accelerators than their fleets hold."""
+
+
+def allocate_quotas(queues: Sequence[Queue], fleets: Sequence[FleetCapacity]) -> dict[str, dict[str, int]]:
+    """Split every queue's `gpu_quota` over the fleets it may use, never beyond a fleet's accelerators.
+
+    A max-flow (source -> queue -> fleet -> sink, BFS augmenting paths): it finds a split whenever
+    one exists, whatever the order of the queues. Returns queue -> fleet -> accelerators, with every
+    fleet the queue may use present (0 where it got none). Raises QuotaError when no split exists.
+    """
+    by_name = {f.name: f for f in fleets}
+    allowed = {q.name: [f for f in (q.fleets or list(by_name)) if f in by_name] for q in queues}
+    nodes = ["source", *(f"q:{q.name}" for q in queues), *(f"f:{f.name}" for f in fleets), "sink"]
+    cap: dict[str, dict[str, int]] = {n: {} for n in nodes}
+    infinite = sum(q.gpu_quota for q in queues) + 1
+    for q in queues:
+        cap["source"][f"q:{q.name}"] = q.gpu_quota
+        for f in allowed[q.name]:
+            cap[f"q:{q.name}"][f"f:{f}"] = infinite
+    for f in fleets:
+        cap[f"f:{f.name}"]["sink"] = f.accelerators
+    for a in nodes:
+        for b in list(cap[a]):
+            cap[b].setdefault(a, 0)
+    flow = {a: dict.fromkeys(cap[a], 0) for a in nodes}
+    while True:
+        parent: dict[str, str] = {"source": "source"}
+        todo = deque(["source"])
+        while todo and "sink" not in parent:
+            a = todo.popleft()
+            for b, c in cap[a].items():
+                if b not in parent and c - flow[a][b] > 0:
+                    parent[b] = a
+                    todo.append(b)
+        if "sink" not in parent:
+            break
+        path = ["sink"]
+        while path[-1] != "source":
+            path.append(parent[path[-1]])
+        path.reverse()
+        push = min(cap[a][b] - flow[a][b] for a, b in zip(path, path[1:], strict=False))
+        for a, b in zip(path, path[1:], strict=False):
+            flow[a][b] += push
+            flow[b][a] -= push
+    short = [q for q in queues if flow["source"][f"q:{q.name}"] < q.gpu_quota]
+    if short:
+        detail = ", ".join(f"{q.name} wants {q.gpu_quota}, fits {flow['source'][f'q:{q.name}']}" for q in short)
+        raise QuotaError(f"the fleets cannot hold the queues' quotas ({detail})")
+    return {q.name: {f: max(flow[f"q:{q.name}"][f"f:{f}"], 0) for f in allowed[q.name]} for q in queues}
+
+
+def resource_flavor(fleet: FleetCapacity, topology_name: str) -> Manifest:
+    """One ResourceFlavor per fleet: its node labels, tolerations for its taints, TAS topology.
+
+    Kueue adds the flavor's nodeLabels as node selectors and its tolerations to admitted pods; with
+    `topologyName` at least one node label is required (ResourceFlavor CEL rule @v0.19.2).
+    """
+    return {
+        "apiVersion": KUEUE_API,
+        "kind": "ResourceFlavor",
+        "metadata": {"name": fleet.name, "labels": {FLEET_LABEL: fleet.name}},
+        "spec": {
+            "nodeLabels": {FLEET_LABEL: fleet.name},
+            "tolerations": [t.toleration() for t in fleet.node_taints],
+            "topologyName": topology_name,
+        },
+    }
+
+
+def topology(name: str, levels: Sequence[str]) -> Manifest:
+    """A Kueue Topology from node-label levels, broadest first; the hostname level, if any, last."""
+    return {"apiVersion": KUEUE_API, "kind": "Topology", "metadata": {"name": name},
+            "spec": {"levels": [{"nodeLabel": level} for level in levels]}}
+
+
+def _share(total: int, accelerators: int, per_node: int) -> int:
+    """The part of a per-node `total` that goes with `accelerators` of the node's `per_node`."""
+    return total * accelerators // per_node
+
+
+def flavor_quota(fleet: FleetCapacity, accelerators: int, borrowing_limit: int | None) -> list[dict[str, Any]]:
+    """The resource quotas of one flavor for `accelerators` of `fleet`, in covered-resource order.
+
+    CPU, memory and EFA come with the accelerators in the node's proportion (rounded down), so
+    the quotas of all queues on a fleet never exceed what its nodes have.
+    """
+    it = get_instance_type(fleet.instance_type)
+    per_node = fleet.accelerators_per_node
+    amounts = [
+        (fleet.accelerator_resource, accelerators, 1),
+        ("cpu", _share(it.vcpus, accelerators, per_node), it.vcpus),
+        ("memory", _share(it.memory_gib, accelerators, per_node), it.memory_gib),
+        (EFA_RESOURCE, _share(fleet.efa_per_node, accelerators, per_node), fleet.efa_per_node),
+    ]
+    out = []
+    for resource, amount, node_amount in amounts:
+        entry: dict[str, Any] = {"name": resource, "nominalQuota": f"{amount}Gi" if resource == "memory" else amount}
+        if borrowing_limit is not None:
+            borrowed = min(borrowing_limit, fleet.accelerators)
+            limit = borrowed if resource == fleet.accelerator_resource else _share(node_amount, borrowed, per_node)
+            entry["borrowingLimit"] = f"{limit}Gi" if resource == "memory" else limit
+        out.append(entry)
+    return out
+
+
+def cluster_queue(queue: Queue, split: Mapping[str, int], fleets: Mapping[str, FleetCapacity]) -> Manifest:
+    """A ClusterQueue for a queue: one resource group per accelerator kind, one flavor per fleet.
+
+    Preemption for training: a higher-priority job may preempt lower-priority ones in its queue,
+    and a queue reclaims its lent quota from any borrower in the cohort; with fair sharing on in the
+    manager configuration, `borrowWithinCohort` must stay unset (Kueue concepts/cluster_queue.md
+    @v0.19.2).
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for fleet_name, accelerators in split.items():
+        fleet = fleets[fleet_name]
+        groups.setdefault(fleet.accelerator_resource, []).append(
+            {"name": fleet.name, "resources": flavor_quota(fleet, accelerators, queue.borrowing_limit)}
+        )
+    spec: dict[str, Any] = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": queue.namespace}},
+        "queueingStrategy": "BestEffortFIFO",
+        "resourceGroups": [
+            {"coveredResources": [resource, "cpu", "memory", EFA_RESOURCE], "flavors": flavors}
+            for resource, flavors in groups.items()
+        ],
+        "preemption": {"withinClusterQueue": "LowerPriority", "reclaimWithinCohort": "Any"},
+        "flavorFungibility": {"whenCanBorrow": "MayStopSearch", "whenCanPreempt": "TryNextFlavor"},
+        "fairSharing": {"weight": 1},
+    }
+    if queue.cohort:
+        spec["cohortName"] = queue.cohort
+    return {"apiVersion": KUEUE_API, "kind": "ClusterQueue", "metadata": {"name": queue.name}, "spec": spec}
+
+
+def local_queue(queue: Queue) -> Manifest:
+    """The LocalQueue teams submit to (`kueue.x-k8s.io/queue-name: <queue>`), named like its ClusterQueue."""
+    return {"apiVersion": KUEUE_API, "kind": "LocalQueue",
+            "metadata": {"name": queue.name, "namespace": queue.namespace},
+            "spec": {"clusterQueue": queue.name}}
+
+
+def namespace(name: str) -> Manifest:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {TEAM_LABEL: name}}}
+
+
+def team_namespaces(queues: Sequence[Queue]) -> list[str]:
+    return list(dict.fromkeys(q.namespace for q in queues))
+
+
+def workload_priority_classes(priorities: Sequence[str]) -> list[Manifest]:
+    """WorkloadPriorityClasses from the ordered priorities, highest first: 1000 apart, lowest 1000."""
+    count = len(priorities)
+    return [
+        {"apiVersion": KUEUE_API, "kind": "WorkloadPriorityClass", "metadata": {"name": name},
+         "value": (count - i) * 1000, "description": f"aifactory priority {i + 1} of {count}"}
+        for i, name in enumerate(priorities)
+    ]
+
+
+def kueue_configuration(pods_ready_timeout: str = "10m") -> Manifest:
+    """The Kueue manager Configuration (config.kueue.x-k8s.io/v1beta2).
+
+    Starts from the chart's defaults (charts/kueue/values.yaml @v0.19.2) and adds:
+    - `waitForPodsReady` with `blockAdmission`: all-or-nothing gang admission; a workload whose
+      pods are not all ready within the timeout is evicted and requeued with backoff, and
+      admissions wait meanwhile so two gangs cannot deadlock on half the nodes each
+      (site docs tasks/manage/setup_wait_for_pods_ready.md);
+    - `fairSharing` (in v1beta2 its presence enables it; `preemptionStrategies` is required);
+    - the job frameworks the factory installs: batch/job and JobSet.
+    """
+    return {
+        "apiVersion": KUEUE_CONFIG_API,
+        "kind": "Configuration",
+        "health": {"healthProbeBindAddress": ":8081"},
+        "metrics": {"bindAddress": ":8443"},
+        "webhook": {"port": 9443},
+        "leaderElection": {"leaderElect": True, "resourceName": "c1f6bfd2.kueue.x-k8s.io"},
+        "controller": {"groupKindConcurrency": {
+            "Job.batch": 5, "Pod": 5, "Workload.kueue.x-k8s.io": 5, "LocalQueue.kueue.x-k8s.io": 1,
+            "ClusterQueue.kueue.x-k8s.io": 1, "ResourceFlavor.kueue.x-k8s.io": 1}},
+        "clientConnection": {"qps": 50, "burst": 100},
+        "waitForPodsReady": {
+            "timeout": pods_ready_timeout,
+            "blockAdmission": True,
+            "requeuingStrategy": {"timestamp": "Eviction", "backoffBaseSeconds": 60, "backoffMaxSeconds": 3600},
+        },
+        "fairSharing": {"preemptionStrategies": ["LessThanOrEqualToFinalShare", "LessThanInitialShare"]},
+        "integrations": {"frameworks": ["batch/job", "jobset.x-k8s.io/jobset"]},
+    }
+
+
+# FSx for Lustre CSI driver name and static-provisioning shape (kubernetes-sigs/aws-fsx-csi-driver
+# examples/kubernetes/static_provisioning/specs/pv.yaml; docs/install.md).
+FSX_CSI_DRIVER = "fsx.csi.aws.com"
+FSX_CLAIM = "fsx"
+
+
+def fsx_volumes(file_system_id: str, dns_name: str, mount_name: str, capacity_gib: int,
+                namespaces: Sequence[str]) -> list[Manifest]:
+    """A static PersistentVolume (Retain) and a bound claim `fsx` per team namespace.
+
+    A PV binds to one claim, so each namespace gets its own PV of the same file system, pre-bound
+    by `claimRef`; `Retain` keeps the data when a claim is deleted.
+    """
+    out: list[Manifest] = []
+    for ns in namespaces:
+        pv_name = f"fsx-{ns}"
+        out.append({
+            "apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": pv_name, "labels": {TEAM_LABEL: ns}},
+            "spec": {
+                "capacity": {"storage": f"{capacity_gib}Gi"},
+                "volumeMode": "Filesystem",
+                "accessModes": ["ReadWriteMany"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": "",
+                "mountOptions": ["flock"],
+                "claimRef": {"namespace": ns, "name": FSX_CLAIM},
+                "csi": {"driver": FSX_CSI_DRIVER, "volumeHandle": file_system_id,
+                        "volumeAttributes": {"dnsname": dns_name, "mountname": mount_name}},
+            },
+        })
+        out.append({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": FSX_CLAIM, "namespace": ns},
+            "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "", "volumeName": pv_name,
+                     "resources": {"requests": {"storage": f"{capacity_gib}Gi"}}},
+        })
+    return out
+
+
+# AWS's nccl-tests container (EFA installer, aws-ofi-nccl, NCCL, nccl-tests built with MPI, Open MPI,
+# sshd), built from aws-samples/awsome-distributed-training micro-benchmarks/nccl-tests/
+# nccl-tests.Dockerfile and published in its public registry; pinned by its version tag.
+NCCL_TESTS_IMAGE = (
+    "public.ecr.aws/hpc-cloud/nccl-tests:cuda13.0.2-efa1.48.0-ofiv1.19.0-ncclv2.30.4-1-testsv2.18.3"
+)
+EXPECTED_BUSBW_ANNOTATION = "aifactory.io/expected-allreduce-busbw-gbps"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
+REQUIRED_TOPOLOGY = "kueue.x-k8s.io/podset-required-topology"
+_KEY_PORT = 8022
+
+# NCCL over EFA through the aws-ofi-nccl plugin: libfabric's EFA provider, fork-safe verbs, the
+# plugin's tuner; buffer sizes from AWS's nccl-tests example (awsome-distributed-training
+# micro-benchmarks/nccl-tests/kubernetes/nccl-tests.yaml).
+NCCL_EFA_ENV = {
+    "FI_PROVIDER": "efa",
+    "FI_EFA_USE_DEVICE_RDMA": "1",
+    "FI_EFA_FORK_SAFE": "1",
+    "NCCL_DEBUG": "INFO",
+    "NCCL_BUFFSIZE": "8388608",
+    "NCCL_P2P_NET_CHUNKSIZE": "524288",
+    "NCCL_TUNER_PLUGIN": "/opt/aws-ofi-nccl/install/lib/libnccl-ofi-tuner.so",
+    "LD_LIBRARY_PATH": "/opt/amazon/openmpi/lib:/opt/nccl/build/lib:/opt/amazon/efa/lib:"
+                       "/opt/aws-ofi-nccl/install/lib:/usr/local/nvidia/lib",
+}
+
+
+def nccl_tests_jobset(fleet: FleetCapacity, nodes: int, queue: Queue, topology_level: str,
+                      image: str = NCCL_TESTS_IMAGE, name: str = "nccl-tests",
+                      priority: str | None = None) -> Manifest:
+    """A JobSet that runs nccl-tests `all_reduce_perf` over EFA across `nodes` nodes of `fleet`.
+
+    A launcher pod generates an SSH key, serves only the public half on port 8022 inside the pod
+    network, waits for the workers' sshd and runs `mpirun`; each worker fetches the public key,
+    runs sshd and holds all the node's GPUs and EFA devices. The JobSet succeeds when the launcher
+    does. The workers' pod set must fit in one `topology_level` domain (Kueue TAS).
+    """
+    if fleet.vendor != "nvidia":
+        raise ValueError(f"nccl-tests needs NVIDIA GPUs; fleet '{fleet.name}' is {fleet.instance_type}")
+    if fleet.efa_per_node == 0:
+        raise ValueError(f"fleet '{fleet.name}' has no EFA interfaces")
+    if not 2 <= nodes <= fleet.nodes:
+        raise ValueError(f"nodes must be between 2 and the fleet's {fleet.nodes}")
+    gpus = fleet.accelerators_per_node
+    expected = get_instance_type(fleet.instance_type).nccl_allreduce_busbw_gbps
+    workers = [f"{name}-worker-0-{i}.{name}" for i in range(nodes)]
+    passed = " ".join(f"-x {k}" for k in NCCL_EFA_ENV)
+    launcher_script = "\n".join([
+        "set -euo pipefail",
+        "mkdir -p /root/.ssh /srv/key",
+        "ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519",
+        "cp /root/.ssh/id_ed25519.pub /srv/key/authorized_keys",
+        f"(cd /srv/key && python3 -m http.server {_KEY_PORT}) &",
+        f"for host in {' '.join(workers)}; do",
+        "  until (exec 3<>/dev/tcp/$host/22) 2>/dev/null; do sleep 2; done",
+        "done",
+        f"mpirun --allow-run-as-root --tag-output -np {nodes * gpus} -N {gpus} "
+        f"--host {','.join(f'{w}:{gpus}' for w in workers)} --bind-to none {passed} "
+        "--mca pml ^ucx --mca btl tcp,self --mca btl_tcp_if_exclude lo,docker0,veth_def_agent "
+        "/opt/nccl-tests/build/all_reduce_perf -b 8 -e 16G -f 2 -g 1 -c 1 -n 100",
+    ])
+    worker_script = "\n".join([
+        "set -euo pipefail",
+        "mkdir -p /root/.ssh /run/sshd",
+        f"until curl -sf http://{name}-launcher-0-0.{name}:{_KEY_PORT}/authorized_keys "
+        "-o /root/.ssh/authorized_keys; do sleep 2; done",
+        "ssh-keygen -A",
+        "exec /usr/sbin/sshd -D -e",
+    ])
+    env = [{"name": k, "value": v} for k, v in NCCL_EFA_ENV.items()]
+    shm = {"name": "dshm", "emptyDir": {"medium": "Memory"}}
+    labels = {QUEUE_LABEL: queue.name}
+    if priority:
+        labels[PRIORITY_LABEL] = priority
+    worker_limits = {
+        fleet.accelerator_resource: gpus, EFA_RESOURCE: fleet.efa_per_node,
+        "hugepages-2Mi": EFA_HUGEPAGES, "memory": "32Gi", "cpu": 32,
+    }
+    return {
+        "apiVersion": JOBSET_API,
+        "kind": "JobSet",
+        "metadata": {
+            "name": name, "namespace": queue.namespace, "labels": labels,
+            "annotations": {EXPECTED_BUSBW_ANNOTATION: f"{expected:g}",
+                            "aifactory.io/fleet": fleet.name},
+        },
+        "spec": {
+            "successPolicy": {"operator": "All", "targetReplicatedJobs": ["launcher"]},
+            "failurePolicy": {"maxRestarts": 0},
+            "network": {"enableDNSHostnames": True},
+            "replicatedJobs": [
+                {"name": "launcher", "replicas": 1, "template": {"spec": {
+                    "parallelism": 1, "completions": 1, "backoffLimit": 0,
+                    "template": {"spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{
+                            "name": "launcher", "image": image, "command": ["/bin/bash", "-c", launcher_script],
+                            "env": env,
+                            "resources": {"requests": {"cpu": 1, "memory": "2Gi"},
+                                          "limits": {"cpu": 1, "memory": "2Gi"}},
+                        }],
+                    }},
+                }}},
+                {"name": "worker", "replicas": 1, "template": {"spec": {
+                    "parallelism": nodes, "completions": nodes, "backoffLimit": 0,
+                    "template": {
+                        "metadata": {"annotations": {REQUIRED_TOPOLOGY: topology_level}},
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "containers": [{
+                                "name": "worker", "image": image, "command": ["/bin/bash", "-c", worker_script],
+                                "env": env,
+                                "ports": [{"containerPort": 22, "name": "ssh"}],
+                                "resources": {"requests": dict(worker_limits), "limits": dict(worker_limits)},
+                                "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
+                            }],
+                            "volumes": [shm],
+                        },
+                    },
+                }}},
+            ],
+        },
+    }
+
+
+def nccl_tests_readme(jobset: Manifest) -> str:
+    """The acceptance test after `pulumi up`, for the README: submit, read the bus bandwidth, compare."""
+    meta = jobset["metadata"]
+    ns, name = meta["namespace"], meta["name"]
+    expected = meta["annotations"][EXPECTED_BUSBW_ANNOTATION]
+    fleet = meta["annotations"]["aifactory.io/fleet"]
+    nodes = jobset["spec"]["replicatedJobs"][1]["template"]["spec"]["parallelism"]
+    return "\n".join([
+        f"### Acceptance test: nccl-tests all_reduce over EFA on fleet `{fleet}`",
+        "",
+        "```bash",
+        "aifactory render <stack> --out rendered/",
+        f"kubectl apply -f rendered/kubernetes/{name}.yaml",
+        f"kubectl -n {shlex.quote(ns)} wait --for=condition=Completed jobset/{name} --timeout=30m",
+        f"kubectl -n {shlex.quote(ns)} logs -l jobset.sigs.k8s.io/jobset-name={name},"
+        "jobset.sigs.k8s.io/replicatedjob-name=launcher | grep 'Avg bus bandwidth'",
+        "```",
+        "",
+        f"Across {nodes} nodes the average bus bandwidth at large message sizes should be close to "
+        f"**{expected} GB/s** (the catalog's figure for this instance type); much less points at EFA, "
+        "the security group or the placement.",
+    ])
+
+
+# A kubectl image from the Kubernetes project's registry, at the cluster's minor version.
+KUBECTL_IMAGE = "registry.k8s.io/kubectl"
+
+
+def capacity_block_drain(fleet: FleetCapacity, kubernetes_version: str, checkpoint_grace: timedelta,
+                         kubectl_image: str = KUBECTL_IMAGE, kubectl_patch: str = "0") -> list[Manifest]:
+    """Drain a capacity-block fleet before EKS and EC2 take its instances back.
+
+    EKS scales the node group to zero 40 minutes before the block ends and EC2 terminates the
+    instances from 30 minutes before (EKS user guide ml/capacity-blocks-mng.adoc). So at
+    `end - 40 min - checkpoint_grace` a CronJob:
+    1. taints the fleet's nodes `aifactory.io/capacity-block-ending=true:NoSchedule`. Kueue's
+       topology-aware scheduling honours node taints (hostname is the lowest Topology level) and
+       the flavor does not tolerate this one, so no new workload is admitted onto the fleet —
+       that is the admission limit, without editing the ClusterQueues Pulumi owns;
+    2. drains the nodes with `--grace-period` = `checkpoint_grace`: the pods get SIGTERM and that
+       long to write a checkpoint; Kueue then requeues their workloads onto other capacity.
+    The schedule is the block end's UTC minute/hour/day/month, so it fires once for this block.
+    """
+    start = drain_time(fleet, checkpoint_grace)
+    grace = int(checkpoint_grace.total_seconds())
+    selector = f"{FLEET_LABEL}={fleet.name}"
+    script = "\n".join([
+        "set -eu",
+        f"kubectl taint nodes -l {selector} aifactory.io/capacity-block-ending=true:NoSchedule --overwrite",
+        f"kubectl drain -l {selector} --ignore-daemonsets --delete-emptydir-data --force "
+        f"--grace-period={grace} --timeout={grace + 120}s",
+    ])
+    name = f"drain-{fleet.name}"
+    sa = "capacity-block-drainer"
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa, "namespace": SYSTEM_NAMESPACE}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": sa},
+         "rules": [
+             {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "patch", "update"]},
+             {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "delete"]},
+             {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
+             {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["get"]},
+         ]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": sa},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": sa},
+         "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": SYSTEM_NAMESPACE}]},
+        {"apiVersion": "batch/v1", "kind": "CronJob",
+         "metadata": {"name": name, "namespace": SYSTEM_NAMESPACE, "labels": {FLEET_LABEL: fleet.name},
+                      "annotations": {"aifactory.io/capacity-block-end": str(fleet.capacity_block_end)}},
+         "spec": {
+             "schedule": f"{start.minute} {start.hour} {start.day} {start.month} *",
+             "timeZone": "Etc/UTC",
+             "concurrencyPolicy": "Forbid",
+             "jobTemplate": {"spec": {"backoffLimit": 2, "template": {"spec": {
+                 "serviceAccountName": sa,
+                 "restartPolicy": "OnFailure",
+                 "containers": [{
+                     "name": "drain", "image": f"{kubectl_image}:v{kubernetes_version}.{kubectl_patch}",
+                     "command": ["/bin/sh", "-c", script],
+                 }],
+             }}}},
+         }},
+    ]
+
+
+def drain_time(fleet: FleetCapacity, checkpoint_grace: timedelta) -> datetime:
+    """When the drain of a capacity-block fleet starts (UTC)."""
+    if fleet.capacity_block_end is None:
+        raise ValueError(f"fleet '{fleet.name}' has no capacity-block end time")
+    return fleet.capacity_block_end.astimezone(timezone.utc) - EKS_CAPACITY_BLOCK_SCALEDOWN - checkpoint_grace
+
+
+def scheduling_objects(queues: Sequence[Queue], fleets: Sequence[FleetCapacity], priorities: Sequence[str],
+                       topology_levels: Sequence[str], topology_name: str = "aifactory") -> list[Manifest]:
+    """Namespaces, Topology, ResourceFlavors, ClusterQueues, LocalQueues and priority classes."""
+    split = allocate_quotas(queues, fleets)
+    by_name = {f.name: f for f in fleets}
+    return [
+        *(namespace(ns) for ns in team_namespaces(queues)),
+        topology(topology_name, topology_levels),
+        *(resource_flavor(f, topology_name) for f in fleets),
+        *(cluster_queue(q, split[q.name], by_name) for q in queues),
+        *(local_queue(q) for q in queues),
+        *workload_priority_classes(priorities),
+    ]
