@@ -1,0 +1,1 @@
+"""Training schedulers for the factory: Kubernetes and Slurm."""

@@ -1,0 +1,361 @@
+"""Pure rendering of a factory's Slurm configuration: slurm.conf, gres.conf, cgroup.conf, topology.conf,
+the prolog/epilog/health-check scripts and the capacity-block maintenance reservations.
+
+Every option is taken from the SchedMD man pages of the versions named in `SUPPORTED_VERSIONS`
+(slurm.conf(5), gres.conf(5), cgroup.conf(5), topology.conf(5)); the Debian 12 package
+(slurmctld 22.05.8) is the controller the tests start on this output.
+
+Options that depend on the Slurm version (everything else is accepted by every supported version):
+
+* Prolog/Epilog time limit: `PrologEpilogTimeout` up to 24.11; `PrologTimeout` and `EpilogTimeout`
+  from 25.05 (slurm.conf(5) of slurm-25-05-0-1; absent from 24.11).
+* `cgroup.conf` `CgroupPlugin=autodetect` exists from 22.05 (cgroup.conf(5) 22.05), which is why
+  older versions are refused.
+
+Scripts are referenced by absolute path: before 23.02 configless mode ships only the config files
+(slurm.conf(5) 22.05: Prolog "Fully qualified pathname ... must exist on every compute node"), and
+`HealthCheckProgram` is never shipped, so the node join script installs them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from ..catalog.instance_types import get_instance_type
+from ..planning.placement import PlacementPlan
+from ..planning.topology import slurm_topology_conf
+from ..planning.topology_model import SwitchTree, compress_hostlist
+from ..rendering import render
+from ..spec.model import FactorySpec
+from ..spec.scheduler import SlurmScheduler
+
+SUPPORTED_VERSIONS: tuple[str, ...] = ("22.05", "23.02", "23.11", "24.05", "24.11", "25.05", "25.11")
+"""Slurm release series whose options this renderer emits; 22.05 is what the tests run."""
+
+VALIDATED_VERSION = "22.05"
+"""The release the real-slurmctld tests start (Debian 12 `slurmctld` 22.05.8)."""
+
+CAPACITY_BLOCK_RECLAIM = timedelta(minutes=30)
+"""EC2 terminates capacity-block instances from 30 minutes before the block ends."""
+
+MEMORY_FOR_OS = 0.95
+"""Share of the catalog memory declared as RealMemory: a node registering with less is drained."""
+
+SCRIPT_NAMES = ("prolog.sh", "epilog.sh", "healthcheck.sh")
+"""Scripts the compute nodes install under `SlurmRuntime.script_dir`."""
+
+PROLOG_TIMEOUT_S = 90
+"""Prolog/epilog limit; the health check inside is bounded below it (slurm.conf(5) PrologEpilogTimeout)."""
+
+HEALTH_TIMEOUT_S = 45
+"""Bound of one GPU/EFA probe; slurmd kills HealthCheckProgram after 60 s (slurm.conf(5))."""
+
+EPILOG_CHECK_TIMEOUT_S = 30
+"""Bound of the epilog's leftover-GPU-process probe."""
+
+HEALTH_INTERVAL_S = 300
+"""HealthCheckInterval: every five minutes, cheap probes only."""
+
+
+def version_tuple(version: str) -> tuple[int, int]:
+    """`"24.11"` or `"24.11.3"` -> (24, 11); ValueError for anything else."""
+    match = re.fullmatch(r"(\d{2})\.(\d{2})(?:\.\d+)?", version)
+    if not match:
+        raise ValueError(f"'{version}' is not a Slurm version like 24.11")
+    return int(match.group(1)), int(match.group(2))
+
+
+def release_series(version: str) -> str:
+    """`"22.05.8"` -> `"22.05"`."""
+    major, minor = version_tuple(version)
+    return f"{major:02d}.{minor:02d}"
+
+
+def is_supported(version: str) -> bool:
+    try:
+        return release_series(version) in SUPPORTED_VERSIONS
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Gres:
+    """One node's accelerators as a generic resource: `gpu` (NVIDIA) or `neuron` (Trainium)."""
+
+    name: str
+    type: str
+    count: int
+    device_prefix: str
+
+    @property
+    def slurm(self) -> str:
+        return f"{self.name}:{self.type}:{self.count}"
+
+    @property
+    def files(self) -> str:
+        return f"{self.device_prefix}[0-{self.count - 1}]" if self.count > 1 else f"{self.device_prefix}0"
+
+
+@dataclass(frozen=True)
+class SlurmNodeGroup:
+    """Nodes that share hardware and placement: one placement domain of one fleet."""
+
+    name: str
+    fleet: str
+    hostnames: tuple[str, ...]
+    cpus: int
+    real_memory_mib: int
+    gres: Gres | None
+    efa_devices: int
+    features: tuple[str, ...]
+    capacity_block_end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SlurmPartitionInput:
+    name: str
+    fleets: tuple[str, ...]
+    default: bool
+    max_time: str
+
+
+@dataclass(frozen=True)
+class SlurmRuntime:
+    """Where the daemons keep state, logs and scripts; the tests point these into a temp dir."""
+
+    slurm_user: str = "slurm"
+    state_save_location: str = "/var/spool/slurmctld"
+    slurmd_spool_dir: str = "/var/spool/slurmd"
+    log_dir: str = "/var/log/slurm"
+    run_dir: str = "/run/slurm"
+    script_dir: str = "/etc/slurm/scripts"
+    slurmctld_port: int = 6817
+    slurmd_port: int = 6818
+    munge_socket: str | None = None
+
+
+@dataclass(frozen=True)
+class SlurmInputs:
+    cluster_name: str
+    controller_host: str
+    version: str
+    groups: tuple[SlurmNodeGroup, ...]
+    partitions: tuple[SlurmPartitionInput, ...]
+    switch_tree: SwitchTree
+    accounting_host: str | None = None
+    controller_addr: str | None = None
+    runtime: SlurmRuntime = field(default_factory=SlurmRuntime)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A maintenance reservation over a capacity block's reclaim window."""
+
+    name: str
+    nodes: str
+    start: datetime
+    minutes: int
+
+    def command(self) -> str:
+        start = self.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        # scontrol(1) "create reservation": MAINT marks maintenance, IGNORE_JOBS lets it overlap
+        # running jobs; StartTime is parsed in the caller's time zone, so the script sets TZ=UTC.
+        return (
+            f"scontrol create reservation ReservationName={self.name} StartTime={start} "
+            f"Duration={self.minutes} Nodes={self.nodes} Users=root Flags=MAINT,IGNORE_JOBS"
+        )
+
+
+def capacity_block_reservations(groups: Iterable[SlurmNodeGroup]) -> list[Reservation]:
+    """One reservation per capacity-block fleet, covering the block's last 30 minutes."""
+    by_fleet: dict[tuple[str, datetime], list[str]] = {}
+    for group in groups:
+        if group.capacity_block_end is not None:
+            by_fleet.setdefault((group.fleet, group.capacity_block_end), []).extend(group.hostnames)
+    reservations = []
+    for (fleet, end), hosts in sorted(by_fleet.items()):
+        reservations.append(
+            Reservation(
+                name=f"capacity-block-end-{fleet}",
+                nodes=compress_hostlist(sorted(hosts)),
+                start=end - CAPACITY_BLOCK_RECLAIM,
+                minutes=int(CAPACITY_BLOCK_RECLAIM.total_seconds() // 60),
+            )
+        )
+    return reservations
+
+
+def _node_lines(groups: Sequence[SlurmNodeGroup]) -> list[str]:
+    lines = []
+    for group in groups:
+        parts = [
+            f"NodeName={compress_hostlist(group.hostnames)}",
+            f"CPUs={group.cpus}",
+            f"RealMemory={group.real_memory_mib}",
+        ]
+        if group.gres is not None:
+            parts.append(f"Gres={group.gres.slurm}")
+        if group.features:
+            parts.append(f"Feature={','.join(group.features)}")
+        parts.append("State=UNKNOWN")
+        lines.append(" ".join(parts))
+    return lines
+
+
+def _partition_lines(inputs: SlurmInputs) -> list[str]:
+    lines = []
+    for partition in inputs.partitions:
+        hosts = [h for g in inputs.groups if g.fleet in partition.fleets for h in g.hostnames]
+        lines.append(
+            f"PartitionName={partition.name} Nodes={compress_hostlist(hosts)} "
+            f"Default={'YES' if partition.default else 'NO'} MaxTime={partition.max_time} State=UP"
+        )
+    return lines
+
+
+def _gres_lines(groups: Sequence[SlurmNodeGroup]) -> list[str]:
+    # gres.conf(5): explicit File= lines; AutoDetect=nvml needs an NVML build (the Debian package
+    # has only gpu_generic) and AutoDetect=nvidia exists only from 24.11.
+    return [
+        f"NodeName={compress_hostlist(g.hostnames)} Name={g.gres.name} Type={g.gres.type} File={g.gres.files}"
+        for g in groups
+        if g.gres is not None
+    ]
+
+
+def _gres_types(groups: Sequence[SlurmNodeGroup]) -> str:
+    names = {g.gres.name for g in groups if g.gres is not None}
+    return ",".join(sorted(names | {"gpu"}))
+
+
+def _host_cases(groups: Sequence[SlurmNodeGroup]) -> list[dict[str, object]]:
+    cases = []
+    for group in groups:
+        cases.append(
+            {
+                "pattern": "|".join(group.hostnames),
+                "gres_name": group.gres.name if group.gres else "none",
+                "accelerators": group.gres.count if group.gres else 0,
+                "efa_devices": group.efa_devices,
+            }
+        )
+    return cases
+
+
+def _clean(text: str) -> str:
+    return text.rstrip("\n") + "\n"
+
+
+def render_slurm_configs(inputs: SlurmInputs) -> dict[str, str]:
+    """Every file the head node writes next to slurm.conf, by file name."""
+    if not is_supported(inputs.version):
+        supported = ", ".join(SUPPORTED_VERSIONS)
+        raise ValueError(f"Slurm {inputs.version} is not supported; use one of {supported}")
+    missing = sorted({h for g in inputs.groups for h in g.hostnames} - set(inputs.switch_tree.node_to_leaf()))
+    if missing:
+        raise ValueError(f"nodes not under any switch of the topology: {compress_hostlist(missing)}")
+    version = version_tuple(inputs.version)
+    runtime = inputs.runtime
+    reservations = capacity_block_reservations(inputs.groups)
+    scripts = {name: f"{runtime.script_dir}/{name}" for name in SCRIPT_NAMES}
+    context: dict[str, object] = {
+        "inputs": inputs,
+        "runtime": runtime,
+        "scripts": scripts,
+        "split_prolog_timeouts": version >= (25, 5),
+        "gres_types": _gres_types(inputs.groups),
+        "node_lines": _node_lines(inputs.groups),
+        "partition_lines": _partition_lines(inputs),
+        "prolog_timeout": PROLOG_TIMEOUT_S,
+        "health_timeout": HEALTH_TIMEOUT_S,
+        "health_interval": HEALTH_INTERVAL_S,
+    }
+    files = {
+        "slurm.conf": render("slurm/slurm.conf.j2", **context),
+        "gres.conf": render("slurm/gres.conf.j2", gres_lines=_gres_lines(inputs.groups)),
+        "cgroup.conf": render("slurm/cgroup.conf.j2"),
+        # The placement plan's own renderer, so Slurm and Kueue read one tree (topology.conf(5)).
+        "topology.conf": slurm_topology_conf(inputs.switch_tree),
+        "prolog.sh": render("slurm/prolog.sh.j2", scripts=scripts, timeout=HEALTH_TIMEOUT_S),
+        "epilog.sh": render("slurm/epilog.sh.j2", timeout=EPILOG_CHECK_TIMEOUT_S),
+        "healthcheck.sh": render(
+            "slurm/healthcheck.sh.j2", host_cases=_host_cases(inputs.groups), timeout=HEALTH_TIMEOUT_S
+        ),
+        "reservations.sh": render(
+            "slurm/reservations.sh.j2",
+            reservations=[(r.name, r.command()) for r in reservations],
+        ),
+    }
+    return {name: _clean(text) for name, text in files.items()}
+
+
+def _feature(kind: str, value: str) -> str:
+    """A node feature such as `rack-r01`; values that already carry the prefix keep it once."""
+    return value if value.startswith(f"{kind}-") else f"{kind}-{value}"
+
+
+def slurm_inputs_from_plan(
+    spec: FactorySpec,
+    plan: PlacementPlan,
+    cluster_name: str,
+    controller_host: str,
+    accounting_host: str | None = None,
+    runtime: SlurmRuntime | None = None,
+) -> SlurmInputs:
+    """The renderer's inputs from a validated spec with a Slurm scheduler and its placement plan.
+
+    One node group per placement domain, with the plan's hostnames, so slurm.conf, gres.conf and
+    topology.conf name exactly the nodes of `plan.switch_tree`.
+    """
+    scheduler = spec.scheduler
+    if not isinstance(scheduler, SlurmScheduler):
+        raise ValueError("the spec's scheduler is not Slurm")
+    rack_cooling = {r.name: r.cooling for r in plan.racks}
+    groups = []
+    for domain in plan.domains:
+        fleet = spec.fleet(domain.fleet)
+        itype = get_instance_type(domain.instance_type)
+        accelerator = itype.accelerator
+        gres_type = accelerator.model.split("-")[0].lower()
+        gres = (
+            Gres("gpu", gres_type, accelerator.count, "/dev/nvidia")
+            if itype.ami_family == "nvidia"
+            else Gres("neuron", gres_type, accelerator.count, "/dev/neuron")
+        )
+        coolings = sorted({rack_cooling[r] for r in domain.racks if r in rack_cooling} or {itype.cooling})
+        features = (
+            _feature("fleet", fleet.name),
+            *(_feature("rack", r) for r in domain.racks),
+            _feature("block", domain.block),
+            *(_feature("cooling", c) for c in coolings),
+        )
+        block_end = fleet.capacity.end_time if fleet.capacity.type == "capacity-block" else None
+        groups.append(
+            SlurmNodeGroup(
+                name=domain.name,
+                fleet=fleet.name,
+                hostnames=domain.hostnames,
+                cpus=itype.vcpus,
+                real_memory_mib=int(itype.memory_gib * 1024 * MEMORY_FOR_OS),
+                gres=gres,
+                efa_devices=itype.max_efa_interfaces if fleet.efa else 0,
+                features=features,
+                capacity_block_end=block_end,
+            )
+        )
+    partitions = tuple(
+        SlurmPartitionInput(p.name, tuple(p.fleets), p.default, p.max_time) for p in scheduler.partitions
+    )
+    return SlurmInputs(
+        cluster_name=cluster_name,
+        controller_host=controller_host,
+        version=scheduler.version,
+        groups=tuple(groups),
+        partitions=partitions,
+        switch_tree=plan.switch_tree,
+        accounting_host=accounting_host,
+        runtime=runtime if runtime is not None else SlurmRuntime(),
+    )
