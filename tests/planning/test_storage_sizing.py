@@ -1,0 +1,173 @@
+"""Storage sizing against exhaustive search over every valid configuration, plus property tests."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from aifactory.planning.storage_sizing import (
+    DEFAULT_QUOTA_GIB,
+    EFA_STEP_GIB,
+    FsxConfiguration,
+    SizingError,
+    StorageTargets,
+    lfs_setstripe_command,
+    lustre_mount_source,
+    max_throughput_gbps,
+    monthly_cost_usd,
+    size_filesystem,
+    valid_capacities_gib,
+    valid_configurations,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+def brute_force(targets: StorageTargets, kinds: tuple, efa: bool, region: str, quota: int) -> float | None:
+    """The lowest monthly cost of any valid configuration meeting the targets (None when none does)."""
+    costs = [
+        monthly_cost_usd(c, region)
+        for c in valid_configurations(kinds, efa, quota)
+        if targets.met_by(c)
+    ]
+    return min(costs) if costs else None
+
+
+def check_against_search(targets: StorageTargets, kinds: tuple, efa: bool, region: str, quota: int) -> None:
+    best = brute_force(targets, kinds, efa, region, quota)
+    try:
+        sizing = size_filesystem(
+            capacity_tib=targets.capacity_tib,
+            throughput_gbps=targets.throughput_gbps,
+            checkpoint_size_tb=targets.checkpoint_size_tb,
+            checkpoint_seconds=targets.checkpoint_seconds,
+            efa_enabled=efa,
+            deployment_types=kinds,
+            region=region,
+            quota_gib=quota,
+        )
+    except SizingError:
+        assert best is None, f"sizing failed but {best} USD/month meets {targets}"
+        return
+    assert best is not None
+    chosen = FsxConfiguration(sizing.deployment_type, sizing.per_unit_throughput, sizing.capacity_gib, efa)
+    assert chosen in set(valid_configurations(kinds, efa, quota))
+    assert targets.met_by(chosen)
+    assert sizing.monthly_cost_usd == pytest.approx(best)
+
+
+def test_capacity_steps_match_the_api():
+    # CreateFileSystem StorageCapacity: 1200, 2400, then increments of 2400 GiB.
+    assert list(valid_capacities_gib(125, False, 9600)) == [1200, 2400, 4800, 7200, 9600]
+    # EFA-enabled: multiples of 38400/19200/9600/4800 GiB for 125/250/500/1000 MB/s/TiB.
+    assert list(valid_capacities_gib(1000, True, 20_000)) == [4800, 9600, 14400, 19200]
+    assert list(valid_capacities_gib(125, True, DEFAULT_QUOTA_GIB)) == [38_400, 76_800]
+    assert EFA_STEP_GIB == {125: 38_400, 250: 19_200, 500: 9_600, 1000: 4_800}
+
+
+CAPACITIES = [None, 0.5, 1.0, 1.17, 1.2, 2.3, 2.35, 2.4, 5, 10, 37.5, 50, 75, 98.4375, 98.5]
+THROUGHPUTS = [None, 0.1, 0.15, 0.3, 1, 2.5, 9.4, 10, 20, 37.5, 50, 75, 96, 98.4375, 99]
+
+
+@pytest.mark.parametrize("efa", [False, True])
+@pytest.mark.parametrize("kinds", [("PERSISTENT_2",), ("SCRATCH_2",), ("PERSISTENT_2", "SCRATCH_2")])
+def test_matches_exhaustive_search_on_a_grid(kinds, efa):
+    for capacity, throughput in itertools.product(CAPACITIES, THROUGHPUTS):
+        check_against_search(StorageTargets(capacity, throughput), kinds, efa, "us-east-1", DEFAULT_QUOTA_GIB)
+
+
+def test_matches_exhaustive_search_with_checkpoints_and_raised_quota():
+    for size_tb, seconds in itertools.product([0.5, 2, 8, 30], [10, 60, 300, 900]):
+        targets = StorageTargets(capacity_tib=20, checkpoint_size_tb=size_tb, checkpoint_seconds=seconds)
+        check_against_search(targets, ("PERSISTENT_2",), False, "eu-north-1", 400_000)
+        check_against_search(targets, ("PERSISTENT_2",), True, "eu-north-1", 400_000)
+
+
+targets_strategy = st.builds(
+    StorageTargets,
+    capacity_tib=st.one_of(st.none(), st.floats(min_value=0.01, max_value=120)),
+    throughput_gbps=st.one_of(st.none(), st.floats(min_value=0.01, max_value=120)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    targets=targets_strategy,
+    efa=st.booleans(),
+    region=st.sampled_from(["us-east-1", "eu-north-1", "ap-south-1"]),
+)
+def test_never_undershoots_and_is_never_beaten(targets, efa, region):
+    check_against_search(targets, ("PERSISTENT_2",), efa, region, DEFAULT_QUOTA_GIB)
+
+
+@settings(max_examples=200, deadline=None)
+@given(size_tb=st.floats(min_value=0.01, max_value=50), seconds=st.floats(min_value=1, max_value=3600))
+def test_checkpoint_time_meets_the_target(size_tb, seconds):
+    try:
+        sizing = size_filesystem(checkpoint_size_tb=size_tb, checkpoint_seconds=seconds)
+    except SizingError:
+        assert size_tb * 1000 / seconds > max_throughput_gbps(("PERSISTENT_2",), False, DEFAULT_QUOTA_GIB)
+        return
+    assert sizing.checkpoint_seconds is not None
+    assert sizing.checkpoint_seconds <= seconds * (1 + 1e-9)
+    assert sizing.throughput_gbps >= size_tb * 1000 / seconds
+
+
+def test_known_answer_fifty_gbps_picks_the_top_tier():
+    # 50 GB/s: 1000 MB/s/TiB needs 51,200 GiB -> 52,800 GiB at $0.600 = $31,680;
+    # 500 MB/s/TiB would need 103,200 GiB, over the quota.
+    sizing = size_filesystem(throughput_gbps=50)
+    assert (sizing.per_unit_throughput, sizing.capacity_gib) == (1000, 52_800)
+    assert sizing.monthly_cost_usd == pytest.approx(52_800 * 0.600)
+    assert sizing.throughput_gbps == pytest.approx(51.5625)
+    assert sizing.metadata_mode is None
+
+
+def test_capacity_only_takes_the_cheapest_tier():
+    sizing = size_filesystem(capacity_tib=10)
+    assert (sizing.per_unit_throughput, sizing.capacity_gib) == (125, 12_000)
+    assert sizing.monthly_cost_usd == pytest.approx(12_000 * 0.145)
+
+
+def test_efa_needs_a_metadata_configuration_and_efa_steps():
+    sizing = size_filesystem(throughput_gbps=20, efa_enabled=True)
+    assert sizing.metadata_mode == "AUTOMATIC"
+    assert sizing.capacity_gib % EFA_STEP_GIB[sizing.per_unit_throughput] == 0
+
+
+def test_efa_on_scratch_has_no_configuration():
+    with pytest.raises(SizingError):
+        size_filesystem(capacity_tib=1, efa_enabled=True, deployment_types=("SCRATCH_2",))
+
+
+def test_over_the_quota_is_an_error_naming_the_ceiling():
+    with pytest.raises(SizingError, match="100800 GiB"):
+        size_filesystem(capacity_tib=100)
+    assert size_filesystem(capacity_tib=100, quota_gib=200_000).capacity_gib == 103_200
+
+
+def test_scratch_takes_no_per_unit_throughput_argument():
+    sizing = size_filesystem(capacity_tib=3, deployment_types=("SCRATCH_2",))
+    assert sizing.per_unit_storage_throughput is None
+    assert sizing.capacity_gib == 4800
+    assert sizing.throughput_gbps == pytest.approx(200 * 4800 / 1024 / 1000)
+
+
+def test_region_without_prices_borrows_us_east_1_and_says_so():
+    sizing = size_filesystem(capacity_tib=1, region="ap-south-1")
+    assert sizing.cost_is_estimate
+    assert sizing.price_region == "us-east-1"
+
+
+def test_gbps_per_gpu():
+    sizing = size_filesystem(throughput_gbps=10)
+    assert sizing.gbps_per_gpu(32) == pytest.approx(sizing.throughput_gbps / 32)
+    assert sizing.gbps_per_gpu(0) == 0.0
+
+
+def test_checkpoint_layout_spreads_large_files_over_every_ost():
+    command = lfs_setstripe_command("/fsx/checkpoints")
+    assert command == "lfs setstripe -E 64M -c 1 -E 1G -c 4 -E 16G -c 16 -E -1 -c -1 /fsx/checkpoints"
+    assert lustre_mount_source("fs-1.fsx.us-east-1.amazonaws.com", "abcdef") == (
+        "fs-1.fsx.us-east-1.amazonaws.com@tcp:/abcdef"
+    )
