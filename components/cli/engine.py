@@ -92,13 +92,15 @@ def _plain(value: Any) -> Any:
 
 
 def run_program(
-    config: Mapping[str, Any], stack: str, region: str, partition: str, program: Callable[[], None]
+    config: Mapping[str, Any], stack: str, region: str, partition: str, program: Callable[[], None],
+    run: ProgramRun | None = None,
 ) -> ProgramRun:
-    """Run `program` against mocks with the stack's config; returns every registration in order."""
+    """Run `program` against mocks with the stack's config; returns every registration in order
+    (recorded into `run` when given, so a caller still sees them when the program fails)."""
     pulumi.runtime.set_all_config(
         {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
     )
-    run = ProgramRun()
+    run = run if run is not None else ProgramRun()
     dns_suffix = partitions()[partition].dns_suffix if partition in partitions() else "amazonaws.com"
     mocks = _RecordingMocks(region, partition, dns_suffix)
     monitor = _RecordingMonitor(mocks, run)
