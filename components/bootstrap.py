@@ -1,0 +1,173 @@
+"""Node bootstrap: the MIME multi-part user data every fleet node boots with.
+
+Kubernetes fleets run the EKS-optimized AL2023 AMI: a nodeadm `NodeConfig` part joins the cluster and
+shell parts prepare the node before nodeadm starts the kubelet. Slurm fleets and fleets without a
+scheduler run the Ubuntu Deep Learning AMI: a cloud-config part writes files, a shell part prepares the
+node and (Slurm) starts slurmd in configless mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .catalog.instance_types import InstanceType
+from .planning.efa_layout import efa_device_count
+from .rendering import render
+from .spec.model import Profile
+
+SchedulerKind = Literal["kubernetes", "slurm", "none"]
+TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+BOUNDARY = "==AIFACTORY-BOUNDARY=="
+UNHEALTHY_TAINT_KEY = "aifactory.io/node-unhealthy"
+
+# dcgmi diag run levels and a bound well above their documented duration (NVIDIA DCGM user guide,
+# "DCGM Diagnostics": r1 seconds, r2 under two minutes, r3 tens of minutes). Level 4 runs for hours
+# and belongs out of band, not in the boot path.
+DCGM_TIMEOUT_S: dict[int, int] = {1: 120, 2: 600, 3: 2700}
+
+
+@dataclass(frozen=True)
+class NodeadmCluster:
+    """What nodeadm needs to join the EKS cluster (NodeConfig spec.cluster)."""
+
+    name: str
+    endpoint: str
+    certificate_authority: str
+    service_cidr: str
+
+
+@dataclass(frozen=True)
+class FsxMount:
+    """One FSx for Lustre file system mounted on every node, with the checkpoint directory's layout.
+
+    `layout` is a progressive file layout as (component end, stripe count) pairs in `lfs setstripe`
+    size syntax, the last ending at "-1" (end of file).
+    """
+
+    dns_name: str
+    mount_name: str
+    mount_path: str
+    efa_enabled: bool
+    checkpoint_path: str
+    layout: tuple[tuple[str, int], ...]
+
+    def __post_init__(self) -> None:
+        if not self.layout or self.layout[-1][0] != "-1":
+            raise ValueError("a progressive file layout must end with a component reaching -1 (EOF)")
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str
+    effect: TaintEffect
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.value}:{self.effect}"
+
+
+@dataclass(frozen=True)
+class BootstrapContext:
+    instance_type: InstanceType
+    scheduler: SchedulerKind
+    profile: Profile
+    cluster: NodeadmCluster | None = None
+    fsx: FsxMount | None = None
+    gpu_power_cap_w: int | None = None
+    node_labels: dict[str, str] = field(default_factory=dict)
+    taints: tuple[Taint, ...] = ()
+    slurm_controller: str | None = None
+    dcgm_diag_level: int | None = None
+    registry_mirror: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.scheduler == "kubernetes" and self.cluster is None:
+            raise ValueError("a Kubernetes node needs the cluster's name, endpoint, CA and service CIDR")
+        if self.scheduler == "slurm" and not self.slurm_controller:
+            raise ValueError("a Slurm node needs the controller host for configless slurmd")
+        if self.dcgm_diag_level is not None and self.dcgm_diag_level not in DCGM_TIMEOUT_S:
+            raise ValueError(f"DCGM diagnostic level must be one of {sorted(DCGM_TIMEOUT_S)} at boot")
+        if self.dcgm_diag_level is not None and self.instance_type.ami_family != "nvidia":
+            raise ValueError("DCGM diagnostics apply to NVIDIA GPUs only")
+        if self.dcgm_diag_level is not None and self.scheduler == "kubernetes":
+            # The EKS AL2023 NVIDIA AMI ships no DCGM (EKS user guide, "EKS-optimized accelerated AMIs").
+            raise ValueError("the EKS AL2023 AMI has no DCGM; run DCGM diagnostics from the DCGM exporter")
+        if self.gpu_power_cap_w is not None:
+            acc = self.instance_type.accelerator
+            in_range = acc.power_limit_min_w <= self.gpu_power_cap_w <= acc.tdp_w
+            if self.instance_type.ami_family != "nvidia" or not in_range:
+                raise ValueError(
+                    f"GPU power cap {self.gpu_power_cap_w} W is outside {acc.model}'s "
+                    f"{acc.power_limit_min_w}-{acc.tdp_w} W range"
+                )
+
+    @property
+    def expected_efa_devices(self) -> int:
+        return efa_device_count(self.instance_type)
+
+    @property
+    def sovereign(self) -> bool:
+        return self.profile == "sovereign"
+
+
+def _template_context(ctx: BootstrapContext) -> dict[str, object]:
+    return {
+        "ctx": ctx,
+        "it": ctx.instance_type,
+        "unhealthy_taint_key": UNHEALTHY_TAINT_KEY,
+        "dcgm_timeout_s": DCGM_TIMEOUT_S.get(ctx.dcgm_diag_level or 0),
+    }
+
+
+def health_check_script(ctx: BootstrapContext) -> str:
+    """The bounded accelerator and EFA health check; exits non-zero and marks the node unhealthy.
+
+    The Slurm scheduler can install the same script as HealthCheckProgram: it drains the node itself.
+    """
+    return render("bootstrap/health_check.sh.j2", **_template_context(ctx))
+
+
+def node_setup_script(ctx: BootstrapContext) -> str:
+    """EFA check, NCCL environment, Lustre mount and striping, power cap; then the health check."""
+    return render("bootstrap/node_setup.sh.j2", **_template_context(ctx))
+
+
+def nodeconfig(ctx: BootstrapContext) -> str:
+    """The nodeadm NodeConfig document (YAML) of a Kubernetes node."""
+    return render("bootstrap/nodeconfig.yaml.j2", **_template_context(ctx))
+
+
+def cloud_config(ctx: BootstrapContext) -> str:
+    """The `#cloud-config` document of a Deep Learning AMI node."""
+    return render("bootstrap/cloud_config.yaml.j2", health_check=health_check_script(ctx),
+                  **_template_context(ctx))
+
+
+def user_data_parts(ctx: BootstrapContext) -> list[tuple[str, str]]:
+    """(MIME content type, body) of every part, in the order the node processes them."""
+    if ctx.scheduler == "kubernetes":
+        # EKS merges its own NodeConfig only when the launch template has no ImageId, and then only
+        # with MIME multi-part user data; a full NodeConfig works either way (EKS user guide,
+        # "Customize managed nodes with launch templates"). nodeadm-run starts the kubelet after
+        # cloud-init's scripts have run, so the shell part prepares the node before it joins.
+        return [
+            ("application/node.eks.aws", nodeconfig(ctx)),
+            ("text/x-shellscript", health_check_install_script(ctx)),
+            ("text/x-shellscript", node_setup_script(ctx)),
+        ]
+    return [
+        ("text/cloud-config", cloud_config(ctx)),
+        ("text/x-shellscript", node_setup_script(ctx)),
+    ]
+
+
+def health_check_install_script(ctx: BootstrapContext) -> str:
+    """Installs the health check where node_setup runs it (cloud-config does this on the DLAMI)."""
+    return render("bootstrap/install_health_check.sh.j2", health_check=health_check_script(ctx))
+
+
+def render_user_data(ctx: BootstrapContext) -> str:
+    """MIME multi-part user data (RFC 2046) with a fixed boundary so renders are reproducible."""
+    return render("bootstrap/user_data.mime.j2", boundary=BOUNDARY, parts=user_data_parts(ctx))

@@ -1,0 +1,211 @@
+"""Rendered user data: golden files per (AMI family x scheduler x profile), checked by the real tools."""
+
+from __future__ import annotations
+
+import email
+import itertools
+import os
+from email.message import Message
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from aifactory.bootstrap import (
+    BOUNDARY,
+    UNHEALTHY_TAINT_KEY,
+    BootstrapContext,
+    FsxMount,
+    NodeadmCluster,
+    Taint,
+    health_check_script,
+    render_user_data,
+)
+from aifactory.catalog import get_instance_type
+
+from tests.validators import cloud_config_schema, shellcheck, strict_crd_schema
+
+GOLDEN = Path(__file__).parent / "golden" / "bootstrap"
+NODECONFIG_CRD = Path(__file__).parent / "fixtures" / "crds" / "node.eks.aws_nodeconfigs.yaml"
+TYPES = {"nvidia": "p5.48xlarge", "neuron": "trn1.32xlarge"}
+SCHEDULERS = ("kubernetes", "slurm", "none")
+PROFILES = ("sovereign", "commercial")
+COMBOS = list(itertools.product(TYPES, SCHEDULERS, PROFILES))
+LAYOUT = (("64M", 1), ("4G", 8), ("64G", 16), ("-1", 32))
+
+
+def context(family: str, scheduler: str, profile: str) -> BootstrapContext:
+    entry = get_instance_type(TYPES[family])
+    sovereign = profile == "sovereign"
+    return BootstrapContext(
+        instance_type=entry,
+        scheduler=scheduler,  # type: ignore[arg-type]
+        profile=profile,  # type: ignore[arg-type]
+        cluster=NodeadmCluster(
+            name="factory", endpoint="https://ABCDEF.gr7.eu-central-1.eks.amazonaws.com",
+            certificate_authority="Y2VydGlmaWNhdGVBdXRob3JpdHk=", service_cidr="172.20.0.0/16",
+        ) if scheduler == "kubernetes" else None,
+        fsx=FsxMount(
+            dns_name="fs-0123456789abcdef0.fsx.eu-central-1.amazonaws.com", mount_name="abcdef12",
+            mount_path="/fsx", efa_enabled=sovereign, checkpoint_path="/fsx/checkpoints", layout=LAYOUT,
+        ),
+        gpu_power_cap_w=600 if family == "nvidia" and not sovereign else None,
+        node_labels={"aifactory.io/fleet": "train", "aifactory.io/placement-domain": "pg-0"},
+        taints=(Taint("nvidia.com/gpu" if family == "nvidia" else "aws.amazon.com/neuron", "true",
+                      "NoSchedule"),),
+        slurm_controller="slurm-head.factory.internal" if scheduler == "slurm" else None,
+        dcgm_diag_level=1 if family == "nvidia" and scheduler != "kubernetes" else None,
+        registry_mirror="111122223333.dkr.ecr.eu-central-1.amazonaws.com" if sovereign else None,
+    )
+
+
+def parts(user_data: str) -> list[Message]:
+    message = email.message_from_string(user_data)
+    assert message.is_multipart()
+    assert message.get_boundary() == BOUNDARY
+    return [part for part in message.walk() if not part.is_multipart()]
+
+
+def body(part: Message) -> str:
+    payload = part.get_payload()
+    assert isinstance(payload, str)
+    return payload
+
+
+@pytest.mark.parametrize(("family", "scheduler", "profile"), COMBOS)
+def test_golden(family: str, scheduler: str, profile: str) -> None:
+    rendered = render_user_data(context(family, scheduler, profile))
+    golden = GOLDEN / f"{family}-{scheduler}-{profile}.txt"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(rendered)
+    assert golden.is_file(), f"missing {golden}; run with UPDATE_GOLDEN=1 and review the diff"
+    assert rendered == golden.read_text(), f"{golden.name} changed; rerun with UPDATE_GOLDEN=1 if intended"
+
+
+@pytest.mark.parametrize(("family", "scheduler", "profile"), COMBOS)
+def test_every_shell_part_passes_shellcheck(family: str, scheduler: str, profile: str) -> None:
+    ctx = context(family, scheduler, profile)
+    scripts = [body(p) for p in parts(render_user_data(ctx)) if p.get_content_type() == "text/x-shellscript"]
+    scripts.append(health_check_script(ctx))
+    assert scripts
+    for script in scripts:
+        assert script.startswith("#!/bin/bash\n")
+        assert shellcheck(script) == []
+
+
+@pytest.mark.parametrize(("family", "profile"), itertools.product(TYPES, PROFILES))
+def test_nodeconfig_part_validates_strictly(family: str, profile: str) -> None:
+    schema = strict_crd_schema(NODECONFIG_CRD, "v1alpha1")
+    nodeconfigs = [p for p in parts(render_user_data(context(family, "kubernetes", profile)))
+                   if p.get_content_type() == "application/node.eks.aws"]
+    assert len(nodeconfigs) == 1
+    doc = yaml.safe_load(body(nodeconfigs[0]))
+    jsonschema.validate(doc, schema)
+    flags = doc["spec"]["kubelet"]["flags"]
+    assert "--node-labels=aifactory.io/fleet=train,aifactory.io/placement-domain=pg-0" in flags
+    assert any(f.startswith("--register-with-taints=") and ":NoSchedule" in f for f in flags)
+
+
+def test_strict_nodeconfig_schema_rejects_unknown_fields() -> None:
+    schema = strict_crd_schema(NODECONFIG_CRD, "v1alpha1")
+    doc = yaml.safe_load(body(parts(render_user_data(context("nvidia", "kubernetes", "commercial")))[0]))
+    doc["spec"]["cluster"]["endpoint"] = "https://typo"
+    with pytest.raises(jsonschema.ValidationError, match="Additional properties"):
+        jsonschema.validate(doc, schema)
+
+
+def test_unhealthy_dropin_is_a_valid_nodeconfig() -> None:
+    script = health_check_script(context("nvidia", "kubernetes", "commercial"))
+    dropin = script.split("<<'AIFACTORY_NODECONFIG'\n")[1].split("AIFACTORY_NODECONFIG\n")[0]
+    doc = yaml.safe_load(dropin)
+    jsonschema.validate(doc, strict_crd_schema(NODECONFIG_CRD, "v1alpha1"))
+    assert doc["spec"]["kubelet"]["flags"] == [
+        f"--register-with-taints=nvidia.com/gpu=true:NoSchedule,{UNHEALTHY_TAINT_KEY}=boot-check:NoSchedule"
+    ]
+
+
+@pytest.mark.parametrize(("family", "scheduler", "profile"),
+                         [c for c in COMBOS if c[1] != "kubernetes"])
+def test_cloud_config_part_validates_against_cloud_init_schema(
+    family: str, scheduler: str, profile: str
+) -> None:
+    schema = cloud_config_schema()
+    configs = [p for p in parts(render_user_data(context(family, scheduler, profile)))
+               if p.get_content_type() == "text/cloud-config"]
+    assert len(configs) == 1
+    text = body(configs[0])
+    assert text.startswith("#cloud-config\n")
+    doc = yaml.safe_load(text)
+    jsonschema.validators.validator_for(schema)(schema).validate(doc)
+    health = next(f for f in doc["write_files"] if f["path"] == "/opt/aifactory/bin/health-check")
+    assert health["content"] == health_check_script(context(family, scheduler, profile))
+
+
+def test_cloud_init_schema_catches_a_wrong_type() -> None:
+    schema = cloud_config_schema()
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validators.validator_for(schema)(schema).validate({"write_files": [{"content": "x"}]})
+
+
+PROBES = ("nvidia-smi --", "neuron-ls --", "fi_info -p", "dcgmi diag")
+
+
+def test_health_check_content_per_family_and_scheduler() -> None:
+    gpu_k8s = health_check_script(context("nvidia", "kubernetes", "commercial"))
+    assert "nvidia-smi --query-gpu=index" in gpu_k8s and "readonly EXPECTED_ACCELERATORS=8" in gpu_k8s
+    assert "readonly EXPECTED_EFA=32" in gpu_k8s and "fi_info -p efa" in gpu_k8s
+    assert "dcgmi" not in gpu_k8s and "scontrol" not in gpu_k8s
+    gpu_slurm = health_check_script(context("nvidia", "slurm", "commercial"))
+    assert "timeout 120 dcgmi diag -r 1" in gpu_slurm and "state=drain" in gpu_slurm
+    neuron = health_check_script(context("neuron", "slurm", "sovereign"))
+    assert "neuron-ls" in neuron and "nvidia-smi" not in neuron and "EXPECTED_ACCELERATORS=16" in neuron
+    plain = health_check_script(context("nvidia", "none", "commercial"))
+    assert "set-instance-health" in plain
+    for script in (gpu_k8s, gpu_slurm, neuron, plain):
+        probes = [line for line in script.splitlines()
+                  if "fail \"" not in line
+                  and any(tool in line for tool in PROBES)]
+        assert probes and all("timeout " in line for line in probes)
+
+
+def test_setup_applies_power_cap_lustre_and_layout() -> None:
+    user_data = render_user_data(context("nvidia", "slurm", "commercial"))
+    assert "nvidia-smi -pl 600" in user_data and "nvidia-smi -pm 1" in user_data
+    assert "fs-0123456789abcdef0.fsx.eu-central-1.amazonaws.com@tcp:/abcdef12 /fsx lustre" in user_data
+    assert ",flock," in user_data
+    assert "lfs setstripe -E 64M -c 1 -E 4G -c 8 -E 64G -c 16 -E -1 -c 32 /fsx/checkpoints" in user_data
+    assert 'SLURMD_OPTIONS="--conf-server slurm-head.factory.internal"' in user_data
+    assert "export FI_PROVIDER=efa" in user_data
+    sovereign = render_user_data(context("nvidia", "kubernetes", "sovereign"))
+    assert "nvidia-smi -pl" not in sovereign and "kefalnd" in sovereign
+    assert "111122223333.dkr.ecr.eu-central-1.amazonaws.com/v2/${upstream}" in sovereign
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"scheduler": "kubernetes", "cluster": None}, "cluster"),
+        ({"scheduler": "slurm", "slurm_controller": None}, "controller"),
+        ({"dcgm_diag_level": 4}, "level"),
+        ({"gpu_power_cap_w": 800}, "outside"),
+        ({"gpu_power_cap_w": 100}, "outside"),
+    ],
+)
+def test_invalid_contexts_are_refused(changes: dict[str, object], message: str) -> None:
+    base = context("nvidia", "slurm", "commercial").__dict__ | changes
+    with pytest.raises(ValueError, match=message):
+        BootstrapContext(**base)  # type: ignore[arg-type]
+
+
+def test_dcgm_is_refused_on_eks_and_neuron() -> None:
+    with pytest.raises(ValueError, match="no DCGM"):
+        BootstrapContext(**(context("nvidia", "kubernetes", "commercial").__dict__ | {"dcgm_diag_level": 1}))
+    with pytest.raises(ValueError, match="NVIDIA"):
+        BootstrapContext(**(context("neuron", "slurm", "commercial").__dict__ | {"dcgm_diag_level": 1}))
+
+
+def test_layout_must_reach_end_of_file() -> None:
+    with pytest.raises(ValueError, match="-1"):
+        FsxMount(dns_name="d", mount_name="m", mount_path="/fsx", efa_enabled=False,
+                 checkpoint_path="/fsx/c", layout=(("1G", 1),))
