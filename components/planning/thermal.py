@@ -86,8 +86,7 @@ def write_heatmap(plan: PlacementPlan, path: Path | str) -> Path:
             if rack.nodes:
                 grid[y][x] = min(100.0, 100 * rack.load_kw / rack.budget_kw) if rack.budget_kw else 100.0
 
-    cmap = ListedColormap(HEAT_COLOURS)
-    cmap.set_bad(EMPTY_COLOUR)
+    cmap = ListedColormap(HEAT_COLOURS).with_extremes(bad=EMPTY_COLOUR)
     norm = BoundaryNorm(HEAT_BANDS_PCT, cmap.N)
     fig_w = min(40.0, 2.5 + 0.8 * width)
     fig_h = min(40.0, 1.5 + 0.4 * len(rows))

@@ -1,0 +1,380 @@
+"""Placement planner: AWS domains, data-hall packing, power caps, errors, invariants."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+from aifactory.catalog.instance_types import get_instance_type, instance_types
+from aifactory.planning.placement import (
+    LABEL_BLOCK,
+    LABEL_RACK,
+    PlacementError,
+    PlacementPlan,
+    plan_placement,
+    power_cap_levels,
+)
+from aifactory.spec.model import FactorySpec
+from aifactory.spec.site import COOLING_RANK
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+RESERVATION = "cr-0123456789abcdef0"
+
+
+def make_spec(fleets: list[dict[str, Any]], site: dict[str, Any] | None = None) -> FactorySpec:
+    raw: dict[str, Any] = {"region": "us-east-1", "profile": "commercial", "fleets": fleets}
+    if site is not None:
+        raw["site"] = site
+    return FactorySpec.model_validate(raw)
+
+
+def racks(n: int, power: float = 40, cooling: str = "air", units: int = 42, per_block: int = 4) -> list[dict]:
+    return [
+        {
+            "name": f"r{i:03d}",
+            "powerKw": power,
+            "cooling": cooling,
+            "rackUnits": units,
+            "block": f"b{i // per_block}",
+        }
+        for i in range(n)
+    ]
+
+
+def check_datahall_invariants(spec: FactorySpec, plan: PlacementPlan) -> None:
+    placed: dict[str, int] = {}
+    hosts: list[str] = []
+    for d in plan.domains:
+        placed[d.fleet] = placed.get(d.fleet, 0) + d.nodes
+        hosts.extend(d.hostnames)
+        assert d.nodes == len(d.hostnames)
+        assert d.placement == "rack" and d.placement_group is None and d.partition_number is None
+    assert placed == {f.name: f.count for f in spec.fleets}
+    assert len(hosts) == len(set(hosts))
+    by_host = {h: d for d in plan.domains for h in d.hostnames}
+    for rack in plan.racks:
+        assert rack.load_kw <= rack.budget_kw + 1e-6
+        assert sum(s.rack_units for s in rack.slots) <= rack.rack_units
+        for slot in rack.slots:
+            itype = get_instance_type(by_host[slot.hostname].instance_type)
+            assert COOLING_RANK[itype.cooling] <= COOLING_RANK[rack.cooling]
+        assert abs(sum(by_host[s.hostname].node_power_kw for s in rack.slots) - rack.load_kw) < 1e-6
+
+
+# --- AWS ----------------------------------------------------------------------------------------
+
+
+def test_reserved_capacity_never_gets_a_placement_group() -> None:
+    spec = make_spec(
+        [
+            {
+                "name": "blk",
+                "instanceType": "p5.48xlarge",
+                "count": 16,
+                "capacity": {
+                    "type": "capacity-block",
+                    "reservationId": RESERVATION,
+                    "endTime": "2030-01-01T00:00:00Z",
+                },
+            },
+            {
+                "name": "res",
+                "instanceType": "p5.48xlarge",
+                "count": 8,
+                "strategy": "spread",
+                "capacity": {"type": "capacity-reservation", "reservationId": RESERVATION},
+            },
+        ]
+    )
+    plan = plan_placement(spec)
+    assert [d.placement for d in plan.domains] == ["reservation", "reservation"]
+    assert all(d.placement_group is None and d.partition_number is None for d in plan.domains)
+    assert plan.placement_groups == ()
+
+
+def test_on_demand_pack_is_one_cluster_group() -> None:
+    plan = plan_placement(make_spec([{"name": "train", "instanceType": "p5.48xlarge", "count": 16}]))
+    (domain,) = plan.domains
+    assert domain.placement == "cluster" and domain.placement_group == "train-cluster"
+    assert domain.hostnames[0] == "train-0001" and domain.hostnames[-1] == "train-0016"
+    assert plan.kueue_topology_levels()[-1] == "kubernetes.io/hostname"
+    assert plan.kueue_topology_levels()[0] == "topology.k8s.aws/network-node-layer-1"
+
+
+def test_spread_uses_seven_partitions_of_one_group() -> None:
+    plan = plan_placement(
+        make_spec([{"name": "inf", "instanceType": "p4d.24xlarge", "count": 20, "strategy": "spread"}])
+    )
+    assert [d.partition_number for d in plan.domains] == [1, 2, 3, 4, 5, 6, 7]
+    assert {d.placement_group for d in plan.domains} == {"inf-partition-0"}
+    assert sum(d.nodes for d in plan.domains) == 20
+    assert plan.placement_groups[0].partition_count == 7
+
+
+def test_domain_power_envelope_splits_into_partitions() -> None:
+    spec = make_spec(
+        [{"name": "train", "instanceType": "p5.48xlarge", "count": 100}],
+        {"kind": "aws", "domainPowerKw": 110},
+    )
+    plan = plan_placement(spec)
+    assert all(d.nodes <= 10 for d in plan.domains)  # 110 kW / 10.2 kW = 10 nodes
+    assert len(plan.domains) == 10
+    assert [g.partition_count for g in plan.placement_groups] == [7, 3]
+    assert all(d.placement == "partition" and 1 <= (d.partition_number or 0) <= 7 for d in plan.domains)
+
+
+def test_domain_power_below_one_node_names_the_path() -> None:
+    spec = make_spec(
+        [{"name": "train", "instanceType": "p5.48xlarge", "count": 4}], {"kind": "aws", "domainPowerKw": 5}
+    )
+    with pytest.raises(PlacementError) as exc:
+        plan_placement(spec)
+    assert "aifactory:site.domainPowerKw" in str(exc.value)
+
+
+capacity_types = st.sampled_from(["on-demand", "spot", "capacity-reservation", "capacity-block"])
+
+
+@st.composite
+def aws_specs(draw: st.DrawFn) -> FactorySpec:
+    fleets = []
+    for i in range(draw(st.integers(1, 4))):
+        ctype = draw(capacity_types)
+        cap: dict[str, Any] = {"type": ctype}
+        if ctype in ("capacity-reservation", "capacity-block"):
+            cap["reservationId"] = RESERVATION
+        if ctype == "capacity-block":
+            cap["endTime"] = "2030-01-01T00:00:00Z"
+        fleets.append(
+            {
+                "name": f"f{i}",
+                "instanceType": draw(st.sampled_from(["p5.48xlarge", "p4d.24xlarge", "trn1.32xlarge"])),
+                "count": draw(st.integers(1, 200)),
+                "strategy": draw(st.sampled_from(["pack", "spread"])),
+                "capacity": cap,
+            }
+        )
+    site = {"kind": "aws", "maxNodesPerDomain": draw(st.one_of(st.none(), st.integers(1, 64)))}
+    return make_spec(fleets, site)
+
+
+@settings(max_examples=60, deadline=None)
+@given(aws_specs())
+def test_aws_binding_invariants(spec: FactorySpec) -> None:
+    plan = plan_placement(spec)
+    assert plan == plan_placement(spec)
+    groups = {g.name: g for g in plan.placement_groups}
+    for fleet in spec.fleets:
+        domains = plan.domains_for(fleet.name)
+        assert sum(d.nodes for d in domains) == fleet.count
+        hosts = [h for d in domains for h in d.hostnames]
+        assert hosts == sorted(hosts) and len(set(hosts)) == fleet.count
+        for d in domains:
+            if fleet.capacity.type in ("capacity-reservation", "capacity-block"):
+                assert d.placement == "reservation" and d.placement_group is None
+            else:
+                assert d.placement_group in groups
+            if d.placement == "partition":
+                assert d.partition_number is not None and 1 <= d.partition_number <= 7
+                assert d.partition_number <= (groups[d.placement_group].partition_count or 0)
+            else:
+                assert d.partition_number is None
+            if spec.site is not None and spec.site.kind == "aws" and spec.site.max_nodes_per_domain:
+                assert d.nodes <= spec.site.max_nodes_per_domain
+    json.dumps(plan.summary())
+
+
+# --- data hall ----------------------------------------------------------------------------------
+
+
+def test_short_form_site_packs_under_budget_and_reports() -> None:
+    spec = make_spec(
+        [{"name": "train", "instanceType": "p5.48xlarge", "count": 128}], {"kind": "datahall", "racks": 43}
+    )
+    plan = plan_placement(spec)
+    check_datahall_invariants(spec, plan)
+    summary = plan.summary()
+    assert summary["it_power_kw"] == pytest.approx(128 * 10.2)
+    assert summary["facility_power_kw"] == pytest.approx(128 * 10.2 * 1.3)
+    # 40 kW less 10% headroom holds three 10.2 kW nodes: 43 racks, no more.
+    assert sum(1 for r in summary["racks"] if r["nodes"]) == 43
+    assert summary["fullest_rack"]["budget_kw"] == pytest.approx(36.0)
+    assert summary["gpus_capped"] == 0
+    assert plan.kueue_topology_levels() == [LABEL_BLOCK, LABEL_RACK, "kubernetes.io/hostname"]
+    json.dumps(summary)
+
+
+def test_fleet_stays_inside_one_block_when_one_can_hold_it() -> None:
+    site = {
+        "kind": "datahall",
+        "racks": racks(12, power=80, cooling="rear-door", per_block=4),
+        "headroomPct": 0,
+    }
+    spec = make_spec([{"name": "a", "instanceType": "p4d.24xlarge", "count": 20}], site)
+    plan = plan_placement(spec)
+    assert {d.block for d in plan.domains} == {"b0"}  # 4 racks x 7 nodes (42U / 6U) = 28 >= 20
+
+
+def test_missing_power_says_how_much_and_how_many_racks() -> None:
+    spec = make_spec(
+        [{"name": "train", "instanceType": "p5.48xlarge", "count": 128}], {"kind": "datahall", "racks": 40}
+    )
+    with pytest.raises(PlacementError) as exc:
+        plan_placement(spec)
+    text = str(exc.value)
+    assert "aifactory:site.racks" in text
+    assert "120 of 128" in text and "kW" in text and "3 air-or-better racks" in text
+
+
+def test_power_caps_fit_more_nodes_when_that_raises_throughput() -> None:
+    # 40 kW racks, no headroom: 3 uncapped p5 nodes (30.6 kW) or 4 capped ones (<= 10 kW each).
+    site = {"kind": "datahall", "racks": racks(10, power=40), "headroomPct": 0}
+    fleet = {
+        "name": "train",
+        "instanceType": "p5.48xlarge",
+        "count": 40,
+        "gpuPowerCapW": {"min": 500, "max": 700},
+    }
+    plan = plan_placement(make_spec([fleet], site))
+    cap = plan.domains[0].gpu_power_cap_w
+    assert cap is not None and 500 <= cap <= 675
+    assert all(d.gpu_power_cap_w == cap for d in plan.domains)
+    summary = plan.summary()
+    assert summary["gpus_capped"] == 320
+    assert 0 < summary["throughput_given_up_pct"] < 25
+    assert plan.domains[0].labels["aifactory.io/gpu-power-cap-w"] == str(cap)
+
+
+def test_no_cap_without_bounds_and_no_cap_that_loses_throughput() -> None:
+    site = {"kind": "datahall", "racks": racks(10, power=40), "headroomPct": 0}
+    with pytest.raises(PlacementError):
+        plan_placement(make_spec([{"name": "t", "instanceType": "p5.48xlarge", "count": 40}], site))
+    # 31 nodes in 10 racks: a light cap (4 nodes of <= 10 kW per rack) gains more than it costs.
+    deep = {"name": "t", "instanceType": "p5.48xlarge", "count": 31, "gpuPowerCapW": {"min": 200, "max": 700}}
+    plan = plan_placement(make_spec([deep], site))
+    assert plan.domains[0].gpu_power_cap_w is not None
+    # 14 kW racks hold one 10.2 kW node; two need 7 kW each, GPUs at 300 W: all ten nodes at ~49%
+    # throughput is less than the nine uncapped nodes that fit.
+    small = {"kind": "datahall", "racks": racks(9, power=14), "headroomPct": 0}
+    with pytest.raises(PlacementError) as exc:
+        plan_placement(make_spec([{**deep, "count": 10}], small))
+    assert "give up more throughput" in str(exc.value)
+
+
+def test_power_cap_levels_respect_bounds_and_hardware() -> None:
+    from aifactory.spec.model import Fleet
+
+    fleet = Fleet.model_validate(
+        {"name": "t", "instanceType": "p5.48xlarge", "count": 1, "gpuPowerCapW": {"min": 610, "max": 690}}
+    )
+    levels = power_cap_levels(fleet, get_instance_type("p5.48xlarge"))
+    assert levels[0] == 690 and levels[-1] == 610
+    assert all(isinstance(c, int) and 610 <= c <= 690 for c in levels)
+    trn = Fleet.model_validate({"name": "t", "instanceType": "trn1.32xlarge", "count": 1})
+    assert power_cap_levels(trn, get_instance_type("trn1.32xlarge")) == [None]
+
+
+def test_liquid_only_hardware_lands_only_on_liquid_racks(monkeypatch: pytest.MonkeyPatch) -> None:
+    liquid = dataclasses.replace(get_instance_type("p5.48xlarge"), cooling="liquid")
+    monkeypatch.setitem(instance_types(), "p5.48xlarge", liquid)
+    site = {
+        "kind": "datahall",
+        "racks": racks(6, power=75, cooling="rear-door")
+        + [{"name": f"l{i}", "powerKw": 120, "cooling": "liquid", "block": "lb"} for i in range(3)],
+        "headroomPct": 0,
+    }
+    spec = make_spec(
+        [
+            {"name": "t", "instanceType": "p5.48xlarge", "count": 12},
+            {"name": "a", "instanceType": "p4d.24xlarge", "count": 10},
+        ],
+        site,
+    )
+    plan = plan_placement(spec)
+    check_datahall_invariants(spec, plan)
+    assert {r for d in plan.domains_for("t") for r in d.racks} <= {"l0", "l1", "l2"}
+    with pytest.raises(PlacementError) as exc:
+        plan_placement(
+            make_spec(
+                [{"name": "t", "instanceType": "p5.48xlarge", "count": 4}],
+                {"kind": "datahall", "racks": racks(4, power=75, cooling="rear-door")},
+            )
+        )
+    assert "liquid" in str(exc.value) and "aifactory:site.racks" in str(exc.value)
+
+
+def test_spread_uses_more_racks_than_pack() -> None:
+    site = {
+        "kind": "datahall",
+        "racks": racks(8, power=75, cooling="rear-door", per_block=8),
+        "headroomPct": 0,
+    }
+    pack = plan_placement(make_spec([{"name": "a", "instanceType": "p4d.24xlarge", "count": 8}], site))
+    spread = plan_placement(
+        make_spec([{"name": "a", "instanceType": "p4d.24xlarge", "count": 8, "strategy": "spread"}], site)
+    )
+    assert sum(1 for r in pack.racks if r.nodes) == 2
+    assert sum(1 for r in spread.racks if r.nodes) == 8
+
+
+@st.composite
+def datahall_specs(draw: st.DrawFn) -> FactorySpec:
+    n = draw(st.integers(1, 30))
+    rack_list: list[dict[str, Any]] = [
+        {
+            "name": f"r{i}",
+            "powerKw": draw(st.sampled_from([12, 20, 30, 40, 60, 75, 120])),
+            "cooling": draw(st.sampled_from(["air", "rear-door", "liquid"])),
+            "rackUnits": draw(st.sampled_from([12, 24, 42, 48])),
+            "block": f"b{draw(st.integers(0, 3))}",
+        }
+        for i in range(n)
+    ]
+    for r in rack_list:  # keep racks within what their cooling removes, as the site rules require
+        if r["cooling"] == "air":
+            r["powerKw"] = min(r["powerKw"], 40)
+        elif r["cooling"] == "rear-door":
+            r["powerKw"] = min(r["powerKw"], 75)
+    fleets = []
+    for i in range(draw(st.integers(1, 3))):
+        fleet: dict[str, Any] = {
+            "name": f"f{i}",
+            "instanceType": draw(
+                st.sampled_from(["p5.48xlarge", "p4d.24xlarge", "p6-b200.48xlarge", "trn1.32xlarge"])
+            ),
+            "count": draw(st.integers(1, 40)),
+            "strategy": draw(st.sampled_from(["pack", "spread"])),
+        }
+        if fleet["instanceType"] != "trn1.32xlarge" and draw(st.booleans()):
+            acc = get_instance_type(fleet["instanceType"]).accelerator
+            fleet["gpuPowerCapW"] = {"min": acc.power_limit_min_w, "max": acc.tdp_w}
+        fleets.append(fleet)
+    site = {
+        "kind": "datahall",
+        "racks": rack_list,
+        "headroomPct": draw(st.sampled_from([0, 10, 25])),
+        "pue": 1.2,
+    }
+    return make_spec(fleets, site)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(datahall_specs())
+def test_datahall_never_violates_budget_cooling_or_units(spec: FactorySpec) -> None:
+    try:
+        plan = plan_placement(spec)
+    except PlacementError as exc:
+        assert exc.issues and all(i.path.startswith("aifactory:") for i in exc.issues)
+        assert all(i.problem and i.fix for i in exc.issues)
+        return
+    check_datahall_invariants(spec, plan)
+    assert plan == plan_placement(spec)
+    for d in plan.domains:
+        fleet = spec.fleet(d.fleet)
+        if d.gpu_power_cap_w is not None:
+            assert fleet.gpu_power_cap_w is not None
+            assert fleet.gpu_power_cap_w.min <= d.gpu_power_cap_w <= fleet.gpu_power_cap_w.max
+    json.dumps(plan.summary())

@@ -1,0 +1,144 @@
+"""Node labels, the Kueue Topology and Slurm's topology.conf all agree with the plan's switch tree."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Any
+
+from aifactory.planning.placement import LABEL_BLOCK, LABEL_DOMAIN, LABEL_RACK, PlacementError, plan_placement
+from aifactory.planning.topology import kueue_topology, node_labels, slurm_topology_conf
+from aifactory.spec.model import FactorySpec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+def expand_hostlist(text: str) -> list[str]:
+    """Inverse of compress_hostlist, written independently: `a-[01-03,07],b` -> a-01 a-02 a-03 a-07 b."""
+    names: list[str] = []
+    for prefix, body, plain in re.findall(r"([^,\[]*)\[([^\]]*)\]|([^,\[\]]+)", text):
+        if plain:
+            names.append(plain)
+            continue
+        for part in body.split(","):
+            lo, _, hi = part.partition("-")
+            width = len(lo)
+            for n in range(int(lo), int(hi or lo) + 1):
+                names.append(f"{prefix}{n:0{width}d}")
+    return names
+
+
+def parse_topology_conf(text: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Leaf switch -> nodes, upper switch -> child switches."""
+    leaves: dict[str, list[str]] = {}
+    uppers: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        fields = dict(item.split("=", 1) for item in line.split())
+        if "Nodes" in fields:
+            leaves[fields["SwitchName"]] = expand_hostlist(fields["Nodes"])
+        else:
+            uppers[fields["SwitchName"]] = expand_hostlist(fields["Switches"])
+    return leaves, uppers
+
+
+def test_expand_hostlist_reads_slurm_notation() -> None:
+    assert expand_hostlist("gpu-[001-003,007],login") == ["gpu-001", "gpu-002", "gpu-003", "gpu-007", "login"]
+
+
+def assert_agree(spec: FactorySpec) -> None:
+    plan = plan_placement(spec)
+    labels = node_labels(plan)
+    leaves, uppers = parse_topology_conf(slurm_topology_conf(plan.switch_tree))
+    parent = {child: up for up, children in uppers.items() for child in children}
+    host_leaf = {h: leaf for leaf, hosts in leaves.items() for h in hosts}
+    every_host = {h for d in plan.domains for h in d.hostnames}
+    assert set(labels) == every_host == set(host_leaf)
+    roots = [s for s in uppers if s not in parent]
+    assert len(roots) == 1
+    for host, leaf in host_leaf.items():
+        if plan.site == "datahall":
+            assert labels[host][LABEL_RACK] == leaf
+            assert labels[host][LABEL_BLOCK] == parent[leaf]
+        else:
+            assert labels[host][LABEL_BLOCK] == leaf == labels[host][LABEL_DOMAIN]
+            assert parent[leaf] == roots[0]
+    topo = kueue_topology(plan, "factory")
+    levels = [level["nodeLabel"] for level in topo["spec"]["levels"]]
+    assert topo["apiVersion"] == "kueue.x-k8s.io/v1beta2" and topo["kind"] == "Topology"
+    assert levels == plan.kueue_topology_levels() and levels[-1] == "kubernetes.io/hostname"
+    assert len(levels) == len(set(levels)) and 1 <= len(levels) <= 16
+    if plan.site == "datahall":
+        # Every level above hostname is a label each node carries.
+        assert all(level in labels[h] for h in labels for level in levels[:-1])
+
+
+def test_datahall_outputs_agree_and_conf_is_compact() -> None:
+    spec = FactorySpec.model_validate(
+        {
+            "region": "us-east-1",
+            "profile": "commercial",
+            "fleets": [{"name": "train", "instanceType": "p5.48xlarge", "count": 100}],
+            "site": {"kind": "datahall", "racks": 40},
+        }
+    )
+    assert_agree(spec)
+    conf = slurm_topology_conf(plan_placement(spec).switch_tree)
+    assert "SwitchName=rack-0001 Nodes=train-[0001-0003]" in conf
+    assert "SwitchName=block-001 Switches=rack-[0001-0016]" in conf
+    assert conf.rstrip().splitlines()[-1] == "SwitchName=fabric Switches=block-[001-003]"
+
+
+def test_aws_outputs_agree() -> None:
+    spec = FactorySpec.model_validate(
+        {
+            "region": "us-east-1",
+            "profile": "commercial",
+            "fleets": [
+                {"name": "train", "instanceType": "p5.48xlarge", "count": 30, "strategy": "spread"},
+                {"name": "inf", "instanceType": "p4d.24xlarge", "count": 3},
+            ],
+        }
+    )
+    assert_agree(spec)
+    levels = kueue_topology(plan_placement(spec), "f")["spec"]["levels"]
+    assert [lv["nodeLabel"] for lv in levels] == [
+        "topology.k8s.aws/network-node-layer-1",
+        "topology.k8s.aws/network-node-layer-2",
+        "topology.k8s.aws/network-node-layer-3",
+        "kubernetes.io/hostname",
+    ]
+
+
+@st.composite
+def specs(draw: st.DrawFn) -> FactorySpec:
+    fleets: list[dict[str, Any]] = [
+        {
+            "name": f"f{i}",
+            "instanceType": draw(st.sampled_from(["p5.48xlarge", "p4d.24xlarge", "trn1.32xlarge"])),
+            "count": draw(st.integers(1, 60)),
+            "strategy": draw(st.sampled_from(["pack", "spread"])),
+        }
+        for i in range(draw(st.integers(1, 3)))
+    ]
+    site: dict[str, Any]
+    if draw(st.booleans()):
+        site = {"kind": "aws", "maxNodesPerDomain": draw(st.one_of(st.none(), st.integers(1, 20)))}
+    else:
+        site = {
+            "kind": "datahall",
+            "racks": draw(st.integers(1, 80)),
+            "racksPerBlock": draw(st.integers(1, 10)),
+            "rackDefaults": {"powerKw": draw(st.sampled_from([20, 30, 40]))},
+        }
+    return FactorySpec.model_validate(
+        {"region": "us-east-1", "profile": "commercial", "fleets": fleets, "site": site}
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(specs())
+def test_three_outputs_agree(spec: FactorySpec) -> None:
+    with contextlib.suppress(PlacementError):
+        assert_agree(spec)
