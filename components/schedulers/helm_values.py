@@ -31,11 +31,8 @@ GPU_TOLERATIONS = [
     {"key": ACCELERATOR_TAINT["nvidia"].key, "operator": "Exists", "effect": "NoSchedule"},
     {"key": ACCELERATOR_TAINT["aws"].key, "operator": "Exists", "effect": "NoSchedule"},
 ]
-# Controllers run on the system node group, which carries this taint (EKS's convention for
-# critical add-ons; the FSx CSI chart tolerates it by default).
-SYSTEM_TAINT_KEY = "CriticalAddonsOnly"
+# Controllers run on the small system node group (no accelerators, no taint), selected by this label.
 SYSTEM_NODE_LABEL = {"aifactory.io/node-role": "system"}
-SYSTEM_TOLERATIONS = [{"key": SYSTEM_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}]
 FSX_CONTROLLER_SERVICE_ACCOUNT = "fsx-csi-controller-sa"
 
 
@@ -71,7 +68,7 @@ def helm_releases(charts: ChartVersions, kueue_config: Mapping[str, Any], region
                 "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(dict(kueue_config), sort_keys=False)},
                 "controllerManager": {
                     "manager": {"image": {"tag": kueue_tag, "pullPolicy": "IfNotPresent"}},
-                    "nodeSelector": SYSTEM_NODE_LABEL, "tolerations": SYSTEM_TOLERATIONS,
+                    "nodeSelector": SYSTEM_NODE_LABEL,
                     "podDisruptionBudget": {"enabled": True, "minAvailable": 1},
                     "replicas": 2,
                 },
@@ -80,7 +77,7 @@ def helm_releases(charts: ChartVersions, kueue_config: Mapping[str, Any], region
         ),
         HelmRelease(
             "jobset", "jobset-system", "oci://registry.k8s.io/jobset/charts/jobset", charts.jobset, None,
-            {"controller": {"nodeSelector": SYSTEM_NODE_LABEL, "tolerations": SYSTEM_TOLERATIONS}},
+            {"controller": {"nodeSelector": SYSTEM_NODE_LABEL}},
             {"image.repository": "registry.k8s.io/jobset/jobset"},
         ),
         HelmRelease(

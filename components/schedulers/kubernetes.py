@@ -1,0 +1,436 @@
+"""`KubernetesScheduler`: EKS + Kueue + JobSet configured for the factory's fleets.
+
+Built from `pulumi_aws` / `pulumi_kubernetes` resources only (no remote components), so the mock
+runtime sees every resource. Sources for EKS behaviour are cited where it is used; the pure
+objects and chart values come from `kubernetes_manifests` and `helm_values`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, TypedDict, cast
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from ..arns import managed_policy_arn, service_principal
+from ..spec.scheduler import ChartVersions, Queue
+from .helm_values import FSX_CONTROLLER_SERVICE_ACCOUNT, SYSTEM_NODE_LABEL, helm_releases, mirror_image, mirror_release
+from .kubernetes_manifests import (
+    AWS_TOPOLOGY_LEVELS,
+    KUBECTL_IMAGE,
+    SYSTEM_NAMESPACE,
+    FleetCapacity,
+    Manifest,
+    Taint,
+    capacity_block_drain,
+    fsx_volumes,
+    kueue_configuration,
+    namespace,
+    scheduling_objects,
+    team_namespaces,
+)
+
+# Control-plane log types (EKS user guide "Send control plane logs to CloudWatch Logs").
+CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+# Managed add-ons: networking, DNS, service proxy, Pod Identity for the drivers, and the node
+# monitoring agent whose GPU health conditions drive node auto-repair (EKS user guide
+# workloads/workloads-add-ons-available-eks.adoc, nodes/node-repair.adoc).
+ADDONS = ["vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "eks-node-monitoring-agent"]
+# EKS node-group capacity types per fleet capacity (CreateNodegroup capacityType; capacity blocks
+# need CAPACITY_BLOCK with a launch template targeting the block, ml/capacity-blocks-mng.adoc).
+CAPACITY_TYPES = {
+    "on-demand": "ON_DEMAND",
+    "capacity-reservation": "ON_DEMAND",
+    "spot": "SPOT",
+    "capacity-block": "CAPACITY_BLOCK",
+}
+TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
+SYSTEM_INSTANCE_TYPE = "m7i.xlarge"
+CHECKPOINT_GRACE = timedelta(minutes=15)
+
+
+class NodeGroupArgs(TypedDict, total=False):
+    name: str
+    """Node group name, unique in the cluster (a fleet, or a placement domain of one)."""
+    fleet: str
+    """The fleet the nodes belong to (Kueue flavor and `aifactory.io/fleet` label)."""
+    instance_type: str
+    """EC2 instance type (set in the launch template too)."""
+    nodes: int
+    """Number of nodes."""
+    launch_template_id: pulumi.Input[str]
+    """The fleet's launch template for this group (EFA layout, disks, bootstrap)."""
+    launch_template_version: pulumi.Input[str]
+    """Its version."""
+    subnet_id: pulumi.Input[str]
+    """The group's single subnet (EFA does not cross AZs; capacity blocks are single-AZ)."""
+    node_role_arn: pulumi.Input[str]
+    """The fleet's instance role."""
+    capacity_type: str
+    """`on-demand`, `capacity-reservation`, `capacity-block` or `spot`."""
+    capacity_block_end: str | None
+    """ISO 8601 end of the capacity block (capacity-block groups)."""
+    labels: dict[str, str]
+    """Extra node labels (placement topology, power cap)."""
+    taints: list[str]
+    """Extra `key=value:Effect` taints."""
+    efa: bool
+    """Whether the nodes have the instance type's EFA interfaces."""
+
+
+class FilesystemArgs(TypedDict):
+    file_system_id: pulumi.Input[str]
+    """FSx for Lustre file system id."""
+    dns_name: pulumi.Input[str]
+    """Its DNS name."""
+    mount_name: pulumi.Input[str]
+    """Its mount name."""
+    capacity_gib: int
+    """Its storage capacity in GiB (the PersistentVolumes' size)."""
+
+
+class QueueArgs(TypedDict, total=False):
+    name: str
+    """Queue name (ClusterQueue and LocalQueue)."""
+    namespace: str
+    """The team's namespace."""
+    gpu_quota: int
+    """Accelerators the queue is guaranteed."""
+    borrowing_limit: int | None
+    """Accelerators it may borrow from its cohort."""
+    cohort: str | None
+    """Cohort that shares idle quota."""
+    fleets: list[str] | None
+    """Fleets it may use (default: all)."""
+
+
+class KubernetesSchedulerArgs(TypedDict, total=False):
+    version: str
+    """EKS Kubernetes version, e.g. 1.35."""
+    region: str
+    """AWS region of the stack."""
+    partition: str
+    """AWS partition of the region (for ARNs)."""
+    subnet_ids: pulumi.Input[list[str]]
+    """Private subnets (at least two AZs) for the control plane ENIs and the system nodes."""
+    endpoint: str
+    """`private` or `public`."""
+    public_access_cidrs: list[str]
+    """Networks that may reach a public endpoint."""
+    sovereign: bool
+    """Sovereign profile: private endpoint whatever `endpoint` says, everything from the mirror."""
+    kms_key_arn: pulumi.Input[str] | None
+    """Customer-managed key for Kubernetes secrets and the system nodes' disks."""
+    admin_role_arns: list[pulumi.Input[str]]
+    """IAM roles that get cluster-admin access entries."""
+    node_groups: list[NodeGroupArgs]
+    """One managed node group per fleet or placement domain."""
+    queues: list[QueueArgs]
+    """Kueue queues."""
+    priorities: list[str]
+    """Workload priority classes, highest first."""
+    charts: dict[str, str]
+    """Chart version overrides (ChartVersions field names)."""
+    registry_mirror: str | None
+    """In-region registry every chart and image comes from (sovereign)."""
+    topology_levels: list[str]
+    """Kueue Topology levels, broadest first, hostname last (default: EC2 network layers)."""
+    filesystem: FilesystemArgs | None
+    """FSx for Lustre to expose as a PersistentVolume in every team namespace."""
+    tags: dict[str, str]
+    """Tags for every taggable resource."""
+
+
+class KubernetesObject(pulumi.CustomResource):
+    """Any Kubernetes object from a manifest dict, through the Kubernetes provider.
+
+    The type token is the provider's `kubernetes:<group/version>:<Kind>` (core kinds under
+    `core/v1`), as `pulumi_kubernetes.apiextensions.CustomResource` builds it, but every top-level
+    field is kept (WorkloadPriorityClass has `value`, ClusterRole `rules`).
+    """
+
+    def __init__(self, name: str, manifest: Manifest, opts: pulumi.ResourceOptions):
+        api_version = manifest["apiVersion"]
+        token_version = f"core/{api_version}" if "/" not in api_version else api_version
+        super().__init__(f"kubernetes:{token_version}:{manifest['kind']}", name, dict(manifest), opts)
+
+
+def _assume_role_policy(principal: str, actions: list[str]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": actions, "Principal": {"Service": principal}}]})
+
+
+def _kubeconfig(name: pulumi.Input[str], endpoint: pulumi.Input[str], ca: pulumi.Input[str], region: str) -> pulumi.Output[str]:
+    return pulumi.Output.all(name, endpoint, ca).apply(lambda v: json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "aifactory",
+        "clusters": [{"name": "eks", "cluster": {"server": v[1], "certificate-authority-data": v[2]}}],
+        "contexts": [{"name": "aifactory", "context": {"cluster": "eks", "user": "aws"}}],
+        "users": [{"name": "aws", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
+            "args": ["eks", "get-token", "--cluster-name", v[0], "--region", region]}}}],
+    }))
+
+
+def _queue(q: QueueArgs) -> Queue:
+    return Queue(name=q["name"], namespace=q["namespace"], gpu_quota=q["gpu_quota"],
+                 borrowing_limit=q.get("borrowing_limit"), cohort=q.get("cohort"), fleets=q.get("fleets"))
+
+
+def fleet_capacities(node_groups: list[NodeGroupArgs]) -> list[FleetCapacity]:
+    """The fleets' capacity as the scheduler sees it: the node groups of each fleet added up."""
+    fleets: dict[str, FleetCapacity] = {}
+    for group in node_groups:
+        end = group.get("capacity_block_end")
+        current = fleets.get(group["fleet"])
+        fleets[group["fleet"]] = FleetCapacity(
+            name=group["fleet"], instance_type=group["instance_type"],
+            nodes=group["nodes"] + (current.nodes if current else 0), efa=group.get("efa", True),
+            taints=tuple(Taint.parse(t) for t in group.get("taints", [])),
+            capacity_block_end=datetime.fromisoformat(end.replace("Z", "+00:00")) if end else None,
+        )
+    return list(fleets.values())
+
+
+class KubernetesScheduler(pulumi.ComponentResource):
+    """An EKS cluster whose teams submit multi-node training jobs to Kueue queues that run on the
+    factory's GPU fleets with EFA and the shared file system."""
+
+    cluster_name: pulumi.Output[str]
+    cluster_endpoint: pulumi.Output[str]
+    cluster_security_group_id: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    node_group_names: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, args: KubernetesSchedulerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aifactory:index:KubernetesScheduler", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        partition = args.get("partition", "aws")
+        region = args["region"]
+        version = args["version"]
+        tags = dict(args.get("tags", {}))
+        kms_key_arn = args.get("kms_key_arn")
+        mirror = args.get("registry_mirror")
+
+        cluster_role = aws.iam.Role(
+            f"{name}-cluster", assume_role_policy=_assume_role_policy(
+                service_principal("eks", partition), ["sts:AssumeRole", "sts:TagSession"]),
+            tags=tags, opts=child)
+        cluster_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-cluster-policy", role=cluster_role.name,
+            policy_arn=managed_policy_arn(partition, "AmazonEKSClusterPolicy"), opts=child)
+
+        public = args.get("endpoint") == "public" and not args.get("sovereign", False)
+        cluster = aws.eks.Cluster(
+            f"{name}-cluster",
+            version=version,
+            role_arn=cluster_role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=args["subnet_ids"],
+                endpoint_private_access=True,
+                endpoint_public_access=public,
+                public_access_cidrs=args.get("public_access_cidrs") if public else None,
+            ),
+            # Access entries only (no aws-auth ConfigMap); EKS adds the managed node groups' roles
+            # itself (EKS user guide setting-up-access-entries).
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=True),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=kms_key_arn), resources=["secrets"],
+            ) if kms_key_arn is not None else None,
+            enabled_cluster_log_types=CONTROL_PLANE_LOGS,
+            # The managed add-ons below replace the self-managed ones EKS would otherwise install.
+            bootstrap_self_managed_addons=False,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy]),
+        )
+
+        for i, principal in enumerate(args.get("admin_role_arns", [])):
+            entry = aws.eks.AccessEntry(f"{name}-admin-{i}", cluster_name=cluster.name, principal_arn=principal,
+                                        type="STANDARD", tags=tags, opts=child)
+            aws.eks.AccessPolicyAssociation(
+                f"{name}-admin-{i}", cluster_name=cluster.name, principal_arn=entry.principal_arn,
+                policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"), opts=child)
+
+        cni_role = self._pod_role(f"{name}-vpc-cni", partition, tags, child,
+                                  managed=["AmazonEKS_CNI_Policy"])
+        pod_identity_agent = aws.eks.Addon(
+            f"{name}-eks-pod-identity-agent", cluster_name=cluster.name, addon_name="eks-pod-identity-agent",
+            resolve_conflicts_on_create="OVERWRITE", tags=tags, opts=child)
+        addons: list[pulumi.Resource] = [pod_identity_agent]
+        for addon in ADDONS:
+            if addon == "eks-pod-identity-agent":
+                continue
+            associations = [aws.eks.AddonPodIdentityAssociationArgs(role_arn=cni_role.arn, service_account="aws-node")]
+            addons.append(aws.eks.Addon(
+                f"{name}-{addon}", cluster_name=cluster.name, addon_name=addon,
+                resolve_conflicts_on_create="OVERWRITE",
+                pod_identity_associations=associations if addon == "vpc-cni" else None,
+                tags=tags, opts=pulumi.ResourceOptions(parent=self, depends_on=[pod_identity_agent])))
+
+        system_group = self._system_node_group(name, cluster, partition, kms_key_arn, args, tags)
+
+        groups: list[aws.eks.NodeGroup] = [system_group]
+        for group in args.get("node_groups", []):
+            groups.append(self._node_group(name, cluster, group, tags))
+
+        # FSx CSI: the controller only reads file systems for static volumes (it creates none), so
+        # its pod identity may only describe them (aws-fsx-csi-driver docs/install.md lists the
+        # wider policy for dynamic provisioning).
+        fsx_role = self._pod_role(f"{name}-fsx-csi", partition, tags, child, inline={
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": ["fsx:DescribeFileSystems"], "Resource": "*"}]})
+        aws.eks.PodIdentityAssociation(
+            f"{name}-fsx-csi", cluster_name=cluster.name, namespace="kube-system",
+            service_account=FSX_CONTROLLER_SERVICE_ACCOUNT, role_arn=fsx_role.arn, tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[pod_identity_agent]))
+
+        kubeconfig = _kubeconfig(cluster.name, cluster.endpoint, cluster.certificate_authority.data, region)
+        provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig, opts=child)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[*addons, system_group])
+
+        charts = ChartVersions(**args.get("charts", {}))
+        releases = helm_releases(charts, kueue_configuration(), region)
+        if mirror:
+            releases = [mirror_release(r, mirror) for r in releases]
+        installed: dict[str, k8s.helm.v3.Release] = {}
+        for release in releases:
+            installed[release.name] = k8s.helm.v3.Release(
+                f"{name}-{release.name}",
+                name=release.name,
+                chart=release.chart,
+                version=release.version,
+                namespace=release.namespace,
+                create_namespace=True,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=release.repository) if release.repository else None,
+                values=dict(release.values),
+                atomic=True,
+                opts=on_cluster,
+            )
+
+        queues = [_queue(q) for q in args.get("queues", [])]
+        fleets = fleet_capacities(list(args.get("node_groups", [])))
+        after_kueue = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[installed["kueue"]])
+        objects = scheduling_objects(queues, fleets, args.get("priorities", []),
+                                     args.get("topology_levels", list(AWS_TOPOLOGY_LEVELS)))
+        filesystem = args.get("filesystem")
+        if filesystem is not None:
+            # The generator only places these values in the objects, so Outputs pass through.
+            objects += fsx_volumes(cast(str, filesystem["file_system_id"]), cast(str, filesystem["dns_name"]),
+                                   cast(str, filesystem["mount_name"]), filesystem["capacity_gib"],
+                                   team_namespaces(queues))
+        blocks = [f for f in fleets if f.capacity_block_end is not None]
+        if blocks:
+            kubectl = mirror_image(KUBECTL_IMAGE, mirror) if mirror else KUBECTL_IMAGE
+            objects.append(namespace(SYSTEM_NAMESPACE))
+            drains = [capacity_block_drain(f, version, CHECKPOINT_GRACE, kubectl) for f in blocks]
+            objects += drains[0][:3] + [d[3] for d in drains]
+        created: dict[tuple[str, str], KubernetesObject] = {}
+        for obj in objects:
+            kind, meta = obj["kind"], obj["metadata"]
+            ns = meta.get("namespace")
+            depends: list[pulumi.Resource] = [installed["kueue"]]
+            if ns is not None and ("Namespace", ns) in created:
+                depends.append(created[("Namespace", ns)])
+            resource_name = f"{name}-{kind.lower()}-{ns + '-' if ns else ''}{meta['name']}"
+            created[(kind, meta["name"])] = KubernetesObject(
+                resource_name, obj, pulumi.ResourceOptions.merge(after_kueue, pulumi.ResourceOptions(depends_on=depends)))
+
+        self.cluster_name = cluster.name
+        self.cluster_endpoint = cluster.endpoint
+        self.cluster_security_group_id = cluster.vpc_config.cluster_security_group_id
+        self.kubeconfig = pulumi.Output.secret(kubeconfig)
+        self.node_group_names = pulumi.Output.all(*[g.node_group_name for g in groups])  # type: ignore[assignment]
+        self.register_outputs({
+            "cluster_name": self.cluster_name,
+            "cluster_endpoint": self.cluster_endpoint,
+            "cluster_security_group_id": self.cluster_security_group_id,
+            "kubeconfig": self.kubeconfig,
+            "node_group_names": self.node_group_names,
+        })
+
+    def _pod_role(self, name: str, partition: str, tags: dict[str, str], opts: pulumi.ResourceOptions,
+                  managed: list[str] | None = None, inline: Mapping[str, Any] | None = None) -> aws.iam.Role:
+        """An IAM role for EKS Pod Identity (trusts pods.eks.amazonaws.com, EKS user guide pod-id-role)."""
+        role = aws.iam.Role(name, assume_role_policy=_assume_role_policy(
+            service_principal("pods.eks", partition), ["sts:AssumeRole", "sts:TagSession"]), tags=tags, opts=opts)
+        for policy in managed or []:
+            aws.iam.RolePolicyAttachment(f"{name}-{policy}", role=role.name,
+                                         policy_arn=managed_policy_arn(partition, policy), opts=opts)
+        if inline is not None:
+            aws.iam.RolePolicy(f"{name}-inline", role=role.id, policy=json.dumps(inline), opts=opts)
+        return role
+
+    def _system_node_group(self, name: str, cluster: aws.eks.Cluster, partition: str,
+                           kms_key_arn: pulumi.Input[str] | None, args: KubernetesSchedulerArgs,
+                           tags: dict[str, str]) -> aws.eks.NodeGroup:
+        """Two small nodes for the controllers (Kueue, JobSet, CoreDNS, the CSI controller)."""
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(f"{name}-system-node", assume_role_policy=_assume_role_policy(
+            service_principal("ec2", partition), ["sts:AssumeRole"]), tags=tags, opts=child)
+        attachments = [
+            aws.iam.RolePolicyAttachment(f"{name}-system-node-{policy}", role=role.name,
+                                         policy_arn=managed_policy_arn(partition, policy), opts=child)
+            for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly")
+        ]
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-system",
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/xvda",
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=50, volume_type="gp3", encrypted="true", kms_key_id=kms_key_arn,
+                    delete_on_termination="true"))],
+            # IMDSv2 only; hop limit 2 so pods can reach it (EKS user guide launch-templates).
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_tokens="required", http_put_response_hop_limit=2, http_endpoint="enabled"),
+            tags=tags, opts=child)
+        return aws.eks.NodeGroup(
+            f"{name}-system",
+            cluster_name=cluster.name,
+            node_role_arn=role.arn,
+            subnet_ids=args["subnet_ids"],
+            instance_types=[SYSTEM_INSTANCE_TYPE],
+            ami_type="AL2023_x86_64_STANDARD",
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(desired_size=2, min_size=2, max_size=3),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(str)),
+            labels=dict(SYSTEM_NODE_LABEL),
+            node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments))
+
+    def _node_group(self, name: str, cluster: aws.eks.Cluster, group: NodeGroupArgs,
+                    tags: dict[str, str]) -> aws.eks.NodeGroup:
+        fleet = fleet_capacities([group])[0]
+        labels = {**group.get("labels", {}), **fleet.node_labels}
+        if fleet.vendor == "nvidia":
+            # The device plugin's and DCGM exporter's node selection; nodeadm sets it itself only
+            # from kubelet 1.35 (awslabs/amazon-eks-ami nodeadm/internal/kubelet/config.go).
+            labels["nvidia.com/gpu.present"] = "true"
+        return aws.eks.NodeGroup(
+            f"{name}-{group['name']}",
+            cluster_name=cluster.name,
+            node_group_name=group["name"],
+            node_role_arn=group["node_role_arn"],
+            subnet_ids=[group["subnet_id"]],
+            # The launch template carries the AMI, instance type, EFA interfaces and disks, so no
+            # ami_type / instance_types / disk_size here (EKS user guide nodes/launch-templates.adoc).
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=group["launch_template_id"], version=group["launch_template_version"]),
+            capacity_type=CAPACITY_TYPES[group.get("capacity_type", "on-demand")],
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                desired_size=group["nodes"], min_size=group["nodes"], max_size=group["nodes"]),
+            labels=labels,
+            taints=[aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=TAINT_EFFECTS[t.effect])
+                    for t in fleet.node_taints],
+            # A node whose GPUs or EFA report unhealthy (node monitoring agent) is replaced rather
+            # than left in the pool (EKS user guide nodes/node-repair.adoc).
+            node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            tags={**tags, "aifactory:fleet": group["fleet"]},
+            opts=pulumi.ResourceOptions(parent=self),
+        )

@@ -1,0 +1,180 @@
+"""Rules for `aifactory:scheduler` when `kind: kubernetes`."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from datetime import date
+from typing import TYPE_CHECKING
+
+from ..catalog.instance_types import instance_types
+from .errors import ConfigIssue, config_path, did_you_mean
+from .rules import Rule
+from .scheduler import KubernetesScheduler
+
+if TYPE_CHECKING:
+    from .model import FactorySpec
+
+# Kubernetes versions EKS offers for new clusters, with the end of extended support (after which
+# EKS no longer creates clusters on that version). Amazon EKS Kubernetes release calendar,
+# https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html#kubernetes-release-calendar
+# (awsdocs/amazon-eks-user-guide latest/ug/versioning/kubernetes-versions.adoc), as of 2026-08.
+EKS_VERSIONS_AS_OF = date(2026, 8, 1)
+EKS_END_OF_EXTENDED_SUPPORT: dict[str, date] = {
+    "1.31": date(2026, 11, 26),
+    "1.32": date(2027, 3, 23),
+    "1.33": date(2027, 7, 29),
+    "1.34": date(2027, 12, 2),
+    "1.35": date(2028, 3, 27),
+}
+
+# RFC 1123 label, the rule for namespace names (Kubernetes "Object Names and IDs").
+NAMESPACE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def _kubernetes(spec: FactorySpec) -> KubernetesScheduler | None:
+    return spec.scheduler if isinstance(spec.scheduler, KubernetesScheduler) else None
+
+
+def version_offered(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    k8s = _kubernetes(spec)
+    if k8s is not None and k8s.version not in EKS_END_OF_EXTENDED_SUPPORT:
+        yield ConfigIssue(
+            config_path("scheduler", "version"),
+            f"EKS does not offer Kubernetes {k8s.version} (offered as of {EKS_VERSIONS_AS_OF}: "
+            f"{', '.join(EKS_END_OF_EXTENDED_SUPPORT)})",
+            did_you_mean(k8s.version, EKS_END_OF_EXTENDED_SUPPORT),
+        )
+
+
+def endpoint_access(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    k8s = _kubernetes(spec)
+    if k8s is None:
+        return
+    path = config_path("scheduler", "endpoint")
+    if spec.sovereign and k8s.endpoint == "public":
+        yield ConfigIssue(path, "a sovereign factory's cluster endpoint must be private",
+                          "set `endpoint: private` (reach the API through the VPC)")
+    if k8s.endpoint == "public" and not k8s.public_access_cidrs:
+        yield ConfigIssue(config_path("scheduler", "publicAccessCidrs"),
+                          "a public endpoint without CIDRs is open to the whole internet",
+                          "list the networks that may reach the API, e.g. [203.0.113.0/24]")
+    if k8s.endpoint == "private" and k8s.public_access_cidrs:
+        yield ConfigIssue(config_path("scheduler", "publicAccessCidrs"), "only applies to a public endpoint",
+                          "remove `publicAccessCidrs` or set `endpoint: public`")
+    for i, cidr in enumerate(k8s.public_access_cidrs):
+        cpath = config_path("scheduler", "publicAccessCidrs", i)
+        try:
+            network = ipaddress.ip_network(cidr, strict=True)
+        except ValueError:
+            yield ConfigIssue(cpath, f"'{cidr}' is not a network in CIDR form", "write it like 203.0.113.0/24")
+            continue
+        if network.prefixlen == 0:
+            yield ConfigIssue(cpath, f"'{cidr}' opens the API to the whole internet",
+                              "list only the networks that need the API")
+
+
+def queue_names_unique(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    k8s = _kubernetes(spec)
+    if k8s is None:
+        return
+    seen: dict[str, int] = {}
+    for i, queue in enumerate(k8s.queues):
+        path = config_path("scheduler", "queues", i, "name")
+        if not NAMESPACE_NAME.match(queue.name) or len(queue.name) > 63:
+            yield ConfigIssue(path, f"'{queue.name}' is not a valid Kubernetes object name",
+                              "use up to 63 lowercase letters, digits and '-', starting and ending alphanumeric")
+        if queue.name in seen:
+            yield ConfigIssue(path, f"'{queue.name}' is already used by queues[{seen[queue.name]}]",
+                              "give every queue its own name")
+        seen.setdefault(queue.name, i)
+
+
+def queue_namespaces_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    k8s = _kubernetes(spec)
+    if k8s is None:
+        return
+    for i, queue in enumerate(k8s.queues):
+        path = config_path("scheduler", "queues", i, "namespace")
+        if not NAMESPACE_NAME.match(queue.namespace) or len(queue.namespace) > 63:
+            yield ConfigIssue(path, f"'{queue.namespace}' is not a valid namespace name",
+                              "use up to 63 lowercase letters, digits and '-', starting and ending alphanumeric")
+        elif queue.namespace in RESERVED_NAMESPACES or queue.namespace.startswith("kube-"):
+            yield ConfigIssue(path, f"'{queue.namespace}' is a system namespace",
+                              "give the team its own namespace")
+
+
+def queue_fleets_known(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    k8s = _kubernetes(spec)
+    if k8s is None:
+        return
+    names = [f.name for f in spec.fleets]
+    for i, queue in enumerate(k8s.queues):
+        for j, fleet in enumerate(queue.fleets or []):
+            if fleet not in names:
+                yield ConfigIssue(config_path("scheduler", "queues", i, "fleets", j),
+                                  f"'{fleet}' is not a fleet of this factory", did_you_mean(fleet, names))
+
+
+def queue_borrowing_needs_cohort(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    k8s = _kubernetes(spec)
+    if k8s is None:
+        return
+    for i, queue in enumerate(k8s.queues):
+        if queue.borrowing_limit is not None and queue.cohort is None:
+            yield ConfigIssue(config_path("scheduler", "queues", i, "borrowingLimit"),
+                              "a queue can only borrow from other queues of its cohort, and it has none",
+                              "set `cohort` (the same on the queues that share) or remove `borrowingLimit`")
+
+
+def quotas_fit_fleets(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """The queues' GPU quotas must fit in the GPUs of the fleets each may use (all queues together)."""
+    from ..schedulers.kubernetes_manifests import FleetCapacity, QuotaError, allocate_quotas
+
+    k8s = _kubernetes(spec)
+    if k8s is None or not k8s.queues:
+        return
+    catalog = instance_types()
+    names = {f.name for f in spec.fleets}
+    if any(f.instance_type not in catalog for f in spec.fleets):
+        return  # reported by fleet_instance_types_known
+    if any(name not in names for q in k8s.queues for name in q.fleets or []):
+        return  # reported by queue_fleets_known
+    fleets = [FleetCapacity(f.name, f.instance_type, f.count, f.efa) for f in spec.fleets]
+    total = sum(f.accelerators for f in fleets)
+    try:
+        allocate_quotas(k8s.queues, fleets)
+    except QuotaError as exc:
+        asked = sum(q.gpu_quota for q in k8s.queues)
+        yield ConfigIssue(config_path("scheduler", "queues"),
+                          f"{exc}; the queues ask for {asked} accelerators, the fleets have {total}",
+                          "lower `gpuQuota` (use `borrowingLimit` in a cohort to share idle GPUs) or add nodes")
+
+
+def priorities_unique(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    k8s = _kubernetes(spec)
+    if k8s is None:
+        return
+    seen: set[str] = set()
+    for i, name in enumerate(k8s.priorities):
+        path = config_path("scheduler", "priorities", i)
+        if name in seen:
+            yield ConfigIssue(path, f"'{name}' is listed twice", "list every priority once, highest first")
+        if not NAMESPACE_NAME.match(name) or len(name) > 63:
+            yield ConfigIssue(path, f"'{name}' is not a valid Kubernetes object name",
+                              "use lowercase letters, digits and '-'")
+        seen.add(name)
+
+
+KUBERNETES_RULES: tuple[Rule, ...] = (
+    version_offered,
+    endpoint_access,
+    queue_names_unique,
+    queue_namespaces_valid,
+    queue_fleets_known,
+    queue_borrowing_needs_cohort,
+    quotas_fit_fleets,
+    priorities_unique,
+)
