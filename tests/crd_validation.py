@@ -37,8 +37,11 @@ def _strict(schema: Any) -> Any:
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
-            if ("properties" in node and not node.get("x-kubernetes-preserve-unknown-fields")
-                    and "additionalProperties" not in node):
+            if (
+                "properties" in node
+                and not node.get("x-kubernetes-preserve-unknown-fields")
+                and "additionalProperties" not in node
+            ):
                 node["additionalProperties"] = False
             for value in node.values():
                 walk(value)
@@ -52,7 +55,6 @@ def _strict(schema: Any) -> Any:
 
 class CrdValidationError(ValueError):
     pass
-
 
 
 def validate_custom_resource(obj: dict[str, Any]) -> None:
@@ -80,7 +82,9 @@ def cel_checks(obj: dict[str, Any]) -> list[str]:
         if len(set(labels)) != len(labels):
             problems.append("spec.levels: must be unique")
         if "kubernetes.io/hostname" in labels and labels[-1] != "kubernetes.io/hostname":
-            problems.append("spec.levels: the kubernetes.io/hostname label can only be used at the lowest level")
+            problems.append(
+                "spec.levels: the kubernetes.io/hostname label can only be used at the lowest level"
+            )
     if kind == "ResourceFlavor" and "topologyName" in spec and not spec.get("nodeLabels"):
         problems.append("spec: at least one nodeLabel is required when topology is set")
     if kind == "ClusterQueue" and "cohortName" not in spec:
@@ -93,8 +97,10 @@ def cel_checks(obj: dict[str, Any]) -> list[str]:
             covered = group["coveredResources"]
             for flavor in group["flavors"]:
                 if [r["name"] for r in flavor["resources"]] != covered:
-                    problems.append(f"spec.resourceGroups[{i}]: flavor {flavor['name']} must list the "
-                                    "covered resources in order")
+                    problems.append(
+                        f"spec.resourceGroups[{i}]: flavor {flavor['name']} must list the "
+                        "covered resources in order"
+                    )
     return problems
 
 

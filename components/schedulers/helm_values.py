@@ -63,9 +63,15 @@ def helm_releases(charts: ChartVersions, kueue_config: Mapping[str, Any], region
     kueue_tag = f"v{charts.kueue}"
     return [
         HelmRelease(
-            "kueue", "kueue-system", "oci://registry.k8s.io/kueue/charts/kueue", charts.kueue, None,
+            "kueue",
+            "kueue-system",
+            "oci://registry.k8s.io/kueue/charts/kueue",
+            charts.kueue,
+            None,
             {
-                "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(dict(kueue_config), sort_keys=False)},
+                "managerConfig": {
+                    "controllerManagerConfigYaml": yaml.safe_dump(dict(kueue_config), sort_keys=False)
+                },
                 "controllerManager": {
                     "manager": {"image": {"tag": kueue_tag, "pullPolicy": "IfNotPresent"}},
                     "nodeSelector": SYSTEM_NODE_LABEL,
@@ -76,12 +82,19 @@ def helm_releases(charts: ChartVersions, kueue_config: Mapping[str, Any], region
             {"controllerManager.manager.image.repository": "registry.k8s.io/kueue/kueue"},
         ),
         HelmRelease(
-            "jobset", "jobset-system", "oci://registry.k8s.io/jobset/charts/jobset", charts.jobset, None,
+            "jobset",
+            "jobset-system",
+            "oci://registry.k8s.io/jobset/charts/jobset",
+            charts.jobset,
+            None,
             {"controller": {"nodeSelector": SYSTEM_NODE_LABEL}},
             {"image.repository": "registry.k8s.io/jobset/jobset"},
         ),
         HelmRelease(
-            "nvidia-device-plugin", "kube-system", "nvidia-device-plugin", charts.nvidia_device_plugin,
+            "nvidia-device-plugin",
+            "kube-system",
+            "nvidia-device-plugin",
+            charts.nvidia_device_plugin,
             "https://nvidia.github.io/k8s-device-plugin",
             {
                 # EFA devices belong to the EFA device plugin: keep MOFED off explicitly.
@@ -94,14 +107,24 @@ def helm_releases(charts: ChartVersions, kueue_config: Mapping[str, Any], region
             {"image.repository": "nvcr.io/nvidia/k8s-device-plugin"},
         ),
         HelmRelease(
-            "efa", "kube-system", "aws-efa-k8s-device-plugin", charts.efa_device_plugin,
+            "efa",
+            "kube-system",
+            "aws-efa-k8s-device-plugin",
+            charts.efa_device_plugin,
             "https://aws.github.io/eks-charts",
             {"tolerations": GPU_TOLERATIONS},
             # The chart's default image is EKS's registry in us-west-2 (values.yaml).
-            {"image.repository": "602401143452.dkr.ecr.us-west-2.amazonaws.com/eks/aws-efa-k8s-device-plugin"},
+            {
+                "image.repository": (
+                    "602401143452.dkr.ecr.us-west-2.amazonaws.com/eks/aws-efa-k8s-device-plugin"
+                )
+            },
         ),
         HelmRelease(
-            "aws-fsx-csi-driver", "kube-system", "aws-fsx-csi-driver", charts.fsx_csi_driver,
+            "aws-fsx-csi-driver",
+            "kube-system",
+            "aws-fsx-csi-driver",
+            charts.fsx_csi_driver,
             "https://kubernetes-sigs.github.io/aws-fsx-csi-driver",
             {
                 "controller": {
@@ -114,14 +137,18 @@ def helm_releases(charts: ChartVersions, kueue_config: Mapping[str, Any], region
             {
                 "image.repository": "public.ecr.aws/fsx-csi-driver/aws-fsx-csi-driver",
                 "sidecars.livenessProbe.image.repository": "public.ecr.aws/csi-components/livenessprobe",
-                "sidecars.nodeDriverRegistrar.image.repository":
-                    "public.ecr.aws/csi-components/csi-node-driver-registrar",
+                "sidecars.nodeDriverRegistrar.image.repository": (
+                    "public.ecr.aws/csi-components/csi-node-driver-registrar"
+                ),
                 "sidecars.provisioner.image.repository": "public.ecr.aws/csi-components/csi-provisioner",
                 "sidecars.resizer.image.repository": "public.ecr.aws/csi-components/csi-resizer",
             },
         ),
         HelmRelease(
-            "dcgm-exporter", "kube-system", "dcgm-exporter", charts.dcgm_exporter,
+            "dcgm-exporter",
+            "kube-system",
+            "dcgm-exporter",
+            charts.dcgm_exporter,
             "https://nvidia.github.io/dcgm-exporter/helm-charts",
             {
                 # On by default in the chart; needs the Prometheus Operator's CRDs, which the
@@ -159,8 +186,9 @@ def mirror_release(release: HelmRelease, mirror: str) -> HelmRelease:
     for dotted, upstream in release.images.items():
         _set(values, dotted, mirror_image(upstream, mirror))
     images = {dotted: mirror_image(upstream, mirror) for dotted, upstream in release.images.items()}
-    return replace(release, chart=f"oci://{mirror}/charts/{chart_name}", repository=None, values=values,
-                   images=images)
+    return replace(
+        release, chart=f"oci://{mirror}/charts/{chart_name}", repository=None, values=values, images=images
+    )
 
 
 def _deep_copy(value: Any) -> Any:
@@ -197,5 +225,8 @@ def _strings_with_hosts(value: Any) -> Iterator[str]:
 
 def outside_mirror(release: HelmRelease, mirror: str) -> list[str]:
     """References of `release` that do not come from the mirror (empty for a sovereign-clean release)."""
-    return [ref for ref in registry_references(release)
-            if not (ref.startswith(f"{mirror}/") or ref.startswith(f"oci://{mirror}/"))]
+    return [
+        ref
+        for ref in registry_references(release)
+        if not (ref.startswith(f"{mirror}/") or ref.startswith(f"oci://{mirror}/"))
+    ]

@@ -18,7 +18,13 @@ import pulumi_kubernetes as k8s
 
 from ..arns import managed_policy_arn, service_principal
 from ..spec.scheduler import ChartVersions, Queue
-from .helm_values import FSX_CONTROLLER_SERVICE_ACCOUNT, SYSTEM_NODE_LABEL, helm_releases, mirror_image, mirror_release
+from .helm_values import (
+    FSX_CONTROLLER_SERVICE_ACCOUNT,
+    SYSTEM_NODE_LABEL,
+    helm_releases,
+    mirror_image,
+    mirror_release,
+)
 from .kubernetes_manifests import (
     AWS_TOPOLOGY_LEVELS,
     KUBECTL_IMAGE,
@@ -48,7 +54,11 @@ CAPACITY_TYPES = {
     "spot": "SPOT",
     "capacity-block": "CAPACITY_BLOCK",
 }
-TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
+TAINT_EFFECTS = {
+    "NoSchedule": "NO_SCHEDULE",
+    "NoExecute": "NO_EXECUTE",
+    "PreferNoSchedule": "PREFER_NO_SCHEDULE",
+}
 SYSTEM_INSTANCE_TYPE = "m7i.xlarge"
 CHECKPOINT_GRACE = timedelta(minutes=15)
 
@@ -160,24 +170,53 @@ class KubernetesObject(pulumi.CustomResource):
 
 
 def _assume_role_policy(principal: str, actions: list[str]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": actions, "Principal": {"Service": principal}}]})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": actions, "Principal": {"Service": principal}}],
+        }
+    )
 
 
-def _kubeconfig(name: pulumi.Input[str], endpoint: pulumi.Input[str], ca: pulumi.Input[str], region: str) -> pulumi.Output[str]:
-    return pulumi.Output.all(name, endpoint, ca).apply(lambda v: json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "aifactory",
-        "clusters": [{"name": "eks", "cluster": {"server": v[1], "certificate-authority-data": v[2]}}],
-        "contexts": [{"name": "aifactory", "context": {"cluster": "eks", "user": "aws"}}],
-        "users": [{"name": "aws", "user": {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
-            "args": ["eks", "get-token", "--cluster-name", v[0], "--region", region]}}}],
-    }))
+def _kubeconfig(
+    name: pulumi.Input[str], endpoint: pulumi.Input[str], ca: pulumi.Input[str], region: str
+) -> pulumi.Output[str]:
+    return pulumi.Output.all(name, endpoint, ca).apply(
+        lambda v: json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "aifactory",
+                "clusters": [
+                    {"name": "eks", "cluster": {"server": v[1], "certificate-authority-data": v[2]}}
+                ],
+                "contexts": [{"name": "aifactory", "context": {"cluster": "eks", "user": "aws"}}],
+                "users": [
+                    {
+                        "name": "aws",
+                        "user": {
+                            "exec": {
+                                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                                "command": "aws",
+                                "args": ["eks", "get-token", "--cluster-name", v[0], "--region", region],
+                            }
+                        },
+                    }
+                ],
+            }
+        )
+    )
 
 
 def _queue(q: QueueArgs) -> Queue:
-    return Queue(name=q["name"], namespace=q["namespace"], gpu_quota=q["gpu_quota"],
-                 borrowing_limit=q.get("borrowing_limit"), cohort=q.get("cohort"), fleets=q.get("fleets"))
+    return Queue(
+        name=q["name"],
+        namespace=q["namespace"],
+        gpu_quota=q["gpu_quota"],
+        borrowing_limit=q.get("borrowing_limit"),
+        cohort=q.get("cohort"),
+        fleets=q.get("fleets"),
+    )
 
 
 def fleet_capacities(node_groups: list[NodeGroupArgs]) -> list[FleetCapacity]:
@@ -187,8 +226,10 @@ def fleet_capacities(node_groups: list[NodeGroupArgs]) -> list[FleetCapacity]:
         end = group.get("capacity_block_end")
         current = fleets.get(group["fleet"])
         fleets[group["fleet"]] = FleetCapacity(
-            name=group["fleet"], instance_type=group["instance_type"],
-            nodes=group["nodes"] + (current.nodes if current else 0), efa=group.get("efa", True),
+            name=group["fleet"],
+            instance_type=group["instance_type"],
+            nodes=group["nodes"] + (current.nodes if current else 0),
+            efa=group.get("efa", True),
             taints=tuple(Taint.parse(t) for t in group.get("taints", [])),
             capacity_block_end=datetime.fromisoformat(end.replace("Z", "+00:00")) if end else None,
         )
@@ -216,12 +257,19 @@ class KubernetesScheduler(pulumi.ComponentResource):
         mirror = args.get("registry_mirror")
 
         cluster_role = aws.iam.Role(
-            f"{name}-cluster", assume_role_policy=_assume_role_policy(
-                service_principal("eks", partition), ["sts:AssumeRole", "sts:TagSession"]),
-            tags=tags, opts=child)
+            f"{name}-cluster",
+            assume_role_policy=_assume_role_policy(
+                service_principal("eks", partition), ["sts:AssumeRole", "sts:TagSession"]
+            ),
+            tags=tags,
+            opts=child,
+        )
         cluster_policy = aws.iam.RolePolicyAttachment(
-            f"{name}-cluster-policy", role=cluster_role.name,
-            policy_arn=managed_policy_arn(partition, "AmazonEKSClusterPolicy"), opts=child)
+            f"{name}-cluster-policy",
+            role=cluster_role.name,
+            policy_arn=managed_policy_arn(partition, "AmazonEKSClusterPolicy"),
+            opts=child,
+        )
 
         public = args.get("endpoint") == "public" and not args.get("sovereign", False)
         cluster = aws.eks.Cluster(
@@ -237,10 +285,14 @@ class KubernetesScheduler(pulumi.ComponentResource):
             # Access entries only (no aws-auth ConfigMap); EKS adds the managed node groups' roles
             # itself (EKS user guide setting-up-access-entries).
             access_config=aws.eks.ClusterAccessConfigArgs(
-                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=True),
+                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=True
+            ),
             encryption_config=aws.eks.ClusterEncryptionConfigArgs(
-                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=kms_key_arn), resources=["secrets"],
-            ) if kms_key_arn is not None else None,
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=kms_key_arn),
+                resources=["secrets"],
+            )
+            if kms_key_arn is not None
+            else None,
             enabled_cluster_log_types=CONTROL_PLANE_LOGS,
             # The managed add-ons below replace the self-managed ones EKS would otherwise install.
             bootstrap_self_managed_addons=False,
@@ -249,28 +301,50 @@ class KubernetesScheduler(pulumi.ComponentResource):
         )
 
         for i, principal in enumerate(args.get("admin_role_arns", [])):
-            entry = aws.eks.AccessEntry(f"{name}-admin-{i}", cluster_name=cluster.name, principal_arn=principal,
-                                        type="STANDARD", tags=tags, opts=child)
+            entry = aws.eks.AccessEntry(
+                f"{name}-admin-{i}",
+                cluster_name=cluster.name,
+                principal_arn=principal,
+                type="STANDARD",
+                tags=tags,
+                opts=child,
+            )
             aws.eks.AccessPolicyAssociation(
-                f"{name}-admin-{i}", cluster_name=cluster.name, principal_arn=entry.principal_arn,
+                f"{name}-admin-{i}",
+                cluster_name=cluster.name,
+                principal_arn=entry.principal_arn,
                 policy_arn=f"arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
-                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"), opts=child)
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                opts=child,
+            )
 
-        cni_role = self._pod_role(f"{name}-vpc-cni", partition, tags, child,
-                                  managed=["AmazonEKS_CNI_Policy"])
+        cni_role = self._pod_role(f"{name}-vpc-cni", partition, tags, child, managed=["AmazonEKS_CNI_Policy"])
         pod_identity_agent = aws.eks.Addon(
-            f"{name}-eks-pod-identity-agent", cluster_name=cluster.name, addon_name="eks-pod-identity-agent",
-            resolve_conflicts_on_create="OVERWRITE", tags=tags, opts=child)
+            f"{name}-eks-pod-identity-agent",
+            cluster_name=cluster.name,
+            addon_name="eks-pod-identity-agent",
+            resolve_conflicts_on_create="OVERWRITE",
+            tags=tags,
+            opts=child,
+        )
         addons: list[pulumi.Resource] = [pod_identity_agent]
         for addon in ADDONS:
             if addon == "eks-pod-identity-agent":
                 continue
-            associations = [aws.eks.AddonPodIdentityAssociationArgs(role_arn=cni_role.arn, service_account="aws-node")]
-            addons.append(aws.eks.Addon(
-                f"{name}-{addon}", cluster_name=cluster.name, addon_name=addon,
-                resolve_conflicts_on_create="OVERWRITE",
-                pod_identity_associations=associations if addon == "vpc-cni" else None,
-                tags=tags, opts=pulumi.ResourceOptions(parent=self, depends_on=[pod_identity_agent])))
+            associations = [
+                aws.eks.AddonPodIdentityAssociationArgs(role_arn=cni_role.arn, service_account="aws-node")
+            ]
+            addons.append(
+                aws.eks.Addon(
+                    f"{name}-{addon}",
+                    cluster_name=cluster.name,
+                    addon_name=addon,
+                    resolve_conflicts_on_create="OVERWRITE",
+                    pod_identity_associations=associations if addon == "vpc-cni" else None,
+                    tags=tags,
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[pod_identity_agent]),
+                )
+            )
 
         system_group = self._system_node_group(name, cluster, partition, kms_key_arn, args, tags)
 
@@ -281,17 +355,31 @@ class KubernetesScheduler(pulumi.ComponentResource):
         # FSx CSI: the controller only reads file systems for static volumes (it creates none), so
         # its pod identity may only describe them (aws-fsx-csi-driver docs/install.md lists the
         # wider policy for dynamic provisioning).
-        fsx_role = self._pod_role(f"{name}-fsx-csi", partition, tags, child, inline={
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": ["fsx:DescribeFileSystems"], "Resource": "*"}]})
+        fsx_role = self._pod_role(
+            f"{name}-fsx-csi",
+            partition,
+            tags,
+            child,
+            inline={
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["fsx:DescribeFileSystems"], "Resource": "*"}],
+            },
+        )
         aws.eks.PodIdentityAssociation(
-            f"{name}-fsx-csi", cluster_name=cluster.name, namespace="kube-system",
-            service_account=FSX_CONTROLLER_SERVICE_ACCOUNT, role_arn=fsx_role.arn, tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[pod_identity_agent]))
+            f"{name}-fsx-csi",
+            cluster_name=cluster.name,
+            namespace="kube-system",
+            service_account=FSX_CONTROLLER_SERVICE_ACCOUNT,
+            role_arn=fsx_role.arn,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[pod_identity_agent]),
+        )
 
         kubeconfig = _kubeconfig(cluster.name, cluster.endpoint, cluster.certificate_authority.data, region)
         provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig, opts=child)
-        on_cluster = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[*addons, system_group])
+        on_cluster = pulumi.ResourceOptions(
+            parent=self, provider=provider, depends_on=[*addons, system_group]
+        )
 
         charts = ChartVersions(**args.get("charts", {}))
         releases = helm_releases(charts, kueue_configuration(), region)
@@ -306,7 +394,9 @@ class KubernetesScheduler(pulumi.ComponentResource):
                 version=release.version,
                 namespace=release.namespace,
                 create_namespace=True,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=release.repository) if release.repository else None,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=release.repository)
+                if release.repository
+                else None,
                 values=dict(release.values),
                 atomic=True,
                 opts=on_cluster,
@@ -315,14 +405,19 @@ class KubernetesScheduler(pulumi.ComponentResource):
         queues = [_queue(q) for q in args.get("queues", [])]
         fleets = fleet_capacities(list(args.get("node_groups", [])))
         after_kueue = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[installed["kueue"]])
-        objects = scheduling_objects(queues, fleets, args.get("priorities", []),
-                                     args.get("topology_levels", list(AWS_TOPOLOGY_LEVELS)))
+        objects = scheduling_objects(
+            queues, fleets, args.get("priorities", []), args.get("topology_levels", list(AWS_TOPOLOGY_LEVELS))
+        )
         filesystem = args.get("filesystem")
         if filesystem is not None:
             # The generator only places these values in the objects, so Outputs pass through.
-            objects += fsx_volumes(cast(str, filesystem["file_system_id"]), cast(str, filesystem["dns_name"]),
-                                   cast(str, filesystem["mount_name"]), filesystem["capacity_gib"],
-                                   team_namespaces(queues))
+            objects += fsx_volumes(
+                cast(str, filesystem["file_system_id"]),
+                cast(str, filesystem["dns_name"]),
+                cast(str, filesystem["mount_name"]),
+                filesystem["capacity_gib"],
+                team_namespaces(queues),
+            )
         blocks = [f for f in fleets if f.capacity_block_end is not None]
         if blocks:
             kubectl = mirror_image(KUBECTL_IMAGE, mirror) if mirror else KUBECTL_IMAGE
@@ -338,56 +433,102 @@ class KubernetesScheduler(pulumi.ComponentResource):
                 depends.append(created[("Namespace", ns)])
             resource_name = f"{name}-{kind.lower()}-{ns + '-' if ns else ''}{meta['name']}"
             created[(kind, meta["name"])] = KubernetesObject(
-                resource_name, obj, pulumi.ResourceOptions.merge(after_kueue, pulumi.ResourceOptions(depends_on=depends)))
+                resource_name,
+                obj,
+                pulumi.ResourceOptions.merge(after_kueue, pulumi.ResourceOptions(depends_on=depends)),
+            )
 
         self.cluster_name = cluster.name
         self.cluster_endpoint = cluster.endpoint
         self.cluster_security_group_id = cluster.vpc_config.cluster_security_group_id
         self.kubeconfig = pulumi.Output.secret(kubeconfig)
-        self.node_group_names = pulumi.Output.all(*[g.node_group_name for g in groups])  # type: ignore[assignment]
-        self.register_outputs({
-            "cluster_name": self.cluster_name,
-            "cluster_endpoint": self.cluster_endpoint,
-            "cluster_security_group_id": self.cluster_security_group_id,
-            "kubeconfig": self.kubeconfig,
-            "node_group_names": self.node_group_names,
-        })
+        self.node_group_names = pulumi.Output.all(*[g.node_group_name for g in groups])
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "cluster_endpoint": self.cluster_endpoint,
+                "cluster_security_group_id": self.cluster_security_group_id,
+                "kubeconfig": self.kubeconfig,
+                "node_group_names": self.node_group_names,
+            }
+        )
 
-    def _pod_role(self, name: str, partition: str, tags: dict[str, str], opts: pulumi.ResourceOptions,
-                  managed: list[str] | None = None, inline: Mapping[str, Any] | None = None) -> aws.iam.Role:
+    def _pod_role(
+        self,
+        name: str,
+        partition: str,
+        tags: dict[str, str],
+        opts: pulumi.ResourceOptions,
+        managed: list[str] | None = None,
+        inline: Mapping[str, Any] | None = None,
+    ) -> aws.iam.Role:
         """An IAM role for EKS Pod Identity (trusts pods.eks.amazonaws.com, EKS user guide pod-id-role)."""
-        role = aws.iam.Role(name, assume_role_policy=_assume_role_policy(
-            service_principal("pods.eks", partition), ["sts:AssumeRole", "sts:TagSession"]), tags=tags, opts=opts)
+        role = aws.iam.Role(
+            name,
+            assume_role_policy=_assume_role_policy(
+                service_principal("pods.eks", partition), ["sts:AssumeRole", "sts:TagSession"]
+            ),
+            tags=tags,
+            opts=opts,
+        )
         for policy in managed or []:
-            aws.iam.RolePolicyAttachment(f"{name}-{policy}", role=role.name,
-                                         policy_arn=managed_policy_arn(partition, policy), opts=opts)
+            aws.iam.RolePolicyAttachment(
+                f"{name}-{policy}",
+                role=role.name,
+                policy_arn=managed_policy_arn(partition, policy),
+                opts=opts,
+            )
         if inline is not None:
             aws.iam.RolePolicy(f"{name}-inline", role=role.id, policy=json.dumps(inline), opts=opts)
         return role
 
-    def _system_node_group(self, name: str, cluster: aws.eks.Cluster, partition: str,
-                           kms_key_arn: pulumi.Input[str] | None, args: KubernetesSchedulerArgs,
-                           tags: dict[str, str]) -> aws.eks.NodeGroup:
+    def _system_node_group(
+        self,
+        name: str,
+        cluster: aws.eks.Cluster,
+        partition: str,
+        kms_key_arn: pulumi.Input[str] | None,
+        args: KubernetesSchedulerArgs,
+        tags: dict[str, str],
+    ) -> aws.eks.NodeGroup:
         """Two small nodes for the controllers (Kueue, JobSet, CoreDNS, the CSI controller)."""
         child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(f"{name}-system-node", assume_role_policy=_assume_role_policy(
-            service_principal("ec2", partition), ["sts:AssumeRole"]), tags=tags, opts=child)
+        role = aws.iam.Role(
+            f"{name}-system-node",
+            assume_role_policy=_assume_role_policy(service_principal("ec2", partition), ["sts:AssumeRole"]),
+            tags=tags,
+            opts=child,
+        )
         attachments = [
-            aws.iam.RolePolicyAttachment(f"{name}-system-node-{policy}", role=role.name,
-                                         policy_arn=managed_policy_arn(partition, policy), opts=child)
+            aws.iam.RolePolicyAttachment(
+                f"{name}-system-node-{policy}",
+                role=role.name,
+                policy_arn=managed_policy_arn(partition, policy),
+                opts=child,
+            )
             for policy in ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly")
         ]
         template = aws.ec2.LaunchTemplate(
             f"{name}-system",
-            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                device_name="/dev/xvda",
-                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    volume_size=50, volume_type="gp3", encrypted="true", kms_key_id=kms_key_arn,
-                    delete_on_termination="true"))],
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvda",
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=50,
+                        volume_type="gp3",
+                        encrypted="true",
+                        kms_key_id=kms_key_arn,
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
             # IMDSv2 only; hop limit 2 so pods can reach it (EKS user guide launch-templates).
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_tokens="required", http_put_response_hop_limit=2, http_endpoint="enabled"),
-            tags=tags, opts=child)
+                http_tokens="required", http_put_response_hop_limit=2, http_endpoint="enabled"
+            ),
+            tags=tags,
+            opts=child,
+        )
         return aws.eks.NodeGroup(
             f"{name}-system",
             cluster_name=cluster.name,
@@ -397,14 +538,17 @@ class KubernetesScheduler(pulumi.ComponentResource):
             ami_type="AL2023_x86_64_STANDARD",
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(desired_size=2, min_size=2, max_size=3),
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
-                id=template.id, version=template.latest_version.apply(str)),
+                id=template.id, version=template.latest_version.apply(str)
+            ),
             labels=dict(SYSTEM_NODE_LABEL),
             node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
+        )
 
-    def _node_group(self, name: str, cluster: aws.eks.Cluster, group: NodeGroupArgs,
-                    tags: dict[str, str]) -> aws.eks.NodeGroup:
+    def _node_group(
+        self, name: str, cluster: aws.eks.Cluster, group: NodeGroupArgs, tags: dict[str, str]
+    ) -> aws.eks.NodeGroup:
         fleet = fleet_capacities([group])[0]
         labels = {**group.get("labels", {}), **fleet.node_labels}
         if fleet.vendor == "nvidia":
@@ -420,13 +564,17 @@ class KubernetesScheduler(pulumi.ComponentResource):
             # The launch template carries the AMI, instance type, EFA interfaces and disks, so no
             # ami_type / instance_types / disk_size here (EKS user guide nodes/launch-templates.adoc).
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
-                id=group["launch_template_id"], version=group["launch_template_version"]),
+                id=group["launch_template_id"], version=group["launch_template_version"]
+            ),
             capacity_type=CAPACITY_TYPES[group.get("capacity_type", "on-demand")],
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                desired_size=group["nodes"], min_size=group["nodes"], max_size=group["nodes"]),
+                desired_size=group["nodes"], min_size=group["nodes"], max_size=group["nodes"]
+            ),
             labels=labels,
-            taints=[aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=TAINT_EFFECTS[t.effect])
-                    for t in fleet.node_taints],
+            taints=[
+                aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=TAINT_EFFECTS[t.effect])
+                for t in fleet.node_taints
+            ],
             # A node whose GPUs or EFA report unhealthy (node monitoring agent) is replaced rather
             # than left in the pool (EKS user guide nodes/node-repair.adoc).
             node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),

@@ -15,7 +15,8 @@ import shlex
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from ..catalog.instance_types import get_instance_type
@@ -164,13 +165,15 @@ def allocate_quotas(queues: Sequence[Queue], fleets: Sequence[FleetCapacity]) ->
         while path[-1] != "source":
             path.append(parent[path[-1]])
         path.reverse()
-        push = min(cap[a][b] - flow[a][b] for a, b in zip(path, path[1:], strict=False))
-        for a, b in zip(path, path[1:], strict=False):
+        push = min(cap[a][b] - flow[a][b] for a, b in pairwise(path))
+        for a, b in pairwise(path):
             flow[a][b] += push
             flow[b][a] -= push
     short = [q for q in queues if flow["source"][f"q:{q.name}"] < q.gpu_quota]
     if short:
-        detail = ", ".join(f"{q.name} wants {q.gpu_quota}, fits {flow['source'][f'q:{q.name}']}" for q in short)
+        detail = ", ".join(
+            f"{q.name} wants {q.gpu_quota}, fits {flow['source'][f'q:{q.name}']}" for q in short
+        )
         raise QuotaError(f"the fleets cannot hold the queues' quotas ({detail})")
     return {q.name: {f: max(flow[f"q:{q.name}"][f"f:{f}"], 0) for f in allowed[q.name]} for q in queues}
 
@@ -195,8 +198,12 @@ def resource_flavor(fleet: FleetCapacity, topology_name: str) -> Manifest:
 
 def topology(name: str, levels: Sequence[str]) -> Manifest:
     """A Kueue Topology from node-label levels, broadest first; the hostname level, if any, last."""
-    return {"apiVersion": KUEUE_API, "kind": "Topology", "metadata": {"name": name},
-            "spec": {"levels": [{"nodeLabel": level} for level in levels]}}
+    return {
+        "apiVersion": KUEUE_API,
+        "kind": "Topology",
+        "metadata": {"name": name},
+        "spec": {"levels": [{"nodeLabel": level} for level in levels]},
+    }
 
 
 def _share(total: int, accelerators: int, per_node: int) -> int:
@@ -204,7 +211,9 @@ def _share(total: int, accelerators: int, per_node: int) -> int:
     return total * accelerators // per_node
 
 
-def flavor_quota(fleet: FleetCapacity, accelerators: int, borrowing_limit: int | None) -> list[dict[str, Any]]:
+def flavor_quota(
+    fleet: FleetCapacity, accelerators: int, borrowing_limit: int | None
+) -> list[dict[str, Any]]:
     """The resource quotas of one flavor for `accelerators` of `fleet`, in covered-resource order.
 
     CPU, memory and EFA come with the accelerators in the node's proportion (rounded down), so
@@ -220,10 +229,17 @@ def flavor_quota(fleet: FleetCapacity, accelerators: int, borrowing_limit: int |
     ]
     out = []
     for resource, amount, node_amount in amounts:
-        entry: dict[str, Any] = {"name": resource, "nominalQuota": f"{amount}Gi" if resource == "memory" else amount}
+        entry: dict[str, Any] = {
+            "name": resource,
+            "nominalQuota": f"{amount}Gi" if resource == "memory" else amount,
+        }
         if borrowing_limit is not None:
             borrowed = min(borrowing_limit, fleet.accelerators)
-            limit = borrowed if resource == fleet.accelerator_resource else _share(node_amount, borrowed, per_node)
+            limit = (
+                borrowed
+                if resource == fleet.accelerator_resource
+                else _share(node_amount, borrowed, per_node)
+            )
             entry["borrowingLimit"] = f"{limit}Gi" if resource == "memory" else limit
         out.append(entry)
     return out
@@ -261,9 +277,12 @@ def cluster_queue(queue: Queue, split: Mapping[str, int], fleets: Mapping[str, F
 
 def local_queue(queue: Queue) -> Manifest:
     """The LocalQueue teams submit to (`kueue.x-k8s.io/queue-name: <queue>`), named like its ClusterQueue."""
-    return {"apiVersion": KUEUE_API, "kind": "LocalQueue",
-            "metadata": {"name": queue.name, "namespace": queue.namespace},
-            "spec": {"clusterQueue": queue.name}}
+    return {
+        "apiVersion": KUEUE_API,
+        "kind": "LocalQueue",
+        "metadata": {"name": queue.name, "namespace": queue.namespace},
+        "spec": {"clusterQueue": queue.name},
+    }
 
 
 def namespace(name: str) -> Manifest:
@@ -278,8 +297,13 @@ def workload_priority_classes(priorities: Sequence[str]) -> list[Manifest]:
     """WorkloadPriorityClasses from the ordered priorities, highest first: 1000 apart, lowest 1000."""
     count = len(priorities)
     return [
-        {"apiVersion": KUEUE_API, "kind": "WorkloadPriorityClass", "metadata": {"name": name},
-         "value": (count - i) * 1000, "description": f"aifactory priority {i + 1} of {count}"}
+        {
+            "apiVersion": KUEUE_API,
+            "kind": "WorkloadPriorityClass",
+            "metadata": {"name": name},
+            "value": (count - i) * 1000,
+            "description": f"aifactory priority {i + 1} of {count}",
+        }
         for i, name in enumerate(priorities)
     ]
 
@@ -302,14 +326,25 @@ def kueue_configuration(pods_ready_timeout: str = "10m") -> Manifest:
         "metrics": {"bindAddress": ":8443"},
         "webhook": {"port": 9443},
         "leaderElection": {"leaderElect": True, "resourceName": "c1f6bfd2.kueue.x-k8s.io"},
-        "controller": {"groupKindConcurrency": {
-            "Job.batch": 5, "Pod": 5, "Workload.kueue.x-k8s.io": 5, "LocalQueue.kueue.x-k8s.io": 1,
-            "ClusterQueue.kueue.x-k8s.io": 1, "ResourceFlavor.kueue.x-k8s.io": 1}},
+        "controller": {
+            "groupKindConcurrency": {
+                "Job.batch": 5,
+                "Pod": 5,
+                "Workload.kueue.x-k8s.io": 5,
+                "LocalQueue.kueue.x-k8s.io": 1,
+                "ClusterQueue.kueue.x-k8s.io": 1,
+                "ResourceFlavor.kueue.x-k8s.io": 1,
+            }
+        },
         "clientConnection": {"qps": 50, "burst": 100},
         "waitForPodsReady": {
             "timeout": pods_ready_timeout,
             "blockAdmission": True,
-            "requeuingStrategy": {"timestamp": "Eviction", "backoffBaseSeconds": 60, "backoffMaxSeconds": 3600},
+            "requeuingStrategy": {
+                "timestamp": "Eviction",
+                "backoffBaseSeconds": 60,
+                "backoffMaxSeconds": 3600,
+            },
         },
         "fairSharing": {"preemptionStrategies": ["LessThanOrEqualToFinalShare", "LessThanInitialShare"]},
         "integrations": {"frameworks": ["batch/job", "jobset.x-k8s.io/jobset"]},
@@ -322,8 +357,9 @@ FSX_CSI_DRIVER = "fsx.csi.aws.com"
 FSX_CLAIM = "fsx"
 
 
-def fsx_volumes(file_system_id: str, dns_name: str, mount_name: str, capacity_gib: int,
-                namespaces: Sequence[str]) -> list[Manifest]:
+def fsx_volumes(
+    file_system_id: str, dns_name: str, mount_name: str, capacity_gib: int, namespaces: Sequence[str]
+) -> list[Manifest]:
     """A static PersistentVolume (Retain) and a bound claim `fsx` per team namespace.
 
     A PV binds to one claim, so each namespace gets its own PV of the same file system, pre-bound
@@ -332,27 +368,40 @@ def fsx_volumes(file_system_id: str, dns_name: str, mount_name: str, capacity_gi
     out: list[Manifest] = []
     for ns in namespaces:
         pv_name = f"fsx-{ns}"
-        out.append({
-            "apiVersion": "v1", "kind": "PersistentVolume",
-            "metadata": {"name": pv_name, "labels": {TEAM_LABEL: ns}},
-            "spec": {
-                "capacity": {"storage": f"{capacity_gib}Gi"},
-                "volumeMode": "Filesystem",
-                "accessModes": ["ReadWriteMany"],
-                "persistentVolumeReclaimPolicy": "Retain",
-                "storageClassName": "",
-                "mountOptions": ["flock"],
-                "claimRef": {"namespace": ns, "name": FSX_CLAIM},
-                "csi": {"driver": FSX_CSI_DRIVER, "volumeHandle": file_system_id,
-                        "volumeAttributes": {"dnsname": dns_name, "mountname": mount_name}},
-            },
-        })
-        out.append({
-            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": {"name": FSX_CLAIM, "namespace": ns},
-            "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "", "volumeName": pv_name,
-                     "resources": {"requests": {"storage": f"{capacity_gib}Gi"}}},
-        })
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": pv_name, "labels": {TEAM_LABEL: ns}},
+                "spec": {
+                    "capacity": {"storage": f"{capacity_gib}Gi"},
+                    "volumeMode": "Filesystem",
+                    "accessModes": ["ReadWriteMany"],
+                    "persistentVolumeReclaimPolicy": "Retain",
+                    "storageClassName": "",
+                    "mountOptions": ["flock"],
+                    "claimRef": {"namespace": ns, "name": FSX_CLAIM},
+                    "csi": {
+                        "driver": FSX_CSI_DRIVER,
+                        "volumeHandle": file_system_id,
+                        "volumeAttributes": {"dnsname": dns_name, "mountname": mount_name},
+                    },
+                },
+            }
+        )
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": FSX_CLAIM, "namespace": ns},
+                "spec": {
+                    "accessModes": ["ReadWriteMany"],
+                    "storageClassName": "",
+                    "volumeName": pv_name,
+                    "resources": {"requests": {"storage": f"{capacity_gib}Gi"}},
+                },
+            }
+        )
     return out
 
 
@@ -380,13 +429,19 @@ NCCL_EFA_ENV = {
     "NCCL_P2P_NET_CHUNKSIZE": "524288",
     "NCCL_TUNER_PLUGIN": "/opt/aws-ofi-nccl/install/lib/libnccl-ofi-tuner.so",
     "LD_LIBRARY_PATH": "/opt/amazon/openmpi/lib:/opt/nccl/build/lib:/opt/amazon/efa/lib:"
-                       "/opt/aws-ofi-nccl/install/lib:/usr/local/nvidia/lib",
+    "/opt/aws-ofi-nccl/install/lib:/usr/local/nvidia/lib",
 }
 
 
-def nccl_tests_jobset(fleet: FleetCapacity, nodes: int, queue: Queue, topology_level: str,
-                      image: str = NCCL_TESTS_IMAGE, name: str = "nccl-tests",
-                      priority: str | None = None) -> Manifest:
+def nccl_tests_jobset(
+    fleet: FleetCapacity,
+    nodes: int,
+    queue: Queue,
+    topology_level: str,
+    image: str = NCCL_TESTS_IMAGE,
+    name: str = "nccl-tests",
+    priority: str | None = None,
+) -> Manifest:
     """A JobSet that runs nccl-tests `all_reduce_perf` over EFA across `nodes` nodes of `fleet`.
 
     A launcher pod generates an SSH key, serves only the public half on port 8022 inside the pod
@@ -404,79 +459,118 @@ def nccl_tests_jobset(fleet: FleetCapacity, nodes: int, queue: Queue, topology_l
     expected = get_instance_type(fleet.instance_type).nccl_allreduce_busbw_gbps
     workers = [f"{name}-worker-0-{i}.{name}" for i in range(nodes)]
     passed = " ".join(f"-x {k}" for k in NCCL_EFA_ENV)
-    launcher_script = "\n".join([
-        "set -euo pipefail",
-        "mkdir -p /root/.ssh /srv/key",
-        "ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519",
-        "cp /root/.ssh/id_ed25519.pub /srv/key/authorized_keys",
-        f"(cd /srv/key && python3 -m http.server {_KEY_PORT}) &",
-        f"for host in {' '.join(workers)}; do",
-        "  until (exec 3<>/dev/tcp/$host/22) 2>/dev/null; do sleep 2; done",
-        "done",
-        f"mpirun --allow-run-as-root --tag-output -np {nodes * gpus} -N {gpus} "
-        f"--host {','.join(f'{w}:{gpus}' for w in workers)} --bind-to none {passed} "
-        "--mca pml ^ucx --mca btl tcp,self --mca btl_tcp_if_exclude lo,docker0,veth_def_agent "
-        "/opt/nccl-tests/build/all_reduce_perf -b 8 -e 16G -f 2 -g 1 -c 1 -n 100",
-    ])
-    worker_script = "\n".join([
-        "set -euo pipefail",
-        "mkdir -p /root/.ssh /run/sshd",
-        f"until curl -sf http://{name}-launcher-0-0.{name}:{_KEY_PORT}/authorized_keys "
-        "-o /root/.ssh/authorized_keys; do sleep 2; done",
-        "ssh-keygen -A",
-        "exec /usr/sbin/sshd -D -e",
-    ])
+    launcher_script = "\n".join(
+        [
+            "set -euo pipefail",
+            "mkdir -p /root/.ssh /srv/key",
+            "ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519",
+            "cp /root/.ssh/id_ed25519.pub /srv/key/authorized_keys",
+            f"(cd /srv/key && python3 -m http.server {_KEY_PORT}) &",
+            f"for host in {' '.join(workers)}; do",
+            "  until (exec 3<>/dev/tcp/$host/22) 2>/dev/null; do sleep 2; done",
+            "done",
+            f"mpirun --allow-run-as-root --tag-output -np {nodes * gpus} -N {gpus} "
+            f"--host {','.join(f'{w}:{gpus}' for w in workers)} --bind-to none {passed} "
+            "--mca pml ^ucx --mca btl tcp,self --mca btl_tcp_if_exclude lo,docker0,veth_def_agent "
+            "/opt/nccl-tests/build/all_reduce_perf -b 8 -e 16G -f 2 -g 1 -c 1 -n 100",
+        ]
+    )
+    worker_script = "\n".join(
+        [
+            "set -euo pipefail",
+            "mkdir -p /root/.ssh /run/sshd",
+            f"until curl -sf http://{name}-launcher-0-0.{name}:{_KEY_PORT}/authorized_keys "
+            "-o /root/.ssh/authorized_keys; do sleep 2; done",
+            "ssh-keygen -A",
+            "exec /usr/sbin/sshd -D -e",
+        ]
+    )
     env = [{"name": k, "value": v} for k, v in NCCL_EFA_ENV.items()]
     shm = {"name": "dshm", "emptyDir": {"medium": "Memory"}}
     labels = {QUEUE_LABEL: queue.name}
     if priority:
         labels[PRIORITY_LABEL] = priority
     worker_limits = {
-        fleet.accelerator_resource: gpus, EFA_RESOURCE: fleet.efa_per_node,
-        "hugepages-2Mi": EFA_HUGEPAGES, "memory": "32Gi", "cpu": 32,
+        fleet.accelerator_resource: gpus,
+        EFA_RESOURCE: fleet.efa_per_node,
+        "hugepages-2Mi": EFA_HUGEPAGES,
+        "memory": "32Gi",
+        "cpu": 32,
     }
     return {
         "apiVersion": JOBSET_API,
         "kind": "JobSet",
         "metadata": {
-            "name": name, "namespace": queue.namespace, "labels": labels,
-            "annotations": {EXPECTED_BUSBW_ANNOTATION: f"{expected:g}",
-                            "aifactory.io/fleet": fleet.name},
+            "name": name,
+            "namespace": queue.namespace,
+            "labels": labels,
+            "annotations": {EXPECTED_BUSBW_ANNOTATION: f"{expected:g}", "aifactory.io/fleet": fleet.name},
         },
         "spec": {
             "successPolicy": {"operator": "All", "targetReplicatedJobs": ["launcher"]},
             "failurePolicy": {"maxRestarts": 0},
             "network": {"enableDNSHostnames": True},
             "replicatedJobs": [
-                {"name": "launcher", "replicas": 1, "template": {"spec": {
-                    "parallelism": 1, "completions": 1, "backoffLimit": 0,
-                    "template": {"spec": {
-                        "restartPolicy": "Never",
-                        "containers": [{
-                            "name": "launcher", "image": image, "command": ["/bin/bash", "-c", launcher_script],
-                            "env": env,
-                            "resources": {"requests": {"cpu": 1, "memory": "2Gi"},
-                                          "limits": {"cpu": 1, "memory": "2Gi"}},
-                        }],
-                    }},
-                }}},
-                {"name": "worker", "replicas": 1, "template": {"spec": {
-                    "parallelism": nodes, "completions": nodes, "backoffLimit": 0,
+                {
+                    "name": "launcher",
+                    "replicas": 1,
                     "template": {
-                        "metadata": {"annotations": {REQUIRED_TOPOLOGY: topology_level}},
                         "spec": {
-                            "restartPolicy": "Never",
-                            "containers": [{
-                                "name": "worker", "image": image, "command": ["/bin/bash", "-c", worker_script],
-                                "env": env,
-                                "ports": [{"containerPort": 22, "name": "ssh"}],
-                                "resources": {"requests": dict(worker_limits), "limits": dict(worker_limits)},
-                                "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
-                            }],
-                            "volumes": [shm],
-                        },
+                            "parallelism": 1,
+                            "completions": 1,
+                            "backoffLimit": 0,
+                            "template": {
+                                "spec": {
+                                    "restartPolicy": "Never",
+                                    "containers": [
+                                        {
+                                            "name": "launcher",
+                                            "image": image,
+                                            "command": ["/bin/bash", "-c", launcher_script],
+                                            "env": env,
+                                            "resources": {
+                                                "requests": {"cpu": 1, "memory": "2Gi"},
+                                                "limits": {"cpu": 1, "memory": "2Gi"},
+                                            },
+                                        }
+                                    ],
+                                }
+                            },
+                        }
                     },
-                }}},
+                },
+                {
+                    "name": "worker",
+                    "replicas": 1,
+                    "template": {
+                        "spec": {
+                            "parallelism": nodes,
+                            "completions": nodes,
+                            "backoffLimit": 0,
+                            "template": {
+                                "metadata": {"annotations": {REQUIRED_TOPOLOGY: topology_level}},
+                                "spec": {
+                                    "restartPolicy": "Never",
+                                    "containers": [
+                                        {
+                                            "name": "worker",
+                                            "image": image,
+                                            "command": ["/bin/bash", "-c", worker_script],
+                                            "env": env,
+                                            "ports": [{"containerPort": 22, "name": "ssh"}],
+                                            "resources": {
+                                                "requests": dict(worker_limits),
+                                                "limits": dict(worker_limits),
+                                            },
+                                            "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
+                                        }
+                                    ],
+                                    "volumes": [shm],
+                                },
+                            },
+                        }
+                    },
+                },
             ],
         },
     }
@@ -489,29 +583,40 @@ def nccl_tests_readme(jobset: Manifest) -> str:
     expected = meta["annotations"][EXPECTED_BUSBW_ANNOTATION]
     fleet = meta["annotations"]["aifactory.io/fleet"]
     nodes = jobset["spec"]["replicatedJobs"][1]["template"]["spec"]["parallelism"]
-    return "\n".join([
-        f"### Acceptance test: nccl-tests all_reduce over EFA on fleet `{fleet}`",
-        "",
-        "```bash",
-        "aifactory render <stack> --out rendered/",
-        f"kubectl apply -f rendered/kubernetes/{name}.yaml",
-        f"kubectl -n {shlex.quote(ns)} wait --for=condition=Completed jobset/{name} --timeout=30m",
-        f"kubectl -n {shlex.quote(ns)} logs -l jobset.sigs.k8s.io/jobset-name={name},"
-        "jobset.sigs.k8s.io/replicatedjob-name=launcher | grep 'Avg bus bandwidth'",
-        "```",
-        "",
-        f"Across {nodes} nodes the average bus bandwidth at large message sizes should be close to "
-        f"**{expected} GB/s** (the catalog's figure for this instance type); much less points at EFA, "
-        "the security group or the placement.",
-    ])
+    return "\n".join(
+        [
+            f"### Acceptance test: nccl-tests all_reduce over EFA on fleet `{fleet}`",
+            "",
+            "```bash",
+            "aifactory render <stack> --out rendered/",
+            f"kubectl apply -f rendered/kubernetes/{name}.yaml",
+            f"kubectl -n {shlex.quote(ns)} wait --for=condition=Completed jobset/{name} --timeout=30m",
+            f"kubectl -n {shlex.quote(ns)} logs -l jobset.sigs.k8s.io/jobset-name={name},"
+            "jobset.sigs.k8s.io/replicatedjob-name=launcher | grep 'Avg bus bandwidth'",
+            "```",
+            "",
+            f"Across {nodes} nodes the average bus bandwidth at large message sizes should be close to "
+            f"**{expected} GB/s** (the catalog's figure for this instance type); much less points at EFA, "
+            "the security group or the placement.",
+        ]
+    )
 
 
 # A kubectl image from the Kubernetes project's registry, at the cluster's minor version.
 KUBECTL_IMAGE = "registry.k8s.io/kubectl"
 
 
-def capacity_block_drain(fleet: FleetCapacity, kubernetes_version: str, checkpoint_grace: timedelta,
-                         kubectl_image: str = KUBECTL_IMAGE, kubectl_patch: str = "0") -> list[Manifest]:
+# Set on a capacity-block fleet's nodes when its drain starts; no flavor tolerates it.
+ENDING_TAINT = Taint("aifactory.io/capacity-block-ending", "true", "NoSchedule")
+
+
+def capacity_block_drain(
+    fleet: FleetCapacity,
+    kubernetes_version: str,
+    checkpoint_grace: timedelta,
+    kubectl_image: str = KUBECTL_IMAGE,
+    kubectl_patch: str = "0",
+) -> list[Manifest]:
     """Drain a capacity-block fleet before EKS and EC2 take its instances back.
 
     EKS scales the node group to zero 40 minutes before the block ends and EC2 terminates the
@@ -528,42 +633,74 @@ def capacity_block_drain(fleet: FleetCapacity, kubernetes_version: str, checkpoi
     start = drain_time(fleet, checkpoint_grace)
     grace = int(checkpoint_grace.total_seconds())
     selector = f"{FLEET_LABEL}={fleet.name}"
-    script = "\n".join([
-        "set -eu",
-        f"kubectl taint nodes -l {selector} aifactory.io/capacity-block-ending=true:NoSchedule --overwrite",
-        f"kubectl drain -l {selector} --ignore-daemonsets --delete-emptydir-data --force "
-        f"--grace-period={grace} --timeout={grace + 120}s",
-    ])
+    taint = f"{ENDING_TAINT.key}={ENDING_TAINT.value}:{ENDING_TAINT.effect}"
+    script = "\n".join(
+        [
+            "set -eu",
+            f"kubectl taint nodes -l {selector} {taint} --overwrite",
+            f"kubectl drain -l {selector} --ignore-daemonsets --delete-emptydir-data --force "
+            f"--grace-period={grace} --timeout={grace + 120}s",
+        ]
+    )
     name = f"drain-{fleet.name}"
     sa = "capacity-block-drainer"
     return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa, "namespace": SYSTEM_NAMESPACE}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": sa},
-         "rules": [
-             {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "patch", "update"]},
-             {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "delete"]},
-             {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
-             {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["get"]},
-         ]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": sa},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": sa},
-         "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": SYSTEM_NAMESPACE}]},
-        {"apiVersion": "batch/v1", "kind": "CronJob",
-         "metadata": {"name": name, "namespace": SYSTEM_NAMESPACE, "labels": {FLEET_LABEL: fleet.name},
-                      "annotations": {"aifactory.io/capacity-block-end": str(fleet.capacity_block_end)}},
-         "spec": {
-             "schedule": f"{start.minute} {start.hour} {start.day} {start.month} *",
-             "timeZone": "Etc/UTC",
-             "concurrencyPolicy": "Forbid",
-             "jobTemplate": {"spec": {"backoffLimit": 2, "template": {"spec": {
-                 "serviceAccountName": sa,
-                 "restartPolicy": "OnFailure",
-                 "containers": [{
-                     "name": "drain", "image": f"{kubectl_image}:v{kubernetes_version}.{kubectl_patch}",
-                     "command": ["/bin/sh", "-c", script],
-                 }],
-             }}}},
-         }},
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": sa, "namespace": SYSTEM_NAMESPACE},
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": sa},
+            "rules": [
+                {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "patch", "update"]},
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "delete"]},
+                {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
+                {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["get"]},
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": sa},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": sa},
+            "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": SYSTEM_NAMESPACE}],
+        },
+        {
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": {
+                "name": name,
+                "namespace": SYSTEM_NAMESPACE,
+                "labels": {FLEET_LABEL: fleet.name},
+                "annotations": {"aifactory.io/capacity-block-end": str(fleet.capacity_block_end)},
+            },
+            "spec": {
+                "schedule": f"{start.minute} {start.hour} {start.day} {start.month} *",
+                "timeZone": "Etc/UTC",
+                "concurrencyPolicy": "Forbid",
+                "jobTemplate": {
+                    "spec": {
+                        "backoffLimit": 2,
+                        "template": {
+                            "spec": {
+                                "serviceAccountName": sa,
+                                "restartPolicy": "OnFailure",
+                                "containers": [
+                                    {
+                                        "name": "drain",
+                                        "image": f"{kubectl_image}:v{kubernetes_version}.{kubectl_patch}",
+                                        "command": ["/bin/sh", "-c", script],
+                                    }
+                                ],
+                            }
+                        },
+                    }
+                },
+            },
+        },
     ]
 
 
@@ -571,11 +708,16 @@ def drain_time(fleet: FleetCapacity, checkpoint_grace: timedelta) -> datetime:
     """When the drain of a capacity-block fleet starts (UTC)."""
     if fleet.capacity_block_end is None:
         raise ValueError(f"fleet '{fleet.name}' has no capacity-block end time")
-    return fleet.capacity_block_end.astimezone(timezone.utc) - EKS_CAPACITY_BLOCK_SCALEDOWN - checkpoint_grace
+    return fleet.capacity_block_end.astimezone(UTC) - EKS_CAPACITY_BLOCK_SCALEDOWN - checkpoint_grace
 
 
-def scheduling_objects(queues: Sequence[Queue], fleets: Sequence[FleetCapacity], priorities: Sequence[str],
-                       topology_levels: Sequence[str], topology_name: str = "aifactory") -> list[Manifest]:
+def scheduling_objects(
+    queues: Sequence[Queue],
+    fleets: Sequence[FleetCapacity],
+    priorities: Sequence[str],
+    topology_levels: Sequence[str],
+    topology_name: str = "aifactory",
+) -> list[Manifest]:
     """Namespaces, Topology, ResourceFlavors, ClusterQueues, LocalQueues and priority classes."""
     split = allocate_quotas(queues, fleets)
     by_name = {f.name: f for f in fleets}

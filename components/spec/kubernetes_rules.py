@@ -55,25 +55,38 @@ def endpoint_access(spec: FactorySpec) -> Iterator[ConfigIssue]:
         return
     path = config_path("scheduler", "endpoint")
     if spec.sovereign and k8s.endpoint == "public":
-        yield ConfigIssue(path, "a sovereign factory's cluster endpoint must be private",
-                          "set `endpoint: private` (reach the API through the VPC)")
+        yield ConfigIssue(
+            path,
+            "a sovereign factory's cluster endpoint must be private",
+            "set `endpoint: private` (reach the API through the VPC)",
+        )
     if k8s.endpoint == "public" and not k8s.public_access_cidrs:
-        yield ConfigIssue(config_path("scheduler", "publicAccessCidrs"),
-                          "a public endpoint without CIDRs is open to the whole internet",
-                          "list the networks that may reach the API, e.g. [203.0.113.0/24]")
+        yield ConfigIssue(
+            config_path("scheduler", "publicAccessCidrs"),
+            "a public endpoint without CIDRs is open to the whole internet",
+            "list the networks that may reach the API, e.g. [203.0.113.0/24]",
+        )
     if k8s.endpoint == "private" and k8s.public_access_cidrs:
-        yield ConfigIssue(config_path("scheduler", "publicAccessCidrs"), "only applies to a public endpoint",
-                          "remove `publicAccessCidrs` or set `endpoint: public`")
+        yield ConfigIssue(
+            config_path("scheduler", "publicAccessCidrs"),
+            "only applies to a public endpoint",
+            "remove `publicAccessCidrs` or set `endpoint: public`",
+        )
     for i, cidr in enumerate(k8s.public_access_cidrs):
         cpath = config_path("scheduler", "publicAccessCidrs", i)
         try:
             network = ipaddress.ip_network(cidr, strict=True)
         except ValueError:
-            yield ConfigIssue(cpath, f"'{cidr}' is not a network in CIDR form", "write it like 203.0.113.0/24")
+            yield ConfigIssue(
+                cpath, f"'{cidr}' is not a network in CIDR form", "write it like 203.0.113.0/24"
+            )
             continue
         if network.prefixlen == 0:
-            yield ConfigIssue(cpath, f"'{cidr}' opens the API to the whole internet",
-                              "list only the networks that need the API")
+            yield ConfigIssue(
+                cpath,
+                f"'{cidr}' opens the API to the whole internet",
+                "list only the networks that need the API",
+            )
 
 
 def queue_names_unique(spec: FactorySpec) -> Iterator[ConfigIssue]:
@@ -84,11 +97,17 @@ def queue_names_unique(spec: FactorySpec) -> Iterator[ConfigIssue]:
     for i, queue in enumerate(k8s.queues):
         path = config_path("scheduler", "queues", i, "name")
         if not NAMESPACE_NAME.match(queue.name) or len(queue.name) > 63:
-            yield ConfigIssue(path, f"'{queue.name}' is not a valid Kubernetes object name",
-                              "use up to 63 lowercase letters, digits and '-', starting and ending alphanumeric")
+            yield ConfigIssue(
+                path,
+                f"'{queue.name}' is not a valid Kubernetes object name",
+                "use up to 63 lowercase letters, digits and '-', starting and ending alphanumeric",
+            )
         if queue.name in seen:
-            yield ConfigIssue(path, f"'{queue.name}' is already used by queues[{seen[queue.name]}]",
-                              "give every queue its own name")
+            yield ConfigIssue(
+                path,
+                f"'{queue.name}' is already used by queues[{seen[queue.name]}]",
+                "give every queue its own name",
+            )
         seen.setdefault(queue.name, i)
 
 
@@ -99,11 +118,15 @@ def queue_namespaces_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:
     for i, queue in enumerate(k8s.queues):
         path = config_path("scheduler", "queues", i, "namespace")
         if not NAMESPACE_NAME.match(queue.namespace) or len(queue.namespace) > 63:
-            yield ConfigIssue(path, f"'{queue.namespace}' is not a valid namespace name",
-                              "use up to 63 lowercase letters, digits and '-', starting and ending alphanumeric")
+            yield ConfigIssue(
+                path,
+                f"'{queue.namespace}' is not a valid namespace name",
+                "use up to 63 lowercase letters, digits and '-', starting and ending alphanumeric",
+            )
         elif queue.namespace in RESERVED_NAMESPACES or queue.namespace.startswith("kube-"):
-            yield ConfigIssue(path, f"'{queue.namespace}' is a system namespace",
-                              "give the team its own namespace")
+            yield ConfigIssue(
+                path, f"'{queue.namespace}' is a system namespace", "give the team its own namespace"
+            )
 
 
 def queue_fleets_known(spec: FactorySpec) -> Iterator[ConfigIssue]:
@@ -114,8 +137,11 @@ def queue_fleets_known(spec: FactorySpec) -> Iterator[ConfigIssue]:
     for i, queue in enumerate(k8s.queues):
         for j, fleet in enumerate(queue.fleets or []):
             if fleet not in names:
-                yield ConfigIssue(config_path("scheduler", "queues", i, "fleets", j),
-                                  f"'{fleet}' is not a fleet of this factory", did_you_mean(fleet, names))
+                yield ConfigIssue(
+                    config_path("scheduler", "queues", i, "fleets", j),
+                    f"'{fleet}' is not a fleet of this factory",
+                    did_you_mean(fleet, names),
+                )
 
 
 def queue_borrowing_needs_cohort(spec: FactorySpec) -> Iterator[ConfigIssue]:
@@ -124,9 +150,11 @@ def queue_borrowing_needs_cohort(spec: FactorySpec) -> Iterator[ConfigIssue]:
         return
     for i, queue in enumerate(k8s.queues):
         if queue.borrowing_limit is not None and queue.cohort is None:
-            yield ConfigIssue(config_path("scheduler", "queues", i, "borrowingLimit"),
-                              "a queue can only borrow from other queues of its cohort, and it has none",
-                              "set `cohort` (the same on the queues that share) or remove `borrowingLimit`")
+            yield ConfigIssue(
+                config_path("scheduler", "queues", i, "borrowingLimit"),
+                "a queue can only borrow from other queues of its cohort, and it has none",
+                "set `cohort` (the same on the queues that share) or remove `borrowingLimit`",
+            )
 
 
 def quotas_fit_fleets(spec: FactorySpec) -> Iterator[ConfigIssue]:
@@ -148,9 +176,11 @@ def quotas_fit_fleets(spec: FactorySpec) -> Iterator[ConfigIssue]:
         allocate_quotas(k8s.queues, fleets)
     except QuotaError as exc:
         asked = sum(q.gpu_quota for q in k8s.queues)
-        yield ConfigIssue(config_path("scheduler", "queues"),
-                          f"{exc}; the queues ask for {asked} accelerators, the fleets have {total}",
-                          "lower `gpuQuota` (use `borrowingLimit` in a cohort to share idle GPUs) or add nodes")
+        yield ConfigIssue(
+            config_path("scheduler", "queues"),
+            f"{exc}; the queues ask for {asked} accelerators, the fleets have {total}",
+            "lower `gpuQuota` (use `borrowingLimit` in a cohort to share idle GPUs) or add nodes",
+        )
 
 
 def priorities_unique(spec: FactorySpec) -> Iterator[ConfigIssue]:
@@ -163,8 +193,11 @@ def priorities_unique(spec: FactorySpec) -> Iterator[ConfigIssue]:
         if name in seen:
             yield ConfigIssue(path, f"'{name}' is listed twice", "list every priority once, highest first")
         if not NAMESPACE_NAME.match(name) or len(name) > 63:
-            yield ConfigIssue(path, f"'{name}' is not a valid Kubernetes object name",
-                              "use lowercase letters, digits and '-'")
+            yield ConfigIssue(
+                path,
+                f"'{name}' is not a valid Kubernetes object name",
+                "use lowercase letters, digits and '-'",
+            )
         seen.add(name)
 
 
