@@ -304,7 +304,7 @@ def check_customer_managed_keys(
             )
         elif "provider" not in enc:
             out.append("encryptionConfig.provider is not set; name the customer-managed key")
-        resources = [r for r in _strings(enc.get("resources"))]
+        resources = list(_strings(enc.get("resources")))
         if "resources" in enc and _known(enc.get("resources")) and "secrets" not in resources:
             out.append("encryptionConfig.resources does not include 'secrets'")
         return out
@@ -427,8 +427,8 @@ def check_no_open_ingress(resource_type: str, props: Mapping[str, Any], config: 
 
     if resource_type == _SG:
         return [
-            f"ingress[{i}] (protocol {rule.get('protocol')}, ports {rule.get('fromPort')}-{rule.get('toPort')}) "
-            f"is open to {cidrs}"
+            f"ingress[{i}] (protocol {rule.get('protocol')}, ports "
+            f"{rule.get('fromPort')}-{rule.get('toPort')}) is open to {cidrs}"
             for i, rule in enumerate(_dicts(props.get("ingress")))
             if (cidrs := opened([rule.get("cidrBlocks"), rule.get("ipv6CidrBlocks")]))
         ]
