@@ -10,7 +10,7 @@ unknown values as the engine's sentinel string).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from aifactory.policies import PolicyConfig, build_policies
@@ -50,6 +50,13 @@ def _opts(parent: str | None = None) -> PolicyResourceOptions:
     )
 
 
+def _collector(messages: list[str]) -> Callable[[str, str | None], None]:
+    def report_violation(message: str, urn: str | None = None) -> None:
+        messages.append(message)
+
+    return report_violation
+
+
 def _engine_props(props: Mapping[str, Any]) -> Any:
     return unknown_checking_proxy(deserialize_properties(dict(props)))
 
@@ -81,7 +88,7 @@ def validate_resource(
     )
     messages: list[str] = []
     try:
-        pol.validate(args, lambda message, _urn=None: messages.append(message))
+        pol.validate(args, _collector(messages))
     except UnknownValueError:
         return [PREVIEW_DIAGNOSTIC]
     return messages
@@ -89,7 +96,7 @@ def validate_resource(
 
 def validate_stack(
     policy: str,
-    resources: list[tuple[str, Mapping[str, Any]]],
+    resources: Sequence[tuple[str, Mapping[str, Any]]],
     *,
     base: PolicyConfig | None = None,
     pack_config: Mapping[str, Any] | None = None,
@@ -105,5 +112,5 @@ def validate_stack(
     ]
     args = StackValidationArgs(stack, dict(pack_config or {}), {})
     messages: list[str] = []
-    pol.validate(args, lambda message, _urn=None: messages.append(message))
+    pol.validate(args, _collector(messages))
     return messages
