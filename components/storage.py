@@ -439,7 +439,8 @@ class ParallelFilesystem(pulumi.ComponentResource):
             bucket=bucket.id,
             rules=[
                 aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=by_default, bucket_key_enabled=kms_key_arn is not None
+                    apply_server_side_encryption_by_default=by_default,
+                    bucket_key_enabled=kms_key_arn is not None,
                 )
             ],
             opts=child,
