@@ -8,8 +8,12 @@ from typing import Any, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from .bootstrap import BootstrapContext, FsxMount, NodeadmCluster, Taint, render_user_data
+from .catalog.instance_types import get_instance_type
 from .fleet import GpuFleet, drain_deadline
 from .network import FactoryNetwork
+from .planning.placement import Domain
+from .storage import ParallelFilesystem, spec_args
 from .planning.placement import plan_placement
 from .planning.zones import fleet_zones, network_zones
 from .spec import FactorySpec, spec_from_config
@@ -56,6 +60,17 @@ class AiFactory(pulumi.ComponentResource):
             "tags": tags,
         }, child)
 
+        self.storage: ParallelFilesystem | None = None
+        if spec.storage is not None:
+            self.storage = ParallelFilesystem(f"{name}-fsx", spec_args(
+                spec,
+                subnet_id=self.network.subnet_ids_by_zone[network_zones(spec)[0]],
+                vpc_id=self.network.vpc_id,
+                client_security_group_id=self.network.node_security_group_id,
+                kms_key_arn=key_arn,
+                tags=tags,
+            ), child)
+
         zones = fleet_zones(spec)
         self.fleets: dict[str, GpuFleet] = {}
         for fleet in spec.fleets:
@@ -78,12 +93,51 @@ class AiFactory(pulumi.ComponentResource):
                 "kms_key_arn": key_arn,
                 "root_volume_gib": fleet.root_volume_gib,
                 "partition": spec.partition,
+                "user_data": {d.name: self._user_data(d, cluster=None, slurm_controller=None) for d in domains},
                 "tags": {**tags, "aifactory:fleet": fleet.name},
             }, child)
 
         self.vpc_id = self.network.vpc_id
         self.kms_key_arn = pulumi.Output.from_input(key_arn)
         self.register_outputs({"vpc_id": self.vpc_id, "kms_key_arn": self.kms_key_arn})
+
+    def _user_data(self, domain: Domain, cluster: pulumi.Output[NodeadmCluster] | None,
+                   slurm_controller: pulumi.Input[str] | None) -> pulumi.Output[str]:
+        """The domain's bootstrap, rendered once the file system and cluster addresses are known."""
+        spec = self.spec
+        fleet = spec.fleet(domain.fleet)
+        storage = self.storage
+        scheduler = spec.scheduler.kind if spec.scheduler else "none"
+
+        def render(values: list[object]) -> str:
+            dns_name, mount_name, checkpoint_path, node_cluster, controller = values
+            fsx = None
+            if storage is not None and spec.storage is not None:
+                fsx = FsxMount(
+                    dns_name=str(dns_name), mount_name=str(mount_name), mount_path=spec.storage.mount_path,
+                    efa_enabled=spec.storage.efa_enabled, checkpoint_path=str(checkpoint_path),
+                    layout=tuple((c.end, c.count) for c in storage.sizing.checkpoint_layout),
+                )
+            return render_user_data(BootstrapContext(
+                instance_type=get_instance_type(fleet.instance_type),
+                scheduler=scheduler,  # type: ignore[arg-type]
+                profile=spec.profile,
+                cluster=node_cluster if isinstance(node_cluster, NodeadmCluster) else None,
+                fsx=fsx,
+                gpu_power_cap_w=domain.gpu_power_cap_w,
+                node_labels={**fleet.labels, **domain.labels},
+                taints=tuple(_taint(t) for t in fleet.taints),
+                slurm_controller=str(controller) if controller else None,
+                registry_mirror=spec.sovereignty.registry_mirror if spec.sovereignty else None,
+            ))
+
+        return pulumi.Output.all(
+            storage.dns_name if storage else None,
+            storage.mount_name if storage else None,
+            storage.checkpoint_path if storage else None,
+            cluster,
+            slurm_controller,
+        ).apply(render)
 
     @staticmethod
     def _kms_key(name: str, spec: FactorySpec, tags: dict[str, str],
@@ -148,3 +202,10 @@ class AiFactory(pulumi.ComponentResource):
         if deadlines:
             outputs["capacityBlockDrainDeadlines"] = deadlines
         return outputs
+
+
+def _taint(text: str) -> Taint:
+    """`key=value:Effect` -> Taint (the config model checks the format)."""
+    key_value, _, effect = text.rpartition(":")
+    key, _, value = key_value.partition("=")
+    return Taint(key=key, value=value, effect=effect)  # type: ignore[arg-type]

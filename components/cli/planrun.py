@@ -33,6 +33,7 @@ class PlanResult:
             "profile": self.spec.profile,
             "region": self.spec.region,
             "partition": self.spec.partition,
+            "sovereignty": self.spec.sovereignty.model_dump(by_alias=True) if self.spec.sovereignty else None,
             "resources": [r.as_json() for r in self.resources],
             "outputs": self.outputs,
             "summary": self.summary,
@@ -104,12 +105,11 @@ def _gpus(instance_type: str) -> int:
 
 def policy_verdicts(document: dict[str, Any]) -> list[dict[str, str]]:
     """Run the policy pack over a plan document's resources (as `aifactory plan --json` emits)."""
-    from ..policies import run_policies, config_for_plan
+    from ..policies import PolicyConfig, placement_from_resources, run_policies
 
-    violations = run_policies(
-        document.get("resources", []),
-        document.get("profile", "commercial"),
-        config_for_plan(document),
-        (document.get("summary") or {}).get("placement"),
-    )
+    resources = document.get("resources", [])
+    profile = document.get("profile", "commercial")
+    placement = (document.get("summary") or {}).get("placement") or placement_from_resources(resources)
+    violations = run_policies(resources, profile, PolicyConfig.from_sovereignty(profile, document.get("sovereignty")),
+                              placement)
     return [{"policy": v.policy, "level": v.level, "urn": v.urn, "message": v.message} for v in violations]

@@ -1,0 +1,77 @@
+"""Plan scale: time and resource count of `aifactory plan` for ~1k, 16k and 100k GPU factories,
+against the SDK's own floor (registering the same number of bare resources under the same mocks).
+
+    python benchmarks/bench_plan.py            # prints a table; figures are ratios from one run
+
+Resource count must grow with fleets and placement domains, never with node count.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from typing import Any
+
+import pulumi
+
+from aifactory.cli.engine import run_program
+from aifactory.program import main as program_main
+from aifactory.spec import spec_from_config
+
+ZONES = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"]
+
+
+def factory_config(gpus: int) -> dict[str, Any]:
+    """p5.48xlarge (8 GPUs) fleets of at most 1,024 nodes, spread over four AZs."""
+    nodes = gpus // 8
+    fleets = []
+    index = 0
+    while nodes > 0:
+        count = min(nodes, 1024)
+        fleets.append({"name": f"f{index}", "instanceType": "p5.48xlarge", "count": count,
+                       "availabilityZone": ZONES[index % len(ZONES)]})
+        nodes -= count
+        index += 1
+    return {
+        "aws:region": "us-east-1",
+        "aifactory:profile": "commercial",
+        "aifactory:network": {"cidr": "10.0.0.0/16", "availabilityZones": ZONES, "egress": "none"},
+        "aifactory:fleets": fleets,
+    }
+
+
+def time_plan(config: dict[str, Any]) -> tuple[float, int]:
+    spec = spec_from_config(config)
+    start = time.perf_counter()
+    run = run_program(config, "bench", spec.region, spec.partition, program_main)
+    return time.perf_counter() - start, len(run.resources)
+
+
+def time_bare(count: int) -> float:
+    def program() -> None:
+        for i in range(count):
+            pulumi.CustomResource("bench:index:Bare", f"bare-{i}", {"value": i})
+
+    start = time.perf_counter()
+    run_program({"aws:region": "us-east-1"}, "bare", "us-east-1", "aws", program)
+    return time.perf_counter() - start
+
+
+def main(repeats: int = 3) -> int:
+    print(f"{'GPUs':>7} {'nodes':>6} {'fleets':>6} {'resources':>9} {'plan s':>8} {'bare s':>8} {'ratio':>6}")
+    for gpus in (1_024, 16_384, 100_000):
+        config = factory_config(gpus)
+        plans, bares, resources = [], [], 0
+        for _ in range(repeats):
+            seconds, resources = time_plan(config)
+            plans.append(seconds)
+            bares.append(time_bare(resources))
+        plan_s, bare_s = statistics.median(plans), statistics.median(bares)
+        print(f"{gpus:>7} {gpus // 8:>6} {len(config['aifactory:fleets']):>6} {resources:>9} "
+              f"{plan_s:>8.2f} {bare_s:>8.2f} {plan_s / bare_s:>6.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Catalog facts against their sources."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from importlib import metadata, resources
+
+import pytest
+
+from aifactory.catalog.instance_types import get_instance_type, instance_types
+from aifactory.catalog.regions import (
+    availability_zones,
+    offered_in_region,
+    offerings_source,
+    partition_of,
+    partitions,
+    zones_offering,
+)
+
+REQUIRED = {
+    "p4d.24xlarge", "p4de.24xlarge", "p5.48xlarge", "p5e.48xlarge", "p5en.48xlarge", "p6-b200.48xlarge",
+    "trn1.32xlarge", "trn1n.32xlarge", "trn2.48xlarge",
+}
+
+# Network cards / max EFA interfaces / Gbps from the EC2 accelerated-computing network
+# specifications (DESIGN.md "Domain facts").
+NETWORK_FACTS = {
+    "p4d.24xlarge": (4, 4, 400),
+    "p5.48xlarge": (32, 32, 3200),
+    "p5e.48xlarge": (32, 32, 3200),
+    "p5en.48xlarge": (16, 16, 3200),
+    "p6-b200.48xlarge": (8, 8, 3200),
+    "trn1.32xlarge": (8, 8, 800),
+    "trn1n.32xlarge": (16, 16, 1600),
+}
+
+# Node power from NVIDIA's DGX datasheets (DGX A100 6.5 kW, DGX H100/H200 10.2 kW, DGX B200 14.3 kW).
+NODE_POWER_MAX_KW = {"p4d.24xlarge": 6.5, "p5.48xlarge": 10.2, "p5en.48xlarge": 10.2, "p6-b200.48xlarge": 14.3}
+
+
+def test_catalog_has_required_types_and_a_cheap_efa_dev_type() -> None:
+    catalog = instance_types()
+    assert REQUIRED <= set(catalog)
+    cheap = [t for t in catalog.values() if t.efa_capable and t.price.usd_per_hour < 5]
+    assert cheap, "the catalog needs a small EFA-capable type for dev stacks"
+
+
+@pytest.mark.parametrize("name", sorted(NETWORK_FACTS))
+def test_network_facts(name: str) -> None:
+    cards, efa, gbps = NETWORK_FACTS[name]
+    entry = get_instance_type(name)
+    assert (entry.network_cards, entry.max_efa_interfaces, entry.network_gbps) == (cards, efa, gbps)
+
+
+@pytest.mark.parametrize("name", sorted(NODE_POWER_MAX_KW))
+def test_node_power_from_dgx_datasheets(name: str) -> None:
+    assert get_instance_type(name).node_power_kw.max == NODE_POWER_MAX_KW[name]
+
+
+def test_h100_and_h200_gpus_are_700_w() -> None:
+    for name in ("p5.48xlarge", "p5e.48xlarge", "p5en.48xlarge"):
+        assert get_instance_type(name).accelerator.tdp_w == 700
+
+
+@pytest.mark.parametrize("name", sorted(instance_types()))
+def test_every_figure_has_a_source_and_estimates_say_so(name: str) -> None:
+    entry = get_instance_type(name)
+    assert "hardware" in entry.sources and "price" in entry.sources
+    for figure in ("node_power_kw.max", "node_power_kw.typical", "rack_units", "nccl_allreduce_busbw_gbps"):
+        assert figure in entry.sources, f"{name}: {figure} has no source"
+    for estimate in entry.estimates:
+        source = entry.sources.get(estimate, entry.sources["hardware"])
+        assert "estimate" in source.lower() or "unverified" in source.lower(), (name, estimate, source)
+    assert entry.node_power_kw.typical <= entry.node_power_kw.max
+    assert entry.accelerator.power_limit_min_w <= entry.accelerator.tdp_w
+    assert entry.price.region and entry.price.date
+
+
+def test_catalog_fields_are_all_loaded() -> None:
+    raw = {f.name for f in fields(get_instance_type("p5.48xlarge"))}
+    assert {"network_cards", "max_efa_interfaces", "node_power_kw", "cooling", "price"} <= raw
+
+
+def test_partitions_come_from_botocore() -> None:
+    assert {"aws", "aws-us-gov", "aws-eusc", "aws-cn"} <= set(partitions())
+    assert partition_of("us-gov-west-1") == "aws-us-gov"
+    assert partition_of("eusc-de-east-1") == "aws-eusc"
+    assert partition_of("eu-north-1") == "aws"
+
+
+def test_offerings_come_from_per_region_data() -> None:
+    assert offered_in_region("p5en.48xlarge", "eu-north-1") is True
+    assert offered_in_region("trn2.48xlarge", "eu-north-1") is False
+    assert offered_in_region("p5.48xlarge", "us-gov-west-1") is None  # no data: unknown, not unavailable
+    assert availability_zones("eu-north-1") == ("eu-north-1a", "eu-north-1b", "eu-north-1c")
+    assert set(zones_offering("p5en.48xlarge", "us-east-1") or ()) < set(availability_zones("us-east-1") or ())
+
+
+def test_vendored_offerings_match_the_installed_moto_snapshot() -> None:
+    from tools.refresh_offerings import build
+
+    shipped = json.loads(resources.files("aifactory.catalog").joinpath("data/offerings.json").read_text())
+    if f"moto {metadata.version('moto')} " not in offerings_source():
+        pytest.skip(f"offerings.json is from {offerings_source().split(' ec2')[0]}; run tools/refresh_offerings.py")
+    assert shipped == build()
