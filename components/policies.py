@@ -109,6 +109,18 @@ class PolicyConfig:
             allowed_registries=(mirror,) if mirror else (),
         )
 
+    @classmethod
+    def from_stack_config(cls) -> PolicyConfig:
+        """The current stack's `aifactory:profile` / `aifactory:sovereignty`, as a policy pack sees them.
+
+        The engine hands the stack's config to policy packs (pulumi/pulumi#3612, #20570; pulumi_policy
+        reads it from `PULUMI_CONFIG`). Without a profile the strict one applies.
+        """
+        import pulumi
+
+        config = pulumi.Config("aifactory")
+        return cls.from_sovereignty(config.get("profile") or "sovereign", config.get_object("sovereignty"))
+
     def with_overrides(self, pack_config: Mapping[str, Any]) -> PolicyConfig:
         """Apply one policy's CrossGuard config (the camelCase keys of `CONFIG_SCHEMA`)."""
         changes: dict[str, Any] = {}

@@ -702,3 +702,38 @@ def test_registry_levels_follow_profile() -> None:
     assert by_name["required-tags"].level("sovereign") == "mandatory"
     assert not by_name["private-cluster-endpoint"].applies("commercial")
     assert all(p.level("sovereign") == "mandatory" for p in POLICIES)
+
+
+def test_pack_defaults_come_from_stack_config() -> None:
+    import pulumi
+
+    pulumi.runtime.set_all_config(
+        {
+            "aifactory:profile": "sovereign",
+            "aifactory:sovereignty": json.dumps(
+                {"allowedRegions": ["us-gov-west-1"], "registryMirror": MIRROR}
+            ),
+        }
+    )
+    try:
+        config = PolicyConfig.from_stack_config()
+    finally:
+        pulumi.runtime.set_all_config({})
+    assert config == SOVEREIGN
+    assert config.allowed_partitions == ("aws-us-gov",)
+
+
+def test_analyzer_serves_every_policy_with_its_schema_and_level() -> None:
+    # What `pulumi preview --policy-pack policy` asks first; the servicer is what PolicyPack serves.
+    from aifactory.policies import build_policies
+    from pulumi_policy.policy import EnforcementLevel, _PolicyAnalyzerServicer
+
+    servicer = _PolicyAnalyzerServicer(
+        "aifactory", "0.1.0", build_policies(COMMERCIAL), EnforcementLevel.ADVISORY
+    )
+    info = servicer.GetAnalyzerInfo(None, None)
+    served = {p.name: p for p in info.policies}
+    assert set(served) == {p.name for p in POLICIES}
+    assert "allowedRegistries" in served["allowed-registries"].configSchema.properties
+    levels = {name: p.enforcementLevel for name, p in served.items()}
+    assert levels["required-tags"] != levels["no-open-ingress"]  # advisory vs mandatory in commercial stacks
