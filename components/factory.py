@@ -41,7 +41,8 @@ class AiFactory(pulumi.ComponentResource):
             config = {f"{NAMESPACE}:{k}": v for k, v in args.get("config", {}).items()}
             spec = spec_from_config({"aws:region": args.get("region"), **config})
         placement = plan_placement(spec)
-        super().__init__("aifactory:index:AiFactory", name, None, opts)
+        # The placement summary is an input so CrossGuard's stack policy can check rack power.
+        super().__init__("aifactory:index:AiFactory", name, {"placement": placement.summary()}, opts)
         self.spec = spec
         self.placement = placement
         child = pulumi.ResourceOptions(parent=self)

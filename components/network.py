@@ -10,6 +10,7 @@ import pulumi_aws as aws
 
 from .arns import endpoint_service_name, service_principal
 from .planning.network_plan import plan_subnets
+from .tags import ROLE_EFA, TAG_ROLE
 
 # Interface endpoints nodes need when nothing reaches the internet: image pulls (ECR api + dkr, with
 # S3 through the gateway endpoint), credentials (STS), Session Manager (ssm, ssmmessages,
@@ -92,17 +93,17 @@ class FactoryNetwork(pulumi.ComponentResource):
         efa_sg = aws.ec2.SecurityGroup(
             f"{name}-efa", vpc_id=vpc.id,
             description="EFA: all traffic to and from members of this group only",
-            tags={**tags, "Name": f"{name}-efa"}, opts=child,
+            tags={**tags, "Name": f"{name}-efa", TAG_ROLE: ROLE_EFA}, opts=child,
         )
         # EFA needs all traffic to and from the group itself (EC2 user guide, "Prepare an
         # EFA-enabled security group"); nothing else may be in it.
         aws.vpc.SecurityGroupIngressRule(
             f"{name}-efa-in-self", security_group_id=efa_sg.id, referenced_security_group_id=efa_sg.id,
-            ip_protocol="-1", description="EFA from members", tags=tags, opts=child,
+            ip_protocol="-1", description="EFA from members", tags={**tags, TAG_ROLE: ROLE_EFA}, opts=child,
         )
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-efa-out-self", security_group_id=efa_sg.id, referenced_security_group_id=efa_sg.id,
-            ip_protocol="-1", description="EFA to members", tags=tags, opts=child,
+            ip_protocol="-1", description="EFA to members", tags={**tags, TAG_ROLE: ROLE_EFA}, opts=child,
         )
         node_sg = aws.ec2.SecurityGroup(
             f"{name}-nodes", vpc_id=vpc.id, description="Factory nodes: outbound; inbound from factory nodes",

@@ -42,11 +42,9 @@ if TYPE_CHECKING:
 
     from .spec.model import FactorySpec
 
-TAG_FACTORY = "aifactory:factory"
-TAG_PROFILE = "aifactory:profile"
-TAG_RESIDENCY = "aifactory:data-residency"
-TAG_ROLE = "aifactory:role"
-ROLE_EFA = "efa"
+from .tags import ROLE_EFA, TAG_FACTORY, TAG_PROFILE, TAG_RESIDENCY, TAG_ROLE
+
+__all__ = ["ROLE_EFA", "TAG_FACTORY", "TAG_PROFILE", "TAG_RESIDENCY", "TAG_ROLE"]
 
 Level = Literal["mandatory", "advisory"]
 
@@ -211,6 +209,9 @@ def _strings(value: Any) -> Iterator[str]:
 
 def _tags(props: Mapping[str, Any]) -> Mapping[str, Any]:
     tags = props.get("tags")
+    if isinstance(tags, list):
+        # Auto Scaling groups list their tags as {key, value, propagateAtLaunch}.
+        return {t["key"]: t.get("value") for t in tags if isinstance(t, Mapping) and "key" in t}
     return tags if isinstance(tags, Mapping) else {}
 
 

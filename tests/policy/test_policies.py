@@ -737,3 +737,13 @@ def test_analyzer_serves_every_policy_with_its_schema_and_level() -> None:
     assert "allowedRegistries" in served["allowed-registries"].configSchema.properties
     levels = {name: p.enforcementLevel for name, p in served.items()}
     assert levels["required-tags"] != levels["no-open-ingress"]  # advisory vs mandatory in commercial stacks
+
+
+def test_required_tags_reads_autoscaling_group_tag_lists() -> None:
+    from aifactory.policies import PolicyConfig, check_required_tags
+
+    config = PolicyConfig(profile="commercial")
+    tagged = {"tags": [{"key": "aifactory:factory", "value": "f", "propagateAtLaunch": True},
+                       {"key": "aifactory:profile", "value": "commercial", "propagateAtLaunch": True}]}
+    assert check_required_tags("aws:autoscaling/group:Group", tagged, config) == []
+    assert check_required_tags("aws:autoscaling/group:Group", {"tags": tagged["tags"][:1]}, config)
