@@ -459,11 +459,17 @@ def _pack(
                 for _, k in chosen:
                     (_fill_spread if d.fleet.strategy == "spread" else _fill_pack)(by_block[k], d, caps[k])
                 return bins, _Shortfall(d, total)
-        remaining = need
-        for c, k in chosen:
-            take = min(c, remaining)
-            (_fill_spread if d.fleet.strategy == "spread" else _fill_pack)(by_block[k], d, take)
-            remaining -= take
+        if d.fleet.strategy == "spread":
+            remaining = need
+            for c, k in chosen:
+                take = min(c, remaining)
+                _fill_spread(by_block[k], d, take)
+                remaining -= take
+        else:
+            # Densest racks first across every chosen block, so the slack is left in the racks that
+            # hold the fewest nodes (air racks), not in whichever block happens to come last.
+            union = sorted((b for _, k in chosen for b in by_block[k]), key=lambda b: b.order)
+            _fill_pack(union, d, need)
     return bins, None
 
 
