@@ -209,10 +209,15 @@ def registry_references(release: HelmRelease) -> Iterator[str]:
     yield from _strings_with_hosts(release.values)
 
 
+# Values that name Kubernetes API groups or taint keys: they look like `host/path`, name no registry.
+_API_GROUP_KEYS = frozenset({"apiVersion", "frameworks", "key"})
+
+
 def _strings_with_hosts(value: Any) -> Iterator[str]:
     if isinstance(value, Mapping):
-        for v in value.values():
-            yield from _strings_with_hosts(v)
+        for key, v in value.items():
+            if key not in _API_GROUP_KEYS:
+                yield from _strings_with_hosts(v)
     elif isinstance(value, list):
         for v in value:
             yield from _strings_with_hosts(v)

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import kubernetes_validate
 import pytest
-
 from aifactory.schedulers import kubernetes_manifests as m
 from aifactory.spec.scheduler import Queue
+
 from tests.crd_validation import CrdValidationError, validate_custom_resource
 
 VERSION = "1.35"
@@ -32,10 +32,16 @@ def validate(obj: dict) -> None:
 
 
 def all_objects() -> list[dict]:
-    objs = m.scheduling_objects(QUEUES, FLEETS, ["production-training", "fine-tuning", "evaluation"],
-                                m.AWS_TOPOLOGY_LEVELS)
-    objs += m.fsx_volumes("fs-0123456789abcdef0", "fs-0123456789abcdef0.fsx.us-east-1.amazonaws.com",
-                          "abcdefgh", 1200, m.team_namespaces(QUEUES))
+    objs = m.scheduling_objects(
+        QUEUES, FLEETS, ["production-training", "fine-tuning", "evaluation"], m.AWS_TOPOLOGY_LEVELS
+    )
+    objs += m.fsx_volumes(
+        "fs-0123456789abcdef0",
+        "fs-0123456789abcdef0.fsx.us-east-1.amazonaws.com",
+        "abcdefgh",
+        1200,
+        m.team_namespaces(QUEUES),
+    )
     objs.append(m.nccl_tests_jobset(P5, 2, QUEUES[1], "topology.k8s.aws/network-node-layer-3"))
     objs.append(m.namespace(m.SYSTEM_NAMESPACE))
     objs += m.capacity_block_drain(BLOCK, VERSION, timedelta(minutes=15))
@@ -66,13 +72,20 @@ def test_quotas_never_exceed_fleets() -> None:
         assert per_fleet.get((fleet.name, m.EFA_RESOURCE), 0) <= it.max_efa_interfaces * fleet.nodes
     # every queue gets exactly its quota
     split = m.allocate_quotas(QUEUES, FLEETS)
-    assert {q.name: sum(split[q.name].values()) for q in QUEUES} == {"research": 24, "product": 24, "neuron": 32}
+    assert {q.name: sum(split[q.name].values()) for q in QUEUES} == {
+        "research": 24,
+        "product": 24,
+        "neuron": 32,
+    }
 
 
 def test_allocation_finds_a_split_greedy_order_would_miss() -> None:
     # 'a' may use both fleets; 'b' only the first. Taking the first fleet for 'a' would starve 'b'.
     small = [m.FleetCapacity("x", "p5.48xlarge", 1), m.FleetCapacity("y", "p5.48xlarge", 1)]
-    queues = [Queue(name="a", namespace="a", gpu_quota=8), Queue(name="b", namespace="b", gpu_quota=8, fleets=["x"])]
+    queues = [
+        Queue(name="a", namespace="a", gpu_quota=8),
+        Queue(name="b", namespace="b", gpu_quota=8, fleets=["x"]),
+    ]
     assert m.allocate_quotas(queues, small) == {"a": {"x": 0, "y": 8}, "b": {"x": 8}}
     with pytest.raises(m.QuotaError, match="b wants 9"):
         m.allocate_quotas([queues[0], Queue(name="b", namespace="b", gpu_quota=9, fleets=["x"])], small)
@@ -91,9 +104,9 @@ def test_cluster_queue_uses_v1beta2_cohort_and_training_preemption() -> None:
 def test_flavor_tolerates_the_gpu_taint_and_names_the_topology() -> None:
     flavor = m.resource_flavor(P5, "aifactory")
     assert flavor["spec"]["nodeLabels"] == {"aifactory.io/fleet": "ondemand"}
-    assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in flavor["spec"][
-        "tolerations"
-    ]
+    assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in flavor[
+        "spec"
+    ]["tolerations"]
     assert flavor["spec"]["topologyName"] == "aifactory"
 
 
@@ -160,7 +173,9 @@ def test_fsx_volume_is_static_retained_and_bound_per_namespace() -> None:
 
 
 def test_validator_rejects_v1beta1_cohort_field() -> None:
-    cq = m.cluster_queue(QUEUES[0], m.allocate_quotas(QUEUES, FLEETS)["research"], {f.name: f for f in FLEETS})
+    cq = m.cluster_queue(
+        QUEUES[0], m.allocate_quotas(QUEUES, FLEETS)["research"], {f.name: f for f in FLEETS}
+    )
     cq["spec"]["cohort"] = cq["spec"].pop("cohortName")
     with pytest.raises(CrdValidationError, match="cohort"):
         validate_custom_resource(cq)
@@ -179,7 +194,9 @@ def test_validator_rejects_unknown_nested_field_and_bad_enum() -> None:
 
 def test_validator_checks_cel_rules() -> None:
     with pytest.raises(CrdValidationError, match="lowest level"):
-        validate_custom_resource(m.topology("t", ["kubernetes.io/hostname", "topology.k8s.aws/network-node-layer-1"]))
+        validate_custom_resource(
+            m.topology("t", ["kubernetes.io/hostname", "topology.k8s.aws/network-node-layer-1"])
+        )
     cq = m.cluster_queue(QUEUES[0].model_copy(update={"cohort": None}), {"ondemand": 8}, {"ondemand": P5})
     with pytest.raises(CrdValidationError, match="borrowingLimit must be nil"):
         validate_custom_resource(cq)

@@ -1,0 +1,65 @@
+"""Pinned releases, and the sovereign rule: no chart or image reference outside the registry mirror."""
+
+from __future__ import annotations
+
+import yaml
+from aifactory.schedulers.helm_values import helm_releases, mirror_image, mirror_release, outside_mirror
+from aifactory.schedulers.kubernetes_manifests import kueue_configuration
+from aifactory.spec.scheduler import ChartVersions
+
+MIRROR = "123456789012.dkr.ecr.eu-central-1.amazonaws.com/aifactory"
+
+
+def releases() -> dict:
+    return {r.name: r for r in helm_releases(ChartVersions(), kueue_configuration(), "eu-central-1")}
+
+
+def test_versions_are_pinned_to_the_supported_lines() -> None:
+    r = releases()
+    assert r["kueue"].version.startswith("0.19.") and r["jobset"].version.startswith("0.12.")
+    major, minor, patch = (int(x) for x in r["nvidia-device-plugin"].version.split("."))
+    assert (major, minor, patch) >= (0, 19, 3)
+    assert all(rel.version for rel in r.values())
+
+
+def test_device_plugins_and_dcgm_fit_efa_gpu_nodes() -> None:
+    r = releases()
+    assert r["nvidia-device-plugin"].values["mofedEnabled"] is False
+    for name in ("efa", "dcgm-exporter", "nvidia-device-plugin"):
+        assert any(t["key"] == "nvidia.com/gpu" for t in r[name].values["tolerations"]), name
+    assert r["dcgm-exporter"].values["serviceMonitor"]["enabled"] is False
+
+
+def test_kueue_gets_the_factory_configuration() -> None:
+    text = releases()["kueue"].values["managerConfig"]["controllerManagerConfigYaml"]
+    assert yaml.safe_load(text) == kueue_configuration()
+
+
+def test_commercial_releases_pull_from_public_registries() -> None:
+    assert outside_mirror(releases()["nvidia-device-plugin"], MIRROR)
+
+
+def test_sovereign_releases_reference_only_the_mirror() -> None:
+    for release in releases().values():
+        mirrored = mirror_release(release, MIRROR)
+        assert outside_mirror(mirrored, MIRROR) == [], release.name
+        assert mirrored.chart.startswith(f"oci://{MIRROR}/charts/") and mirrored.repository is None
+
+
+def test_walker_finds_a_public_image_hidden_in_values() -> None:
+    mirrored = mirror_release(releases()["efa"], MIRROR)
+    leaky = type(mirrored)(
+        **{
+            **mirrored.__dict__,
+            "values": {**mirrored.values, "sidecar": {"image": "docker.io/library/busybox:1"}},
+        }
+    )
+    assert outside_mirror(leaky, MIRROR) == ["docker.io/library/busybox:1"]
+
+
+def test_mirror_keeps_the_upstream_host_in_the_path() -> None:
+    assert (
+        mirror_image("nvcr.io/nvidia/k8s-device-plugin", MIRROR)
+        == f"{MIRROR}/nvcr.io/nvidia/k8s-device-plugin"
+    )
+    assert mirror_image(f"{MIRROR}/x/y", MIRROR) == f"{MIRROR}/x/y"
