@@ -1,0 +1,203 @@
+"""KubernetesScheduler under Pulumi mocks: what it registers, with which inputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime.mocks import MockMonitor
+
+
+class Mocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        state = dict(args.inputs)
+        if args.typ == "aws:eks/cluster:Cluster":
+            state |= {
+                "name": args.name,
+                "endpoint": "https://eks.example",
+                "arn": f"arn:aws:eks:::{args.name}",
+                "certificateAuthority": {"data": "Y2E="},
+                "vpcConfig": {**state["vpcConfig"], "clusterSecurityGroupId": "sg-1"},
+            }
+        if args.typ == "aws:iam/role:Role":
+            state |= {"arn": f"arn:aws-us-gov:iam::123456789012:role/{args.name}", "name": args.name}
+        if args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            state |= {"latestVersion": 1}
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        return {}
+
+
+def register(args: dict[str, Any]) -> dict[str, Any]:
+    """Build the component under mocks; returns URN -> registration (type, name, inputs)."""
+    mocks = Mocks()
+    monitor = MockMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="aifactory", stack="test", preview=False, monitor=monitor)
+    from aifactory.schedulers.kubernetes import KubernetesScheduler
+
+    done: list[Any] = []
+
+    @pulumi.runtime.test
+    def build() -> Any:
+        scheduler = KubernetesScheduler("k8s", args)  # type: ignore[arg-type]
+        return scheduler.cluster_name.apply(done.append)
+
+    build()
+    return {urn: reg for urn, reg in monitor.get_registered_resources().items()}
+
+
+def base_args(**extra: Any) -> dict[str, Any]:
+    return {
+        "version": "1.35",
+        "region": "us-gov-west-1",
+        "partition": "aws-us-gov",
+        "subnet_ids": ["subnet-a", "subnet-b"],
+        "endpoint": "private",
+        "node_groups": [
+            {
+                "name": "block",
+                "fleet": "block",
+                "instance_type": "p5en.48xlarge",
+                "nodes": 2,
+                "launch_template_id": "lt-1",
+                "launch_template_version": "3",
+                "subnet_id": "subnet-a",
+                "node_role_arn": "arn:aws-us-gov:iam::123456789012:role/block",
+                "capacity_type": "capacity-block",
+                "capacity_block_end": "2026-12-15T11:30:00Z",
+            },
+            {
+                "name": "ondemand",
+                "fleet": "ondemand",
+                "instance_type": "p5.48xlarge",
+                "nodes": 2,
+                "launch_template_id": "lt-2",
+                "launch_template_version": "1",
+                "subnet_id": "subnet-b",
+                "node_role_arn": "arn:aws-us-gov:iam::123456789012:role/od",
+                "capacity_type": "on-demand",
+            },
+        ],
+        "queues": [
+            {"name": "research", "namespace": "research", "gpu_quota": 16, "cohort": "all"},
+            {"name": "product", "namespace": "product", "gpu_quota": 16, "cohort": "all"},
+        ],
+        "priorities": ["production-training", "fine-tuning", "evaluation"],
+        "filesystem": {
+            "file_system_id": "fs-1",
+            "dns_name": "fs-1.fsx",
+            "mount_name": "abc",
+            "capacity_gib": 1200,
+        },
+        **extra,
+    }
+
+
+def of(regs: dict[str, Any], typ: str) -> list[Any]:
+    return [
+        r for urn, r in regs.items() if urn.split("::")[-2].endswith(f"${typ}") or urn.split("::")[-2] == typ
+    ]
+
+
+@pytest.fixture(scope="module")
+def sovereign() -> dict[str, Any]:
+    return register(
+        base_args(
+            sovereign=True,
+            endpoint="public",
+            kms_key_arn="arn:aws-us-gov:kms:us-gov-west-1:1:key/k",
+            registry_mirror="registry.example.internal/af",
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def commercial() -> dict[str, Any]:
+    return register(base_args(endpoint="public", public_access_cidrs=["203.0.113.0/24"]))
+
+
+def test_sovereign_cluster_is_private_encrypted_and_logged(sovereign: dict[str, Any]) -> None:
+    (cluster,) = of(sovereign, "aws:eks/cluster:Cluster")
+    state = cluster.state
+    assert (
+        state["vpcConfig"]["endpointPublicAccess"] is False
+        and state["vpcConfig"]["endpointPrivateAccess"] is True
+    )
+    assert state["encryptionConfig"]["provider"]["keyArn"].startswith("arn:aws-us-gov:kms:")
+    assert state["encryptionConfig"]["resources"] == ["secrets"]
+    assert set(state["enabledClusterLogTypes"]) >= {"api", "audit", "authenticator"}
+    assert state["accessConfig"]["authenticationMode"] == "API"
+    assert state["version"] == "1.35"
+
+
+def test_commercial_public_endpoint_limited_to_cidrs(commercial: dict[str, Any]) -> None:
+    (cluster,) = of(commercial, "aws:eks/cluster:Cluster")
+    assert cluster.state["vpcConfig"]["endpointPublicAccess"] is True
+    assert cluster.state["vpcConfig"]["publicAccessCidrs"] == ["203.0.113.0/24"]
+    assert "encryptionConfig" not in cluster.state or not cluster.state["encryptionConfig"]
+
+
+def test_node_groups_capacity_type_repair_and_taint(sovereign: dict[str, Any]) -> None:
+    groups = {
+        r.state.get("nodeGroupName", "system"): r.state for r in of(sovereign, "aws:eks/nodeGroup:NodeGroup")
+    }
+    assert groups["block"]["capacityType"] == "CAPACITY_BLOCK"
+    assert groups["ondemand"]["capacityType"] == "ON_DEMAND"
+    for name in ("block", "ondemand", "system"):
+        assert groups[name]["nodeRepairConfig"]["enabled"] is True
+    assert groups["block"]["launchTemplate"] == {"id": "lt-1", "version": "3"}
+    assert groups["block"]["labels"]["aifactory.io/fleet"] == "block"
+    assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"} in groups["block"]["taints"]
+
+
+def test_addons_and_partition_aware_arns(sovereign: dict[str, Any]) -> None:
+    names = {r.state["addonName"] for r in of(sovereign, "aws:eks/addon:Addon")}
+    assert names == {
+        "vpc-cni",
+        "coredns",
+        "kube-proxy",
+        "eks-pod-identity-agent",
+        "eks-node-monitoring-agent",
+    }
+    for att in of(sovereign, "aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
+        assert att.state["policyArn"].startswith("arn:aws-us-gov:iam::aws:policy/")
+    assert of(sovereign, "aws:eks/podIdentityAssociation:PodIdentityAssociation")[0].state[
+        "serviceAccount"
+    ] == ("fsx-csi-controller-sa")
+
+
+def test_releases_pinned_and_mirrored(sovereign: dict[str, Any]) -> None:
+    releases = {r.state["name"]: r.state for r in of(sovereign, "kubernetes:helm.sh/v3:Release")}
+    assert set(releases) == {
+        "kueue",
+        "jobset",
+        "nvidia-device-plugin",
+        "efa",
+        "aws-fsx-csi-driver",
+        "dcgm-exporter",
+    }
+    assert releases["kueue"]["version"] == "0.19.2" and releases["jobset"]["version"] == "0.12.0"
+    for state in releases.values():
+        assert state["chart"].startswith("oci://registry.example.internal/af/charts/")
+
+
+def test_kueue_objects_and_drain_through_the_provider(sovereign: dict[str, Any]) -> None:
+    kinds = {urn.split("::")[-2].split("$")[-1] for urn in sovereign}
+    for token in (
+        "kubernetes:kueue.x-k8s.io/v1beta2:ClusterQueue",
+        "kubernetes:kueue.x-k8s.io/v1beta2:Topology",
+        "kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor",
+        "kubernetes:kueue.x-k8s.io/v1beta2:LocalQueue",
+        "kubernetes:kueue.x-k8s.io/v1beta2:WorkloadPriorityClass",
+        "kubernetes:core/v1:PersistentVolume",
+        "kubernetes:core/v1:PersistentVolumeClaim",
+        "kubernetes:batch/v1:CronJob",
+    ):
+        assert token in kinds, token
+    (cron,) = of(sovereign, "kubernetes:batch/v1:CronJob")
+    image = cron.state["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.startswith("registry.example.internal/af/")
+    flavors = of(sovereign, "kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor")
+    assert {f.state["metadata"]["name"] for f in flavors} == {"block", "ondemand"}
