@@ -1,0 +1,366 @@
+"""`SlurmScheduler`: a private Slurm head node and the compute nodes of the placement plan.
+
+Choices:
+* Compute nodes are one `aws.ec2.Instance` per planned hostname, launched from the fleet's launch
+  template for its placement domain. Slurm names are fixed per node (topology.conf lists them); an
+  autoscaling group would replace a node with an instance that has no planned name, and reserved
+  capacity (reservations, capacity blocks) is a fixed size anyway.
+* Each node's name is its `aifactory:slurm-node` tag; an SSM State Manager association runs the join
+  script on every node tagged for the cluster, so the fleet's own bootstrap stays as it is.
+* Names resolve through a private Route 53 zone with one record per node, so slurmctld can resolve
+  every NodeName at start (it does) and slurmd steps reach each other.
+* The munge key is generated on the head node's first boot and stored in Secrets Manager (encrypted
+  with the stack's key when given); it never passes through Pulumi state.
+* Accounting uses Amazon RDS for MariaDB (slurmdbd's MySQL plugin), with the master password managed
+  by RDS in Secrets Manager.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from typing import TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from ..arns import managed_policy_arn, service_principal
+from ..rendering import render
+from .slurm_config import SCRIPT_NAMES
+
+SLURM_PORTS = (6817, 6819)
+"""slurmctld (6817) to slurmdbd (6819) on the head node (slurm.conf(5) SlurmctldPort, slurmdbd.conf(5))."""
+
+SLURMD_PORT = 6818
+"""slurmd on the compute nodes (slurm.conf(5) SlurmdPort)."""
+
+NODE_NAME_TAG = "aifactory:slurm-node"
+CLUSTER_TAG = "aifactory:slurm-cluster"
+
+# Debian's cloud team publishes the current Debian 12 AMI as a public SSM parameter; its slurmctld
+# (22.05) is the release the configuration is tested against.
+HEAD_AMI_PARAMETER = "/aws/service/debian/release/12/latest/amd64"
+
+
+class SlurmComputeGroupArgs(TypedDict):
+    """The nodes of one placement domain."""
+
+    launch_template_id: pulumi.Input[str]
+    """The fleet's launch template for this domain."""
+    launch_template_version: pulumi.Input[str]
+    """Its version (e.g. the template's latest_version as a string)."""
+    subnet_id: pulumi.Input[str]
+    """Subnet (one AZ) the nodes launch in."""
+    hostnames: list[str]
+    """Slurm node names from the placement plan, one instance each."""
+
+
+class SlurmSchedulerArgs(TypedDict, total=False):
+    cluster_name: str
+    """Slurm ClusterName; also names the private DNS zone `<cluster>.slurm.internal`."""
+    controller_host: str
+    """SlurmctldHost: the head node's host name."""
+    version: str
+    """Slurm release series the configuration was rendered for (e.g. 22.05)."""
+    config_files: dict[str, str]
+    """`render_slurm_configs` output: slurm.conf, gres.conf, cgroup.conf, topology.conf and the scripts."""
+    accounting: bool
+    """Run slurmdbd on the head node with an RDS for MariaDB database."""
+    region: str
+    """The stack's region (the node scripts call Secrets Manager there)."""
+    partition: str
+    """AWS partition of the region."""
+    vpc_id: pulumi.Input[str]
+    """VPC of the factory."""
+    subnet_id: pulumi.Input[str]
+    """Private subnet of the head node."""
+    database_subnet_ids: list[pulumi.Input[str]]
+    """Private subnets in at least two AZs for the accounting database (accounting only)."""
+    fleet_security_group_ids: list[pulumi.Input[str]]
+    """The fleets' node security groups: the only sources allowed to reach the Slurm ports."""
+    node_role_names: list[pulumi.Input[str]]
+    """The fleets' instance roles, granted read access to the munge key."""
+    compute_groups: list[SlurmComputeGroupArgs]
+    """One entry per placement domain."""
+    kms_key_arn: pulumi.Input[str] | None
+    """Customer-managed key for the head volume, the munge secret and the database (sovereign)."""
+    head_instance_type: str
+    """Head node instance type (default m7i.2xlarge)."""
+    head_ami_id: pulumi.Input[str] | None
+    """Head node AMI; default the current Debian 12 AMI."""
+    tags: dict[str, str]
+    """Tags for every taggable resource."""
+
+
+def _gzip_b64(text: str) -> str:
+    # cloud-init accepts gzip-compressed user data; the head's embedded configs outgrow 16 KB raw.
+    return base64.b64encode(gzip.compress(text.encode(), mtime=0)).decode()
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+class SlurmScheduler(pulumi.ComponentResource):
+    """A Slurm cluster over the factory's fleets: private head node, configless compute nodes."""
+
+    head_instance_id: pulumi.Output[str]
+    head_private_ip: pulumi.Output[str]
+    controller_address: pulumi.Output[str]
+    munge_secret_arn: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+    node_instance_ids: pulumi.Output[dict[str, str]]
+
+    def __init__(self, name: str, args: SlurmSchedulerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aifactory:index:SlurmScheduler", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.get("tags", {}))
+        cluster = args["cluster_name"]
+        controller_host = args["controller_host"]
+        partition = args.get("partition", "aws")
+        region = args["region"]
+        kms = args.get("kms_key_arn")
+        accounting = args.get("accounting", False)
+        zone_name = f"{cluster}.slurm.internal"
+
+        head_sg = aws.ec2.SecurityGroup(
+            f"{name}-head",
+            description="Slurm head node: slurmctld and slurmdbd from the fleets' nodes only",
+            vpc_id=args["vpc_id"],
+            # Out to the VPC endpoints (SSM, Secrets Manager), the package mirror and the nodes.
+            egress=[aws.ec2.SecurityGroupEgressArgs(
+                protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"])],
+            tags={**tags, "Name": f"{name}-head"},
+            opts=child,
+        )
+        for i, fleet_sg in enumerate(args["fleet_security_group_ids"]):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-slurm-ports-{i}",
+                security_group_id=head_sg.id,
+                referenced_security_group_id=fleet_sg,
+                ip_protocol="tcp",
+                from_port=SLURM_PORTS[0],
+                to_port=SLURM_PORTS[1],
+                description="slurmctld, slurmd and slurmdbd from the fleet",
+                opts=child,
+            )
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-slurmd-{i}",
+                security_group_id=fleet_sg,
+                referenced_security_group_id=head_sg.id,
+                ip_protocol="tcp",
+                from_port=SLURMD_PORT,
+                to_port=SLURMD_PORT,
+                description="slurmctld to slurmd",
+                opts=child,
+            )
+
+        munge = aws.secretsmanager.Secret(
+            f"{name}-munge-key",
+            description=f"munge key of Slurm cluster {cluster}; written by the head node's first boot",
+            kms_key_id=kms,
+            recovery_window_in_days=7,
+            tags=tags,
+            opts=child,
+        )
+
+        role = aws.iam.Role(
+            f"{name}-head",
+            assume_role_policy=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                               "Principal": {"Service": service_principal("ec2", partition)}}],
+            }),
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-head-ssm",
+            role=role.name,
+            policy_arn=managed_policy_arn(partition, "AmazonSSMManagedInstanceCore"),
+            opts=child,
+        )
+
+        db_host: pulumi.Output[str] | None = None
+        db_secret: pulumi.Output[str] | None = None
+        if accounting:
+            db_sg = aws.ec2.SecurityGroup(
+                f"{name}-accounting",
+                description="Slurm accounting database: MariaDB from the head node only",
+                vpc_id=args["vpc_id"],
+                ingress=[aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp", from_port=3306, to_port=3306, security_groups=[head_sg.id])],
+                tags=tags,
+                opts=child,
+            )
+            subnets = aws.rds.SubnetGroup(
+                f"{name}-accounting", subnet_ids=args["database_subnet_ids"], tags=tags, opts=child
+            )
+            db = aws.rds.Instance(
+                f"{name}-accounting",
+                engine="mariadb",
+                instance_class="db.t4g.medium",
+                allocated_storage=50,
+                storage_type="gp3",
+                storage_encrypted=True,
+                kms_key_id=kms,
+                username="slurm",
+                manage_master_user_password=True,
+                master_user_secret_kms_key_id=kms,
+                db_subnet_group_name=subnets.name,
+                vpc_security_group_ids=[db_sg.id],
+                publicly_accessible=False,
+                backup_retention_period=7,
+                deletion_protection=True,
+                final_snapshot_identifier=f"{name}-accounting-final",
+                tags=tags,
+                opts=child,
+            )
+            db_host = db.address
+            db_secret = db.master_user_secrets.apply(lambda secrets: str(secrets[0].secret_arn))
+
+        secret_arns = [munge.arn] + ([db_secret] if db_secret is not None else [])
+        aws.iam.RolePolicy(
+            f"{name}-head-secrets",
+            role=role.id,
+            policy=pulumi.Output.all(secret_arns, kms).apply(lambda v: json.dumps(_head_policy(v[0], v[1]))),
+            opts=child,
+        )
+        for i, node_role in enumerate(args.get("node_role_names", [])):
+            aws.iam.RolePolicy(
+                f"{name}-node-munge-{i}",
+                role=node_role,
+                policy=pulumi.Output.all(munge.arn, kms).apply(
+                    lambda v: json.dumps(_node_policy(v[0], v[1]))),
+                opts=child,
+            )
+        profile = aws.iam.InstanceProfile(f"{name}-head", role=role.name, tags=tags, opts=child)
+
+        files = [(n, _b64(t)) for n, t in sorted(args["config_files"].items())]
+        user_data = pulumi.Output.all(munge.arn, db_host, db_secret).apply(
+            lambda v: _gzip_b64(render(
+                "slurm/head-user-data.sh.j2", controller_host=controller_host, zone=zone_name, region=region,
+                munge_secret_arn=v[0], accounting=accounting, db_host=v[1], db_secret_arn=v[2], files=files,
+            ))
+        )
+        ami = args.get("head_ami_id") or aws.ssm.get_parameter_output(name=HEAD_AMI_PARAMETER).value
+        head = aws.ec2.Instance(
+            f"{name}-head",
+            ami=ami,
+            instance_type=args.get("head_instance_type", "m7i.2xlarge"),
+            subnet_id=args["subnet_id"],
+            vpc_security_group_ids=[head_sg.id],
+            iam_instance_profile=profile.name,
+            associate_public_ip_address=False,
+            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1
+            ),
+            root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
+                volume_type="gp3", volume_size=100, encrypted=True, kms_key_id=kms
+            ),
+            user_data_base64=user_data,
+            tags={**tags, "Name": controller_host, CLUSTER_TAG: cluster},
+            opts=child,
+        )
+
+        zone = aws.route53.Zone(
+            f"{name}-nodes",
+            name=zone_name,
+            comment=f"Slurm node names of {cluster}",
+            vpcs=[aws.route53.ZoneVpcArgs(vpc_id=args["vpc_id"])],
+            tags=tags,
+            opts=child,
+        )
+        aws.route53.Record(
+            f"{name}-{controller_host}", zone_id=zone.zone_id, name=controller_host, type="A", ttl=60,
+            records=[head.private_ip], opts=child,
+        )
+
+        scripts = [(n, _b64(args["config_files"][n])) for n in SCRIPT_NAMES]
+        join = render(
+            "slurm/slurmd-join.sh.j2", name_tag=NODE_NAME_TAG, zone=zone_name, version=args["version"],
+            region=region, munge_secret_arn="{{ MungeSecretArn }}", script_dir="/etc/slurm/scripts",
+            scripts=scripts, controller_host=controller_host,
+        )
+        document = aws.ssm.Document(
+            f"{name}-join",
+            document_type="Command",
+            document_format="JSON",
+            content=json.dumps({
+                "schemaVersion": "2.2",
+                "description": f"Join a node to Slurm cluster {cluster}",
+                "parameters": {"MungeSecretArn": {"type": "String", "description": "munge key secret"}},
+                "mainSteps": [{"action": "aws:runShellScript", "name": "join",
+                               "inputs": {"runCommand": join.splitlines(), "timeoutSeconds": "1800"}}],
+            }),
+            tags=tags,
+            opts=child,
+        )
+        aws.ssm.Association(
+            f"{name}-join",
+            name=document.name,
+            targets=[aws.ssm.AssociationTargetArgs(key=f"tag:{CLUSTER_TAG}", values=[cluster])],
+            parameters={"MungeSecretArn": munge.arn},
+            opts=child,
+        )
+
+        node_ids: dict[str, pulumi.Output[str]] = {}
+        for group in args["compute_groups"]:
+            for hostname in group["hostnames"]:
+                node = aws.ec2.Instance(
+                    f"{name}-{hostname}",
+                    launch_template=aws.ec2.InstanceLaunchTemplateArgs(
+                        id=group["launch_template_id"], version=group["launch_template_version"]
+                    ),
+                    subnet_id=group["subnet_id"],
+                    tags={**tags, "Name": hostname, NODE_NAME_TAG: hostname, CLUSTER_TAG: cluster},
+                    opts=child,
+                )
+                aws.route53.Record(
+                    f"{name}-{hostname}-dns", zone_id=zone.zone_id, name=hostname, type="A", ttl=60,
+                    records=[node.private_ip], opts=child,
+                )
+                node_ids[hostname] = node.id
+
+        self.head_instance_id = head.id
+        self.head_private_ip = head.private_ip
+        self.controller_address = pulumi.Output.from_input(f"{controller_host}.{zone_name}")
+        self.munge_secret_arn = munge.arn
+        self.security_group_id = head_sg.id
+        self.node_instance_ids = pulumi.Output.all(**node_ids)
+        self.register_outputs({
+            "head_instance_id": self.head_instance_id,
+            "head_private_ip": self.head_private_ip,
+            "controller_address": self.controller_address,
+            "munge_secret_arn": self.munge_secret_arn,
+            "security_group_id": self.security_group_id,
+            "node_instance_ids": self.node_instance_ids,
+        })
+
+
+def _kms_statement(kms: str | None, actions: list[str]) -> list[dict[str, object]]:
+    return [{"Effect": "Allow", "Action": actions, "Resource": kms}] if kms else []
+
+
+def _head_policy(secret_arns: list[str], kms: str | None) -> dict[str, object]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow",
+             "Action": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+                        "secretsmanager:DescribeSecret"],
+             "Resource": secret_arns},
+            *_kms_statement(kms, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]),
+        ],
+    }
+
+
+def _node_policy(secret_arn: str, kms: str | None) -> dict[str, object]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": secret_arn},
+            *_kms_statement(kms, ["kms:Decrypt"]),
+        ],
+    }
