@@ -13,6 +13,7 @@ from .catalog.instance_types import get_instance_type
 from .fleet import GpuFleet, drain_deadline
 from .network import FactoryNetwork
 from .planning.placement import Domain
+from .schedulers.kubernetes import KubernetesScheduler, NodeGroupArgs
 from .storage import ParallelFilesystem, spec_args
 from .planning.placement import plan_placement
 from .planning.zones import fleet_zones, network_zones
@@ -73,6 +74,15 @@ class AiFactory(pulumi.ComponentResource):
             ), child)
 
         zones = fleet_zones(spec)
+        self.kubernetes: KubernetesScheduler | None = None
+        cluster: pulumi.Output[NodeadmCluster] | None = None
+        if kubernetes:
+            self.kubernetes = self._kubernetes(name, key_arn, tags, child)
+            k8s = self.kubernetes
+            cluster = pulumi.Output.all(
+                k8s.cluster_name, k8s.cluster_endpoint, k8s.cluster_certificate_authority, k8s.service_cidr,
+            ).apply(lambda v: NodeadmCluster(name=v[0], endpoint=v[1], certificate_authority=v[2], service_cidr=v[3]))
+
         self.fleets: dict[str, GpuFleet] = {}
         for fleet in spec.fleets:
             domains = placement.domains_for(fleet.name)
@@ -94,13 +104,71 @@ class AiFactory(pulumi.ComponentResource):
                 "kms_key_arn": key_arn,
                 "root_volume_gib": fleet.root_volume_gib,
                 "partition": spec.partition,
-                "user_data": {d.name: self._user_data(d, cluster=None, slurm_controller=None) for d in domains},
+                "user_data": {d.name: self._user_data(d, cluster=cluster, slurm_controller=None) for d in domains},
                 "tags": {**tags, "aifactory:fleet": fleet.name},
             }, child)
+
+        if self.kubernetes is not None:
+            for group in self._node_groups():
+                fleet_component = self.fleets[group["fleet"]]
+                group["launch_template_id"] = fleet_component.launch_template_ids[group["name"]]
+                group["launch_template_version"] = fleet_component.launch_template_versions[group["name"]]
+                group["node_role_arn"] = fleet_component.instance_role_arn
+                self.kubernetes.add_node_group(group)
 
         self.vpc_id = self.network.vpc_id
         self.kms_key_arn = pulumi.Output.from_input(key_arn)
         self.register_outputs({"vpc_id": self.vpc_id, "kms_key_arn": self.kms_key_arn})
+
+    def _node_groups(self) -> list[NodeGroupArgs]:
+        """One EKS node group per placement domain (labels and power caps are exact per domain)."""
+        zones = fleet_zones(self.spec)
+        groups: list[NodeGroupArgs] = []
+        for fleet in self.spec.fleets:
+            for domain in self.placement.domains_for(fleet.name):
+                groups.append({
+                    "name": domain.name,
+                    "fleet": fleet.name,
+                    "instance_type": fleet.instance_type,
+                    "nodes": domain.nodes,
+                    "subnet_id": self.network.subnet_ids_by_zone[zones[fleet.name]],
+                    "capacity_type": fleet.capacity.type,
+                    "capacity_block_end": fleet.capacity.end_time.isoformat() if fleet.capacity.end_time else None,
+                    "labels": {**fleet.labels, **domain.labels},
+                    "taints": list(fleet.taints),
+                    "efa": fleet.efa,
+                })
+        return groups
+
+    def _kubernetes(self, name: str, key_arn: pulumi.Input[str] | None, tags: dict[str, str],
+                    child: pulumi.ResourceOptions) -> KubernetesScheduler:
+        spec = self.spec
+        scheduler = spec.scheduler
+        assert scheduler is not None and scheduler.kind == "kubernetes"
+        storage = self.storage
+        return KubernetesScheduler(f"{name}-eks", {
+            "version": scheduler.version,
+            "region": spec.region,
+            "partition": spec.partition,
+            "subnet_ids": self.network.private_subnet_ids,
+            "endpoint": scheduler.endpoint,
+            "public_access_cidrs": list(scheduler.public_access_cidrs),
+            "sovereign": spec.sovereign,
+            "kms_key_arn": key_arn,
+            "node_groups": self._node_groups(),
+            "queues": [q.model_dump() for q in scheduler.queues],  # type: ignore[misc]
+            "priorities": list(scheduler.priorities),
+            "charts": scheduler.charts.model_dump(),
+            "registry_mirror": spec.sovereignty.registry_mirror if spec.sovereignty else None,
+            "topology_levels": self.placement.kueue_topology_levels(),
+            "filesystem": {
+                "file_system_id": storage.file_system_id,
+                "dns_name": storage.dns_name,
+                "mount_name": storage.mount_name,
+                "capacity_gib": storage.sizing.capacity_gib,
+            } if storage is not None else None,
+            "tags": tags,
+        }, child)
 
     def _user_data(self, domain: Domain, cluster: pulumi.Output[NodeadmCluster] | None,
                    slurm_controller: pulumi.Input[str] | None) -> pulumi.Output[str]:

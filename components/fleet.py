@@ -188,11 +188,16 @@ class GpuFleet(pulumi.ComponentResource):
         return groups
 
     @staticmethod
-    def _image_id(entry: InstanceType, scheduler: str, args: GpuFleetArgs) -> pulumi.Input[str] | None:
+    def _image_id(entry: InstanceType, scheduler: str, args: GpuFleetArgs) -> pulumi.Input[str]:
         if args.get("ami_id"):
             return args["ami_id"]
         if scheduler == "kubernetes":
-            return None  # the node group's amiType selects the EKS-optimized AMI and EKS merges its bootstrap
+            # The AMI is pinned in the launch template, so EKS merges no bootstrap of its own and the
+            # user data carries the full NodeConfig (EKS user guide, "Customize managed nodes with
+            # launch templates").
+            flavour = "neuron" if entry.ami_family == "neuron" else "nvidia"
+            parameter = _EKS_AMI_PARAMETER.format(version=args.get("kubernetes_version", ""), flavour=flavour)
+            return aws.ssm.get_parameter_output(name=parameter).value
         return aws.ssm.get_parameter_output(name=_DLAMI_PARAMETER[entry.ami_family]).value
 
     def _launch_template(self, name: str, entry: InstanceType, domain: FleetDomainArgs, args: GpuFleetArgs,

@@ -241,7 +241,7 @@ class ParallelFilesystem(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-fsx"},
             opts=child,
         )
-        rules = self._security_group_rules(name, sg.id, args["client_security_group_id"], efa)
+        rules = self._security_group_rules(name, sg.id, args["client_security_group_id"], efa, tags)
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
@@ -368,7 +368,8 @@ class ParallelFilesystem(pulumi.ComponentResource):
         return plan_figures(sizing, gpus)
 
     def _security_group_rules(
-        self, name: str, sg_id: pulumi.Output[str], client_sg_id: pulumi.Input[str], efa: bool
+        self, name: str, sg_id: pulumi.Output[str], client_sg_id: pulumi.Input[str], efa: bool,
+        tags: Mapping[str, str],
     ) -> Sequence[pulumi.Resource]:
         child = pulumi.ResourceOptions(parent=self)
         rules: list[pulumi.Resource] = []
@@ -389,6 +390,7 @@ class ParallelFilesystem(pulumi.ComponentResource):
                         ip_protocol=protocol,
                         from_port=low,
                         to_port=high,
+                        tags=dict(tags),
                         opts=child,
                     )
                 )
@@ -400,6 +402,7 @@ class ParallelFilesystem(pulumi.ComponentResource):
                         ip_protocol=protocol,
                         from_port=low,
                         to_port=high,
+                        tags=dict(tags),
                         opts=child,
                     )
                 )

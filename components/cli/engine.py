@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,12 +41,21 @@ class ProgramRun:
 
 
 class _RecordingMocks(FactoryMocks):
-    """Keeps the inputs of the resource being registered so the monitor can file them."""
+    """Keeps the inputs of the resource being registered so the monitor can file them.
 
-    last_inputs: dict[str, Any] = {}
+    The SDK registers resources from a thread pool, so the inputs are kept per thread: the monitor
+    reads them on the thread that called `new_resource`."""
+
+    def __init__(self, region: str, partition: str, dns_suffix: str):
+        super().__init__(region, partition, dns_suffix)
+        self._current = threading.local()
+
+    @property
+    def last_inputs(self) -> dict[str, Any]:
+        return dict(getattr(self._current, "inputs", {}))
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
-        self.last_inputs = dict(args.inputs)
+        self._current.inputs = dict(args.inputs)
         return super().new_resource(args)
 
 
@@ -55,6 +65,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self._recording_mocks = mocks
         self._run = run
         self._stack_urn = ""
+        self._lock = threading.Lock()
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
@@ -62,16 +73,17 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             self._stack_urn = response.urn
             return response
         parent = request.parent if request.parent and request.parent != self._stack_urn else None
-        self._run.resources.append(
-            PlannedResource(
-                urn=response.urn,
-                type=request.type,
-                name=request.name,
-                parent=parent,
-                custom=bool(request.custom),
-                inputs=_plain(self._recording_mocks.last_inputs),
+        with self._lock:
+            self._run.resources.append(
+                PlannedResource(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=parent,
+                    custom=bool(request.custom),
+                    inputs=_plain(self._recording_mocks.last_inputs),
+                )
             )
-        )
         return response
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
@@ -115,4 +127,5 @@ def run_program(
             root.register_outputs(massage(getattr(root, "outputs", {}), []))
 
     _sync_await(run_pulumi_func(program_with_exports))
+    run.resources.sort(key=lambda r: r.urn)  # registration order depends on thread scheduling
     return run

@@ -91,16 +91,13 @@ def plan_stack(stack: str, stacks_dir: str | None = None) -> PlanResult:
 def storage_report(spec: FactorySpec) -> dict[str, Any] | None:
     if spec.storage is None:
         return None
-    from ..storage import storage_plan_report
+    from dataclasses import asdict
 
-    gpus = sum(f.count * _gpus(f.instance_type) for f in spec.fleets)
-    return storage_plan_report(spec.storage, spec.region, gpus)
-
-
-def _gpus(instance_type: str) -> int:
     from ..catalog.instance_types import get_instance_type
+    from ..storage import plan_figures, size_for_spec
 
-    return get_instance_type(instance_type).gpus
+    gpus = sum(f.count * get_instance_type(f.instance_type).gpus for f in spec.fleets)
+    return asdict(plan_figures(size_for_spec(spec.storage, spec.region), gpus))
 
 
 def policy_verdicts(document: dict[str, Any]) -> list[dict[str, str]]:

@@ -427,9 +427,8 @@ def _fill_spread(bins: list[_Bin], d: _Demand, take: int) -> None:
             return
 
 
-def _pack(
-    site: DatahallSite, racks: list[Rack], demands: list[_Demand]
-) -> tuple[list[_Bin], _Shortfall | None]:
+def _new_bins(site: DatahallSite, racks: list[Rack]) -> tuple[list[_Bin], list[list[_Bin]]]:
+    """Empty bins in site order, and the same bins grouped by network block (first appearance first)."""
     block_ids: dict[str, int] = {}
     for r in racks:
         block_ids.setdefault(r.block, len(block_ids))
@@ -440,6 +439,38 @@ def _pack(
     by_block: list[list[_Bin]] = [[] for _ in block_ids]
     for b in bins:
         by_block[b.block].append(b)
+    return bins, by_block
+
+
+def _cost(bins: list[_Bin]) -> tuple[int, int]:
+    """The `pack` objective, compared lexicographically: (blocks spanned summed over fleets, racks used)."""
+    spans = {(b.block, i) for b in bins for i, _ in b.placed}
+    return len(spans), sum(1 for b in bins if b.placed)
+
+
+@dataclass
+class _Work:
+    """What the exact search may still spend over one plan (state transitions), shared by every cap level."""
+
+    left: int
+
+
+def _pack(
+    site: DatahallSite, racks: list[Rack], demands: list[_Demand], work: _Work
+) -> tuple[list[_Bin], _Shortfall | None]:
+    """Greedy placement; when every fleet packs and the site is small, an exact search improves on it."""
+    bins, short = _pack_greedy(site, racks, demands)
+    if all(d.fleet.strategy == "pack" for d in demands):
+        exact = _pack_exact(site, racks, demands, None if short is not None else _cost(bins), work)
+        if exact is not None:
+            return exact, None
+    return bins, short
+
+
+def _pack_greedy(
+    site: DatahallSite, racks: list[Rack], demands: list[_Demand]
+) -> tuple[list[_Bin], _Shortfall | None]:
+    bins, by_block = _new_bins(site, racks)
     for d in sorted(demands, key=lambda d: (-d.rank, -d.kw, -d.units, d.index)):
         caps = [sum(_capacity(b, d) for b in blk) for blk in by_block]
         need = d.fleet.count
@@ -473,6 +504,139 @@ def _pack(
     return bins, None
 
 
+# Work limits of the exact search (deterministic counts, not wall time): the size of the state space,
+# the per-rack pattern enumeration and the state transitions tried over a whole plan. Past any, the
+# greedy plan stands.
+_EXACT_PATTERNS = 4_000
+_EXACT_WORK = 250_000
+_EXACT_STATES = 200_000  # remaining-node vectors times racks: a cheap size test made before any work
+
+
+def _pack_exact(
+    site: DatahallSite, racks: list[Rack], demands: list[_Demand], upper: tuple[int, int] | None, work: _Work
+) -> list[_Bin] | None:
+    """A lexicographically optimal packing of a small site; None past a work limit or when none beats `upper`.
+
+    A dynamic programme over racks in block order. The state is the nodes still to place per fleet and the
+    set of fleets present in the current block; a rack's choice is a pattern (nodes per fleet) that fits its
+    power, units and cooling. Leaving a block adds one span per fleet present. Only placements strictly
+    better than `upper` (the greedy cost) are kept, and states that cannot finish are cut.
+    """
+    counts = tuple(d.fleet.count for d in demands)
+    if math.prod(c + 1 for c in counts) * len(racks) > _EXACT_STATES:
+        return None
+    bins, by_block = _new_bins(site, racks)
+    order = [b for blk in by_block for b in blk]
+    fleets = range(len(demands))
+    patterns: list[list[tuple[tuple[int, ...], int, int]]] = []  # (pattern, fleets mask, racks used)
+    cache: dict[tuple[int, float, int], list[tuple[tuple[int, ...], int, int]]] = {}
+    enumerated = 0
+    for b in order:
+        kind = (b.rank, b.budget_kw, b.rack.rack_units)
+        if kind not in cache:
+            caps = [min(_capacity(b, d), d.fleet.count) for d in demands]
+            found = _rack_patterns(
+                demands, caps, b.budget_kw, b.rack.rack_units, _EXACT_PATTERNS - enumerated
+            )
+            if found is None:
+                return None
+            enumerated += len(found)
+            cache[kind] = [(p, sum(1 << f for f in fleets if p[f]), 1 if any(p) else 0) for p in found]
+        patterns.append(cache[kind])
+    # What the racks from position i on can still take of each fleet (to cut states that cannot finish),
+    # and the most power and units one of them offers (for a lower bound on the racks still to open).
+    n_racks = len(order)
+    suffix = [[0] * len(demands) for _ in range(n_racks + 1)]
+    most = [[0] * len(demands) for _ in range(n_racks + 1)]
+    kw_max = [0.0] * (n_racks + 1)
+    u_max = [0] * (n_racks + 1)
+    for i in range(n_racks - 1, -1, -1):
+        best = [max((p[f] for p, _, _ in patterns[i]), default=0) for f in fleets]
+        suffix[i] = [suffix[i + 1][f] + best[f] for f in fleets]
+        most[i] = [max(most[i + 1][f], best[f]) for f in fleets]
+        kw_max[i] = max(kw_max[i + 1], order[i].budget_kw)
+        u_max[i] = max(u_max[i + 1], order[i].rack.rack_units)
+    if any(counts[f] > suffix[0][f] for f in fleets):
+        return None
+
+    def racks_needed(left: tuple[int, ...], i: int) -> int:
+        if not any(left):
+            return 0
+        kw = sum(n * d.kw for n, d in zip(left, demands, strict=True))
+        units = sum(n * d.units for n, d in zip(left, demands, strict=True))
+        per_fleet = max(-(-left[f] // most[i][f]) for f in fleets if left[f])
+        return max(math.ceil(kw / kw_max[i] - _EPS), -(-units // u_max[i]), per_fleet)
+
+    # state (remaining per fleet, fleets in the current block) -> (blocks closed, racks used)
+    states: dict[tuple[tuple[int, ...], int], tuple[int, int]] = {(counts, 0): (0, 0)}
+    back: list[dict[tuple[tuple[int, ...], int], tuple[tuple[tuple[int, ...], int], tuple[int, ...]]]] = []
+    for i, b in enumerate(order):
+        closes = i + 1 == n_racks or order[i + 1].block != b.block
+        reach = suffix[i + 1]
+        nxt: dict[tuple[tuple[int, ...], int], tuple[int, int]] = {}
+        links: dict[tuple[tuple[int, ...], int], tuple[tuple[tuple[int, ...], int], tuple[int, ...]]] = {}
+        for state, (closed, used) in states.items():
+            rem, mask = state
+            for p, pmask, opened in patterns[i]:
+                work.left -= 1
+                if work.left < 0:
+                    return None
+                left = tuple(r - n for r, n in zip(rem, p, strict=True))
+                if min(left) < 0 or any(left[f] > reach[f] for f in fleets):
+                    continue
+                m = mask | pmask
+                blocks = closed + m.bit_count()
+                if upper is not None:
+                    # Fleets with nodes left and no span open yet (every fleet once the block closes)
+                    # will open at least one more span each.
+                    still = 0 if closes else m
+                    more = sum(1 for f in fleets if left[f] and not still >> f & 1)
+                    bound = (blocks + more, used + opened + racks_needed(left, i + 1))
+                    if bound >= upper:
+                        continue
+                key = (left, 0 if closes else m)
+                value = (blocks, used + opened) if closes else (closed, used + opened)
+                seen = nxt.get(key)
+                if seen is None or value < seen:  # same key, same open mask: compare what is closed
+                    nxt[key] = value
+                    links[key] = (state, p)
+        states = nxt
+        back.append(links)
+        if not states:
+            return None
+    final = (tuple(0 for _ in fleets), 0)
+    if final not in states:
+        return None
+    at = final
+    for i in range(n_racks - 1, -1, -1):
+        at, chosen = back[i][at]
+        for f, n in enumerate(chosen):
+            if n:
+                _put(order[i], demands[f], n)
+    return bins
+
+
+def _rack_patterns(
+    demands: list[_Demand], caps: Sequence[int], budget_kw: float, units: int, limit: int
+) -> list[tuple[int, ...]] | None:
+    """Every nodes-per-fleet vector an empty rack holds (power, units), densest first; None past `limit`."""
+    out: list[tuple[int, ...]] = []
+
+    def extend(prefix: tuple[int, ...], kw: float, u: int) -> bool:
+        f = len(prefix)
+        if f == len(demands):
+            out.append(prefix)
+            return len(out) <= limit
+        d = demands[f]
+        for n in range(caps[f], -1, -1):
+            fits = kw + n * d.kw <= budget_kw + _EPS and u + n * d.units <= units
+            if fits and not extend((*prefix, n), kw + n * d.kw, u + n * d.units):
+                return False
+        return True
+
+    return out if extend((), 0.0, 0) else None
+
+
 def _demands(spec: FactorySpec, step: int) -> list[_Demand]:
     out = []
     for i, fleet in enumerate(spec.fleets):
@@ -501,14 +665,15 @@ def _plan_datahall(spec: FactorySpec, site: DatahallSite) -> PlacementPlan:
     racks = site.rack_list()
     steps = max(len(power_cap_levels(f, get_instance_type(f.instance_type))) for f in spec.fleets)
     first = _demands(spec, 0)
-    bins, short = _pack(site, racks, first)
+    work = _Work(_EXACT_WORK)
+    bins, short = _pack(site, racks, first, work)
     demands = first
     if short is not None:
         uncapped_short = short
         placed0 = {d.index: sum(n for b in bins for i, n in b.placed if i == d.index) for d in first}
         for step in range(1, steps):
             demands = _demands(spec, step)
-            bins, short = _pack(site, racks, demands)
+            bins, short = _pack(site, racks, demands, work)
             if short is None:
                 break
         if short is not None:

@@ -62,6 +62,8 @@ TAINT_EFFECTS = {
 SYSTEM_INSTANCE_TYPE = "m7i.xlarge"
 CHECKPOINT_GRACE = timedelta(minutes=15)
 
+SERVICE_CIDR = "172.20.0.0/16"
+
 
 class NodeGroupArgs(TypedDict, total=False):
     name: str
@@ -243,6 +245,8 @@ class KubernetesScheduler(pulumi.ComponentResource):
     cluster_name: pulumi.Output[str]
     cluster_endpoint: pulumi.Output[str]
     cluster_security_group_id: pulumi.Output[str]
+    cluster_certificate_authority: pulumi.Output[str]
+    service_cidr: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     node_group_names: pulumi.Output[list[str]]
 
@@ -294,6 +298,12 @@ class KubernetesScheduler(pulumi.ComponentResource):
             if kms_key_arn is not None
             else None,
             enabled_cluster_log_types=CONTROL_PLANE_LOGS,
+            # Fixed so node bootstrap (NodeConfig spec.cluster.cidr) knows it without a lookup;
+            # 172.20.0.0/16 is what EKS picks itself for VPCs in 10.0.0.0/8 (EKS API
+            # KubernetesNetworkConfigRequest.serviceIpv4Cidr).
+            kubernetes_network_config=aws.eks.ClusterKubernetesNetworkConfigArgs(
+                service_ipv4_cidr=SERVICE_CIDR, ip_family="ipv4"
+            ),
             # The managed add-ons below replace the self-managed ones EKS would otherwise install.
             bootstrap_self_managed_addons=False,
             tags=tags,
@@ -348,9 +358,11 @@ class KubernetesScheduler(pulumi.ComponentResource):
 
         system_group = self._system_node_group(name, cluster, partition, kms_key_arn, args, tags)
 
+        self._name, self._cluster, self._tags = name, cluster, tags
         groups: list[aws.eks.NodeGroup] = [system_group]
         for group in args.get("node_groups", []):
-            groups.append(self._node_group(name, cluster, group, tags))
+            if group.get("launch_template_id") is not None:
+                groups.append(self.add_node_group(group))
 
         # FSx CSI: the controller only reads file systems for static volumes (it creates none), so
         # its pod identity may only describe them (aws-fsx-csi-driver docs/install.md lists the
@@ -440,6 +452,8 @@ class KubernetesScheduler(pulumi.ComponentResource):
 
         self.cluster_name = cluster.name
         self.cluster_endpoint = cluster.endpoint
+        self.cluster_certificate_authority = cluster.certificate_authority.data
+        self.service_cidr = pulumi.Output.from_input(SERVICE_CIDR)
         self.cluster_security_group_id = cluster.vpc_config.cluster_security_group_id
         self.kubeconfig = pulumi.Output.secret(kubeconfig)
         self.node_group_names = pulumi.Output.all(*[g.node_group_name for g in groups])
@@ -452,6 +466,12 @@ class KubernetesScheduler(pulumi.ComponentResource):
                 "node_group_names": self.node_group_names,
             }
         )
+
+    def add_node_group(self, group: NodeGroupArgs) -> aws.eks.NodeGroup:
+        """A managed node group from a launch template built after the cluster: a launch template
+        that sets the AMI carries a full NodeConfig, which needs the cluster's endpoint and CA.
+        The group's capacity must also be among `node_groups` so quotas and flavors include it."""
+        return self._node_group(self._name, self._cluster, group, self._tags)
 
     def _pod_role(
         self,
