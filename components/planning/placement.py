@@ -508,7 +508,7 @@ def _pack_greedy(
 # the per-rack pattern enumeration and the state transitions tried over a whole plan. Past any, the
 # greedy plan stands.
 _EXACT_PATTERNS = 4_000
-_EXACT_WORK = 250_000
+_EXACT_WORK = 150_000
 _EXACT_STATES = 200_000  # remaining-node vectors times racks: a cheap size test made before any work
 
 
