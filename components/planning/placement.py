@@ -470,8 +470,11 @@ def _pack(
 def _pack_greedy(
     site: DatahallSite, racks: list[Rack], demands: list[_Demand]
 ) -> tuple[list[_Bin], _Shortfall | None]:
+    """Fleet by fleet, strictest cooling first and then largest power demand first (decreasing order):
+    the fewest blocks that hold the fleet (the smallest block that fits, else the largest ones), then
+    the densest racks across all of them."""
     bins, by_block = _new_bins(site, racks)
-    for d in sorted(demands, key=lambda d: (-d.rank, -d.kw, -d.units, d.index)):
+    for d in sorted(demands, key=lambda d: (-d.rank, -d.fleet.count * d.kw, d.index)):
         caps = [sum(_capacity(b, d) for b in blk) for blk in by_block]
         need = d.fleet.count
         fitting = [(c, k) for k, c in enumerate(caps) if c >= need]
