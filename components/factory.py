@@ -14,12 +14,17 @@ from .fleet import GpuFleet, drain_deadline
 from .network import FactoryNetwork
 from .planning.placement import Domain
 from .schedulers.kubernetes import KubernetesScheduler, NodeGroupArgs
+from .schedulers.slurm import SlurmScheduler
+from .schedulers.slurm_config import render_slurm_configs, slurm_inputs_from_plan
 from .storage import ParallelFilesystem, spec_args
 from .planning.placement import plan_placement
 from .planning.zones import fleet_zones, network_zones
 from .spec import FactorySpec, spec_from_config
 from .spec.errors import NAMESPACE
 from .tags import factory_tags
+
+
+SLURM_CONTROLLER_HOST = "slurmctld"
 
 
 class AiFactoryArgs(TypedDict, total=False):
@@ -83,6 +88,11 @@ class AiFactory(pulumi.ComponentResource):
                 k8s.cluster_name, k8s.cluster_endpoint, k8s.cluster_certificate_authority, k8s.service_cidr,
             ).apply(lambda v: NodeadmCluster(name=v[0], endpoint=v[1], certificate_authority=v[2], service_cidr=v[3]))
 
+        slurm = spec.scheduler is not None and spec.scheduler.kind == "slurm"
+        # The Slurm head's DNS name lives in the private zone the Slurm component creates, so
+        # compute nodes know it before the head exists.
+        slurm_controller = f"{SLURM_CONTROLLER_HOST}.{name}.slurm.internal" if slurm else None
+
         self.fleets: dict[str, GpuFleet] = {}
         for fleet in spec.fleets:
             domains = placement.domains_for(fleet.name)
@@ -104,7 +114,8 @@ class AiFactory(pulumi.ComponentResource):
                 "kms_key_arn": key_arn,
                 "root_volume_gib": fleet.root_volume_gib,
                 "partition": spec.partition,
-                "user_data": {d.name: self._user_data(d, cluster=cluster, slurm_controller=None) for d in domains},
+                "user_data": {d.name: self._user_data(d, cluster=cluster, slurm_controller=slurm_controller)
+                              for d in domains},
                 "tags": {**tags, "aifactory:fleet": fleet.name},
             }, child)
 
@@ -115,6 +126,8 @@ class AiFactory(pulumi.ComponentResource):
                 group["launch_template_version"] = fleet_component.launch_template_versions[group["name"]]
                 group["node_role_arn"] = fleet_component.instance_role_arn
                 self.kubernetes.add_node_group(group)
+
+        self.slurm: SlurmScheduler | None = self._slurm(name, key_arn, tags, child) if slurm else None
 
         self.vpc_id = self.network.vpc_id
         self.kms_key_arn = pulumi.Output.from_input(key_arn)
@@ -139,6 +152,42 @@ class AiFactory(pulumi.ComponentResource):
                     "efa": fleet.efa,
                 })
         return groups
+
+    def _slurm(self, name: str, key_arn: pulumi.Input[str] | None, tags: dict[str, str],
+               child: pulumi.ResourceOptions) -> SlurmScheduler:
+        spec = self.spec
+        scheduler = spec.scheduler
+        assert scheduler is not None and scheduler.kind == "slurm"
+        inputs = slurm_inputs_from_plan(spec, self.placement, cluster_name=name, controller_host=SLURM_CONTROLLER_HOST)
+        zones = fleet_zones(spec)
+        head_zone = network_zones(spec)[0]
+        return SlurmScheduler(f"{name}-slurm", {
+            "cluster_name": name,
+            "controller_host": SLURM_CONTROLLER_HOST,
+            "version": scheduler.version,
+            "config_files": render_slurm_configs(inputs),
+            "accounting": scheduler.accounting == "slurmdbd",
+            "region": spec.region,
+            "partition": spec.partition,
+            "vpc_id": self.network.vpc_id,
+            "subnet_id": self.network.subnet_ids_by_zone[head_zone],
+            "database_subnet_ids": list(self.network.subnet_ids_by_zone.values()),
+            "fleet_security_group_ids": [self.network.node_security_group_id],
+            "node_role_names": [f.instance_role_name for f in self.fleets.values()],
+            "compute_groups": [
+                {
+                    "name": domain.name,
+                    "launch_template_id": self.fleets[fleet.name].launch_template_ids[domain.name],
+                    "launch_template_version": self.fleets[fleet.name].launch_template_versions[domain.name],
+                    "subnet_id": self.network.subnet_ids_by_zone[zones[fleet.name]],
+                    "hostnames": list(domain.hostnames),
+                }
+                for fleet in spec.fleets
+                for domain in self.placement.domains_for(fleet.name)
+            ],
+            "kms_key_arn": key_arn,
+            "tags": tags,
+        }, child)
 
     def _kubernetes(self, name: str, key_arn: pulumi.Input[str] | None, tags: dict[str, str],
                     child: pulumi.ResourceOptions) -> KubernetesScheduler:

@@ -207,10 +207,14 @@ class GpuFleet(pulumi.ComponentResource):
         slots = efa_interfaces(entry)
         # One Output for the whole layout: p5 has 33 interfaces, and resolving the security groups
         # once instead of per interface keeps large plans fast.
-        interfaces = pulumi.Output.from_input(args["security_group_ids"]).apply(lambda groups: [
+        # Slurm launches instances straight from the template, so its interfaces name the subnet;
+        # EKS node groups and autoscaling groups supply the subnet themselves (EKS rejects one here).
+        subnet = args["subnet_id"] if scheduler == "slurm" else None
+        interfaces = pulumi.Output.all(args["security_group_ids"], subnet).apply(lambda values: [
             {"networkCardIndex": slot.network_card_index, "deviceIndex": slot.device_index,
-             "interfaceType": slot.interface_type, "securityGroups": list(groups),
-             "deleteOnTermination": "true", "associatePublicIpAddress": "false"}
+             "interfaceType": slot.interface_type, "securityGroups": list(values[0]),
+             "deleteOnTermination": "true", "associatePublicIpAddress": "false",
+             **({"subnetId": values[1]} if values[1] else {})}
             for slot in slots
         ])
         placement = None
@@ -243,7 +247,8 @@ class GpuFleet(pulumi.ComponentResource):
             network_interfaces=interfaces,  # type: ignore[arg-type]
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2,
-                instance_metadata_tags="disabled",
+                # Slurm nodes read their planned node name from an instance tag at boot.
+                instance_metadata_tags="enabled" if scheduler == "slurm" else "disabled",
             ),
             block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
                 device_name=_ROOT_DEVICE[scheduler],

@@ -167,8 +167,9 @@ def _ranges(numbers: list[int]) -> str:
     return ", ".join(spans)
 
 
-def metadata_violations(metadata_options: Mapping[str, Any] | None) -> list[str]:
-    """IMDSv2 required with a hop limit of 2 so containers reach the metadata service.
+def metadata_violations(metadata_options: Mapping[str, Any] | None, runs_containers: bool = True) -> list[str]:
+    """IMDSv2 required with a hop limit of 2 so containers reach the metadata service (hosts that run
+    no containers, such as the Slurm head, may keep the stricter limit of 1).
 
     Source: EKS user guide "Customize managed nodes with launch templates" (hop limit 2 for pods),
     EC2 user guide "Configure the instance metadata options".
@@ -189,8 +190,10 @@ def metadata_violations(metadata_options: Mapping[str, Any] | None) -> list[str]
         violations.append("metadataOptions.httpPutResponseHopLimit is not set (default 1); containers need 2")
     else:
         hops = _as_int(metadata_options.get("httpPutResponseHopLimit"))
-        if hops is not None and hops != 2:
-            violations.append(f"metadataOptions.httpPutResponseHopLimit is {hops}; it must be 2")
+        allowed = (2,) if runs_containers else (1, 2)
+        if hops is not None and hops not in allowed:
+            violations.append(f"metadataOptions.httpPutResponseHopLimit is {hops}; it must be "
+                              + (" or ".join(map(str, allowed))))
     return violations
 
 

@@ -341,8 +341,16 @@ def check_encrypted_disks(resource_type: str, props: Mapping[str, Any], config: 
     if resource_type == _LT:
         return block_device_violations(props.get("blockDeviceMappings"), require_cmk)
     if resource_type == _INSTANCE:
-        return block_device_violations(_instance_block_devices(props) or None, require_cmk)
+        devices = _instance_block_devices(props)
+        if not devices and _from_launch_template(props):
+            return []  # the template's disks apply, and this policy checks the template itself
+        return block_device_violations(devices or None, require_cmk)
     return []
+
+
+def _from_launch_template(props: Mapping[str, Any]) -> bool:
+    """EC2 takes every setting an instance leaves out from its launch template."""
+    return isinstance(props.get("launchTemplate"), Mapping)
 
 
 def check_no_public_network(resource_type: str, props: Mapping[str, Any], config: PolicyConfig) -> list[str]:
@@ -382,7 +390,11 @@ def check_imdsv2(resource_type: str, props: Mapping[str, Any], config: PolicyCon
     options = props.get("metadataOptions")
     if is_unknown(options) and "metadataOptions" in props:
         return []
-    return metadata_violations(options if isinstance(options, Mapping) else None)
+    if resource_type == _INSTANCE and options is None and _from_launch_template(props):
+        return []  # the template's options apply, and this policy checks the template itself
+    # Launch templates build container hosts (hop limit 2); a standalone instance may keep 1.
+    runs_containers = resource_type == _LT or _from_launch_template(props)
+    return metadata_violations(options if isinstance(options, Mapping) else None, runs_containers)
 
 
 def _self_only_rule(rule: Mapping[str, Any], where: str) -> list[str]:

@@ -96,6 +96,7 @@ class FactoryMocks(pulumi.runtime.Mocks):
         elif typ == "aws:cloudwatch/logGroup:LogGroup":
             state.update(arn=self.arn("logs", f"log-group:{state.get('name', resource_id)}"))
         elif typ == "aws:eks/cluster:Cluster":
+            state.setdefault("name", resource_id)  # the engine's auto-name, as the provider reports it
             state.update(
                 arn=self.arn("eks", f"cluster/{resource_id}"),
                 endpoint=f"https://{_hex(name, length=32).upper()}.gr7.{self.region}.eks.{self.dns_suffix}",

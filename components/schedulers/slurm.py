@@ -143,6 +143,7 @@ class SlurmScheduler(pulumi.ComponentResource):
                 from_port=SLURM_PORTS[0],
                 to_port=SLURM_PORTS[1],
                 description="slurmctld, slurmd and slurmdbd from the fleet",
+                tags=tags,
                 opts=child,
             )
             aws.vpc.SecurityGroupIngressRule(
@@ -153,6 +154,7 @@ class SlurmScheduler(pulumi.ComponentResource):
                 from_port=SLURMD_PORT,
                 to_port=SLURMD_PORT,
                 description="slurmctld to slurmd",
+                tags=tags,
                 opts=child,
             )
 
@@ -308,6 +310,7 @@ class SlurmScheduler(pulumi.ComponentResource):
             name=document.name,
             targets=[aws.ssm.AssociationTargetArgs(key=f"tag:{CLUSTER_TAG}", values=[cluster])],
             parameters={"MungeSecretArn": munge.arn},
+            tags=tags,
             opts=child,
         )
 
@@ -316,10 +319,15 @@ class SlurmScheduler(pulumi.ComponentResource):
             for hostname in group["hostnames"]:
                 node = aws.ec2.Instance(
                     f"{name}-{hostname}",
+                    # The launch template's interfaces carry the subnet: EC2 refuses an instance-level
+                    # subnet next to launch-template network interfaces.
                     launch_template=aws.ec2.InstanceLaunchTemplateArgs(
                         id=group["launch_template_id"], version=group["launch_template_version"]
                     ),
-                    subnet_id=group["subnet_id"],
+                    metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+                        http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2,
+                        instance_metadata_tags="enabled",
+                    ),
                     tags={**tags, "Name": hostname, NODE_NAME_TAG: hostname, CLUSTER_TAG: cluster},
                     opts=child,
                 )

@@ -50,7 +50,7 @@ class SlurmScheduler(SpecModel):
     kind: Literal["slurm"]
     partitions: list[SlurmPartition] = Field(min_length=1)
     accounting: Literal["none", "slurmdbd"] = "none"
-    version: str = "24.11"
+    version: str = "22.05"  # the release the real-slurmctld tests validate (Debian 12)
 
 
 SchedulerSpec = Annotated[KubernetesScheduler | SlurmScheduler, Field(discriminator="kind")]

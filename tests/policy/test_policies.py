@@ -747,3 +747,24 @@ def test_required_tags_reads_autoscaling_group_tag_lists() -> None:
                        {"key": "aifactory:profile", "value": "commercial", "propagateAtLaunch": True}]}
     assert check_required_tags("aws:autoscaling/group:Group", tagged, config) == []
     assert check_required_tags("aws:autoscaling/group:Group", {"tags": tagged["tags"][:1]}, config)
+
+
+def test_instances_from_a_launch_template_inherit_its_disks() -> None:
+    from aifactory.policies import PolicyConfig, check_encrypted_disks
+
+    config = PolicyConfig(profile="sovereign")
+    from_template = {"launchTemplate": {"id": "lt-0123", "version": "1"}}
+    assert check_encrypted_disks("aws:ec2/instance:Instance", from_template, config) == []
+    assert check_encrypted_disks("aws:ec2/instance:Instance", {}, config)
+    unencrypted = {**from_template, "rootBlockDevice": {"volumeType": "gp3", "encrypted": False}}
+    assert check_encrypted_disks("aws:ec2/instance:Instance", unencrypted, config)
+
+
+def test_hop_limit_one_is_fine_on_a_standalone_instance_but_not_a_node_template() -> None:
+    from aifactory.policies import PolicyConfig, check_imdsv2
+
+    config = PolicyConfig(profile="commercial")
+    strict = {"metadataOptions": {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 1}}
+    assert check_imdsv2("aws:ec2/instance:Instance", strict, config) == []
+    assert check_imdsv2("aws:ec2/launchTemplate:LaunchTemplate", strict, config)
+    assert check_imdsv2("aws:ec2/instance:Instance", {"launchTemplate": {"id": "lt-1"}}, config) == []

@@ -1,0 +1,100 @@
+"""`aifactory render`: every generated artifact of a stack, written for review.
+
+Node user data is taken from the planned launch templates, so it is byte for byte what nodes get;
+scheduler configs and manifests from the same renderers the components use.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..planning.placement import PlacementPlan, plan_placement
+from ..planning.thermal import install_plan_csv, write_heatmap
+from ..planning.topology import kueue_topology, node_labels, slurm_topology_conf
+from ..spec import FactorySpec
+from .planrun import PlanResult, plan_stack
+
+_KUBERNETES_PREFIX = "kubernetes:"
+
+
+def render_stack(stack: str, stacks_dir: str | None, out: Path) -> list[Path]:
+    result = plan_stack(stack, stacks_dir)
+    plan = plan_placement(result.spec)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def write(relative: str, text: str) -> None:
+        path = out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written.append(path)
+
+    write("plan.json", json.dumps(result.as_json(), indent=2) + "\n")
+    for relative, text in user_data_files(result).items():
+        write(relative, text)
+    write("topology/node-labels.json", json.dumps(node_labels(plan), indent=2, sort_keys=True) + "\n")
+    write("topology/topology.conf", slurm_topology_conf(plan.switch_tree))
+    write("topology/kueue-topology.yaml", yaml.safe_dump(kueue_topology(plan, "aifactory"), sort_keys=False))
+    write("thermal/placement.json", json.dumps(plan.summary(), indent=2) + "\n")
+    if plan.site == "datahall":
+        written.append(write_heatmap(plan, out / "thermal" / "heatmap.png"))
+        write("thermal/install-plan.csv", install_plan_csv(plan))
+    for relative, text in kubernetes_files(result, plan).items():
+        write(relative, text)
+    for relative, text in slurm_files(result.spec, plan).items():
+        write(relative, text)
+    return written
+
+
+def user_data_files(result: PlanResult) -> dict[str, str]:
+    files = {}
+    for resource in result.resources:
+        if resource.type != "aws:ec2/launchTemplate:LaunchTemplate" or "userData" not in resource.inputs:
+            continue
+        text = base64.b64decode(resource.inputs["userData"]).decode()
+        files[f"bootstrap/{resource.name}.user-data.txt"] = text
+    return files
+
+
+def kubernetes_files(result: PlanResult, plan: PlacementPlan) -> dict[str, str]:
+    """The cluster's objects as applied (from the plan) plus the nccl-tests acceptance JobSet."""
+    spec = result.spec
+    if spec.scheduler is None or spec.scheduler.kind != "kubernetes":
+        return {}
+    from ..schedulers.kubernetes_manifests import FleetCapacity, nccl_tests_jobset, nccl_tests_readme
+
+    objects: list[dict[str, Any]] = []
+    releases: dict[str, Any] = {}
+    for resource in result.resources:
+        if resource.type == "kubernetes:helm.sh/v3:Release":
+            releases[resource.inputs.get("name", resource.name)] = resource.inputs
+        elif resource.type.startswith(_KUBERNETES_PREFIX) and "kind" in resource.inputs:
+            objects.append(resource.inputs)
+    files = {"kubernetes/objects.yaml": yaml.safe_dump_all(objects, sort_keys=False)}
+    for name, inputs in sorted(releases.items()):
+        files[f"kubernetes/helm/{name}.yaml"] = yaml.safe_dump(inputs, sort_keys=False)
+    if spec.scheduler.queues:
+        fleet = spec.fleets[0]
+        domains = plan.domains_for(fleet.name)
+        capacity = FleetCapacity(name=fleet.name, instance_type=fleet.instance_type, nodes=fleet.count)
+        queue = next((q for q in spec.scheduler.queues if q.fleets is None or fleet.name in q.fleets),
+                     spec.scheduler.queues[0])
+        nodes = min(2, max(d.nodes for d in domains))
+        jobset = nccl_tests_jobset(capacity, nodes, queue, plan.kueue_topology_levels()[-2])
+        files["kubernetes/nccl-tests.yaml"] = yaml.safe_dump(jobset, sort_keys=False)
+        files["kubernetes/nccl-tests.md"] = nccl_tests_readme(jobset)
+    return files
+
+
+def slurm_files(spec: FactorySpec, plan: PlacementPlan) -> dict[str, str]:
+    if spec.scheduler is None or spec.scheduler.kind != "slurm":
+        return {}
+    from ..schedulers.slurm_config import render_slurm_configs, slurm_inputs_from_plan
+
+    inputs = slurm_inputs_from_plan(spec, plan, cluster_name="aifactory", controller_host="slurmctld")
+    return {f"slurm/{name}": text for name, text in render_slurm_configs(inputs).items()}
