@@ -1,0 +1,248 @@
+"""`aifactory plan` / `render` / `policy-check`: the contract of DESIGN.md, on the example stacks."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aifactory.cli.main import main
+from tests.stackfiles import base, write_stack
+
+EXAMPLES = ["dev", "commercial-us", "sovereign-eu", "slurm-datahall"]
+
+
+def _plan_json(capsys: pytest.CaptureFixture[str], stack: str) -> tuple[int, dict[str, Any]]:
+    code = main(["plan", stack, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture(scope="module")
+def plans() -> dict[str, dict[str, Any]]:
+    from aifactory.cli.planrun import plan_stack
+
+    return {stack: plan_stack(stack).as_json() for stack in EXAMPLES}
+
+
+@pytest.mark.parametrize("stack", EXAMPLES)
+def test_example_stacks_plan_clean(stack: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, plan = _plan_json(capsys, stack)
+    assert code == 0, plan["policy"]["violations"]
+    assert plan["policy"]["violations"] == []
+
+
+def test_json_contract(plans: dict[str, dict[str, Any]]) -> None:
+    plan = plans["commercial-us"]
+    assert {"stack", "profile", "region", "resources", "summary", "policy"} <= set(plan)
+    assert (plan["stack"], plan["profile"], plan["region"]) == ("commercial-us", "commercial", "us-east-1")
+    for resource in plan["resources"]:
+        assert set(resource) == {"urn", "type", "name", "parent", "inputs"}
+        assert resource["urn"].startswith("urn:pulumi:commercial-us::aifactory::")
+    summary = plan["summary"]
+    for key in ("nodes", "gpus", "power_kw", "cost_per_hour_usd", "storage_throughput_gbps"):
+        assert isinstance(summary[key], int | float), key
+    assert summary["nodes"] == 160 and summary["gpus"] == 1280
+    assert summary["storage_throughput_gbps"] > 0
+    assert set(plan["policy"]) >= {"violations"}
+
+
+def test_inputs_use_the_engines_camel_case_names(plans: dict[str, dict[str, Any]]) -> None:
+    lt = next(r for r in plans["commercial-us"]["resources"] if r["type"] == "aws:ec2/launchTemplate:LaunchTemplate")
+    assert {"metadataOptions", "networkInterfaces", "blockDeviceMappings"} <= set(lt["inputs"])
+    assert lt["inputs"]["metadataOptions"]["httpTokens"] == "required"
+
+
+def test_parents_are_components(plans: dict[str, dict[str, Any]]) -> None:
+    resources = plans["sovereign-eu"]["resources"]
+    urns = {r["urn"] for r in resources}
+    for resource in resources:
+        assert resource["parent"] is None or resource["parent"] in urns
+    roots = [r for r in resources if r["parent"] is None]
+    assert [r["type"] for r in roots] == ["aifactory:index:AiFactory"]
+
+
+def test_capacity_block_fleet_has_no_placement_group_and_exposes_its_drain(plans: dict[str, dict[str, Any]]) -> None:
+    plan = plans["commercial-us"]
+    lts = {r["name"]: r["inputs"] for r in plan["resources"] if r["type"] == "aws:ec2/launchTemplate:LaunchTemplate"}
+    block = next(v for k, v in lts.items() if "block" in k)
+    assert block["instanceMarketOptions"]["marketType"] == "capacity-block"
+    assert block["capacityReservationSpecification"]["capacityReservationTarget"]["capacityReservationId"]
+    assert "placement" not in block
+    ondemand = next(v for k, v in lts.items() if "ondemand" in k)
+    assert ondemand["placement"]["groupName"]
+    groups = [r for r in plan["resources"] if r["type"] == "aws:eks/nodeGroup:NodeGroup" and "block" in r["name"]]
+    assert groups and all(g["inputs"]["capacityType"] == "CAPACITY_BLOCK" for g in groups)
+    assert plan["outputs"]["capacityBlockDrainDeadlines"]["block"] == "2026-12-15T11:00:00+00:00"
+
+
+def test_human_plan_shows_fleets_totals_and_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "commercial-us", "--tree"]) == 0
+    out = capsys.readouterr().out
+    for fragment in ("fleets", "p5en.48xlarge", "1280 accelerators", "IT power", "/h", "storage",
+                     "resource tree", "aifactory:index:GpuFleet", "no violations"):
+        assert fragment in out, fragment
+
+
+def test_unknown_stack_is_a_config_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "no stack 'nope'" in err and "commercial-us" in err
+
+
+@pytest.mark.parametrize(("region", "partition"), [("us-gov-west-1", "aws-us-gov"), ("eusc-de-east-1", "aws-eusc")])
+def test_sovereign_stack_in_other_partitions_builds_partition_arns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], region: str, partition: str
+) -> None:
+    config = base(sovereign=True)
+    config["aws:region"] = region
+    config["aifactory:sovereignty"] = {"allowedRegions": [region], "allowedPartitions": [partition],
+                                       "registryMirror": f"mirror.{region}.internal"}
+    config["aifactory:fleets"][0]["availabilityZone"] = f"{region}a"
+    config["aifactory:scheduler"] = {"kind": "kubernetes", "queues": [{"name": "q", "namespace": "team", "gpuQuota": 8}]}
+    code, plan = _plan_json(capsys, str(write_stack(tmp_path, "gov", config)))
+    assert code == 0, plan["policy"]["violations"]
+    assert plan["partition"] == partition
+    text = json.dumps(plan["resources"])
+    assert f"arn:{partition}:" in text
+    assert "arn:aws:" not in text
+
+
+def test_render_writes_every_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "slurm-datahall", "--out", str(tmp_path)]) == 0
+    for relative in ("plan.json", "topology/topology.conf", "topology/kueue-topology.yaml", "thermal/heatmap.png",
+                     "thermal/install-plan.csv", "slurm/slurm.conf", "slurm/gres.conf"):
+        assert (tmp_path / relative).is_file(), relative
+    assert list((tmp_path / "bootstrap").glob("*.user-data.txt"))
+    assert (tmp_path / "slurm" / "topology.conf").read_text() == (tmp_path / "topology" / "topology.conf").read_text()
+    assert main(["render", "commercial-us", "--out", str(tmp_path / "k8s")]) == 0
+    assert (tmp_path / "k8s" / "kubernetes" / "nccl-tests.yaml").is_file()
+
+
+# --- policy-check: every policy catches one broken resource of the sovereign example ---------------
+
+
+def _find(plan: dict[str, Any], type_: str, name_part: str = "") -> dict[str, Any]:
+    return next(r for r in plan["resources"] if r["type"] == type_ and name_part in r["name"])
+
+
+def _break_region(plan: dict[str, Any]) -> None:
+    fs = _find(plan, "aws:fsx/lustreFileSystem:LustreFileSystem")
+    fs["inputs"]["kmsKeyId"] = fs["inputs"]["kmsKeyId"].replace("eu-north-1", "us-east-1")
+
+
+def _drop_fsx_key(plan: dict[str, Any]) -> None:
+    del _find(plan, "aws:fsx/lustreFileSystem:LustreFileSystem")["inputs"]["kmsKeyId"]
+
+
+def _unencrypt_disk(plan: dict[str, Any]) -> None:
+    lt = _find(plan, "aws:ec2/launchTemplate:LaunchTemplate")
+    lt["inputs"]["blockDeviceMappings"][0]["ebs"]["encrypted"] = "false"
+
+
+def _add_igw(plan: dict[str, Any]) -> None:
+    vpc = _find(plan, "aws:ec2/vpc:Vpc")
+    plan["resources"].append({**copy.deepcopy(vpc), "type": "aws:ec2/internetGateway:InternetGateway",
+                              "urn": vpc["urn"].replace("aws:ec2/vpc:Vpc", "aws:ec2/internetGateway:InternetGateway"),
+                              "name": "igw", "inputs": {"vpcId": "vpc-1", "tags": vpc["inputs"]["tags"]}})
+
+
+def _imdsv1(plan: dict[str, Any]) -> None:
+    _find(plan, "aws:ec2/launchTemplate:LaunchTemplate")["inputs"]["metadataOptions"]["httpTokens"] = "optional"
+
+
+def _widen_efa_group(plan: dict[str, Any]) -> None:
+    rule = _find(plan, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "efa-in-self")
+    del rule["inputs"]["referencedSecurityGroupId"]
+    rule["inputs"]["cidrIpv4"] = "10.0.0.0/8"
+
+
+def _open_ingress(plan: dict[str, Any]) -> None:
+    _find(plan, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "endpoints-https")["inputs"][
+        "cidrIpv4"] = "0.0.0.0/0"
+
+
+def _drop_efa_interface(plan: dict[str, Any]) -> None:
+    _find(plan, "aws:ec2/launchTemplate:LaunchTemplate")["inputs"]["networkInterfaces"].pop()
+
+
+def _placement_group_on_reservation(plan: dict[str, Any]) -> None:
+    _find(plan, "aws:ec2/launchTemplate:LaunchTemplate")["inputs"]["placement"] = {"groupName": "forced"}
+
+
+def _no_backups(plan: dict[str, Any]) -> None:
+    _find(plan, "aws:fsx/lustreFileSystem:LustreFileSystem")["inputs"]["automaticBackupRetentionDays"] = 0
+
+
+def _public_endpoint(plan: dict[str, Any]) -> None:
+    _find(plan, "aws:eks/cluster:Cluster")["inputs"]["vpcConfig"]["endpointPublicAccess"] = True
+
+
+def _public_image(plan: dict[str, Any]) -> None:
+    release = _find(plan, "kubernetes:helm.sh/v3:Release", "kueue")
+    release["inputs"]["values"]["extraImage"] = {"repository": "docker.io/library/busybox"}
+
+
+def _drop_tags(plan: dict[str, Any]) -> None:
+    del _find(plan, "aws:ec2/vpc:Vpc")["inputs"]["tags"]
+
+
+def _admin_policy(plan: dict[str, Any]) -> None:
+    _find(plan, "aws:iam/rolePolicy:RolePolicy")["inputs"]["policy"] = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+
+
+def _lint_failure(plan: dict[str, Any]) -> None:
+    statement = {"Sid": "a", "Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}
+    _find(plan, "aws:iam/rolePolicy:RolePolicy")["inputs"]["policy"] = json.dumps(
+        {"Version": "2012-10-17", "Statement": [statement, statement]})
+
+
+def _overloaded_rack(plan: dict[str, Any]) -> None:
+    plan["summary"]["placement"]["racks"] = [
+        {"name": "r1", "cooling": "air", "budget_kw": 36.0, "power_kw": 51.0, "nodes": 5}]
+
+
+BREAKS = {
+    "allowed-regions": _break_region,
+    "customer-managed-keys": _drop_fsx_key,
+    "encrypted-disks": _unencrypt_disk,
+    "no-public-network": _add_igw,
+    "imdsv2-required": _imdsv1,
+    "efa-security-group-self-only": _widen_efa_group,
+    "no-open-ingress": _open_ingress,
+    "efa-interface-layout": _drop_efa_interface,
+    "no-placement-group-on-reserved-capacity": _placement_group_on_reservation,
+    "fsx-lustre-durability": _no_backups,
+    "private-cluster-endpoint": _public_endpoint,
+    "allowed-registries": _public_image,
+    "required-tags": _drop_tags,
+    "iam-no-wildcard-admin": _admin_policy,
+    "iam-policy-lint": _lint_failure,
+    "rack-power-and-cooling": _overloaded_rack,
+}
+
+
+def test_every_policy_has_a_break() -> None:
+    from aifactory.policies import POLICIES
+
+    assert {p.name for p in POLICIES} == set(BREAKS)
+
+
+@pytest.mark.parametrize("policy", sorted(BREAKS))
+def test_policy_check_catches_a_broken_sovereign_plan(
+    policy: str, plans: dict[str, dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = copy.deepcopy(plans["sovereign-eu"])
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    assert main(["policy-check", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["violations"] == []
+
+    BREAKS[policy](plan)
+    path.write_text(json.dumps(plan))
+    assert main(["policy-check", str(path), "--json"]) == 1
+    reported = {v["policy"] for v in json.loads(capsys.readouterr().out)["violations"]}
+    assert policy in reported
