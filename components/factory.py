@@ -1,6 +1,5 @@
 """`AiFactory`: the whole factory from one validated spec."""
 
-from __future__ import annotations
 
 import json
 from typing import Any, TypedDict

@@ -1,6 +1,5 @@
 """`GpuFleet`: identical accelerated nodes with the full EFA layout, one launch template per domain."""
 
-from __future__ import annotations
 
 import base64
 import json
@@ -44,19 +43,6 @@ class FleetDomainArgs(TypedDict, total=False):
     """Per-GPU power limit set at boot; None leaves the default."""
     labels: dict[str, str]
     """Topology labels of the domain's nodes."""
-
-
-class FilesystemMountArgs(TypedDict, total=False):
-    dns_name: pulumi.Input[str]
-    """FSx for Lustre DNS name."""
-    mount_name: pulumi.Input[str]
-    """FSx for Lustre mount name."""
-    mount_path: str
-    """Where nodes mount it (default /fsx)."""
-    efa_enabled: bool
-    """Whether the file system is EFA-enabled."""
-    stripe_layout: list[tuple[str, int]]
-    """Progressive file layout for checkpoint directories: (component end, stripe count)."""
 
 
 class GpuFleetArgs(TypedDict, total=False):

@@ -1,6 +1,5 @@
 """`FactoryNetwork`: the VPC a factory's nodes live in, working without internet egress."""
 
-from __future__ import annotations
 
 import json
 from typing import TypedDict

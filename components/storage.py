@@ -6,7 +6,6 @@ training data. Everything that decides the file system's inputs is a storage arg
 fleets, the scheduler or placement never touches (or replaces) the file system.
 """
 
-from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
@@ -351,7 +350,7 @@ class ParallelFilesystem(pulumi.ComponentResource):
         kms_key_arn: pulumi.Input[str] | None = None,
         tags: Mapping[str, str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
-    ) -> ParallelFilesystem:
+    ) -> "ParallelFilesystem":
         """The factory's file system from a validated spec (which must have a `storage` block)."""
         args = spec_args(
             spec,

@@ -5,7 +5,6 @@ runtime sees every resource. Sources for EKS behaviour are cited where it is use
 objects and chart values come from `kubernetes_manifests` and `helm_values`.
 """
 
-from __future__ import annotations
 
 import json
 from collections.abc import Mapping

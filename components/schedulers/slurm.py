@@ -15,7 +15,6 @@ Choices:
   by RDS in Secrets Manager.
 """
 
-from __future__ import annotations
 
 import base64
 import gzip

@@ -1,0 +1,74 @@
+"""The built wheel installs into a fresh virtual environment outside the repository, ships its
+templates and data, and a small program composing components runs under mocks."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PROGRAM = textwrap.dedent('''
+    import pulumi
+
+    class Mocks(pulumi.runtime.Mocks):
+        def new_resource(self, args):
+            return f"{args.name}-id", {**args.inputs, "arn": f"arn:aws:ec2:us-east-1:123456789012:{args.name}",
+                                       "latestVersion": 1, "name": args.name}
+        def call(self, args):
+            return {"value": "ami-0123456789abcdef0", "accountId": "123456789012"}
+
+    pulumi.runtime.set_mocks(Mocks(), project="team", stack="dev")
+
+    import aifactory
+    from aifactory import FactoryNetwork, GpuFleet
+    from aifactory.rendering import environment
+
+    assert "aifactory/templates" not in str(aifactory.__file__) and "site-packages" in aifactory.__file__
+
+    @pulumi.runtime.test
+    def compose():
+        network = FactoryNetwork("net", {"cidr": "10.1.0.0/16", "availability_zones": ["us-east-1a", "us-east-1b"],
+                                         "egress": "none", "region": "us-east-1", "partition": "aws"})
+        fleet = GpuFleet("gpu", {"instance_type": "p5.48xlarge", "subnet_id": "subnet-0123",
+                                 "security_group_ids": [network.efa_security_group_id],
+                                 "domains": [{"name": "gpu-d0", "nodes": 2, "placement": "cluster",
+                                              "placement_group": "gpu-cluster"}]})
+        return fleet.launch_template_ids.apply(lambda ids: print("launch templates", sorted(ids)))
+
+    compose()
+    templates = environment().list_templates()
+    assert "bootstrap/health_check.sh.j2" in templates and "slurm/slurm.conf.j2" in templates, templates
+    from aifactory.catalog import get_instance_type
+    print("catalog", get_instance_type("p5en.48xlarge").network_cards)
+''')
+
+
+@pytest.mark.slow
+def test_wheel_installs_and_composes_outside_the_repository(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(dist), str(ROOT)],
+                   check=True, capture_output=True)
+    (wheel,) = dist.glob("aifactory-*.whl")
+    import zipfile
+
+    names = zipfile.ZipFile(wheel).namelist()
+    for expected in ("aifactory/templates/bootstrap/health_check.sh.j2", "aifactory/templates/slurm/slurm.conf.j2",
+                     "aifactory/catalog/data/instance_types.yaml", "aifactory/catalog/data/offerings.json"):
+        assert expected in names, expected
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--force-reinstall", str(wheel)],
+                   check=True, capture_output=True)
+    script = tmp_path / "program.py"
+    script.write_text(PROGRAM)
+    run = subprocess.run([str(python), str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "launch templates ['gpu-d0']" in run.stdout
+    assert "catalog 16" in run.stdout
