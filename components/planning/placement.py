@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -432,10 +432,7 @@ def _new_bins(site: DatahallSite, racks: list[Rack]) -> tuple[list[_Bin], list[l
     block_ids: dict[str, int] = {}
     for r in racks:
         block_ids.setdefault(r.block, len(block_ids))
-    bins = [
-        _Bin(i, r, block_ids[r.block], COOLING_RANK[r.cooling], site.usable_kw(r))
-        for i, r in enumerate(racks)
-    ]
+    bins = [_Bin(i, r, block_ids[r.block], COOLING_RANK[r.cooling], site.usable_kw(r)) for i, r in enumerate(racks)]
     by_block: list[list[_Bin]] = [[] for _ in block_ids]
     for b in bins:
         by_block[b.block].append(b)
@@ -458,8 +455,12 @@ class _Work:
 def _pack(
     site: DatahallSite, racks: list[Rack], demands: list[_Demand], work: _Work
 ) -> tuple[list[_Bin], _Shortfall | None]:
-    """Greedy placement; when every fleet packs and the site is small, an exact search improves on it."""
-    bins, short = _pack_greedy(site, racks, demands)
+    """Greedy placement in two fleet orders, the better kept; on a small site an exact search improves on it."""
+    bins, short = _pack_greedy(site, racks, demands, _ORDERS[0])
+    for order in _ORDERS[1:]:
+        other, other_short = _pack_greedy(site, racks, demands, order)
+        if other_short is None and (short is not None or _cost(other) < _cost(bins)):
+            bins, short = other, None
     if all(d.fleet.strategy == "pack" for d in demands):
         exact = _pack_exact(site, racks, demands, None if short is not None else _cost(bins), work)
         if exact is not None:
@@ -467,14 +468,24 @@ def _pack(
     return bins, short
 
 
+# Fleet orders the greedy tries, strictest cooling first in both (decreasing orders): the largest power
+# demand first (the largest fleet gets the densest blocks), or the heaviest, bulkiest node first.
+_ORDERS: tuple[Callable[[_Demand], tuple[float, ...]], ...] = (
+    lambda d: (-d.rank, -d.fleet.count * d.kw, d.index),
+    lambda d: (-d.rank, -d.kw, -d.units, d.index),
+)
+
+
 def _pack_greedy(
-    site: DatahallSite, racks: list[Rack], demands: list[_Demand]
+    site: DatahallSite,
+    racks: list[Rack],
+    demands: list[_Demand],
+    order: Callable[[_Demand], tuple[float, ...]],
 ) -> tuple[list[_Bin], _Shortfall | None]:
-    """Fleet by fleet, strictest cooling first and then largest power demand first (decreasing order):
-    the fewest blocks that hold the fleet (the smallest block that fits, else the largest ones), then
-    the densest racks across all of them."""
+    """Fleet by fleet in `order`: the fewest blocks that hold the fleet (the smallest block that fits,
+    else the largest ones), then the densest racks across all of them."""
     bins, by_block = _new_bins(site, racks)
-    for d in sorted(demands, key=lambda d: (-d.rank, -d.fleet.count * d.kw, d.index)):
+    for d in sorted(demands, key=order):
         caps = [sum(_capacity(b, d) for b in blk) for blk in by_block]
         need = d.fleet.count
         fitting = [(c, k) for k, c in enumerate(caps) if c >= need]
@@ -512,7 +523,7 @@ def _pack_greedy(
 # greedy plan stands.
 _EXACT_PATTERNS = 4_000
 _EXACT_WORK = 150_000
-_EXACT_STATES = 200_000  # remaining-node vectors times racks: a cheap size test made before any work
+_EXACT_STATES = 50_000  # remaining-node vectors times racks: a cheap size test made before any work
 
 
 def _pack_exact(
@@ -538,9 +549,7 @@ def _pack_exact(
         kind = (b.rank, b.budget_kw, b.rack.rack_units)
         if kind not in cache:
             caps = [min(_capacity(b, d), d.fleet.count) for d in demands]
-            found = _rack_patterns(
-                demands, caps, b.budget_kw, b.rack.rack_units, _EXACT_PATTERNS - enumerated
-            )
+            found = _rack_patterns(demands, caps, b.budget_kw, b.rack.rack_units, _EXACT_PATTERNS - enumerated)
             if found is None:
                 return None
             enumerated += len(found)
@@ -703,8 +712,7 @@ def _missing(
     if not eligible:
         return ConfigIssue(
             path,
-            f"fleet '{d.fleet.name}' ({d.fleet.instance_type}) needs {need_class}-cooled racks "
-            "and the site has none",
+            f"fleet '{d.fleet.name}' ({d.fleet.instance_type}) needs {need_class}-cooled racks and the site has none",
             f"add racks with `cooling: {need_class}`",
         )
     missing = d.fleet.count - short.placed
