@@ -14,7 +14,6 @@ import time
 from typing import Any
 
 import pulumi
-
 from aifactory.cli.engine import run_program
 from aifactory.program import main as program_main
 from aifactory.spec import spec_from_config

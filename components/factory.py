@@ -1,6 +1,5 @@
 """`AiFactory`: the whole factory from one validated spec."""
 
-
 import json
 from typing import Any, TypedDict
 
@@ -11,17 +10,15 @@ from .bootstrap import BootstrapContext, FsxMount, NodeadmCluster, Taint, render
 from .catalog.instance_types import get_instance_type
 from .fleet import GpuFleet, drain_deadline
 from .network import FactoryNetwork
-from .planning.placement import Domain
+from .planning.placement import Domain, plan_placement
+from .planning.zones import fleet_zones, network_zones
 from .schedulers.kubernetes import KubernetesScheduler, NodeGroupArgs
 from .schedulers.slurm import SlurmScheduler
 from .schedulers.slurm_config import render_slurm_configs, slurm_inputs_from_plan
-from .storage import ParallelFilesystem, spec_args
-from .planning.placement import plan_placement
-from .planning.zones import fleet_zones, network_zones
 from .spec import FactorySpec, spec_from_config
 from .spec.errors import NAMESPACE
+from .storage import ParallelFilesystem, spec_args
 from .tags import factory_tags
-
 
 SLURM_CONTROLLER_HOST = "slurmctld"
 
@@ -39,8 +36,14 @@ class AiFactory(pulumi.ComponentResource):
     vpc_id: pulumi.Output[str]
     kms_key_arn: pulumi.Output[str | None]
 
-    def __init__(self, name: str, args: AiFactoryArgs, opts: pulumi.ResourceOptions | None = None, *,
-                 spec: FactorySpec | None = None):
+    def __init__(
+        self,
+        name: str,
+        args: AiFactoryArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        spec: FactorySpec | None = None,
+    ):
         if spec is None:
             # Validate before registering anything: an invalid config creates no resource.
             config = {f"{NAMESPACE}:{k}": v for k, v in args.get("config", {}).items()}
@@ -55,27 +58,35 @@ class AiFactory(pulumi.ComponentResource):
         kubernetes = spec.scheduler is not None and spec.scheduler.kind == "kubernetes"
 
         key_arn = self._kms_key(name, spec, tags, child)
-        self.network = FactoryNetwork(f"{name}-network", {
-            "cidr": spec.network.cidr,
-            "availability_zones": network_zones(spec),
-            "egress": spec.egress,
-            "region": spec.region,
-            "partition": spec.partition,
-            "eks": kubernetes,
-            "kms_key_arn": key_arn,
-            "tags": tags,
-        }, child)
+        self.network = FactoryNetwork(
+            f"{name}-network",
+            {
+                "cidr": spec.network.cidr,
+                "availability_zones": network_zones(spec),
+                "egress": spec.egress,
+                "region": spec.region,
+                "partition": spec.partition,
+                "eks": kubernetes,
+                "kms_key_arn": key_arn,
+                "tags": tags,
+            },
+            child,
+        )
 
         self.storage: ParallelFilesystem | None = None
         if spec.storage is not None:
-            self.storage = ParallelFilesystem(f"{name}-fsx", spec_args(
-                spec,
-                subnet_id=self.network.subnet_ids_by_zone[network_zones(spec)[0]],
-                vpc_id=self.network.vpc_id,
-                client_security_group_id=self.network.node_security_group_id,
-                kms_key_arn=key_arn,
-                tags=tags,
-            ), child)
+            self.storage = ParallelFilesystem(
+                f"{name}-fsx",
+                spec_args(
+                    spec,
+                    subnet_id=self.network.subnet_ids_by_zone[network_zones(spec)[0]],
+                    vpc_id=self.network.vpc_id,
+                    client_security_group_id=self.network.node_security_group_id,
+                    kms_key_arn=key_arn,
+                    tags=tags,
+                ),
+                child,
+            )
 
         zones = fleet_zones(spec)
         self.kubernetes: KubernetesScheduler | None = None
@@ -84,7 +95,10 @@ class AiFactory(pulumi.ComponentResource):
             self.kubernetes = self._kubernetes(name, key_arn, tags, child)
             k8s = self.kubernetes
             cluster = pulumi.Output.all(
-                k8s.cluster_name, k8s.cluster_endpoint, k8s.cluster_certificate_authority, k8s.service_cidr,
+                k8s.cluster_name,
+                k8s.cluster_endpoint,
+                k8s.cluster_certificate_authority,
+                k8s.service_cidr,
             ).apply(lambda v: NodeadmCluster(name=v[0], endpoint=v[1], certificate_authority=v[2], service_cidr=v[3]))
 
         slurm = spec.scheduler is not None and spec.scheduler.kind == "slurm"
@@ -95,28 +109,42 @@ class AiFactory(pulumi.ComponentResource):
         self.fleets: dict[str, GpuFleet] = {}
         for fleet in spec.fleets:
             domains = placement.domains_for(fleet.name)
-            self.fleets[fleet.name] = GpuFleet(f"{name}-{fleet.name}", {
-                "instance_type": fleet.instance_type,
-                "domains": [{
-                    "name": d.name, "nodes": d.nodes, "placement": d.placement,
-                    "placement_group": d.placement_group, "partition_number": d.partition_number,
-                    "gpu_power_cap_w": d.gpu_power_cap_w, "labels": dict(d.labels),
-                } for d in domains],
-                "subnet_id": self.network.subnet_ids_by_zone[zones[fleet.name]],
-                "security_group_ids": [self.network.efa_security_group_id, self.network.node_security_group_id],
-                "capacity_type": fleet.capacity.type,
-                "reservation_id": fleet.capacity.reservation_id,
-                "capacity_block_end": fleet.capacity.end_time.isoformat() if fleet.capacity.end_time else None,
-                "scheduler": spec.scheduler.kind if spec.scheduler else "none",
-                "kubernetes_version": spec.scheduler.version if spec.scheduler and spec.scheduler.kind == "kubernetes" else "",
-                "ami_id": fleet.ami_id,
-                "kms_key_arn": key_arn,
-                "root_volume_gib": fleet.root_volume_gib,
-                "partition": spec.partition,
-                "user_data": {d.name: self._user_data(d, cluster=cluster, slurm_controller=slurm_controller)
-                              for d in domains},
-                "tags": {**tags, "aifactory:fleet": fleet.name},
-            }, child)
+            self.fleets[fleet.name] = GpuFleet(
+                f"{name}-{fleet.name}",
+                {
+                    "instance_type": fleet.instance_type,
+                    "domains": [
+                        {
+                            "name": d.name,
+                            "nodes": d.nodes,
+                            "placement": d.placement,
+                            "placement_group": d.placement_group,
+                            "partition_number": d.partition_number,
+                            "gpu_power_cap_w": d.gpu_power_cap_w,
+                            "labels": dict(d.labels),
+                        }
+                        for d in domains
+                    ],
+                    "subnet_id": self.network.subnet_ids_by_zone[zones[fleet.name]],
+                    "security_group_ids": [self.network.efa_security_group_id, self.network.node_security_group_id],
+                    "capacity_type": fleet.capacity.type,
+                    "reservation_id": fleet.capacity.reservation_id,
+                    "capacity_block_end": fleet.capacity.end_time.isoformat() if fleet.capacity.end_time else None,
+                    "scheduler": spec.scheduler.kind if spec.scheduler else "none",
+                    "kubernetes_version": spec.scheduler.version
+                    if spec.scheduler and spec.scheduler.kind == "kubernetes"
+                    else "",
+                    "ami_id": fleet.ami_id,
+                    "kms_key_arn": key_arn,
+                    "root_volume_gib": fleet.root_volume_gib,
+                    "partition": spec.partition,
+                    "user_data": {
+                        d.name: self._user_data(d, cluster=cluster, slurm_controller=slurm_controller) for d in domains
+                    },
+                    "tags": {**tags, "aifactory:fleet": fleet.name},
+                },
+                child,
+            )
 
         if self.kubernetes is not None:
             for group in self._node_groups():
@@ -138,88 +166,102 @@ class AiFactory(pulumi.ComponentResource):
         groups: list[NodeGroupArgs] = []
         for fleet in self.spec.fleets:
             for domain in self.placement.domains_for(fleet.name):
-                groups.append({
-                    "name": domain.name,
-                    "fleet": fleet.name,
-                    "instance_type": fleet.instance_type,
-                    "nodes": domain.nodes,
-                    "subnet_id": self.network.subnet_ids_by_zone[zones[fleet.name]],
-                    "capacity_type": fleet.capacity.type,
-                    "capacity_block_end": fleet.capacity.end_time.isoformat() if fleet.capacity.end_time else None,
-                    "labels": {**fleet.labels, **domain.labels},
-                    "taints": list(fleet.taints),
-                    "efa": fleet.efa,
-                })
+                groups.append(
+                    {
+                        "name": domain.name,
+                        "fleet": fleet.name,
+                        "instance_type": fleet.instance_type,
+                        "nodes": domain.nodes,
+                        "subnet_id": self.network.subnet_ids_by_zone[zones[fleet.name]],
+                        "capacity_type": fleet.capacity.type,
+                        "capacity_block_end": fleet.capacity.end_time.isoformat() if fleet.capacity.end_time else None,
+                        "labels": {**fleet.labels, **domain.labels},
+                        "taints": list(fleet.taints),
+                        "efa": fleet.efa,
+                    }
+                )
         return groups
 
-    def _slurm(self, name: str, key_arn: pulumi.Input[str] | None, tags: dict[str, str],
-               child: pulumi.ResourceOptions) -> SlurmScheduler:
+    def _slurm(
+        self, name: str, key_arn: pulumi.Input[str] | None, tags: dict[str, str], child: pulumi.ResourceOptions
+    ) -> SlurmScheduler:
         spec = self.spec
         scheduler = spec.scheduler
         assert scheduler is not None and scheduler.kind == "slurm"
         inputs = slurm_inputs_from_plan(spec, self.placement, cluster_name=name, controller_host=SLURM_CONTROLLER_HOST)
         zones = fleet_zones(spec)
         head_zone = network_zones(spec)[0]
-        return SlurmScheduler(f"{name}-slurm", {
-            "cluster_name": name,
-            "controller_host": SLURM_CONTROLLER_HOST,
-            "version": scheduler.version,
-            "config_files": render_slurm_configs(inputs),
-            "accounting": scheduler.accounting == "slurmdbd",
-            "region": spec.region,
-            "partition": spec.partition,
-            "vpc_id": self.network.vpc_id,
-            "subnet_id": self.network.subnet_ids_by_zone[head_zone],
-            "database_subnet_ids": list(self.network.subnet_ids_by_zone.values()),
-            "fleet_security_group_ids": [self.network.node_security_group_id],
-            "node_role_names": [f.instance_role_name for f in self.fleets.values()],
-            "compute_groups": [
-                {
-                    "name": domain.name,
-                    "launch_template_id": self.fleets[fleet.name].launch_template_ids[domain.name],
-                    "launch_template_version": self.fleets[fleet.name].launch_template_versions[domain.name],
-                    "subnet_id": self.network.subnet_ids_by_zone[zones[fleet.name]],
-                    "hostnames": list(domain.hostnames),
-                }
-                for fleet in spec.fleets
-                for domain in self.placement.domains_for(fleet.name)
-            ],
-            "kms_key_arn": key_arn,
-            "tags": tags,
-        }, child)
+        return SlurmScheduler(
+            f"{name}-slurm",
+            {
+                "cluster_name": name,
+                "controller_host": SLURM_CONTROLLER_HOST,
+                "version": scheduler.version,
+                "config_files": render_slurm_configs(inputs),
+                "accounting": scheduler.accounting == "slurmdbd",
+                "region": spec.region,
+                "partition": spec.partition,
+                "vpc_id": self.network.vpc_id,
+                "subnet_id": self.network.subnet_ids_by_zone[head_zone],
+                "database_subnet_ids": list(self.network.subnet_ids_by_zone.values()),
+                "fleet_security_group_ids": [self.network.node_security_group_id],
+                "node_role_names": [f.instance_role_name for f in self.fleets.values()],
+                "compute_groups": [
+                    {
+                        "launch_template_id": self.fleets[fleet.name].launch_template_ids[domain.name],
+                        "launch_template_version": self.fleets[fleet.name].launch_template_versions[domain.name],
+                        "subnet_id": self.network.subnet_ids_by_zone[zones[fleet.name]],
+                        "hostnames": list(domain.hostnames),
+                    }
+                    for fleet in spec.fleets
+                    for domain in self.placement.domains_for(fleet.name)
+                ],
+                "kms_key_arn": key_arn,
+                "tags": tags,
+            },
+            child,
+        )
 
-    def _kubernetes(self, name: str, key_arn: pulumi.Input[str] | None, tags: dict[str, str],
-                    child: pulumi.ResourceOptions) -> KubernetesScheduler:
+    def _kubernetes(
+        self, name: str, key_arn: pulumi.Input[str] | None, tags: dict[str, str], child: pulumi.ResourceOptions
+    ) -> KubernetesScheduler:
         spec = self.spec
         scheduler = spec.scheduler
         assert scheduler is not None and scheduler.kind == "kubernetes"
         storage = self.storage
-        return KubernetesScheduler(f"{name}-eks", {
-            "version": scheduler.version,
-            "region": spec.region,
-            "partition": spec.partition,
-            "subnet_ids": self.network.private_subnet_ids,
-            "endpoint": scheduler.endpoint,
-            "public_access_cidrs": list(scheduler.public_access_cidrs),
-            "sovereign": spec.sovereign,
-            "kms_key_arn": key_arn,
-            "node_groups": self._node_groups(),
-            "queues": [q.model_dump() for q in scheduler.queues],  # type: ignore[misc]
-            "priorities": list(scheduler.priorities),
-            "charts": scheduler.charts.model_dump(),
-            "registry_mirror": spec.sovereignty.registry_mirror if spec.sovereignty else None,
-            "topology_levels": self.placement.kueue_topology_levels(),
-            "filesystem": {
-                "file_system_id": storage.file_system_id,
-                "dns_name": storage.dns_name,
-                "mount_name": storage.mount_name,
-                "capacity_gib": storage.sizing.capacity_gib,
-            } if storage is not None else None,
-            "tags": tags,
-        }, child)
+        return KubernetesScheduler(
+            f"{name}-eks",
+            {
+                "version": scheduler.version,
+                "region": spec.region,
+                "partition": spec.partition,
+                "subnet_ids": self.network.private_subnet_ids,
+                "endpoint": scheduler.endpoint,
+                "public_access_cidrs": list(scheduler.public_access_cidrs),
+                "sovereign": spec.sovereign,
+                "kms_key_arn": key_arn,
+                "node_groups": self._node_groups(),
+                "queues": [q.model_dump() for q in scheduler.queues],  # type: ignore[misc]
+                "priorities": list(scheduler.priorities),
+                "charts": scheduler.charts.model_dump(),
+                "registry_mirror": spec.sovereignty.registry_mirror if spec.sovereignty else None,
+                "topology_levels": self.placement.kueue_topology_levels(),
+                "filesystem": {
+                    "file_system_id": storage.file_system_id,
+                    "dns_name": storage.dns_name,
+                    "mount_name": storage.mount_name,
+                    "capacity_gib": storage.sizing.capacity_gib,
+                }
+                if storage is not None
+                else None,
+                "tags": tags,
+            },
+            child,
+        )
 
-    def _user_data(self, domain: Domain, cluster: pulumi.Output[NodeadmCluster] | None,
-                   slurm_controller: pulumi.Input[str] | None) -> pulumi.Output[str]:
+    def _user_data(
+        self, domain: Domain, cluster: pulumi.Output[NodeadmCluster] | None, slurm_controller: pulumi.Input[str] | None
+    ) -> pulumi.Output[str]:
         """The domain's bootstrap, rendered once the file system and cluster addresses are known."""
         spec = self.spec
         fleet = spec.fleet(domain.fleet)
@@ -231,22 +273,27 @@ class AiFactory(pulumi.ComponentResource):
             fsx = None
             if storage is not None and spec.storage is not None:
                 fsx = FsxMount(
-                    dns_name=str(dns_name), mount_name=str(mount_name), mount_path=spec.storage.mount_path,
-                    efa_enabled=spec.storage.efa_enabled, checkpoint_path=str(checkpoint_path),
+                    dns_name=str(dns_name),
+                    mount_name=str(mount_name),
+                    mount_path=spec.storage.mount_path,
+                    efa_enabled=spec.storage.efa_enabled,
+                    checkpoint_path=str(checkpoint_path),
                     layout=tuple((c.end, c.count) for c in storage.sizing.checkpoint_layout),
                 )
-            return render_user_data(BootstrapContext(
-                instance_type=get_instance_type(fleet.instance_type),
-                scheduler=scheduler,  # type: ignore[arg-type]
-                profile=spec.profile,
-                cluster=node_cluster if isinstance(node_cluster, NodeadmCluster) else None,
-                fsx=fsx,
-                gpu_power_cap_w=domain.gpu_power_cap_w,
-                node_labels={**fleet.labels, **domain.labels},
-                taints=tuple(_taint(t) for t in fleet.taints),
-                slurm_controller=str(controller) if controller else None,
-                registry_mirror=spec.sovereignty.registry_mirror if spec.sovereignty else None,
-            ))
+            return render_user_data(
+                BootstrapContext(
+                    instance_type=get_instance_type(fleet.instance_type),
+                    scheduler=scheduler,
+                    profile=spec.profile,
+                    cluster=node_cluster if isinstance(node_cluster, NodeadmCluster) else None,
+                    fsx=fsx,
+                    gpu_power_cap_w=domain.gpu_power_cap_w,
+                    node_labels={**fleet.labels, **domain.labels},
+                    taints=tuple(_taint(t) for t in fleet.taints),
+                    slurm_controller=str(controller) if controller else None,
+                    registry_mirror=spec.sovereignty.registry_mirror if spec.sovereignty else None,
+                )
+            )
 
         return pulumi.Output.all(
             storage.dns_name if storage else None,
@@ -257,8 +304,9 @@ class AiFactory(pulumi.ComponentResource):
         ).apply(render)
 
     @staticmethod
-    def _kms_key(name: str, spec: FactorySpec, tags: dict[str, str],
-                 child: pulumi.ResourceOptions) -> pulumi.Input[str] | None:
+    def _kms_key(
+        name: str, spec: FactorySpec, tags: dict[str, str], child: pulumi.ResourceOptions
+    ) -> pulumi.Input[str] | None:
         """The customer-managed key of a sovereign factory: the configured one or a new one."""
         if not spec.sovereign:
             return None
@@ -267,32 +315,51 @@ class AiFactory(pulumi.ComponentResource):
         account = aws.get_caller_identity_output().account_id
         partition = spec.partition
         region = spec.region
-        policy = account.apply(lambda acct: json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [
+        policy = account.apply(
+            lambda acct: json.dumps(
                 {
-                    "Sid": "AccountAdministersKey",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:{partition}:iam::{acct}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
-                {
-                    # CloudWatch Logs encrypts the factory's log groups with this key (CloudWatch Logs
-                    # user guide, "Encrypt log data using AWS KMS").
-                    "Sid": "CloudWatchLogsUseKey",
-                    "Effect": "Allow",
-                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                    "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                    "Resource": "*",
-                    "Condition": {"ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{acct}:log-group:*"}},
-                },
-            ],
-        }))
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "AccountAdministersKey",
+                            "Effect": "Allow",
+                            "Principal": {"AWS": f"arn:{partition}:iam::{acct}:root"},
+                            "Action": "kms:*",
+                            "Resource": "*",
+                        },
+                        {
+                            # CloudWatch Logs encrypts the factory's log groups with this key (CloudWatch Logs
+                            # user guide, "Encrypt log data using AWS KMS").
+                            "Sid": "CloudWatchLogsUseKey",
+                            "Effect": "Allow",
+                            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                            "Action": [
+                                "kms:Encrypt*",
+                                "kms:Decrypt*",
+                                "kms:ReEncrypt*",
+                                "kms:GenerateDataKey*",
+                                "kms:Describe*",
+                            ],
+                            "Resource": "*",
+                            "Condition": {
+                                "ArnLike": {
+                                    "kms:EncryptionContext:aws:logs:arn": (
+                                        f"arn:{partition}:logs:{region}:{acct}:log-group:*"
+                                    )
+                                }
+                            },
+                        },
+                    ],
+                }
+            )
+        )
         key = aws.kms.Key(
-            f"{name}-cmk", description=f"aifactory {name}: customer-managed key for every data store",
-            enable_key_rotation=True, deletion_window_in_days=30, policy=policy, tags=tags,
+            f"{name}-cmk",
+            description=f"aifactory {name}: customer-managed key for every data store",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=policy,
+            tags=tags,
             opts=pulumi.ResourceOptions(parent=child.parent, protect=True),
         )
         aws.kms.Alias(f"{name}-cmk", name=f"alias/aifactory-{name}", target_key_id=key.key_id, opts=child)
@@ -314,8 +381,9 @@ class AiFactory(pulumi.ComponentResource):
         }
         if self.spec.sovereign:
             outputs["kmsKeyArn"] = self.kms_key_arn
-        deadlines = {f.name: drain_deadline(f.capacity.end_time.isoformat())
-                     for f in self.spec.fleets if f.capacity.end_time}
+        deadlines = {
+            f.name: drain_deadline(f.capacity.end_time.isoformat()) for f in self.spec.fleets if f.capacity.end_time
+        }
         if deadlines:
             outputs["capacityBlockDrainDeadlines"] = deadlines
         return outputs

@@ -1,6 +1,5 @@
 """`GpuFleet`: identical accelerated nodes with the full EFA layout, one launch template per domain."""
 
-
 import base64
 import json
 from datetime import datetime, timedelta
@@ -52,7 +51,7 @@ class GpuFleetArgs(TypedDict, total=False):
     """Placement domains; each gets its own launch template (and group)."""
     subnet_id: pulumi.Input[str]
     """The single subnet (one AZ) every node and interface lives in."""
-    security_group_ids: pulumi.Input[list[str]]
+    security_group_ids: list[pulumi.Input[str]]
     """Security groups on every interface: the EFA group first, then the node group."""
     capacity_type: str
     """`on-demand`, `capacity-reservation`, `capacity-block` or `spot`."""
@@ -99,16 +98,25 @@ class GpuFleet(pulumi.ComponentResource):
 
         role = aws.iam.Role(
             f"{name}-node",
-            assume_role_policy=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                               "Principal": {"Service": service_principal("ec2", partition)}}],
-            }),
-            tags=tags, opts=child,
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "sts:AssumeRole",
+                            "Principal": {"Service": service_principal("ec2", partition)},
+                        }
+                    ],
+                }
+            ),
+            tags=tags,
+            opts=child,
         )
         for policy in self.managed_policies(scheduler):
-            aws.iam.RolePolicyAttachment(f"{name}-node-{policy}", role=role.name,
-                                         policy_arn=managed_policy_arn(partition, policy), opts=child)
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-{policy}", role=role.name, policy_arn=managed_policy_arn(partition, policy), opts=child
+            )
         profile = None
         if scheduler != "kubernetes":
             # EKS managed node groups reject an instance profile in the launch template.
@@ -119,32 +127,41 @@ class GpuFleet(pulumi.ComponentResource):
         lt_ids: dict[str, pulumi.Output[str]] = {}
         lt_versions: dict[str, pulumi.Output[str]] = {}
         for domain in domains:
-            lt = self._launch_template(name, entry, domain, args, scheduler, capacity_type, image_id, profile,
-                                       groups, tags, child)
+            lt = self._launch_template(
+                name, entry, domain, args, scheduler, capacity_type, image_id, profile, groups, tags, child
+            )
             lt_ids[domain["name"]] = lt.id
             lt_versions[domain["name"]] = lt.latest_version.apply(str)
             if scheduler == "none":
                 aws.autoscaling.Group(
                     f"{name}-{domain['name']}",
-                    min_size=domain["nodes"], max_size=domain["nodes"], desired_capacity=domain["nodes"],
+                    min_size=domain["nodes"],
+                    max_size=domain["nodes"],
+                    desired_capacity=domain["nodes"],
                     vpc_zone_identifiers=[args["subnet_id"]],
-                    launch_template=aws.autoscaling.GroupLaunchTemplateArgs(id=lt.id, version=lt.latest_version.apply(str)),
-                    tags=[aws.autoscaling.GroupTagArgs(key=k, value=v, propagate_at_launch=True) for k, v in tags.items()],
+                    launch_template=aws.autoscaling.GroupLaunchTemplateArgs(
+                        id=lt.id, version=lt.latest_version.apply(str)
+                    ),
+                    tags=[
+                        aws.autoscaling.GroupTagArgs(key=k, value=v, propagate_at_launch=True) for k, v in tags.items()
+                    ],
                     opts=child,
                 )
 
-        self.launch_template_ids = pulumi.Output.all(**lt_ids)  # type: ignore[assignment]
-        self.launch_template_versions = pulumi.Output.all(**lt_versions)  # type: ignore[assignment]
+        self.launch_template_ids = pulumi.Output.all(**lt_ids)
+        self.launch_template_versions = pulumi.Output.all(**lt_versions)
         self.instance_role_name = role.name
         self.instance_role_arn = role.arn
         self.drain_deadline = pulumi.Output.from_input(drain_deadline(args.get("capacity_block_end")))
-        self.register_outputs({
-            "launch_template_ids": self.launch_template_ids,
-            "launch_template_versions": self.launch_template_versions,
-            "instance_role_name": self.instance_role_name,
-            "instance_role_arn": self.instance_role_arn,
-            "drain_deadline": self.drain_deadline,
-        })
+        self.register_outputs(
+            {
+                "launch_template_ids": self.launch_template_ids,
+                "launch_template_versions": self.launch_template_versions,
+                "instance_role_name": self.instance_role_name,
+                "instance_role_arn": self.instance_role_arn,
+                "drain_deadline": self.drain_deadline,
+            }
+        )
 
     @staticmethod
     def managed_policies(scheduler: str) -> list[str]:
@@ -155,8 +172,9 @@ class GpuFleet(pulumi.ComponentResource):
             policies.append("AmazonEKSWorkerNodePolicy")
         return policies
 
-    def _placement_groups(self, name: str, domains: list[FleetDomainArgs], tags: dict[str, str],
-                          child: pulumi.ResourceOptions) -> dict[str, aws.ec2.PlacementGroup]:
+    def _placement_groups(
+        self, name: str, domains: list[FleetDomainArgs], tags: dict[str, str], child: pulumi.ResourceOptions
+    ) -> dict[str, aws.ec2.PlacementGroup]:
         groups: dict[str, aws.ec2.PlacementGroup] = {}
         for domain in domains:
             key = domain.get("placement_group")
@@ -166,17 +184,21 @@ class GpuFleet(pulumi.ComponentResource):
             if not key or placement not in ("cluster", "partition") or key in groups:
                 continue
             if placement == "partition":
-                partitions = max(int(d.get("partition_number") or 1) for d in domains if d.get("placement_group") == key)
-                groups[key] = aws.ec2.PlacementGroup(f"{name}-{key}", strategy="partition",
-                                                     partition_count=partitions, tags=tags, opts=child)
+                partitions = max(
+                    int(d.get("partition_number") or 1) for d in domains if d.get("placement_group") == key
+                )
+                groups[key] = aws.ec2.PlacementGroup(
+                    f"{name}-{key}", strategy="partition", partition_count=partitions, tags=tags, opts=child
+                )
             else:
                 groups[key] = aws.ec2.PlacementGroup(f"{name}-{key}", strategy="cluster", tags=tags, opts=child)
         return groups
 
     @staticmethod
     def _image_id(entry: InstanceType, scheduler: str, args: GpuFleetArgs) -> pulumi.Input[str]:
-        if args.get("ami_id"):
-            return args["ami_id"]
+        ami_id = args.get("ami_id")
+        if ami_id:
+            return ami_id
         if scheduler == "kubernetes":
             # The AMI is pinned in the launch template, so EKS merges no bootstrap of its own and the
             # user data carries the full NodeConfig (EKS user guide, "Customize managed nodes with
@@ -186,23 +208,40 @@ class GpuFleet(pulumi.ComponentResource):
             return aws.ssm.get_parameter_output(name=parameter).value
         return aws.ssm.get_parameter_output(name=_DLAMI_PARAMETER[entry.ami_family]).value
 
-    def _launch_template(self, name: str, entry: InstanceType, domain: FleetDomainArgs, args: GpuFleetArgs,
-                         scheduler: str, capacity_type: str, image_id: pulumi.Input[str] | None,
-                         profile: aws.iam.InstanceProfile | None, groups: dict[str, aws.ec2.PlacementGroup],
-                         tags: dict[str, str], child: pulumi.ResourceOptions) -> aws.ec2.LaunchTemplate:
+    def _launch_template(
+        self,
+        name: str,
+        entry: InstanceType,
+        domain: FleetDomainArgs,
+        args: GpuFleetArgs,
+        scheduler: str,
+        capacity_type: str,
+        image_id: pulumi.Input[str] | None,
+        profile: aws.iam.InstanceProfile | None,
+        groups: dict[str, aws.ec2.PlacementGroup],
+        tags: dict[str, str],
+        child: pulumi.ResourceOptions,
+    ) -> aws.ec2.LaunchTemplate:
         slots = efa_interfaces(entry)
         # One Output for the whole layout: p5 has 33 interfaces, and resolving the security groups
         # once instead of per interface keeps large plans fast.
         # Slurm launches instances straight from the template, so its interfaces name the subnet;
         # EKS node groups and autoscaling groups supply the subnet themselves (EKS rejects one here).
         subnet = args["subnet_id"] if scheduler == "slurm" else None
-        interfaces = pulumi.Output.all(args["security_group_ids"], subnet).apply(lambda values: [
-            {"networkCardIndex": slot.network_card_index, "deviceIndex": slot.device_index,
-             "interfaceType": slot.interface_type, "securityGroups": list(values[0]),
-             "deleteOnTermination": "true", "associatePublicIpAddress": "false",
-             **({"subnetId": values[1]} if values[1] else {})}
-            for slot in slots
-        ])
+        interfaces = pulumi.Output.all(args["security_group_ids"], subnet).apply(
+            lambda values: [
+                {
+                    "networkCardIndex": slot.network_card_index,
+                    "deviceIndex": slot.device_index,
+                    "interfaceType": slot.interface_type,
+                    "securityGroups": list(values[0]),
+                    "deleteOnTermination": "true",
+                    "associatePublicIpAddress": "false",
+                    **({"subnetId": values[1]} if values[1] else {}),
+                }
+                for slot in slots
+            ]
+        )
         placement = None
         group = groups.get(domain.get("placement_group") or "")
         if group is not None:
@@ -224,7 +263,12 @@ class GpuFleet(pulumi.ComponentResource):
             market = aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type="spot")
         domain_tags = {**tags, **{k: v for k, v in domain.get("labels", {}).items() if len(k) <= 128}}
         user_data = args.get("user_data", {}).get(domain["name"])
-        return aws.ec2.LaunchTemplate(
+        encoded_user_data: pulumi.Output[str] | None = None
+        if user_data is not None:
+            encoded_user_data = pulumi.Output.from_input(user_data).apply(
+                lambda text: base64.b64encode(text.encode()).decode()
+            )
+        return aws.ec2.LaunchTemplate(  # type: ignore[misc]  # mypy stops expanding the Input unions here
             f"{name}-{domain['name']}",
             description=f"{entry.name} x{domain['nodes']} in {domain['name']}",
             image_id=image_id,
@@ -232,24 +276,33 @@ class GpuFleet(pulumi.ComponentResource):
             update_default_version=True,
             network_interfaces=interfaces,  # type: ignore[arg-type]
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2,
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=2,
                 # Slurm nodes read their planned node name from an instance tag at boot.
                 instance_metadata_tags="enabled" if scheduler == "slurm" else "disabled",
             ),
-            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                device_name=_ROOT_DEVICE[scheduler],
-                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    volume_type="gp3", volume_size=args.get("root_volume_gib", 200), encrypted="true",
-                    kms_key_id=args.get("kms_key_arn"), delete_on_termination="true", iops=6000, throughput=500,
-                ),
-            )],
-            iam_instance_profile=(aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn)
-                                  if profile is not None else None),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name=_ROOT_DEVICE[scheduler],
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_type="gp3",
+                        volume_size=args.get("root_volume_gib", 200),
+                        encrypted="true",
+                        kms_key_id=args.get("kms_key_arn"),
+                        delete_on_termination="true",
+                        iops=6000,
+                        throughput=500,
+                    ),
+                )
+            ],
+            iam_instance_profile=(
+                aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn) if profile is not None else None
+            ),
             placement=placement,
             capacity_reservation_specification=reservation,
             instance_market_options=market,
-            user_data=(pulumi.Output.from_input(user_data).apply(lambda text: base64.b64encode(text.encode()).decode())
-                       if user_data is not None else None),
+            user_data=encoded_user_data,
             tag_specifications=[
                 aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=domain_tags)
                 for kind in ("instance", "volume", "network-interface")

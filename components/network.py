@@ -1,6 +1,5 @@
 """`FactoryNetwork`: the VPC a factory's nodes live in, working without internet egress."""
 
-
 import json
 from typing import TypedDict
 
@@ -63,154 +62,305 @@ class FactoryNetwork(pulumi.ComponentResource):
         kms_key_arn = args.get("kms_key_arn")
 
         vpc = aws.ec2.Vpc(
-            f"{name}-vpc", cidr_block=cidr, enable_dns_hostnames=True, enable_dns_support=True,
-            tags={**tags, "Name": f"{name}-vpc"}, opts=child,
+            f"{name}-vpc",
+            cidr_block=cidr,
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags={**tags, "Name": f"{name}-vpc"},
+            opts=child,
         )
         layout = plan_subnets(cidr, zones, public=egress == "nat")
         private_subnets = [
             aws.ec2.Subnet(
-                f"{name}-private-{plan.availability_zone}", vpc_id=vpc.id, cidr_block=plan.private_cidr,
-                availability_zone=plan.availability_zone, map_public_ip_on_launch=False,
-                tags={**tags, "Name": f"{name}-private-{plan.availability_zone}",
-                      "kubernetes.io/role/internal-elb": "1"},
+                f"{name}-private-{plan.availability_zone}",
+                vpc_id=vpc.id,
+                cidr_block=plan.private_cidr,
+                availability_zone=plan.availability_zone,
+                map_public_ip_on_launch=False,
+                tags={
+                    **tags,
+                    "Name": f"{name}-private-{plan.availability_zone}",
+                    "kubernetes.io/role/internal-elb": "1",
+                },
                 opts=child,
             )
             for plan in layout
         ]
         private_tables = [
-            aws.ec2.RouteTable(f"{name}-private-{plan.availability_zone}", vpc_id=vpc.id,
-                               tags={**tags, "Name": f"{name}-private-{plan.availability_zone}"}, opts=child)
+            aws.ec2.RouteTable(
+                f"{name}-private-{plan.availability_zone}",
+                vpc_id=vpc.id,
+                tags={**tags, "Name": f"{name}-private-{plan.availability_zone}"},
+                opts=child,
+            )
             for plan in layout
         ]
         for plan, subnet, table in zip(layout, private_subnets, private_tables, strict=True):
-            aws.ec2.RouteTableAssociation(f"{name}-private-{plan.availability_zone}", subnet_id=subnet.id,
-                                          route_table_id=table.id, opts=child)
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-{plan.availability_zone}", subnet_id=subnet.id, route_table_id=table.id, opts=child
+            )
 
         if egress == "nat":
             self._public_egress(name, vpc, layout, private_tables, tags, child)
 
         efa_sg = aws.ec2.SecurityGroup(
-            f"{name}-efa", vpc_id=vpc.id,
+            f"{name}-efa",
+            vpc_id=vpc.id,
             description="EFA: all traffic to and from members of this group only",
-            tags={**tags, "Name": f"{name}-efa", TAG_ROLE: ROLE_EFA}, opts=child,
+            tags={**tags, "Name": f"{name}-efa", TAG_ROLE: ROLE_EFA},
+            opts=child,
         )
         # EFA needs all traffic to and from the group itself (EC2 user guide, "Prepare an
         # EFA-enabled security group"); nothing else may be in it.
         aws.vpc.SecurityGroupIngressRule(
-            f"{name}-efa-in-self", security_group_id=efa_sg.id, referenced_security_group_id=efa_sg.id,
-            ip_protocol="-1", description="EFA from members", tags={**tags, TAG_ROLE: ROLE_EFA}, opts=child,
+            f"{name}-efa-in-self",
+            security_group_id=efa_sg.id,
+            referenced_security_group_id=efa_sg.id,
+            ip_protocol="-1",
+            description="EFA from members",
+            tags={**tags, TAG_ROLE: ROLE_EFA},
+            opts=child,
         )
         aws.vpc.SecurityGroupEgressRule(
-            f"{name}-efa-out-self", security_group_id=efa_sg.id, referenced_security_group_id=efa_sg.id,
-            ip_protocol="-1", description="EFA to members", tags={**tags, TAG_ROLE: ROLE_EFA}, opts=child,
+            f"{name}-efa-out-self",
+            security_group_id=efa_sg.id,
+            referenced_security_group_id=efa_sg.id,
+            ip_protocol="-1",
+            description="EFA to members",
+            tags={**tags, TAG_ROLE: ROLE_EFA},
+            opts=child,
         )
         node_sg = aws.ec2.SecurityGroup(
-            f"{name}-nodes", vpc_id=vpc.id, description="Factory nodes: outbound; inbound from factory nodes",
-            tags={**tags, "Name": f"{name}-nodes"}, opts=child,
+            f"{name}-nodes",
+            vpc_id=vpc.id,
+            description="Factory nodes: outbound; inbound from factory nodes",
+            tags={**tags, "Name": f"{name}-nodes"},
+            opts=child,
         )
         aws.vpc.SecurityGroupIngressRule(
-            f"{name}-nodes-in-self", security_group_id=node_sg.id, referenced_security_group_id=node_sg.id,
-            ip_protocol="-1", description="Node to node", tags=tags, opts=child,
+            f"{name}-nodes-in-self",
+            security_group_id=node_sg.id,
+            referenced_security_group_id=node_sg.id,
+            ip_protocol="-1",
+            description="Node to node",
+            tags=tags,
+            opts=child,
         )
         aws.vpc.SecurityGroupEgressRule(
-            f"{name}-nodes-out", security_group_id=node_sg.id,
-            cidr_ipv4="0.0.0.0/0" if egress == "nat" else cidr, ip_protocol="-1",
-            description="Outbound (VPC only when the factory has no egress)", tags=tags, opts=child,
+            f"{name}-nodes-out",
+            security_group_id=node_sg.id,
+            cidr_ipv4="0.0.0.0/0" if egress == "nat" else cidr,
+            ip_protocol="-1",
+            description="Outbound (VPC only when the factory has no egress)",
+            tags=tags,
+            opts=child,
         )
-        self._endpoints(name, vpc, cidr, region, partition, private_subnets, private_tables,
-                        bool(args.get("eks", False)), tags, child)
-        self._flow_logs(name, vpc, partition, kms_key_arn, int(args.get("flow_log_retention_days", 365)),  # type: ignore[arg-type]
-                        tags, child)
+        self._endpoints(
+            name,
+            vpc,
+            cidr,
+            region,
+            partition,
+            private_subnets,
+            private_tables,
+            bool(args.get("eks", False)),
+            tags,
+            child,
+        )
+        self._flow_logs(
+            name,
+            vpc,
+            partition,
+            kms_key_arn,
+            int(args.get("flow_log_retention_days", 365)),  # type: ignore[arg-type]
+            tags,
+            child,
+        )
 
         self.vpc_id = vpc.id
-        self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private_subnets])  # type: ignore[assignment]
+        self.private_subnet_ids = pulumi.Output.all(*[s.id for s in private_subnets])
         self.availability_zones = pulumi.Output.from_input(zones)
         self.efa_security_group_id = efa_sg.id
         self.node_security_group_id = node_sg.id
         self.subnet_ids_by_zone = {p.availability_zone: s.id for p, s in zip(layout, private_subnets, strict=True)}
-        self.register_outputs({
-            "vpc_id": self.vpc_id,
-            "private_subnet_ids": self.private_subnet_ids,
-            "availability_zones": self.availability_zones,
-            "efa_security_group_id": self.efa_security_group_id,
-            "node_security_group_id": self.node_security_group_id,
-        })
+        self.register_outputs(
+            {
+                "vpc_id": self.vpc_id,
+                "private_subnet_ids": self.private_subnet_ids,
+                "availability_zones": self.availability_zones,
+                "efa_security_group_id": self.efa_security_group_id,
+                "node_security_group_id": self.node_security_group_id,
+            }
+        )
 
-    def _public_egress(self, name: str, vpc: aws.ec2.Vpc, layout: list, private_tables: list[aws.ec2.RouteTable],
-                       tags: dict[str, str], child: pulumi.ResourceOptions) -> None:
+    def _public_egress(
+        self,
+        name: str,
+        vpc: aws.ec2.Vpc,
+        layout: list,
+        private_tables: list[aws.ec2.RouteTable],
+        tags: dict[str, str],
+        child: pulumi.ResourceOptions,
+    ) -> None:
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags={**tags, "Name": f"{name}-igw"}, opts=child)
-        public_table = aws.ec2.RouteTable(f"{name}-public", vpc_id=vpc.id, tags={**tags, "Name": f"{name}-public"},
-                                          opts=child)
-        aws.ec2.Route(f"{name}-public-default", route_table_id=public_table.id, destination_cidr_block="0.0.0.0/0",
-                      gateway_id=igw.id, opts=child)
+        public_table = aws.ec2.RouteTable(
+            f"{name}-public", vpc_id=vpc.id, tags={**tags, "Name": f"{name}-public"}, opts=child
+        )
+        aws.ec2.Route(
+            f"{name}-public-default",
+            route_table_id=public_table.id,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=igw.id,
+            opts=child,
+        )
         for plan, private_table in zip(layout, private_tables, strict=True):
             zone = plan.availability_zone
             public = aws.ec2.Subnet(
-                f"{name}-public-{zone}", vpc_id=vpc.id, cidr_block=plan.public_cidr, availability_zone=zone,
-                map_public_ip_on_launch=False, tags={**tags, "Name": f"{name}-public-{zone}",
-                                                     "kubernetes.io/role/elb": "1"}, opts=child,
+                f"{name}-public-{zone}",
+                vpc_id=vpc.id,
+                cidr_block=plan.public_cidr,
+                availability_zone=zone,
+                map_public_ip_on_launch=False,
+                tags={**tags, "Name": f"{name}-public-{zone}", "kubernetes.io/role/elb": "1"},
+                opts=child,
             )
-            aws.ec2.RouteTableAssociation(f"{name}-public-{zone}", subnet_id=public.id,
-                                          route_table_id=public_table.id, opts=child)
-            eip = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc", tags={**tags, "Name": f"{name}-nat-{zone}"},
-                              opts=child)
-            nat = aws.ec2.NatGateway(f"{name}-nat-{zone}", subnet_id=public.id, allocation_id=eip.id,
-                                     tags={**tags, "Name": f"{name}-nat-{zone}"},
-                                     opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]))
-            aws.ec2.Route(f"{name}-private-{zone}-default", route_table_id=private_table.id,
-                          destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id, opts=child)
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{zone}", subnet_id=public.id, route_table_id=public_table.id, opts=child
+            )
+            eip = aws.ec2.Eip(
+                f"{name}-nat-{zone}", domain="vpc", tags={**tags, "Name": f"{name}-nat-{zone}"}, opts=child
+            )
+            nat = aws.ec2.NatGateway(
+                f"{name}-nat-{zone}",
+                subnet_id=public.id,
+                allocation_id=eip.id,
+                tags={**tags, "Name": f"{name}-nat-{zone}"},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
+            )
+            aws.ec2.Route(
+                f"{name}-private-{zone}-default",
+                route_table_id=private_table.id,
+                destination_cidr_block="0.0.0.0/0",
+                nat_gateway_id=nat.id,
+                opts=child,
+            )
 
-    def _endpoints(self, name: str, vpc: aws.ec2.Vpc, cidr: str, region: str, partition: str,
-                   subnets: list[aws.ec2.Subnet], tables: list[aws.ec2.RouteTable], eks: bool,
-                   tags: dict[str, str], child: pulumi.ResourceOptions) -> None:
+    def _endpoints(
+        self,
+        name: str,
+        vpc: aws.ec2.Vpc,
+        cidr: str,
+        region: str,
+        partition: str,
+        subnets: list[aws.ec2.Subnet],
+        tables: list[aws.ec2.RouteTable],
+        eks: bool,
+        tags: dict[str, str],
+        child: pulumi.ResourceOptions,
+    ) -> None:
         aws.ec2.VpcEndpoint(
-            f"{name}-s3", vpc_id=vpc.id, service_name=endpoint_service_name(region, partition, "s3"),
-            vpc_endpoint_type="Gateway", route_table_ids=[t.id for t in tables],
-            tags={**tags, "Name": f"{name}-s3"}, opts=child,
+            f"{name}-s3",
+            vpc_id=vpc.id,
+            service_name=endpoint_service_name(region, partition, "s3"),
+            vpc_endpoint_type="Gateway",
+            route_table_ids=[t.id for t in tables],
+            tags={**tags, "Name": f"{name}-s3"},
+            opts=child,
         )
         endpoint_sg = aws.ec2.SecurityGroup(
-            f"{name}-endpoints", vpc_id=vpc.id, description="VPC interface endpoints: HTTPS from the VPC",
-            tags={**tags, "Name": f"{name}-endpoints"}, opts=child,
+            f"{name}-endpoints",
+            vpc_id=vpc.id,
+            description="VPC interface endpoints: HTTPS from the VPC",
+            tags={**tags, "Name": f"{name}-endpoints"},
+            opts=child,
         )
         aws.vpc.SecurityGroupIngressRule(
-            f"{name}-endpoints-https", security_group_id=endpoint_sg.id, cidr_ipv4=cidr, ip_protocol="tcp",
-            from_port=443, to_port=443, description="HTTPS from the VPC", tags=tags, opts=child,
+            f"{name}-endpoints-https",
+            security_group_id=endpoint_sg.id,
+            cidr_ipv4=cidr,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="HTTPS from the VPC",
+            tags=tags,
+            opts=child,
         )
         services = BASE_INTERFACE_ENDPOINTS + (EKS_INTERFACE_ENDPOINTS if eks else ())
         for service in services:
             aws.ec2.VpcEndpoint(
-                f"{name}-{service.replace('.', '-')}", vpc_id=vpc.id,
-                service_name=endpoint_service_name(region, partition, service), vpc_endpoint_type="Interface",
-                private_dns_enabled=True, subnet_ids=[s.id for s in subnets], security_group_ids=[endpoint_sg.id],
-                tags={**tags, "Name": f"{name}-{service}"}, opts=child,
+                f"{name}-{service.replace('.', '-')}",
+                vpc_id=vpc.id,
+                service_name=endpoint_service_name(region, partition, service),
+                vpc_endpoint_type="Interface",
+                private_dns_enabled=True,
+                subnet_ids=[s.id for s in subnets],
+                security_group_ids=[endpoint_sg.id],
+                tags={**tags, "Name": f"{name}-{service}"},
+                opts=child,
             )
 
-    def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, partition: str, kms_key_arn: pulumi.Input[str] | None,
-                   retention_days: int, tags: dict[str, str], child: pulumi.ResourceOptions) -> None:
+    def _flow_logs(
+        self,
+        name: str,
+        vpc: aws.ec2.Vpc,
+        partition: str,
+        kms_key_arn: pulumi.Input[str] | None,
+        retention_days: int,
+        tags: dict[str, str],
+        child: pulumi.ResourceOptions,
+    ) -> None:
         group = aws.cloudwatch.LogGroup(
-            f"{name}-flow-logs", name=f"/aifactory/{name}/vpc-flow-logs", retention_in_days=retention_days,
-            kms_key_id=kms_key_arn, tags=tags, opts=child,
+            f"{name}-flow-logs",
+            name=f"/aifactory/{name}/vpc-flow-logs",
+            retention_in_days=retention_days,
+            kms_key_id=kms_key_arn,
+            tags=tags,
+            opts=child,
         )
         role = aws.iam.Role(
             f"{name}-flow-logs",
-            assume_role_policy=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                               "Principal": {"Service": service_principal("vpc-flow-logs", partition)}}],
-            }),
-            tags=tags, opts=child,
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "sts:AssumeRole",
+                            "Principal": {"Service": service_principal("vpc-flow-logs", partition)},
+                        }
+                    ],
+                }
+            ),
+            tags=tags,
+            opts=child,
         )
         aws.iam.RolePolicy(
-            f"{name}-flow-logs", role=role.id,
-            policy=group.arn.apply(lambda arn: json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow",
-                               "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                               "Resource": [arn, f"{arn}:*"]}],
-            })),
+            f"{name}-flow-logs",
+            role=role.id,
+            policy=group.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                                "Resource": [arn, f"{arn}:*"],
+                            }
+                        ],
+                    }
+                )
+            ),
             opts=child,
         )
         aws.ec2.FlowLog(
-            f"{name}-flow-logs", vpc_id=vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
-            log_destination=group.arn, iam_role_arn=role.arn, max_aggregation_interval=60, tags=tags, opts=child,
+            f"{name}-flow-logs",
+            vpc_id=vpc.id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=60,
+            tags=tags,
+            opts=child,
         )

@@ -473,7 +473,7 @@ def check_efa_layout(resource_type: str, props: Mapping[str, Any], config: Polic
     nics = props.get("networkInterfaces")
     if not _dicts(nics) or not any(n.get("interfaceType") in ("efa", "efa-only") for n in _dicts(nics)):
         return []
-    return interface_layout_violations(list(_dicts(nics)), props.get("instanceType"))
+    return interface_layout_violations([dict(n) for n in _dicts(nics)], props.get("instanceType"))
 
 
 def check_no_placement_group_on_reserved_capacity(

@@ -7,10 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-from pulumi.provider.experimental.analyzer import Analyzer
-
 from aifactory import COMPONENTS
 from aifactory.provider import PROVIDER_NAME, provider_schema
+from pulumi.provider.experimental.analyzer import Analyzer
 
 SCHEMA = Path(__file__).resolve().parent.parent / "provider" / "schema.json"
 

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from aifactory.cli.planrun import plan_stack
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "urns"

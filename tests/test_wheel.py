@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-PROGRAM = textwrap.dedent('''
+PROGRAM = textwrap.dedent("""
     import pulumi
 
     class Mocks(pulumi.runtime.Mocks):
@@ -45,27 +45,37 @@ PROGRAM = textwrap.dedent('''
     assert "bootstrap/health_check.sh.j2" in templates and "slurm/slurm.conf.j2" in templates, templates
     from aifactory.catalog import get_instance_type
     print("catalog", get_instance_type("p5en.48xlarge").network_cards)
-''')
+""")
 
 
 @pytest.mark.slow
 def test_wheel_installs_and_composes_outside_the_repository(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(dist), str(ROOT)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(dist), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = dist.glob("aifactory-*.whl")
     import zipfile
 
     names = zipfile.ZipFile(wheel).namelist()
-    for expected in ("aifactory/templates/bootstrap/health_check.sh.j2", "aifactory/templates/slurm/slurm.conf.j2",
-                     "aifactory/catalog/data/instance_types.yaml", "aifactory/catalog/data/offerings.json"):
+    for expected in (
+        "aifactory/templates/bootstrap/health_check.sh.j2",
+        "aifactory/templates/slurm/slurm.conf.j2",
+        "aifactory/catalog/data/instance_types.yaml",
+        "aifactory/catalog/data/offerings.json",
+    ):
         assert expected in names, expected
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     python = venv / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--force-reinstall", str(wheel)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--no-deps", "--force-reinstall", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
     script = tmp_path / "program.py"
     script.write_text(PROGRAM)
     run = subprocess.run([str(python), str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)

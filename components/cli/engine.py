@@ -104,7 +104,11 @@ def _plain(value: Any) -> Any:
 
 
 def run_program(
-    config: Mapping[str, Any], stack: str, region: str, partition: str, program: Callable[[], None],
+    config: Mapping[str, Any],
+    stack: str,
+    region: str,
+    partition: str,
+    program: Callable[[], None],
     run: ProgramRun | None = None,
 ) -> ProgramRun:
     """Run `program` against mocks with the stack's config; returns every registration in order
@@ -122,7 +126,7 @@ def run_program(
     def program_with_exports() -> None:
         program()
         root = get_root_resource()
-        if root is not None:
+        if isinstance(root, pulumi.ComponentResource):
             # set_mocks finished the root stack before the program exported anything.
             root.register_outputs(massage(getattr(root, "outputs", {}), []))
 

@@ -46,8 +46,7 @@ class FactoryMocks(pulumi.runtime.Mocks):
 
     def arn(self, service: str, resource: str, region: bool = True, account: bool = True) -> str:
         return (
-            f"arn:{self.partition}:{service}:{self.region if region else ''}:"
-            f"{ACCOUNT_ID if account else ''}:{resource}"
+            f"arn:{self.partition}:{service}:{self.region if region else ''}:{ACCOUNT_ID if account else ''}:{resource}"
         )
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
@@ -57,8 +56,10 @@ class FactoryMocks(pulumi.runtime.Mocks):
         state: dict[str, Any] = dict(inputs)
         style = _ID_STYLE.get(typ)
         if typ == "aws:kms/key:Key":
-            key_id = f"{_hex(typ, name, length=8)}-{_hex(name, 'a', length=4)}-{_hex(name, 'b', length=4)}-" \
-                     f"{_hex(name, 'c', length=4)}-{_hex(name, 'd', length=12)}"
+            key_id = (
+                f"{_hex(typ, name, length=8)}-{_hex(name, 'a', length=4)}-{_hex(name, 'b', length=4)}-"
+                f"{_hex(name, 'c', length=4)}-{_hex(name, 'd', length=12)}"
+            )
             state.update(keyId=key_id, arn=self.arn("kms", f"key/{key_id}"))
             return key_id, state
         if style is not None:
@@ -83,16 +84,22 @@ class FactoryMocks(pulumi.runtime.Mocks):
             )
         elif typ == "aws:iam/role:Role":
             role_name = state.get("name") or resource_id
-            state.update(name=role_name, arn=f"arn:{self.partition}:iam::{ACCOUNT_ID}:role/{role_name}",
-                         uniqueId=f"AROA{_hex(name, length=17).upper()}")
+            state.update(
+                name=role_name,
+                arn=f"arn:{self.partition}:iam::{ACCOUNT_ID}:role/{role_name}",
+                uniqueId=f"AROA{_hex(name, length=17).upper()}",
+            )
         elif typ == "aws:iam/instanceProfile:InstanceProfile":
             state.update(arn=f"arn:{self.partition}:iam::{ACCOUNT_ID}:instance-profile/{resource_id}")
         elif typ == "aws:iam/policy:Policy":
             state.update(arn=f"arn:{self.partition}:iam::{ACCOUNT_ID}:policy/{resource_id}")
         elif typ == "aws:s3/bucket:Bucket" or typ.startswith("aws:s3/bucketV2"):
             bucket = state.get("bucket") or f"{name}-{_hex(name, length=8)}"
-            state.update(bucket=bucket, arn=f"arn:{self.partition}:s3:::{bucket}",
-                         bucketRegionalDomainName=f"{bucket}.s3.{self.region}.{self.dns_suffix}")
+            state.update(
+                bucket=bucket,
+                arn=f"arn:{self.partition}:s3:::{bucket}",
+                bucketRegionalDomainName=f"{bucket}.s3.{self.region}.{self.dns_suffix}",
+            )
         elif typ == "aws:cloudwatch/logGroup:LogGroup":
             state.update(arn=self.arn("logs", f"log-group:{state.get('name', resource_id)}"))
         elif typ == "aws:eks/cluster:Cluster":
@@ -100,8 +107,19 @@ class FactoryMocks(pulumi.runtime.Mocks):
             state.update(
                 arn=self.arn("eks", f"cluster/{resource_id}"),
                 endpoint=f"https://{_hex(name, length=32).upper()}.gr7.{self.region}.eks.{self.dns_suffix}",
-                certificateAuthority={"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1PQ0sKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="},
-                identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.{self.dns_suffix}/id/{_hex(name, length=32).upper()}"}]}],
+                certificateAuthority={
+                    "data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1PQ0sKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="
+                },
+                identities=[
+                    {
+                        "oidcs": [
+                            {
+                                "issuer": f"https://oidc.eks.{self.region}.{self.dns_suffix}/id/"
+                                f"{_hex(name, length=32).upper()}"
+                            }
+                        ]
+                    }
+                ],
                 kubernetesNetworkConfig={"serviceIpv4Cidr": "172.20.0.0/16", "ipFamily": "ipv4"},
                 status="ACTIVE",
                 vpcConfig={**state.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{_hex(name, 'cluster')}"},
@@ -109,7 +127,11 @@ class FactoryMocks(pulumi.runtime.Mocks):
         elif typ == "aws:eks/nodeGroup:NodeGroup":
             state.update(arn=self.arn("eks", f"nodegroup/{resource_id}"), status="ACTIVE")
         elif typ == "aws:autoscaling/group:Group":
-            state.update(arn=self.arn("autoscaling", f"autoScalingGroup:{_hex(name, length=8)}:autoScalingGroupName/{resource_id}"))
+            state.update(
+                arn=self.arn(
+                    "autoscaling", f"autoScalingGroup:{_hex(name, length=8)}:autoScalingGroupName/{resource_id}"
+                )
+            )
         elif typ == "aws:ec2/instance:Instance":
             state.update(privateIp="10.0.128.10", privateDns=f"ip-10-0-128-10.{self.region}.compute.internal")
         elif typ == "aws:ec2/placementGroup:PlacementGroup":
@@ -117,17 +139,27 @@ class FactoryMocks(pulumi.runtime.Mocks):
         elif typ == "aws:secretsmanager/secret:Secret":
             state.update(arn=self.arn("secretsmanager", f"secret:{resource_id}"))
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[Any, Any]:
-        token, inputs = args.token, args.args
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        return self._invoke(args.token, args.args), []
+
+    def _invoke(self, token: str, inputs: dict[str, Any]) -> dict[Any, Any]:
         if token == "aws:ssm/getParameter:getParameter":
             value = f"ami-{_hex(str(inputs.get('name')))}"
             return {"name": inputs.get("name"), "value": value, "insecureValue": value, "type": "String"}
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT_ID, "arn": f"arn:{self.partition}:iam::{ACCOUNT_ID}:user/plan",
-                    "userId": "AIDAPLAN", "id": ACCOUNT_ID}
+            return {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:{self.partition}:iam::{ACCOUNT_ID}:user/plan",
+                "userId": "AIDAPLAN",
+                "id": ACCOUNT_ID,
+            }
         if token == "aws:index/getPartition:getPartition":
-            return {"partition": self.partition, "dnsSuffix": self.dns_suffix, "id": self.partition,
-                    "reverseDnsPrefix": ".".join(reversed(self.dns_suffix.split(".")))}
+            return {
+                "partition": self.partition,
+                "dnsSuffix": self.dns_suffix,
+                "id": self.partition,
+                "reverseDnsPrefix": ".".join(reversed(self.dns_suffix.split("."))),
+            }
         if token == "aws:index/getRegion:getRegion":
             return {"name": self.region, "region": self.region, "id": self.region}
         return {}

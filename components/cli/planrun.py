@@ -107,6 +107,7 @@ def policy_verdicts(document: dict[str, Any]) -> list[dict[str, str]]:
     resources = document.get("resources", [])
     profile = document.get("profile", "commercial")
     placement = (document.get("summary") or {}).get("placement") or placement_from_resources(resources)
-    violations = run_policies(resources, profile, PolicyConfig.from_sovereignty(profile, document.get("sovereignty")),
-                              placement)
+    violations = run_policies(
+        resources, profile, PolicyConfig.from_sovereignty(profile, document.get("sovereignty")), placement
+    )
     return [{"policy": v.policy, "level": v.level, "urn": v.urn, "message": v.message} for v in violations]

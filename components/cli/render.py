@@ -82,8 +82,9 @@ def kubernetes_files(result: PlanResult, plan: PlacementPlan) -> dict[str, str]:
         fleet = spec.fleets[0]
         domains = plan.domains_for(fleet.name)
         capacity = FleetCapacity(name=fleet.name, instance_type=fleet.instance_type, nodes=fleet.count)
-        queue = next((q for q in spec.scheduler.queues if q.fleets is None or fleet.name in q.fleets),
-                     spec.scheduler.queues[0])
+        queue = next(
+            (q for q in spec.scheduler.queues if q.fleets is None or fleet.name in q.fleets), spec.scheduler.queues[0]
+        )
         nodes = min(2, max(d.nodes for d in domains))
         jobset = nccl_tests_jobset(capacity, nodes, queue, plan.kueue_topology_levels()[-2])
         files["kubernetes/nccl-tests.yaml"] = yaml.safe_dump(jobset, sort_keys=False)

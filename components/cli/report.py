@@ -38,7 +38,10 @@ def plan_lines(result: PlanResult, tree: bool = False) -> list[str]:
     if storage:
         lines += ["", "storage", *(f"  {k:<28} {v}" for k, v in storage.items())]
     counts = Counter(r.type for r in result.resources if r.custom)
-    lines += ["", f"resources  {sum(counts.values())} cloud resources, {len(result.resources) - sum(counts.values())} components"]
+    lines += [
+        "",
+        f"resources  {sum(counts.values())} cloud resources, {len(result.resources) - sum(counts.values())} components",
+    ]
     lines += [f"  {n:>5}  {t}" for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     if tree:
         lines += ["", "resource tree", *_tree_lines(result)]

@@ -144,8 +144,8 @@ def allocate_quotas(queues: Sequence[Queue], fleets: Sequence[FleetCapacity]) ->
         cap["source"][f"q:{q.name}"] = q.gpu_quota
         for f in allowed[q.name]:
             cap[f"q:{q.name}"][f"f:{f}"] = infinite
-    for f in fleets:
-        cap[f"f:{f.name}"]["sink"] = f.accelerators
+    for fleet in fleets:
+        cap[f"f:{fleet.name}"]["sink"] = fleet.accelerators
     for a in nodes:
         for b in list(cap[a]):
             cap[b].setdefault(a, 0)

@@ -38,9 +38,7 @@ def spec_from_config(config: Mapping[str, Any]) -> FactorySpec:
         elif namespace == NAMESPACE:
             raw[name] = _decode(value)
     if "region" not in raw:
-        issues.append(
-            ConfigIssue(REGION_KEY, "no region is set", "run `pulumi config set aws:region <region>`")
-        )
+        issues.append(ConfigIssue(REGION_KEY, "no region is set", "run `pulumi config set aws:region <region>`"))
     try:
         spec = FactorySpec.model_validate(raw)
     except ValidationError as exc:
@@ -139,7 +137,7 @@ def _field_names_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[
         candidates = next_candidates
     names: list[str] = []
     for candidate in candidates:
-        for inner in _unwrap(candidate) + [candidate]:
+        for inner in [*_unwrap(candidate), candidate]:
             if isinstance(inner, type) and issubclass(inner, BaseModel):
                 names.extend(f.alias or n for n, f in inner.model_fields.items())
     return sorted(set(names))

@@ -31,7 +31,9 @@ DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
 
 def region_is_known(spec: FactorySpec) -> Iterator[ConfigIssue]:
     if spec.region not in all_regions():
-        yield ConfigIssue("aws:region", f"'{spec.region}' is not an AWS region", did_you_mean(spec.region, all_regions()))
+        yield ConfigIssue(
+            "aws:region", f"'{spec.region}' is not an AWS region", did_you_mean(spec.region, all_regions())
+        )
 
 
 def sovereign_needs_sovereignty(spec: FactorySpec) -> Iterator[ConfigIssue]:
@@ -94,7 +96,9 @@ def fleet_names_unique_and_dns_safe(spec: FactorySpec) -> Iterator[ConfigIssue]:
                 "use 1-40 lowercase letters, digits and '-', starting with a letter and not ending with '-'",
             )
         if fleet.name in seen:
-            yield ConfigIssue(path, f"'{fleet.name}' is already used by fleets[{seen[fleet.name]}]", "give every fleet its own name")
+            yield ConfigIssue(
+                path, f"'{fleet.name}' is already used by fleets[{seen[fleet.name]}]", "give every fleet its own name"
+            )
         seen.setdefault(fleet.name, i)
 
 
@@ -161,7 +165,9 @@ def fleet_capacity_consistent(spec: FactorySpec) -> Iterator[ConfigIssue]:
         if cap.end_time is not None and cap.end_time.tzinfo is None:
             yield ConfigIssue(f"{path}.endTime", "has no time zone", "write it with a zone, e.g. 2026-12-01T11:30:00Z")
         if cap.type != "capacity-block" and cap.end_time is not None:
-            yield ConfigIssue(f"{path}.endTime", f"only applies to capacity blocks, not '{cap.type}'", "remove `endTime`")
+            yield ConfigIssue(
+                f"{path}.endTime", f"only applies to capacity blocks, not '{cap.type}'", "remove `endTime`"
+            )
         if cap.type == "spot" and spec.sovereign:
             yield ConfigIssue(
                 f"{path}.type",
@@ -188,7 +194,9 @@ def zones_in_region(spec: FactorySpec) -> Iterator[ConfigIssue]:
     for i, zone in enumerate(spec.network.availability_zones or []):
         fix = bad(zone)
         if fix:
-            yield ConfigIssue(config_path("network", "availabilityZones", i), f"'{zone}' is not an AZ of {spec.region}", fix)
+            yield ConfigIssue(
+                config_path("network", "availabilityZones", i), f"'{zone}' is not an AZ of {spec.region}", fix
+            )
     for i, fleet in enumerate(spec.fleets):
         if fleet.availability_zone is None:
             continue
@@ -223,7 +231,11 @@ def network_large_enough(spec: FactorySpec) -> Iterator[ConfigIssue]:
     try:
         subnets = plan_subnets(spec.network.cidr, zones, public=spec.egress == "nat")
     except ValueError as exc:
-        yield ConfigIssue(config_path("network", "cidr"), f"cannot hold {len(zones)} zones' subnets ({exc})", "use a larger CIDR such as /16")
+        yield ConfigIssue(
+            config_path("network", "cidr"),
+            f"cannot hold {len(zones)} zones' subnets ({exc})",
+            "use a larger CIDR such as /16",
+        )
         return
     per_zone: dict[str, int] = {z: 0 for z in zones}
     for fleet_name, zone in fleet_zones(spec).items():

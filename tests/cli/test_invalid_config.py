@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from aifactory.cli.engine import ProgramRun, run_program
 from aifactory.cli.main import main
 from aifactory.program import main as program_main
+
 from tests.stackfiles import base, write_stack
 
 Mutation = Callable[[dict[str, Any]], None]
@@ -50,8 +50,12 @@ CASES: list[tuple[str, bool, Mutation, str]] = [
     ("fleets-empty", False, _set("aifactory:fleets", []), "aifactory:fleets"),
     ("instance-type-typo", False, _fleet(instanceType="p5.48xlarg"), "aifactory:fleets[0].instanceType"),
     ("instance-type-unknown", False, _fleet(instanceType="m5.large"), "aifactory:fleets[0].instanceType"),
-    ("instance-type-not-in-region", False, _fleet(instanceType="trn2.48xlarge", availabilityZone=None),
-     "aifactory:fleets[0].instanceType"),
+    (
+        "instance-type-not-in-region",
+        False,
+        _fleet(instanceType="trn2.48xlarge", availabilityZone=None),
+        "aifactory:fleets[0].instanceType",
+    ),
     ("count-zero", False, _fleet(count=0), "aifactory:fleets[0].count"),
     ("count-negative", False, _fleet(count=-3), "aifactory:fleets[0].count"),
     ("count-not-number", False, _fleet(count="many"), "aifactory:fleets[0].count"),
@@ -61,56 +65,174 @@ CASES: list[tuple[str, bool, Mutation, str]] = [
     ("fleet-name-duplicate", False, _fleet(name="eval"), "aifactory:fleets[1].name"),
     ("fleet-name-too-long", False, _fleet(name="a" * 41), "aifactory:fleets[0].name"),
     ("az-other-region", False, _fleet(availabilityZone="us-west-2a"), "aifactory:fleets[0].availabilityZone"),
-    ("az-not-offering-type", False, _fleet(instanceType="p5en.48xlarge", availabilityZone="us-east-1b"),
-     "aifactory:fleets[0].availabilityZone"),
+    (
+        "az-not-offering-type",
+        False,
+        _fleet(instanceType="p5en.48xlarge", availabilityZone="us-east-1b"),
+        "aifactory:fleets[0].availabilityZone",
+    ),
     ("az-without-subnet", False, _fleet(availabilityZone="us-east-1c"), "aifactory:fleets[0].availabilityZone"),
-    ("network-az-other-region", False, _set("aifactory:network", {"availabilityZones": ["eu-west-1a"]}),
-     "aifactory:network.availabilityZones[0]"),
+    (
+        "network-az-other-region",
+        False,
+        _set("aifactory:network", {"availabilityZones": ["eu-west-1a"]}),
+        "aifactory:network.availabilityZones[0]",
+    ),
     ("cidr-invalid", False, _set("aifactory:network", {"cidr": "10.0.0.0/33"}), "aifactory:network.cidr"),
     ("cidr-host-bits", False, _set("aifactory:network", {"cidr": "10.0.0.1/16"}), "aifactory:network.cidr"),
     ("cidr-too-small", False, _set("aifactory:network", {"cidr": "10.0.0.0/28"}), "aifactory:network.cidr"),
-    ("cidr-too-small-for-fleet", False, lambda c: (_fleet(count=3000)(c), _set("aifactory:network",
-     {"cidr": "10.0.0.0/20", "availabilityZones": ["us-east-1a", "us-east-1b"]})(c)), "aifactory:network.cidr"),
+    (
+        "cidr-too-small-for-fleet",
+        False,
+        lambda c: (
+            _fleet(count=3000)(c),
+            _set("aifactory:network", {"cidr": "10.0.0.0/20", "availabilityZones": ["us-east-1a", "us-east-1b"]})(c),
+        ),
+        "aifactory:network.cidr",
+    ),
     ("egress-typo", False, _set("aifactory:network", {"egress": "nta"}), "aifactory:network.egress"),
-    ("network-unknown-key", False, _set("aifactory:network", {"cidrBlock": "10.0.0.0/16"}),
-     "aifactory:network.cidrBlock"),
+    (
+        "network-unknown-key",
+        False,
+        _set("aifactory:network", {"cidrBlock": "10.0.0.0/16"}),
+        "aifactory:network.cidrBlock",
+    ),
     ("capacity-type-typo", False, _fleet(capacity={"type": "ondemand"}), "aifactory:fleets[0].capacity.type"),
-    ("reservation-without-id", False, _fleet(capacity={"type": "capacity-reservation"}),
-     "aifactory:fleets[0].capacity.reservationId"),
-    ("block-without-id", False, _fleet(capacity={"type": "capacity-block", "endTime": "2026-12-01T10:00:00Z"}),
-     "aifactory:fleets[0].capacity.reservationId"),
-    ("block-without-end", False, _fleet(capacity={"type": "capacity-block", "reservationId": "cr-0123456789abcdef0"}),
-     "aifactory:fleets[0].capacity.endTime"),
-    ("block-too-large", False, _fleet(count=65, capacity={"type": "capacity-block", "reservationId": "cr-0123456789abcdef0",
-                                                          "endTime": "2026-12-01T10:00:00Z"}), "aifactory:fleets[0].count"),
-    ("reservation-id-malformed", False, _fleet(capacity={"type": "capacity-reservation", "reservationId": "res-1"}),
-     "aifactory:fleets[0].capacity.reservationId"),
-    ("reservation-id-on-demand", False, _fleet(capacity={"type": "on-demand", "reservationId": "cr-0123456789abcdef0"}),
-     "aifactory:fleets[0].capacity.reservationId"),
-    ("end-time-no-zone", False, _fleet(capacity={"type": "capacity-block", "reservationId": "cr-0123456789abcdef0",
-                                                 "endTime": "2026-12-01T10:00:00"}), "aifactory:fleets[0].capacity.endTime"),
+    (
+        "reservation-without-id",
+        False,
+        _fleet(capacity={"type": "capacity-reservation"}),
+        "aifactory:fleets[0].capacity.reservationId",
+    ),
+    (
+        "block-without-id",
+        False,
+        _fleet(capacity={"type": "capacity-block", "endTime": "2026-12-01T10:00:00Z"}),
+        "aifactory:fleets[0].capacity.reservationId",
+    ),
+    (
+        "block-without-end",
+        False,
+        _fleet(capacity={"type": "capacity-block", "reservationId": "cr-0123456789abcdef0"}),
+        "aifactory:fleets[0].capacity.endTime",
+    ),
+    (
+        "block-too-large",
+        False,
+        _fleet(
+            count=65,
+            capacity={
+                "type": "capacity-block",
+                "reservationId": "cr-0123456789abcdef0",
+                "endTime": "2026-12-01T10:00:00Z",
+            },
+        ),
+        "aifactory:fleets[0].count",
+    ),
+    (
+        "reservation-id-malformed",
+        False,
+        _fleet(capacity={"type": "capacity-reservation", "reservationId": "res-1"}),
+        "aifactory:fleets[0].capacity.reservationId",
+    ),
+    (
+        "reservation-id-on-demand",
+        False,
+        _fleet(capacity={"type": "on-demand", "reservationId": "cr-0123456789abcdef0"}),
+        "aifactory:fleets[0].capacity.reservationId",
+    ),
+    (
+        "end-time-no-zone",
+        False,
+        _fleet(
+            capacity={
+                "type": "capacity-block",
+                "reservationId": "cr-0123456789abcdef0",
+                "endTime": "2026-12-01T10:00:00",
+            }
+        ),
+        "aifactory:fleets[0].capacity.endTime",
+    ),
     ("ami-malformed", False, _fleet(amiId="ubuntu"), "aifactory:fleets[0].amiId"),
     ("root-volume-small", False, _fleet(rootVolumeGiB=8), "aifactory:fleets[0].rootVolumeGiB"),
-    ("efa-without-support", False, lambda c: c["aifactory:fleets"][1].update(instanceType="g6.xlarge"),
-     "aifactory:fleets[1].instanceType"),
+    (
+        "efa-without-support",
+        False,
+        lambda c: c["aifactory:fleets"][1].update(instanceType="g6.xlarge"),
+        "aifactory:fleets[1].instanceType",
+    ),
     ("sovereign-without-sovereignty", True, _drop("aifactory:sovereignty"), "aifactory:sovereignty"),
-    ("sovereign-region-not-allowed", True, _set("aifactory:sovereignty", {"allowedRegions": ["eu-central-1"],
-     "registryMirror": "mirror.example.internal"}), "aws:region"),
-    ("sovereign-allowed-region-typo", True, _set("aifactory:sovereignty", {"allowedRegions": ["eu-north-1", "eu-nort-1"],
-     "registryMirror": "mirror.example.internal"}), "aifactory:sovereignty.allowedRegions[1]"),
-    ("sovereign-partition-not-allowed", True, _set("aifactory:sovereignty", {"allowedRegions": ["eu-north-1"],
-     "allowedPartitions": ["aws-us-gov"], "registryMirror": "mirror.example.internal"}), "aws:region"),
-    ("sovereign-partition-unknown", True, _set("aifactory:sovereignty", {"allowedRegions": ["eu-north-1"],
-     "allowedPartitions": ["aws-eu"], "registryMirror": "mirror.example.internal"}),
-     "aifactory:sovereignty.allowedPartitions[0]"),
-    ("sovereign-no-mirror", True, _set("aifactory:sovereignty", {"allowedRegions": ["eu-north-1"]}),
-     "aifactory:sovereignty.registryMirror"),
-    ("sovereign-kms-other-region", True, _set("aifactory:sovereignty", {"allowedRegions": ["eu-north-1"],
-     "registryMirror": "mirror.example.internal", "kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/abc"}),
-     "aifactory:sovereignty.kmsKeyArn"),
+    (
+        "sovereign-region-not-allowed",
+        True,
+        _set(
+            "aifactory:sovereignty", {"allowedRegions": ["eu-central-1"], "registryMirror": "mirror.example.internal"}
+        ),
+        "aws:region",
+    ),
+    (
+        "sovereign-allowed-region-typo",
+        True,
+        _set(
+            "aifactory:sovereignty",
+            {"allowedRegions": ["eu-north-1", "eu-nort-1"], "registryMirror": "mirror.example.internal"},
+        ),
+        "aifactory:sovereignty.allowedRegions[1]",
+    ),
+    (
+        "sovereign-partition-not-allowed",
+        True,
+        _set(
+            "aifactory:sovereignty",
+            {
+                "allowedRegions": ["eu-north-1"],
+                "allowedPartitions": ["aws-us-gov"],
+                "registryMirror": "mirror.example.internal",
+            },
+        ),
+        "aws:region",
+    ),
+    (
+        "sovereign-partition-unknown",
+        True,
+        _set(
+            "aifactory:sovereignty",
+            {
+                "allowedRegions": ["eu-north-1"],
+                "allowedPartitions": ["aws-eu"],
+                "registryMirror": "mirror.example.internal",
+            },
+        ),
+        "aifactory:sovereignty.allowedPartitions[0]",
+    ),
+    (
+        "sovereign-no-mirror",
+        True,
+        _set("aifactory:sovereignty", {"allowedRegions": ["eu-north-1"]}),
+        "aifactory:sovereignty.registryMirror",
+    ),
+    (
+        "sovereign-kms-other-region",
+        True,
+        _set(
+            "aifactory:sovereignty",
+            {
+                "allowedRegions": ["eu-north-1"],
+                "registryMirror": "mirror.example.internal",
+                "kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/abc",
+            },
+        ),
+        "aifactory:sovereignty.kmsKeyArn",
+    ),
     ("sovereign-spot", True, _fleet(capacity={"type": "spot"}), "aifactory:fleets[0].capacity.type"),
-    ("sovereignty-unknown-key", True, _set("aifactory:sovereignty", {"allowedRegions": ["eu-north-1"],
-     "registryMirror": "m.internal", "kmsKey": "x"}), "aifactory:sovereignty.kmsKey"),
+    (
+        "sovereignty-unknown-key",
+        True,
+        _set(
+            "aifactory:sovereignty", {"allowedRegions": ["eu-north-1"], "registryMirror": "m.internal", "kmsKey": "x"}
+        ),
+        "aifactory:sovereignty.kmsKey",
+    ),
     ("labels-not-strings", False, _fleet(labels={"team": ["a"]}), "aifactory:fleets[0].labels.team"),
     ("scheduler-kind-unknown", False, _set("aifactory:scheduler", {"kind": "nomad"}), "aifactory:scheduler"),
 ]

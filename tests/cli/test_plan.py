@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from aifactory.cli.main import main
+
 from tests.stackfiles import base, write_stack
 
 EXAMPLES = ["dev", "commercial-us", "sovereign-eu", "slurm-datahall"]
@@ -81,8 +81,17 @@ def test_capacity_block_fleet_has_no_placement_group_and_exposes_its_drain(plans
 def test_human_plan_shows_fleets_totals_and_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "commercial-us", "--tree"]) == 0
     out = capsys.readouterr().out
-    for fragment in ("fleets", "p5en.48xlarge", "1280 accelerators", "IT power", "/h", "storage",
-                     "resource tree", "aifactory:index:GpuFleet", "no violations"):
+    for fragment in (
+        "fleets",
+        "p5en.48xlarge",
+        "1280 accelerators",
+        "IT power",
+        "/h",
+        "storage",
+        "resource tree",
+        "aifactory:index:GpuFleet",
+        "no violations",
+    ):
         assert fragment in out, fragment
 
 
@@ -98,10 +107,16 @@ def test_sovereign_stack_in_other_partitions_builds_partition_arns(
 ) -> None:
     config = base(sovereign=True)
     config["aws:region"] = region
-    config["aifactory:sovereignty"] = {"allowedRegions": [region], "allowedPartitions": [partition],
-                                       "registryMirror": f"mirror.{region}.internal"}
+    config["aifactory:sovereignty"] = {
+        "allowedRegions": [region],
+        "allowedPartitions": [partition],
+        "registryMirror": f"mirror.{region}.internal",
+    }
     config["aifactory:fleets"][0]["availabilityZone"] = f"{region}a"
-    config["aifactory:scheduler"] = {"kind": "kubernetes", "queues": [{"name": "q", "namespace": "team", "gpuQuota": 8}]}
+    config["aifactory:scheduler"] = {
+        "kind": "kubernetes",
+        "queues": [{"name": "q", "namespace": "team", "gpuQuota": 8}],
+    }
     code, plan = _plan_json(capsys, str(write_stack(tmp_path, "gov", config)))
     assert code == 0, plan["policy"]["violations"]
     assert plan["partition"] == partition
@@ -112,8 +127,15 @@ def test_sovereign_stack_in_other_partitions_builds_partition_arns(
 
 def test_render_writes_every_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["render", "slurm-datahall", "--out", str(tmp_path)]) == 0
-    for relative in ("plan.json", "topology/topology.conf", "topology/kueue-topology.yaml", "thermal/heatmap.png",
-                     "thermal/install-plan.csv", "slurm/slurm.conf", "slurm/gres.conf"):
+    for relative in (
+        "plan.json",
+        "topology/topology.conf",
+        "topology/kueue-topology.yaml",
+        "thermal/heatmap.png",
+        "thermal/install-plan.csv",
+        "slurm/slurm.conf",
+        "slurm/gres.conf",
+    ):
         assert (tmp_path / relative).is_file(), relative
     assert list((tmp_path / "bootstrap").glob("*.user-data.txt"))
     assert (tmp_path / "slurm" / "topology.conf").read_text() == (tmp_path / "topology" / "topology.conf").read_text()
@@ -144,9 +166,15 @@ def _unencrypt_disk(plan: dict[str, Any]) -> None:
 
 def _add_igw(plan: dict[str, Any]) -> None:
     vpc = _find(plan, "aws:ec2/vpc:Vpc")
-    plan["resources"].append({**copy.deepcopy(vpc), "type": "aws:ec2/internetGateway:InternetGateway",
-                              "urn": vpc["urn"].replace("aws:ec2/vpc:Vpc", "aws:ec2/internetGateway:InternetGateway"),
-                              "name": "igw", "inputs": {"vpcId": "vpc-1", "tags": vpc["inputs"]["tags"]}})
+    plan["resources"].append(
+        {
+            **copy.deepcopy(vpc),
+            "type": "aws:ec2/internetGateway:InternetGateway",
+            "urn": vpc["urn"].replace("aws:ec2/vpc:Vpc", "aws:ec2/internetGateway:InternetGateway"),
+            "name": "igw",
+            "inputs": {"vpcId": "vpc-1", "tags": vpc["inputs"]["tags"]},
+        }
+    )
 
 
 def _imdsv1(plan: dict[str, Any]) -> None:
@@ -161,7 +189,8 @@ def _widen_efa_group(plan: dict[str, Any]) -> None:
 
 def _open_ingress(plan: dict[str, Any]) -> None:
     _find(plan, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "endpoints-https")["inputs"][
-        "cidrIpv4"] = "0.0.0.0/0"
+        "cidrIpv4"
+    ] = "0.0.0.0/0"
 
 
 def _drop_efa_interface(plan: dict[str, Any]) -> None:
@@ -191,18 +220,21 @@ def _drop_tags(plan: dict[str, Any]) -> None:
 
 def _admin_policy(plan: dict[str, Any]) -> None:
     _find(plan, "aws:iam/rolePolicy:RolePolicy")["inputs"]["policy"] = json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    )
 
 
 def _lint_failure(plan: dict[str, Any]) -> None:
     statement = {"Sid": "a", "Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}
     _find(plan, "aws:iam/rolePolicy:RolePolicy")["inputs"]["policy"] = json.dumps(
-        {"Version": "2012-10-17", "Statement": [statement, statement]})
+        {"Version": "2012-10-17", "Statement": [statement, statement]}
+    )
 
 
 def _overloaded_rack(plan: dict[str, Any]) -> None:
     plan["summary"]["placement"]["racks"] = [
-        {"name": "r1", "cooling": "air", "budget_kw": 36.0, "power_kw": 51.0, "nodes": 5}]
+        {"name": "r1", "cooling": "air", "budget_kw": 36.0, "power_kw": 51.0, "nodes": 5}
+    ]
 
 
 BREAKS = {

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from aifactory.cli.engine import PlannedResource, run_program
 from aifactory.program import main as program_main
 from aifactory.spec import spec_from_config
+
 from tests.stackfiles import base
 
 
@@ -44,7 +44,9 @@ def test_no_public_path_without_egress(sovereign: list[PlannedResource]) -> None
 def test_nat_egress_has_public_subnets_and_default_routes(commercial: list[PlannedResource]) -> None:
     assert len(_of(commercial, "aws:ec2/internetGateway:InternetGateway")) == 1
     assert len(_of(commercial, "aws:ec2/natGateway:NatGateway")) == 2  # one per AZ
-    defaults = [r for r in _of(commercial, "aws:ec2/route:Route") if r.inputs.get("destinationCidrBlock") == "0.0.0.0/0"]
+    defaults = [
+        r for r in _of(commercial, "aws:ec2/route:Route") if r.inputs.get("destinationCidrBlock") == "0.0.0.0/0"
+    ]
     assert len(defaults) == 3  # public table + one per private table
 
 
@@ -59,7 +61,9 @@ def _efa_group_id(resources: list[PlannedResource]) -> str:
 def test_efa_security_group_allows_only_itself(fixture: str, request: pytest.FixtureRequest) -> None:
     resources = request.getfixturevalue(fixture)
     efa = _efa_group_id(resources)
-    rules = [r for r in resources if r.type.startswith("aws:vpc/securityGroup") and r.inputs.get("securityGroupId") == efa]
+    rules = [
+        r for r in resources if r.type.startswith("aws:vpc/securityGroup") and r.inputs.get("securityGroupId") == efa
+    ]
     assert {r.type.rsplit(":", 1)[1] for r in rules} == {"SecurityGroupIngressRule", "SecurityGroupEgressRule"}
     for rule in rules:
         assert rule.inputs["referencedSecurityGroupId"] == efa
@@ -97,7 +101,7 @@ def test_subnet_plan_is_disjoint_and_inside_the_vpc() -> None:
     blocks = [ipaddress.IPv4Network(c) for s in subnets for c in (s.private_cidr, s.public_cidr) if c]
     assert len(blocks) == 6
     assert all(b.subnet_of(vpc) for b in blocks)
-    assert not any(a.overlaps(b) for i, a in enumerate(blocks) for b in blocks[i + 1:])
+    assert not any(a.overlaps(b) for i, a in enumerate(blocks) for b in blocks[i + 1 :])
     assert all(ipaddress.IPv4Network(s.private_cidr).prefixlen == 19 for s in subnets)
 
 
