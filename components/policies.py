@@ -23,6 +23,7 @@ import importlib
 import inspect
 import json
 import re
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -743,7 +744,10 @@ def check_iam_lint(resource_type: str, props: Mapping[str, Any], config: PolicyC
     documents = list(_policy_documents(resource_type, props))
     if not documents:
         return []
-    import parliament  # slow import (loads the IAM definition); only when there is a document
+    with warnings.catch_warnings():
+        # parliament imports pkg_resources, which warns on import; the warning is not ours to act on.
+        warnings.simplefilter("ignore", UserWarning)
+        import parliament  # slow import (loads the IAM definition); only when there is a document
 
     out: list[str] = []
     for where, doc, trust in documents:

@@ -275,8 +275,21 @@ class KubernetesScheduler(pulumi.ComponentResource):
         )
 
         public = args.get("endpoint") == "public" and not args.get("sovereign", False)
+        # EKS writes control-plane logs to /aws/eks/<cluster>/cluster; creating the group first lets
+        # the factory set its retention and customer-managed key (EKS user guide,
+        # "Send control plane logs to CloudWatch Logs").
+        cluster_name = name
+        control_plane_logs = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane-logs",
+            name=f"/aws/eks/{cluster_name}/cluster",
+            retention_in_days=365,
+            kms_key_id=kms_key_arn,
+            tags=tags,
+            opts=child,
+        )
         cluster = aws.eks.Cluster(
             f"{name}-cluster",
+            name=cluster_name,
             version=version,
             role_arn=cluster_role.arn,
             vpc_config=aws.eks.ClusterVpcConfigArgs(
@@ -306,7 +319,7 @@ class KubernetesScheduler(pulumi.ComponentResource):
             # The managed add-ons below replace the self-managed ones EKS would otherwise install.
             bootstrap_self_managed_addons=False,
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy, control_plane_logs]),
         )
 
         for i, principal in enumerate(args.get("admin_role_arns", [])):
