@@ -1,0 +1,125 @@
+"""GpuFleet on every catalog type and capacity: EFA layout, IMDSv2, encryption, no public IP, and a
+placement group exactly when the capacity allows one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aifactory.catalog.instance_types import instance_types
+from aifactory.catalog.regions import regions_offering, zones_offering
+from aifactory.cli.engine import PlannedResource, run_program
+from aifactory.invariants import block_device_violations, interface_layout_violations, metadata_violations
+from aifactory.program import main as program_main
+from aifactory.spec import spec_from_config
+
+EFA_TYPES = sorted(n for n, t in instance_types().items() if t.efa_capable)
+CAPACITY = {
+    "on-demand": {"type": "on-demand"},
+    "spot": {"type": "spot"},
+    "capacity-reservation": {"type": "capacity-reservation", "reservationId": "cr-0123456789abcdef0"},
+    "capacity-block": {"type": "capacity-block", "reservationId": "cr-0123456789abcdef0",
+                       "endTime": "2026-12-01T12:00:00Z"},
+}
+
+
+def _region_and_zone(instance_type: str) -> tuple[str, str]:
+    region = "us-east-2" if "us-east-2" in regions_offering(instance_type) else regions_offering(instance_type)[0]
+    return region, (zones_offering(instance_type, region) or (f"{region}a",))[0]
+
+
+def _plan(instance_type: str, capacity: dict[str, Any], scheduler: dict[str, Any] | None = None,
+          profile: str = "commercial") -> list[PlannedResource]:
+    region, zone = _region_and_zone(instance_type)
+    config: dict[str, Any] = {
+        "aws:region": region,
+        "aifactory:profile": profile,
+        "aifactory:fleets": [{"name": "gpu", "instanceType": instance_type, "count": 4,
+                              "availabilityZone": zone, "capacity": capacity}],
+    }
+    if profile == "sovereign":
+        config["aifactory:sovereignty"] = {"allowedRegions": [region], "registryMirror": "mirror.internal"}
+    if scheduler:
+        config["aifactory:scheduler"] = scheduler
+    spec = spec_from_config(config)
+    return run_program(config, "fleet", spec.region, spec.partition, program_main).resources
+
+
+def _launch_templates(resources: list[PlannedResource]) -> list[PlannedResource]:
+    return [r for r in resources if r.type == "aws:ec2/launchTemplate:LaunchTemplate"]
+
+
+@pytest.mark.parametrize("instance_type", EFA_TYPES)
+def test_every_catalog_type_gets_a_valid_node_template(instance_type: str) -> None:
+    resources = _plan(instance_type, CAPACITY["on-demand"])
+    (lt,) = _launch_templates(resources)
+    inputs = lt.inputs
+    assert interface_layout_violations(inputs["networkInterfaces"], instance_type) == []
+    cards = instance_types()[instance_type].network_cards
+    assert {int(i["networkCardIndex"]) for i in inputs["networkInterfaces"]} == set(range(cards))
+    assert metadata_violations(inputs["metadataOptions"]) == []
+    assert block_device_violations(inputs["blockDeviceMappings"], require_cmk=False) == []
+    assert all(i["associatePublicIpAddress"] == "false" for i in inputs["networkInterfaces"])
+    assert inputs["instanceType"] == instance_type
+    assert inputs["userData"]
+
+
+def test_sovereign_root_volumes_use_the_factorys_key() -> None:
+    resources = _plan("p5en.48xlarge", CAPACITY["capacity-reservation"], profile="sovereign")
+    (lt,) = _launch_templates(resources)
+    ebs = lt.inputs["blockDeviceMappings"][0]["ebs"]
+    assert ebs["kmsKeyId"].startswith("arn:aws:kms:")
+    assert block_device_violations(lt.inputs["blockDeviceMappings"], require_cmk=True) == []
+
+
+@pytest.mark.parametrize("capacity", sorted(CAPACITY))
+def test_placement_group_only_where_capacity_allows_one(capacity: str) -> None:
+    resources = _plan("p5.48xlarge", CAPACITY[capacity])
+    groups = [r for r in resources if r.type == "aws:ec2/placementGroup:PlacementGroup"]
+    (lt,) = _launch_templates(resources)
+    if capacity in ("on-demand", "spot"):
+        assert len(groups) == 1 and groups[0].inputs["strategy"] == "cluster"
+        assert "groupName" in lt.inputs["placement"]
+    else:
+        assert groups == [] and "placement" not in lt.inputs
+        target = lt.inputs["capacityReservationSpecification"]["capacityReservationTarget"]
+        assert target["capacityReservationId"] == "cr-0123456789abcdef0"
+    market = lt.inputs.get("instanceMarketOptions", {}).get("marketType")
+    assert market == {"capacity-block": "capacity-block", "spot": "spot"}.get(capacity)
+
+
+def test_autoscaling_group_per_domain_without_a_scheduler() -> None:
+    resources = _plan("p5.48xlarge", CAPACITY["on-demand"])
+    (group,) = [r for r in resources if r.type == "aws:autoscaling/group:Group"]
+    assert group.inputs["desiredCapacity"] == group.inputs["minSize"] == group.inputs["maxSize"] == 4
+    assert len(group.inputs["vpcZoneIdentifiers"]) == 1  # one subnet, one AZ
+
+
+def test_kubernetes_node_templates_carry_the_eks_ami_and_no_subnet_or_profile() -> None:
+    resources = _plan("p5.48xlarge", CAPACITY["capacity-block"],
+                      scheduler={"kind": "kubernetes", "queues": [{"name": "q", "namespace": "t", "gpuQuota": 32}]})
+    (lt,) = [r for r in _launch_templates(resources) if "GpuFleet" in r.urn]
+    assert lt.inputs["imageId"].startswith("ami-")
+    assert "iamInstanceProfile" not in lt.inputs  # EKS managed node groups reject one
+    assert all("subnetId" not in i for i in lt.inputs["networkInterfaces"])
+    groups = [r for r in resources if r.type == "aws:eks/nodeGroup:NodeGroup" and r.inputs.get("capacityType")]
+    assert {g.inputs["capacityType"] for g in groups} >= {"CAPACITY_BLOCK"}
+    assert all(g.inputs["nodeRepairConfig"]["enabled"] for g in groups)
+
+
+def test_instance_role_has_no_wildcard_admin() -> None:
+    resources = _plan("p5.48xlarge", CAPACITY["on-demand"])
+    attached = {r.inputs["policyArn"] for r in resources if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"}
+    assert attached == {
+        "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+        "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+        "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy",
+    }
+
+
+def test_capacity_block_drain_deadline_is_30_minutes_before_the_end() -> None:
+    from aifactory.fleet import drain_deadline
+
+    assert drain_deadline("2026-12-01T12:00:00Z") == "2026-12-01T11:30:00+00:00"
+    assert drain_deadline(None) is None
