@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from aifactory.catalog.instance_types import instance_types
 from aifactory.catalog.regions import regions_offering, zones_offering
 from aifactory.cli.engine import PlannedResource, run_program
