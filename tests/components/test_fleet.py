@@ -109,7 +109,8 @@ def test_kubernetes_node_templates_carry_the_eks_ami_and_no_subnet_or_profile() 
 
 def test_instance_role_has_no_wildcard_admin() -> None:
     resources = _plan("p5.48xlarge", CAPACITY["on-demand"])
-    attached = {r.inputs["policyArn"] for r in resources if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"}
+    attachments = [r for r in resources if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"]
+    attached = {r.inputs["policyArn"] for r in attachments}
     assert attached == {
         "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
         "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
