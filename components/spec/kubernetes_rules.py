@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..catalog.instance_types import instance_types
 from .errors import ConfigIssue, config_path, did_you_mean
-from .rules import Rule
+from .rules import Rule, unknown_fleet_references
 from .scheduler import KubernetesScheduler
 
 if TYPE_CHECKING:
@@ -133,15 +133,11 @@ def queue_fleets_known(spec: FactorySpec) -> Iterator[ConfigIssue]:
     k8s = _kubernetes(spec)
     if k8s is None:
         return
-    names = [f.name for f in spec.fleets]
-    for i, queue in enumerate(k8s.queues):
-        for j, fleet in enumerate(queue.fleets or []):
-            if fleet not in names:
-                yield ConfigIssue(
-                    config_path("scheduler", "queues", i, "fleets", j),
-                    f"'{fleet}' is not a fleet of this factory",
-                    did_you_mean(fleet, names),
-                )
+    yield from unknown_fleet_references(spec, (
+        (config_path("scheduler", "queues", i, "fleets", j), f"queue '{queue.name}'", fleet)
+        for i, queue in enumerate(k8s.queues)
+        for j, fleet in enumerate(queue.fleets or [])
+    ))
 
 
 def queue_borrowing_needs_cohort(spec: FactorySpec) -> Iterator[ConfigIssue]:

@@ -253,6 +253,17 @@ def network_large_enough(spec: FactorySpec) -> Iterator[ConfigIssue]:
             )
 
 
+def unknown_fleet_references(
+    spec: FactorySpec, references: Iterable[tuple[str, str, str]]
+) -> Iterator[ConfigIssue]:
+    """Issues for (config path, referring object, fleet name) references to fleets that do not exist."""
+    names = [f.name for f in spec.fleets]
+    for path, referrer, fleet in references:
+        if fleet not in names:
+            yield ConfigIssue(path, f"{referrer} names fleet '{fleet}', which is not in aifactory:fleets",
+                              did_you_mean(fleet, names))
+
+
 FOUNDATION_RULES: tuple[Rule, ...] = (
     region_is_known,
     sovereign_needs_sovereignty,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..schedulers.slurm_config import SUPPORTED_VERSIONS, VALIDATED_VERSION, is_supported
 from .errors import ConfigIssue, config_path, did_you_mean
-from .rules import Rule
+from .rules import Rule, unknown_fleet_references
 from .scheduler import SlurmScheduler
 
 if TYPE_CHECKING:
@@ -27,15 +27,11 @@ def slurm_partition_fleets_known(spec: FactorySpec) -> Iterator[ConfigIssue]:
     slurm = _slurm(spec)
     if slurm is None:
         return
-    fleets = [f.name for f in spec.fleets]
-    for i, partition in enumerate(slurm.partitions):
-        for j, fleet in enumerate(partition.fleets):
-            if fleet not in fleets:
-                yield ConfigIssue(
-                    config_path("scheduler", "partitions", i, "fleets", j),
-                    f"partition '{partition.name}' names fleet '{fleet}', which is not in aifactory:fleets",
-                    did_you_mean(fleet, fleets),
-                )
+    yield from unknown_fleet_references(spec, (
+        (config_path("scheduler", "partitions", i, "fleets", j), f"partition '{partition.name}'", fleet)
+        for i, partition in enumerate(slurm.partitions)
+        for j, fleet in enumerate(partition.fleets)
+    ))
 
 
 def slurm_one_default_partition(spec: FactorySpec) -> Iterator[ConfigIssue]:
