@@ -280,3 +280,34 @@ def test_plan_figures():
     assert figures.checkpoint_seconds is not None and figures.checkpoint_seconds <= 120
     assert figures.monthly_cost_usd == pytest.approx(sizing.monthly_cost_usd)
     assert ParallelFilesystem.plan_figures(sizing, 32) == figures
+
+
+def test_file_system_inputs_do_not_move_with_scheduler_or_placement() -> None:
+    """Adding a scheduler or a data-hall site must not replace the training data's file system."""
+    from aifactory.cli.engine import run_program
+    from aifactory.program import main as program_main
+    from aifactory.spec import spec_from_config
+
+    base = {
+        "aws:region": "us-east-1",
+        "aifactory:profile": "commercial",
+        "aifactory:network": {"availabilityZones": ["us-east-1a", "us-east-1b"]},
+        "aifactory:fleets": [{"name": "train", "instanceType": "p5.48xlarge", "count": 8,
+                              "availabilityZone": "us-east-1a"}],
+        "aifactory:storage": {"capacityTiB": 48, "throughputGBps": 20},
+    }
+    variants = [
+        base,
+        {**base, "aifactory:scheduler": {"kind": "kubernetes",
+                                         "queues": [{"name": "q", "namespace": "t", "gpuQuota": 64}]}},
+        {**base, "aifactory:scheduler": {"kind": "slurm", "partitions": [{"name": "p", "fleets": ["train"]}]}},
+        {**base, "aifactory:site": {"kind": "datahall", "racks": 8,
+                                    "rackDefaults": {"powerKw": 60, "cooling": "rear-door"}}},
+    ]
+    seen = []
+    for config in variants:
+        spec = spec_from_config(config)
+        run = run_program(config, "fsx", spec.region, spec.partition, program_main)
+        (fs,) = [r for r in run.resources if r.type == "aws:fsx/lustreFileSystem:LustreFileSystem"]
+        seen.append((fs.urn, fs.inputs))
+    assert all(s == seen[0] for s in seen[1:])
