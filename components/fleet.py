@@ -19,9 +19,11 @@ CAPACITY_BLOCK_RECLAIM = timedelta(minutes=30)
 # Public SSM parameters naming the current AMI (EKS user guide "Retrieve recommended Amazon Linux
 # AMI IDs"; DLAMI developer guide "Find a DLAMI ID"; Neuron DLAMI docs "SSM parameters").
 _EKS_AMI_PARAMETER = "/aws/service/eks/optimized-ami/{version}/amazon-linux-2023/x86_64/{flavour}/recommended/image_id"
+# Ubuntu 24.04 images, whose Slurm (23.11) matches the head node's; the Neuron parameter follows the
+# documented 22.04 pattern for 24.04 (unverified here).
 _DLAMI_PARAMETER = {
-    "nvidia": "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id",
-    "neuron": "/aws/service/neuron/dlami/multi-framework/ubuntu-22.04/latest/image_id",
+    "nvidia": "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-24.04/latest/ami-id",
+    "neuron": "/aws/service/neuron/dlami/multi-framework/ubuntu-24.04/latest/image_id",
 }
 # Root devices: AL2023 (EKS AMIs) boot from /dev/xvda, the Ubuntu DLAMIs from /dev/sda1.
 _ROOT_DEVICE = {"kubernetes": "/dev/xvda", "slurm": "/dev/sda1", "none": "/dev/sda1"}

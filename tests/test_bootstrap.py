@@ -175,7 +175,9 @@ def test_setup_applies_power_cap_lustre_and_layout() -> None:
     assert "fs-0123456789abcdef0.fsx.eu-central-1.amazonaws.com@tcp:/abcdef12 /fsx lustre" in user_data
     assert ",flock," in user_data
     assert "lfs setstripe -E 64M -c 1 -E 4G -c 8 -E 64G -c 16 -E -1 -c 32 /fsx/checkpoints" in user_data
-    assert 'SLURMD_OPTIONS="--conf-server slurm-head.factory.internal"' in user_data
+    # slurmd itself is started by the Slurm join document, which knows the node's planned name.
+    assert "systemctl enable --now slurmd" not in user_data
+    assert "configless mode against\n# slurm-head.factory.internal" in user_data
     assert "export FI_PROVIDER=efa" in user_data
     sovereign = render_user_data(context("nvidia", "kubernetes", "sovereign"))
     assert "nvidia-smi -pl" not in sovereign and "kefalnd" in sovereign

@@ -37,9 +37,10 @@ SLURMD_PORT = 6818
 NODE_NAME_TAG = "aifactory:slurm-node"
 CLUSTER_TAG = "aifactory:slurm-cluster"
 
-# Debian's cloud team publishes the current Debian 12 AMI as a public SSM parameter; its slurmctld
-# (22.05) is the release the configuration is tested against.
-HEAD_AMI_PARAMETER = "/aws/service/debian/release/12/latest/amd64"
+# Canonical publishes the current Ubuntu AMIs as public SSM parameters ("Find Ubuntu images on AWS").
+# The head runs the same Ubuntu 24.04 release as the compute nodes' Deep Learning AMI, so slurmctld
+# and slurmd come from the same Slurm series (23.11 in Ubuntu 24.04).
+HEAD_AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
 
 
 class SlurmComputeGroupArgs(TypedDict):

@@ -50,7 +50,9 @@ class SlurmScheduler(SpecModel):
     kind: Literal["slurm"]
     partitions: list[SlurmPartition] = Field(min_length=1)
     accounting: Literal["none", "slurmdbd"] = "none"
-    version: str = "22.05"  # the release the real-slurmctld tests validate (Debian 12)
+    # Ubuntu 24.04's Slurm, which the head node and the Ubuntu 24.04 Deep Learning AMIs install; the
+    # real-slurmctld tests render the same options for Debian 12's 22.05.
+    version: str = "23.11"
 
 
 SchedulerSpec = Annotated[KubernetesScheduler | SlurmScheduler, Field(discriminator="kind")]

@@ -13,6 +13,7 @@ import pytest
 from aifactory.planning.placement import plan_placement
 from aifactory.planning.topology_model import Switch, SwitchTree
 from aifactory.schedulers.slurm_config import (
+    VALIDATED_VERSION,
     Gres,
     SlurmInputs,
     SlurmNodeGroup,
@@ -44,6 +45,7 @@ DEV: dict[str, Any] = {
     ],
     "aifactory:scheduler": {
         "kind": "slurm",
+        "version": VALIDATED_VERSION,
         "partitions": [
             {"name": "train", "fleets": ["train"], "default": True},
             {"name": "eval", "fleets": ["eval"], "maxTime": "1-00:00:00"},
@@ -70,6 +72,7 @@ DATAHALL_1024: dict[str, Any] = {
     },
     "aifactory:scheduler": {
         "kind": "slurm",
+        "version": VALIDATED_VERSION,
         "partitions": [
             {"name": "train", "fleets": ["train"], "default": True},
             {"name": "debug", "fleets": ["train"], "maxTime": "01:00:00"},
