@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
 
 def managed_policy_arn(partition: str, name: str) -> str:
     return f"arn:{partition}:iam::aws:policy/{name}"
@@ -16,3 +19,11 @@ def endpoint_service_name(region: str, partition: str, service: str) -> str:
     """VPC endpoint service name; China regions prefix it with `cn.` (VPC user guide, AWS services)."""
     prefix = "cn.com.amazonaws" if partition == "aws-cn" else "com.amazonaws"
     return f"{prefix}.{region}.{service}"
+
+
+def assume_role_policy(principal: str, actions: Sequence[str] = ("sts:AssumeRole",)) -> str:
+    """Trust policy that lets the service `principal` (see `service_principal`) assume a role."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": list(actions), "Principal": {"Service": principal}}],
+    })

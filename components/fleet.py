@@ -1,14 +1,13 @@
 """`GpuFleet`: identical accelerated nodes with the full EFA layout, one launch template per domain."""
 
 import base64
-import json
 from datetime import datetime, timedelta
 from typing import TypedDict
 
 import pulumi
 import pulumi_aws as aws
 
-from .arns import managed_policy_arn, service_principal
+from .arns import assume_role_policy, managed_policy_arn, service_principal
 from .catalog.instance_types import InstanceType, get_instance_type
 from .planning.efa_layout import efa_interfaces
 
@@ -100,18 +99,7 @@ class GpuFleet(pulumi.ComponentResource):
 
         role = aws.iam.Role(
             f"{name}-node",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Action": "sts:AssumeRole",
-                            "Principal": {"Service": service_principal("ec2", partition)},
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=assume_role_policy(service_principal("ec2", partition)),
             tags=tags,
             opts=child,
         )

@@ -6,7 +6,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from .arns import endpoint_service_name, service_principal
+from .arns import assume_role_policy, endpoint_service_name, service_principal
 from .planning.network_plan import plan_subnets
 from .tags import ROLE_EFA, TAG_ROLE
 
@@ -319,18 +319,7 @@ class FactoryNetwork(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-flow-logs",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Action": "sts:AssumeRole",
-                            "Principal": {"Service": service_principal("vpc-flow-logs", partition)},
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=assume_role_policy(service_principal("vpc-flow-logs", partition)),
             tags=tags,
             opts=child,
         )

@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from ..arns import managed_policy_arn, service_principal
+from ..arns import assume_role_policy, managed_policy_arn, service_principal
 from ..spec.scheduler import ChartVersions, Queue
 from .helm_values import (
     FSX_CONTROLLER_SERVICE_ACCOUNT,
@@ -170,15 +170,6 @@ class KubernetesObject(pulumi.CustomResource):
         super().__init__(f"kubernetes:{token_version}:{manifest['kind']}", name, dict(manifest), opts)
 
 
-def _assume_role_policy(principal: str, actions: list[str]) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": actions, "Principal": {"Service": principal}}],
-        }
-    )
-
-
 def _kubeconfig(
     name: pulumi.Input[str], endpoint: pulumi.Input[str], ca: pulumi.Input[str], region: str
 ) -> pulumi.Output[str]:
@@ -261,7 +252,7 @@ class KubernetesScheduler(pulumi.ComponentResource):
 
         cluster_role = aws.iam.Role(
             f"{name}-cluster",
-            assume_role_policy=_assume_role_policy(
+            assume_role_policy=assume_role_policy(
                 service_principal("eks", partition), ["sts:AssumeRole", "sts:TagSession"]
             ),
             tags=tags,
@@ -497,7 +488,7 @@ class KubernetesScheduler(pulumi.ComponentResource):
         """An IAM role for EKS Pod Identity (trusts pods.eks.amazonaws.com, EKS user guide pod-id-role)."""
         role = aws.iam.Role(
             name,
-            assume_role_policy=_assume_role_policy(
+            assume_role_policy=assume_role_policy(
                 service_principal("pods.eks", partition), ["sts:AssumeRole", "sts:TagSession"]
             ),
             tags=tags,
@@ -527,7 +518,7 @@ class KubernetesScheduler(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(
             f"{name}-system-node",
-            assume_role_policy=_assume_role_policy(service_principal("ec2", partition), ["sts:AssumeRole"]),
+            assume_role_policy=assume_role_policy(service_principal("ec2", partition), ["sts:AssumeRole"]),
             tags=tags,
             opts=child,
         )

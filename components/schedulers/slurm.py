@@ -24,7 +24,7 @@ from typing import TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from ..arns import managed_policy_arn, service_principal
+from ..arns import assume_role_policy, managed_policy_arn, service_principal
 from ..rendering import render
 from .slurm_config import SCRIPT_NAMES
 
@@ -169,11 +169,7 @@ class SlurmScheduler(pulumi.ComponentResource):
 
         role = aws.iam.Role(
             f"{name}-head",
-            assume_role_policy=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                               "Principal": {"Service": service_principal("ec2", partition)}}],
-            }),
+            assume_role_policy=assume_role_policy(service_principal("ec2", partition)),
             tags=tags,
             opts=child,
         )
