@@ -6,11 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..planning.placement import plan_placement
 from ..planning.summary import factory_summary
-from ..spec import ConfigError, ConfigIssue, FactorySpec, spec_from_config
+from ..spec import FactorySpec, spec_from_config
+from ..spec.loading import read_stack_config, stack_name
 from .engine import PlannedResource, run_program
 
 
@@ -58,21 +57,6 @@ def resolve_stack_file(stack: str, stacks_dir: str | None) -> Path:
         f"no stack '{stack}': {path} does not exist"
         + (f"; stacks in {directory}: {', '.join(known)}" if known else f"; {directory} has no stack files")
     )
-
-
-def read_stack_config(path: Path) -> dict[str, Any]:
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError([ConfigIssue(str(path), f"is not valid YAML ({exc})", "fix the YAML syntax")]) from None
-    config = document.get("config") if isinstance(document, dict) else None
-    if not isinstance(config, dict):
-        raise ConfigError([ConfigIssue(str(path), "has no `config:` mapping", "put the stack's keys under `config:`")])
-    return config
-
-
-def stack_name(path: Path) -> str:
-    return path.name.removeprefix("Pulumi.").rsplit(".", 1)[0]
 
 
 def plan_stack(stack: str, stacks_dir: str | None = None) -> PlanResult:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..catalog.instance_types import instance_types
 from .errors import ConfigIssue, config_path, did_you_mean
-from .rules import Rule, unknown_fleet_references
+from .rules import Rule, repeated_names, unknown_fleet_references
 from .scheduler import KubernetesScheduler
 
 if TYPE_CHECKING:
@@ -93,7 +93,6 @@ def queue_names_unique(spec: FactorySpec) -> Iterator[ConfigIssue]:
     k8s = _kubernetes(spec)
     if k8s is None:
         return
-    seen: dict[str, int] = {}
     for i, queue in enumerate(k8s.queues):
         path = config_path("scheduler", "queues", i, "name")
         if not NAMESPACE_NAME.match(queue.name) or len(queue.name) > 63:
@@ -102,13 +101,10 @@ def queue_names_unique(spec: FactorySpec) -> Iterator[ConfigIssue]:
                 f"'{queue.name}' is not a valid Kubernetes object name",
                 "use up to 63 lowercase letters, digits and '-', starting and ending alphanumeric",
             )
-        if queue.name in seen:
-            yield ConfigIssue(
-                path,
-                f"'{queue.name}' is already used by queues[{seen[queue.name]}]",
-                "give every queue its own name",
-            )
-        seen.setdefault(queue.name, i)
+    yield from repeated_names(
+        (q.name for q in k8s.queues), "queues", lambda i: config_path("scheduler", "queues", i, "name"),
+        "give every queue its own name",
+    )
 
 
 def queue_namespaces_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:

@@ -49,9 +49,13 @@ def spec_from_config(config: Mapping[str, Any]) -> FactorySpec:
     return spec
 
 
-def load_stack_file(path: Path) -> tuple[str, FactorySpec]:
-    """Read `Pulumi.<stack>.yaml`; returns the stack name and the validated spec."""
-    stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml")
+def stack_name(path: Path) -> str:
+    """`Pulumi.<stack>.yaml` -> `<stack>`."""
+    return path.name.removeprefix("Pulumi.").rsplit(".", 1)[0]
+
+
+def read_stack_config(path: Path) -> dict[str, Any]:
+    """The `config:` mapping of a `Pulumi.<stack>.yaml` file, unvalidated."""
     try:
         document = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -59,7 +63,12 @@ def load_stack_file(path: Path) -> tuple[str, FactorySpec]:
     config = document.get("config") if isinstance(document, dict) else None
     if not isinstance(config, dict):
         raise ConfigError([ConfigIssue(str(path), "has no `config:` mapping", "put the stack's keys under `config:`")])
-    return stack, spec_from_config(config)
+    return config
+
+
+def load_stack_file(path: Path) -> tuple[str, FactorySpec]:
+    """Read `Pulumi.<stack>.yaml`; returns the stack name and the validated spec."""
+    return stack_name(path), spec_from_config(read_stack_config(path))
 
 
 def _decode(value: Any) -> Any:

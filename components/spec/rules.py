@@ -85,8 +85,18 @@ def sovereign_region_allowed(spec: FactorySpec) -> Iterator[ConfigIssue]:
         )
 
 
+def repeated_names(
+    names: Iterable[str], collection: str, path: Callable[[int], str], fix: str
+) -> Iterator[ConfigIssue]:
+    """An issue for every name that an earlier entry of `collection` already uses."""
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in first:
+            yield ConfigIssue(path(i), f"'{name}' is already used by {collection}[{first[name]}]", fix)
+        first.setdefault(name, i)
+
+
 def fleet_names_unique_and_dns_safe(spec: FactorySpec) -> Iterator[ConfigIssue]:
-    seen: dict[str, int] = {}
     for i, fleet in enumerate(spec.fleets):
         path = config_path("fleets", i, "name")
         if not DNS_LABEL.match(fleet.name):
@@ -95,11 +105,10 @@ def fleet_names_unique_and_dns_safe(spec: FactorySpec) -> Iterator[ConfigIssue]:
                 f"'{fleet.name}' is not DNS-safe",
                 "use 1-40 lowercase letters, digits and '-', starting with a letter and not ending with '-'",
             )
-        if fleet.name in seen:
-            yield ConfigIssue(
-                path, f"'{fleet.name}' is already used by fleets[{seen[fleet.name]}]", "give every fleet its own name"
-            )
-        seen.setdefault(fleet.name, i)
+    yield from repeated_names(
+        (f.name for f in spec.fleets), "fleets", lambda i: config_path("fleets", i, "name"),
+        "give every fleet its own name",
+    )
 
 
 def fleet_instance_types_known(spec: FactorySpec) -> Iterator[ConfigIssue]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..catalog.instance_types import instance_types
 from .errors import ConfigIssue, config_path
-from .rules import Rule
+from .rules import Rule, repeated_names
 from .site import COOLING_LIMIT_KW, COOLING_RANK, ROOT_SWITCH, DatahallSite, Rack
 
 if TYPE_CHECKING:
@@ -37,17 +37,13 @@ def site_racks_named_uniquely(spec: FactorySpec) -> Iterator[ConfigIssue]:
     site = _datahall(spec)
     if site is None or not isinstance(site.racks, list):
         return
-    seen: dict[str, int] = {}
+    yield from repeated_names(
+        (r.name for r in site.racks), "racks", lambda i: config_path("site", "racks", i, "name"),
+        "give every rack its own name",
+    )
     blocks = {r.block for r in site.racks}
     for i, rack in enumerate(site.racks):
         path = config_path("site", "racks", i, "name")
-        if rack.name in seen:
-            yield ConfigIssue(
-                path,
-                f"'{rack.name}' is already used by racks[{seen[rack.name]}]",
-                "give every rack its own name",
-            )
-        seen.setdefault(rack.name, i)
         for key, value in (("name", rack.name), ("block", rack.block)):
             if not _LABEL_VALUE.match(value):
                 yield ConfigIssue(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..schedulers.slurm_config import SUPPORTED_VERSIONS, VALIDATED_VERSION, is_supported
 from .errors import ConfigIssue, config_path, did_you_mean
-from .rules import Rule, unknown_fleet_references
+from .rules import Rule, repeated_names, unknown_fleet_references
 from .scheduler import SlurmScheduler
 
 if TYPE_CHECKING:
@@ -54,15 +54,11 @@ def slurm_partition_names_unique(spec: FactorySpec) -> Iterator[ConfigIssue]:
     slurm = _slurm(spec)
     if slurm is None:
         return
-    seen: dict[str, int] = {}
-    for i, partition in enumerate(slurm.partitions):
-        if partition.name in seen:
-            yield ConfigIssue(
-                config_path("scheduler", "partitions", i, "name"),
-                f"'{partition.name}' is already the name of partitions[{seen[partition.name]}]",
-                "give every partition its own name, or list both fleets in one partition",
-            )
-        seen.setdefault(partition.name, i)
+    yield from repeated_names(
+        (p.name for p in slurm.partitions), "partitions",
+        lambda i: config_path("scheduler", "partitions", i, "name"),
+        "give every partition its own name, or list both fleets in one partition",
+    )
 
 
 def slurm_version_supported(spec: FactorySpec) -> Iterator[ConfigIssue]:
