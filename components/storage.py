@@ -381,30 +381,20 @@ class ParallelFilesystem(pulumi.ComponentResource):
                 suffix = "all" if ports is None else f"{ports[0]}-{ports[1]}"
                 protocol = "-1" if ports is None else "tcp"
                 low, high = (None, None) if ports is None else ports
-                rules.append(
-                    aws.vpc.SecurityGroupIngressRule(
-                        f"{name}-in-{peer}-{suffix}",
-                        security_group_id=sg_id,
-                        referenced_security_group_id=peer_id,
-                        ip_protocol=protocol,
-                        from_port=low,
-                        to_port=high,
-                        tags=dict(tags),
-                        opts=child,
+                for direction, rule in (("in", aws.vpc.SecurityGroupIngressRule),
+                                        ("out", aws.vpc.SecurityGroupEgressRule)):
+                    rules.append(
+                        rule(
+                            f"{name}-{direction}-{peer}-{suffix}",
+                            security_group_id=sg_id,
+                            referenced_security_group_id=peer_id,
+                            ip_protocol=protocol,
+                            from_port=low,
+                            to_port=high,
+                            tags=dict(tags),
+                            opts=child,
+                        )
                     )
-                )
-                rules.append(
-                    aws.vpc.SecurityGroupEgressRule(
-                        f"{name}-out-{peer}-{suffix}",
-                        security_group_id=sg_id,
-                        referenced_security_group_id=peer_id,
-                        ip_protocol=protocol,
-                        from_port=low,
-                        to_port=high,
-                        tags=dict(tags),
-                        opts=child,
-                    )
-                )
         return rules
 
     def _bucket(
