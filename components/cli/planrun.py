@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..planning.placement import plan_placement
+from ..planning.placement import PlacementPlan, plan_placement
 from ..planning.summary import factory_summary
 from ..spec import FactorySpec, spec_from_config
 from ..spec.loading import read_stack_config, stack_name
@@ -24,6 +24,7 @@ class PlanResult:
     resources: list[PlannedResource]
     outputs: dict[str, Any]
     summary: dict[str, Any]
+    placement: PlacementPlan
     violations: list[dict[str, str]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -66,8 +67,9 @@ def plan_stack(stack: str, stacks_dir: str | None = None) -> PlanResult:
     from ..program import main as program_main
 
     run = run_program(config, stack_name(path), spec.region, spec.partition, program_main)
-    summary = factory_summary(spec, plan_placement(spec), storage_report(spec))
-    result = PlanResult(stack_name(path), spec, run.resources, run.outputs, summary)
+    placement = plan_placement(spec)
+    summary = factory_summary(spec, placement, storage_report(spec))
+    result = PlanResult(stack_name(path), spec, run.resources, run.outputs, summary, placement)
     result.violations = policy_verdicts(result.as_json())
     return result
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from ..planning.placement import PlacementPlan, plan_placement
+from ..planning.placement import PlacementPlan
 from ..planning.thermal import install_plan_csv, write_heatmap
 from ..planning.topology import kueue_topology, node_labels, slurm_topology_conf
 from ..spec import FactorySpec
@@ -24,7 +24,7 @@ _KUBERNETES_PREFIX = "kubernetes:"
 
 def render_stack(stack: str, stacks_dir: str | None, out: Path) -> list[Path]:
     result = plan_stack(stack, stacks_dir)
-    plan = plan_placement(result.spec)
+    plan = result.placement
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
