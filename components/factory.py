@@ -1,4 +1,4 @@
-"""`AiFactory`: the whole factory from one validated spec."""
+"""`AiFactory`: the whole factory from one `FactoryPlan`."""
 
 import json
 from typing import Any, TypedDict
@@ -10,17 +10,15 @@ from .bootstrap import BootstrapContext, FsxMount, NodeadmCluster, Taint, render
 from .catalog.instance_types import get_instance_type
 from .fleet import GpuFleet, drain_deadline
 from .network import FactoryNetwork
-from .planning.placement import Domain, plan_placement
-from .planning.zones import fleet_zones, network_zones
+from .planning.factory_plan import FactoryPlan, plan_from_config
+from .planning.placement import Domain
 from .schedulers.kubernetes import KubernetesScheduler, NodeGroupArgs
 from .schedulers.slurm import SlurmScheduler
-from .schedulers.slurm_config import render_slurm_configs, slurm_inputs_from_plan
-from .spec import FactorySpec, spec_from_config
 from .spec.errors import NAMESPACE
+from .spec.scheduler import KubernetesScheduler as KubernetesSpec
+from .spec.scheduler import SlurmScheduler as SlurmSpec
 from .storage import ParallelFilesystem, spec_args
 from .tags import factory_tags
-
-SLURM_CONTROLLER_HOST = "slurmctld"
 
 
 class AiFactoryArgs(TypedDict, total=False):
@@ -31,7 +29,11 @@ class AiFactoryArgs(TypedDict, total=False):
 
 
 class AiFactory(pulumi.ComponentResource):
-    """Network, encryption key, GPU fleets, shared filesystem and training scheduler of one factory."""
+    """Network, encryption key, GPU fleets, shared filesystem and training scheduler of one factory.
+
+    Python programs that already planned pass `plan=` (from `plan_factory`); otherwise the args are
+    validated and planned here, before anything is registered.
+    """
 
     vpc_id: pulumi.Output[str]
     kms_key_arn: pulumi.Output[str | None]
@@ -42,36 +44,39 @@ class AiFactory(pulumi.ComponentResource):
         args: AiFactoryArgs,
         opts: pulumi.ResourceOptions | None = None,
         *,
-        spec: FactorySpec | None = None,
+        plan: FactoryPlan | None = None,
     ):
-        if spec is None:
-            # Validate before registering anything: an invalid config creates no resource.
+        if plan is None:
+            # Validate and plan before registering anything: an invalid config creates no resource.
             config = {f"{NAMESPACE}:{k}": v for k, v in args.get("config", {}).items()}
-            spec = spec_from_config({"aws:region": args.get("region"), **config})
-        placement = plan_placement(spec)
+            plan = plan_from_config({"aws:region": args.get("region"), **config}, name)
+        elif plan.name != name:
+            raise ValueError(f"AiFactory '{name}' was given the plan of factory '{plan.name}'; use the same name")
+        spec = plan.spec
         # The placement summary is an input so CrossGuard's stack policy can check rack power.
-        super().__init__("aifactory:index:AiFactory", name, {"placement": placement.summary()}, opts)
+        super().__init__("aifactory:index:AiFactory", name, {"placement": plan.placement.summary()}, opts)
+        self.plan = plan
         self.spec = spec
-        self.placement = placement
+        self.placement = plan.placement
         child = pulumi.ResourceOptions(parent=self)
         tags = factory_tags(name, spec.profile, spec.region, spec.sovereign)
-        kubernetes = spec.scheduler is not None and spec.scheduler.kind == "kubernetes"
 
-        key_arn = self._kms_key(name, spec, tags, child)
+        key_arn = self._kms_key(name, plan, tags, child)
         self.network = FactoryNetwork(
             f"{name}-network",
             {
                 "cidr": spec.network.cidr,
-                "availability_zones": network_zones(spec),
+                "availability_zones": list(plan.network_zones),
                 "egress": spec.egress,
                 "region": spec.region,
                 "partition": spec.partition,
-                "eks": kubernetes,
+                "eks": plan.scheduler == "kubernetes",
                 "kms_key_arn": key_arn,
                 "tags": tags,
             },
             child,
         )
+        subnet_of = self.network.subnet_ids_by_zone
 
         self.storage: ParallelFilesystem | None = None
         if spec.storage is not None:
@@ -79,7 +84,7 @@ class AiFactory(pulumi.ComponentResource):
                 f"{name}-fsx",
                 spec_args(
                     spec,
-                    subnet_id=self.network.subnet_ids_by_zone[network_zones(spec)[0]],
+                    subnet_id=subnet_of[plan.storage_zone],
                     vpc_id=self.network.vpc_id,
                     client_security_group_id=self.network.node_security_group_id,
                     kms_key_arn=key_arn,
@@ -88,10 +93,9 @@ class AiFactory(pulumi.ComponentResource):
                 child,
             )
 
-        zones = fleet_zones(spec)
         self.kubernetes: KubernetesScheduler | None = None
         cluster: pulumi.Output[NodeadmCluster] | None = None
-        if kubernetes:
+        if plan.scheduler == "kubernetes":
             self.kubernetes = self._kubernetes(name, key_arn, tags, child)
             k8s = self.kubernetes
             cluster = pulumi.Output.all(
@@ -101,14 +105,13 @@ class AiFactory(pulumi.ComponentResource):
                 k8s.service_cidr,
             ).apply(lambda v: NodeadmCluster(name=v[0], endpoint=v[1], certificate_authority=v[2], service_cidr=v[3]))
 
-        slurm = spec.scheduler is not None and spec.scheduler.kind == "slurm"
         # The Slurm head's DNS name lives in the private zone the Slurm component creates, so
         # compute nodes know it before the head exists.
-        slurm_controller = f"{SLURM_CONTROLLER_HOST}.{name}.slurm.internal" if slurm else None
+        slurm_controller = plan.slurm.controller_address if plan.slurm else None
 
         self.fleets: dict[str, GpuFleet] = {}
         for fleet in spec.fleets:
-            domains = placement.domains_for(fleet.name)
+            domains = plan.domains_for(fleet.name)
             self.fleets[fleet.name] = GpuFleet(
                 f"{name}-{fleet.name}",
                 {
@@ -125,15 +128,13 @@ class AiFactory(pulumi.ComponentResource):
                         }
                         for d in domains
                     ],
-                    "subnet_id": self.network.subnet_ids_by_zone[zones[fleet.name]],
+                    "subnet_id": subnet_of[plan.fleet_zones[fleet.name]],
                     "security_group_ids": [self.network.efa_security_group_id, self.network.node_security_group_id],
                     "capacity_type": fleet.capacity.type,
                     "reservation_id": fleet.capacity.reservation_id,
                     "capacity_block_end": fleet.capacity.end_time.isoformat() if fleet.capacity.end_time else None,
-                    "scheduler": spec.scheduler.kind if spec.scheduler else "none",
-                    "kubernetes_version": spec.scheduler.version
-                    if spec.scheduler and spec.scheduler.kind == "kubernetes"
-                    else "",
+                    "scheduler": plan.scheduler,
+                    "kubernetes_version": spec.scheduler.version if isinstance(spec.scheduler, KubernetesSpec) else "",
                     "ami_id": fleet.ami_id,
                     "kms_key_arn": key_arn,
                     "root_volume_gib": fleet.root_volume_gib,
@@ -154,67 +155,62 @@ class AiFactory(pulumi.ComponentResource):
                 group["node_role_arn"] = fleet_component.instance_role_arn
                 self.kubernetes.add_node_group(group)
 
-        self.slurm: SlurmScheduler | None = self._slurm(name, key_arn, tags, child) if slurm else None
+        self.slurm: SlurmScheduler | None = self._slurm(name, key_arn, tags, child) if plan.slurm else None
 
         self.vpc_id = self.network.vpc_id
         self.kms_key_arn = pulumi.Output.from_input(key_arn)
         self.register_outputs({"vpc_id": self.vpc_id, "kms_key_arn": self.kms_key_arn})
 
     def _node_groups(self) -> list[NodeGroupArgs]:
-        """One EKS node group per placement domain (labels and power caps are exact per domain)."""
-        zones = fleet_zones(self.spec)
-        groups: list[NodeGroupArgs] = []
-        for fleet in self.spec.fleets:
-            for domain in self.placement.domains_for(fleet.name):
-                groups.append(
-                    {
-                        "name": domain.name,
-                        "fleet": fleet.name,
-                        "instance_type": fleet.instance_type,
-                        "nodes": domain.nodes,
-                        "subnet_id": self.network.subnet_ids_by_zone[zones[fleet.name]],
-                        "capacity_type": fleet.capacity.type,
-                        "capacity_block_end": fleet.capacity.end_time.isoformat() if fleet.capacity.end_time else None,
-                        "labels": {**fleet.labels, **domain.labels},
-                        "taints": list(fleet.taints),
-                        "efa": fleet.efa,
-                    }
-                )
-        return groups
+        """The plan's node groups with their subnets: one per placement domain."""
+        subnet_of = self.network.subnet_ids_by_zone
+        return [
+            {
+                "name": g.name,
+                "fleet": g.fleet,
+                "instance_type": g.instance_type,
+                "nodes": g.nodes,
+                "subnet_id": subnet_of[g.availability_zone],
+                "capacity_type": g.capacity_type,
+                "capacity_block_end": g.capacity_block_end,
+                "labels": dict(g.labels),
+                "taints": list(g.taints),
+                "efa": g.efa,
+            }
+            for g in self.plan.node_groups
+        ]
 
     def _slurm(
         self, name: str, key_arn: pulumi.Input[str] | None, tags: dict[str, str], child: pulumi.ResourceOptions
     ) -> SlurmScheduler:
         spec = self.spec
         scheduler = spec.scheduler
-        assert scheduler is not None and scheduler.kind == "slurm"
-        inputs = slurm_inputs_from_plan(spec, self.placement, cluster_name=name, controller_host=SLURM_CONTROLLER_HOST)
-        zones = fleet_zones(spec)
-        head_zone = network_zones(spec)[0]
+        slurm = self.plan.slurm
+        assert isinstance(scheduler, SlurmSpec) and slurm is not None
+        subnet_of = self.network.subnet_ids_by_zone
         return SlurmScheduler(
             f"{name}-slurm",
             {
-                "cluster_name": name,
-                "controller_host": SLURM_CONTROLLER_HOST,
+                "cluster_name": slurm.cluster_name,
+                "controller_host": slurm.controller_host,
                 "version": scheduler.version,
-                "config_files": render_slurm_configs(inputs),
+                "config_files": dict(slurm.config_files),
                 "accounting": scheduler.accounting == "slurmdbd",
                 "region": spec.region,
                 "partition": spec.partition,
                 "vpc_id": self.network.vpc_id,
-                "subnet_id": self.network.subnet_ids_by_zone[head_zone],
+                "subnet_id": subnet_of[self.plan.network_zones[0]],
                 "database_subnet_ids": list(self.network.subnet_ids_by_zone.values()),
                 "fleet_security_group_ids": [self.network.node_security_group_id],
                 "node_role_names": [f.instance_role_name for f in self.fleets.values()],
                 "compute_groups": [
                     {
-                        "launch_template_id": self.fleets[fleet.name].launch_template_ids[domain.name],
-                        "launch_template_version": self.fleets[fleet.name].launch_template_versions[domain.name],
-                        "subnet_id": self.network.subnet_ids_by_zone[zones[fleet.name]],
-                        "hostnames": list(domain.hostnames),
+                        "launch_template_id": self.fleets[group.fleet].launch_template_ids[group.domain],
+                        "launch_template_version": self.fleets[group.fleet].launch_template_versions[group.domain],
+                        "subnet_id": subnet_of[group.availability_zone],
+                        "hostnames": list(group.hostnames),
                     }
-                    for fleet in spec.fleets
-                    for domain in self.placement.domains_for(fleet.name)
+                    for group in slurm.compute_groups
                 ],
                 "kms_key_arn": key_arn,
                 "tags": tags,
@@ -227,7 +223,7 @@ class AiFactory(pulumi.ComponentResource):
     ) -> KubernetesScheduler:
         spec = self.spec
         scheduler = spec.scheduler
-        assert scheduler is not None and scheduler.kind == "kubernetes"
+        assert isinstance(scheduler, KubernetesSpec)
         storage = self.storage
         return KubernetesScheduler(
             f"{name}-eks",
@@ -245,7 +241,7 @@ class AiFactory(pulumi.ComponentResource):
                 "priorities": list(scheduler.priorities),
                 "charts": scheduler.charts.model_dump(),
                 "registry_mirror": spec.sovereignty.registry_mirror if spec.sovereignty else None,
-                "topology_levels": self.placement.kueue_topology_levels(),
+                "topology_levels": self.plan.placement.kueue_topology_levels(),
                 "filesystem": {
                     "file_system_id": storage.file_system_id,
                     "dns_name": storage.dns_name,
@@ -266,19 +262,20 @@ class AiFactory(pulumi.ComponentResource):
         spec = self.spec
         fleet = spec.fleet(domain.fleet)
         storage = self.storage
-        scheduler = spec.scheduler.kind if spec.scheduler else "none"
+        sizing = self.plan.storage
+        scheduler = self.plan.scheduler
 
         def render(values: list[object]) -> str:
             dns_name, mount_name, checkpoint_path, node_cluster, controller = values
             fsx = None
-            if storage is not None and spec.storage is not None:
+            if sizing is not None and spec.storage is not None:
                 fsx = FsxMount(
                     dns_name=str(dns_name),
                     mount_name=str(mount_name),
                     mount_path=spec.storage.mount_path,
                     efa_enabled=spec.storage.efa_enabled,
                     checkpoint_path=str(checkpoint_path),
-                    layout=tuple((c.end, c.count) for c in storage.sizing.checkpoint_layout),
+                    layout=tuple((c.end, c.count) for c in sizing.checkpoint_layout),
                 )
             return render_user_data(
                 BootstrapContext(
@@ -305,9 +302,10 @@ class AiFactory(pulumi.ComponentResource):
 
     @staticmethod
     def _kms_key(
-        name: str, spec: FactorySpec, tags: dict[str, str], child: pulumi.ResourceOptions
+        name: str, plan: FactoryPlan, tags: dict[str, str], child: pulumi.ResourceOptions
     ) -> pulumi.Input[str] | None:
         """The customer-managed key of a sovereign factory: the configured one or a new one."""
+        spec = plan.spec
         if not spec.sovereign:
             return None
         if spec.sovereignty and spec.sovereignty.kms_key_arn:

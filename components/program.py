@@ -1,6 +1,7 @@
-"""The Pulumi program: stack config -> validated spec -> `AiFactory` -> exported outputs.
+"""The Pulumi program: stack config -> validated spec -> `FactoryPlan` -> `AiFactory` -> exported outputs.
 
-`__main__.py` (for `pulumi up`) and `aifactory plan` (under mocks) both run `main()`.
+`__main__.py` (for `pulumi up`) runs `main()`; `aifactory plan` plans first and runs `deploy(plan)`
+under mocks, so the program never plans twice.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env
 
 from .factory import AiFactory
-from .spec import ConfigError, FactorySpec, spec_from_config
+from .planning.factory_plan import FactoryPlan, plan_from_config
+from .spec import ConfigError
 from .spec.errors import NAMESPACE
 
 
@@ -23,10 +25,10 @@ def stack_config() -> dict[str, Any]:
     return {k: v for k, v in config.items() if k == "aws:region" or k.startswith(f"{NAMESPACE}:")}
 
 
-def load_spec() -> FactorySpec:
-    """The validated spec, or a readable error (no traceback) that stops the update before any resource."""
+def load_plan() -> FactoryPlan:
+    """The stack's plan, or a readable error (no traceback) that stops the update before any resource."""
     try:
-        return spec_from_config(stack_config())
+        return plan_from_config(stack_config(), pulumi.get_stack())
     except ConfigError as exc:
         for issue in exc.issues:
             pulumi.log.error(str(issue))
@@ -34,8 +36,13 @@ def load_spec() -> FactorySpec:
         raise pulumi.RunError(f"invalid stack config: {len(exc.issues)} problem(s), see above") from None
 
 
-def main() -> None:
-    spec = load_spec()
-    factory = AiFactory(pulumi.get_stack(), {}, spec=spec)
+def deploy(plan: FactoryPlan) -> AiFactory:
+    """Declare the planned factory and export what an operator needs."""
+    factory = AiFactory(plan.name, {}, plan=plan)
     for key, value in factory.exports().items():
         pulumi.export(key, value)
+    return factory
+
+
+def main() -> None:
+    deploy(load_plan())

@@ -108,7 +108,7 @@ def run_program(
     stack: str,
     region: str,
     partition: str,
-    program: Callable[[], None],
+    program: Callable[[], object],
     run: ProgramRun | None = None,
 ) -> ProgramRun:
     """Run `program` against mocks with the stack's config; returns every registration in order

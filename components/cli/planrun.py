@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..planning.placement import PlacementPlan, plan_placement
-from ..planning.summary import factory_summary
-from ..spec import FactorySpec, spec_from_config
+from ..planning.factory_plan import FactoryPlan, plan_from_config
+from ..planning.placement import PlacementPlan
+from ..spec import FactorySpec
 from ..spec.loading import read_stack_config, stack_name
 from .engine import PlannedResource, run_program
 
@@ -19,13 +19,26 @@ class StackNotFound(Exception):
 
 @dataclass
 class PlanResult:
-    stack: str
-    spec: FactorySpec
+    plan: FactoryPlan
     resources: list[PlannedResource]
     outputs: dict[str, Any]
-    summary: dict[str, Any]
-    placement: PlacementPlan
     violations: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def stack(self) -> str:
+        return self.plan.name
+
+    @property
+    def spec(self) -> FactorySpec:
+        return self.plan.spec
+
+    @property
+    def placement(self) -> PlacementPlan:
+        return self.plan.placement
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return dict(self.plan.summary)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -61,29 +74,17 @@ def resolve_stack_file(stack: str, stacks_dir: str | None) -> Path:
 
 
 def plan_stack(stack: str, stacks_dir: str | None = None) -> PlanResult:
+    """Validate and plan the stack (raises `ConfigError` before anything is registered), then run the
+    program on that plan under mocks and review the result with the policy pack."""
     path = resolve_stack_file(stack, stacks_dir)
     config = read_stack_config(path)
-    spec = spec_from_config(config)  # raises ConfigError before anything is registered
-    from ..program import main as program_main
+    plan = plan_from_config(config, stack_name(path))
+    from ..program import deploy
 
-    run = run_program(config, stack_name(path), spec.region, spec.partition, program_main)
-    placement = plan_placement(spec)
-    summary = factory_summary(spec, placement, storage_report(spec))
-    result = PlanResult(stack_name(path), spec, run.resources, run.outputs, summary, placement)
+    run = run_program(config, plan.name, plan.spec.region, plan.spec.partition, lambda: deploy(plan))
+    result = PlanResult(plan, run.resources, run.outputs)
     result.violations = policy_verdicts(result.as_json())
     return result
-
-
-def storage_report(spec: FactorySpec) -> dict[str, Any] | None:
-    if spec.storage is None:
-        return None
-    from dataclasses import asdict
-
-    from ..catalog.instance_types import get_instance_type
-    from ..storage import plan_figures, size_for_spec
-
-    gpus = sum(f.count * get_instance_type(f.instance_type).gpus for f in spec.fleets)
-    return asdict(plan_figures(size_for_spec(spec.storage, spec.region), gpus))
 
 
 def policy_verdicts(document: dict[str, Any]) -> list[dict[str, str]]:

@@ -13,10 +13,10 @@ from typing import Any
 
 import yaml
 
+from ..planning.factory_plan import FactoryPlan
 from ..planning.placement import PlacementPlan
 from ..planning.thermal import install_plan_csv, write_heatmap
 from ..planning.topology import kueue_topology, node_labels, slurm_topology_conf
-from ..spec import FactorySpec
 from .planrun import PlanResult, plan_stack
 
 _KUBERNETES_PREFIX = "kubernetes:"
@@ -46,7 +46,7 @@ def render_stack(stack: str, stacks_dir: str | None, out: Path) -> list[Path]:
         write("thermal/install-plan.csv", install_plan_csv(plan))
     for relative, text in kubernetes_files(result, plan).items():
         write(relative, text)
-    for relative, text in slurm_files(result.spec, plan).items():
+    for relative, text in slurm_files(result.plan).items():
         write(relative, text)
     return written
 
@@ -92,10 +92,8 @@ def kubernetes_files(result: PlanResult, plan: PlacementPlan) -> dict[str, str]:
     return files
 
 
-def slurm_files(spec: FactorySpec, plan: PlacementPlan) -> dict[str, str]:
-    if spec.scheduler is None or spec.scheduler.kind != "slurm":
+def slurm_files(plan: FactoryPlan) -> dict[str, str]:
+    """The configuration the Slurm head is deployed with, as planned (the same `ClusterName` and nodes)."""
+    if plan.slurm is None:
         return {}
-    from ..schedulers.slurm_config import render_slurm_configs, slurm_inputs_from_plan
-
-    inputs = slurm_inputs_from_plan(spec, plan, cluster_name="aifactory", controller_host="slurmctld")
-    return {f"slurm/{name}": text for name, text in render_slurm_configs(inputs).items()}
+    return {f"slurm/{name}": text for name, text in plan.slurm.config_files.items()}

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..catalog.fsx_pricing import fsx_prices
+from ..spec.storage import DEFAULT_QUOTA_GIB, DeploymentType
 
-DeploymentType = Literal["PERSISTENT_2", "SCRATCH_2"]
 MetadataMode = Literal["AUTOMATIC"]
 
 GIB_PER_TIB = 1024
@@ -38,9 +38,6 @@ STEP_GIB = 2400
 PERSISTENT_2_TIERS = (125, 250, 500, 1000)
 SCRATCH_2_BASELINE = 200
 EFA_STEP_GIB = {125: 38_400, 250: 19_200, 500: 9_600, 1000: 4_800}
-# Default of Service Quotas "Lustre Persistent_2 storage capacity" (L-8F1B9C74) and "Lustre Scratch
-# storage capacity" (L-AD2FC696), per account and region.
-DEFAULT_QUOTA_GIB = 100_800
 
 # Lustre's progressive file layout for checkpoint directories: small files stay on one storage target
 # (OST); large checkpoint shards are spread wider, and everything past 16 GiB goes across every OST

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ..catalog.regions import availability_zones, zones_offering
 from ..spec.model import FactorySpec, Fleet
 
@@ -24,11 +26,12 @@ def fleet_zones(spec: FactorySpec) -> dict[str, str]:
     return {f.name: default_zone(f, spec.region, spec.network.availability_zones) for f in spec.fleets}
 
 
-def network_zones(spec: FactorySpec) -> list[str]:
-    """AZs that get subnets: the configured list, else the fleets' zones padded to two (EKS needs two)."""
+def network_zones(spec: FactorySpec, fleets: Mapping[str, str]) -> list[str]:
+    """AZs that get subnets: the configured list, else the fleets' zones (`fleets`, from `fleet_zones`)
+    padded to two (EKS needs two)."""
     if spec.network.availability_zones:
         return list(spec.network.availability_zones)
-    zones = sorted(set(fleet_zones(spec).values()))
+    zones = sorted(set(fleets.values()))
     for zone in availability_zones(spec.region) or (f"{spec.region}a", f"{spec.region}b"):
         if len(zones) >= 2:
             break

@@ -19,7 +19,6 @@ Scripts are referenced by absolute path: before 23.02 configless mode ships only
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,13 +30,12 @@ from ..planning.topology import slurm_topology_conf
 from ..planning.topology_model import SwitchTree, compress_hostlist
 from ..rendering import render
 from ..spec.model import FactorySpec
-from ..spec.scheduler import SlurmScheduler
-
-SUPPORTED_VERSIONS: tuple[str, ...] = ("22.05", "23.02", "23.11", "24.05", "24.11", "25.05", "25.11")
-"""Slurm release series whose options this renderer emits; 22.05 is what the tests run."""
-
-VALIDATED_VERSION = "22.05"
-"""The release the real-slurmctld tests start (Debian 12 `slurmctld` 22.05.8)."""
+from ..spec.scheduler import (
+    SUPPORTED_VERSIONS,
+    SlurmScheduler,
+    is_supported,
+    version_tuple,
+)
 
 CAPACITY_BLOCK_RECLAIM = timedelta(minutes=30)
 """EC2 terminates capacity-block instances from 30 minutes before the block ends."""
@@ -59,27 +57,6 @@ EPILOG_CHECK_TIMEOUT_S = 30
 
 HEALTH_INTERVAL_S = 300
 """HealthCheckInterval: every five minutes, cheap probes only."""
-
-
-def version_tuple(version: str) -> tuple[int, int]:
-    """`"24.11"` or `"24.11.3"` -> (24, 11); ValueError for anything else."""
-    match = re.fullmatch(r"(\d{2})\.(\d{2})(?:\.\d+)?", version)
-    if not match:
-        raise ValueError(f"'{version}' is not a Slurm version like 24.11")
-    return int(match.group(1)), int(match.group(2))
-
-
-def release_series(version: str) -> str:
-    """`"22.05.8"` -> `"22.05"`."""
-    major, minor = version_tuple(version)
-    return f"{major:02d}.{minor:02d}"
-
-
-def is_supported(version: str) -> bool:
-    try:
-        return release_series(version) in SUPPORTED_VERSIONS
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from datetime import date
 from typing import TYPE_CHECKING
 
-from ..catalog.instance_types import instance_types
 from .errors import ConfigIssue, config_path, did_you_mean
 from .rules import Rule, repeated_names, unknown_fleet_references
 from .scheduler import KubernetesScheduler
@@ -149,32 +148,6 @@ def queue_borrowing_needs_cohort(spec: FactorySpec) -> Iterator[ConfigIssue]:
             )
 
 
-def quotas_fit_fleets(spec: FactorySpec) -> Iterator[ConfigIssue]:
-    """The queues' GPU quotas must fit in the GPUs of the fleets each may use (all queues together)."""
-    from ..schedulers.kubernetes_manifests import FleetCapacity, QuotaError, allocate_quotas
-
-    k8s = _kubernetes(spec)
-    if k8s is None or not k8s.queues:
-        return
-    catalog = instance_types()
-    names = {f.name for f in spec.fleets}
-    if any(f.instance_type not in catalog for f in spec.fleets):
-        return  # reported by fleet_instance_types_known
-    if any(name not in names for q in k8s.queues for name in q.fleets or []):
-        return  # reported by queue_fleets_known
-    fleets = [FleetCapacity(f.name, f.instance_type, f.count, f.efa) for f in spec.fleets]
-    total = sum(f.accelerators for f in fleets)
-    try:
-        allocate_quotas(k8s.queues, fleets)
-    except QuotaError as exc:
-        asked = sum(q.gpu_quota for q in k8s.queues)
-        yield ConfigIssue(
-            config_path("scheduler", "queues"),
-            f"{exc}; the queues ask for {asked} accelerators, the fleets have {total}",
-            "lower `gpuQuota` (use `borrowingLimit` in a cohort to share idle GPUs) or add nodes",
-        )
-
-
 def priorities_unique(spec: FactorySpec) -> Iterator[ConfigIssue]:
     k8s = _kubernetes(spec)
     if k8s is None:
@@ -200,6 +173,5 @@ KUBERNETES_RULES: tuple[Rule, ...] = (
     queue_namespaces_valid,
     queue_fleets_known,
     queue_borrowing_needs_cohort,
-    quotas_fit_fleets,
     priorities_unique,
 )

@@ -19,7 +19,12 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import NAMESPACE, ConfigError, ConfigIssue, config_path, did_you_mean
 from .model import FactorySpec
-from .rules import check_spec
+from .rules import FOUNDATION_RULES, Rule, region_is_known
+from .scheduler_rules import SCHEDULER_RULES
+from .site_rules import SITE_RULES
+from .storage_rules import STORAGE_RULES
+
+SPEC_RULES: tuple[Rule, ...] = FOUNDATION_RULES + STORAGE_RULES + SITE_RULES + SCHEDULER_RULES
 
 REGION_KEY = "aws:region"
 
@@ -47,6 +52,14 @@ def spec_from_config(config: Mapping[str, Any]) -> FactorySpec:
     if issues:
         raise ConfigError(issues)
     return spec
+
+
+def check_spec(spec: FactorySpec) -> list[ConfigIssue]:
+    """Every cross-field problem in the spec, in rule order; an unknown region stops the rest."""
+    unknown_region = list(region_is_known(spec))
+    if unknown_region:
+        return unknown_region
+    return [issue for rule in SPEC_RULES for issue in rule(spec)]
 
 
 def stack_name(path: Path) -> str:

@@ -1,6 +1,7 @@
 """Cross-field rules of the stack config: pure functions, each returning the issues it finds.
 
-Every rule is exported and tested with bad input. `check_spec` runs them all.
+Every rule is exported and tested with bad input; `loading.check_spec` runs them all. Rules that need
+a planner (placement, sizing, subnets, quotas) live in `planning.feasibility`, not here.
 """
 
 from __future__ import annotations
@@ -229,39 +230,6 @@ def zones_in_region(spec: FactorySpec) -> Iterator[ConfigIssue]:
             )
 
 
-def network_large_enough(spec: FactorySpec) -> Iterator[ConfigIssue]:
-    from ..planning.network_plan import addresses_needed, plan_subnets
-    from ..planning.zones import fleet_zones, network_zones
-
-    zones = network_zones(spec)
-    if not zones:
-        return
-    kubernetes = spec.scheduler is not None and spec.scheduler.kind == "kubernetes"
-    try:
-        subnets = plan_subnets(spec.network.cidr, zones, public=spec.egress == "nat")
-    except ValueError as exc:
-        yield ConfigIssue(
-            config_path("network", "cidr"),
-            f"cannot hold {len(zones)} zones' subnets ({exc})",
-            "use a larger CIDR such as /16",
-        )
-        return
-    per_zone: dict[str, int] = {z: 0 for z in zones}
-    for fleet_name, zone in fleet_zones(spec).items():
-        if zone in per_zone:
-            per_zone[zone] += spec.fleet(fleet_name).count
-    needed = addresses_needed(per_zone, kubernetes, system_nodes=3 if kubernetes else 1)
-    for subnet in subnets:
-        want = needed.get(subnet.availability_zone, 0)
-        if want > subnet.private_capacity:
-            yield ConfigIssue(
-                config_path("network", "cidr"),
-                f"the private subnet of {subnet.availability_zone} ({subnet.private_cidr}, "
-                f"{subnet.private_capacity} usable addresses) cannot hold the {want} addresses its nodes need",
-                "use a larger VPC CIDR (a /16 holds about 32,000 addresses per zone with two zones)",
-            )
-
-
 def unknown_fleet_references(
     spec: FactorySpec, references: Iterable[tuple[str, str, str]]
 ) -> Iterator[ConfigIssue]:
@@ -283,23 +251,4 @@ FOUNDATION_RULES: tuple[Rule, ...] = (
     fleet_efa_types_capable,
     fleet_capacity_consistent,
     zones_in_region,
-    network_large_enough,
 )
-
-
-def all_rules() -> tuple[Rule, ...]:
-    from .scheduler_rules import SCHEDULER_RULES
-    from .site_rules import SITE_RULES
-    from .storage_rules import STORAGE_RULES
-
-    return FOUNDATION_RULES + STORAGE_RULES + SITE_RULES + SCHEDULER_RULES
-
-
-def check_spec(spec: FactorySpec) -> list[ConfigIssue]:
-    """Every cross-field problem in the spec, in rule order."""
-    if list(region_is_known(spec)):
-        return list(region_is_known(spec))
-    issues: list[ConfigIssue] = []
-    for rule in all_rules():
-        issues.extend(rule(spec))
-    return issues

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -9,6 +10,33 @@ from pydantic import Field
 from .base import SpecModel
 
 DEFAULT_PRIORITIES = ("production-training", "fine-tuning", "evaluation")
+
+SUPPORTED_VERSIONS: tuple[str, ...] = ("22.05", "23.02", "23.11", "24.05", "24.11", "25.05", "25.11")
+"""Slurm release series whose options this renderer emits; 22.05 is what the tests run."""
+
+VALIDATED_VERSION = "22.05"
+"""The release the real-slurmctld tests start (Debian 12 `slurmctld` 22.05.8)."""
+
+
+def version_tuple(version: str) -> tuple[int, int]:
+    """`"24.11"` or `"24.11.3"` -> (24, 11); ValueError for anything else."""
+    match = re.fullmatch(r"(\d{2})\.(\d{2})(?:\.\d+)?", version)
+    if not match:
+        raise ValueError(f"'{version}' is not a Slurm version like 24.11")
+    return int(match.group(1)), int(match.group(2))
+
+
+def release_series(version: str) -> str:
+    """`"22.05.8"` -> `"22.05"`."""
+    major, minor = version_tuple(version)
+    return f"{major:02d}.{minor:02d}"
+
+
+def is_supported(version: str) -> bool:
+    try:
+        return release_series(version) in SUPPORTED_VERSIONS
+    except ValueError:
+        return False
 
 
 class Queue(SpecModel):

@@ -228,7 +228,7 @@ def site_racks_hold_a_node(spec: FactorySpec) -> Iterator[ConfigIssue]:
         )
 
 
-_BASIC_RULES: tuple[Rule, ...] = (
+SITE_RULES: tuple[Rule, ...] = (
     site_racks_named_uniquely,
     site_racks_positive,
     site_headroom_and_pue,
@@ -239,18 +239,3 @@ _BASIC_RULES: tuple[Rule, ...] = (
 )
 
 
-def site_holds_fleets(spec: FactorySpec) -> Iterator[ConfigIssue]:
-    """Run the placement planner: a site that cannot hold the fleets fails here, with what is missing."""
-    if any(f.instance_type not in instance_types() for f in spec.fleets):
-        return
-    if any(True for rule in _BASIC_RULES for _ in rule(spec)):
-        return
-    from ..planning.placement import PlacementError, plan_placement
-
-    try:
-        plan_placement(spec)
-    except PlacementError as exc:
-        yield from exc.issues
-
-
-SITE_RULES: tuple[Rule, ...] = (*_BASIC_RULES, site_holds_fleets)

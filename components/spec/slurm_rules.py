@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ..schedulers.slurm_config import SUPPORTED_VERSIONS, VALIDATED_VERSION, is_supported
 from .errors import ConfigIssue, config_path, did_you_mean
 from .rules import Rule, repeated_names, unknown_fleet_references
-from .scheduler import SlurmScheduler
+from .scheduler import SUPPORTED_VERSIONS, VALIDATED_VERSION, SlurmScheduler, is_supported
 
 if TYPE_CHECKING:
     from .model import FactorySpec

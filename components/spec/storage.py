@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import Field
 
-from ..planning.storage_sizing import DEFAULT_QUOTA_GIB, DeploymentType
 from .base import SpecModel
+
+DeploymentType = Literal["PERSISTENT_2", "SCRATCH_2"]
+# Default of Service Quotas "Lustre Persistent_2 storage capacity" (L-8F1B9C74) and "Lustre Scratch
+# storage capacity" (L-AD2FC696), per account and region.
+DEFAULT_QUOTA_GIB = 100_800
 
 # Deployment types: PERSISTENT_1 (the older 50/100/200 MB/s/TiB generation) is left out; it has no
 # EFA and the factory links S3 only through data repository associations on PERSISTENT_2.

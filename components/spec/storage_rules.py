@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..catalog.regions import partitions
-from ..planning.storage_sizing import max_capacity_tib, max_throughput_gbps
 from .errors import ConfigIssue, config_path
 from .rules import Rule
 from .storage import StorageSpec, parse_s3_path
@@ -48,43 +47,6 @@ def storage_efa_needs_persistent_2(spec: FactorySpec) -> Iterator[ConfigIssue]:
             "set `deploymentType: PERSISTENT_2` or `efaEnabled: false`",
         )
 
-
-def storage_within_service_maximum(spec: FactorySpec) -> Iterator[ConfigIssue]:
-    st = _storage(spec)
-    if st is None or (st.efa_enabled and st.deployment_type != "PERSISTENT_2"):
-        return
-    kinds = (st.deployment_type,)
-    efa = " EFA-enabled" if st.efa_enabled else ""
-    fix = (
-        f"lower the target, or raise the account's FSx for Lustre {st.deployment_type} storage quota in "
-        "Service Quotas and set `quotaGiB` to the new figure"
-    )
-    top_capacity = max_capacity_tib(kinds, st.efa_enabled, st.quota_gib)
-    if st.capacity_tib is not None and st.capacity_tib > top_capacity:
-        yield ConfigIssue(
-            config_path("storage", "capacityTiB"),
-            f"{st.capacity_tib:g} TiB is above the largest{efa} {st.deployment_type} file system within the "
-            f"{st.quota_gib} GiB storage quota ({top_capacity:g} TiB)",
-            fix,
-        )
-    top_throughput = max_throughput_gbps(kinds, st.efa_enabled, st.quota_gib)
-    if st.throughput_gbps is not None and st.throughput_gbps > top_throughput:
-        yield ConfigIssue(
-            config_path("storage", "throughputGBps"),
-            f"{st.throughput_gbps:g} GB/s is above the fastest{efa} {st.deployment_type} file system within "
-            f"the {st.quota_gib} GiB storage quota ({top_throughput:g} GB/s)",
-            fix,
-        )
-    if st.checkpoint is not None:
-        needed = st.checkpoint.size_tb * 1000 / st.checkpoint.seconds
-        if needed > top_throughput:
-            yield ConfigIssue(
-                config_path("storage", "checkpoint"),
-                f"writing {st.checkpoint.size_tb:g} TB in {st.checkpoint.seconds:g} s needs {needed:g} GB/s, "
-                f"above the fastest{efa} {st.deployment_type} file system within the {st.quota_gib} GiB "
-                f"storage quota ({top_throughput:g} GB/s)",
-                "allow more seconds per checkpoint, or raise the storage quota and set `quotaGiB`",
-            )
 
 
 def _s3_paths(st: StorageSpec) -> Iterator[tuple[str, str]]:
@@ -202,7 +164,6 @@ STORAGE_RULES: tuple[Rule, ...] = (
     storage_has_a_target,
     storage_throughput_or_checkpoint,
     storage_efa_needs_persistent_2,
-    storage_within_service_maximum,
     storage_s3_paths_are_s3,
     storage_s3_paths_in_partition,
     storage_s3_needs_persistent_2,

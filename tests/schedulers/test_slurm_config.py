@@ -13,7 +13,6 @@ import pytest
 from aifactory.planning.placement import plan_placement
 from aifactory.planning.topology_model import Switch, SwitchTree
 from aifactory.schedulers.slurm_config import (
-    VALIDATED_VERSION,
     Gres,
     SlurmInputs,
     SlurmNodeGroup,
@@ -22,6 +21,7 @@ from aifactory.schedulers.slurm_config import (
     slurm_inputs_from_plan,
 )
 from aifactory.spec import spec_from_config
+from aifactory.spec.scheduler import VALIDATED_VERSION
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "slurm"
 UPDATE = os.environ.get("AIFACTORY_UPDATE_GOLDEN") == "1"

@@ -43,14 +43,6 @@ def test_unknown_fleet_suggests_the_closest() -> None:
     assert "p5" in found[0].fix
 
 
-def test_quotas_beyond_the_fleets() -> None:
-    s = spec(
-        queues=[
-            {"name": "a", "namespace": "a", "gpuQuota": 24},
-            {"name": "b", "namespace": "b", "gpuQuota": 16},
-        ]
-    )
-    assert "32" in issues(s)["aifactory:scheduler.queues"]
 
 
 def test_public_endpoint_in_sovereign_stack() -> None:

@@ -106,13 +106,3 @@ def test_liquid_only_hardware_without_liquid_racks(monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(instance_types(), "p5.48xlarge", liquid)
     text = error_text(config(site={"kind": "datahall", "racks": [rack("a")]}))
     assert "aifactory:fleets[0].instanceType" in text and "liquid" in text
-
-
-def test_site_that_cannot_hold_the_fleets() -> None:
-    fleets = [{"name": "train", "instanceType": "p5.48xlarge", "count": 128}]
-    text = error_text(config(fleets, {"kind": "datahall", "racks": 40}))
-    assert "aifactory:site.racks" in text and "120 of 128" in text
-
-
-def test_aws_domain_envelope_below_one_node() -> None:
-    assert "aifactory:site.domainPowerKw" in error_text(config(site={"kind": "aws", "domainPowerKw": 4}))

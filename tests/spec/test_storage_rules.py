@@ -74,29 +74,12 @@ def test_efa_on_scratch():
     assert "aifactory:storage.efaEnabled" in message and "PERSISTENT_2" in message
 
 
-def test_capacity_above_the_quota():
-    message = errors({"capacityTiB": 100})
-    assert "aifactory:storage.capacityTiB" in message and "100800 GiB" in message and "quotaGiB" in message
-    spec = spec_from_config(config({"capacityTiB": 100, "quotaGiB": 204_800}))
-    assert spec.storage is not None and spec.storage.quota_gib == 204_800
 
 
-def test_efa_capacity_ceiling_uses_efa_steps():
-    # Within a 46,000 GiB quota: 2,400 GiB steps reach 45,600 GiB, EFA's 4,800 GiB steps only 43,200 GiB.
-    message = errors({"capacityTiB": 44, "efaEnabled": True, "quotaGiB": 46_000})
-    assert "aifactory:storage.capacityTiB" in message and "EFA-enabled" in message
-    assert "42.1875 TiB" in message
-    spec_from_config(config({"capacityTiB": 44, "quotaGiB": 46_000}))
 
 
-def test_throughput_above_the_quota():
-    message = errors({"throughputGBps": 99})
-    assert "aifactory:storage.throughputGBps" in message and "98.4375 GB/s" in message
 
 
-def test_checkpoint_above_the_quota():
-    message = errors({"checkpoint": {"sizeTB": 10, "seconds": 60}})
-    assert "aifactory:storage.checkpoint" in message and "166.667 GB/s" in message
 
 
 @pytest.mark.parametrize(

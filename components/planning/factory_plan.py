@@ -1,0 +1,200 @@
+"""`FactoryPlan`: every derived fact of one factory, computed once from a validated spec.
+
+`plan_factory` is the only place that plans: zones and subnets, placement and topology, storage
+sizing, the queues' quota split, the EKS node groups and the Slurm configuration, cost and power.
+`AiFactory`, the plan report and `aifactory render` all read this object, so what is deployed and
+what is rendered for review cannot disagree. Pure: no Pulumi imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from ..catalog.instance_types import get_instance_type
+from ..schedulers.slurm_config import render_slurm_configs, slurm_inputs_from_plan
+from ..spec.errors import ConfigError, ConfigIssue, config_path
+from ..spec.loading import spec_from_config
+from ..spec.model import CapacityType, FactorySpec
+from ..spec.scheduler import KubernetesScheduler, SlurmScheduler
+from .feasibility import network_large_enough, quotas_or_issues, storage_within_service_maximum, subnets_or_issues
+from .network_plan import SubnetPlan
+from .placement import Domain, PlacementError, PlacementPlan, plan_placement
+from .storage_plan import StoragePlanFigures, plan_figures, size_for_spec
+from .storage_sizing import FilesystemSizing, SizingError
+from .summary import factory_summary
+from .zones import fleet_zones, network_zones
+
+SLURM_CONTROLLER_HOST = "slurmctld"
+"""The Slurm head's host name: slurm.conf `SlurmctldHost` and its A record in the cluster's zone."""
+
+SchedulerKind = Literal["kubernetes", "slurm", "none"]
+
+
+@dataclass(frozen=True)
+class NodeGroupPlan:
+    """One EKS managed node group: the nodes of one placement domain (labels and power cap are exact)."""
+
+    name: str
+    fleet: str
+    instance_type: str
+    nodes: int
+    availability_zone: str
+    capacity_type: CapacityType
+    capacity_block_end: str | None
+    labels: Mapping[str, str]
+    taints: tuple[str, ...]
+    efa: bool
+
+
+@dataclass(frozen=True)
+class SlurmComputeGroup:
+    """The compute nodes of one placement domain, launched from that domain's launch template."""
+
+    domain: str
+    fleet: str
+    availability_zone: str
+    hostnames: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SlurmPlan:
+    cluster_name: str
+    """slurm.conf `ClusterName`; also names the private DNS zone `<cluster>.slurm.internal`."""
+    controller_host: str
+    config_files: Mapping[str, str]
+    """Rendered slurm.conf, gres.conf, cgroup.conf, topology.conf and the node scripts, by file name."""
+    compute_groups: tuple[SlurmComputeGroup, ...]
+
+    @property
+    def dns_zone(self) -> str:
+        return f"{self.cluster_name}.slurm.internal"
+
+    @property
+    def controller_address(self) -> str:
+        """The head's DNS name, known before the head exists, so compute nodes can be rendered first."""
+        return f"{self.controller_host}.{self.dns_zone}"
+
+
+@dataclass(frozen=True)
+class FactoryPlan:
+    name: str
+    """The factory's name (the stack name): prefixes resource names, names the EKS and Slurm cluster."""
+    spec: FactorySpec
+    network_zones: tuple[str, ...]
+    fleet_zones: Mapping[str, str]
+    subnets: tuple[SubnetPlan, ...]
+    placement: PlacementPlan
+    storage: FilesystemSizing | None
+    storage_figures: StoragePlanFigures | None
+    quotas: Mapping[str, Mapping[str, int]]
+    """Kueue queue -> fleet -> accelerators of its nominal quota."""
+    node_groups: tuple[NodeGroupPlan, ...]
+    slurm: SlurmPlan | None
+    summary: Mapping[str, Any]
+
+    @property
+    def scheduler(self) -> SchedulerKind:
+        return self.spec.scheduler.kind if self.spec.scheduler is not None else "none"
+
+    @property
+    def storage_zone(self) -> str:
+        """FSx for Lustre takes one subnet: the first network zone's, which no fleet change moves."""
+        return self.network_zones[0]
+
+    def domains_for(self, fleet: str) -> tuple[Domain, ...]:
+        return self.placement.domains_for(fleet)
+
+
+def plan_factory(spec: FactorySpec, name: str) -> FactoryPlan:
+    """Plan a validated spec; raises `ConfigError` listing every reason the factory cannot be built."""
+    zones_of_fleets = fleet_zones(spec)
+    zones = network_zones(spec, zones_of_fleets)
+    issues: list[ConfigIssue] = []
+
+    subnets, subnet_issues = subnets_or_issues(spec, zones)
+    issues += subnet_issues
+    issues += network_large_enough(spec, subnets, zones_of_fleets)
+
+    sizing = None
+    storage_issues = list(storage_within_service_maximum(spec))
+    issues += storage_issues
+    if spec.storage is not None and not storage_issues:
+        try:
+            sizing = size_for_spec(spec.storage, spec.region)
+        except SizingError as exc:
+            issues.append(ConfigIssue(config_path("storage"), str(exc), "lower the targets or raise `quotaGiB`"))
+
+    placement = None
+    try:
+        placement = plan_placement(spec)
+    except PlacementError as exc:
+        issues += exc.issues
+
+    quotas, quota_issues = quotas_or_issues(spec)
+    issues += quota_issues
+
+    if issues or placement is None:
+        raise ConfigError(issues)
+
+    gpus = sum(f.count * get_instance_type(f.instance_type).gpus for f in spec.fleets)
+    figures = plan_figures(sizing, gpus) if sizing is not None else None
+    return FactoryPlan(
+        name=name,
+        spec=spec,
+        network_zones=tuple(zones),
+        fleet_zones=zones_of_fleets,
+        subnets=tuple(subnets),
+        placement=placement,
+        storage=sizing,
+        storage_figures=figures,
+        quotas=quotas,
+        node_groups=_node_groups(spec, placement, zones_of_fleets),
+        slurm=_slurm(spec, placement, zones_of_fleets, name),
+        summary=factory_summary(spec, placement, asdict(figures) if figures else None),
+    )
+
+
+def plan_from_config(config: Mapping[str, Any], name: str) -> FactoryPlan:
+    """Validate a stack's config (`aws:region`, `aifactory:*`) and plan it: the CLI's and the program's path."""
+    return plan_factory(spec_from_config(config), name)
+
+
+def _node_groups(
+    spec: FactorySpec, placement: PlacementPlan, zones: Mapping[str, str]
+) -> tuple[NodeGroupPlan, ...]:
+    if not isinstance(spec.scheduler, KubernetesScheduler):
+        return ()
+    return tuple(
+        NodeGroupPlan(
+            name=domain.name,
+            fleet=fleet.name,
+            instance_type=fleet.instance_type,
+            nodes=domain.nodes,
+            availability_zone=zones[fleet.name],
+            capacity_type=fleet.capacity.type,
+            capacity_block_end=fleet.capacity.end_time.isoformat() if fleet.capacity.end_time else None,
+            labels={**fleet.labels, **domain.labels},
+            taints=tuple(fleet.taints),
+            efa=fleet.efa,
+        )
+        for fleet in spec.fleets
+        for domain in placement.domains_for(fleet.name)
+    )
+
+
+def _slurm(spec: FactorySpec, placement: PlacementPlan, zones: Mapping[str, str], name: str) -> SlurmPlan | None:
+    if not isinstance(spec.scheduler, SlurmScheduler):
+        return None
+    inputs = slurm_inputs_from_plan(spec, placement, cluster_name=name, controller_host=SLURM_CONTROLLER_HOST)
+    return SlurmPlan(
+        cluster_name=name,
+        controller_host=SLURM_CONTROLLER_HOST,
+        config_files=render_slurm_configs(inputs),
+        compute_groups=tuple(
+            SlurmComputeGroup(domain.name, fleet.name, zones[fleet.name], domain.hostnames)
+            for fleet in spec.fleets
+            for domain in placement.domains_for(fleet.name)
+        ),
+    )

@@ -1,0 +1,117 @@
+"""Config rules that need a planner: they read the subnet plan, the storage limits or the quota split.
+
+`spec/` holds structure and per-field rules and never imports this package; `plan_factory` runs these
+on a spec that passed them, so every infeasible factory fails with config-path issues before any
+resource exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+from ..catalog.instance_types import get_instance_type
+from ..schedulers.kubernetes_manifests import FleetCapacity, QuotaError, allocate_quotas
+from ..spec.errors import ConfigIssue, config_path
+from ..spec.model import FactorySpec
+from ..spec.scheduler import KubernetesScheduler
+from .network_plan import SubnetPlan, addresses_needed, plan_subnets
+from .storage_sizing import max_capacity_tib, max_throughput_gbps
+
+# EKS clusters get two system nodes plus one for headroom; other factories one bastion-sized host.
+KUBERNETES_SYSTEM_NODES = 3
+OTHER_SYSTEM_NODES = 1
+
+
+def subnets_or_issues(spec: FactorySpec, zones: Sequence[str]) -> tuple[list[SubnetPlan], list[ConfigIssue]]:
+    """The subnet plan of the VPC, or the issue that the CIDR cannot be split into `zones`."""
+    try:
+        return plan_subnets(spec.network.cidr, zones, public=spec.egress == "nat"), []
+    except ValueError as exc:
+        return [], [
+            ConfigIssue(
+                config_path("network", "cidr"),
+                f"cannot hold {len(zones)} zones' subnets ({exc})",
+                "use a larger CIDR such as /16",
+            )
+        ]
+
+
+def network_large_enough(
+    spec: FactorySpec, subnets: Sequence[SubnetPlan], fleet_zones: Mapping[str, str]
+) -> Iterator[ConfigIssue]:
+    """Each AZ's private subnet holds the addresses of the nodes (and, on EKS, pods) planned into it."""
+    kubernetes = isinstance(spec.scheduler, KubernetesScheduler)
+    per_zone: dict[str, int] = {s.availability_zone: 0 for s in subnets}
+    for fleet_name, zone in fleet_zones.items():
+        if zone in per_zone:
+            per_zone[zone] += spec.fleet(fleet_name).count
+    system = KUBERNETES_SYSTEM_NODES if kubernetes else OTHER_SYSTEM_NODES
+    needed = addresses_needed(per_zone, kubernetes, system_nodes=system)
+    for subnet in subnets:
+        want = needed.get(subnet.availability_zone, 0)
+        if want > subnet.private_capacity:
+            yield ConfigIssue(
+                config_path("network", "cidr"),
+                f"the private subnet of {subnet.availability_zone} ({subnet.private_cidr}, "
+                f"{subnet.private_capacity} usable addresses) cannot hold the {want} addresses its nodes need",
+                "use a larger VPC CIDR (a /16 holds about 32,000 addresses per zone with two zones)",
+            )
+
+
+def storage_within_service_maximum(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """Targets above the largest file system the account's FSx storage quota allows."""
+    st = spec.storage
+    if st is None or (st.efa_enabled and st.deployment_type != "PERSISTENT_2"):
+        return
+    kinds = (st.deployment_type,)
+    efa = " EFA-enabled" if st.efa_enabled else ""
+    fix = (
+        f"lower the target, or raise the account's FSx for Lustre {st.deployment_type} storage quota in "
+        "Service Quotas and set `quotaGiB` to the new figure"
+    )
+    top_capacity = max_capacity_tib(kinds, st.efa_enabled, st.quota_gib)
+    if st.capacity_tib is not None and st.capacity_tib > top_capacity:
+        yield ConfigIssue(
+            config_path("storage", "capacityTiB"),
+            f"{st.capacity_tib:g} TiB is above the largest{efa} {st.deployment_type} file system within the "
+            f"{st.quota_gib} GiB storage quota ({top_capacity:g} TiB)",
+            fix,
+        )
+    top_throughput = max_throughput_gbps(kinds, st.efa_enabled, st.quota_gib)
+    if st.throughput_gbps is not None and st.throughput_gbps > top_throughput:
+        yield ConfigIssue(
+            config_path("storage", "throughputGBps"),
+            f"{st.throughput_gbps:g} GB/s is above the fastest{efa} {st.deployment_type} file system within "
+            f"the {st.quota_gib} GiB storage quota ({top_throughput:g} GB/s)",
+            fix,
+        )
+    if st.checkpoint is not None:
+        needed = st.checkpoint.size_tb * 1000 / st.checkpoint.seconds
+        if needed > top_throughput:
+            yield ConfigIssue(
+                config_path("storage", "checkpoint"),
+                f"writing {st.checkpoint.size_tb:g} TB in {st.checkpoint.seconds:g} s needs {needed:g} GB/s, "
+                f"above the fastest{efa} {st.deployment_type} file system within the {st.quota_gib} GiB "
+                f"storage quota ({top_throughput:g} GB/s)",
+                "allow more seconds per checkpoint, or raise the storage quota and set `quotaGiB`",
+            )
+
+
+def quotas_or_issues(spec: FactorySpec) -> tuple[dict[str, dict[str, int]], list[ConfigIssue]]:
+    """Each queue's accelerators per fleet; the queues' GPU quotas must fit the fleets they may use."""
+    k8s = spec.scheduler
+    if not isinstance(k8s, KubernetesScheduler) or not k8s.queues:
+        return {}, []
+    fleets = [FleetCapacity(f.name, f.instance_type, f.count, f.efa) for f in spec.fleets]
+    try:
+        return allocate_quotas(k8s.queues, fleets), []
+    except QuotaError as exc:
+        asked = sum(q.gpu_quota for q in k8s.queues)
+        total = sum(f.count * get_instance_type(f.instance_type).gpus for f in spec.fleets)
+        return {}, [
+            ConfigIssue(
+                config_path("scheduler", "queues"),
+                f"{exc}; the queues ask for {asked} accelerators, the fleets have {total}",
+                "lower `gpuQuota` (use `borrowingLimit` in a cohort to share idle GPUs) or add nodes",
+            )
+        ]

@@ -1,0 +1,52 @@
+"""The factory's file system, sized from its `storage` block, and the figures the plan report shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..spec.storage import StorageSpec
+from .storage_sizing import FilesystemSizing, size_filesystem
+
+
+@dataclass(frozen=True)
+class StoragePlanFigures:
+    """What `aifactory plan` shows for the shared file system."""
+
+    deployment_type: str
+    per_unit_throughput_mbps_per_tib: int
+    capacity_tib: float
+    throughput_gbps: float
+    gbps_per_gpu: float
+    monthly_cost_usd: float
+    cost_is_estimate: bool
+    checkpoint_seconds: float | None
+    efa_enabled: bool
+
+
+def size_for_spec(storage: StorageSpec, region: str) -> FilesystemSizing:
+    """The sizing a validated `StorageSpec` gets in `region`."""
+    return size_filesystem(
+        capacity_tib=storage.capacity_tib,
+        throughput_gbps=storage.throughput_gbps,
+        checkpoint_size_tb=storage.checkpoint.size_tb if storage.checkpoint else None,
+        checkpoint_seconds=storage.checkpoint.seconds if storage.checkpoint else None,
+        efa_enabled=storage.efa_enabled,
+        deployment_types=(storage.deployment_type,),
+        region=region,
+        quota_gib=storage.quota_gib,
+    )
+
+
+def plan_figures(sizing: FilesystemSizing, gpus: int) -> StoragePlanFigures:
+    """Capacity, tier, throughput, GB/s per GPU, monthly cost and checkpoint time for the plan report."""
+    return StoragePlanFigures(
+        deployment_type=sizing.deployment_type,
+        per_unit_throughput_mbps_per_tib=sizing.per_unit_throughput,
+        capacity_tib=sizing.capacity_tib,
+        throughput_gbps=sizing.throughput_gbps,
+        gbps_per_gpu=sizing.gbps_per_gpu(gpus),
+        monthly_cost_usd=sizing.monthly_cost_usd,
+        cost_is_estimate=sizing.cost_is_estimate,
+        checkpoint_seconds=sizing.checkpoint_seconds,
+        efa_enabled=sizing.efa_enabled,
+    )
