@@ -91,6 +91,7 @@ class AiFactory(pulumi.ComponentResource):
                     tags=tags,
                 ),
                 child,
+                sizing=plan.storage,
             )
 
         self.kubernetes: KubernetesScheduler | None = None

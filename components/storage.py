@@ -212,12 +212,20 @@ class ParallelFilesystem(pulumi.ComponentResource):
     security_group_id: pulumi.Output[str]
     bucket_name: pulumi.Output[str | None]
 
-    def __init__(self, name: str, args: ParallelFilesystemArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        name: str,
+        args: ParallelFilesystemArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        sizing: FilesystemSizing | None = None,
+    ):
+        """`sizing` is the factory plan's (so a factory sizes once); without it the args are sized here."""
         super().__init__("aifactory:index:ParallelFilesystem", name, None, opts)
         kind = args.get("deployment_type", "PERSISTENT_2")
         deployment_type: DeploymentType = "SCRATCH_2" if kind == "SCRATCH_2" else "PERSISTENT_2"
         efa = bool(args.get("efa_enabled", False))
-        self.sizing = size_filesystem(
+        self.sizing = sizing if sizing is not None else size_filesystem(
             capacity_tib=args.get("capacity_tib"),
             throughput_gbps=args.get("throughput_gbps"),
             checkpoint_size_tb=args.get("checkpoint_size_tb"),

@@ -1,0 +1,94 @@
+"""One plan per `aifactory plan`: placement and sizing run once, and what `render` writes for review is
+what the deployed resources carry (cluster name, node names, partitions, node groups)."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aifactory.cli.main import main
+from aifactory.cli.planrun import PlanResult, plan_stack
+from aifactory.planning import placement, storage_sizing
+from aifactory.planning.topology_model import compress_hostlist
+
+EXAMPLES = ["dev", "commercial-us", "sovereign-eu", "slurm-datahall"]
+
+
+@pytest.mark.parametrize("stack", EXAMPLES)
+def test_placement_and_sizing_run_once_per_plan(stack: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = {"placement": 0, "sizing": 0}
+    # Counted where the work happens (every public entry point goes through these module globals),
+    # so a second caller anywhere in the program is seen.
+    for site in ("_plan_aws", "_plan_datahall"):
+        original = getattr(placement, site)
+
+        def counted(*args: Any, _original: Any = original) -> Any:
+            calls["placement"] += 1
+            return _original(*args)
+
+        monkeypatch.setattr(placement, site, counted)
+
+    class CountedSizing(storage_sizing.FilesystemSizing):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            calls["sizing"] += 1
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(storage_sizing, "FilesystemSizing", CountedSizing)
+    assert main(["plan", stack]) == 0
+    result = plan_stack(stack)  # the same again: counts double, never more
+    assert calls["placement"] == 2
+    assert calls["sizing"] == (2 if result.spec.storage is not None else 0)
+
+
+def _by_type(result: PlanResult, kind: str) -> list[Any]:
+    return [r for r in result.resources if r.type == kind]
+
+
+def _head_files(result: PlanResult) -> dict[str, str]:
+    """The files the Slurm head's first boot writes to /etc/slurm (base64 heredocs in its user data)."""
+    (head,) = [r for r in _by_type(result, "aws:ec2/instance:Instance") if r.name.endswith("-slurm-head")]
+    script = gzip.decompress(base64.b64decode(head.inputs["userDataBase64"])).decode()
+    blocks = re.findall(r"base64 -d >/etc/slurm/(\S+) <<'AIFACTORY_FILE'\n(.*?)\nAIFACTORY_FILE", script, re.S)
+    return {name: base64.b64decode(encoded).decode() for name, encoded in blocks}
+
+
+def test_render_writes_the_slurm_configuration_the_head_is_deployed_with(tmp_path: Path) -> None:
+    assert main(["render", "slurm-datahall", "--out", str(tmp_path)]) == 0
+    result = plan_stack("slurm-datahall")
+    deployed = _head_files(result)
+    assert {"slurm.conf", "topology.conf", "gres.conf"} <= set(deployed)
+    for name, text in deployed.items():
+        assert (tmp_path / "slurm" / name).read_text() == text, name
+    conf = deployed["slurm.conf"]
+    assert re.search(r"^ClusterName=slurm-datahall$", conf, re.M)
+
+    nodes = {r.inputs["tags"]["aifactory:slurm-node"] for r in _by_type(result, "aws:ec2/instance:Instance")
+             if "aifactory:slurm-node" in r.inputs["tags"]}
+    records = {r.inputs["name"] for r in _by_type(result, "aws:route53/record:Record")} - {"slurmctld"}
+    planned = {h for d in result.placement.domains for h in d.hostnames}
+    assert nodes == records == planned and len(planned) == result.plan.summary["nodes"]
+    declared = re.findall(r"^NodeName=(\S+)", conf, re.M)
+    assert sorted(declared) == sorted(compress_hostlist(list(d.hostnames)) for d in result.placement.domains)
+
+    partitions = re.findall(r"^PartitionName=(\S+)", conf, re.M)
+    assert result.spec.scheduler is not None and result.spec.scheduler.kind == "slurm"
+    assert partitions == [p.name for p in result.spec.scheduler.partitions]
+
+
+def test_node_groups_and_bootstrap_name_the_deployed_cluster(tmp_path: Path) -> None:
+    assert main(["render", "commercial-us", "--out", str(tmp_path)]) == 0
+    result = plan_stack("commercial-us")
+    (cluster,) = _by_type(result, "aws:eks/cluster:Cluster")
+    groups = {r.inputs.get("nodeGroupName", r.name): r.inputs for r in _by_type(result, "aws:eks/nodeGroup:NodeGroup")}
+    planned = {g.name: g for g in result.plan.node_groups}
+    assert set(planned) <= set(groups)
+    for name, group in planned.items():
+        assert groups[name]["clusterName"] == cluster.inputs["name"]
+        assert groups[name]["scalingConfig"]["desiredSize"] == group.nodes
+        assert {k: v for k, v in groups[name]["labels"].items() if k in group.labels} == dict(group.labels)
+        user_data = (tmp_path / "bootstrap" / f"{result.plan.name}-{group.fleet}-{name}.user-data.txt")
+        assert f"name: {cluster.inputs['name']}" in user_data.read_text(), user_data
