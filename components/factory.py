@@ -1,7 +1,7 @@
 """`AiFactory`: the whole factory from one `FactoryPlan`."""
 
 import json
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -21,10 +21,12 @@ from .storage import ParallelFilesystem, spec_args
 from .tags import factory_tags
 
 
-class AiFactoryArgs(TypedDict, total=False):
-    region: str
+class AiFactoryArgs(TypedDict):
+    """Inputs of `AiFactory` from other languages; both are needed unless a Python caller passes `plan=`."""
+
+    region: NotRequired[str]
     """The stack's AWS region (Pulumi's `aws:region`)."""
-    config: dict[str, Any]
+    config: NotRequired[dict[str, Any]]
     """The `aifactory:` config keys without the namespace (profile, fleets, network, ...)."""
 
 
