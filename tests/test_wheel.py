@@ -45,6 +45,8 @@ PROGRAM = textwrap.dedent("""
     assert "bootstrap/health_check.sh.j2" in templates and "slurm/slurm.conf.j2" in templates, templates
     from aifactory.catalog import get_instance_type
     print("catalog", get_instance_type("p5en.48xlarge").network_cards)
+    from aifactory.policies import POLICIES
+    print("policies", len(POLICIES))
 """)
 
 
@@ -65,6 +67,7 @@ def test_wheel_installs_and_composes_outside_the_repository(tmp_path: Path) -> N
         "aifactory/templates/slurm/slurm.conf.j2",
         "aifactory/catalog/data/instance_types.yaml",
         "aifactory/catalog/data/offerings.json",
+        "aifactory/policies/__init__.py",
     ):
         assert expected in names, expected
 
@@ -82,3 +85,4 @@ def test_wheel_installs_and_composes_outside_the_repository(tmp_path: Path) -> N
     assert run.returncode == 0, run.stderr
     assert "launch templates ['gpu-d0']" in run.stdout
     assert "catalog 16" in run.stdout
+    assert "policies 16" in run.stdout

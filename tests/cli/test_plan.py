@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aifactory.cli.main import main
+from aifactory.policies import POLICIES
 
 from tests.stackfiles import base, write_stack
 
@@ -145,25 +147,41 @@ def test_render_writes_every_artifact(tmp_path: Path, capsys: pytest.CaptureFixt
 
 # --- policy-check: every policy catches one broken resource of the sovereign example ---------------
 
+BREAKS: dict[str, Callable[[dict[str, Any]], None]] = {}
+"""Policy id -> an edit of the clean sovereign plan that makes that policy fire."""
+
+
+def breaks(policy: str) -> Callable[[Callable[[dict[str, Any]], None]], Callable[[dict[str, Any]], None]]:
+    def register(edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+        assert policy not in BREAKS, f"two plan edits for {policy}"
+        BREAKS[policy] = edit
+        return edit
+
+    return register
+
 
 def _find(plan: dict[str, Any], type_: str, name_part: str = "") -> dict[str, Any]:
     return next(r for r in plan["resources"] if r["type"] == type_ and name_part in r["name"])
 
 
+@breaks("allowed-regions")
 def _break_region(plan: dict[str, Any]) -> None:
     fs = _find(plan, "aws:fsx/lustreFileSystem:LustreFileSystem")
     fs["inputs"]["kmsKeyId"] = fs["inputs"]["kmsKeyId"].replace("eu-north-1", "us-east-1")
 
 
+@breaks("customer-managed-keys")
 def _drop_fsx_key(plan: dict[str, Any]) -> None:
     del _find(plan, "aws:fsx/lustreFileSystem:LustreFileSystem")["inputs"]["kmsKeyId"]
 
 
+@breaks("encrypted-disks")
 def _unencrypt_disk(plan: dict[str, Any]) -> None:
     lt = _find(plan, "aws:ec2/launchTemplate:LaunchTemplate")
     lt["inputs"]["blockDeviceMappings"][0]["ebs"]["encrypted"] = "false"
 
 
+@breaks("no-public-network")
 def _add_igw(plan: dict[str, Any]) -> None:
     vpc = _find(plan, "aws:ec2/vpc:Vpc")
     plan["resources"].append(
@@ -177,53 +195,64 @@ def _add_igw(plan: dict[str, Any]) -> None:
     )
 
 
+@breaks("imdsv2-required")
 def _imdsv1(plan: dict[str, Any]) -> None:
     _find(plan, "aws:ec2/launchTemplate:LaunchTemplate")["inputs"]["metadataOptions"]["httpTokens"] = "optional"
 
 
+@breaks("efa-security-group-self-only")
 def _widen_efa_group(plan: dict[str, Any]) -> None:
     rule = _find(plan, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "efa-in-self")
     del rule["inputs"]["referencedSecurityGroupId"]
     rule["inputs"]["cidrIpv4"] = "10.0.0.0/8"
 
 
+@breaks("no-open-ingress")
 def _open_ingress(plan: dict[str, Any]) -> None:
     _find(plan, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "endpoints-https")["inputs"][
         "cidrIpv4"
     ] = "0.0.0.0/0"
 
 
+@breaks("efa-interface-layout")
 def _drop_efa_interface(plan: dict[str, Any]) -> None:
     _find(plan, "aws:ec2/launchTemplate:LaunchTemplate")["inputs"]["networkInterfaces"].pop()
 
 
+@breaks("no-placement-group-on-reserved-capacity")
 def _placement_group_on_reservation(plan: dict[str, Any]) -> None:
     _find(plan, "aws:ec2/launchTemplate:LaunchTemplate")["inputs"]["placement"] = {"groupName": "forced"}
 
 
+@breaks("fsx-lustre-durability")
 def _no_backups(plan: dict[str, Any]) -> None:
     _find(plan, "aws:fsx/lustreFileSystem:LustreFileSystem")["inputs"]["automaticBackupRetentionDays"] = 0
 
 
+@breaks("private-cluster-endpoint")
 def _public_endpoint(plan: dict[str, Any]) -> None:
     _find(plan, "aws:eks/cluster:Cluster")["inputs"]["vpcConfig"]["endpointPublicAccess"] = True
 
 
+@breaks("allowed-registries")
 def _public_image(plan: dict[str, Any]) -> None:
     release = _find(plan, "kubernetes:helm.sh/v3:Release", "kueue")
     release["inputs"]["values"]["extraImage"] = {"repository": "docker.io/library/busybox"}
 
 
+@breaks("required-tags")
 def _drop_tags(plan: dict[str, Any]) -> None:
     del _find(plan, "aws:ec2/vpc:Vpc")["inputs"]["tags"]
 
 
+@breaks("iam-no-wildcard-admin")
 def _admin_policy(plan: dict[str, Any]) -> None:
     _find(plan, "aws:iam/rolePolicy:RolePolicy")["inputs"]["policy"] = json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
     )
 
 
+@breaks("iam-policy-lint")
 def _lint_failure(plan: dict[str, Any]) -> None:
     statement = {"Sid": "a", "Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}
     _find(plan, "aws:iam/rolePolicy:RolePolicy")["inputs"]["policy"] = json.dumps(
@@ -231,42 +260,25 @@ def _lint_failure(plan: dict[str, Any]) -> None:
     )
 
 
+@breaks("rack-power-and-cooling")
 def _overloaded_rack(plan: dict[str, Any]) -> None:
     plan["summary"]["placement"]["racks"] = [
         {"name": "r1", "cooling": "air", "budget_kw": 36.0, "power_kw": 51.0, "nodes": 5}
     ]
 
 
-BREAKS = {
-    "allowed-regions": _break_region,
-    "customer-managed-keys": _drop_fsx_key,
-    "encrypted-disks": _unencrypt_disk,
-    "no-public-network": _add_igw,
-    "imdsv2-required": _imdsv1,
-    "efa-security-group-self-only": _widen_efa_group,
-    "no-open-ingress": _open_ingress,
-    "efa-interface-layout": _drop_efa_interface,
-    "no-placement-group-on-reserved-capacity": _placement_group_on_reservation,
-    "fsx-lustre-durability": _no_backups,
-    "private-cluster-endpoint": _public_endpoint,
-    "allowed-registries": _public_image,
-    "required-tags": _drop_tags,
-    "iam-no-wildcard-admin": _admin_policy,
-    "iam-policy-lint": _lint_failure,
-    "rack-power-and-cooling": _overloaded_rack,
-}
+
+def test_every_break_is_a_registered_policy() -> None:
+    assert set(BREAKS) <= set(POLICIES.ids())
 
 
-def test_every_policy_has_a_break() -> None:
-    from aifactory.policies import POLICIES
-
-    assert {p.name for p in POLICIES} == set(BREAKS)
-
-
-@pytest.mark.parametrize("policy", sorted(BREAKS))
+# Parametrized over the registry, not over BREAKS: a policy registered without a plan edit that
+# makes it fire is a failing case here.
+@pytest.mark.parametrize("policy", POLICIES.ids())
 def test_policy_check_catches_a_broken_sovereign_plan(
     policy: str, plans: dict[str, dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert policy in BREAKS, f"no plan edit makes {policy} fire; add one with @breaks({policy!r})"
     plan = copy.deepcopy(plans["sovereign-eu"])
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan))

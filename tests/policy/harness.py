@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from aifactory.policies import PolicyConfig, build_policies
+from aifactory.policies import PolicyConfig
+from aifactory.policies.crossguard import build_policies
 from pulumi_policy import (
     PolicyCustomTimeouts,
     PolicyProviderResource,

@@ -429,9 +429,15 @@ def test_policy_passes_compliant_and_reports_broken(
     assert any(fragment in m for m in messages), messages
 
 
-def test_every_resource_policy_has_a_case() -> None:
-    resource_policies = {p.name for p in POLICIES if p.resource_check is not None}
-    assert resource_policies == {c[0] for c in CASES}
+@pytest.mark.parametrize("policy", POLICIES.ids())
+def test_every_registered_policy_has_a_compliant_and_a_broken_case(policy: str) -> None:
+    # Parametrized over the registry: a newly registered policy fails here until it has its cases.
+    cases = CASES if POLICIES[policy].resource_check is not None else STACK_CASES
+    assert policy in {c[0] for c in cases}, f"{policy}: add a (compliant, broken) case to CASES or STACK_CASES"
+
+
+def test_every_case_is_a_registered_policy() -> None:
+    assert {c[0] for c in (*CASES, *STACK_CASES)} <= set(POLICIES.ids())
 
 
 @pytest.mark.parametrize("rtype", ["aws:ec2/internetGateway:InternetGateway", "aws:ec2/eip:Eip"])
@@ -577,6 +583,31 @@ def factory(racks: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     return [("aifactory:index:AiFactory", {"placement": {"racks": racks}}), (FSX, {})]
 
 
+# (policy, config, compliant stack, broken stack, expected fragment of the message)
+STACK_CASES: list[tuple[str, PolicyConfig, list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]], str]] = [
+    (
+        "rack-power-and-cooling",
+        SOVEREIGN,
+        factory([rack("r1", "air", 36.0, 30.6)]),
+        factory([rack("r1", "air", 36.0, 40.8)]),
+        "over its 36.0 kW budget",
+    ),
+]
+
+
+@pytest.mark.parametrize(("policy", "config", "good", "bad", "fragment"), STACK_CASES, ids=[c[0] for c in STACK_CASES])
+def test_stack_policy_passes_compliant_and_reports_broken(
+    policy: str,
+    config: PolicyConfig,
+    good: list[tuple[str, dict[str, Any]]],
+    bad: list[tuple[str, dict[str, Any]]],
+    fragment: str,
+) -> None:
+    assert validate_stack(policy, good, base=config) == []
+    messages = validate_stack(policy, bad, base=config)
+    assert any(fragment in m for m in messages), messages
+
+
 def test_rack_power_within_budget_and_cooling() -> None:
     ok = [
         rack("r1", "air", 36.0, 30.6, [{"name": "n1", "instance_type": "p4d.24xlarge"}]),
@@ -591,12 +622,12 @@ def test_rack_power_within_budget_and_cooling() -> None:
 
 def test_rack_cooling_class_of_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
     # Every catalog type today is air-cooled; a liquid-cooled entry (e.g. a GB200 NVL72 node) stands in.
-    from aifactory import policies
     from aifactory.catalog import get_instance_type
+    from aifactory.policies import site
 
     real = get_instance_type("p5.48xlarge")
     liquid = dataclasses.replace(real, name="gb200-node", cooling="liquid")
-    monkeypatch.setattr(policies, "get_instance_type", lambda name: liquid if name == "gb200-node" else real)
+    monkeypatch.setattr(site, "get_instance_type", lambda name: liquid if name == "gb200-node" else real)
     nodes = [{"name": "n1", "instance_type": "gb200-node"}]
     messages = validate_stack(
         "rack-power-and-cooling", factory([rack("r1", "air", 40.0, 14.3, nodes)]), base=SOVEREIGN
@@ -685,7 +716,7 @@ def test_run_policies_and_crossguard_agree() -> None:
     bad_lt = {**good_lt(), "placement": {"groupName": "pg"}, "metadataOptions": {"httpTokens": "optional"}}
     found = {v.policy for v in run_policies([plan_resource(LT, "lt", bad_lt)], "sovereign", SOVEREIGN, None)}
     harness = {
-        p.name for p in POLICIES if p.resource_check and validate_resource(p.name, LT, bad_lt, base=SOVEREIGN)
+        p.id for p in POLICIES if p.resource_check and validate_resource(p.id, LT, bad_lt, base=SOVEREIGN)
     }
     assert found == harness == {"no-placement-group-on-reserved-capacity", "imdsv2-required"}
 
@@ -697,7 +728,7 @@ def test_importing_policies_does_not_start_the_pack() -> None:
 
 
 def test_registry_levels_follow_profile() -> None:
-    by_name = {p.name: p for p in POLICIES}
+    by_name = {p.id: p for p in POLICIES}
     assert by_name["required-tags"].level("commercial") == "advisory"
     assert by_name["required-tags"].level("sovereign") == "mandatory"
     assert not by_name["private-cluster-endpoint"].applies("commercial")
@@ -725,7 +756,7 @@ def test_pack_defaults_come_from_stack_config() -> None:
 
 def test_analyzer_serves_every_policy_with_its_schema_and_level() -> None:
     # What `pulumi preview --policy-pack policy` asks first; the servicer is what PolicyPack serves.
-    from aifactory.policies import build_policies
+    from aifactory.policies.crossguard import build_policies
     from pulumi_policy.policy import EnforcementLevel, _PolicyAnalyzerServicer
 
     servicer = _PolicyAnalyzerServicer(
@@ -733,7 +764,7 @@ def test_analyzer_serves_every_policy_with_its_schema_and_level() -> None:
     )
     info = servicer.GetAnalyzerInfo(None, None)
     served = {p.name: p for p in info.policies}
-    assert set(served) == {p.name for p in POLICIES}
+    assert set(served) == set(POLICIES.ids())
     assert "allowedRegistries" in served["allowed-registries"].configSchema.properties
     levels = {name: p.enforcementLevel for name, p in served.items()}
     assert levels["required-tags"] != levels["no-open-ingress"]  # advisory vs mandatory in commercial stacks
