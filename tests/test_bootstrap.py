@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import itertools
-import os
 from email.message import Message
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from aifactory.bootstrap import (
 )
 from aifactory.catalog import get_instance_type
 
+from tests.golden import check_text
 from tests.validators import cloud_config_schema, shellcheck, strict_crd_schema
 
 GOLDEN = Path(__file__).parent / "golden" / "bootstrap"
@@ -75,12 +75,7 @@ def body(part: Message) -> str:
 @pytest.mark.parametrize(("family", "scheduler", "profile"), COMBOS)
 def test_golden(family: str, scheduler: str, profile: str) -> None:
     rendered = render_user_data(context(family, scheduler, profile))
-    golden = GOLDEN / f"{family}-{scheduler}-{profile}.txt"
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(rendered)
-    assert golden.is_file(), f"missing {golden}; run with UPDATE_GOLDEN=1 and review the diff"
-    assert rendered == golden.read_text(), f"{golden.name} changed; rerun with UPDATE_GOLDEN=1 if intended"
+    check_text(GOLDEN / f"{family}-{scheduler}-{profile}.txt", rendered, __file__)
 
 
 @pytest.mark.parametrize(("family", "scheduler", "profile"), COMBOS)

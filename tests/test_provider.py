@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from aifactory import COMPONENTS
 from aifactory.provider import PROVIDER_NAME, provider_schema
 from pulumi.provider.experimental.analyzer import Analyzer
+
+from tests.golden import check_text
 
 SCHEMA = Path(__file__).resolve().parent.parent / "provider" / "schema.json"
 
@@ -25,11 +26,7 @@ def test_every_component_can_be_analyzed(component: type) -> None:
 
 def test_checked_in_schema_is_current() -> None:
     schema = provider_schema()
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        SCHEMA.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
-    assert json.loads(SCHEMA.read_text()) == schema, (
-        "the components' schema changed: review the change, then run UPDATE_GOLDEN=1 pytest tests/test_provider.py"
-    )
+    check_text(SCHEMA, json.dumps(schema, indent=2, sort_keys=True) + "\n", __file__)
     assert sorted(schema["resources"]) == sorted(f"aifactory:index:{c.__name__}" for c in COMPONENTS)
     for resource in schema["resources"].values():
         assert resource["isComponent"] is True

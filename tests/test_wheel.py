@@ -1,5 +1,6 @@
 """The built wheel installs into a fresh virtual environment outside the repository, ships its
-templates and data, and a small program composing components runs under mocks."""
+templates and data, and a small program composing components runs under the packaged mock engine
+(`aifactory.cli.engine`)."""
 
 from __future__ import annotations
 
@@ -15,22 +16,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = textwrap.dedent("""
     import pulumi
 
-    class Mocks(pulumi.runtime.Mocks):
-        def new_resource(self, args):
-            return f"{args.name}-id", {**args.inputs, "arn": f"arn:aws:ec2:us-east-1:123456789012:{args.name}",
-                                       "latestVersion": 1, "name": args.name}
-        def call(self, args):
-            return {"value": "ami-0123456789abcdef0", "accountId": "123456789012"}
-
-    pulumi.runtime.set_mocks(Mocks(), project="team", stack="dev")
-
     import aifactory
     from aifactory import FactoryNetwork, GpuFleet
+    from aifactory.cli.engine import run_program
     from aifactory.rendering import environment
 
     assert "aifactory/templates" not in str(aifactory.__file__) and "site-packages" in aifactory.__file__
 
-    @pulumi.runtime.test
+    # The project's own mock engine, as installed from the wheel (the one `aifactory plan` uses).
     def compose():
         network = FactoryNetwork("net", {"cidr": "10.1.0.0/16", "availability_zones": ["us-east-1a", "us-east-1b"],
                                          "egress": "none", "region": "us-east-1", "partition": "aws"})
@@ -38,9 +31,11 @@ PROGRAM = textwrap.dedent("""
                                  "security_group_ids": [network.efa_security_group_id],
                                  "domains": [{"name": "gpu-d0", "nodes": 2, "placement": "cluster",
                                               "placement_group": "gpu-cluster"}]})
-        return fleet.launch_template_ids.apply(lambda ids: print("launch templates", sorted(ids)))
+        pulumi.export("launch_templates", fleet.launch_template_ids)
 
-    compose()
+    run = run_program({}, "dev", "us-east-1", "aws", compose)
+    print("launch templates", sorted(run.outputs["launch_templates"]))
+    print("resources", len(run.resources))
     templates = environment().list_templates()
     assert "bootstrap/health_check.sh.j2" in templates and "slurm/slurm.conf.j2" in templates, templates
     from aifactory.catalog import get_instance_type

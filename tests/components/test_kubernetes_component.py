@@ -4,48 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import pulumi
 import pytest
-from pulumi.runtime.mocks import MockMonitor
+
+from tests.conftest import Resource, RunProgram
 
 
-class Mocks(pulumi.runtime.Mocks):
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        state = dict(args.inputs)
-        if args.typ == "aws:eks/cluster:Cluster":
-            state |= {
-                "name": args.name,
-                "endpoint": "https://eks.example",
-                "arn": f"arn:aws:eks:::{args.name}",
-                "certificateAuthority": {"data": "Y2E="},
-                "vpcConfig": {**state["vpcConfig"], "clusterSecurityGroupId": "sg-1"},
-            }
-        if args.typ == "aws:iam/role:Role":
-            state |= {"arn": f"arn:aws-us-gov:iam::123456789012:role/{args.name}", "name": args.name}
-        if args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
-            state |= {"latestVersion": 1}
-        return f"{args.name}-id", state
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return {}
-
-
-def register(args: dict[str, Any]) -> dict[str, Any]:
-    """Build the component under mocks; returns URN -> registration (type, name, inputs)."""
-    mocks = Mocks()
-    monitor = MockMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project="aifactory", stack="test", preview=False, monitor=monitor)
+def register(run_program: RunProgram, args: dict[str, Any]) -> dict[str, Resource]:
+    """Build the component under the mock engine; returns URN -> registration (type, name, inputs, state)."""
     from aifactory.schedulers.kubernetes import KubernetesScheduler
 
-    done: list[Any] = []
+    def build() -> None:
+        KubernetesScheduler("k8s", args)  # type: ignore[arg-type]
 
-    @pulumi.runtime.test
-    def build() -> Any:
-        scheduler = KubernetesScheduler("k8s", args)  # type: ignore[arg-type]
-        return scheduler.cluster_name.apply(done.append)
-
-    build()
-    return {urn: reg for urn, reg in monitor.get_registered_resources().items()}
+    plan = run_program(build, stack="test", region=args["region"], partition=args["partition"])
+    return {r.urn: r for r in plan.resources}
 
 
 def base_args(**extra: Any) -> dict[str, Any]:
@@ -102,8 +74,9 @@ def of(regs: dict[str, Any], typ: str) -> list[Any]:
 
 
 @pytest.fixture(scope="module")
-def sovereign() -> dict[str, Any]:
+def sovereign(run_program: RunProgram) -> dict[str, Any]:
     return register(
+        run_program,
         base_args(
             sovereign=True,
             endpoint="public",
@@ -114,8 +87,8 @@ def sovereign() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def commercial() -> dict[str, Any]:
-    return register(base_args(endpoint="public", public_access_cidrs=["203.0.113.0/24"]))
+def commercial(run_program: RunProgram) -> dict[str, Any]:
+    return register(run_program, base_args(endpoint="public", public_access_cidrs=["203.0.113.0/24"]))
 
 
 def test_sovereign_cluster_is_private_encrypted_and_logged(sovereign: dict[str, Any]) -> None:

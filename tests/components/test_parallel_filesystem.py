@@ -3,80 +3,28 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
-import pulumi
 import pytest
 from aifactory.spec import spec_from_config
 from aifactory.storage import ParallelFilesystem, ParallelFilesystemArgs, plan_figures, size_for_spec
-from pulumi.runtime.mocks import MockMonitor
+
+from tests.conftest import PlannedProgram, RunProgram
 
 CLIENT_SG = "sg-clients"
 KEY = "arn:aws:kms:us-east-1:111122223333:key/abcd"
 
 
-@dataclass
-class Registered:
-    typ: str
-    name: str
-    inputs: dict[str, Any]
-    protect: bool
-    retain_on_delete: bool
-    depends_on: list[str] = field(default_factory=list)
-
-
-class Mocks(pulumi.runtime.Mocks):
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
-        state = dict(args.inputs)
-        if args.typ == "aws:fsx/lustreFileSystem:LustreFileSystem":
-            state.update(dnsName=f"{args.name}.fsx.us-east-1.amazonaws.com", mountName="abcdefgh")
-        if args.typ == "aws:cloudwatch/logGroup:LogGroup":
-            state["arn"] = f"arn:aws:logs:us-east-1:111122223333:log-group:{args.inputs.get('name')}"
-        return f"{args.name}-id", state
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        return {}
-
-
-class RecordingMonitor(MockMonitor):
-    """Keeps every registration with the options the mocks do not see (protect, retainOnDelete)."""
-
-    def __init__(self, mocks: Mocks):
-        super().__init__(mocks)
-        self.registered: list[Registered] = []
-
-    def RegisterResource(self, request):
-        response = super().RegisterResource(request)
-        if request.custom:
-            self.registered.append(
-                Registered(
-                    typ=request.type,
-                    name=request.name,
-                    inputs=self.resources[response.urn].state,
-                    protect=bool(request.protect),
-                    retain_on_delete=bool(request.retainOnDelete),
-                    depends_on=list(request.dependencies),
-                )
-            )
-        return response
-
-
 def build(
-    *components: tuple[str, ParallelFilesystemArgs],
-) -> tuple[RecordingMonitor, list[ParallelFilesystem]]:
-    """Run a program of ParallelFilesystems under the mocks; returns once every registration is done."""
-    mon = RecordingMonitor(Mocks())
-    pulumi.runtime.set_mocks(Mocks(), monitor=mon, preview=False)
+    run_program: RunProgram, *components: tuple[str, ParallelFilesystemArgs]
+) -> tuple[PlannedProgram, list[ParallelFilesystem]]:
+    """Run a program of ParallelFilesystems under the mock engine; returns once every registration is done."""
     built: list[ParallelFilesystem] = []
 
-    @pulumi.runtime.test
-    def program() -> pulumi.Output:
+    def program() -> None:
         built.extend(ParallelFilesystem(name, a) for name, a in components)
-        return pulumi.Output.all(*(pfs.file_system_id for pfs in built))
 
-    program()
-    return mon, built
+    return run_program(program), built
 
 
 def args(**extra: Any) -> ParallelFilesystemArgs:
@@ -96,16 +44,6 @@ def args(**extra: Any) -> ParallelFilesystemArgs:
     return base
 
 
-def of_type(mon: RecordingMonitor, typ: str) -> list[Registered]:
-    return [r for r in mon.registered if r.typ == typ]
-
-
-def only(mon: RecordingMonitor, typ: str) -> Registered:
-    found = of_type(mon, typ)
-    assert len(found) == 1, [r.name for r in found]
-    return found[0]
-
-
 FS = "aws:fsx/lustreFileSystem:LustreFileSystem"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
@@ -115,9 +53,9 @@ BUCKET = "aws:s3/bucket:Bucket"
 EVENTS = ["NEW", "CHANGED", "DELETED"]
 
 
-def test_file_system_inputs_follow_the_sizing():
-    mon, (pfs,) = build(("shared", args(kms_key_arn=KEY)))
-    fs = only(mon, FS)
+def test_file_system_inputs_follow_the_sizing(run_program: RunProgram) -> None:
+    plan, (pfs,) = build(run_program, ("shared", args(kms_key_arn=KEY)))
+    fs = plan.one(FS)
     assert fs.name == "shared-fs"
     assert fs.inputs["storageCapacity"] == pfs.sizing.capacity_gib
     assert fs.inputs["perUnitStorageThroughput"] == pfs.sizing.per_unit_throughput
@@ -130,33 +68,33 @@ def test_file_system_inputs_follow_the_sizing():
     assert fs.inputs["logConfiguration"]["destination"].startswith("arn:aws:logs:")
     assert fs.inputs["logConfiguration"]["level"] == "WARN_ERROR"
     assert "efaEnabled" not in fs.inputs and "metadataConfiguration" not in fs.inputs
-    logs = only(mon, "aws:cloudwatch/logGroup:LogGroup")
+    logs = plan.one("aws:cloudwatch/logGroup:LogGroup")
     assert logs.inputs["name"].startswith("/aws/fsx/")
     assert logs.inputs["kmsKeyId"] == KEY
 
 
-def test_without_a_key_the_file_system_uses_the_aws_managed_key():
-    mon, _ = build(("plain", args(create_bucket=False)))
-    assert "kmsKeyId" not in only(mon, FS).inputs
-    assert "kmsKeyId" not in only(mon, "aws:cloudwatch/logGroup:LogGroup").inputs
+def test_without_a_key_the_file_system_uses_the_aws_managed_key(run_program: RunProgram) -> None:
+    plan, _ = build(run_program, ("plain", args(create_bucket=False)))
+    assert "kmsKeyId" not in plan.one(FS).inputs
+    assert "kmsKeyId" not in plan.one("aws:cloudwatch/logGroup:LogGroup").inputs
 
 
-def test_efa_file_system_has_metadata_and_all_traffic_between_groups():
-    mon, _ = build(("efa", args(efa_enabled=True, throughput_gbps=20)))
-    fs = only(mon, FS)
+def test_efa_file_system_has_metadata_and_all_traffic_between_groups(run_program: RunProgram) -> None:
+    plan, _ = build(run_program, ("efa", args(efa_enabled=True, throughput_gbps=20)))
+    fs = plan.one(FS)
     assert fs.inputs["efaEnabled"] is True
     assert fs.inputs["metadataConfiguration"] == {"mode": "AUTOMATIC"}
     for typ in (INGRESS, EGRESS):
-        rules = of_type(mon, typ)
+        rules = plan.of_type(typ)
         assert {r.inputs["ipProtocol"] for r in rules} == {"-1"}
-        assert {r.inputs["referencedSecurityGroupId"] for r in rules} == {CLIENT_SG, "efa-sg-id"}
+        assert {r.inputs["referencedSecurityGroupId"] for r in rules} == {CLIENT_SG, plan.named("efa-sg").id}
 
 
-def test_lustre_ports_only_from_the_clients_and_the_file_system_itself():
-    mon, _ = build(("ports", args()))
-    sg_id = "ports-sg-id"
+def test_lustre_ports_only_from_the_clients_and_the_file_system_itself(run_program: RunProgram) -> None:
+    plan, _ = build(run_program, ("ports", args()))
+    sg_id = plan.named("ports-sg").id
     for typ in (INGRESS, EGRESS):
-        rules = of_type(mon, typ)
+        rules = plan.of_type(typ)
         for rule in rules:
             assert rule.inputs["securityGroupId"] == sg_id
             assert rule.inputs["ipProtocol"] == "tcp"
@@ -169,26 +107,26 @@ def test_lustre_ports_only_from_the_clients_and_the_file_system_itself():
                 if r.inputs["referencedSecurityGroupId"] == peer
             }
             assert ports == {(988, 988), (1018, 1023)}
-    fs = only(mon, FS)
+    fs = plan.one(FS)
     assert fs.inputs["securityGroupIds"] == [sg_id]
     # Created after its rules, or FSx rejects the group.
-    dependencies = {urn.rsplit("::", 1)[-1] for urn in fs.depends_on}
-    assert {r.name for r in of_type(mon, INGRESS) + of_type(mon, EGRESS)} <= dependencies
+    rules = {r.name for r in plan.of_type(INGRESS) + plan.of_type(EGRESS)}
+    assert rules and rules <= set(fs.depends_on)
 
 
-def test_file_system_and_bucket_are_protected_and_retained():
-    mon, _ = build(("keep", args()))
+def test_file_system_and_bucket_are_protected_and_retained(run_program: RunProgram) -> None:
+    plan, _ = build(run_program, ("keep", args()))
     for typ in (FS, BUCKET):
-        resource = only(mon, typ)
+        resource = plan.one(typ)
         assert resource.protect and resource.retain_on_delete, typ
 
 
-def test_data_repository_associations_import_datasets_and_export_checkpoints():
-    mon, _ = build(("dra", args()))
-    dras = {r.name: r.inputs for r in of_type(mon, DRA)}
+def test_data_repository_associations_import_datasets_and_export_checkpoints(run_program: RunProgram) -> None:
+    plan, _ = build(run_program, ("dra", args()))
+    dras = {r.name: r.inputs for r in plan.of_type(DRA)}
     assert set(dras) == {"dra-import", "dra-export"}
     imp, exp = dras["dra-import"], dras["dra-export"]
-    assert imp["fileSystemId"] == exp["fileSystemId"] == "dra-fs-id"
+    assert imp["fileSystemId"] == exp["fileSystemId"] == plan.named("dra-fs").id
     assert (imp["fileSystemPath"], imp["dataRepositoryPath"]) == ("/datasets", "s3://factory-data/datasets/")
     assert imp["s3"] == {"autoImportPolicy": {"events": EVENTS}}
     assert imp["batchImportMetaDataOnCreate"] is True
@@ -197,20 +135,20 @@ def test_data_repository_associations_import_datasets_and_export_checkpoints():
     assert imp["deleteDataInFilesystem"] is False and exp["deleteDataInFilesystem"] is False
 
 
-def test_bucket_is_in_region_encrypted_versioned_private_and_tls_only():
-    mon, _ = build(("bkt", args(kms_key_arn=KEY, partition="aws-us-gov", region="us-gov-west-1")))
-    bucket = only(mon, BUCKET)
+def test_bucket_is_in_region_encrypted_versioned_private_and_tls_only(run_program: RunProgram) -> None:
+    plan, _ = build(run_program, ("bkt", args(kms_key_arn=KEY, partition="aws-us-gov", region="us-gov-west-1")))
+    bucket = plan.one(BUCKET)
     assert bucket.inputs["bucket"] == "factory-data" and bucket.inputs["region"] == "us-gov-west-1"
-    default = only(mon, SSE).inputs["rules"][0]["applyServerSideEncryptionByDefault"]
+    default = plan.one(SSE).inputs["rules"][0]["applyServerSideEncryptionByDefault"]
     assert default == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY}
-    versioning = only(mon, "aws:s3/bucketVersioning:BucketVersioning")
+    versioning = plan.one("aws:s3/bucketVersioning:BucketVersioning")
     assert versioning.inputs["versioningConfiguration"] == {"status": "Enabled"}
-    block = only(mon, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    block = plan.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
     for key in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"):
         assert block.inputs[key] is True
-    ownership = only(mon, "aws:s3/bucketOwnershipControls:BucketOwnershipControls")
+    ownership = plan.one("aws:s3/bucketOwnershipControls:BucketOwnershipControls")
     assert ownership.inputs["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
-    policy = json.loads(only(mon, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+    policy = json.loads(plan.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
     (statement,) = policy["Statement"]
     assert statement["Effect"] == "Deny" and statement["Action"] == "s3:*"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -219,11 +157,11 @@ def test_bucket_is_in_region_encrypted_versioned_private_and_tls_only():
     assert "arn:aws:" not in json.dumps(policy)
 
 
-def test_bucket_without_key_uses_aes256_and_none_without_create_bucket():
-    mon, _ = build(("aes", args()), ("nobucket", args(create_bucket=False)))
-    default = only(mon, SSE).inputs["rules"][0]["applyServerSideEncryptionByDefault"]
+def test_bucket_without_key_uses_aes256_and_none_without_create_bucket(run_program: RunProgram) -> None:
+    plan, _ = build(run_program, ("aes", args()), ("nobucket", args(create_bucket=False)))
+    default = plan.one(SSE).inputs["rules"][0]["applyServerSideEncryptionByDefault"]
     assert default == {"sseAlgorithm": "AES256"}
-    assert [b.name for b in of_type(mon, BUCKET)] == ["aes-bucket"]
+    assert [b.name for b in plan.of_type(BUCKET)] == ["aes-bucket"]
 
 
 BASE = {
@@ -238,23 +176,25 @@ BASE = {
 }
 
 
-def build_from(config: dict) -> list[Registered]:
-    mon = RecordingMonitor(Mocks())
-    pulumi.runtime.set_mocks(Mocks(), monitor=mon, preview=False)
+def storage_resources(run_program: RunProgram, config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """URN -> inputs of the file system component and everything under it, from the whole factory
+    program (`aifactory.program.main`), so the fleets, network, scheduler and site are all built too."""
+    from aifactory.program import main as program_main
+
     spec = spec_from_config(config)
-
-    @pulumi.runtime.test
-    def program() -> pulumi.Output:
-        pfs = ParallelFilesystem.from_spec(
-            "factory-fsx", spec, subnet_id="subnet-1", vpc_id="vpc-1", client_security_group_id=CLIENT_SG
-        )
-        return pfs.file_system_id
-
-    program()
-    return mon.registered
+    plan = run_program(program_main, config, stack="fsx", region=spec.region, partition=spec.partition)
+    (component,) = [r for r in plan.resources if r.type == "aifactory:index:ParallelFilesystem"]
+    inside = {component.urn}
+    while grown := {r.urn for r in plan.resources if r.parent in inside} - inside:
+        inside |= grown
+    resources = {r.urn: r.inputs for r in plan.resources if r.urn in inside and r.custom}
+    assert any(r.type == FS for r in plan.resources if r.urn in resources)
+    return resources
 
 
-def test_changing_fleets_and_network_leaves_every_storage_input_unchanged():
+def test_changing_fleets_and_network_leaves_every_storage_input_unchanged(run_program: RunProgram) -> None:
+    """The file system's inputs come from the storage block alone: resizing or adding fleets and
+    moving the VPC's CIDR must not touch (or replace) the training data's file system."""
     changed = {
         **BASE,
         "aifactory:fleets": [
@@ -263,13 +203,12 @@ def test_changing_fleets_and_network_leaves_every_storage_input_unchanged():
         ],
         "aifactory:network": {"cidr": "10.8.0.0/16"},
     }
-    before = {(r.typ, r.name): r.inputs for r in build_from(BASE)}
-    after = {(r.typ, r.name): r.inputs for r in build_from(changed)}
-    assert (FS, "factory-fsx-fs") in before
+    before = storage_resources(run_program, BASE)
+    after = storage_resources(run_program, changed)
     assert before == after
 
 
-def test_plan_figures():
+def test_plan_figures(run_program: RunProgram) -> None:
     spec = spec_from_config(BASE)
     assert spec.storage is not None
     sizing = size_for_spec(spec.storage, spec.region)
@@ -282,12 +221,8 @@ def test_plan_figures():
     assert ParallelFilesystem.plan_figures(sizing, 32) == figures
 
 
-def test_file_system_inputs_do_not_move_with_scheduler_or_placement() -> None:
+def test_file_system_inputs_do_not_move_with_scheduler_or_placement(run_program: RunProgram) -> None:
     """Adding a scheduler or a data-hall site must not replace the training data's file system."""
-    from aifactory.cli.engine import run_program
-    from aifactory.program import main as program_main
-    from aifactory.spec import spec_from_config
-
     base = {
         "aws:region": "us-east-1",
         "aifactory:profile": "commercial",
@@ -297,17 +232,12 @@ def test_file_system_inputs_do_not_move_with_scheduler_or_placement() -> None:
         "aifactory:storage": {"capacityTiB": 48, "throughputGBps": 20},
     }
     variants = [
-        base,
         {**base, "aifactory:scheduler": {"kind": "kubernetes",
                                          "queues": [{"name": "q", "namespace": "t", "gpuQuota": 64}]}},
         {**base, "aifactory:scheduler": {"kind": "slurm", "partitions": [{"name": "p", "fleets": ["train"]}]}},
         {**base, "aifactory:site": {"kind": "datahall", "racks": 8,
                                     "rackDefaults": {"powerKw": 60, "cooling": "rear-door"}}},
     ]
-    seen = []
+    expected = storage_resources(run_program, base)
     for config in variants:
-        spec = spec_from_config(config)
-        run = run_program(config, "fsx", spec.region, spec.partition, program_main)
-        (fs,) = [r for r in run.resources if r.type == "aws:fsx/lustreFileSystem:LustreFileSystem"]
-        seen.append((fs.urn, fs.inputs))
-    assert all(s == seen[0] for s in seen[1:])
+        assert storage_resources(run_program, config) == expected

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from datetime import UTC, datetime
@@ -23,8 +22,9 @@ from aifactory.schedulers.slurm_config import (
 from aifactory.spec import spec_from_config
 from aifactory.spec.scheduler import VALIDATED_VERSION
 
+from tests.golden import check_tree
+
 GOLDEN = Path(__file__).parent.parent / "golden" / "slurm"
-UPDATE = os.environ.get("AIFACTORY_UPDATE_GOLDEN") == "1"
 
 DEV: dict[str, Any] = {
     "aws:region": "us-east-1",
@@ -109,13 +109,7 @@ def shellcheck(text: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_rendered_configs_match_golden_files(case: str) -> None:
     files = render_slurm_configs(case_inputs(case))
-    directory = GOLDEN / case
-    if UPDATE:
-        directory.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
-            (directory / name).write_text(text)
-    expected = {p.name: p.read_text() for p in directory.iterdir()}
-    assert files == expected
+    check_tree(GOLDEN / case, files, __file__)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
