@@ -10,7 +10,6 @@ from aifactory.planning.storage_sizing import (
     SizingError,
     StorageTargets,
     lfs_setstripe_command,
-    lustre_mount_source,
     size_filesystem,
     valid_capacities_gib,
 )
@@ -173,6 +172,3 @@ def test_gbps_per_gpu():
 def test_checkpoint_layout_spreads_large_files_over_every_ost():
     command = lfs_setstripe_command("/fsx/checkpoints")
     assert command == "lfs setstripe -E 64M -c 1 -E 1G -c 4 -E 16G -c 16 -E -1 -c -1 /fsx/checkpoints"
-    assert lustre_mount_source("fs-1.fsx.us-east-1.amazonaws.com", "abcdef") == (
-        "fs-1.fsx.us-east-1.amazonaws.com@tcp:/abcdef"
-    )
