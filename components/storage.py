@@ -346,34 +346,6 @@ class ParallelFilesystem(pulumi.ComponentResource):
             }
         )
 
-    @classmethod
-    def from_spec(
-        cls,
-        name: str,
-        spec: FactorySpec,
-        *,
-        subnet_id: pulumi.Input[str],
-        vpc_id: pulumi.Input[str],
-        client_security_group_id: pulumi.Input[str],
-        kms_key_arn: pulumi.Input[str] | None = None,
-        tags: Mapping[str, str] | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> "ParallelFilesystem":
-        """The factory's file system from a validated spec (which must have a `storage` block)."""
-        args = spec_args(
-            spec,
-            subnet_id=subnet_id,
-            vpc_id=vpc_id,
-            client_security_group_id=client_security_group_id,
-            kms_key_arn=kms_key_arn,
-            tags=tags,
-        )
-        return cls(name, args, opts)
-
-    @staticmethod
-    def plan_figures(sizing: FilesystemSizing, gpus: int) -> StoragePlanFigures:
-        return plan_figures(sizing, gpus)
-
     def _security_group_rules(
         self, name: str, sg_id: pulumi.Output[str], client_sg_id: pulumi.Input[str], efa: bool,
         tags: Mapping[str, str],

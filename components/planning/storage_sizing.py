@@ -47,8 +47,6 @@ EFA_STEP_GIB = {125: 38_400, 250: 19_200, 500: 9_600, 1000: 4_800}
 # wiki.lustre.org/Lustre_Striping_Best_Practices.
 CHECKPOINT_DIR = "checkpoints"
 DATASETS_DIR = "datasets"
-# `relatime,flock` are the options in AWS's mount instructions (LustreGuide/mounting-ec2-instance.html).
-LUSTRE_MOUNT_OPTIONS = ("relatime", "flock")
 
 
 @dataclass(frozen=True)
@@ -71,11 +69,6 @@ def lfs_setstripe_command(path: str, layout: Sequence[StripeComponent] = CHECKPO
     """`lfs setstripe -E 64M -c 1 ... <path>`: set the layout on a directory before anything is written."""
     parts = " ".join(f"-E {c.end} -c {c.count}" for c in layout)
     return f"lfs setstripe {parts} {path}"
-
-
-def lustre_mount_source(dns_name: str, mount_name: str) -> str:
-    """The device argument of `mount -t lustre`: `<dns_name>@tcp:/<mount_name>`."""
-    return f"{dns_name}@tcp:/{mount_name}"
 
 
 @dataclass(frozen=True)

@@ -134,7 +134,9 @@ def test_addons_and_partition_aware_arns(sovereign: dict[str, Any]) -> None:
         "eks-pod-identity-agent",
         "eks-node-monitoring-agent",
     }
-    for att in of(sovereign, "aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
+    attachments = of(sovereign, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert attachments
+    for att in attachments:
         assert att.state["policyArn"].startswith("arn:aws-us-gov:iam::aws:policy/")
     assert of(sovereign, "aws:eks/podIdentityAssociation:PodIdentityAssociation")[0].state[
         "serviceAccount"

@@ -6,30 +6,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aifactory.cli.engine import PlannedResource, run_program
 from aifactory.program import main as program_main
 from aifactory.spec import spec_from_config
 
+from tests.conftest import Resource, RunProgram
 from tests.stackfiles import base
 
+PlannedResource = Resource
 
-def _plan(config: dict[str, Any]) -> list[PlannedResource]:
+
+def _plan(run_program: RunProgram, config: dict[str, Any]) -> list[Resource]:
     spec = spec_from_config(config)
-    return run_program(config, "test", spec.region, spec.partition, program_main).resources
+    return run_program(program_main, config, region=spec.region, partition=spec.partition).resources
 
 
-def _of(resources: list[PlannedResource], type_: str) -> list[PlannedResource]:
+def _of(resources: list[Resource], type_: str) -> list[Resource]:
     return [r for r in resources if r.type == type_]
 
 
 @pytest.fixture(scope="module")
-def sovereign() -> list[PlannedResource]:
-    return _plan(base(sovereign=True))
+def sovereign(run_program: RunProgram) -> list[PlannedResource]:
+    return _plan(run_program, base(sovereign=True))
 
 
 @pytest.fixture(scope="module")
-def commercial() -> list[PlannedResource]:
-    return _plan(base())
+def commercial(run_program: RunProgram) -> list[PlannedResource]:
+    return _plan(run_program, base())
 
 
 def test_no_public_path_without_egress(sovereign: list[PlannedResource]) -> None:
@@ -51,10 +53,9 @@ def test_nat_egress_has_public_subnets_and_default_routes(commercial: list[Plann
 
 
 def _efa_group_id(resources: list[PlannedResource]) -> str:
-    from aifactory.cli.mocks import _hex
-
     group = next(r for r in _of(resources, "aws:ec2/securityGroup:SecurityGroup") if r.name.endswith("-efa"))
-    return f"sg-{_hex('aws:ec2/securityGroup:SecurityGroup', group.name)}"
+    assert group.id is not None
+    return group.id
 
 
 @pytest.mark.parametrize("fixture", ["sovereign", "commercial"])

@@ -7,28 +7,25 @@ import itertools
 import pytest
 from aifactory.planning.storage_sizing import (
     DEFAULT_QUOTA_GIB,
-    EFA_STEP_GIB,
-    FsxConfiguration,
     SizingError,
     StorageTargets,
     lfs_setstripe_command,
-    lustre_mount_source,
-    max_throughput_gbps,
-    monthly_cost_usd,
     size_filesystem,
     valid_capacities_gib,
-    valid_configurations,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.planning import fsx_lustre_table as aws
+
 
 def brute_force(targets: StorageTargets, kinds: tuple, efa: bool, region: str, quota: int) -> float | None:
-    """The lowest monthly cost of any valid configuration meeting the targets (None when none does)."""
+    """The lowest monthly cost of any configuration in AWS's table meeting the targets (None when none does)."""
     costs = [
-        monthly_cost_usd(c, region)
-        for c in valid_configurations(kinds, efa, quota)
-        if targets.met_by(c)
+        o.monthly_cost_usd(region)
+        for o in aws.options(kinds, efa, quota)
+        if aws.meets(o, targets.capacity_tib, targets.throughput_gbps, targets.checkpoint_size_tb,
+                     targets.checkpoint_seconds)
     ]
     return min(costs) if costs else None
 
@@ -49,20 +46,26 @@ def check_against_search(targets: StorageTargets, kinds: tuple, efa: bool, regio
     except SizingError:
         assert best is None, f"sizing failed but {best} USD/month meets {targets}"
         return
-    assert best is not None
-    chosen = FsxConfiguration(sizing.deployment_type, sizing.per_unit_throughput, sizing.capacity_gib, efa)
-    assert chosen in set(valid_configurations(kinds, efa, quota))
-    assert targets.met_by(chosen)
+    assert best is not None, f"sized {targets} although nothing in AWS's table meets them"
+    chosen = aws.Option(sizing.deployment_type, sizing.per_unit_throughput, sizing.capacity_gib, efa)
+    assert chosen in set(aws.options(kinds, efa, quota)), f"{chosen} is not a configuration AWS accepts"
+    assert aws.meets(chosen, targets.capacity_tib, targets.throughput_gbps, targets.checkpoint_size_tb,
+                     targets.checkpoint_seconds)
+    assert sizing.throughput_gbps == pytest.approx(chosen.throughput_gbps)
     assert sizing.monthly_cost_usd == pytest.approx(best)
 
 
-def test_capacity_steps_match_the_api():
-    # CreateFileSystem StorageCapacity: 1200, 2400, then increments of 2400 GiB.
-    assert list(valid_capacities_gib(125, False, 9600)) == [1200, 2400, 4800, 7200, 9600]
-    # EFA-enabled: multiples of 38400/19200/9600/4800 GiB for 125/250/500/1000 MB/s/TiB.
-    assert list(valid_capacities_gib(1000, True, 20_000)) == [4800, 9600, 14400, 19200]
-    assert list(valid_capacities_gib(125, True, DEFAULT_QUOTA_GIB)) == [38_400, 76_800]
-    assert EFA_STEP_GIB == {125: 38_400, 250: 19_200, 500: 9_600, 1000: 4_800}
+@pytest.mark.parametrize(
+    ("tier", "efa"),
+    [(t, efa) for t in aws.TIERS["PERSISTENT_2"] for efa in (False, True)] + [(aws.TIERS["SCRATCH_2"][0], False)],
+)
+def test_capacity_steps_match_the_api(tier: int, efa: bool) -> None:
+    for quota in (1199, 1200, 9600, 20_000, DEFAULT_QUOTA_GIB, 400_000):
+        assert list(valid_capacities_gib(tier, efa, quota)) == aws.capacities_gib(tier, efa, quota)
+    # Spelled out, so the table itself is checked against the API text.
+    assert aws.capacities_gib(125, False, 9600) == [1200, 2400, 4800, 7200, 9600]
+    assert aws.capacities_gib(1000, True, 20_000) == [4800, 9600, 14400, 19200]
+    assert aws.capacities_gib(125, True, DEFAULT_QUOTA_GIB) == [38_400, 76_800]
 
 
 CAPACITIES = [None, 0.5, 1.0, 1.17, 1.2, 2.3, 2.35, 2.4, 5, 10, 37.5, 50, 75, 98.4375, 98.5]
@@ -106,7 +109,8 @@ def test_checkpoint_time_meets_the_target(size_tb, seconds):
     try:
         sizing = size_filesystem(checkpoint_size_tb=size_tb, checkpoint_seconds=seconds)
     except SizingError:
-        assert size_tb * 1000 / seconds > max_throughput_gbps(("PERSISTENT_2",), False, DEFAULT_QUOTA_GIB)
+        fastest = max(o.throughput_gbps for o in aws.options(("PERSISTENT_2",), False, DEFAULT_QUOTA_GIB))
+        assert size_tb * 1000 / seconds > fastest
         return
     assert sizing.checkpoint_seconds is not None
     assert sizing.checkpoint_seconds <= seconds * (1 + 1e-9)
@@ -132,7 +136,7 @@ def test_capacity_only_takes_the_cheapest_tier():
 def test_efa_needs_a_metadata_configuration_and_efa_steps():
     sizing = size_filesystem(throughput_gbps=20, efa_enabled=True)
     assert sizing.metadata_mode == "AUTOMATIC"
-    assert sizing.capacity_gib % EFA_STEP_GIB[sizing.per_unit_throughput] == 0
+    assert sizing.capacity_gib % aws.EFA_MULTIPLE_GIB[sizing.per_unit_throughput] == 0
 
 
 def test_efa_on_scratch_has_no_configuration():
@@ -168,6 +172,3 @@ def test_gbps_per_gpu():
 def test_checkpoint_layout_spreads_large_files_over_every_ost():
     command = lfs_setstripe_command("/fsx/checkpoints")
     assert command == "lfs setstripe -E 64M -c 1 -E 1G -c 4 -E 16G -c 16 -E -1 -c -1 /fsx/checkpoints"
-    assert lustre_mount_source("fs-1.fsx.us-east-1.amazonaws.com", "abcdef") == (
-        "fs-1.fsx.us-east-1.amazonaws.com@tcp:/abcdef"
-    )
