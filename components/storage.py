@@ -9,7 +9,6 @@ fleets, the scheduler or placement never touches (or replaces) the file system.
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import NotRequired, TypedDict
 
 import pulumi
@@ -27,7 +26,6 @@ from .spec.storage import (
     DEFAULT_BACKUP_RETENTION_DAYS,
     DEFAULT_QUOTA_GIB,
     DeploymentType,
-    StorageSpec,
     parse_s3_path,
 )
 
@@ -88,21 +86,6 @@ class ParallelFilesystemArgs(TypedDict):
     """Tags on every resource (copied to backups)."""
 
 
-@dataclass(frozen=True)
-class StoragePlanFigures:
-    """What `aifactory plan` shows for the shared file system."""
-
-    deployment_type: str
-    per_unit_throughput_mbps_per_tib: int
-    capacity_tib: float
-    throughput_gbps: float
-    gbps_per_gpu: float
-    monthly_cost_usd: float
-    cost_is_estimate: bool
-    checkpoint_seconds: float | None
-    efa_enabled: bool
-
-
 def spec_args(
     spec: FactorySpec,
     *,
@@ -145,35 +128,6 @@ def spec_args(
     if tags:
         args["tags"] = dict(tags)
     return args
-
-
-def size_for_spec(storage: StorageSpec, region: str) -> FilesystemSizing:
-    """The sizing a validated `StorageSpec` gets in `region`."""
-    return size_filesystem(
-        capacity_tib=storage.capacity_tib,
-        throughput_gbps=storage.throughput_gbps,
-        checkpoint_size_tb=storage.checkpoint.size_tb if storage.checkpoint else None,
-        checkpoint_seconds=storage.checkpoint.seconds if storage.checkpoint else None,
-        efa_enabled=storage.efa_enabled,
-        deployment_types=(storage.deployment_type,),
-        region=region,
-        quota_gib=storage.quota_gib,
-    )
-
-
-def plan_figures(sizing: FilesystemSizing, gpus: int) -> StoragePlanFigures:
-    """Capacity, tier, throughput, GB/s per GPU, monthly cost and checkpoint time for the plan report."""
-    return StoragePlanFigures(
-        deployment_type=sizing.deployment_type,
-        per_unit_throughput_mbps_per_tib=sizing.per_unit_throughput,
-        capacity_tib=sizing.capacity_tib,
-        throughput_gbps=sizing.throughput_gbps,
-        gbps_per_gpu=sizing.gbps_per_gpu(gpus),
-        monthly_cost_usd=sizing.monthly_cost_usd,
-        cost_is_estimate=sizing.cost_is_estimate,
-        checkpoint_seconds=sizing.checkpoint_seconds,
-        efa_enabled=sizing.efa_enabled,
-    )
 
 
 def tls_only_bucket_policy(bucket: str, partition: str) -> str:

@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 import pytest
+from aifactory.planning.storage_plan import plan_figures, size_for_spec
 from aifactory.spec import spec_from_config
-from aifactory.storage import ParallelFilesystem, ParallelFilesystemArgs, plan_figures, size_for_spec
+from aifactory.storage import ParallelFilesystem, ParallelFilesystemArgs
 
 from tests.conftest import PlannedProgram, RunProgram
 
