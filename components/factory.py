@@ -10,10 +10,11 @@ from .bootstrap import BootstrapContext, FsxMount, NodeadmCluster, Taint, render
 from .catalog.instance_types import get_instance_type
 from .fleet import GpuFleet, drain_deadline
 from .network import FactoryNetwork
-from .planning.factory_plan import FactoryPlan, plan_from_config
+from .planning.factory_plan import FactoryPlan, plan_factory, plan_from_config
 from .planning.placement import Domain
 from .schedulers.kubernetes import KubernetesScheduler, NodeGroupArgs
 from .schedulers.slurm import SlurmScheduler
+from .spec import FactorySpec
 from .spec.errors import NAMESPACE
 from .spec.scheduler import KubernetesScheduler as KubernetesSpec
 from .spec.scheduler import SlurmScheduler as SlurmSpec
@@ -33,8 +34,8 @@ class AiFactoryArgs(TypedDict):
 class AiFactory(pulumi.ComponentResource):
     """Network, encryption key, GPU fleets, shared filesystem and training scheduler of one factory.
 
-    Python programs that already planned pass `plan=` (from `plan_factory`); otherwise the args are
-    validated and planned here, before anything is registered.
+    Python programs pass `plan=` (from `plan_factory`) or a validated `spec=`; otherwise the args are
+    validated and planned here. Either way nothing is registered before the plan succeeds.
     """
 
     vpc_id: pulumi.Output[str]
@@ -47,18 +48,23 @@ class AiFactory(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
         *,
         plan: FactoryPlan | None = None,
+        spec: FactorySpec | None = None,
     ):
+        if plan is not None and spec is not None:
+            raise ValueError("pass AiFactory either plan= or spec=, not both")
+        if spec is not None:
+            # 0.1 programs pass a validated spec; it is planned here, once.
+            plan = plan_factory(spec, name)
         if plan is None:
             # Validate and plan before registering anything: an invalid config creates no resource.
             config = {f"{NAMESPACE}:{k}": v for k, v in args.get("config", {}).items()}
             plan = plan_from_config({"aws:region": args.get("region"), **config}, name)
         elif plan.name != name:
             raise ValueError(f"AiFactory '{name}' was given the plan of factory '{plan.name}'; use the same name")
-        spec = plan.spec
         # The placement summary is an input so CrossGuard's stack policy can check rack power.
         super().__init__("aifactory:index:AiFactory", name, {"placement": plan.placement.summary()}, opts)
         self.plan = plan
-        self.spec = spec
+        self.spec = spec = plan.spec
         self.placement = plan.placement
         child = pulumi.ResourceOptions(parent=self)
         tags = factory_tags(name, spec.profile, spec.region, spec.sovereign)
