@@ -2,13 +2,14 @@
 
 import base64
 from datetime import datetime, timedelta
-from typing import TypedDict
+from typing import NotRequired, Required, TypedDict
 
 import pulumi
 import pulumi_aws as aws
 
 from .arns import assume_role_policy, managed_policy_arn, service_principal
 from .catalog.instance_types import InstanceType, get_instance_type
+from .plan_time import require_plan_time
 from .planning.efa_layout import efa_interfaces
 
 # EC2 starts terminating capacity-block instances 30 minutes before the block ends (EC2 user
@@ -28,54 +29,65 @@ _DLAMI_PARAMETER = {
 _ROOT_DEVICE = {"kubernetes": "/dev/xvda", "slurm": "/dev/sda1", "none": "/dev/sda1"}
 
 
-class FleetDomainArgs(TypedDict, total=False):
-    name: str
+class FleetDomainArgs(TypedDict):
+    """One placement domain of a fleet (plain values: each gets its own launch template)."""
+
+    name: Required[str]
     """Domain name, unique within the fleet (DNS-safe)."""
-    nodes: int
+    nodes: Required[int]
     """Number of nodes in the domain."""
-    placement: str
+    placement: NotRequired[str]
     """`cluster`, `partition`, `reservation` or `rack`."""
-    placement_group: str | None
+    placement_group: NotRequired[str | None]
     """Logical placement group shared by the fleet's domains (cluster or partition strategy)."""
-    partition_number: int | None
+    partition_number: NotRequired[int | None]
     """Partition (1-7) of a partition placement group."""
-    gpu_power_cap_w: int | None
+    gpu_power_cap_w: NotRequired[int | None]
     """Per-GPU power limit set at boot; None leaves the default."""
-    labels: dict[str, str]
+    labels: NotRequired[dict[str, str]]
     """Topology labels of the domain's nodes."""
 
 
-class GpuFleetArgs(TypedDict, total=False):
-    instance_type: str
+class GpuFleetArgs(TypedDict):
+    """Inputs of `GpuFleet`. The subnet, security groups, KMS key and user data may be resource
+    outputs; everything else chooses resources at plan time and must be a plain value."""
+
+    instance_type: Required[str]
     """EC2 instance type from the hardware catalog."""
-    domains: list[FleetDomainArgs]
+    domains: Required[list[FleetDomainArgs]]
     """Placement domains; each gets its own launch template (and group)."""
-    subnet_id: pulumi.Input[str]
+    subnet_id: Required[pulumi.Input[str]]
     """The single subnet (one AZ) every node and interface lives in."""
-    security_group_ids: list[pulumi.Input[str]]
+    security_group_ids: Required[list[pulumi.Input[str]]]
     """Security groups on every interface: the EFA group first, then the node group."""
-    capacity_type: str
-    """`on-demand`, `capacity-reservation`, `capacity-block` or `spot`."""
-    reservation_id: str | None
+    capacity_type: NotRequired[str]
+    """`on-demand` (default), `capacity-reservation`, `capacity-block` or `spot`."""
+    reservation_id: NotRequired[str | None]
     """Capacity reservation or capacity block id (cr-…)."""
-    capacity_block_end: str | None
+    capacity_block_end: NotRequired[str | None]
     """ISO 8601 end of the capacity block."""
-    scheduler: str
-    """`none` (autoscaling groups), `kubernetes` (EKS managed node groups) or `slurm`."""
-    kubernetes_version: str
+    scheduler: NotRequired[str]
+    """`none` (default: autoscaling groups), `kubernetes` (EKS managed node groups) or `slurm`."""
+    kubernetes_version: NotRequired[str]
     """EKS version whose AMI the nodes use (kubernetes scheduler)."""
-    ami_id: str | None
+    ami_id: NotRequired[str | None]
     """Explicit AMI instead of the public SSM parameter."""
-    kms_key_arn: pulumi.Input[str] | None
+    kms_key_arn: NotRequired[pulumi.Input[str] | None]
     """Customer-managed key for the root volumes; None uses the account's default EBS key."""
-    root_volume_gib: int
-    """Root volume size (gp3)."""
-    partition: str
-    """AWS partition of the stack's region."""
-    user_data: dict[str, pulumi.Input[str]]
+    root_volume_gib: NotRequired[int]
+    """Root volume size (gp3, default 200)."""
+    partition: NotRequired[str]
+    """AWS partition of the stack's region (default `aws`)."""
+    user_data: NotRequired[dict[str, pulumi.Input[str]]]
     """Rendered bootstrap per domain name (plain text; encoded here)."""
-    tags: dict[str, str]
+    tags: NotRequired[dict[str, str]]
     """Tags for every taggable resource."""
+
+
+PLAN_TIME_ARGS = (
+    "instance_type", "domains", "capacity_type", "reservation_id", "capacity_block_end", "scheduler",
+    "kubernetes_version", "ami_id", "root_volume_gib", "partition", "tags",
+)
 
 
 class GpuFleet(pulumi.ComponentResource):
@@ -88,6 +100,7 @@ class GpuFleet(pulumi.ComponentResource):
     drain_deadline: pulumi.Output[str | None]
 
     def __init__(self, name: str, args: GpuFleetArgs, opts: pulumi.ResourceOptions | None = None):
+        require_plan_time("GpuFleet", args, PLAN_TIME_ARGS)
         super().__init__("aifactory:index:GpuFleet", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         entry = get_instance_type(args["instance_type"])

@@ -1,12 +1,13 @@
 """`FactoryNetwork`: the VPC a factory's nodes live in, working without internet egress."""
 
 import json
-from typing import TypedDict
+from typing import NotRequired, Required, TypedDict
 
 import pulumi
 import pulumi_aws as aws
 
 from .arns import assume_role_policy, endpoint_service_name, service_principal
+from .plan_time import require_plan_time
 from .planning.network_plan import plan_subnets
 from .tags import ROLE_EFA, TAG_ROLE
 
@@ -18,25 +19,33 @@ BASE_INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "ssm", "ssmmessages", "
 EKS_INTERFACE_ENDPOINTS = ("eks", "eks-auth")
 
 
-class FactoryNetworkArgs(TypedDict, total=False):
-    cidr: pulumi.Input[str]
-    """IPv4 CIDR of the VPC, e.g. 10.0.0.0/16."""
-    availability_zones: pulumi.Input[list[str]]
+class FactoryNetworkArgs(TypedDict):
+    """Inputs of `FactoryNetwork`. Everything but the KMS key is computed with while planning (subnet
+    math, endpoint names), so it is a plain value; an Output there is an error naming the arg."""
+
+    cidr: NotRequired[str]
+    """IPv4 CIDR of the VPC (default 10.0.0.0/16); the subnets are carved from it at plan time."""
+    availability_zones: Required[list[str]]
     """AZs that get a private subnet (and a public one with NAT egress)."""
-    egress: pulumi.Input[str]
-    """`none` (no internet gateway, NAT or public subnet) or `nat`."""
-    region: pulumi.Input[str]
+    egress: NotRequired[str]
+    """`none` (default: no internet gateway, NAT or public subnet) or `nat`."""
+    region: Required[str]
     """Region of the VPC, used for endpoint service names."""
-    partition: pulumi.Input[str]
-    """AWS partition of the region (`aws`, `aws-us-gov`, `aws-eusc`, ...)."""
-    eks: pulumi.Input[bool]
+    partition: NotRequired[str]
+    """AWS partition of the region (`aws` default, `aws-us-gov`, `aws-eusc`, ...)."""
+    eks: NotRequired[bool]
     """Add the EKS and EKS Auth interface endpoints."""
-    kms_key_arn: pulumi.Input[str] | None
+    kms_key_arn: NotRequired[pulumi.Input[str] | None]
     """Customer-managed key for the flow-log group; None uses CloudWatch's default encryption."""
-    flow_log_retention_days: pulumi.Input[int]
+    flow_log_retention_days: NotRequired[int]
     """Retention of the VPC flow-log group (default 365)."""
-    tags: pulumi.Input[dict[str, str]]
+    tags: NotRequired[dict[str, str]]
     """Tags for every taggable resource."""
+
+
+PLAN_TIME_ARGS = (
+    "cidr", "availability_zones", "egress", "region", "partition", "eks", "flow_log_retention_days", "tags",
+)
 
 
 class FactoryNetwork(pulumi.ComponentResource):
@@ -51,14 +60,15 @@ class FactoryNetwork(pulumi.ComponentResource):
     node_security_group_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: FactoryNetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        require_plan_time("FactoryNetwork", args, PLAN_TIME_ARGS)
         super().__init__("aifactory:index:FactoryNetwork", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        zones: list[str] = list(args["availability_zones"])  # type: ignore[arg-type]
-        cidr = str(args.get("cidr", "10.0.0.0/16"))
-        egress = str(args.get("egress", "none"))
-        region = str(args["region"])
-        partition = str(args.get("partition", "aws"))
-        tags = dict(args.get("tags", {}))  # type: ignore[arg-type]
+        zones = list(args["availability_zones"])
+        cidr = args.get("cidr", "10.0.0.0/16")
+        egress = args.get("egress", "none")
+        region = args["region"]
+        partition = args.get("partition", "aws")
+        tags = dict(args.get("tags", {}))
         kms_key_arn = args.get("kms_key_arn")
 
         vpc = aws.ec2.Vpc(
@@ -172,7 +182,7 @@ class FactoryNetwork(pulumi.ComponentResource):
             vpc,
             partition,
             kms_key_arn,
-            int(args.get("flow_log_retention_days", 365)),  # type: ignore[arg-type]
+            args.get("flow_log_retention_days", 365),
             tags,
             child,
         )

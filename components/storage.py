@@ -9,11 +9,12 @@ fleets, the scheduler or placement never touches (or replaces) the file system.
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import NotRequired, TypedDict
+from typing import NotRequired, Required, TypedDict
 
 import pulumi
 import pulumi_aws as aws
 
+from .plan_time import require_plan_time
 from .planning.storage_sizing import (
     CHECKPOINT_DIR,
     DATASETS_DIR,
@@ -40,21 +41,26 @@ S3_EVENTS = ["NEW", "CHANGED", "DELETED"]
 ROOT_SQUASH = "65534:65534"
 LOG_RETENTION_DAYS = 365
 LUSTRE_VERSION = "2.15"
+PLAN_TIME_ARGS = (
+    "region", "partition", "capacity_tib", "throughput_gbps", "checkpoint_size_tb", "checkpoint_seconds",
+    "efa_enabled", "deployment_type", "s3_import_path", "s3_export_path", "create_bucket",
+    "backup_retention_days", "mount_path", "quota_gib", "tags",
+)
 
 
 class ParallelFilesystemArgs(TypedDict):
     """Inputs of `ParallelFilesystem`. Sizing targets and options are plain values: the file system is
-    sized when the component is constructed."""
+    sized when the component is constructed (an Output there is an error naming the arg)."""
 
-    subnet_id: pulumi.Input[str]
+    subnet_id: Required[pulumi.Input[str]]
     """The private subnet the file system lives in (FSx for Lustre takes exactly one)."""
-    vpc_id: pulumi.Input[str]
+    vpc_id: Required[pulumi.Input[str]]
     """The VPC of the subnet; the file system's security group is created in it."""
-    client_security_group_id: pulumi.Input[str]
+    client_security_group_id: Required[pulumi.Input[str]]
     """The fleets' security group: the only source allowed to reach the Lustre ports."""
-    region: str
+    region: Required[str]
     """The stack's region; the bucket is created there and prices are looked up for it."""
-    partition: str
+    partition: Required[str]
     """The region's partition (`aws`, `aws-us-gov`, `aws-cn`, ...) used in every ARN built here."""
     kms_key_arn: NotRequired[pulumi.Input[str]]
     """Customer-managed KMS key for the file system, its logs and the bucket; AWS-managed keys without it."""
@@ -175,6 +181,7 @@ class ParallelFilesystem(pulumi.ComponentResource):
         sizing: FilesystemSizing | None = None,
     ):
         """`sizing` is the factory plan's (so a factory sizes once); without it the args are sized here."""
+        require_plan_time("ParallelFilesystem", args, PLAN_TIME_ARGS)
         super().__init__("aifactory:index:ParallelFilesystem", name, None, opts)
         kind = args.get("deployment_type", "PERSISTENT_2")
         deployment_type: DeploymentType = "SCRATCH_2" if kind == "SCRATCH_2" else "PERSISTENT_2"

@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pulumi
 import pytest
-from aifactory import COMPONENTS
+from aifactory import COMPONENTS, FactoryNetwork, GpuFleet, ParallelFilesystem
+from aifactory.fleet import GpuFleetArgs
+from aifactory.network import FactoryNetworkArgs
 from aifactory.provider import PROVIDER_NAME, provider_schema
+from aifactory.storage import ParallelFilesystemArgs
 from pulumi.provider.experimental.analyzer import Analyzer
 
+from tests.conftest import RunProgram
 from tests.golden import check_text
 
 SCHEMA = Path(__file__).resolve().parent.parent / "provider" / "schema.json"
@@ -37,3 +42,30 @@ def test_provider_entry_point_hosts_every_component() -> None:
     assert "component_provider_host(list(COMPONENTS)" in text
     plugin = (SCHEMA.parent / "PulumiPlugin.yaml").read_text()
     assert "name: python" in plugin
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+ARGS = [(FactoryNetwork, FactoryNetworkArgs), (GpuFleet, GpuFleetArgs), (ParallelFilesystem, ParallelFilesystemArgs)]
+
+
+@pytest.mark.parametrize(("component", "args"), ARGS, ids=[c.__name__ for c, _ in ARGS])
+def test_required_args_are_required_in_the_schema(component: type, args: type) -> None:
+    """Another language's SDK makes an input mandatory only when the schema lists it in requiredInputs."""
+    schema = json.loads(SCHEMA.read_text())["resources"][f"aifactory:index:{component.__name__}"]
+    required = {_camel(k) for k in args.__required_keys__}  # type: ignore[attr-defined]
+    assert required, f"{args.__name__} marks no key Required"
+    assert required == set(schema.get("requiredInputs", []))
+    assert set(schema["inputProperties"]) == {_camel(k) for k in args.__annotations__}
+
+
+def test_a_plan_time_arg_given_as_an_output_is_an_error_naming_it(run_program: RunProgram) -> None:
+    def program() -> None:
+        cidr = pulumi.Output.from_input("10.1.0.0/16")
+        FactoryNetwork("net", {"cidr": cidr, "availability_zones": ["us-east-1a"], "region": "us-east-1"})  # type: ignore[typeddict-item]
+
+    with pytest.raises(Exception, match="FactoryNetwork: `cidr` must be a plain value"):
+        run_program(program)
