@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .network import FactoryNetwork, FactoryNetworkArgs
     from .planning.factory_plan import FactoryPlan, plan_factory
     from .schedulers.kubernetes import KubernetesScheduler, KubernetesSchedulerArgs
+    from .schedulers.node_groups import KubernetesNodeGroups, KubernetesNodeGroupsArgs
     from .schedulers.slurm import SlurmScheduler, SlurmSchedulerArgs
     from .spec import ConfigError, FactorySpec, spec_from_config
     from .storage import ParallelFilesystem, ParallelFilesystemArgs
@@ -31,6 +32,8 @@ _PUBLIC: dict[str, str] = {
     "FactorySpec": ".spec",
     "GpuFleet": ".fleet",
     "GpuFleetArgs": ".fleet",
+    "KubernetesNodeGroups": ".schedulers.node_groups",
+    "KubernetesNodeGroupsArgs": ".schedulers.node_groups",
     "KubernetesScheduler": ".schedulers.kubernetes",
     "KubernetesSchedulerArgs": ".schedulers.kubernetes",
     "ParallelFilesystem": ".storage",
@@ -47,6 +50,7 @@ _COMPONENT_NAMES = (
     "GpuFleet",
     "ParallelFilesystem",
     "KubernetesScheduler",
+    "KubernetesNodeGroups",
     "SlurmScheduler",
 )
 
@@ -73,6 +77,8 @@ __all__ = [
     "FactorySpec",
     "GpuFleet",
     "GpuFleetArgs",
+    "KubernetesNodeGroups",
+    "KubernetesNodeGroupsArgs",
     "KubernetesScheduler",
     "KubernetesSchedulerArgs",
     "ParallelFilesystem",

@@ -13,6 +13,7 @@ from .network import FactoryNetwork
 from .planning.factory_plan import FactoryPlan, plan_factory, plan_from_config
 from .planning.placement import Domain
 from .schedulers.kubernetes import KubernetesScheduler, NodeGroupArgs
+from .schedulers.node_groups import KubernetesNodeGroups
 from .schedulers.slurm import SlurmScheduler
 from .spec import FactorySpec
 from .spec.errors import NAMESPACE
@@ -156,13 +157,19 @@ class AiFactory(pulumi.ComponentResource):
                 child,
             )
 
+        self.node_groups: KubernetesNodeGroups | None = None
         if self.kubernetes is not None:
-            for group in self._node_groups():
-                fleet_component = self.fleets[group["fleet"]]
-                group["launch_template_id"] = fleet_component.launch_template_ids[group["name"]]
-                group["launch_template_version"] = fleet_component.launch_template_versions[group["name"]]
-                group["node_role_arn"] = fleet_component.instance_role_arn
-                self.kubernetes.add_node_group(group)
+            self.node_groups = KubernetesNodeGroups(
+                f"{name}-node-groups",
+                {
+                    "cluster_name": self.kubernetes.cluster_name,
+                    "resource_prefix": f"{name}-eks",
+                    "groups": self._node_groups(with_launch_templates=True),
+                    "tags": tags,
+                },
+                child,
+                moved_from=self.kubernetes,
+            )
 
         self.slurm: SlurmScheduler | None = self._slurm(name, key_arn, tags, child) if plan.slurm else None
 
@@ -170,11 +177,13 @@ class AiFactory(pulumi.ComponentResource):
         self.kms_key_arn = pulumi.Output.from_input(key_arn)
         self.register_outputs({"vpc_id": self.vpc_id, "kms_key_arn": self.kms_key_arn})
 
-    def _node_groups(self) -> list[NodeGroupArgs]:
-        """The plan's node groups with their subnets: one per placement domain."""
+    def _node_groups(self, with_launch_templates: bool = False) -> list[NodeGroupArgs]:
+        """The plan's node groups with their subnets (one per placement domain); with their fleets'
+        launch templates and roles once the fleets exist."""
         subnet_of = self.network.subnet_ids_by_zone
-        return [
-            {
+        groups: list[NodeGroupArgs] = []
+        for g in self.plan.node_groups:
+            group: NodeGroupArgs = {
                 "name": g.name,
                 "fleet": g.fleet,
                 "instance_type": g.instance_type,
@@ -186,8 +195,13 @@ class AiFactory(pulumi.ComponentResource):
                 "taints": list(g.taints),
                 "efa": g.efa,
             }
-            for g in self.plan.node_groups
-        ]
+            if with_launch_templates:
+                fleet = self.fleets[g.fleet]
+                group["launch_template_id"] = fleet.launch_template_ids[g.name]
+                group["launch_template_version"] = fleet.launch_template_versions[g.name]
+                group["node_role_arn"] = fleet.instance_role_arn
+            groups.append(group)
+        return groups
 
     def _slurm(
         self, name: str, key_arn: pulumi.Input[str] | None, tags: dict[str, str], child: pulumi.ResourceOptions

@@ -25,5 +25,6 @@ def test_urns_match_the_checked_in_list(stack: str) -> None:
     assert not removed and not added, (
         f"URNs changed for {stack}: {len(removed)} would be deleted (replaced), {len(added)} created.\n"
         f"removed: {removed[:5]}\nadded: {added[:5]}\n"
-        "A rename needs `aliases=[pulumi.Alias(name=<old>)]`; then refresh with UPDATE_GOLDEN=1."
+        "A rename or a new parent needs `pulumi.Alias` (tests/test_upgrade_urns.py checks 0.1.0's URNs); "
+        "then refresh with UPDATE_GOLDEN=1."
     )

@@ -29,6 +29,8 @@ class PlannedResource:
     parent: str | None
     custom: bool
     inputs: dict[str, Any]
+    aliases: tuple[str, ...] = ()
+    """URNs this resource was known by before (from its `aliases` option): the engine moves, not replaces."""
 
     def as_json(self) -> dict[str, Any]:
         return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent, "inputs": self.inputs}
@@ -82,6 +84,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     parent=parent,
                     custom=bool(request.custom),
                     inputs=_plain(self._recording_mocks.last_inputs),
+                    aliases=_alias_urns(request, response.urn),
                 )
             )
         return response
@@ -90,6 +93,28 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.urn == self._stack_urn:
             self._run.outputs = _plain(rpc.deserialize_properties(request.outputs))
         return super().RegisterResourceOutputs(request)
+
+
+def _alias_urns(request: Any, urn: str) -> tuple[str, ...]:
+    """The URNs named by the request's alias specs, built the way this runtime builds `urn` itself
+    (stack and project from `urn`; the parent's own type before `$`)."""
+    prefix, _, _ = urn.partition("::")
+    project = urn.split("::")[1]
+    found = []
+    for alias in request.aliases:
+        if alias.WhichOneof("alias") == "urn":
+            found.append(alias.urn)
+            continue
+        spec = alias.spec
+        parent = "" if spec.noParent else spec.parentUrn or request.parent
+        parent_type = parent.split("::")[2].split("$")[-1] if parent and parent != "" else ""
+        if parent_type == "pulumi:pulumi:Stack":
+            parent_type = ""
+        stack = f"urn:pulumi:{spec.stack}" if spec.stack else prefix
+        typ = spec.type or request.type
+        qualified = f"{parent_type}${typ}" if parent_type else typ
+        found.append(f"{stack}::{spec.project or project}::{qualified}::{spec.name or request.name}")
+    return tuple(found)
 
 
 def _plain(value: Any) -> Any:

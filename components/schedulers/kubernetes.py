@@ -242,14 +242,49 @@ class KubernetesScheduler(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: KubernetesSchedulerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aifactory:index:KubernetesScheduler", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        partition = args.get("partition", "aws")
-        region = args["region"]
-        version = args["version"]
-        tags = dict(args.get("tags", {}))
-        kms_key_arn = args.get("kms_key_arn")
-        mirror = args.get("registry_mirror")
+        self._name = name
+        self._partition = args.get("partition", "aws")
+        self._tags = dict(args.get("tags", {}))
+        cluster = self._control_plane(args)
+        self._access(cluster, args.get("admin_role_arns", []))
+        pod_identity_agent, addons = self._addons(cluster)
+        system_group = self._system_node_group(cluster, args)
+        groups: list[aws.eks.NodeGroup] = [system_group]
+        # Stand-alone use: groups whose launch templates exist already are created here. `AiFactory`
+        # builds its launch templates after the cluster and creates them in `KubernetesNodeGroups`.
+        groups += [
+            node_group(f"{name}-{g['name']}", cluster.name, g, self._tags, pulumi.ResourceOptions(parent=self))
+            for g in args.get("node_groups", [])
+            if g.get("launch_template_id") is not None
+        ]
+        self._fsx_csi_identity(cluster, pod_identity_agent)
+        kubeconfig = _kubeconfig(cluster.name, cluster.endpoint, cluster.certificate_authority.data, args["region"])
+        provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig, opts=pulumi.ResourceOptions(parent=self))
+        kueue = self._releases(args, provider, depends_on=[*addons, system_group])
+        self._scheduling_objects(args, provider, kueue)
 
+        self.cluster_name = cluster.name
+        self.cluster_endpoint = cluster.endpoint
+        self.cluster_certificate_authority = cluster.certificate_authority.data
+        self.service_cidr = pulumi.Output.from_input(SERVICE_CIDR)
+        self.cluster_security_group_id = cluster.vpc_config.cluster_security_group_id
+        self.kubeconfig = pulumi.Output.secret(kubeconfig)
+        self.node_group_names = pulumi.Output.all(*[g.node_group_name for g in groups])
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "cluster_endpoint": self.cluster_endpoint,
+                "cluster_security_group_id": self.cluster_security_group_id,
+                "kubeconfig": self.kubeconfig,
+                "node_group_names": self.node_group_names,
+            }
+        )
+
+    def _control_plane(self, args: KubernetesSchedulerArgs) -> aws.eks.Cluster:
+        """The cluster's role, its pre-created log group and the EKS cluster itself."""
+        name, partition, tags = self._name, self._partition, self._tags
+        child = pulumi.ResourceOptions(parent=self)
+        kms_key_arn = args.get("kms_key_arn")
         cluster_role = aws.iam.Role(
             f"{name}-cluster",
             assume_role_policy=assume_role_policy(
@@ -264,7 +299,6 @@ class KubernetesScheduler(pulumi.ComponentResource):
             policy_arn=managed_policy_arn(partition, "AmazonEKSClusterPolicy"),
             opts=child,
         )
-
         public = args.get("endpoint") == "public" and not args.get("sovereign", False)
         # EKS writes control-plane logs to /aws/eks/<cluster>/cluster; creating the group first lets
         # the factory set its retention and customer-managed key (EKS user guide,
@@ -278,10 +312,10 @@ class KubernetesScheduler(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        cluster = aws.eks.Cluster(
+        return aws.eks.Cluster(
             f"{name}-cluster",
             name=cluster_name,
-            version=version,
+            version=args["version"],
             role_arn=cluster_role.arn,
             vpc_config=aws.eks.ClusterVpcConfigArgs(
                 subnet_ids=args["subnet_ids"],
@@ -313,13 +347,17 @@ class KubernetesScheduler(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy, control_plane_logs]),
         )
 
-        for i, principal in enumerate(args.get("admin_role_arns", [])):
+    def _access(self, cluster: aws.eks.Cluster, admin_role_arns: list[pulumi.Input[str]]) -> None:
+        """Cluster-admin access entries for the given roles."""
+        name, partition = self._name, self._partition
+        child = pulumi.ResourceOptions(parent=self)
+        for i, principal in enumerate(admin_role_arns):
             entry = aws.eks.AccessEntry(
                 f"{name}-admin-{i}",
                 cluster_name=cluster.name,
                 principal_arn=principal,
                 type="STANDARD",
-                tags=tags,
+                tags=self._tags,
                 opts=child,
             )
             aws.eks.AccessPolicyAssociation(
@@ -331,7 +369,11 @@ class KubernetesScheduler(pulumi.ComponentResource):
                 opts=child,
             )
 
-        cni_role = self._pod_role(f"{name}-vpc-cni", partition, tags, child, managed=["AmazonEKS_CNI_Policy"])
+    def _addons(self, cluster: aws.eks.Cluster) -> tuple[aws.eks.Addon, list[pulumi.Resource]]:
+        """The managed add-ons; the Pod Identity agent first, since the others' identities need it."""
+        name, tags = self._name, self._tags
+        child = pulumi.ResourceOptions(parent=self)
+        cni_role = self._pod_role(f"{name}-vpc-cni", self._partition, tags, child, managed=["AmazonEKS_CNI_Policy"])
         pod_identity_agent = aws.eks.Addon(
             f"{name}-eks-pod-identity-agent",
             cluster_name=cluster.name,
@@ -358,23 +400,18 @@ class KubernetesScheduler(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[pod_identity_agent]),
                 )
             )
+        return pod_identity_agent, addons
 
-        system_group = self._system_node_group(name, cluster, partition, kms_key_arn, args, tags)
-
-        self._name, self._cluster, self._tags = name, cluster, tags
-        groups: list[aws.eks.NodeGroup] = [system_group]
-        for group in args.get("node_groups", []):
-            if group.get("launch_template_id") is not None:
-                groups.append(self.add_node_group(group))
-
+    def _fsx_csi_identity(self, cluster: aws.eks.Cluster, pod_identity_agent: aws.eks.Addon) -> None:
         # FSx CSI: the controller only reads file systems for static volumes (it creates none), so
         # its pod identity may only describe them (aws-fsx-csi-driver docs/install.md lists the
         # wider policy for dynamic provisioning).
+        name, tags = self._name, self._tags
         fsx_role = self._pod_role(
             f"{name}-fsx-csi",
-            partition,
+            self._partition,
             tags,
-            child,
+            pulumi.ResourceOptions(parent=self),
             inline={
                 "Version": "2012-10-17",
                 "Statement": [{"Effect": "Allow", "Action": ["fsx:DescribeFileSystems"], "Resource": "*"}],
@@ -390,20 +427,20 @@ class KubernetesScheduler(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[pod_identity_agent]),
         )
 
-        kubeconfig = _kubeconfig(cluster.name, cluster.endpoint, cluster.certificate_authority.data, region)
-        provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig, opts=child)
-        on_cluster = pulumi.ResourceOptions(
-            parent=self, provider=provider, depends_on=[*addons, system_group]
-        )
-
+    def _releases(
+        self, args: KubernetesSchedulerArgs, provider: k8s.Provider, depends_on: list[pulumi.Resource]
+    ) -> k8s.helm.v3.Release:
+        """The pinned Helm releases (mirrored in sovereign stacks); returns Kueue's."""
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends_on)
         charts = ChartVersions(**args.get("charts", {}))
-        releases = helm_releases(charts, kueue_configuration(), region)
+        releases = helm_releases(charts, kueue_configuration(), args["region"])
+        mirror = args.get("registry_mirror")
         if mirror:
             releases = [mirror_release(r, mirror) for r in releases]
         installed: dict[str, k8s.helm.v3.Release] = {}
         for release in releases:
             installed[release.name] = k8s.helm.v3.Release(
-                f"{name}-{release.name}",
+                f"{self._name}-{release.name}",
                 name=release.name,
                 chart=release.chart,
                 version=release.version,
@@ -416,10 +453,17 @@ class KubernetesScheduler(pulumi.ComponentResource):
                 atomic=True,
                 opts=on_cluster,
             )
+        return installed["kueue"]
 
+    def _scheduling_objects(
+        self, args: KubernetesSchedulerArgs, provider: k8s.Provider, kueue: k8s.helm.v3.Release
+    ) -> None:
+        """Kueue's objects, the file system's volumes and the capacity-block drains, after Kueue."""
+        name = self._name
+        mirror = args.get("registry_mirror")
         queues = [_queue(q) for q in args.get("queues", [])]
         fleets = fleet_capacities(list(args.get("node_groups", [])))
-        after_kueue = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[installed["kueue"]])
+        after_kueue = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[kueue])
         objects = scheduling_objects(
             queues, fleets, args.get("priorities", []), args.get("topology_levels", list(AWS_TOPOLOGY_LEVELS))
         )
@@ -437,13 +481,13 @@ class KubernetesScheduler(pulumi.ComponentResource):
         if blocks:
             kubectl = mirror_image(KUBECTL_IMAGE, mirror) if mirror else KUBECTL_IMAGE
             objects.append(namespace(SYSTEM_NAMESPACE))
-            drains = [capacity_block_drain(f, version, CHECKPOINT_GRACE, kubectl) for f in blocks]
+            drains = [capacity_block_drain(f, args["version"], CHECKPOINT_GRACE, kubectl) for f in blocks]
             objects += drains[0][:3] + [d[3] for d in drains]
         created: dict[tuple[str, str], KubernetesObject] = {}
         for obj in objects:
             kind, meta = obj["kind"], obj["metadata"]
             ns = meta.get("namespace")
-            depends: list[pulumi.Resource] = [installed["kueue"]]
+            depends: list[pulumi.Resource] = [kueue]
             if ns is not None and ("Namespace", ns) in created:
                 depends.append(created[("Namespace", ns)])
             resource_name = f"{name}-{kind.lower()}-{ns + '-' if ns else ''}{meta['name']}"
@@ -452,29 +496,6 @@ class KubernetesScheduler(pulumi.ComponentResource):
                 obj,
                 pulumi.ResourceOptions.merge(after_kueue, pulumi.ResourceOptions(depends_on=depends)),
             )
-
-        self.cluster_name = cluster.name
-        self.cluster_endpoint = cluster.endpoint
-        self.cluster_certificate_authority = cluster.certificate_authority.data
-        self.service_cidr = pulumi.Output.from_input(SERVICE_CIDR)
-        self.cluster_security_group_id = cluster.vpc_config.cluster_security_group_id
-        self.kubeconfig = pulumi.Output.secret(kubeconfig)
-        self.node_group_names = pulumi.Output.all(*[g.node_group_name for g in groups])
-        self.register_outputs(
-            {
-                "cluster_name": self.cluster_name,
-                "cluster_endpoint": self.cluster_endpoint,
-                "cluster_security_group_id": self.cluster_security_group_id,
-                "kubeconfig": self.kubeconfig,
-                "node_group_names": self.node_group_names,
-            }
-        )
-
-    def add_node_group(self, group: NodeGroupArgs) -> aws.eks.NodeGroup:
-        """A managed node group from a launch template built after the cluster: a launch template
-        that sets the AMI carries a full NodeConfig, which needs the cluster's endpoint and CA.
-        The group's capacity must also be among `node_groups` so quotas and flavors include it."""
-        return self._node_group(self._name, self._cluster, group, self._tags)
 
     def _pod_role(
         self,
@@ -505,16 +526,10 @@ class KubernetesScheduler(pulumi.ComponentResource):
             aws.iam.RolePolicy(f"{name}-inline", role=role.id, policy=json.dumps(inline), opts=opts)
         return role
 
-    def _system_node_group(
-        self,
-        name: str,
-        cluster: aws.eks.Cluster,
-        partition: str,
-        kms_key_arn: pulumi.Input[str] | None,
-        args: KubernetesSchedulerArgs,
-        tags: dict[str, str],
-    ) -> aws.eks.NodeGroup:
+    def _system_node_group(self, cluster: aws.eks.Cluster, args: KubernetesSchedulerArgs) -> aws.eks.NodeGroup:
         """Two small nodes for the controllers (Kueue, JobSet, CoreDNS, the CSI controller)."""
+        name, partition, tags = self._name, self._partition, self._tags
+        kms_key_arn = args.get("kms_key_arn")
         child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(
             f"{name}-system-node",
@@ -569,39 +584,45 @@ class KubernetesScheduler(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
         )
 
-    def _node_group(
-        self, name: str, cluster: aws.eks.Cluster, group: NodeGroupArgs, tags: dict[str, str]
-    ) -> aws.eks.NodeGroup:
-        fleet = fleet_capacities([group])[0]
-        labels = {**group.get("labels", {}), **fleet.node_labels}
-        if fleet.vendor == "nvidia":
-            # The device plugin's and DCGM exporter's node selection; nodeadm sets it itself only
-            # from kubelet 1.35 (awslabs/amazon-eks-ami nodeadm/internal/kubelet/config.go).
-            labels["nvidia.com/gpu.present"] = "true"
-        return aws.eks.NodeGroup(
-            f"{name}-{group['name']}",
-            cluster_name=cluster.name,
-            node_group_name=group["name"],
-            node_role_arn=group["node_role_arn"],
-            subnet_ids=[group["subnet_id"]],
-            # The launch template carries the AMI, instance type, EFA interfaces and disks, so no
-            # ami_type / instance_types / disk_size here (EKS user guide nodes/launch-templates.adoc).
-            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
-                id=group["launch_template_id"], version=group["launch_template_version"]
-            ),
-            capacity_type=CAPACITY_TYPES[group.get("capacity_type", "on-demand")],
-            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                desired_size=group["nodes"], min_size=group["nodes"], max_size=group["nodes"]
-            ),
-            labels=labels,
-            taints=[
-                aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=TAINT_EFFECTS[t.effect])
-                for t in fleet.node_taints
-            ],
-            # A node whose GPUs or EFA report unhealthy (node monitoring agent) is replaced rather
-            # than left in the pool (EKS user guide nodes/node-repair.adoc).
-            node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
-            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
-            tags={**tags, "aifactory:fleet": group["fleet"]},
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+
+def node_group(
+    resource_name: str,
+    cluster_name: pulumi.Input[str],
+    group: NodeGroupArgs,
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> aws.eks.NodeGroup:
+    """A managed node group of one fleet's placement domain, from its own launch template."""
+    fleet = fleet_capacities([group])[0]
+    labels = {**group.get("labels", {}), **fleet.node_labels}
+    if fleet.vendor == "nvidia":
+        # The device plugin's and DCGM exporter's node selection; nodeadm sets it itself only
+        # from kubelet 1.35 (awslabs/amazon-eks-ami nodeadm/internal/kubelet/config.go).
+        labels["nvidia.com/gpu.present"] = "true"
+    return aws.eks.NodeGroup(
+        resource_name,
+        cluster_name=cluster_name,
+        node_group_name=group["name"],
+        node_role_arn=group["node_role_arn"],
+        subnet_ids=[group["subnet_id"]],
+        # The launch template carries the AMI, instance type, EFA interfaces and disks, so no
+        # ami_type / instance_types / disk_size here (EKS user guide nodes/launch-templates.adoc).
+        launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+            id=group["launch_template_id"], version=group["launch_template_version"]
+        ),
+        capacity_type=CAPACITY_TYPES[group.get("capacity_type", "on-demand")],
+        scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+            desired_size=group["nodes"], min_size=group["nodes"], max_size=group["nodes"]
+        ),
+        labels=labels,
+        taints=[
+            aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=TAINT_EFFECTS[t.effect])
+            for t in fleet.node_taints
+        ],
+        # A node whose GPUs or EFA report unhealthy (node monitoring agent) is replaced rather
+        # than left in the pool (EKS user guide nodes/node-repair.adoc).
+        node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
+        update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+        tags={**tags, "aifactory:fleet": group["fleet"]},
+        opts=opts,
+    )
