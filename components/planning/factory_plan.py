@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from ..catalog.instance_types import get_instance_type
-from ..schedulers.slurm_config import render_slurm_configs, slurm_inputs_from_plan
+from ..schedulers.slurm_config import render_slurm_configs, slurm_dns_zone, slurm_inputs_from_plan
 from ..spec.errors import ConfigError, ConfigIssue, config_path
 from ..spec.loading import spec_from_config
 from ..spec.model import CapacityType, FactorySpec
@@ -69,7 +69,7 @@ class SlurmPlan:
 
     @property
     def dns_zone(self) -> str:
-        return f"{self.cluster_name}.slurm.internal"
+        return slurm_dns_zone(self.cluster_name)
 
     @property
     def controller_address(self) -> str:

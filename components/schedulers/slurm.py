@@ -26,7 +26,7 @@ import pulumi_aws as aws
 
 from ..arns import assume_role_policy, managed_policy_arn, service_principal
 from ..rendering import render
-from .slurm_config import SCRIPT_NAMES
+from .slurm_config import SCRIPT_NAMES, slurm_dns_zone
 
 SLURM_PORTS = (6817, 6819)
 """slurmctld (6817) to slurmdbd (6819) on the head node (slurm.conf(5) SlurmctldPort, slurmdbd.conf(5))."""
@@ -114,16 +114,38 @@ class SlurmScheduler(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SlurmSchedulerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aifactory:index:SlurmScheduler", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        tags = dict(args.get("tags", {}))
-        cluster = args["cluster_name"]
+        self._name = name
+        self._tags = dict(args.get("tags", {}))
+        self._cluster = args["cluster_name"]
+        zone_name = slurm_dns_zone(self._cluster)
         controller_host = args["controller_host"]
-        partition = args.get("partition", "aws")
-        region = args["region"]
-        kms = args.get("kms_key_arn")
-        accounting = args.get("accounting", False)
-        zone_name = f"{cluster}.slurm.internal"
+        head_sg = self._head_security_group(args)
+        munge = self._munge_secret(args)
+        database = self._accounting(args, head_sg) if args.get("accounting", False) else None
+        profile = self._head_identity(args, munge, database is not None)
+        head = self._head_instance(args, head_sg, munge, database, profile, zone_name)
+        zone = self._node_zone_and_join(args, munge, head, zone_name)
+        node_ids = self._compute(args, zone)
 
+        self.head_instance_id = head.id
+        self.head_private_ip = head.private_ip
+        self.controller_address = pulumi.Output.from_input(f"{controller_host}.{zone_name}")
+        self.munge_secret_arn = munge.arn
+        self.security_group_id = head_sg.id
+        self.node_instance_ids = pulumi.Output.all(**node_ids)
+        self.register_outputs({
+            "head_instance_id": self.head_instance_id,
+            "head_private_ip": self.head_private_ip,
+            "controller_address": self.controller_address,
+            "munge_secret_arn": self.munge_secret_arn,
+            "security_group_id": self.security_group_id,
+            "node_instance_ids": self.node_instance_ids,
+        })
+
+    def _head_security_group(self, args: SlurmSchedulerArgs) -> aws.ec2.SecurityGroup:
+        """The head's group, and the Slurm ports between it and every fleet's group."""
+        name, tags = self._name, self._tags
+        child = pulumi.ResourceOptions(parent=self)
         head_sg = aws.ec2.SecurityGroup(
             f"{name}-head",
             description="Slurm head node: slurmctld and slurmdbd from the fleets' nodes only",
@@ -157,7 +179,12 @@ class SlurmScheduler(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
+        return head_sg
 
+    def _munge_secret(self, args: SlurmSchedulerArgs) -> aws.secretsmanager.Secret:
+        name, tags, cluster = self._name, self._tags, self._cluster
+        child = pulumi.ResourceOptions(parent=self)
+        kms = args.get("kms_key_arn")
         munge = aws.secretsmanager.Secret(
             f"{name}-munge-key",
             description=f"munge key of Slurm cluster {cluster}; written by the head node's first boot",
@@ -166,7 +193,58 @@ class SlurmScheduler(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        return munge
 
+    def _accounting(
+        self, args: SlurmSchedulerArgs, head_sg: aws.ec2.SecurityGroup
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        """slurmdbd's MariaDB, reachable from the head only; returns its address and identifier."""
+        name, tags = self._name, self._tags
+        child = pulumi.ResourceOptions(parent=self)
+        kms = args.get("kms_key_arn")
+        db_sg = aws.ec2.SecurityGroup(
+            f"{name}-accounting",
+            description="Slurm accounting database: MariaDB from the head node only",
+            vpc_id=args["vpc_id"],
+            ingress=[aws.ec2.SecurityGroupIngressArgs(
+                protocol="tcp", from_port=3306, to_port=3306, security_groups=[head_sg.id])],
+            tags=tags,
+            opts=child,
+        )
+        subnets = aws.rds.SubnetGroup(
+            f"{name}-accounting", subnet_ids=args["database_subnet_ids"], tags=tags, opts=child
+        )
+        db = aws.rds.Instance(
+            f"{name}-accounting",
+            engine="mariadb",
+            instance_class="db.t4g.medium",
+            allocated_storage=50,
+            storage_type="gp3",
+            storage_encrypted=True,
+            kms_key_id=kms,
+            username="slurm",
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=kms,
+            db_subnet_group_name=subnets.name,
+            vpc_security_group_ids=[db_sg.id],
+            publicly_accessible=False,
+            backup_retention_period=7,
+            deletion_protection=True,
+            final_snapshot_identifier=f"{name}-accounting-final",
+            tags=tags,
+            opts=child,
+        )
+        return db.address, db.identifier
+
+    def _head_identity(
+        self, args: SlurmSchedulerArgs, munge: aws.secretsmanager.Secret, accounting: bool
+    ) -> aws.iam.InstanceProfile:
+        """The head's role: SSM, the munge key and (with accounting) the database's managed secret."""
+        name, tags = self._name, self._tags
+        child = pulumi.ResourceOptions(parent=self)
+        partition = args.get("partition", "aws")
+        region = args["region"]
+        kms = args.get("kms_key_arn")
         role = aws.iam.Role(
             f"{name}-head",
             assume_role_policy=assume_role_policy(service_principal("ec2", partition)),
@@ -179,44 +257,6 @@ class SlurmScheduler(pulumi.ComponentResource):
             policy_arn=managed_policy_arn(partition, "AmazonSSMManagedInstanceCore"),
             opts=child,
         )
-
-        db_host: pulumi.Output[str] | None = None
-        db_id: pulumi.Output[str] | None = None
-        if accounting:
-            db_sg = aws.ec2.SecurityGroup(
-                f"{name}-accounting",
-                description="Slurm accounting database: MariaDB from the head node only",
-                vpc_id=args["vpc_id"],
-                ingress=[aws.ec2.SecurityGroupIngressArgs(
-                    protocol="tcp", from_port=3306, to_port=3306, security_groups=[head_sg.id])],
-                tags=tags,
-                opts=child,
-            )
-            subnets = aws.rds.SubnetGroup(
-                f"{name}-accounting", subnet_ids=args["database_subnet_ids"], tags=tags, opts=child
-            )
-            db = aws.rds.Instance(
-                f"{name}-accounting",
-                engine="mariadb",
-                instance_class="db.t4g.medium",
-                allocated_storage=50,
-                storage_type="gp3",
-                storage_encrypted=True,
-                kms_key_id=kms,
-                username="slurm",
-                manage_master_user_password=True,
-                master_user_secret_kms_key_id=kms,
-                db_subnet_group_name=subnets.name,
-                vpc_security_group_ids=[db_sg.id],
-                publicly_accessible=False,
-                backup_retention_period=7,
-                deletion_protection=True,
-                final_snapshot_identifier=f"{name}-accounting-final",
-                tags=tags,
-                opts=child,
-            )
-            db_host = db.address
-            db_id = db.identifier
 
         # RDS names the secret of a managed master password `rds!db-<id>`: the head node looks its
         # ARN up at boot (rds:DescribeDBInstances), so no password passes through Pulumi state.
@@ -240,7 +280,24 @@ class SlurmScheduler(pulumi.ComponentResource):
                 opts=child,
             )
         profile = aws.iam.InstanceProfile(f"{name}-head", role=role.name, tags=tags, opts=child)
+        return profile
 
+    def _head_instance(
+        self,
+        args: SlurmSchedulerArgs,
+        head_sg: aws.ec2.SecurityGroup,
+        munge: aws.secretsmanager.Secret,
+        database: tuple[pulumi.Output[str], pulumi.Output[str]] | None,
+        profile: aws.iam.InstanceProfile,
+        zone_name: str,
+    ) -> aws.ec2.Instance:
+        name, tags, cluster = self._name, self._tags, self._cluster
+        child = pulumi.ResourceOptions(parent=self)
+        controller_host = args["controller_host"]
+        region = args["region"]
+        kms = args.get("kms_key_arn")
+        accounting = database is not None
+        db_host, db_id = database if database is not None else (None, None)
         files = [(n, _b64(t)) for n, t in sorted(args["config_files"].items())]
         user_data = pulumi.Output.all(munge.arn, db_host, db_id).apply(
             lambda v: _gzip_b64(render(
@@ -267,7 +324,16 @@ class SlurmScheduler(pulumi.ComponentResource):
             tags={**tags, "Name": controller_host, CLUSTER_TAG: cluster},
             opts=child,
         )
+        return head
 
+    def _node_zone_and_join(
+        self, args: SlurmSchedulerArgs, munge: aws.secretsmanager.Secret, head: aws.ec2.Instance, zone_name: str
+    ) -> aws.route53.Zone:
+        """The private zone of node names, the head's record, and the SSM join every node runs."""
+        name, tags, cluster = self._name, self._tags, self._cluster
+        child = pulumi.ResourceOptions(parent=self)
+        controller_host = args["controller_host"]
+        region = args["region"]
         zone = aws.route53.Zone(
             f"{name}-nodes",
             name=zone_name,
@@ -309,7 +375,12 @@ class SlurmScheduler(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        return zone
 
+    def _compute(self, args: SlurmSchedulerArgs, zone: aws.route53.Zone) -> dict[str, pulumi.Output[str]]:
+        """One instance and one DNS record per planned node, from its domain's launch template."""
+        name, tags, cluster = self._name, self._tags, self._cluster
+        child = pulumi.ResourceOptions(parent=self)
         node_ids: dict[str, pulumi.Output[str]] = {}
         for group in args["compute_groups"]:
             for hostname in group["hostnames"]:
@@ -332,21 +403,7 @@ class SlurmScheduler(pulumi.ComponentResource):
                     records=[node.private_ip], opts=child,
                 )
                 node_ids[hostname] = node.id
-
-        self.head_instance_id = head.id
-        self.head_private_ip = head.private_ip
-        self.controller_address = pulumi.Output.from_input(f"{controller_host}.{zone_name}")
-        self.munge_secret_arn = munge.arn
-        self.security_group_id = head_sg.id
-        self.node_instance_ids = pulumi.Output.all(**node_ids)
-        self.register_outputs({
-            "head_instance_id": self.head_instance_id,
-            "head_private_ip": self.head_private_ip,
-            "controller_address": self.controller_address,
-            "munge_secret_arn": self.munge_secret_arn,
-            "security_group_id": self.security_group_id,
-            "node_instance_ids": self.node_instance_ids,
-        })
+        return node_ids
 
 
 def _kms_statement(kms: str | None, actions: list[str]) -> list[dict[str, object]]:

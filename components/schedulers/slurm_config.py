@@ -37,6 +37,12 @@ from ..spec.scheduler import (
     version_tuple,
 )
 
+
+def slurm_dns_zone(cluster_name: str) -> str:
+    """The private Route 53 zone that holds a cluster's head and node names."""
+    return f"{cluster_name}.slurm.internal"
+
+
 CAPACITY_BLOCK_RECLAIM = timedelta(minutes=30)
 """EC2 terminates capacity-block instances from 30 minutes before the block ends."""
 
