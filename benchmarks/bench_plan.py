@@ -28,8 +28,14 @@ def factory_config(gpus: int) -> dict[str, Any]:
     index = 0
     while nodes > 0:
         count = min(nodes, 1024)
-        fleets.append({"name": f"f{index}", "instanceType": "p5.48xlarge", "count": count,
-                       "availabilityZone": ZONES[index % len(ZONES)]})
+        fleets.append(
+            {
+                "name": f"f{index}",
+                "instanceType": "p5.48xlarge",
+                "count": count,
+                "availabilityZone": ZONES[index % len(ZONES)],
+            }
+        )
         nodes -= count
         index += 1
     return {
@@ -75,8 +81,10 @@ def time_replay(resources: list[PlannedResource]) -> float:
 
 def main(repeats: int = 5) -> int:
     time_plan(factory_config(1_024))  # warm-up: first use imports pulumi_aws's resource modules
-    print(f"{'GPUs':>7} {'nodes':>6} {'fleets':>6} {'resources':>9} {'plan s':>7} {'bare s':>7} {'replay s':>8} "
-          f"{'plan/bare':>9} {'plan/replay':>11}")
+    print(
+        f"{'GPUs':>7} {'nodes':>6} {'fleets':>6} {'resources':>9} {'plan s':>7} {'bare s':>7} {'replay s':>8} "
+        f"{'plan/bare':>9} {'plan/replay':>11}"
+    )
     for gpus in (1_024, 16_384, 100_000):
         config = factory_config(gpus)
         plans, bares, replays = [], [], []
@@ -87,8 +95,10 @@ def main(repeats: int = 5) -> int:
             bares.append(time_bare(len(resources)))
             replays.append(time_replay(resources))
         plan_s, bare_s, replay_s = (statistics.median(x) for x in (plans, bares, replays))
-        print(f"{gpus:>7} {gpus // 8:>6} {len(config['aifactory:fleets']):>6} {len(resources):>9} "
-              f"{plan_s:>7.3f} {bare_s:>7.3f} {replay_s:>8.3f} {plan_s / bare_s:>9.2f} {plan_s / replay_s:>11.2f}")
+        print(
+            f"{gpus:>7} {gpus // 8:>6} {len(config['aifactory:fleets']):>6} {len(resources):>9} "
+            f"{plan_s:>7.3f} {bare_s:>7.3f} {replay_s:>8.3f} {plan_s / bare_s:>9.2f} {plan_s / replay_s:>11.2f}"
+        )
     return 0
 
 

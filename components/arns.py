@@ -23,7 +23,9 @@ def endpoint_service_name(region: str, partition: str, service: str) -> str:
 
 def assume_role_policy(principal: str, actions: Sequence[str] = ("sts:AssumeRole",)) -> str:
     """Trust policy that lets the service `principal` (see `service_principal`) assume a role."""
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": list(actions), "Principal": {"Service": principal}}],
-    })
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": list(actions), "Principal": {"Service": principal}}],
+        }
+    )

@@ -14,10 +14,9 @@ from typing import Literal
 from .catalog.instance_types import InstanceType
 from .planning.efa_layout import efa_device_count
 from .rendering import render
-from .spec.model import Profile
+from .spec.model import Profile, Taint
 
 SchedulerKind = Literal["kubernetes", "slurm", "none"]
-TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 
 BOUNDARY = "==AIFACTORY-BOUNDARY=="
 UNHEALTHY_TAINT_KEY = "aifactory.io/node-unhealthy"
@@ -56,16 +55,6 @@ class FsxMount:
     def __post_init__(self) -> None:
         if not self.layout or self.layout[-1][0] != "-1":
             raise ValueError("a progressive file layout must end with a component reaching -1 (EOF)")
-
-
-@dataclass(frozen=True)
-class Taint:
-    key: str
-    value: str
-    effect: TaintEffect
-
-    def __str__(self) -> str:
-        return f"{self.key}={self.value}:{self.effect}"
 
 
 @dataclass(frozen=True)
@@ -141,8 +130,7 @@ def nodeconfig(ctx: BootstrapContext) -> str:
 
 def cloud_config(ctx: BootstrapContext) -> str:
     """The `#cloud-config` document of a Deep Learning AMI node."""
-    return render("bootstrap/cloud_config.yaml.j2", health_check=health_check_script(ctx),
-                  **_template_context(ctx))
+    return render("bootstrap/cloud_config.yaml.j2", health_check=health_check_script(ctx), **_template_context(ctx))
 
 
 def user_data_parts(ctx: BootstrapContext) -> list[tuple[str, str]]:

@@ -6,7 +6,7 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from .bootstrap import BootstrapContext, FsxMount, NodeadmCluster, Taint, render_user_data
+from .bootstrap import BootstrapContext, FsxMount, NodeadmCluster, render_user_data
 from .catalog.instance_types import get_instance_type
 from .fleet import GpuFleet, drain_deadline
 from .network import FactoryNetwork
@@ -192,7 +192,7 @@ class AiFactory(pulumi.ComponentResource):
                 "capacity_type": g.capacity_type,
                 "capacity_block_end": g.capacity_block_end,
                 "labels": dict(g.labels),
-                "taints": list(g.taints),
+                "taints": [str(t) for t in g.taints],
                 "efa": g.efa,
             }
             if with_launch_templates:
@@ -309,7 +309,7 @@ class AiFactory(pulumi.ComponentResource):
                     fsx=fsx,
                     gpu_power_cap_w=domain.gpu_power_cap_w,
                     node_labels={**fleet.labels, **domain.labels},
-                    taints=tuple(_taint(t) for t in fleet.taints),
+                    taints=tuple(fleet.taints),
                     slurm_controller=str(controller) if controller else None,
                     registry_mirror=spec.sovereignty.registry_mirror if spec.sovereignty else None,
                 )
@@ -408,10 +408,3 @@ class AiFactory(pulumi.ComponentResource):
         if deadlines:
             outputs["capacityBlockDrainDeadlines"] = deadlines
         return outputs
-
-
-def _taint(text: str) -> Taint:
-    """`key=value:Effect` -> Taint (the config model checks the format)."""
-    key_value, _, effect = text.rpartition(":")
-    key, _, value = key_value.partition("=")
-    return Taint(key=key, value=value, effect=effect)  # type: ignore[arg-type]

@@ -1,7 +1,7 @@
 """`GpuFleet`: identical accelerated nodes with the full EFA layout, one launch template per domain."""
 
 import base64
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import NotRequired, Required, TypedDict
 
 import pulumi
@@ -10,11 +10,8 @@ import pulumi_aws as aws
 from .arns import assume_role_policy, managed_policy_arn, service_principal
 from .catalog.instance_types import InstanceType, get_instance_type
 from .plan_time import require_plan_time
+from .planning.capacity import CAPACITY_BLOCK_RECLAIM
 from .planning.efa_layout import efa_interfaces
-
-# EC2 starts terminating capacity-block instances 30 minutes before the block ends (EC2 user
-# guide, "Capacity Blocks for ML"): the scheduler must drain before then.
-CAPACITY_BLOCK_RECLAIM = timedelta(minutes=30)
 
 # Public SSM parameters naming the current AMI (EKS user guide "Retrieve recommended Amazon Linux
 # AMI IDs"; DLAMI developer guide "Find a DLAMI ID"; Neuron DLAMI docs "SSM parameters").
@@ -85,8 +82,17 @@ class GpuFleetArgs(TypedDict):
 
 
 PLAN_TIME_ARGS = (
-    "instance_type", "domains", "capacity_type", "reservation_id", "capacity_block_end", "scheduler",
-    "kubernetes_version", "ami_id", "root_volume_gib", "partition", "tags",
+    "instance_type",
+    "domains",
+    "capacity_type",
+    "reservation_id",
+    "capacity_block_end",
+    "scheduler",
+    "kubernetes_version",
+    "ami_id",
+    "root_volume_gib",
+    "partition",
+    "tags",
 )
 
 

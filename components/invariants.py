@@ -18,12 +18,14 @@ from .planning.efa_layout import EFA_CAPABLE
 
 # Placeholders for values not known until apply: pulumi/runtime/rpc.py `UNKNOWN` (the same string
 # doubles as pulumi_policy's UNKNOWN_STRING_VALUE) and pulumi_policy/proxy.py's typed sentinels.
-_UNKNOWN_SENTINELS = frozenset({
-    "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
-    "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
-    "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
-    "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
-})
+_UNKNOWN_SENTINELS = frozenset(
+    {
+        "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
+        "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
+        "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
+        "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
+    }
+)
 _INTERFACE_TYPES = frozenset({"efa", "efa-only", "interface"})
 
 
@@ -77,9 +79,7 @@ def interface_layout_violations(
         try:
             entry = get_instance_type(instance_type)
         except KeyError:
-            violations.append(
-                f"instance type {instance_type!r} is not in the catalog; its EFA layout is unknown"
-            )
+            violations.append(f"instance type {instance_type!r} is not in the catalog; its EFA layout is unknown")
 
     pairs: Counter[tuple[int, int]] = Counter()
     efa_per_card: Counter[int] = Counter()
@@ -98,15 +98,12 @@ def interface_layout_violations(
             if (card, device) == (0, 0):
                 primary_seen = True
                 if kind == "efa-only":
-                    violations.append(
-                        f"{label}: the primary interface is EFA-only; it must be ENA or EFA with ENA"
-                    )
+                    violations.append(f"{label}: the primary interface is EFA-only; it must be ENA or EFA with ENA")
         if card is not None and kind in EFA_CAPABLE:
             efa_per_card[card] += 1
         if entry is not None and card is not None and not 0 <= card < entry.network_cards:
             violations.append(
-                f"{label}: network card {card} does not exist on {entry.name} "
-                f"(cards 0-{entry.network_cards - 1})"
+                f"{label}: network card {card} does not exist on {entry.name} (cards 0-{entry.network_cards - 1})"
             )
         if _is_true(nic.get("associatePublicIpAddress")):
             violations.append(f"{label}: associatePublicIpAddress is true; fleet nodes get no public IP")
@@ -125,14 +122,10 @@ def interface_layout_violations(
         elif isinstance(groups, list) and security_group_id is not None:
             known = [g for g in groups if not is_unknown(g)]
             if len(known) == len(groups) and security_group_id not in known:
-                violations.append(
-                    f"{label}: security groups {known} lack the EFA security group {security_group_id}"
-                )
+                violations.append(f"{label}: security groups {known} lack the EFA security group {security_group_id}")
 
     if len(subnets) > 1:
-        violations.append(
-            f"interfaces span subnets {sorted(subnets)}; EFA needs every interface in one subnet"
-        )
+        violations.append(f"interfaces span subnets {sorted(subnets)}; EFA needs every interface in one subnet")
     for (card, device), count in sorted(pairs.items()):
         if count > 1:
             violations.append(f"network card {card} / device {device} is declared {count} times")
@@ -192,14 +185,13 @@ def metadata_violations(metadata_options: Mapping[str, Any] | None, runs_contain
         hops = _as_int(metadata_options.get("httpPutResponseHopLimit"))
         allowed = (2,) if runs_containers else (1, 2)
         if hops is not None and hops not in allowed:
-            violations.append(f"metadataOptions.httpPutResponseHopLimit is {hops}; it must be "
-                              + (" or ".join(map(str, allowed))))
+            violations.append(
+                f"metadataOptions.httpPutResponseHopLimit is {hops}; it must be " + (" or ".join(map(str, allowed)))
+            )
     return violations
 
 
-def block_device_violations(
-    block_device_mappings: list[dict[str, Any]] | None, require_cmk: bool
-) -> list[str]:
+def block_device_violations(block_device_mappings: list[dict[str, Any]] | None, require_cmk: bool) -> list[str]:
     """Every EBS volume gp3 and encrypted; with a customer-managed key when `require_cmk`.
 
     None means no mapping is declared: the root volume would inherit the AMI's volume type and

@@ -44,7 +44,14 @@ class FactoryNetworkArgs(TypedDict):
 
 
 PLAN_TIME_ARGS = (
-    "cidr", "availability_zones", "egress", "region", "partition", "eks", "flow_log_retention_days", "tags",
+    "cidr",
+    "availability_zones",
+    "egress",
+    "region",
+    "partition",
+    "eks",
+    "flow_log_retention_days",
+    "tags",
 )
 
 

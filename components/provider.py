@@ -19,7 +19,11 @@ def provider_schema() -> dict[str, Any]:
     """The package schema of every component, as the provider host would serve it."""
     result = Analyzer(PROVIDER_NAME).analyze(list(COMPONENTS))
     spec = generate_schema(
-        PROVIDER_NAME, __version__, None, result["component_definitions"], result["type_definitions"],
+        PROVIDER_NAME,
+        __version__,
+        None,
+        result["component_definitions"],
+        result["type_definitions"],
         sorted(result["dependencies"], key=str),
     )
     # A JSON round trip drops the SDK's None-valued fields the same way the host's serialisation does.

@@ -6,7 +6,6 @@ training data. Everything that decides the file system's inputs is a storage arg
 fleets, the scheduler or placement never touches (or replaces) the file system.
 """
 
-
 import json
 from collections.abc import Mapping, Sequence
 from typing import NotRequired, Required, TypedDict
@@ -42,9 +41,21 @@ ROOT_SQUASH = "65534:65534"
 LOG_RETENTION_DAYS = 365
 LUSTRE_VERSION = "2.15"
 PLAN_TIME_ARGS = (
-    "region", "partition", "capacity_tib", "throughput_gbps", "checkpoint_size_tb", "checkpoint_seconds",
-    "efa_enabled", "deployment_type", "s3_import_path", "s3_export_path", "create_bucket",
-    "backup_retention_days", "mount_path", "quota_gib", "tags",
+    "region",
+    "partition",
+    "capacity_tib",
+    "throughput_gbps",
+    "checkpoint_size_tb",
+    "checkpoint_seconds",
+    "efa_enabled",
+    "deployment_type",
+    "s3_import_path",
+    "s3_export_path",
+    "create_bucket",
+    "backup_retention_days",
+    "mount_path",
+    "quota_gib",
+    "tags",
 )
 
 
@@ -186,15 +197,19 @@ class ParallelFilesystem(pulumi.ComponentResource):
         kind = args.get("deployment_type", "PERSISTENT_2")
         deployment_type: DeploymentType = "SCRATCH_2" if kind == "SCRATCH_2" else "PERSISTENT_2"
         efa = bool(args.get("efa_enabled", False))
-        self.sizing = sizing if sizing is not None else size_filesystem(
-            capacity_tib=args.get("capacity_tib"),
-            throughput_gbps=args.get("throughput_gbps"),
-            checkpoint_size_tb=args.get("checkpoint_size_tb"),
-            checkpoint_seconds=args.get("checkpoint_seconds"),
-            efa_enabled=efa,
-            deployment_types=(deployment_type,),
-            region=args["region"],
-            quota_gib=args.get("quota_gib", DEFAULT_QUOTA_GIB),
+        self.sizing = (
+            sizing
+            if sizing is not None
+            else size_filesystem(
+                capacity_tib=args.get("capacity_tib"),
+                throughput_gbps=args.get("throughput_gbps"),
+                checkpoint_size_tb=args.get("checkpoint_size_tb"),
+                checkpoint_seconds=args.get("checkpoint_seconds"),
+                efa_enabled=efa,
+                deployment_types=(deployment_type,),
+                region=args["region"],
+                quota_gib=args.get("quota_gib", DEFAULT_QUOTA_GIB),
+            )
         )
         tags = dict(args.get("tags", {}))
         kms_key_arn = args.get("kms_key_arn")
@@ -308,7 +323,11 @@ class ParallelFilesystem(pulumi.ComponentResource):
         )
 
     def _security_group_rules(
-        self, name: str, sg_id: pulumi.Output[str], client_sg_id: pulumi.Input[str], efa: bool,
+        self,
+        name: str,
+        sg_id: pulumi.Output[str],
+        client_sg_id: pulumi.Input[str],
+        efa: bool,
         tags: Mapping[str, str],
     ) -> Sequence[pulumi.Resource]:
         child = pulumi.ResourceOptions(parent=self)
@@ -322,8 +341,10 @@ class ParallelFilesystem(pulumi.ComponentResource):
                 suffix = "all" if ports is None else f"{ports[0]}-{ports[1]}"
                 protocol = "-1" if ports is None else "tcp"
                 low, high = (None, None) if ports is None else ports
-                for direction, rule in (("in", aws.vpc.SecurityGroupIngressRule),
-                                        ("out", aws.vpc.SecurityGroupEgressRule)):
+                for direction, rule in (
+                    ("in", aws.vpc.SecurityGroupIngressRule),
+                    ("out", aws.vpc.SecurityGroupEgressRule),
+                ):
                     rules.append(
                         rule(
                             f"{name}-{direction}-{peer}-{suffix}",

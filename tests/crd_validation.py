@@ -82,9 +82,7 @@ def cel_checks(obj: dict[str, Any]) -> list[str]:
         if len(set(labels)) != len(labels):
             problems.append("spec.levels: must be unique")
         if "kubernetes.io/hostname" in labels and labels[-1] != "kubernetes.io/hostname":
-            problems.append(
-                "spec.levels: the kubernetes.io/hostname label can only be used at the lowest level"
-            )
+            problems.append("spec.levels: the kubernetes.io/hostname label can only be used at the lowest level")
     if kind == "ResourceFlavor" and "topologyName" in spec and not spec.get("nodeLabels"):
         problems.append("spec: at least one nodeLabel is required when topology is set")
     if kind == "ClusterQueue" and "cohortName" not in spec:
@@ -98,8 +96,7 @@ def cel_checks(obj: dict[str, Any]) -> list[str]:
             for flavor in group["flavors"]:
                 if [r["name"] for r in flavor["resources"]] != covered:
                     problems.append(
-                        f"spec.resourceGroups[{i}]: flavor {flavor['name']} must list the "
-                        "covered resources in order"
+                        f"spec.resourceGroups[{i}]: flavor {flavor['name']} must list the covered resources in order"
                     )
     return problems
 

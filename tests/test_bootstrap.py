@@ -16,11 +16,11 @@ from aifactory.bootstrap import (
     BootstrapContext,
     FsxMount,
     NodeadmCluster,
-    Taint,
     health_check_script,
     render_user_data,
 )
 from aifactory.catalog import get_instance_type
+from aifactory.spec.model import Taint
 
 from tests.golden import check_text
 from tests.validators import cloud_config_schema, shellcheck, strict_crd_schema
@@ -42,17 +42,30 @@ def context(family: str, scheduler: str, profile: str) -> BootstrapContext:
         scheduler=scheduler,  # type: ignore[arg-type]
         profile=profile,  # type: ignore[arg-type]
         cluster=NodeadmCluster(
-            name="factory", endpoint="https://ABCDEF.gr7.eu-central-1.eks.amazonaws.com",
-            certificate_authority="Y2VydGlmaWNhdGVBdXRob3JpdHk=", service_cidr="172.20.0.0/16",
-        ) if scheduler == "kubernetes" else None,
+            name="factory",
+            endpoint="https://ABCDEF.gr7.eu-central-1.eks.amazonaws.com",
+            certificate_authority="Y2VydGlmaWNhdGVBdXRob3JpdHk=",
+            service_cidr="172.20.0.0/16",
+        )
+        if scheduler == "kubernetes"
+        else None,
         fsx=FsxMount(
-            dns_name="fs-0123456789abcdef0.fsx.eu-central-1.amazonaws.com", mount_name="abcdef12",
-            mount_path="/fsx", efa_enabled=sovereign, checkpoint_path="/fsx/checkpoints", layout=LAYOUT,
+            dns_name="fs-0123456789abcdef0.fsx.eu-central-1.amazonaws.com",
+            mount_name="abcdef12",
+            mount_path="/fsx",
+            efa_enabled=sovereign,
+            checkpoint_path="/fsx/checkpoints",
+            layout=LAYOUT,
         ),
         gpu_power_cap_w=600 if family == "nvidia" and not sovereign else None,
         node_labels={"aifactory.io/fleet": "train", "aifactory.io/placement-domain": "pg-0"},
-        taints=(Taint("nvidia.com/gpu" if family == "nvidia" else "aws.amazon.com/neuron", "true",
-                      "NoSchedule"),),
+        taints=(
+            Taint(
+                key="nvidia.com/gpu" if family == "nvidia" else "aws.amazon.com/neuron",
+                value="true",
+                effect="NoSchedule",
+            ),
+        ),
         slurm_controller="slurm-head.factory.internal" if scheduler == "slurm" else None,
         dcgm_diag_level=1 if family == "nvidia" and scheduler != "kubernetes" else None,
         registry_mirror="111122223333.dkr.ecr.eu-central-1.amazonaws.com" if sovereign else None,
@@ -92,8 +105,11 @@ def test_every_shell_part_passes_shellcheck(family: str, scheduler: str, profile
 @pytest.mark.parametrize(("family", "profile"), itertools.product(TYPES, PROFILES))
 def test_nodeconfig_part_validates_strictly(family: str, profile: str) -> None:
     schema = strict_crd_schema(NODECONFIG_CRD, "v1alpha1")
-    nodeconfigs = [p for p in parts(render_user_data(context(family, "kubernetes", profile)))
-                   if p.get_content_type() == "application/node.eks.aws"]
+    nodeconfigs = [
+        p
+        for p in parts(render_user_data(context(family, "kubernetes", profile)))
+        if p.get_content_type() == "application/node.eks.aws"
+    ]
     assert len(nodeconfigs) == 1
     doc = yaml.safe_load(body(nodeconfigs[0]))
     jsonschema.validate(doc, schema)
@@ -120,14 +136,14 @@ def test_unhealthy_dropin_is_a_valid_nodeconfig() -> None:
     ]
 
 
-@pytest.mark.parametrize(("family", "scheduler", "profile"),
-                         [c for c in COMBOS if c[1] != "kubernetes"])
-def test_cloud_config_part_validates_against_cloud_init_schema(
-    family: str, scheduler: str, profile: str
-) -> None:
+@pytest.mark.parametrize(("family", "scheduler", "profile"), [c for c in COMBOS if c[1] != "kubernetes"])
+def test_cloud_config_part_validates_against_cloud_init_schema(family: str, scheduler: str, profile: str) -> None:
     schema = cloud_config_schema()
-    configs = [p for p in parts(render_user_data(context(family, scheduler, profile)))
-               if p.get_content_type() == "text/cloud-config"]
+    configs = [
+        p
+        for p in parts(render_user_data(context(family, scheduler, profile)))
+        if p.get_content_type() == "text/cloud-config"
+    ]
     assert len(configs) == 1
     text = body(configs[0])
     assert text.startswith("#cloud-config\n")
@@ -158,9 +174,7 @@ def test_health_check_content_per_family_and_scheduler() -> None:
     plain = health_check_script(context("nvidia", "none", "commercial"))
     assert "set-instance-health" in plain
     for script in (gpu_k8s, gpu_slurm, neuron, plain):
-        probes = [line for line in script.splitlines()
-                  if "fail \"" not in line
-                  and any(tool in line for tool in PROBES)]
+        probes = [line for line in script.splitlines() if 'fail "' not in line and any(tool in line for tool in PROBES)]
         assert probes and all("timeout " in line for line in probes)
 
 
@@ -204,5 +218,11 @@ def test_dcgm_is_refused_on_eks_and_neuron() -> None:
 
 def test_layout_must_reach_end_of_file() -> None:
     with pytest.raises(ValueError, match="-1"):
-        FsxMount(dns_name="d", mount_name="m", mount_path="/fsx", efa_enabled=False,
-                 checkpoint_path="/fsx/c", layout=(("1G", 1),))
+        FsxMount(
+            dns_name="d",
+            mount_name="m",
+            mount_path="/fsx",
+            efa_enabled=False,
+            checkpoint_path="/fsx/c",
+            layout=(("1G", 1),),
+        )

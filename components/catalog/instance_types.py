@@ -82,8 +82,9 @@ def _parse(name: str, raw: dict) -> InstanceType:
         node_power_kw=NodePower(**raw["node_power_kw"]),
         cooling=raw["cooling"],
         rack_units=raw["rack_units"],
-        price=Price(usd_per_hour=raw["price"]["usd_per_hour"], region=raw["price"]["region"],
-                    date=str(raw["price"]["date"])),
+        price=Price(
+            usd_per_hour=raw["price"]["usd_per_hour"], region=raw["price"]["region"], date=str(raw["price"]["date"])
+        ),
         nccl_allreduce_busbw_gbps=raw["nccl_allreduce_busbw_gbps"],
         sources=dict(raw["sources"]),
         estimates=tuple(raw.get("estimates", ())),

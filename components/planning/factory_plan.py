@@ -16,7 +16,7 @@ from ..catalog.instance_types import get_instance_type
 from ..schedulers.slurm_config import render_slurm_configs, slurm_dns_zone, slurm_inputs_from_plan
 from ..spec.errors import ConfigError, ConfigIssue, config_path
 from ..spec.loading import spec_from_config
-from ..spec.model import CapacityType, FactorySpec
+from ..spec.model import CapacityType, FactorySpec, Taint
 from ..spec.scheduler import KubernetesScheduler, SlurmScheduler
 from .feasibility import network_large_enough, quotas_or_issues, storage_within_service_maximum, subnets_or_issues
 from .network_plan import SubnetPlan
@@ -44,7 +44,7 @@ class NodeGroupPlan:
     capacity_type: CapacityType
     capacity_block_end: str | None
     labels: Mapping[str, str]
-    taints: tuple[str, ...]
+    taints: tuple[Taint, ...]
     efa: bool
 
 
@@ -161,9 +161,7 @@ def plan_from_config(config: Mapping[str, Any], name: str) -> FactoryPlan:
     return plan_factory(spec_from_config(config), name)
 
 
-def _node_groups(
-    spec: FactorySpec, placement: PlacementPlan, zones: Mapping[str, str]
-) -> tuple[NodeGroupPlan, ...]:
+def _node_groups(spec: FactorySpec, placement: PlacementPlan, zones: Mapping[str, str]) -> tuple[NodeGroupPlan, ...]:
     if not isinstance(spec.scheduler, KubernetesScheduler):
         return ()
     return tuple(

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from ..catalog.instance_types import InstanceType, get_instance_type
 from ..catalog.power_curves import relative_throughput
+from ..kubernetes_names import AWS_NETWORK_LAYERS, HOSTNAME_LABEL
 from ..spec.errors import ConfigIssue, config_path
 from ..spec.model import FactorySpec, Fleet
 from ..spec.site import COOLING_RANK, ROOT_SWITCH, AwsSite, DatahallSite, Rack
@@ -31,14 +32,6 @@ LABEL_RACK = "topology.aifactory.io/rack"
 LABEL_DOMAIN = "topology.aifactory.io/domain"
 LABEL_FLEET = "topology.aifactory.io/fleet"
 LABEL_GPU_POWER_CAP = "aifactory.io/gpu-power-cap-w"
-HOSTNAME_LABEL = "kubernetes.io/hostname"
-# EC2 instance topology labels set by the AWS cloud controller manager, broadest first
-# (https://docs.aws.amazon.com/eks/latest/userguide/ml-workload-topology.html).
-AWS_NETWORK_LAYERS = (
-    "topology.k8s.aws/network-node-layer-1",
-    "topology.k8s.aws/network-node-layer-2",
-    "topology.k8s.aws/network-node-layer-3",
-)
 # Partition placement groups hold at most 7 partitions per AZ (EC2 user guide, "Placement groups").
 MAX_PARTITIONS = 7
 CAP_STEP_W = 25  # granularity of the power-cap search; nvidia-smi accepts whole watts

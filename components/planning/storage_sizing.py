@@ -280,7 +280,8 @@ def size_filesystem(
         throughput_gbps=best.throughput_gbps,
         capacity_tib=best.capacity_tib,
         monthly_cost_usd=monthly_cost_usd(best, region),
-        cost_is_estimate=price.estimate or prices.borrowed_from is not None
+        cost_is_estimate=price.estimate
+        or prices.borrowed_from is not None
         or (efa_enabled and prices.automatic_metadata_usd_per_month.estimate),
         price_region=prices.borrowed_from or region,
         checkpoint_size_tb=checkpoint_size_tb,

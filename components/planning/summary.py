@@ -16,21 +16,23 @@ def fleet_summaries(spec: FactorySpec, plan: PlacementPlan) -> list[dict[str, An
         entry = get_instance_type(fleet.instance_type)
         domains = plan.domains_for(fleet.name)
         power_kw = sum(d.node_power_kw * d.nodes for d in domains)
-        rows.append({
-            "name": fleet.name,
-            "instance_type": fleet.instance_type,
-            "nodes": fleet.count,
-            "gpus": fleet.count * entry.gpus,
-            "accelerator": entry.accelerator.model,
-            "efa_interfaces_per_node": efa_device_count(entry) if fleet.efa else 0,
-            "network_gbps_per_node": entry.network_gbps,
-            "capacity": fleet.capacity.type,
-            "placement": sorted({d.placement for d in domains}),
-            "domains": len(domains),
-            "power_kw": round(power_kw, 2),
-            "cost_per_hour_usd": round(fleet.count * entry.price.usd_per_hour, 2),
-            "price_source": f"{entry.price.region} on-demand, {entry.price.date}",
-        })
+        rows.append(
+            {
+                "name": fleet.name,
+                "instance_type": fleet.instance_type,
+                "nodes": fleet.count,
+                "gpus": fleet.count * entry.gpus,
+                "accelerator": entry.accelerator.model,
+                "efa_interfaces_per_node": efa_device_count(entry) if fleet.efa else 0,
+                "network_gbps_per_node": entry.network_gbps,
+                "capacity": fleet.capacity.type,
+                "placement": sorted({d.placement for d in domains}),
+                "domains": len(domains),
+                "power_kw": round(power_kw, 2),
+                "cost_per_hour_usd": round(fleet.count * entry.price.usd_per_hour, 2),
+                "price_source": f"{entry.price.region} on-demand, {entry.price.date}",
+            }
+        )
     return rows
 
 

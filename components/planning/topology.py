@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..kubernetes_names import KUEUE_API
 from .placement import PlacementPlan
 from .topology_model import SwitchTree, compress_hostlist
-
-KUEUE_API_VERSION = "kueue.x-k8s.io/v1beta2"
 
 
 def kueue_topology(plan: PlacementPlan, name: str) -> dict[str, Any]:
@@ -21,7 +20,7 @@ def kueue_topology(plan: PlacementPlan, name: str) -> dict[str, Any]:
     `spec.levels[].nodeLabel`, 1-16 unique levels, `kubernetes.io/hostname` only as the last one.
     """
     return {
-        "apiVersion": KUEUE_API_VERSION,
+        "apiVersion": KUEUE_API,
         "kind": "Topology",
         "metadata": {"name": name},
         "spec": {"levels": [{"nodeLabel": label} for label in plan.kueue_topology_levels()]},

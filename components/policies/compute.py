@@ -94,11 +94,7 @@ def check_no_placement_group_on_reserved_capacity(
     """
     if resource_type == LAUNCH_TEMPLATE:
         placement = props.get("placement")
-        group = (
-            (placement.get("groupName") or placement.get("groupId"))
-            if isinstance(placement, Mapping)
-            else None
-        )
+        group = (placement.get("groupName") or placement.get("groupId")) if isinstance(placement, Mapping) else None
     elif resource_type == INSTANCE:
         group = props.get("placementGroup")
     else:

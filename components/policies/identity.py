@@ -32,9 +32,7 @@ def _policy_documents(resource_type: str, props: Mapping[str, Any]) -> Iterator[
     for path, trust in _POLICY_DOCS.get(resource_type, ()):
         if path.endswith("[].policy"):
             key = path.split("[")[0]
-            candidates = [
-                (f"{key}[{i}].policy", d.get("policy")) for i, d in enumerate(dicts(props.get(key)))
-            ]
+            candidates = [(f"{key}[{i}].policy", d.get("policy")) for i, d in enumerate(dicts(props.get(key)))]
         else:
             candidates = [(path, props.get(path))]
         for where, raw in candidates:

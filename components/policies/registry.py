@@ -104,9 +104,7 @@ def stack_policy(
     """Register a check over the whole stack's placement summary under `policy_id`."""
 
     def register(check: StackCheck) -> StackCheck:
-        POLICIES.add(
-            PolicyDef(policy_id, description, enforcement, sovereign_only, config_keys, stack_check=check)
-        )
+        POLICIES.add(PolicyDef(policy_id, description, enforcement, sovereign_only, config_keys, stack_check=check))
         return check
 
     return register

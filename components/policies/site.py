@@ -36,10 +36,7 @@ def check_rack_power(placement: Mapping[str, Any] | None, config: PolicyConfig) 
         if not isinstance(cooling, str) or not known(cooling):
             continue
         if cooling not in config.cooling_limits_kw:
-            out.append(
-                f"rack {name} has unknown cooling class {cooling!r} "
-                f"(known: {sorted(config.cooling_limits_kw)})"
-            )
+            out.append(f"rack {name} has unknown cooling class {cooling!r} (known: {sorted(config.cooling_limits_kw)})")
             continue
         limit = config.cooling_limits_kw[cooling]
         if limit is not None and isinstance(power, int | float) and power > limit + 1e-9:
@@ -54,7 +51,6 @@ def check_rack_power(placement: Mapping[str, Any] | None, config: PolicyConfig) 
                 continue
             if COOLING_RANK.get(needed, 0) > COOLING_RANK.get(cooling, 0):
                 out.append(
-                    f"rack {name} ({cooling}) holds {node.get('name', itype)}, a {itype} that needs "
-                    f"{needed} cooling"
+                    f"rack {name} ({cooling}) holds {node.get('name', itype)}, a {itype} that needs {needed} cooling"
                 )
     return out

@@ -27,12 +27,7 @@ def check_allowed_regions(resource_type: str, props: Mapping[str, Any], config: 
         return []
     out: list[str] = []
     region = props.get("region")
-    if (
-        config.allowed_regions
-        and isinstance(region, str)
-        and known(region)
-        and region not in config.allowed_regions
-    ):
+    if config.allowed_regions and isinstance(region, str) and known(region) and region not in config.allowed_regions:
         out.append(f"region {region} is not one of the allowed regions {list(config.allowed_regions)}")
     seen: set[str] = set()
     for text in strings(props):
@@ -48,12 +43,7 @@ def check_allowed_regions(resource_type: str, props: Mapping[str, Any], config: 
                     f"{list(config.allowed_partitions)}; build ARNs from the stack's partition"
                 )
             wildcard = "*" in arn_region or "$" in arn_region
-            if (
-                config.allowed_regions
-                and arn_region
-                and not wildcard
-                and arn_region not in config.allowed_regions
-            ):
+            if config.allowed_regions and arn_region and not wildcard and arn_region not in config.allowed_regions:
                 out.append(f"ARN {arn}… names region {arn_region}, not one of {list(config.allowed_regions)}")
     return out
 
@@ -72,9 +62,7 @@ def _needs_key(what: str, value: Any, present: bool) -> list[str]:
     description="EBS, FSx, S3, EKS secrets, log groups and secrets use customer-managed KMS keys.",
     sovereign_only=True,
 )
-def check_customer_managed_keys(
-    resource_type: str, props: Mapping[str, Any], config: PolicyConfig
-) -> list[str]:
+def check_customer_managed_keys(resource_type: str, props: Mapping[str, Any], config: PolicyConfig) -> list[str]:
     """Every data store (other than launch-template disks, see `check_encrypted_disks`) uses a CMK.
 
     EBS volumes, FSx for Lustre, S3 default encryption, EKS secrets, CloudWatch log groups and
@@ -101,9 +89,7 @@ def check_customer_managed_keys(
             algorithm = default.get("sseAlgorithm")
             if known(algorithm) and algorithm not in ("aws:kms", "aws:kms:dsse"):
                 out.append(f"rules[{i}]: sseAlgorithm is {algorithm!r}; sovereign buckets use SSE-KMS")
-            out += _needs_key(
-                f"rules[{i}].kmsMasterKeyId", default.get("kmsMasterKeyId"), "kmsMasterKeyId" in default
-            )
+            out += _needs_key(f"rules[{i}].kmsMasterKeyId", default.get("kmsMasterKeyId"), "kmsMasterKeyId" in default)
         return out
     if resource_type == EKS_CLUSTER:
         enc = props.get("encryptionConfig")
@@ -114,9 +100,7 @@ def check_customer_managed_keys(
         out = []
         provider = enc.get("provider")
         if isinstance(provider, Mapping):
-            out += _needs_key(
-                "encryptionConfig.provider.keyArn", provider.get("keyArn"), "keyArn" in provider
-            )
+            out += _needs_key("encryptionConfig.provider.keyArn", provider.get("keyArn"), "keyArn" in provider)
         elif "provider" not in enc:
             out.append("encryptionConfig.provider is not set; name the customer-managed key")
         resources = list(strings(enc.get("resources")))
@@ -138,12 +122,7 @@ def registry_allowed(ref: str, allowed: Sequence[str]) -> bool:
     target = _normalize_ref(ref)
     for prefix in allowed:
         p = _normalize_ref(prefix)
-        if (
-            target == p
-            or target.startswith(p + "/")
-            or target.startswith(p + ":")
-            or target.startswith(p + "@")
-        ):
+        if target == p or target.startswith(p + "/") or target.startswith(p + ":") or target.startswith(p + "@"):
             return True
     return False
 
@@ -189,9 +168,7 @@ def check_allowed_registries(resource_type: str, props: Mapping[str, Any], confi
         if isinstance(repo, str) and known(repo):
             if not registry_allowed(repo, allowed):
                 out.append(f"chart repository {repo} is not an allowed registry {list(allowed)}")
-        elif (
-            isinstance(chart, str) and re.match(r"^[a-z]+://", chart) and not registry_allowed(chart, allowed)
-        ):
+        elif isinstance(chart, str) and re.match(r"^[a-z]+://", chart) and not registry_allowed(chart, allowed):
             out.append(f"chart {chart} is not from an allowed registry {list(allowed)}")
         source: Any = props.get("values")
     else:

@@ -41,9 +41,7 @@ def check_fsx_lustre(resource_type: str, props: Mapping[str, Any], config: Polic
     else:
         days = props["automaticBackupRetentionDays"]
         if known(days) and isinstance(days, int | float) and days < config.fsx_min_backup_days:
-            out.append(
-                f"automaticBackupRetentionDays is {int(days)}; keep at least {config.fsx_min_backup_days}"
-            )
+            out.append(f"automaticBackupRetentionDays is {int(days)}; keep at least {config.fsx_min_backup_days}")
     key = props.get("kmsKeyId")
     if isinstance(key, str) and known(key) and str(deployment).startswith("SCRATCH"):
         out.append("kmsKeyId is set on a scratch file system, which cannot use a customer-managed key")

@@ -48,9 +48,7 @@ def check_required_tags(resource_type: str, props: Mapping[str, Any], config: Po
         for i, spec in enumerate(dicts(props.get("tagSpecifications"))):
             spec_tags = spec.get("tags")
             if isinstance(spec_tags, Mapping):
-                lacking = [
-                    k for k in config.tag_keys() if k not in spec_tags and k not in config.default_tags
-                ]
+                lacking = [k for k in config.tag_keys() if k not in spec_tags and k not in config.default_tags]
                 if lacking:
                     out.append(f"tagSpecifications[{i}] ({spec.get('resourceType')}) lacks tags {lacking}")
     return out

@@ -69,9 +69,7 @@ def helm_releases(charts: ChartVersions, kueue_config: Mapping[str, Any], region
             charts.kueue,
             None,
             {
-                "managerConfig": {
-                    "controllerManagerConfigYaml": yaml.safe_dump(dict(kueue_config), sort_keys=False)
-                },
+                "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(dict(kueue_config), sort_keys=False)},
                 "controllerManager": {
                     "manager": {"image": {"tag": kueue_tag, "pullPolicy": "IfNotPresent"}},
                     "nodeSelector": SYSTEM_NODE_LABEL,
@@ -114,11 +112,7 @@ def helm_releases(charts: ChartVersions, kueue_config: Mapping[str, Any], region
             "https://aws.github.io/eks-charts",
             {"tolerations": GPU_TOLERATIONS},
             # The chart's default image is EKS's registry in us-west-2 (values.yaml).
-            {
-                "image.repository": (
-                    "602401143452.dkr.ecr.us-west-2.amazonaws.com/eks/aws-efa-k8s-device-plugin"
-                )
-            },
+            {"image.repository": ("602401143452.dkr.ecr.us-west-2.amazonaws.com/eks/aws-efa-k8s-device-plugin")},
         ),
         HelmRelease(
             "aws-fsx-csi-driver",
@@ -186,9 +180,7 @@ def mirror_release(release: HelmRelease, mirror: str) -> HelmRelease:
     for dotted, upstream in release.images.items():
         _set(values, dotted, mirror_image(upstream, mirror))
     images = {dotted: mirror_image(upstream, mirror) for dotted, upstream in release.images.items()}
-    return replace(
-        release, chart=f"oci://{mirror}/charts/{chart_name}", repository=None, values=values, images=images
-    )
+    return replace(release, chart=f"oci://{mirror}/charts/{chart_name}", repository=None, values=values, images=images)
 
 
 def _deep_copy(value: Any) -> Any:

@@ -5,7 +5,6 @@ runtime sees every resource. Sources for EKS behaviour are cited where it is use
 objects and chart values come from `kubernetes_manifests` and `helm_values`.
 """
 
-
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from ..arns import assume_role_policy, managed_policy_arn, service_principal
+from ..spec.model import Taint, parse_taint
 from ..spec.scheduler import ChartVersions, Queue
 from .helm_values import (
     FSX_CONTROLLER_SERVICE_ACCOUNT,
@@ -30,7 +30,6 @@ from .kubernetes_manifests import (
     SYSTEM_NAMESPACE,
     FleetCapacity,
     Manifest,
-    Taint,
     capacity_block_drain,
     fsx_volumes,
     kueue_configuration,
@@ -179,9 +178,7 @@ def _kubeconfig(
                 "apiVersion": "v1",
                 "kind": "Config",
                 "current-context": "aifactory",
-                "clusters": [
-                    {"name": "eks", "cluster": {"server": v[1], "certificate-authority-data": v[2]}}
-                ],
+                "clusters": [{"name": "eks", "cluster": {"server": v[1], "certificate-authority-data": v[2]}}],
                 "contexts": [{"name": "aifactory", "context": {"cluster": "eks", "user": "aws"}}],
                 "users": [
                     {
@@ -222,7 +219,7 @@ def fleet_capacities(node_groups: list[NodeGroupArgs]) -> list[FleetCapacity]:
             instance_type=group["instance_type"],
             nodes=group["nodes"] + (current.nodes if current else 0),
             efa=group.get("efa", True),
-            taints=tuple(Taint.parse(t) for t in group.get("taints", [])),
+            taints=tuple(Taint.model_validate(parse_taint(t)) for t in group.get("taints", [])),
             capacity_block_end=datetime.fromisoformat(end.replace("Z", "+00:00")) if end else None,
         )
     return list(fleets.values())
@@ -386,9 +383,7 @@ class KubernetesScheduler(pulumi.ComponentResource):
         for addon in ADDONS:
             if addon == "eks-pod-identity-agent":
                 continue
-            associations = [
-                aws.eks.AddonPodIdentityAssociationArgs(role_arn=cni_role.arn, service_account="aws-node")
-            ]
+            associations = [aws.eks.AddonPodIdentityAssociationArgs(role_arn=cni_role.arn, service_account="aws-node")]
             addons.append(
                 aws.eks.Addon(
                     f"{name}-{addon}",
@@ -446,9 +441,7 @@ class KubernetesScheduler(pulumi.ComponentResource):
                 version=release.version,
                 namespace=release.namespace,
                 create_namespace=True,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=release.repository)
-                if release.repository
-                else None,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=release.repository) if release.repository else None,
                 values=dict(release.values),
                 atomic=True,
                 opts=on_cluster,

@@ -20,29 +20,22 @@ from itertools import pairwise
 from typing import Any
 
 from ..catalog.instance_types import get_instance_type
+from ..kubernetes_names import AWS_NETWORK_LAYERS, HOSTNAME_LABEL, KUEUE_API
+from ..spec.model import Taint
 from ..spec.scheduler import Queue
 
 Manifest = dict[str, Any]
 
-KUEUE_API = "kueue.x-k8s.io/v1beta2"
 KUEUE_CONFIG_API = "config.kueue.x-k8s.io/v1beta2"
 JOBSET_API = "jobset.x-k8s.io/v1alpha2"
 
 FLEET_LABEL = "aifactory.io/fleet"
 TEAM_LABEL = "aifactory.io/team"
 SYSTEM_NAMESPACE = "aifactory-system"
-HOSTNAME_LABEL = "kubernetes.io/hostname"
 
-# EC2 network topology labels set on nodes by the AWS cloud-controller-manager from
-# DescribeInstanceTopology; layer-1 is the broadest (https://docs.aws.amazon.com/eks/latest/userguide/
-# ml-workload-topology.md). Kueue requires the hostname level last (Topology CEL rule,
-# apis/kueue/v1beta2/topology_types.go @v0.19.2).
-AWS_TOPOLOGY_LEVELS: tuple[str, ...] = (
-    "topology.k8s.aws/network-node-layer-1",
-    "topology.k8s.aws/network-node-layer-2",
-    "topology.k8s.aws/network-node-layer-3",
-    HOSTNAME_LABEL,
-)
+# Kueue requires the hostname level last (Topology CEL rule, apis/kueue/v1beta2/topology_types.go
+# @v0.19.2).
+AWS_TOPOLOGY_LEVELS: tuple[str, ...] = (*AWS_NETWORK_LAYERS, HOSTNAME_LABEL)
 
 # Extended resources advertised by the device plugins: NVIDIA k8s-device-plugin (`nvidia.com/gpu`),
 # the Neuron device plugin (`aws.amazon.com/neuron`, one per Neuron device) and the EFA device plugin
@@ -58,28 +51,11 @@ EFA_HUGEPAGES = "5120Mi"
 EKS_CAPACITY_BLOCK_SCALEDOWN = timedelta(minutes=40)
 
 
-@dataclass(frozen=True)
-class Taint:
-    key: str
-    value: str
-    effect: str  # Kubernetes spelling: NoSchedule | PreferNoSchedule | NoExecute
-
-    @classmethod
-    def parse(cls, text: str) -> Taint:
-        """`key=value:Effect` (the fleet config's form) -> Taint."""
-        pair, _, effect = text.partition(":")
-        key, _, value = pair.partition("=")
-        return cls(key, value, effect or "NoSchedule")
-
-    def toleration(self) -> dict[str, str]:
-        return {"key": self.key, "operator": "Equal", "value": self.value, "effect": self.effect}
-
-
 # The taint every accelerated node carries so that only pods asking for accelerators land there.
 # The NVIDIA device plugin chart tolerates `nvidia.com/gpu` by default (values.yaml @v0.20.0).
 ACCELERATOR_TAINT = {
-    "nvidia": Taint("nvidia.com/gpu", "true", "NoSchedule"),
-    "aws": Taint("aws.amazon.com/neuron", "true", "NoSchedule"),
+    "nvidia": Taint(key="nvidia.com/gpu", value="true", effect="NoSchedule"),
+    "aws": Taint(key="aws.amazon.com/neuron", value="true", effect="NoSchedule"),
 }
 
 
@@ -171,9 +147,7 @@ def allocate_quotas(queues: Sequence[Queue], fleets: Sequence[FleetCapacity]) ->
             flow[b][a] -= push
     short = [q for q in queues if flow["source"][f"q:{q.name}"] < q.gpu_quota]
     if short:
-        detail = ", ".join(
-            f"{q.name} wants {q.gpu_quota}, fits {flow['source'][f'q:{q.name}']}" for q in short
-        )
+        detail = ", ".join(f"{q.name} wants {q.gpu_quota}, fits {flow['source'][f'q:{q.name}']}" for q in short)
         raise QuotaError(f"the fleets cannot hold the queues' quotas ({detail})")
     return {q.name: {f: max(flow[f"q:{q.name}"][f"f:{f}"], 0) for f in allowed[q.name]} for q in queues}
 
@@ -211,9 +185,7 @@ def _share(total: int, accelerators: int, per_node: int) -> int:
     return total * accelerators // per_node
 
 
-def flavor_quota(
-    fleet: FleetCapacity, accelerators: int, borrowing_limit: int | None
-) -> list[dict[str, Any]]:
+def flavor_quota(fleet: FleetCapacity, accelerators: int, borrowing_limit: int | None) -> list[dict[str, Any]]:
     """The resource quotas of one flavor for `accelerators` of `fleet`, in covered-resource order.
 
     CPU, memory and EFA come with the accelerators in the node's proportion (rounded down), so
@@ -235,11 +207,7 @@ def flavor_quota(
         }
         if borrowing_limit is not None:
             borrowed = min(borrowing_limit, fleet.accelerators)
-            limit = (
-                borrowed
-                if resource == fleet.accelerator_resource
-                else _share(node_amount, borrowed, per_node)
-            )
+            limit = borrowed if resource == fleet.accelerator_resource else _share(node_amount, borrowed, per_node)
             entry["borrowingLimit"] = f"{limit}Gi" if resource == "memory" else limit
         out.append(entry)
     return out
@@ -408,9 +376,7 @@ def fsx_volumes(
 # AWS's nccl-tests container (EFA installer, aws-ofi-nccl, NCCL, nccl-tests built with MPI, Open MPI,
 # sshd), built from aws-samples/awsome-distributed-training micro-benchmarks/nccl-tests/
 # nccl-tests.Dockerfile and published in its public registry; pinned by its version tag.
-NCCL_TESTS_IMAGE = (
-    "public.ecr.aws/hpc-cloud/nccl-tests:cuda13.0.2-efa1.48.0-ofiv1.19.0-ncclv2.30.4-1-testsv2.18.3"
-)
+NCCL_TESTS_IMAGE = "public.ecr.aws/hpc-cloud/nccl-tests:cuda13.0.2-efa1.48.0-ofiv1.19.0-ncclv2.30.4-1-testsv2.18.3"
 EXPECTED_BUSBW_ANNOTATION = "aifactory.io/expected-allreduce-busbw-gbps"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
@@ -607,7 +573,7 @@ KUBECTL_IMAGE = "registry.k8s.io/kubectl"
 
 
 # Set on a capacity-block fleet's nodes when its drain starts; no flavor tolerates it.
-ENDING_TAINT = Taint("aifactory.io/capacity-block-ending", "true", "NoSchedule")
+ENDING_TAINT = Taint(key="aifactory.io/capacity-block-ending", value="true", effect="NoSchedule")
 
 
 def capacity_block_drain(

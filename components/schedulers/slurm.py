@@ -15,7 +15,6 @@ Choices:
   by RDS in Secrets Manager.
 """
 
-
 import base64
 import gzip
 import json
@@ -133,14 +132,16 @@ class SlurmScheduler(pulumi.ComponentResource):
         self.munge_secret_arn = munge.arn
         self.security_group_id = head_sg.id
         self.node_instance_ids = pulumi.Output.all(**node_ids)
-        self.register_outputs({
-            "head_instance_id": self.head_instance_id,
-            "head_private_ip": self.head_private_ip,
-            "controller_address": self.controller_address,
-            "munge_secret_arn": self.munge_secret_arn,
-            "security_group_id": self.security_group_id,
-            "node_instance_ids": self.node_instance_ids,
-        })
+        self.register_outputs(
+            {
+                "head_instance_id": self.head_instance_id,
+                "head_private_ip": self.head_private_ip,
+                "controller_address": self.controller_address,
+                "munge_secret_arn": self.munge_secret_arn,
+                "security_group_id": self.security_group_id,
+                "node_instance_ids": self.node_instance_ids,
+            }
+        )
 
     def _head_security_group(self, args: SlurmSchedulerArgs) -> aws.ec2.SecurityGroup:
         """The head's group, and the Slurm ports between it and every fleet's group."""
@@ -151,8 +152,7 @@ class SlurmScheduler(pulumi.ComponentResource):
             description="Slurm head node: slurmctld and slurmdbd from the fleets' nodes only",
             vpc_id=args["vpc_id"],
             # Out to the VPC endpoints (SSM, Secrets Manager), the package mirror and the nodes.
-            egress=[aws.ec2.SecurityGroupEgressArgs(
-                protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"])],
+            egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"])],
             tags={**tags, "Name": f"{name}-head"},
             opts=child,
         )
@@ -206,8 +206,11 @@ class SlurmScheduler(pulumi.ComponentResource):
             f"{name}-accounting",
             description="Slurm accounting database: MariaDB from the head node only",
             vpc_id=args["vpc_id"],
-            ingress=[aws.ec2.SecurityGroupIngressArgs(
-                protocol="tcp", from_port=3306, to_port=3306, security_groups=[head_sg.id])],
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp", from_port=3306, to_port=3306, security_groups=[head_sg.id]
+                )
+            ],
             tags=tags,
             opts=child,
         )
@@ -267,16 +270,14 @@ class SlurmScheduler(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-head-secrets",
             role=role.id,
-            policy=pulumi.Output.all(kms, *secret_arns).apply(
-                lambda v: json.dumps(_head_policy(list(v[1:]), v[0]))),
+            policy=pulumi.Output.all(kms, *secret_arns).apply(lambda v: json.dumps(_head_policy(list(v[1:]), v[0]))),
             opts=child,
         )
         for i, node_role in enumerate(args.get("node_role_names", [])):
             aws.iam.RolePolicy(
                 f"{name}-node-munge-{i}",
                 role=node_role,
-                policy=pulumi.Output.all(munge.arn, kms).apply(
-                    lambda v: json.dumps(_node_policy(v[0], v[1]))),
+                policy=pulumi.Output.all(munge.arn, kms).apply(lambda v: json.dumps(_node_policy(v[0], v[1]))),
                 opts=child,
             )
         profile = aws.iam.InstanceProfile(f"{name}-head", role=role.name, tags=tags, opts=child)
@@ -300,10 +301,19 @@ class SlurmScheduler(pulumi.ComponentResource):
         db_host, db_id = database if database is not None else (None, None)
         files = [(n, _b64(t)) for n, t in sorted(args["config_files"].items())]
         user_data = pulumi.Output.all(munge.arn, db_host, db_id).apply(
-            lambda v: _gzip_b64(render(
-                "slurm/head-user-data.sh.j2", controller_host=controller_host, zone=zone_name, region=region,
-                munge_secret_arn=v[0], accounting=accounting, db_host=v[1], db_identifier=v[2], files=files,
-            ))
+            lambda v: _gzip_b64(
+                render(
+                    "slurm/head-user-data.sh.j2",
+                    controller_host=controller_host,
+                    zone=zone_name,
+                    region=region,
+                    munge_secret_arn=v[0],
+                    accounting=accounting,
+                    db_host=v[1],
+                    db_identifier=v[2],
+                    files=files,
+                )
+            )
         )
         ami = args.get("head_ami_id") or aws.ssm.get_parameter_output(name=HEAD_AMI_PARAMETER).value
         head = aws.ec2.Instance(
@@ -343,27 +353,45 @@ class SlurmScheduler(pulumi.ComponentResource):
             opts=child,
         )
         aws.route53.Record(
-            f"{name}-{controller_host}", zone_id=zone.zone_id, name=controller_host, type="A", ttl=60,
-            records=[head.private_ip], opts=child,
+            f"{name}-{controller_host}",
+            zone_id=zone.zone_id,
+            name=controller_host,
+            type="A",
+            ttl=60,
+            records=[head.private_ip],
+            opts=child,
         )
 
         scripts = [(n, _b64(args["config_files"][n])) for n in SCRIPT_NAMES]
         join = render(
-            "slurm/slurmd-join.sh.j2", name_tag=NODE_NAME_TAG, zone=zone_name, version=args["version"],
-            region=region, munge_secret_arn="{{ MungeSecretArn }}", script_dir="/etc/slurm/scripts",
-            scripts=scripts, controller_host=controller_host,
+            "slurm/slurmd-join.sh.j2",
+            name_tag=NODE_NAME_TAG,
+            zone=zone_name,
+            version=args["version"],
+            region=region,
+            munge_secret_arn="{{ MungeSecretArn }}",
+            script_dir="/etc/slurm/scripts",
+            scripts=scripts,
+            controller_host=controller_host,
         )
         document = aws.ssm.Document(
             f"{name}-join",
             document_type="Command",
             document_format="JSON",
-            content=json.dumps({
-                "schemaVersion": "2.2",
-                "description": f"Join a node to Slurm cluster {cluster}",
-                "parameters": {"MungeSecretArn": {"type": "String", "description": "munge key secret"}},
-                "mainSteps": [{"action": "aws:runShellScript", "name": "join",
-                               "inputs": {"runCommand": join.splitlines(), "timeoutSeconds": "1800"}}],
-            }),
+            content=json.dumps(
+                {
+                    "schemaVersion": "2.2",
+                    "description": f"Join a node to Slurm cluster {cluster}",
+                    "parameters": {"MungeSecretArn": {"type": "String", "description": "munge key secret"}},
+                    "mainSteps": [
+                        {
+                            "action": "aws:runShellScript",
+                            "name": "join",
+                            "inputs": {"runCommand": join.splitlines(), "timeoutSeconds": "1800"},
+                        }
+                    ],
+                }
+            ),
             tags=tags,
             opts=child,
         )
@@ -392,15 +420,22 @@ class SlurmScheduler(pulumi.ComponentResource):
                         id=group["launch_template_id"], version=group["launch_template_version"]
                     ),
                     metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
-                        http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2,
+                        http_endpoint="enabled",
+                        http_tokens="required",
+                        http_put_response_hop_limit=2,
                         instance_metadata_tags="enabled",
                     ),
                     tags={**tags, "Name": hostname, NODE_NAME_TAG: hostname, CLUSTER_TAG: cluster},
                     opts=child,
                 )
                 aws.route53.Record(
-                    f"{name}-{hostname}-dns", zone_id=zone.zone_id, name=hostname, type="A", ttl=60,
-                    records=[node.private_ip], opts=child,
+                    f"{name}-{hostname}-dns",
+                    zone_id=zone.zone_id,
+                    name=hostname,
+                    type="A",
+                    ttl=60,
+                    records=[node.private_ip],
+                    opts=child,
                 )
                 node_ids[hostname] = node.id
         return node_ids
@@ -415,12 +450,16 @@ def _head_policy(secret_arns: list[str], kms: str | None) -> dict[str, object]:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow",
-             "Action": ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
-                        "secretsmanager:DescribeSecret"],
-             "Resource": secret_arns},
-            *([{"Effect": "Allow", "Action": ["rds:DescribeDBInstances"], "Resource": "*"}]
-              if accounting else []),
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:PutSecretValue",
+                    "secretsmanager:DescribeSecret",
+                ],
+                "Resource": secret_arns,
+            },
+            *([{"Effect": "Allow", "Action": ["rds:DescribeDBInstances"], "Resource": "*"}] if accounting else []),
             *_kms_statement(kms, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]),
         ],
     }

@@ -22,9 +22,10 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from ..catalog.instance_types import get_instance_type
+from ..planning.capacity import CAPACITY_BLOCK_RECLAIM
 from ..planning.placement import PlacementPlan
 from ..planning.topology import slurm_topology_conf
 from ..planning.topology_model import SwitchTree, compress_hostlist
@@ -42,9 +43,6 @@ def slurm_dns_zone(cluster_name: str) -> str:
     """The private Route 53 zone that holds a cluster's head and node names."""
     return f"{cluster_name}.slurm.internal"
 
-
-CAPACITY_BLOCK_RECLAIM = timedelta(minutes=30)
-"""EC2 terminates capacity-block instances from 30 minutes before the block ends."""
 
 MEMORY_FOR_OS = 0.95
 """Share of the catalog memory declared as RealMemory: a node registering with less is drained."""
@@ -149,8 +147,15 @@ class Reservation:
         # running jobs; StartTime is parsed in the caller's time zone, so the script sets TZ=UTC.
         # Quoted: a hostlist such as `gpu-[01-04]` is a shell glob.
         words = [
-            "scontrol", "create", "reservation", f"ReservationName={self.name}", f"StartTime={start}",
-            f"Duration={self.minutes}", f"Nodes={self.nodes}", "Users=root", "Flags=MAINT,IGNORE_JOBS",
+            "scontrol",
+            "create",
+            "reservation",
+            f"ReservationName={self.name}",
+            f"StartTime={start}",
+            f"Duration={self.minutes}",
+            f"Nodes={self.nodes}",
+            "Users=root",
+            "Flags=MAINT,IGNORE_JOBS",
         ]
         return shlex.join(words)
 

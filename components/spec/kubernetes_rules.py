@@ -76,9 +76,7 @@ def endpoint_access(spec: FactorySpec) -> Iterator[ConfigIssue]:
         try:
             network = ipaddress.ip_network(cidr, strict=True)
         except ValueError:
-            yield ConfigIssue(
-                cpath, f"'{cidr}' is not a network in CIDR form", "write it like 203.0.113.0/24"
-            )
+            yield ConfigIssue(cpath, f"'{cidr}' is not a network in CIDR form", "write it like 203.0.113.0/24")
             continue
         if network.prefixlen == 0:
             yield ConfigIssue(
@@ -101,7 +99,9 @@ def queue_names_unique(spec: FactorySpec) -> Iterator[ConfigIssue]:
                 "use up to 63 lowercase letters, digits and '-', starting and ending alphanumeric",
             )
     yield from repeated_names(
-        (q.name for q in k8s.queues), "queues", lambda i: config_path("scheduler", "queues", i, "name"),
+        (q.name for q in k8s.queues),
+        "queues",
+        lambda i: config_path("scheduler", "queues", i, "name"),
         "give every queue its own name",
     )
 
@@ -119,20 +119,21 @@ def queue_namespaces_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:
                 "use up to 63 lowercase letters, digits and '-', starting and ending alphanumeric",
             )
         elif queue.namespace in RESERVED_NAMESPACES or queue.namespace.startswith("kube-"):
-            yield ConfigIssue(
-                path, f"'{queue.namespace}' is a system namespace", "give the team its own namespace"
-            )
+            yield ConfigIssue(path, f"'{queue.namespace}' is a system namespace", "give the team its own namespace")
 
 
 def queue_fleets_known(spec: FactorySpec) -> Iterator[ConfigIssue]:
     k8s = _kubernetes(spec)
     if k8s is None:
         return
-    yield from unknown_fleet_references(spec, (
-        (config_path("scheduler", "queues", i, "fleets", j), f"queue '{queue.name}'", fleet)
-        for i, queue in enumerate(k8s.queues)
-        for j, fleet in enumerate(queue.fleets or [])
-    ))
+    yield from unknown_fleet_references(
+        spec,
+        (
+            (config_path("scheduler", "queues", i, "fleets", j), f"queue '{queue.name}'", fleet)
+            for i, queue in enumerate(k8s.queues)
+            for j, fleet in enumerate(queue.fleets or [])
+        ),
+    )
 
 
 def queue_borrowing_needs_cohort(spec: FactorySpec) -> Iterator[ConfigIssue]:

@@ -127,6 +127,8 @@ def _issue_from_pydantic(err: Any) -> ConfigIssue:
         return ConfigIssue(path + ".kind", f"kind '{err.get('ctx', {}).get('tag')}' is unknown", f"use one of: {tags}")
     if kind == "union_tag_not_found":
         return ConfigIssue(path + ".kind", "is required but missing", "set `kind` to choose the variant")
+    if kind == "config_issue":
+        return ConfigIssue(path, err["msg"], err["ctx"]["fix"])
     message = err["msg"].removeprefix("Value error, ")
     return ConfigIssue(path, f"{message} (got {value!r})", _fix_for(kind, err))
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from ..catalog.regions import partition_of
 from .base import SpecModel
@@ -59,6 +61,66 @@ class Capacity(SpecModel):
     )
 
 
+TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+# Kubernetes API reference, Taint (core/v1): effect is one of NoSchedule, PreferNoSchedule, NoExecute;
+# the key is a qualified name and the value a label value ("Well-Known Labels, Annotations and Taints";
+# "Object Names and IDs" / "Labels and Selectors" for the syntax): an optional DNS-subdomain prefix of
+# at most 253 characters and '/', a name of at most 63 characters, a value of at most 63.
+TAINT_EFFECTS: tuple[TaintEffect, ...] = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def _taint_problem(key: str, value: str, effect: str) -> str | None:
+    prefix, slash, name = key.rpartition("/")
+    if not name or len(name) > 63 or not _NAME.match(name):
+        return f"key '{key}' is not a Kubernetes qualified name (at most 63 letters, digits, '-', '_', '.')"
+    if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return f"key prefix '{prefix}' is not a DNS subdomain of at most 253 characters"
+    if value and (len(value) > 63 or not _NAME.match(value)):
+        return f"value '{value}' is not a label value (at most 63 letters, digits, '-', '_', '.')"
+    if effect not in TAINT_EFFECTS:
+        return f"effect '{effect}' is not one of {', '.join(TAINT_EFFECTS)}"
+    return None
+
+
+def parse_taint(text: Any) -> Any:
+    """`key[=value]:Effect` -> the Taint fields; anything else is a config error with its fix."""
+    if not isinstance(text, str):
+        return text
+    pair, colon, effect = text.rpartition(":")
+    if not colon:
+        raise PydanticCustomError(
+            "config_issue",
+            "taint '{text}' has no effect",
+            {"text": text, "fix": f"write it as `{text}:NoSchedule` (or PreferNoSchedule, NoExecute)"},
+        )
+    key, _, value = pair.partition("=")
+    problem = _taint_problem(key, value, effect)
+    if problem is not None:
+        raise PydanticCustomError(
+            "config_issue",
+            "taint '{text}': {problem}",
+            {"text": text, "problem": problem, "fix": "write it as `key=value:Effect`, e.g. `gpu=yes:NoSchedule`"},
+        )
+    return {"key": key, "value": value, "effect": effect}
+
+
+class Taint(SpecModel):
+    """A Kubernetes node taint; one model for the kubelet's flags and the EKS node group."""
+
+    key: str
+    value: str = ""
+    effect: TaintEffect
+
+    def __str__(self) -> str:
+        """The kubelet's `--register-with-taints` form, `key=value:Effect`."""
+        return f"{self.key}={self.value}:{self.effect}" if self.value else f"{self.key}:{self.effect}"
+
+    def toleration(self) -> dict[str, str]:
+        return {"key": self.key, "operator": "Equal", "value": self.value, "effect": self.effect}
+
+
 class PowerCapBounds(SpecModel):
     min: int = Field(gt=0, description="Lowest per-GPU power limit the planner may set (W).")
     max: int = Field(gt=0, description="Highest per-GPU power limit the planner may set (W).")
@@ -71,7 +133,10 @@ class Fleet(SpecModel):
     availability_zone: str | None = None
     capacity: Capacity = Capacity()
     labels: dict[str, str] = Field(default_factory=dict)
-    taints: list[str] = Field(default_factory=list, description="`key=value:Effect` Kubernetes taints.")
+    taints: list[Annotated[Taint, BeforeValidator(parse_taint)]] = Field(
+        default_factory=list,
+        description="`key=value:Effect` Kubernetes taints (effect NoSchedule, PreferNoSchedule or NoExecute).",
+    )
     efa: bool = Field(default=True, description="Attach the instance type's full EFA layout.")
     ami_id: str | None = Field(default=None, pattern=r"^ami-[0-9a-f]{8,17}$")
     root_volume_gib: int = Field(default=200, alias="rootVolumeGiB", ge=50, le=16384)

@@ -107,7 +107,9 @@ def fleet_names_unique_and_dns_safe(spec: FactorySpec) -> Iterator[ConfigIssue]:
                 "use 1-40 lowercase letters, digits and '-', starting with a letter and not ending with '-'",
             )
     yield from repeated_names(
-        (f.name for f in spec.fleets), "fleets", lambda i: config_path("fleets", i, "name"),
+        (f.name for f in spec.fleets),
+        "fleets",
+        lambda i: config_path("fleets", i, "name"),
         "give every fleet its own name",
     )
 
@@ -230,15 +232,14 @@ def zones_in_region(spec: FactorySpec) -> Iterator[ConfigIssue]:
             )
 
 
-def unknown_fleet_references(
-    spec: FactorySpec, references: Iterable[tuple[str, str, str]]
-) -> Iterator[ConfigIssue]:
+def unknown_fleet_references(spec: FactorySpec, references: Iterable[tuple[str, str, str]]) -> Iterator[ConfigIssue]:
     """Issues for (config path, referring object, fleet name) references to fleets that do not exist."""
     names = [f.name for f in spec.fleets]
     for path, referrer, fleet in references:
         if fleet not in names:
-            yield ConfigIssue(path, f"{referrer} names fleet '{fleet}', which is not in aifactory:fleets",
-                              did_you_mean(fleet, names))
+            yield ConfigIssue(
+                path, f"{referrer} names fleet '{fleet}', which is not in aifactory:fleets", did_you_mean(fleet, names)
+            )
 
 
 FOUNDATION_RULES: tuple[Rule, ...] = (

@@ -38,7 +38,9 @@ def site_racks_named_uniquely(spec: FactorySpec) -> Iterator[ConfigIssue]:
     if site is None or not isinstance(site.racks, list):
         return
     yield from repeated_names(
-        (r.name for r in site.racks), "racks", lambda i: config_path("site", "racks", i, "name"),
+        (r.name for r in site.racks),
+        "racks",
+        lambda i: config_path("site", "racks", i, "name"),
         "give every rack its own name",
     )
     blocks = {r.block for r in site.racks}
@@ -49,8 +51,7 @@ def site_racks_named_uniquely(spec: FactorySpec) -> Iterator[ConfigIssue]:
                 yield ConfigIssue(
                     config_path("site", "racks", i, key),
                     f"'{value}' cannot be a Kubernetes label value or Slurm switch name",
-                    "use up to 63 letters, digits, '-', '_' or '.', "
-                    "starting and ending with a letter or digit",
+                    "use up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
                 )
         if rack.name in blocks or rack.name == ROOT_SWITCH:
             yield ConfigIssue(
@@ -117,8 +118,7 @@ def site_cooling_removes_rack_power(spec: FactorySpec) -> Iterator[ConfigIssue]:
             stronger = [c for c, r in COOLING_RANK.items() if r > COOLING_RANK[rack.cooling]]
             yield ConfigIssue(
                 config_path(*at, "powerKw"),
-                f"{rack.power_kw} kW is more than {rack.cooling} cooling typically removes "
-                f"(about {limit:g} kW)",
+                f"{rack.power_kw} kW is more than {rack.cooling} cooling typically removes (about {limit:g} kW)",
                 f"set `cooling` to {' or '.join(stronger)}, or lower `powerKw` to {limit:g}",
             )
 
@@ -140,9 +140,7 @@ def fleet_power_caps_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:
             )
             continue
         if bounds.min > bounds.max:
-            yield ConfigIssue(
-                path, f"min {bounds.min} W is above max {bounds.max} W", "swap them or make min <= max"
-            )
+            yield ConfigIssue(path, f"min {bounds.min} W is above max {bounds.max} W", "swap them or make min <= max")
         for key, value in (("min", bounds.min), ("max", bounds.max)):
             if not acc.power_limit_min_w <= value <= acc.tdp_w:
                 yield ConfigIssue(
@@ -163,9 +161,7 @@ def _lowest_node_kw(spec: FactorySpec) -> list[tuple[int, str, float, int, int]]
         full = fleet.node_power_kw if fleet.node_power_kw is not None else entry.node_power_kw.max
         acc = entry.accelerator
         bounds = fleet.gpu_power_cap_w
-        low = (
-            acc.tdp_w if bounds is None or not acc.power_cappable else max(bounds.min, acc.power_limit_min_w)
-        )
+        low = acc.tdp_w if bounds is None or not acc.power_cappable else max(bounds.min, acc.power_limit_min_w)
         out.append(
             (
                 i,
@@ -211,14 +207,11 @@ def site_racks_hold_a_node(spec: FactorySpec) -> Iterator[ConfigIssue]:
         fits = [f for f in fleets if f[4] <= COOLING_RANK[rack.cooling] and f[3] <= rack.rack_units]
         if any(kw <= budget + 1e-9 for _, _, kw, _, _ in fits):
             continue
-        smallest = min(
-            (f for f in fleets if f[4] <= COOLING_RANK[rack.cooling]), key=lambda f: f[2], default=None
-        )
+        smallest = min((f for f in fleets if f[4] <= COOLING_RANK[rack.cooling]), key=lambda f: f[2], default=None)
         what = (
             "no fleet's hardware is allowed in its cooling class"
             if smallest is None
-            else f"the smallest node it may take (fleet '{smallest[1]}') "
-            f"needs {smallest[2]:.2f} kW and {smallest[3]}U"
+            else f"the smallest node it may take (fleet '{smallest[1]}') needs {smallest[2]:.2f} kW and {smallest[3]}U"
         )
         yield ConfigIssue(
             config_path(*at, "powerKw"),
@@ -237,5 +230,3 @@ SITE_RULES: tuple[Rule, ...] = (
     site_cooling_classes_present,
     site_racks_hold_a_node,
 )
-
-

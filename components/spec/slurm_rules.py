@@ -26,11 +26,14 @@ def slurm_partition_fleets_known(spec: FactorySpec) -> Iterator[ConfigIssue]:
     slurm = _slurm(spec)
     if slurm is None:
         return
-    yield from unknown_fleet_references(spec, (
-        (config_path("scheduler", "partitions", i, "fleets", j), f"partition '{partition.name}'", fleet)
-        for i, partition in enumerate(slurm.partitions)
-        for j, fleet in enumerate(partition.fleets)
-    ))
+    yield from unknown_fleet_references(
+        spec,
+        (
+            (config_path("scheduler", "partitions", i, "fleets", j), f"partition '{partition.name}'", fleet)
+            for i, partition in enumerate(slurm.partitions)
+            for j, fleet in enumerate(partition.fleets)
+        ),
+    )
 
 
 def slurm_one_default_partition(spec: FactorySpec) -> Iterator[ConfigIssue]:
@@ -54,7 +57,8 @@ def slurm_partition_names_unique(spec: FactorySpec) -> Iterator[ConfigIssue]:
     if slurm is None:
         return
     yield from repeated_names(
-        (p.name for p in slurm.partitions), "partitions",
+        (p.name for p in slurm.partitions),
+        "partitions",
         lambda i: config_path("scheduler", "partitions", i, "name"),
         "give every partition its own name, or list both fleets in one partition",
     )

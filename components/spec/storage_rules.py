@@ -48,7 +48,6 @@ def storage_efa_needs_persistent_2(spec: FactorySpec) -> Iterator[ConfigIssue]:
         )
 
 
-
 def _s3_paths(st: StorageSpec) -> Iterator[tuple[str, str]]:
     for key, value in (("s3ImportPath", st.s3_import_path), ("s3ExportPath", st.s3_export_path)):
         if value is not None:

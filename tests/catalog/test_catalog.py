@@ -18,8 +18,15 @@ from aifactory.catalog.regions import (
 )
 
 REQUIRED = {
-    "p4d.24xlarge", "p4de.24xlarge", "p5.48xlarge", "p5e.48xlarge", "p5en.48xlarge", "p6-b200.48xlarge",
-    "trn1.32xlarge", "trn1n.32xlarge", "trn2.48xlarge",
+    "p4d.24xlarge",
+    "p4de.24xlarge",
+    "p5.48xlarge",
+    "p5e.48xlarge",
+    "p5en.48xlarge",
+    "p6-b200.48xlarge",
+    "trn1.32xlarge",
+    "trn1n.32xlarge",
+    "trn2.48xlarge",
 }
 
 # Network cards / max EFA interfaces / Gbps from the EC2 accelerated-computing network

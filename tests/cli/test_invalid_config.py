@@ -235,6 +235,16 @@ CASES: list[tuple[str, bool, Mutation, str]] = [
     ),
     ("labels-not-strings", False, _fleet(labels={"team": ["a"]}), "aifactory:fleets[0].labels.team"),
     ("scheduler-kind-unknown", False, _set("aifactory:scheduler", {"kind": "nomad"}), "aifactory:scheduler"),
+    ("taint-effect-misspelled", False, _fleet(taints=["dedicated=lab:Bogus"]), "aifactory:fleets[0].taints[0]"),
+    ("taint-without-effect", False, _fleet(taints=["dedicated=gpu"]), "aifactory:fleets[0].taints[0]"),
+    (
+        "taint-key-with-space",
+        False,
+        _fleet(taints=["ok=1:NoSchedule", "bad key=x:NoSchedule"]),
+        "aifactory:fleets[0].taints[1]",
+    ),
+    ("taint-value-too-long", False, _fleet(taints=["k=" + "v" * 64 + ":NoSchedule"]), "aifactory:fleets[0].taints[0]"),
+    ("taint-prefix-not-dns", True, _fleet(taints=["Bad_Prefix/k=v:NoExecute"]), "aifactory:fleets[0].taints[0]"),
 ]
 
 
@@ -264,9 +274,7 @@ def test_invalid_config_exits_2_with_path_and_registers_nothing(
 
 
 @pytest.mark.parametrize("sovereign", [False, True], ids=["commercial", "sovereign"])
-def test_valid_base_configs_plan_clean(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], sovereign: bool
-) -> None:
+def test_valid_base_configs_plan_clean(tmp_path: Path, capsys: pytest.CaptureFixture[str], sovereign: bool) -> None:
     """The base every invalid case mutates is valid and violates no mandatory policy: exit 0, so each
     case's exit 2 comes from its one mutation."""
     stack_file = write_stack(tmp_path, f"ok{int(sovereign)}", base(sovereign))

@@ -267,7 +267,6 @@ def _overloaded_rack(plan: dict[str, Any]) -> None:
     ]
 
 
-
 def test_every_break_is_a_registered_policy() -> None:
     assert set(BREAKS) <= set(POLICIES.ids())
 

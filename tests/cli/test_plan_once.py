@@ -66,8 +66,11 @@ def test_render_writes_the_slurm_configuration_the_head_is_deployed_with(tmp_pat
     conf = deployed["slurm.conf"]
     assert re.search(r"^ClusterName=slurm-datahall$", conf, re.M)
 
-    nodes = {r.inputs["tags"]["aifactory:slurm-node"] for r in _by_type(result, "aws:ec2/instance:Instance")
-             if "aifactory:slurm-node" in r.inputs["tags"]}
+    nodes = {
+        r.inputs["tags"]["aifactory:slurm-node"]
+        for r in _by_type(result, "aws:ec2/instance:Instance")
+        if "aifactory:slurm-node" in r.inputs["tags"]
+    }
     records = {r.inputs["name"] for r in _by_type(result, "aws:route53/record:Record")} - {"slurmctld"}
     planned = {h for d in result.placement.domains for h in d.hostnames}
     assert nodes == records == planned and len(planned) == result.plan.summary["nodes"]
@@ -90,5 +93,5 @@ def test_node_groups_and_bootstrap_name_the_deployed_cluster(tmp_path: Path) -> 
         assert groups[name]["clusterName"] == cluster.inputs["name"]
         assert groups[name]["scalingConfig"]["desiredSize"] == group.nodes
         assert {k: v for k, v in groups[name]["labels"].items() if k in group.labels} == dict(group.labels)
-        user_data = (tmp_path / "bootstrap" / f"{result.plan.name}-{group.fleet}-{name}.user-data.txt")
+        user_data = tmp_path / "bootstrap" / f"{result.plan.name}-{group.fleet}-{name}.user-data.txt"
         assert f"name: {cluster.inputs['name']}" in user_data.read_text(), user_data

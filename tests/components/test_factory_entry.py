@@ -41,8 +41,10 @@ def test_a_plan_for_another_name_is_refused() -> None:
 
 
 def test_infeasible_args_register_nothing(run_program: RunProgram) -> None:
-    bad = {"region": "us-east-1", "config": {"profile": "commercial", "storage": {"throughputGBps": 99},
-                                            "fleets": CONFIG["aifactory:fleets"]}}
+    bad = {
+        "region": "us-east-1",
+        "config": {"profile": "commercial", "storage": {"throughputGBps": 99}, "fleets": CONFIG["aifactory:fleets"]},
+    }
     registered: list[str] = []
 
     def program() -> None:

@@ -18,8 +18,11 @@ CAPACITY = {
     "on-demand": {"type": "on-demand"},
     "spot": {"type": "spot"},
     "capacity-reservation": {"type": "capacity-reservation", "reservationId": "cr-0123456789abcdef0"},
-    "capacity-block": {"type": "capacity-block", "reservationId": "cr-0123456789abcdef0",
-                       "endTime": "2026-12-01T12:00:00Z"},
+    "capacity-block": {
+        "type": "capacity-block",
+        "reservationId": "cr-0123456789abcdef0",
+        "endTime": "2026-12-01T12:00:00Z",
+    },
 }
 
 
@@ -28,14 +31,16 @@ def _region_and_zone(instance_type: str) -> tuple[str, str]:
     return region, (zones_offering(instance_type, region) or (f"{region}a",))[0]
 
 
-def _plan(instance_type: str, capacity: dict[str, Any], scheduler: dict[str, Any] | None = None,
-          profile: str = "commercial") -> list[PlannedResource]:
+def _plan(
+    instance_type: str, capacity: dict[str, Any], scheduler: dict[str, Any] | None = None, profile: str = "commercial"
+) -> list[PlannedResource]:
     region, zone = _region_and_zone(instance_type)
     config: dict[str, Any] = {
         "aws:region": region,
         "aifactory:profile": profile,
-        "aifactory:fleets": [{"name": "gpu", "instanceType": instance_type, "count": 4,
-                              "availabilityZone": zone, "capacity": capacity}],
+        "aifactory:fleets": [
+            {"name": "gpu", "instanceType": instance_type, "count": 4, "availabilityZone": zone, "capacity": capacity}
+        ],
     }
     if profile == "sovereign":
         config["aifactory:sovereignty"] = {"allowedRegions": [region], "registryMirror": "mirror.internal"}
@@ -96,8 +101,11 @@ def test_autoscaling_group_per_domain_without_a_scheduler() -> None:
 
 
 def test_kubernetes_node_templates_carry_the_eks_ami_and_no_subnet_or_profile() -> None:
-    resources = _plan("p5.48xlarge", CAPACITY["capacity-block"],
-                      scheduler={"kind": "kubernetes", "queues": [{"name": "q", "namespace": "t", "gpuQuota": 32}]})
+    resources = _plan(
+        "p5.48xlarge",
+        CAPACITY["capacity-block"],
+        scheduler={"kind": "kubernetes", "queues": [{"name": "q", "namespace": "t", "gpuQuota": 32}]},
+    )
     (lt,) = [r for r in _launch_templates(resources) if "GpuFleet" in r.urn]
     assert lt.inputs["imageId"].startswith("ami-")
     assert "iamInstanceProfile" not in lt.inputs  # EKS managed node groups reject one

@@ -68,9 +68,7 @@ def base_args(**extra: Any) -> dict[str, Any]:
 
 
 def of(regs: dict[str, Any], typ: str) -> list[Any]:
-    return [
-        r for urn, r in regs.items() if urn.split("::")[-2].endswith(f"${typ}") or urn.split("::")[-2] == typ
-    ]
+    return [r for urn, r in regs.items() if urn.split("::")[-2].endswith(f"${typ}") or urn.split("::")[-2] == typ]
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +80,7 @@ def sovereign(run_program: RunProgram) -> dict[str, Any]:
             endpoint="public",
             kms_key_arn="arn:aws-us-gov:kms:us-gov-west-1:1:key/k",
             registry_mirror="registry.example.internal/af",
-        )
+        ),
     )
 
 
@@ -94,10 +92,7 @@ def commercial(run_program: RunProgram) -> dict[str, Any]:
 def test_sovereign_cluster_is_private_encrypted_and_logged(sovereign: dict[str, Any]) -> None:
     (cluster,) = of(sovereign, "aws:eks/cluster:Cluster")
     state = cluster.state
-    assert (
-        state["vpcConfig"]["endpointPublicAccess"] is False
-        and state["vpcConfig"]["endpointPrivateAccess"] is True
-    )
+    assert state["vpcConfig"]["endpointPublicAccess"] is False and state["vpcConfig"]["endpointPrivateAccess"] is True
     assert state["encryptionConfig"]["provider"]["keyArn"].startswith("arn:aws-us-gov:kms:")
     assert state["encryptionConfig"]["resources"] == ["secrets"]
     assert set(state["enabledClusterLogTypes"]) >= {"api", "audit", "authenticator"}
@@ -113,9 +108,7 @@ def test_commercial_public_endpoint_limited_to_cidrs(commercial: dict[str, Any])
 
 
 def test_node_groups_capacity_type_repair_and_taint(sovereign: dict[str, Any]) -> None:
-    groups = {
-        r.state.get("nodeGroupName", "system"): r.state for r in of(sovereign, "aws:eks/nodeGroup:NodeGroup")
-    }
+    groups = {r.state.get("nodeGroupName", "system"): r.state for r in of(sovereign, "aws:eks/nodeGroup:NodeGroup")}
     assert groups["block"]["capacityType"] == "CAPACITY_BLOCK"
     assert groups["ondemand"]["capacityType"] == "ON_DEMAND"
     for name in ("block", "ondemand", "system"):
@@ -138,9 +131,9 @@ def test_addons_and_partition_aware_arns(sovereign: dict[str, Any]) -> None:
     assert attachments
     for att in attachments:
         assert att.state["policyArn"].startswith("arn:aws-us-gov:iam::aws:policy/")
-    assert of(sovereign, "aws:eks/podIdentityAssociation:PodIdentityAssociation")[0].state[
-        "serviceAccount"
-    ] == ("fsx-csi-controller-sa")
+    assert of(sovereign, "aws:eks/podIdentityAssociation:PodIdentityAssociation")[0].state["serviceAccount"] == (
+        "fsx-csi-controller-sa"
+    )
 
 
 def test_releases_pinned_and_mirrored(sovereign: dict[str, Any]) -> None:

@@ -227,16 +227,21 @@ def test_file_system_inputs_do_not_move_with_scheduler_or_placement(run_program:
         "aws:region": "us-east-1",
         "aifactory:profile": "commercial",
         "aifactory:network": {"availabilityZones": ["us-east-1a", "us-east-1b"]},
-        "aifactory:fleets": [{"name": "train", "instanceType": "p5.48xlarge", "count": 8,
-                              "availabilityZone": "us-east-1a"}],
+        "aifactory:fleets": [
+            {"name": "train", "instanceType": "p5.48xlarge", "count": 8, "availabilityZone": "us-east-1a"}
+        ],
         "aifactory:storage": {"capacityTiB": 48, "throughputGBps": 20},
     }
     variants = [
-        {**base, "aifactory:scheduler": {"kind": "kubernetes",
-                                         "queues": [{"name": "q", "namespace": "t", "gpuQuota": 64}]}},
+        {
+            **base,
+            "aifactory:scheduler": {"kind": "kubernetes", "queues": [{"name": "q", "namespace": "t", "gpuQuota": 64}]},
+        },
         {**base, "aifactory:scheduler": {"kind": "slurm", "partitions": [{"name": "p", "fleets": ["train"]}]}},
-        {**base, "aifactory:site": {"kind": "datahall", "racks": 8,
-                                    "rackDefaults": {"powerKw": 60, "cooling": "rear-door"}}},
+        {
+            **base,
+            "aifactory:site": {"kind": "datahall", "racks": 8, "rackDefaults": {"powerKw": 60, "cooling": "rear-door"}},
+        },
     ]
     expected = storage_resources(run_program, base)
     for config in variants:

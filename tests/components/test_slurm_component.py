@@ -30,8 +30,12 @@ HEAD = "aifactory:index:SlurmScheduler$aws:ec2/instance:Instance"
 def _plan(accounting: bool, kms: str | None) -> list[PlannedResource]:
     inputs = case_inputs("dev")
     groups: list[SlurmComputeGroupArgs] = [
-        {"launch_template_id": f"lt-{g.name}", "launch_template_version": "1", "subnet_id": "subnet-a",
-         "hostnames": list(g.hostnames)}
+        {
+            "launch_template_id": f"lt-{g.name}",
+            "launch_template_version": "1",
+            "subnet_id": "subnet-a",
+            "hostnames": list(g.hostnames),
+        }
         for g in inputs.groups
     ]
 

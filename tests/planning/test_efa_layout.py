@@ -30,9 +30,10 @@ def as_engine_inputs(slots: list[InterfaceSlot], subnet: str = "subnet-1", sg: s
 @pytest.mark.parametrize("name", EFA_TYPES)
 def test_every_catalog_type_satisfies_the_invariants(name: str) -> None:
     slots = efa_interfaces(get_instance_type(name))
-    assert interface_layout_violations(
-        as_engine_inputs(slots), name, subnet_id="subnet-1", security_group_id="sg-efa"
-    ) == []
+    assert (
+        interface_layout_violations(as_engine_inputs(slots), name, subnet_id="subnet-1", security_group_id="sg-efa")
+        == []
+    )
 
 
 @pytest.mark.parametrize("name", EFA_TYPES)

@@ -24,8 +24,9 @@ def brute_force(targets: StorageTargets, kinds: tuple, efa: bool, region: str, q
     costs = [
         o.monthly_cost_usd(region)
         for o in aws.options(kinds, efa, quota)
-        if aws.meets(o, targets.capacity_tib, targets.throughput_gbps, targets.checkpoint_size_tb,
-                     targets.checkpoint_seconds)
+        if aws.meets(
+            o, targets.capacity_tib, targets.throughput_gbps, targets.checkpoint_size_tb, targets.checkpoint_seconds
+        )
     ]
     return min(costs) if costs else None
 
@@ -49,8 +50,9 @@ def check_against_search(targets: StorageTargets, kinds: tuple, efa: bool, regio
     assert best is not None, f"sized {targets} although nothing in AWS's table meets them"
     chosen = aws.Option(sizing.deployment_type, sizing.per_unit_throughput, sizing.capacity_gib, efa)
     assert chosen in set(aws.options(kinds, efa, quota)), f"{chosen} is not a configuration AWS accepts"
-    assert aws.meets(chosen, targets.capacity_tib, targets.throughput_gbps, targets.checkpoint_size_tb,
-                     targets.checkpoint_seconds)
+    assert aws.meets(
+        chosen, targets.capacity_tib, targets.throughput_gbps, targets.checkpoint_size_tb, targets.checkpoint_seconds
+    )
     assert sizing.throughput_gbps == pytest.approx(chosen.throughput_gbps)
     assert sizing.monthly_cost_usd == pytest.approx(best)
 

@@ -132,9 +132,7 @@ def specs(draw: st.DrawFn) -> FactorySpec:
             "racksPerBlock": draw(st.integers(1, 10)),
             "rackDefaults": {"powerKw": draw(st.sampled_from([20, 30, 40]))},
         }
-    return FactorySpec.model_validate(
-        {"region": "us-east-1", "profile": "commercial", "fleets": fleets, "site": site}
-    )
+    return FactorySpec.model_validate({"region": "us-east-1", "profile": "commercial", "fleets": fleets, "site": site})
 
 
 @settings(max_examples=80, deadline=None)

@@ -106,9 +106,7 @@ def validate_stack(
     pol = policy_named(policy, base or PolicyConfig())
     assert isinstance(pol, StackValidationPolicy)
     stack = [
-        PolicyResource(
-            t, _engine_props(p), f"urn:pulumi:s::p::{t}::r{i}", f"r{i}", _opts(), None, None, [], {}
-        )
+        PolicyResource(t, _engine_props(p), f"urn:pulumi:s::p::{t}::r{i}", f"r{i}", _opts(), None, None, [], {})
         for i, (t, p) in enumerate(resources)
     ]
     args = StackValidationArgs(stack, dict(pack_config or {}), {})

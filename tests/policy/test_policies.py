@@ -25,9 +25,7 @@ from aifactory.policies import (
 from tests.policy.harness import PREVIEW_DIAGNOSTIC, UNKNOWN, validate_resource, validate_stack
 
 MIRROR = "123456789012.dkr.ecr.us-gov-west-1.amazonaws.com/mirror"
-SOVEREIGN = PolicyConfig.from_sovereignty(
-    "sovereign", {"allowedRegions": ["us-gov-west-1"], "registryMirror": MIRROR}
-)
+SOVEREIGN = PolicyConfig.from_sovereignty("sovereign", {"allowedRegions": ["us-gov-west-1"], "registryMirror": MIRROR})
 COMMERCIAL = PolicyConfig(profile="commercial")
 KEY = "arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 TAGS = {TAG_FACTORY: "f", TAG_PROFILE: "sovereign", TAG_RESIDENCY: "us-gov-west-1"}
@@ -146,9 +144,7 @@ CASES: list[tuple[str, PolicyConfig, str, dict[str, Any], dict[str, Any], str]] 
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
         {
             "bucket": "b",
-            "rules": [
-                {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY}}
-            ],
+            "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY}}],
         },
         {"bucket": "b", "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]},
         "SSE-KMS",
@@ -176,9 +172,7 @@ CASES: list[tuple[str, PolicyConfig, str, dict[str, Any], dict[str, Any], str]] 
         good_lt(),
         {
             **good_lt(),
-            "blockDeviceMappings": [
-                {"deviceName": "/dev/xvda", "ebs": {"volumeType": "gp3", "encrypted": "true"}}
-            ],
+            "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"volumeType": "gp3", "encrypted": "true"}}],
         },
         "kmsKeyId",
     ),
@@ -398,9 +392,7 @@ CASES: list[tuple[str, PolicyConfig, str, dict[str, Any], dict[str, Any], str]] 
         {"assumeRolePolicy": trust_policy(), "inlinePolicies": [{"name": "p", "policy": doc(READ_FSX)}]},
         {
             "assumeRolePolicy": trust_policy(),
-            "inlinePolicies": [
-                {"name": "p", "policy": doc({**READ_FSX, "Sid": "a"}, {**READ_FSX, "Sid": "a"})}
-            ],
+            "inlinePolicies": [{"name": "p", "policy": doc({**READ_FSX, "Sid": "a"}, {**READ_FSX, "Sid": "a"})}],
         },
         "DUPLICATE_SID",
     ),
@@ -449,18 +441,14 @@ def test_internet_paths_are_forbidden_only_in_sovereign_stacks(rtype: str) -> No
 def test_commercial_disks_may_use_aws_managed_keys() -> None:
     lt = {
         **good_lt(),
-        "blockDeviceMappings": [
-            {"deviceName": "/dev/xvda", "ebs": {"volumeType": "gp3", "encrypted": "true"}}
-        ],
+        "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"volumeType": "gp3", "encrypted": "true"}}],
     }
     assert validate_resource("encrypted-disks", LT, lt, base=COMMERCIAL) == []
     assert validate_resource("encrypted-disks", LT, lt, base=SOVEREIGN)
 
 
 def test_gov_and_eusc_partitions_are_allowed_when_configured() -> None:
-    eusc = PolicyConfig.from_sovereignty(
-        "sovereign", {"allowedRegions": ["eusc-de-east-1"], "registryMirror": MIRROR}
-    )
+    eusc = PolicyConfig.from_sovereignty("sovereign", {"allowedRegions": ["eusc-de-east-1"], "registryMirror": MIRROR})
     assert eusc.allowed_partitions == ("aws-eusc",)
     ok = {"roleArn": "arn:aws-eusc:iam::123456789012:role/eks", "region": "eusc-de-east-1"}
     assert validate_resource("allowed-regions", EKS, ok, base=eusc) == []
@@ -469,9 +457,7 @@ def test_gov_and_eusc_partitions_are_allowed_when_configured() -> None:
 
 def test_arns_inside_policy_documents_are_checked() -> None:
     policy = doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data/*"})
-    messages = validate_resource(
-        "allowed-regions", "aws:iam/policy:Policy", {"policy": policy}, base=SOVEREIGN
-    )
+    messages = validate_resource("allowed-regions", "aws:iam/policy:Policy", {"policy": policy}, base=SOVEREIGN)
     assert any("partition aws," in m for m in messages)
 
 
@@ -512,9 +498,7 @@ UNKNOWN_CASES = [
 
 
 @pytest.mark.parametrize(("policy", "rtype", "props"), UNKNOWN_CASES, ids=[c[0] for c in UNKNOWN_CASES])
-def test_unknown_values_during_preview_are_not_violations(
-    policy: str, rtype: str, props: dict[str, Any]
-) -> None:
+def test_unknown_values_during_preview_are_not_violations(policy: str, rtype: str, props: dict[str, Any]) -> None:
     messages = validate_resource(policy, rtype, props, base=SOVEREIGN)
     # Neither a violation nor the engine's "can't run policy during preview" fallback.
     assert messages == [], messages
@@ -559,10 +543,7 @@ def test_provider_default_tags_count() -> None:
 
 
 def test_untaggable_resources_are_not_checked_for_tags() -> None:
-    assert (
-        validate_resource("required-tags", "aws:iam/rolePolicy:RolePolicy", {"policy": "{}"}, base=SOVEREIGN)
-        == []
-    )
+    assert validate_resource("required-tags", "aws:iam/rolePolicy:RolePolicy", {"policy": "{}"}, base=SOVEREIGN) == []
 
 
 def test_registry_prefix_matching() -> None:
@@ -629,13 +610,9 @@ def test_rack_cooling_class_of_the_hardware(monkeypatch: pytest.MonkeyPatch) -> 
     liquid = dataclasses.replace(real, name="gb200-node", cooling="liquid")
     monkeypatch.setattr(site, "get_instance_type", lambda name: liquid if name == "gb200-node" else real)
     nodes = [{"name": "n1", "instance_type": "gb200-node"}]
-    messages = validate_stack(
-        "rack-power-and-cooling", factory([rack("r1", "air", 40.0, 14.3, nodes)]), base=SOVEREIGN
-    )
+    messages = validate_stack("rack-power-and-cooling", factory([rack("r1", "air", 40.0, 14.3, nodes)]), base=SOVEREIGN)
     assert any("needs liquid cooling" in m for m in messages), messages
-    ok = validate_stack(
-        "rack-power-and-cooling", factory([rack("r1", "liquid", 130.0, 14.3, nodes)]), base=SOVEREIGN
-    )
+    ok = validate_stack("rack-power-and-cooling", factory([rack("r1", "liquid", 130.0, 14.3, nodes)]), base=SOVEREIGN)
     assert ok == []
 
 
@@ -700,9 +677,7 @@ def test_run_policies_commercial_skips_sovereign_only() -> None:
 
 def test_run_policies_uses_provider_default_tags() -> None:
     resources = [
-        plan_resource(
-            "pulumi:providers:aws", "aws", {"region": "us-gov-west-1", "defaultTags": {"tags": TAGS}}
-        ),
+        plan_resource("pulumi:providers:aws", "aws", {"region": "us-gov-west-1", "defaultTags": {"tags": TAGS}}),
         plan_resource(
             FSX,
             "fs",
@@ -715,9 +690,7 @@ def test_run_policies_uses_provider_default_tags() -> None:
 def test_run_policies_and_crossguard_agree() -> None:
     bad_lt = {**good_lt(), "placement": {"groupName": "pg"}, "metadataOptions": {"httpTokens": "optional"}}
     found = {v.policy for v in run_policies([plan_resource(LT, "lt", bad_lt)], "sovereign", SOVEREIGN, None)}
-    harness = {
-        p.id for p in POLICIES if p.resource_check and validate_resource(p.id, LT, bad_lt, base=SOVEREIGN)
-    }
+    harness = {p.id for p in POLICIES if p.resource_check and validate_resource(p.id, LT, bad_lt, base=SOVEREIGN)}
     assert found == harness == {"no-placement-group-on-reserved-capacity", "imdsv2-required"}
 
 
@@ -741,9 +714,7 @@ def test_pack_defaults_come_from_stack_config() -> None:
     pulumi.runtime.set_all_config(
         {
             "aifactory:profile": "sovereign",
-            "aifactory:sovereignty": json.dumps(
-                {"allowedRegions": ["us-gov-west-1"], "registryMirror": MIRROR}
-            ),
+            "aifactory:sovereignty": json.dumps({"allowedRegions": ["us-gov-west-1"], "registryMirror": MIRROR}),
         }
     )
     try:
@@ -759,9 +730,7 @@ def test_analyzer_serves_every_policy_with_its_schema_and_level() -> None:
     from aifactory.policies.crossguard import build_policies
     from pulumi_policy.policy import EnforcementLevel, _PolicyAnalyzerServicer
 
-    servicer = _PolicyAnalyzerServicer(
-        "aifactory", "0.1.0", build_policies(COMMERCIAL), EnforcementLevel.ADVISORY
-    )
+    servicer = _PolicyAnalyzerServicer("aifactory", "0.1.0", build_policies(COMMERCIAL), EnforcementLevel.ADVISORY)
     info = servicer.GetAnalyzerInfo(None, None)
     served = {p.name: p for p in info.policies}
     assert set(served) == set(POLICIES.ids())
@@ -774,8 +743,12 @@ def test_required_tags_reads_autoscaling_group_tag_lists() -> None:
     from aifactory.policies import PolicyConfig, check_required_tags
 
     config = PolicyConfig(profile="commercial")
-    tagged = {"tags": [{"key": "aifactory:factory", "value": "f", "propagateAtLaunch": True},
-                       {"key": "aifactory:profile", "value": "commercial", "propagateAtLaunch": True}]}
+    tagged = {
+        "tags": [
+            {"key": "aifactory:factory", "value": "f", "propagateAtLaunch": True},
+            {"key": "aifactory:profile", "value": "commercial", "propagateAtLaunch": True},
+        ]
+    }
     assert check_required_tags("aws:autoscaling/group:Group", tagged, config) == []
     assert check_required_tags("aws:autoscaling/group:Group", {"tags": tagged["tags"][:1]}, config)
 

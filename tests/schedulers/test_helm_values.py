@@ -58,8 +58,5 @@ def test_walker_finds_a_public_image_hidden_in_values() -> None:
 
 
 def test_mirror_keeps_the_upstream_host_in_the_path() -> None:
-    assert (
-        mirror_image("nvcr.io/nvidia/k8s-device-plugin", MIRROR)
-        == f"{MIRROR}/nvcr.io/nvidia/k8s-device-plugin"
-    )
+    assert mirror_image("nvcr.io/nvidia/k8s-device-plugin", MIRROR) == f"{MIRROR}/nvcr.io/nvidia/k8s-device-plugin"
     assert mirror_image(f"{MIRROR}/x/y", MIRROR) == f"{MIRROR}/x/y"

@@ -104,9 +104,9 @@ def test_cluster_queue_uses_v1beta2_cohort_and_training_preemption() -> None:
 def test_flavor_tolerates_the_gpu_taint_and_names_the_topology() -> None:
     flavor = m.resource_flavor(P5, "aifactory")
     assert flavor["spec"]["nodeLabels"] == {"aifactory.io/fleet": "ondemand"}
-    assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in flavor[
-        "spec"
-    ]["tolerations"]
+    assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in flavor["spec"][
+        "tolerations"
+    ]
     assert flavor["spec"]["topologyName"] == "aifactory"
 
 
@@ -173,9 +173,7 @@ def test_fsx_volume_is_static_retained_and_bound_per_namespace() -> None:
 
 
 def test_validator_rejects_v1beta1_cohort_field() -> None:
-    cq = m.cluster_queue(
-        QUEUES[0], m.allocate_quotas(QUEUES, FLEETS)["research"], {f.name: f for f in FLEETS}
-    )
+    cq = m.cluster_queue(QUEUES[0], m.allocate_quotas(QUEUES, FLEETS)["research"], {f.name: f for f in FLEETS})
     cq["spec"]["cohort"] = cq["spec"].pop("cohortName")
     with pytest.raises(CrdValidationError, match="cohort"):
         validate_custom_resource(cq)
@@ -194,9 +192,7 @@ def test_validator_rejects_unknown_nested_field_and_bad_enum() -> None:
 
 def test_validator_checks_cel_rules() -> None:
     with pytest.raises(CrdValidationError, match="lowest level"):
-        validate_custom_resource(
-            m.topology("t", ["kubernetes.io/hostname", "topology.k8s.aws/network-node-layer-1"])
-        )
+        validate_custom_resource(m.topology("t", ["kubernetes.io/hostname", "topology.k8s.aws/network-node-layer-1"]))
     cq = m.cluster_queue(QUEUES[0].model_copy(update={"cohort": None}), {"ondemand": 8}, {"ondemand": P5})
     with pytest.raises(CrdValidationError, match="borrowingLimit must be nil"):
         validate_custom_resource(cq)

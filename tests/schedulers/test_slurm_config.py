@@ -187,7 +187,7 @@ def test_health_check_drains_with_a_reason_and_bounds_every_probe() -> None:
     files = render_slurm_configs(case_inputs("dev"))
     health = files["healthcheck.sh"]
     assert 'State=DRAIN Reason="$reason"' in health
-    assert "timeout \"$limit\" nvidia-smi -L" in health
+    assert 'timeout "$limit" nvidia-smi -L' in health
     assert "train-0001|train-0002)" in health
     assert "expected_accelerators=8" in health
     assert "timeout 50 /etc/slurm/scripts/healthcheck.sh" in files["prolog.sh"]

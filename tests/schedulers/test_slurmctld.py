@@ -38,8 +38,11 @@ NAMESPACE_WRAPPER = 'mount --bind "$0" /etc/hosts && exec "$@"'
 
 
 def _require_slurm() -> None:
-    missing = [tool for tool in ("slurmctld", "munged", "mungekey", "scontrol", "sinfo", "unshare")
-               if shutil.which(tool) is None]
+    missing = [
+        tool
+        for tool in ("slurmctld", "munged", "mungekey", "scontrol", "sinfo", "unshare")
+        if shutil.which(tool) is None
+    ]
     problem = None
     if missing:
         problem = f"{', '.join(missing)} not installed: run `{INSTALL}` as root"
@@ -120,10 +123,17 @@ def _start(root: Path, case: str) -> Iterator[Controller]:
     subprocess.run(["mungekey", "--create", f"--keyfile={key}"], check=True, capture_output=True)
     key.chmod(0o600)
     munged = subprocess.Popen(
-        ["munged", "--foreground", f"--key-file={key}", f"--socket={runtime.munge_socket}",
-         f"--pid-file={root / 'munge' / 'munged.pid'}", f"--log-file={root / 'munge' / 'munged.log'}",
-         f"--seed-file={root / 'munge' / 'munged.seed'}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "munged",
+            "--foreground",
+            f"--key-file={key}",
+            f"--socket={runtime.munge_socket}",
+            f"--pid-file={root / 'munge' / 'munged.pid'}",
+            f"--log-file={root / 'munge' / 'munged.log'}",
+            f"--seed-file={root / 'munge' / 'munged.seed'}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
     while not Path(str(runtime.munge_socket)).exists():
@@ -133,20 +143,36 @@ def _start(root: Path, case: str) -> Iterator[Controller]:
     conf = root / "slurm.conf"
     log = (root / "log" / "slurmctld.out").open("w")
     slurmctld = subprocess.Popen(
-        ["unshare", "--mount", "--", "sh", "-c", NAMESPACE_WRAPPER, str(hosts),
-         "slurmctld", "-D", "-i", "-f", str(conf)],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "SLURM_CONF": str(conf)},
+        [
+            "unshare",
+            "--mount",
+            "--",
+            "sh",
+            "-c",
+            NAMESPACE_WRAPPER,
+            str(hosts),
+            "slurmctld",
+            "-D",
+            "-i",
+            "-f",
+            str(conf),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "SLURM_CONF": str(conf)},
     )
     controller = Controller(
         root=root,
         hosts=hosts,
         conf=conf,
         tree=inputs.switch_tree,
-        partitions={p.name: {h for g in inputs.groups if g.fleet in p.fleets for h in g.hostnames}
-                    for p in inputs.partitions},
+        partitions={
+            p.name: {h for g in inputs.groups if g.fleet in p.fleets for h in g.hostnames} for p in inputs.partitions
+        },
         default_partition=next(p.name for p in inputs.partitions if p.default),
-        reservation_nodes={f"capacity-block-end-{g.fleet}": set(g.hostnames)
-                           for g in inputs.groups if g.capacity_block_end is not None},
+        reservation_nodes={
+            f"capacity-block-end-{g.fleet}": set(g.hostnames) for g in inputs.groups if g.capacity_block_end is not None
+        },
     )
     try:
         deadline = time.monotonic() + 60
@@ -156,7 +182,10 @@ def _start(root: Path, case: str) -> Iterator[Controller]:
                 pytest.fail(f"slurmctld exited {slurmctld.returncode}:\n{output}")
             ping = subprocess.run(
                 ["unshare", "--mount", "--", "sh", "-c", NAMESPACE_WRAPPER, str(hosts), "scontrol", "ping"],
-                capture_output=True, text=True, env={**os.environ, "SLURM_CONF": str(conf)}, check=False,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "SLURM_CONF": str(conf)},
+                check=False,
             )
             if "UP" in ping.stdout:
                 break
@@ -173,9 +202,7 @@ def _start(root: Path, case: str) -> Iterator[Controller]:
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
-def controller(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Controller]:
+def controller(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controller]:
     yield from _start(tmp_path_factory.mktemp(f"slurm-{request.param}"), request.param)
 
 

@@ -43,8 +43,6 @@ def test_unknown_fleet_suggests_the_closest() -> None:
     assert "p5" in found[0].fix
 
 
-
-
 def test_public_endpoint_in_sovereign_stack() -> None:
     found = issues(spec("sovereign", endpoint="public", publicAccessCidrs=["203.0.113.0/24"]))
     assert "private" in found["aifactory:scheduler.endpoint"]

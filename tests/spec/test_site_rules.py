@@ -43,9 +43,7 @@ def test_duplicate_rack_names() -> None:
 
 
 def test_rack_name_not_label_safe() -> None:
-    assert "aifactory:site.racks[0].name" in error_text(
-        config(site={"kind": "datahall", "racks": [rack("rack 1")]})
-    )
+    assert "aifactory:site.racks[0].name" in error_text(config(site={"kind": "datahall", "racks": [rack("rack 1")]}))
 
 
 def test_rack_named_like_a_block() -> None:
@@ -54,9 +52,7 @@ def test_rack_named_like_a_block() -> None:
 
 
 def test_non_positive_power_and_units() -> None:
-    text = error_text(
-        config(site={"kind": "datahall", "racks": [rack("a", powerKw=0), rack("b", rackUnits=-1)]})
-    )
+    text = error_text(config(site={"kind": "datahall", "racks": [rack("a", powerKw=0), rack("b", rackUnits=-1)]}))
     assert "aifactory:site.racks[0].powerKw" in text and "aifactory:site.racks[1].rackUnits" in text
     short = error_text(config(site={"kind": "datahall", "racks": 4, "rackDefaults": {"powerKw": -5}}))
     assert "aifactory:site.rackDefaults.powerKw" in short
@@ -66,9 +62,7 @@ def test_non_positive_power_and_units() -> None:
 def test_headroom_and_pue() -> None:
     text = error_text(config(site={"kind": "datahall", "racks": 4, "headroomPct": 60, "pue": 0.9}))
     assert "aifactory:site.headroomPct" in text and "aifactory:site.pue" in text
-    assert "aifactory:site.headroomPct" in error_text(
-        config(site={"kind": "datahall", "racks": 4, "headroomPct": -1})
-    )
+    assert "aifactory:site.headroomPct" in error_text(config(site={"kind": "datahall", "racks": 4, "headroomPct": -1}))
 
 
 def test_air_rack_beyond_air_cooling() -> None:
@@ -77,21 +71,15 @@ def test_air_rack_beyond_air_cooling() -> None:
 
 
 def test_power_cap_bounds() -> None:
-    inverted = [
-        {"name": "t", "instanceType": "p5.48xlarge", "count": 1, "gpuPowerCapW": {"min": 600, "max": 500}}
-    ]
+    inverted = [{"name": "t", "instanceType": "p5.48xlarge", "count": 1, "gpuPowerCapW": {"min": 600, "max": 500}}]
     assert "aifactory:fleets[0].gpuPowerCapW" in error_text(config(inverted))
-    outside = [
-        {"name": "t", "instanceType": "p5.48xlarge", "count": 1, "gpuPowerCapW": {"min": 100, "max": 800}}
-    ]
+    outside = [{"name": "t", "instanceType": "p5.48xlarge", "count": 1, "gpuPowerCapW": {"min": 100, "max": 800}}]
     text = error_text(config(outside))
     assert "aifactory:fleets[0].gpuPowerCapW.min" in text and "aifactory:fleets[0].gpuPowerCapW.max" in text
 
 
 def test_power_cap_on_trainium() -> None:
-    fleets = [
-        {"name": "t", "instanceType": "trn1.32xlarge", "count": 1, "gpuPowerCapW": {"min": 210, "max": 210}}
-    ]
+    fleets = [{"name": "t", "instanceType": "trn1.32xlarge", "count": 1, "gpuPowerCapW": {"min": 210, "max": 210}}]
     text = error_text(config(fleets))
     assert "aifactory:fleets[0].gpuPowerCapW" in text and "cannot be power-capped" in text
 

@@ -32,12 +32,18 @@ def errors(storage: dict[str, Any], **kwargs: Any) -> str:
 
 
 def test_valid_storage_passes():
-    spec = spec_from_config(config({
-        "capacityTiB": 50, "throughputGBps": 20, "efaEnabled": True,
-        "s3ImportPath": "s3://factory-data/datasets/",
-        "s3ExportPath": "arn:aws:s3:::factory-data/checkpoints",
-        "createBucket": True,
-    }))
+    spec = spec_from_config(
+        config(
+            {
+                "capacityTiB": 50,
+                "throughputGBps": 20,
+                "efaEnabled": True,
+                "s3ImportPath": "s3://factory-data/datasets/",
+                "s3ExportPath": "arn:aws:s3:::factory-data/checkpoints",
+                "createBucket": True,
+            }
+        )
+    )
     assert spec.storage is not None
     assert spec.storage.backup_days == 7
     assert spec.storage.export_location is not None
@@ -74,14 +80,6 @@ def test_efa_on_scratch():
     assert "aifactory:storage.efaEnabled" in message and "PERSISTENT_2" in message
 
 
-
-
-
-
-
-
-
-
 @pytest.mark.parametrize(
     "path", ["/data/train", "https://bucket.s3.amazonaws.com/x", "s3://Upper/x", "s3://a/x", "s3:/b/x"]
 )
@@ -97,12 +95,10 @@ def test_s3_arn_of_another_partition():
 
 def test_s3_arn_partition_follows_the_stack_region():
     spec = spec_from_config(
-        config({"capacityTiB": 10, "s3ImportPath": "arn:aws-us-gov:s3:::govbucket/data"},
-               region="us-gov-west-1")
+        config({"capacityTiB": 10, "s3ImportPath": "arn:aws-us-gov:s3:::govbucket/data"}, region="us-gov-west-1")
     )
     assert spec.partition == "aws-us-gov"
-    message = errors({"capacityTiB": 10, "s3ImportPath": "arn:aws:s3:::commercial/data"},
-                     region="us-gov-west-1")
+    message = errors({"capacityTiB": 10, "s3ImportPath": "arn:aws:s3:::commercial/data"}, region="us-gov-west-1")
     assert "aifactory:storage.s3ImportPath" in message and "'aws'" in message
 
 
@@ -112,9 +108,7 @@ def test_s3_with_scratch():
 
 
 def test_overlapping_import_and_export():
-    message = errors(
-        {"capacityTiB": 10, "s3ImportPath": "s3://data-bucket/", "s3ExportPath": "s3://data-bucket/ckpt/"}
-    )
+    message = errors({"capacityTiB": 10, "s3ImportPath": "s3://data-bucket/", "s3ExportPath": "s3://data-bucket/ckpt/"})
     assert "aifactory:storage.s3ExportPath" in message and "overlaps" in message
 
 
@@ -123,17 +117,29 @@ def test_create_bucket_without_a_path():
 
 
 def test_create_bucket_with_two_buckets():
-    message = errors({"capacityTiB": 10, "createBucket": True, "s3ImportPath": "s3://bucket-a/x/",
-                      "s3ExportPath": "s3://bucket-b/y/"})
+    message = errors(
+        {
+            "capacityTiB": 10,
+            "createBucket": True,
+            "s3ImportPath": "s3://bucket-a/x/",
+            "s3ExportPath": "s3://bucket-b/y/",
+        }
+    )
     assert "aifactory:storage.createBucket" in message and "bucket-a, bucket-b" in message
 
 
 def test_sovereign_existing_bucket_cannot_be_proven_in_region():
-    message = errors({"capacityTiB": 10, "s3ImportPath": "s3://existing-data/x/"},
-                     region="eu-north-1", profile="sovereign")
+    message = errors(
+        {"capacityTiB": 10, "s3ImportPath": "s3://existing-data/x/"}, region="eu-north-1", profile="sovereign"
+    )
     assert "aifactory:storage.s3ImportPath" in message and "createBucket: true" in message
-    spec_from_config(config({"capacityTiB": 10, "s3ImportPath": "s3://new-data/x/", "createBucket": True},
-                            region="eu-north-1", profile="sovereign"))
+    spec_from_config(
+        config(
+            {"capacityTiB": 10, "s3ImportPath": "s3://new-data/x/", "createBucket": True},
+            region="eu-north-1",
+            profile="sovereign",
+        )
+    )
 
 
 def test_scratch_with_backups():
