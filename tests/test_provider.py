@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 
 import pulumi
 import pytest
-from aifactory import COMPONENTS, FactoryNetwork, GpuFleet, ParallelFilesystem
-from aifactory.fleet import GpuFleetArgs
-from aifactory.network import FactoryNetworkArgs
+from aifactory import COMPONENTS, FactoryNetwork
 from aifactory.provider import PROVIDER_NAME, provider_schema
-from aifactory.storage import ParallelFilesystemArgs
 from pulumi.provider.experimental.analyzer import Analyzer
 
 from tests.conftest import RunProgram
@@ -49,7 +47,9 @@ def _camel(key: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-ARGS = [(FactoryNetwork, FactoryNetworkArgs), (GpuFleet, GpuFleetArgs), (ParallelFilesystem, ParallelFilesystemArgs)]
+# Every component's args type, read from its constructor. AiFactory's two inputs are optional (a Python
+# caller may pass `plan=` instead), so it has nothing Required and is checked for that below.
+ARGS = [(c, typing.get_type_hints(c.__init__)["args"]) for c in COMPONENTS if c.__name__ != "AiFactory"]
 
 
 @pytest.mark.parametrize(("component", "args"), ARGS, ids=[c.__name__ for c, _ in ARGS])

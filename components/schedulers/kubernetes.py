@@ -8,7 +8,7 @@ objects and chart values come from `kubernetes_manifests` and `helm_values`.
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, Required, TypedDict, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -63,32 +63,34 @@ CHECKPOINT_GRACE = timedelta(minutes=15)
 SERVICE_CIDR = "172.20.0.0/16"
 
 
-class NodeGroupArgs(TypedDict, total=False):
-    name: str
+class NodeGroupArgs(TypedDict):
+    """One node group; `launch_template_*` and `node_role_arn` once the fleet's launch template exists."""
+
+    name: Required[str]
     """Node group name, unique in the cluster (a fleet, or a placement domain of one)."""
-    fleet: str
+    fleet: Required[str]
     """The fleet the nodes belong to (Kueue flavor and `aifactory.io/fleet` label)."""
-    instance_type: str
+    instance_type: Required[str]
     """EC2 instance type (set in the launch template too)."""
-    nodes: int
+    nodes: Required[int]
     """Number of nodes."""
-    launch_template_id: pulumi.Input[str]
+    launch_template_id: NotRequired[pulumi.Input[str]]
     """The fleet's launch template for this group (EFA layout, disks, bootstrap)."""
-    launch_template_version: pulumi.Input[str]
+    launch_template_version: NotRequired[pulumi.Input[str]]
     """Its version."""
-    subnet_id: pulumi.Input[str]
+    subnet_id: Required[pulumi.Input[str]]
     """The group's single subnet (EFA does not cross AZs; capacity blocks are single-AZ)."""
-    node_role_arn: pulumi.Input[str]
+    node_role_arn: NotRequired[pulumi.Input[str]]
     """The fleet's instance role."""
-    capacity_type: str
+    capacity_type: NotRequired[str]
     """`on-demand`, `capacity-reservation`, `capacity-block` or `spot`."""
-    capacity_block_end: str | None
+    capacity_block_end: NotRequired[str | None]
     """ISO 8601 end of the capacity block (capacity-block groups)."""
-    labels: dict[str, str]
+    labels: NotRequired[dict[str, str]]
     """Extra node labels (placement topology, power cap)."""
-    taints: list[str]
+    taints: NotRequired[list[str]]
     """Extra `key=value:Effect` taints."""
-    efa: bool
+    efa: NotRequired[bool]
     """Whether the nodes have the instance type's EFA interfaces."""
 
 
@@ -103,55 +105,59 @@ class FilesystemArgs(TypedDict):
     """Its storage capacity in GiB (the PersistentVolumes' size)."""
 
 
-class QueueArgs(TypedDict, total=False):
-    name: str
+class QueueArgs(TypedDict):
+    """One Kueue queue (ClusterQueue and LocalQueue)."""
+
+    name: Required[str]
     """Queue name (ClusterQueue and LocalQueue)."""
-    namespace: str
+    namespace: Required[str]
     """The team's namespace."""
-    gpu_quota: int
+    gpu_quota: Required[int]
     """Accelerators the queue is guaranteed."""
-    borrowing_limit: int | None
+    borrowing_limit: NotRequired[int | None]
     """Accelerators it may borrow from its cohort."""
-    cohort: str | None
+    cohort: NotRequired[str | None]
     """Cohort that shares idle quota."""
-    fleets: list[str] | None
+    fleets: NotRequired[list[str] | None]
     """Fleets it may use (default: all)."""
 
 
-class KubernetesSchedulerArgs(TypedDict, total=False):
-    version: str
+class KubernetesSchedulerArgs(TypedDict):
+    """Inputs of `KubernetesScheduler`: the EKS cluster, its add-ons, releases and Kueue objects."""
+
+    version: Required[str]
     """EKS Kubernetes version, e.g. 1.35."""
-    region: str
+    region: Required[str]
     """AWS region of the stack."""
-    partition: str
+    partition: NotRequired[str]
     """AWS partition of the region (for ARNs)."""
-    subnet_ids: pulumi.Input[list[str]]
+    subnet_ids: Required[pulumi.Input[list[str]]]
     """Private subnets (at least two AZs) for the control plane ENIs and the system nodes."""
-    endpoint: str
+    endpoint: NotRequired[str]
     """`private` or `public`."""
-    public_access_cidrs: list[str]
+    public_access_cidrs: NotRequired[list[str]]
     """Networks that may reach a public endpoint."""
-    sovereign: bool
+    sovereign: NotRequired[bool]
     """Sovereign profile: private endpoint whatever `endpoint` says, everything from the mirror."""
-    kms_key_arn: pulumi.Input[str] | None
+    kms_key_arn: NotRequired[pulumi.Input[str] | None]
     """Customer-managed key for Kubernetes secrets and the system nodes' disks."""
-    admin_role_arns: list[pulumi.Input[str]]
+    admin_role_arns: NotRequired[list[pulumi.Input[str]]]
     """IAM roles that get cluster-admin access entries."""
-    node_groups: list[NodeGroupArgs]
+    node_groups: NotRequired[list[NodeGroupArgs]]
     """One managed node group per fleet or placement domain."""
-    queues: list[QueueArgs]
+    queues: NotRequired[list[QueueArgs]]
     """Kueue queues."""
-    priorities: list[str]
+    priorities: NotRequired[list[str]]
     """Workload priority classes, highest first."""
-    charts: dict[str, str]
+    charts: NotRequired[dict[str, str]]
     """Chart version overrides (ChartVersions field names)."""
-    registry_mirror: str | None
+    registry_mirror: NotRequired[str | None]
     """In-region registry every chart and image comes from (sovereign)."""
-    topology_levels: list[str]
+    topology_levels: NotRequired[list[str]]
     """Kueue Topology levels, broadest first, hostname last (default: EC2 network layers)."""
-    filesystem: FilesystemArgs | None
+    filesystem: NotRequired[FilesystemArgs | None]
     """FSx for Lustre to expose as a PersistentVolume in every team namespace."""
-    tags: dict[str, str]
+    tags: NotRequired[dict[str, str]]
     """Tags for every taggable resource."""
 
 

@@ -18,7 +18,7 @@ Choices:
 import base64
 import gzip
 import json
-from typing import TypedDict
+from typing import NotRequired, Required, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -55,40 +55,42 @@ class SlurmComputeGroupArgs(TypedDict):
     """Slurm node names from the placement plan, one instance each."""
 
 
-class SlurmSchedulerArgs(TypedDict, total=False):
-    cluster_name: str
+class SlurmSchedulerArgs(TypedDict):
+    """Inputs of `SlurmScheduler`: the rendered configuration and where the head and nodes go."""
+
+    cluster_name: Required[str]
     """Slurm ClusterName; also names the private DNS zone `<cluster>.slurm.internal`."""
-    controller_host: str
+    controller_host: Required[str]
     """SlurmctldHost: the head node's host name."""
-    version: str
+    version: Required[str]
     """Slurm release series the configuration was rendered for (e.g. 22.05)."""
-    config_files: dict[str, str]
+    config_files: Required[dict[str, str]]
     """`render_slurm_configs` output: slurm.conf, gres.conf, cgroup.conf, topology.conf and the scripts."""
-    accounting: bool
+    accounting: NotRequired[bool]
     """Run slurmdbd on the head node with an RDS for MariaDB database."""
-    region: str
+    region: Required[str]
     """The stack's region (the node scripts call Secrets Manager there)."""
-    partition: str
+    partition: NotRequired[str]
     """AWS partition of the region."""
-    vpc_id: pulumi.Input[str]
+    vpc_id: Required[pulumi.Input[str]]
     """VPC of the factory."""
-    subnet_id: pulumi.Input[str]
+    subnet_id: Required[pulumi.Input[str]]
     """Private subnet of the head node."""
-    database_subnet_ids: list[pulumi.Input[str]]
+    database_subnet_ids: NotRequired[list[pulumi.Input[str]]]
     """Private subnets in at least two AZs for the accounting database (accounting only)."""
-    fleet_security_group_ids: list[pulumi.Input[str]]
+    fleet_security_group_ids: Required[list[pulumi.Input[str]]]
     """The fleets' node security groups: the only sources allowed to reach the Slurm ports."""
-    node_role_names: list[pulumi.Input[str]]
+    node_role_names: NotRequired[list[pulumi.Input[str]]]
     """The fleets' instance roles, granted read access to the munge key."""
-    compute_groups: list[SlurmComputeGroupArgs]
+    compute_groups: Required[list[SlurmComputeGroupArgs]]
     """One entry per placement domain."""
-    kms_key_arn: pulumi.Input[str] | None
+    kms_key_arn: NotRequired[pulumi.Input[str] | None]
     """Customer-managed key for the head volume, the munge secret and the database (sovereign)."""
-    head_instance_type: str
+    head_instance_type: NotRequired[str]
     """Head node instance type (default m7i.2xlarge)."""
-    head_ami_id: pulumi.Input[str] | None
-    """Head node AMI; default the current Debian 12 AMI."""
-    tags: dict[str, str]
+    head_ami_id: NotRequired[pulumi.Input[str] | None]
+    """Head node AMI; default the current Ubuntu 24.04 AMI (its SSM parameter)."""
+    tags: NotRequired[dict[str, str]]
     """Tags for every taggable resource."""
 
 
