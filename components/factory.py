@@ -276,6 +276,7 @@ class AiFactory(pulumi.ComponentResource):
                 "tags": tags,
             },
             child,
+            quotas=self.plan.quotas,
         )
 
     def _user_data(

@@ -243,7 +243,15 @@ class KubernetesScheduler(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     node_group_names: pulumi.Output[list[str]]
 
-    def __init__(self, name: str, args: KubernetesSchedulerArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        name: str,
+        args: KubernetesSchedulerArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        quotas: Mapping[str, Mapping[str, int]] | None = None,
+    ):
+        """`quotas`: the factory plan's split of each queue's quota over the fleets; allocated here without it."""
         super().__init__("aifactory:index:KubernetesScheduler", name, None, opts)
         self._name = name
         self._partition = args.get("partition", "aws")
@@ -264,7 +272,7 @@ class KubernetesScheduler(pulumi.ComponentResource):
         kubeconfig = _kubeconfig(cluster.name, cluster.endpoint, cluster.certificate_authority.data, args["region"])
         provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig, opts=pulumi.ResourceOptions(parent=self))
         kueue = self._releases(args, provider, depends_on=[*addons, system_group])
-        self._scheduling_objects(args, provider, kueue)
+        self._scheduling_objects(args, provider, kueue, quotas)
 
         self.cluster_name = cluster.name
         self.cluster_endpoint = cluster.endpoint
@@ -455,7 +463,11 @@ class KubernetesScheduler(pulumi.ComponentResource):
         return installed["kueue"]
 
     def _scheduling_objects(
-        self, args: KubernetesSchedulerArgs, provider: k8s.Provider, kueue: k8s.helm.v3.Release
+        self,
+        args: KubernetesSchedulerArgs,
+        provider: k8s.Provider,
+        kueue: k8s.helm.v3.Release,
+        quotas: Mapping[str, Mapping[str, int]] | None,
     ) -> None:
         """Kueue's objects, the file system's volumes and the capacity-block drains, after Kueue."""
         name = self._name
@@ -464,7 +476,11 @@ class KubernetesScheduler(pulumi.ComponentResource):
         fleets = fleet_capacities(list(args.get("node_groups", [])))
         after_kueue = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[kueue])
         objects = scheduling_objects(
-            queues, fleets, args.get("priorities", []), args.get("topology_levels", list(AWS_TOPOLOGY_LEVELS))
+            queues,
+            fleets,
+            args.get("priorities", []),
+            args.get("topology_levels", list(AWS_TOPOLOGY_LEVELS)),
+            split=quotas,
         )
         filesystem = args.get("filesystem")
         if filesystem is not None:

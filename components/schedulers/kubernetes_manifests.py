@@ -683,9 +683,12 @@ def scheduling_objects(
     priorities: Sequence[str],
     topology_levels: Sequence[str],
     topology_name: str = "aifactory",
+    split: Mapping[str, Mapping[str, int]] | None = None,
 ) -> list[Manifest]:
-    """Namespaces, Topology, ResourceFlavors, ClusterQueues, LocalQueues and priority classes."""
-    split = allocate_quotas(queues, fleets)
+    """Namespaces, Topology, ResourceFlavors, ClusterQueues, LocalQueues and priority classes.
+
+    `split` is the queues' quota per fleet when already allocated (the factory plan's)."""
+    split = split if split is not None else allocate_quotas(queues, fleets)
     by_name = {f.name: f for f in fleets}
     return [
         *(namespace(ns) for ns in team_namespaces(queues)),

@@ -12,15 +12,16 @@ from typing import Any
 import pytest
 from aifactory.cli.main import main
 from aifactory.cli.planrun import PlanResult, plan_stack
-from aifactory.planning import placement, storage_sizing
+from aifactory.planning import feasibility, placement, storage_sizing
 from aifactory.planning.topology_model import compress_hostlist
+from aifactory.schedulers import kubernetes_manifests
 
 EXAMPLES = ["dev", "commercial-us", "sovereign-eu", "slurm-datahall"]
 
 
 @pytest.mark.parametrize("stack", EXAMPLES)
 def test_placement_and_sizing_run_once_per_plan(stack: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = {"placement": 0, "sizing": 0}
+    calls = {"placement": 0, "sizing": 0, "quotas": 0}
     # Counted where the work happens (every public entry point goes through these module globals),
     # so a second caller anywhere in the program is seen.
     for site in ("_plan_aws", "_plan_datahall"):
@@ -38,10 +39,25 @@ def test_placement_and_sizing_run_once_per_plan(stack: str, monkeypatch: pytest.
             super().__init__(*args, **kwargs)
 
     monkeypatch.setattr(storage_sizing, "FilesystemSizing", CountedSizing)
+
+    allocate = kubernetes_manifests.allocate_quotas
+
+    def counted_quotas(*args: Any) -> Any:
+        calls["quotas"] += 1
+        return allocate(*args)
+
+    for module in (kubernetes_manifests, feasibility):
+        monkeypatch.setattr(module, "allocate_quotas", counted_quotas)
     assert main(["plan", stack]) == 0
     result = plan_stack(stack)  # the same again: counts double, never more
     assert calls["placement"] == 2
     assert calls["sizing"] == (2 if result.spec.storage is not None else 0)
+    queues = (
+        result.spec.scheduler is not None
+        and result.spec.scheduler.kind == "kubernetes"
+        and result.spec.scheduler.queues
+    )
+    assert calls["quotas"] == (2 if queues else 0)
 
 
 def _by_type(result: PlanResult, kind: str) -> list[Any]:
