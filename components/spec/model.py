@@ -77,6 +77,9 @@ def _taint_problem(key: str, value: str, effect: str) -> str | None:
         return f"key '{key}' is not a Kubernetes qualified name (at most 63 letters, digits, '-', '_', '.')"
     if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
         return f"key prefix '{prefix}' is not a DNS subdomain of at most 253 characters"
+    if len(key) > 63:
+        # EKS API reference, Taint: key length 1-63 in total, stricter than Kubernetes' prefix/name limits.
+        return f"key '{key}' is longer than the 63 characters an EKS node group taint allows"
     if value and (len(value) > 63 or not _NAME.match(value)):
         return f"value '{value}' is not a label value (at most 63 letters, digits, '-', '_', '.')"
     if effect not in TAINT_EFFECTS:

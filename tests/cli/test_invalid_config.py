@@ -244,6 +244,12 @@ CASES: list[tuple[str, bool, Mutation, str]] = [
         "aifactory:fleets[0].taints[1]",
     ),
     ("taint-value-too-long", False, _fleet(taints=["k=" + "v" * 64 + ":NoSchedule"]), "aifactory:fleets[0].taints[0]"),
+    (
+        "taint-key-too-long-for-eks",
+        False,
+        _fleet(taints=["a" * 30 + ".example.com/" + "k" * 30 + ":NoSchedule"]),
+        "aifactory:fleets[0].taints[0]",
+    ),
     ("taint-prefix-not-dns", True, _fleet(taints=["Bad_Prefix/k=v:NoExecute"]), "aifactory:fleets[0].taints[0]"),
 ]
 
