@@ -84,6 +84,7 @@ class AiFactory(pulumi.ComponentResource):
                 "tags": tags,
             },
             child,
+            subnets=plan.subnets,
         )
         subnet_of = self.network.subnet_ids_by_zone
 

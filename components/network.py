@@ -1,6 +1,7 @@
 """`FactoryNetwork`: the VPC a factory's nodes live in, working without internet egress."""
 
 import json
+from collections.abc import Sequence
 from typing import NotRequired, Required, TypedDict
 
 import pulumi
@@ -8,7 +9,7 @@ import pulumi_aws as aws
 
 from .arns import assume_role_policy, endpoint_service_name, service_principal
 from .plan_time import require_plan_time
-from .planning.network_plan import plan_subnets
+from .planning.network_plan import SubnetPlan, plan_subnets
 from .tags import ROLE_EFA, TAG_ROLE
 
 # Interface endpoints nodes need when nothing reaches the internet: image pulls (ECR api + dkr, with
@@ -66,8 +67,19 @@ class FactoryNetwork(pulumi.ComponentResource):
     efa_security_group_id: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
 
-    def __init__(self, name: str, args: FactoryNetworkArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self,
+        name: str,
+        args: FactoryNetworkArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        subnets: Sequence[SubnetPlan] | None = None,
+    ):
+        """`subnets` is the factory plan's layout (so a factory splits its CIDR once); without it the
+        args are split here."""
         require_plan_time("FactoryNetwork", args, PLAN_TIME_ARGS)
+        if subnets is not None and [s.availability_zone for s in subnets] != list(args["availability_zones"]):
+            raise ValueError("FactoryNetwork: `subnets` must follow `availability_zones`, zone for zone")
         super().__init__("aifactory:index:FactoryNetwork", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         zones = list(args["availability_zones"])
@@ -86,7 +98,7 @@ class FactoryNetwork(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-vpc"},
             opts=child,
         )
-        layout = plan_subnets(cidr, zones, public=egress == "nat")
+        layout = list(subnets) if subnets is not None else plan_subnets(cidr, zones, public=egress == "nat")
         private_subnets = [
             aws.ec2.Subnet(
                 f"{name}-private-{plan.availability_zone}",

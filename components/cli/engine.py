@@ -107,7 +107,7 @@ def _alias_urns(request: Any, urn: str) -> tuple[str, ...]:
             continue
         spec = alias.spec
         parent = "" if spec.noParent else spec.parentUrn or request.parent
-        parent_type = parent.split("::")[2].split("$")[-1] if parent and parent != "" else ""
+        parent_type = parent.split("::")[2].split("$")[-1] if parent else ""
         if parent_type == "pulumi:pulumi:Stack":
             parent_type = ""
         stack = f"urn:pulumi:{spec.stack}" if spec.stack else prefix

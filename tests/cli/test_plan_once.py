@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aifactory import network
 from aifactory.cli.main import main
 from aifactory.cli.planrun import PlanResult, plan_stack
-from aifactory.planning import feasibility, placement, storage_sizing
+from aifactory.planning import feasibility, network_plan, placement, storage_sizing
 from aifactory.planning.topology_model import compress_hostlist
 from aifactory.schedulers import kubernetes_manifests
 
@@ -21,7 +22,7 @@ EXAMPLES = ["dev", "commercial-us", "sovereign-eu", "slurm-datahall"]
 
 @pytest.mark.parametrize("stack", EXAMPLES)
 def test_placement_and_sizing_run_once_per_plan(stack: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = {"placement": 0, "sizing": 0, "quotas": 0}
+    calls = {"placement": 0, "sizing": 0, "quotas": 0, "subnets": 0}
     # Counted where the work happens (every public entry point goes through these module globals),
     # so a second caller anywhere in the program is seen.
     for site in ("_plan_aws", "_plan_datahall"):
@@ -48,9 +49,19 @@ def test_placement_and_sizing_run_once_per_plan(stack: str, monkeypatch: pytest.
 
     for module in (kubernetes_manifests, feasibility):
         monkeypatch.setattr(module, "allocate_quotas", counted_quotas)
+
+    split = network_plan.plan_subnets
+
+    def counted_subnets(*args: Any, **kwargs: Any) -> Any:
+        calls["subnets"] += 1
+        return split(*args, **kwargs)
+
+    for module in (network_plan, feasibility, network):
+        monkeypatch.setattr(module, "plan_subnets", counted_subnets)
     assert main(["plan", stack]) == 0
     result = plan_stack(stack)  # the same again: counts double, never more
     assert calls["placement"] == 2
+    assert calls["subnets"] == 2
     assert calls["sizing"] == (2 if result.spec.storage is not None else 0)
     queues = (
         result.spec.scheduler is not None
