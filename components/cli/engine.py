@@ -31,9 +31,21 @@ class PlannedResource:
     inputs: dict[str, Any]
     aliases: tuple[str, ...] = ()
     """URNs this resource was known by before (from its `aliases` option): the engine moves, not replaces."""
+    id: str | None = None
+    """The id the mocks gave it (what other resources' inputs refer to it by)."""
+    outputs: dict[str, Any] = field(default_factory=dict)
+    """What the mocks computed beyond its inputs (e.g. an EKS cluster's security group, an endpoint's prefix list)."""
 
     def as_json(self) -> dict[str, Any]:
-        return {"urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent, "inputs": self.inputs}
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "id": self.id,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+        }
 
 
 @dataclass
@@ -75,6 +87,9 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             self._stack_urn = response.urn
             return response
         parent = request.parent if request.parent and request.parent != self._stack_urn else None
+        inputs = _plain(self._recording_mocks.last_inputs)
+        registration = self.resources.get(response.urn)
+        state = _plain(dict(registration.state)) if registration is not None and registration.state else {}
         with self._lock:
             self._run.resources.append(
                 PlannedResource(
@@ -83,8 +98,10 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     name=request.name,
                     parent=parent,
                     custom=bool(request.custom),
-                    inputs=_plain(self._recording_mocks.last_inputs),
+                    inputs=inputs,
                     aliases=_alias_urns(request, response.urn),
+                    id=response.id or None,
+                    outputs={k: v for k, v in state.items() if inputs.get(k) != v} if request.custom else {},
                 )
             )
         return response

@@ -1,0 +1,348 @@
+"""Whether each flow the factory needs is allowed by the planned security groups, routes and endpoints.
+
+A flow from A to B is allowed when a group on A's interface has an egress rule that admits B and a
+group on B's interface has an ingress rule that admits A (security groups are stateful, so replies
+need no rule; EC2 user guide, "Security group rules"). A rule admits a peer by group reference (the
+peer's interface carries that group), by CIDR (every subnet of the peer lies inside it) or, for AWS
+services reached through a gateway endpoint, by the endpoint's managed prefix list. Groups created by
+Pulumi have no rules but the ones declared: the AWS provider removes the default allow-all egress
+rule (pulumi-aws `aws.ec2.SecurityGroup` docs).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from .inventory import ALL, INTERNET, Inventory, Member, SgRule, cidr_covers
+from .registry import Finding, rule
+
+HTTPS = (443, 443)
+EPHEMERAL = (1024, 65535)
+# Lustre: 988 for LNet, 1018-1023 for the client's reserved ports (FSx for Lustre user guide, "File
+# system access control with Amazon VPC", Lustre client rules).
+LUSTRE_PORTS = ((988, 988), (1018, 1023))
+
+
+@dataclass(frozen=True)
+class Flow:
+    source: Member
+    target: Member
+    protocol: str
+    ports: tuple[int, int] | None
+    """None: all traffic (`protocol` is `-1`)."""
+    efa: bool = False
+    """Between EFA interfaces (their groups) rather than IP interfaces."""
+
+    def describe(self) -> str:
+        what = "all traffic" if self.ports is None else f"{self.protocol} {_ports(self.ports)}"
+        return f"{self.source.name} → {self.target.name} ({what}{', EFA' if self.efa else ''})"
+
+
+def _ports(ports: tuple[int, int]) -> str:
+    return str(ports[0]) if ports[0] == ports[1] else f"{ports[0]}-{ports[1]}"
+
+
+def _admits(rule: SgRule, protocol: str, ports: tuple[int, int] | None) -> bool:
+    if rule.protocol == ALL:
+        return True
+    if protocol == ALL or rule.protocol != protocol or ports is None:
+        return False
+    low = rule.from_port if rule.from_port is not None else 0
+    high = rule.to_port if rule.to_port is not None else 65535
+    return low <= ports[0] and ports[1] <= high
+
+
+def _peer(inv: Inventory, rule: SgRule, member: Member, efa: bool) -> bool:
+    groups = member.efa_groups if efa else member.groups
+    if rule.peer_group is not None:
+        return rule.peer_group in groups
+    if rule.cidr is not None:
+        return bool(member.subnets) and all(cidr_covers(rule.cidr, inv.subnet_cidrs.get(s, "")) for s in member.subnets)
+    return False
+
+
+def blocked_side(inv: Inventory, flow: Flow) -> str | None:
+    """None when the flow is allowed; otherwise which side lacks a rule, with the groups it checked."""
+    src_groups = flow.source.efa_groups if flow.efa else flow.source.groups
+    dst_groups = flow.target.efa_groups if flow.efa else flow.target.groups
+    out = any(
+        _admits(r, flow.protocol, flow.ports) and _peer(inv, r, flow.target, flow.efa)
+        for g in src_groups
+        for r in inv.groups.get(g, _EMPTY).egress
+    )
+    into = any(
+        _admits(r, flow.protocol, flow.ports) and _peer(inv, r, flow.source, flow.efa)
+        for g in dst_groups
+        for r in inv.groups.get(g, _EMPTY).ingress
+    )
+    missing = []
+    if not out:
+        missing.append(f"no egress rule of {_names(inv, src_groups)} admits it")
+    if not into:
+        missing.append(f"no ingress rule of {_names(inv, dst_groups)} admits it")
+    return "; ".join(missing) or None
+
+
+class _NoGroup:
+    ingress: list[SgRule] = []
+    egress: list[SgRule] = []
+
+
+_EMPTY = _NoGroup()
+
+
+def _names(inv: Inventory, groups: Iterable[str]) -> str:
+    names = sorted(inv.groups[g].name if g in inv.groups else g for g in groups)
+    return ", ".join(names) if names else "its (no) security groups"
+
+
+def _check(inv: Inventory, rule_id: str, flows: Iterable[Flow]) -> Iterator[Finding]:
+    for flow in flows:
+        why = blocked_side(inv, flow)
+        if why:
+            yield Finding(rule_id, flow.describe(), f"blocked: {why}")
+
+
+# --- which flows the factory needs -------------------------------------------------------------------
+
+
+def _nodes(inv: Inventory) -> list[Member]:
+    return inv.of_kind("eks-node", "node", "slurm-compute", "instance")
+
+
+def distinct(members: Iterable[Member]) -> list[Member]:
+    """One member per network identity (groups, EFA groups, subnets, fleet): members that share one
+    are allowed exactly the same flows, so a 12,000-instance fleet is checked once per subnet."""
+    seen: dict[tuple[object, ...], Member] = {}
+    for m in members:
+        seen.setdefault((m.kind, m.groups, m.efa_groups, m.subnets, m.fleet, m.role), m)
+    return list(seen.values())
+
+
+@rule(
+    "reach.eks-api",
+    "nodes and the cluster runner reach the EKS API (tcp 443)",
+    "EKS user guide, 'View Amazon EKS security group requirements for clusters'",
+    "EKS user guide, 'Cluster API server endpoint' (private access from within the VPC)",
+)
+def eks_api(inv: Inventory) -> Iterator[Finding]:
+    for plane in inv.of_kind("control-plane"):
+        clients = inv.of_kind("eks-node", "runner")
+        yield from _check(inv, "reach.eks-api", (Flow(c, plane, "tcp", HTTPS) for c in clients))
+
+
+@rule(
+    "reach.kubelet",
+    "the control plane reaches every kubelet (tcp 10250)",
+    "EKS user guide, 'View Amazon EKS security group requirements for clusters' (minimum outbound to nodes)",
+)
+def kubelet(inv: Inventory) -> Iterator[Finding]:
+    for plane in inv.of_kind("control-plane"):
+        yield from _check(
+            inv, "reach.kubelet", (Flow(plane, n, "tcp", (10250, 10250)) for n in inv.of_kind("eks-node"))
+        )
+
+
+@rule(
+    "reach.coredns",
+    "every node reaches the nodes that run CoreDNS (tcp and udp 53)",
+    "Kubernetes docs, 'DNS for Services and Pods'; EKS user guide, 'Manage CoreDNS for DNS in Amazon EKS clusters'",
+)
+def coredns(inv: Inventory) -> Iterator[Finding]:
+    nodes = inv.of_kind("eks-node")
+    # CoreDNS (an EKS add-on) runs on nodes without taints: the system node group when there is one.
+    hosts = [n for n in nodes if n.labels.get("aifactory.io/node-role") == "system"] or nodes
+    flows = (Flow(n, h, proto, (53, 53)) for n in nodes for h in hosts for proto in ("udp", "tcp"))
+    yield from _check(inv, "reach.coredns", flows)
+
+
+@rule(
+    "reach.fsx",
+    "file system clients and FSx for Lustre reach each other (tcp 988, 1018-1023; all traffic with EFA)",
+    "FSx for Lustre user guide, 'File system access control with Amazon VPC'",
+    "FSx for Lustre user guide, 'Working with EFA-enabled file systems' (EFA security groups)",
+)
+def fsx(inv: Inventory) -> Iterator[Finding]:
+    clients = distinct(n for n in _nodes(inv) if n.fleet is not None)
+    for fs in inv.of_kind("fsx"):
+        flows: list[Flow] = []
+        for client in clients:
+            for ports in LUSTRE_PORTS:
+                flows += [Flow(client, fs, "tcp", ports), Flow(fs, client, "tcp", ports)]
+            if fs.efa_groups and client.efa_groups:
+                flows += [Flow(client, fs, ALL, None, efa=True), Flow(fs, client, ALL, None, efa=True)]
+        yield from _check(inv, "reach.fsx", flows)
+
+
+@rule(
+    "reach.efa",
+    "every EFA interface of a fleet reaches the fleet's other EFA interfaces (all traffic)",
+    "EC2 user guide, 'Prepare an EFA-enabled security group': all traffic to and from the group itself",
+)
+def efa(inv: Inventory) -> Iterator[Finding]:
+    members = distinct(m for m in _nodes(inv) if m.efa_groups)
+    by_fleet: dict[str | None, list[Member]] = {}
+    for m in members:
+        by_fleet.setdefault(m.fleet, []).append(m)
+    flows = (Flow(a, b, ALL, None, efa=True) for group in by_fleet.values() for a in group for b in group)
+    yield from _check(inv, "reach.efa", flows)
+
+
+def slurm_ports(slurm_conf: str) -> dict[str, tuple[int, int] | None]:
+    """slurmctld, slurmd and srun ports of a slurm.conf (Slurm defaults when a key is absent;
+    slurm.conf(5): SlurmctldPort 6817, SlurmdPort 6818, SrunPortRange unset = ephemeral ports)."""
+
+    def value(key: str) -> str | None:
+        found = re.search(rf"^\s*{key}\s*=\s*(\S+)", slurm_conf, re.IGNORECASE | re.MULTILINE)
+        return found.group(1) if found else None
+
+    def port_range(text: str | None, default: tuple[int, int] | None) -> tuple[int, int] | None:
+        if not text:
+            return default
+        low, _, high = text.partition("-")
+        return int(low), int(high or low)
+
+    return {
+        "slurmctld": port_range(value("SlurmctldPort"), (6817, 6817)),
+        "slurmd": port_range(value("SlurmdPort"), (6818, 6818)),
+        "srun": port_range(value("SrunPortRange"), EPHEMERAL),
+    }
+
+
+@rule(
+    "reach.slurm",
+    "slurmctld, slurmd and srun reach each other (SlurmctldPort, SlurmdPort, SrunPortRange)",
+    "Slurm slurm.conf(5): SlurmctldPort, SlurmdPort, SrunPortRange; Slurm network configuration guide",
+)
+def slurm(inv: Inventory) -> Iterator[Finding]:
+    if inv.slurm_conf is None:
+        return
+    ports = slurm_ports(inv.slurm_conf)
+    heads = inv.of_kind("instance")
+    compute = distinct(inv.of_kind("slurm-compute"))
+    flows: list[Flow] = []
+    for head in heads:
+        for node in compute:
+            flows.append(Flow(node, head, "tcp", ports["slurmctld"]))
+            flows.append(Flow(head, node, "tcp", ports["slurmd"]))
+            # srun runs on the head (login) node; step daemons on compute nodes connect back to it.
+            flows.append(Flow(node, head, "tcp", ports["srun"]))
+    for a in compute:
+        for b in compute:
+            # slurmd forwards messages to other slurmds (hierarchical communication) and srun on one
+            # compute node talks to step daemons on the others.
+            flows.append(Flow(a, b, "tcp", ports["slurmd"]))
+            flows.append(Flow(a, b, "tcp", ports["srun"]))
+    for head in heads:
+        for db in inv.of_kind("database"):
+            flows.append(Flow(head, db, "tcp", (3306, 3306)))
+    yield from _check(inv, "reach.slurm", flows)
+
+
+# --- AWS services -----------------------------------------------------------------------------------
+
+# AWS CLI command → endpoint service it calls (AWS CLI reference; "AWS services that integrate with
+# AWS PrivateLink" for the endpoint names).
+CLI_SERVICES = {
+    "s3": "s3",
+    "s3api": "s3",
+    "secretsmanager": "secretsmanager",
+    "ssm": "ssm",
+    "ec2": "ec2",
+    "sts": "sts",
+    "logs": "logs",
+    "cloudwatch": "monitoring",
+    "ecr": "ecr.api",
+    "eks": "eks",
+    "kms": "kms",
+    "autoscaling": "autoscaling",
+    "rds": "rds",
+    "route53": "route53",
+    "fsx": "fsx",
+}
+_CLI_CALL = re.compile(r"\baws((?:\s+--[a-z-]+(?:[ =](?!--)\S+)?)*)\s+([a-z][a-z0-9-]+)\s+[a-z][a-z0-9-]*")
+# Nodes of a private EKS cluster: image pulls from ECR (api, dkr, and S3 for the layers), the VPC CNI's
+# EC2 calls, STS (EKS user guide, "Deploy private clusters with limited internet access", VPC
+# endpoints table; ECR user guide, "Amazon ECR interface VPC endpoints": layers are served from S3).
+EKS_NODE_SERVICES = ("ecr.api", "ecr.dkr", "s3", "ec2", "sts")
+# Session Manager needs ssm, ssmmessages and ec2messages (Systems Manager user guide, "Improve the
+# security of EC2 instances by using VPC endpoints for Systems Manager").
+SSM_SERVICES = ("ssm", "ssmmessages", "ec2messages")
+SSM_CORE_POLICY = "AmazonSSMManagedInstanceCore"
+
+
+def services_called(user_data: str) -> set[str]:
+    """Endpoint services that a boot script's AWS CLI calls reach."""
+    return {
+        CLI_SERVICES.get(m.group(2), m.group(2)) for m in _CLI_CALL.finditer(user_data) if m.group(2) != "configure"
+    }
+
+
+def services_needed(inv: Inventory, member: Member) -> set[str]:
+    needed = services_called(member.user_data)
+    if member.kind == "eks-node":
+        needed |= set(EKS_NODE_SERVICES)
+        if any(True for _ in inv.by_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")):
+            # The Pod Identity agent on every node calls EKS Auth (EKS user guide, "Learn how EKS Pod
+            # Identity grants pods access to AWS services": eks-auth endpoint for private clusters).
+            needed.add("eks-auth")
+    if member.role and any(p.endswith(f"/{SSM_CORE_POLICY}") for p in inv.role_managed_policies.get(member.role, ())):
+        needed |= set(SSM_SERVICES)
+    return needed
+
+
+def _internet(inv: Inventory, member: Member) -> bool:
+    if not member.subnets or not all(inv.route_table_of.get(s) in inv.internet_route_tables for s in member.subnets):
+        return False
+    return any(
+        _admits(r, "tcp", HTTPS) and r.cidr is not None and cidr_covers(r.cidr, INTERNET)
+        for g in member.groups
+        for r in inv.groups.get(g, _EMPTY).egress
+    )
+
+
+def service_route(inv: Inventory, member: Member, service: str) -> str | None:
+    """None when `member` reaches `service` over HTTPS; otherwise why not."""
+    if _internet(inv, member):
+        return None
+    gateway = inv.gateway_endpoints.get(service)
+    if gateway is not None:
+        tables = {inv.route_table_of.get(s) for s in member.subnets}
+        if not tables <= gateway.route_tables:
+            return f"the {service} gateway endpoint is not on the route tables of its subnets"
+        allowed = any(
+            _admits(r, "tcp", HTTPS)
+            and (
+                (r.prefix_list is not None and r.prefix_list == gateway.prefix_list)
+                or (r.cidr is not None and cidr_covers(r.cidr, INTERNET))
+            )
+            for g in member.groups
+            for r in inv.groups.get(g, _EMPTY).egress
+        )
+        return None if allowed else f"no egress rule admits tcp 443 to the {service} gateway endpoint's prefix list"
+    endpoint = inv.interface_endpoints.get(service)
+    if endpoint is None:
+        return f"no route to the internet and no {inv.service_name(service)} interface endpoint"
+    if not inv.private_dns.get(service):
+        return f"the {service} endpoint has private DNS off, so the default service name resolves to the internet"
+    return blocked_side(inv, Flow(member, endpoint, "tcp", HTTPS))
+
+
+@rule(
+    "reach.aws-services",
+    "every node reaches each AWS service it calls (interface endpoint, S3 gateway prefix list, or NAT)",
+    "EKS user guide, 'Deploy private clusters with limited internet access' (VPC endpoints)",
+    "VPC user guide (PrivateLink), 'Gateway endpoints for Amazon S3': security groups must allow the prefix list",
+    "Systems Manager user guide, 'VPC endpoints for Systems Manager'",
+)
+def aws_services(inv: Inventory) -> Iterator[Finding]:
+    for member in distinct(_nodes(inv) + inv.of_kind("runner")):
+        for service in sorted(services_needed(inv, member)):
+            why = service_route(inv, member, service)
+            if why:
+                yield Finding("reach.aws-services", f"{member.name} → {service} (tcp 443)", f"unreachable: {why}")
+
+
+__all__ = ["Flow", "blocked_side", "service_route", "services_called", "slurm_ports"]
