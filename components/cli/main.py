@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(json.dumps(result.as_json(), indent=2, sort_keys=False))
             else:
                 print_plan(result, tree=args.tree)
-            return EXIT_POLICY if result.mandatory_violations() else EXIT_OK
+            return EXIT_POLICY if result.mandatory_violations() or result.preflight else EXIT_OK
         if args.command == "render":
             from .render import render_stack
 

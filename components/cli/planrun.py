@@ -23,6 +23,8 @@ class PlanResult:
     resources: list[PlannedResource]
     outputs: dict[str, Any]
     violations: list[dict[str, str]] = field(default_factory=list)
+    preflight: list[dict[str, str]] = field(default_factory=list)
+    """Deploy preflight findings: what AWS would refuse or make unreachable (`aifactory.preflight`)."""
 
     @property
     def stack(self) -> str:
@@ -51,6 +53,7 @@ class PlanResult:
             "outputs": self.outputs,
             "summary": self.summary,
             "policy": {"violations": self.violations},
+            "preflight": {"findings": self.preflight},
         }
 
     def mandatory_violations(self) -> list[dict[str, str]]:
@@ -83,8 +86,27 @@ def plan_stack(stack: str, stacks_dir: str | None = None) -> PlanResult:
 
     run = run_program(config, plan.name, plan.spec.region, plan.spec.partition, lambda: deploy(plan))
     result = PlanResult(plan, run.resources, run.outputs)
-    result.violations = policy_verdicts(result.as_json())
+    document = result.as_json()
+    result.violations = policy_verdicts(document)
+    result.preflight = preflight_findings(plan, document["resources"])
     return result
+
+
+def preflight_findings(plan: FactoryPlan, resources: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The deploy preflight over a plan's resources (as the plan JSON lists them)."""
+    from ..preflight import preflight
+    from .mocks import ACCOUNT_ID
+
+    spec = plan.spec
+    found = preflight(
+        resources,
+        region=spec.region,
+        partition=spec.partition,
+        account=ACCOUNT_ID,
+        registry_mirror=spec.sovereignty.registry_mirror if spec.sovereignty else None,
+        slurm_conf=plan.slurm.config_files.get("slurm.conf") if plan.slurm else None,
+    )
+    return [f.as_json() for f in found]
 
 
 def policy_verdicts(document: dict[str, Any]) -> list[dict[str, str]]:

@@ -51,6 +51,12 @@ def plan_lines(result: PlanResult, tree: bool = False) -> list[str]:
     for v in result.violations:
         lines.append(f"  [{v['level']}] {v['policy']}: {v['urn']}")
         lines.append(f"      {v['message']}")
+    lines += ["", "deploy preflight"]
+    if not result.preflight:
+        lines.append("  every required flow, key use and fetch is allowed")
+    for f in result.preflight:
+        lines.append(f"  [{f['rule']}] {f['subject']}")
+        lines.append(f"      {f['message']}")
     return lines
 
 

@@ -323,12 +323,13 @@ class _Reader:
                 inputs.get("userData"), encoded=False
             )
             profile = inputs.get("iamInstanceProfile")
+            subnet = inputs.get("subnetId") or self._template_subnet(template)
             inv.members.append(
                 Member(
                     f"instance {r['name']}",
                     "slurm-compute" if template is not None else "instance",
                     ip,
-                    (inputs["subnetId"],) if inputs.get("subnetId") else (),
+                    (subnet,) if subnet else (),
                     efa,
                     self.profiles.get(str(profile)) if profile else self._template_role(template),
                     user_data or self._user_data(template),
@@ -395,6 +396,14 @@ class _Reader:
             for g in i.get("securityGroups") or []
         )
         return ip, efa
+
+    @staticmethod
+    def _template_subnet(template: dict[str, Any] | None) -> str | None:
+        """The subnet a launch template's interfaces name (self-launched instances take it from there)."""
+        for interface in ((template or {}).get("inputs") or {}).get("networkInterfaces") or []:
+            if interface.get("subnetId"):
+                return str(interface["subnetId"])
+        return None
 
     def _template_role(self, template: dict[str, Any] | None) -> str | None:
         if template is None:

@@ -9,7 +9,7 @@ import pytest
 from aifactory.preflight import RULES, preflight
 from aifactory.preflight.reachability import services_called, slurm_ports
 
-from .world import ACCOUNT, PARTITION, REGION, b64, egress, eks_world, ingress, replaced, res, without
+from tests.preflight.world import ACCOUNT, PARTITION, REGION, b64, egress, eks_world, ingress, replaced, res, without
 
 
 def findings(resources: list[dict[str, Any]], rule: str, **kw: Any) -> list[str]:
