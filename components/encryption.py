@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from .arns import regional_service_host, service_linked_role_arn
+from .spec.scheduler import SlurmScheduler
 
 if TYPE_CHECKING:
     import pulumi
@@ -80,7 +81,7 @@ def key_users(plan: FactoryPlan) -> KeyUsers:
         # Head and compute nodes are aws.ec2.Instance resources (no autoscaling group); the munge
         # key is a Secrets Manager secret.
         services |= {"ec2", "secretsmanager"}
-        if getattr(spec.scheduler, "accounting", "none") == "slurmdbd":
+        if isinstance(spec.scheduler, SlurmScheduler) and spec.scheduler.accounting == "slurmdbd":
             services.add("rds")  # its managed master password is a secret under the same key
     buckets: tuple[str, ...] = ()
     storage = spec.storage
@@ -185,11 +186,13 @@ def key_policy(
             },
         ]
     if "ec2" in used:
-        # Instances the deployer launches itself: EBS uses the key on the caller's behalf and
-        # creates a grant for the volume (EC2 user guide, "How EBS encryption works" and "Amazon EBS
-        # encryption" permissions: kms:CreateGrant with kms:GrantIsForAWSResource).
+        # Instances the deployer launches itself: EC2 uses the key on the caller's behalf, with
+        # exactly these actions, and creates a grant for each volume; the grant only for AWS
+        # resources (Amazon EBS user guide, "Requirements for Amazon EBS encryption": "Permissions
+        # for users").
+        ebs = ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"]
         statements += [
-            _through_service("Ec2EbsUseKey", "ec2", list(_USE), region, partition, account),
+            _through_service("Ec2EbsUseKey", "ec2", ebs, region, partition, account),
             {
                 **_through_service("Ec2EbsAttachVolumes", "ec2", ["kms:CreateGrant"], region, partition, account),
                 "Condition": {
@@ -203,14 +206,12 @@ def key_policy(
     # them; kms:GrantIsForAWSResource must not restrict them (EKS user guide, "Encrypt Kubernetes
     # secrets with KMS on existing clusters", note on scoping the key policy).
     if "fsx" in used:
-        # FSx for Lustre uses the key for the file system and its backups through grants
-        # (FSx for Lustre user guide, "Encrypting data at rest": "Amazon FSx for Lustre key policies
-        # for AWS KMS").
-        statements.append(
-            _through_service(
-                "FsxUseKey", "fsx", [*_USE[:4], "kms:CreateGrant", "kms:DescribeKey"], region, partition, account
-            )
-        )
+        # FSx for Lustre uses the key for the file system and its backups through a grant; these
+        # four are the permissions it marks required, Encrypt and ReEncrypt only optional (FSx for
+        # Lustre user guide, "How Amazon FSx for Lustre uses AWS KMS": "Amazon FSx key policies for
+        # AWS KMS").
+        fsx = ["kms:Decrypt", "kms:GenerateDataKeyWithoutPlaintext", "kms:CreateGrant", "kms:DescribeKey"]
+        statements.append(_through_service("FsxUseKey", "fsx", fsx, region, partition, account))
     if "secretsmanager" in used:
         # Secrets Manager asks for a data key when a value is written and decrypts it when read, on
         # the caller's behalf (Secrets Manager user guide, "Secret encryption and decryption in AWS
@@ -226,18 +227,11 @@ def key_policy(
             )
         )
     if "rds" in used:
-        # RDS encrypts the instance's storage through grants it creates when the instance is
-        # created (RDS user guide, "AWS KMS key management": "Authorizing use of a customer managed
-        # key").
+        # RDS acts for the principal that creates the instance, which needs kms:CreateGrant and
+        # kms:DescribeKey on the key; RDS works through the grant afterwards (RDS user guide, "AWS KMS
+        # key management": "Authorizing use of a customer managed key", with kms:ViaService).
         statements.append(
-            _through_service(
-                "RdsUseKey",
-                "rds",
-                [*_USE[:4], "kms:CreateGrant", "kms:ListGrants", "kms:DescribeKey"],
-                region,
-                partition,
-                account,
-            )
+            _through_service("RdsUseKey", "rds", ["kms:CreateGrant", "kms:DescribeKey"], region, partition, account)
         )
     if "s3" in used and data_repository_buckets:
         # FSx's data repository role reads and writes the SSE-KMS bucket through S3 (FSx for Lustre

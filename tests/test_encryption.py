@@ -81,7 +81,12 @@ def test_directly_launched_instances_use_the_key_only_through_ec2_in_this_accoun
             "kms:ViaService": f"ec2.{REGION}.amazonaws.com",
             "kms:CallerAccount": ACCOUNT,
         }
-    assert use["Action"] == USE
+    assert sorted(use["Action"]) == [
+        "kms:Decrypt",
+        "kms:DescribeKey",
+        "kms:GenerateDataKeyWithoutPlaintext",
+        "kms:ReEncrypt*",
+    ]
     assert grant["Action"] == ["kms:CreateGrant"]
     assert grant["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
 
@@ -97,6 +102,21 @@ def test_data_stores_use_the_key_only_through_their_service(service: KeyService,
     assert statement["Condition"]["StringEquals"]["kms:CallerAccount"] == ACCOUNT
     assert ("kms:CreateGrant" in statement["Action"]) is grant
     assert "kms:*" not in statement["Action"]
+
+
+def test_fsx_gets_only_the_permissions_it_requires() -> None:
+    statement = statements_by_sid(_policy("fsx"))["FsxUseKey"]
+    assert sorted(statement["Action"]) == [
+        "kms:CreateGrant",
+        "kms:Decrypt",
+        "kms:DescribeKey",
+        "kms:GenerateDataKeyWithoutPlaintext",
+    ]
+
+
+def test_rds_only_creates_its_grant_and_describes_the_key() -> None:
+    statement = statements_by_sid(_policy("rds"))["RdsUseKey"]
+    assert sorted(statement["Action"]) == ["kms:CreateGrant", "kms:DescribeKey"]
 
 
 def test_secrets_manager_gets_data_keys_and_decrypts_nothing_more() -> None:
