@@ -12,6 +12,7 @@ from aifactory.cli.planrun import plan_stack
 from aifactory.encryption import KEY_SERVICES, KeyService, key_policy, key_users, statements_by_sid
 from aifactory.planning.factory_plan import plan_from_config
 
+from tests.conftest import RunProgram
 from tests.stackfiles import base
 
 ACCOUNT = "123456789012"
@@ -271,3 +272,86 @@ def test_slurm_datahall_key_lets_ec2_attach_its_directly_launched_volumes() -> N
     assert _via(grant) == "ec2.eu-north-1.amazonaws.com"
     assert "SecretsManagerUseKey" in by_sid
     assert not set(by_sid) & {"AutoScalingUseKey", "AutoScalingAttachPersistentResources", "FsxUseKey"}
+
+
+# --- every resource under the key has its service allowed -----------------------------------
+
+# Which key service each key-taking input belongs to (the pulumi-aws input names, camelCase).
+_KEY_INPUTS: dict[str, tuple[str, KeyService]] = {
+    "aws:cloudwatch/logGroup:LogGroup": ("kmsKeyId", "logs"),
+    "aws:fsx/lustreFileSystem:LustreFileSystem": ("kmsKeyId", "fsx"),
+    "aws:secretsmanager/secret:Secret": ("kmsKeyId", "secretsmanager"),
+    "aws:rds/instance:Instance": ("kmsKeyId", "rds"),
+}
+
+
+def _services_of_key_users(resources: list[Any], key_arn: str) -> set[str]:
+    """The services the registered resources use the key with."""
+    used: set[str] = set()
+    launchers = {r.type for r in resources}
+    for r in resources:
+        text = json.dumps(r.inputs)
+        if key_arn not in text:
+            continue
+        if r.type in _KEY_INPUTS:
+            field, service = _KEY_INPUTS[r.type]
+            assert r.inputs.get(field) == key_arn, r.urn
+            used.add(service)
+        elif r.type == "aws:eks/cluster:Cluster":
+            used.add("eks")
+        elif r.type == "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
+            used.add("s3")
+        elif r.type == "aws:ec2/instance:Instance":
+            used.add("ec2")
+        elif r.type == "aws:ec2/launchTemplate:LaunchTemplate":
+            # Launched by autoscaling groups / managed node groups, or by EC2 for Slurm instances.
+            if launchers & {"aws:autoscaling/group:Group", "aws:eks/nodeGroup:NodeGroup"}:
+                used.add("autoscaling")
+            if "aws:ec2/instance:Instance" in launchers:
+                used.add("ec2")
+    return used
+
+
+def _allowed_services(document: dict[str, Any]) -> set[str]:
+    sids = set(statements_by_sid(document))
+    allowed = {service for service, own in SIDS.items() if own and own <= sids}
+    return allowed | {"eks"}  # through the account statement and the deployer's IAM policy
+
+
+FULL_SLURM: dict[str, Any] = base(sovereign=True) | {
+    "aifactory:scheduler": SLURM | {"accounting": "slurmdbd"},
+    "aifactory:storage": {
+        "capacityTiB": 4.8,
+        "throughputGBps": 1,
+        "createBucket": True,
+        "s3ImportPath": "s3://sov-data/train/",
+        "s3ExportPath": "s3://sov-data/checkpoints/",
+    },
+}
+
+
+def test_every_service_a_full_slurm_factory_uses_the_key_with_is_allowed(run_program: RunProgram) -> None:
+    from aifactory.factory import AiFactory
+
+    planned = run_program(
+        lambda: AiFactory("sov", {}, plan=plan_from_config(FULL_SLURM, "sov")), FULL_SLURM, stack="sov"
+    )
+    [key] = planned.of_type("aws:kms/key:Key")
+    document = json.loads(key.inputs["policy"])
+    used = _services_of_key_users(planned.resources, key.state["arn"])
+    assert {"logs", "ec2", "secretsmanager", "rds", "fsx", "s3"} <= used
+    assert used <= _allowed_services(document)
+    s3 = statements_by_sid(document)["FsxDataRepositoryUseKeyViaS3"]
+    assert "arn:aws:s3:::sov-data" in s3["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"]
+    # Least privilege: nothing for services this factory does not use.
+    assert not set(statements_by_sid(document)) & SIDS["autoscaling"]
+
+
+@pytest.mark.parametrize("stack", ["sovereign-eu", "slurm-datahall"])
+def test_every_service_an_example_stack_uses_the_key_with_is_allowed(stack: str) -> None:
+    resources = plan_stack(stack).resources
+    [key] = [r for r in resources if r.type == "aws:kms/key:Key"]
+    document = json.loads(key.inputs["policy"])
+    arn = next(str(r.inputs["kmsKeyId"]) for r in resources if r.type == "aws:cloudwatch/logGroup:LogGroup")
+    used = _services_of_key_users(resources, arn)
+    assert used and used <= _allowed_services(document)
