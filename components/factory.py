@@ -1,13 +1,12 @@
 """`AiFactory`: the whole factory from one `FactoryPlan`."""
 
-import json
 from typing import Any, NotRequired, TypedDict
 
 import pulumi
-import pulumi_aws as aws
 
 from .bootstrap import BootstrapContext, FsxMount, NodeadmCluster, render_user_data
 from .catalog.instance_types import get_instance_type
+from .encryption import customer_managed_key
 from .fleet import GpuFleet, drain_deadline
 from .network import FactoryNetwork
 from .planning.factory_plan import FactoryPlan, plan_factory, plan_from_config
@@ -329,64 +328,9 @@ class AiFactory(pulumi.ComponentResource):
     def _kms_key(
         name: str, plan: FactoryPlan, tags: dict[str, str], child: pulumi.ResourceOptions
     ) -> pulumi.Input[str] | None:
-        """The customer-managed key of a sovereign factory: the configured one or a new one."""
-        spec = plan.spec
-        if not spec.sovereign:
-            return None
-        if spec.sovereignty and spec.sovereignty.kms_key_arn:
-            return spec.sovereignty.kms_key_arn
-        account = aws.get_caller_identity_output().account_id
-        partition = spec.partition
-        region = spec.region
-        policy = account.apply(
-            lambda acct: json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "AccountAdministersKey",
-                            "Effect": "Allow",
-                            "Principal": {"AWS": f"arn:{partition}:iam::{acct}:root"},
-                            "Action": "kms:*",
-                            "Resource": "*",
-                        },
-                        {
-                            # CloudWatch Logs encrypts the factory's log groups with this key (CloudWatch Logs
-                            # user guide, "Encrypt log data using AWS KMS").
-                            "Sid": "CloudWatchLogsUseKey",
-                            "Effect": "Allow",
-                            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                            "Action": [
-                                "kms:Encrypt*",
-                                "kms:Decrypt*",
-                                "kms:ReEncrypt*",
-                                "kms:GenerateDataKey*",
-                                "kms:Describe*",
-                            ],
-                            "Resource": "*",
-                            "Condition": {
-                                "ArnLike": {
-                                    "kms:EncryptionContext:aws:logs:arn": (
-                                        f"arn:{partition}:logs:{region}:{acct}:log-group:*"
-                                    )
-                                }
-                            },
-                        },
-                    ],
-                }
-            )
-        )
-        key = aws.kms.Key(
-            f"{name}-cmk",
-            description=f"aifactory {name}: customer-managed key for every data store",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=policy,
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=child.parent, protect=True),
-        )
-        aws.kms.Alias(f"{name}-cmk", name=f"alias/aifactory-{name}", target_key_id=key.key_id, opts=child)
-        return key.arn
+        """The customer-managed key of a sovereign factory: the configured one or a new one whose
+        policy lets every service the plan uses it with do so (`encryption.customer_managed_key`)."""
+        return customer_managed_key(name, plan, tags, child)
 
     def exports(self) -> dict[str, Any]:
         """What an operator needs after `pulumi up`."""

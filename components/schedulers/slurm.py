@@ -23,7 +23,7 @@ from typing import NotRequired, Required, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from ..arns import assume_role_policy, managed_policy_arn, service_principal
+from ..arns import assume_role_policy, managed_policy_arn, regional_service_host, service_principal
 from ..rendering import render
 from .slurm_config import SCRIPT_NAMES, slurm_dns_zone
 
@@ -272,14 +272,18 @@ class SlurmScheduler(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-head-secrets",
             role=role.id,
-            policy=pulumi.Output.all(kms, *secret_arns).apply(lambda v: json.dumps(_head_policy(list(v[1:]), v[0]))),
+            policy=pulumi.Output.all(kms, *secret_arns).apply(
+                lambda v: json.dumps(_head_policy(list(v[1:]), v[0], region, partition))
+            ),
             opts=child,
         )
         for i, node_role in enumerate(args.get("node_role_names", [])):
             aws.iam.RolePolicy(
                 f"{name}-node-munge-{i}",
                 role=node_role,
-                policy=pulumi.Output.all(munge.arn, kms).apply(lambda v: json.dumps(_node_policy(v[0], v[1]))),
+                policy=pulumi.Output.all(munge.arn, kms).apply(
+                    lambda v: json.dumps(_node_policy(v[0], v[1], region, partition))
+                ),
                 opts=child,
             )
         profile = aws.iam.InstanceProfile(f"{name}-head", role=role.name, tags=tags, opts=child)
@@ -443,11 +447,23 @@ class SlurmScheduler(pulumi.ComponentResource):
         return node_ids
 
 
-def _kms_statement(kms: str | None, actions: list[str]) -> list[dict[str, object]]:
-    return [{"Effect": "Allow", "Action": actions, "Resource": kms}] if kms else []
+def _kms_statement(kms: str | None, actions: list[str], region: str, partition: str) -> list[dict[str, object]]:
+    """The key actions a role needs for secrets under the stack's key, only through Secrets Manager.
+
+    Secrets Manager calls KMS with the caller's credentials: GenerateDataKey to store a value,
+    Decrypt to read it (Secrets Manager user guide, "Secret encryption and decryption in AWS Secrets
+    Manager": "Permissions for the KMS key"); kms:ViaService keeps the role from using the key
+    directly (KMS developer guide, "kms:ViaService"). Encrypt is never needed.
+    """
+    if not kms:
+        return []
+    via = {"kms:ViaService": regional_service_host("secretsmanager", region, partition)}
+    return [{"Effect": "Allow", "Action": actions, "Resource": kms, "Condition": {"StringEquals": via}}]
 
 
-def _head_policy(secret_arns: list[str], kms: str | None) -> dict[str, object]:
+def _head_policy(secret_arns: list[str], kms: str | None, region: str, partition: str) -> dict[str, object]:
+    """The head writes the munge key (first boot) and reads it and, with accounting, the database's
+    RDS-managed secret, both under the stack's key."""
     accounting = len(secret_arns) > 1
     return {
         "Version": "2012-10-17",
@@ -462,16 +478,17 @@ def _head_policy(secret_arns: list[str], kms: str | None) -> dict[str, object]:
                 "Resource": secret_arns,
             },
             *([{"Effect": "Allow", "Action": ["rds:DescribeDBInstances"], "Resource": "*"}] if accounting else []),
-            *_kms_statement(kms, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]),
+            *_kms_statement(kms, ["kms:Decrypt", "kms:GenerateDataKey"], region, partition),
         ],
     }
 
 
-def _node_policy(secret_arn: str, kms: str | None) -> dict[str, object]:
+def _node_policy(secret_arn: str, kms: str | None, region: str, partition: str) -> dict[str, object]:
+    """Compute nodes only read the munge key."""
     return {
         "Version": "2012-10-17",
         "Statement": [
             {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": secret_arn},
-            *_kms_statement(kms, ["kms:Decrypt"]),
+            *_kms_statement(kms, ["kms:Decrypt"], region, partition),
         ],
     }

@@ -146,7 +146,31 @@ def test_munge_secret_uses_the_cmk_and_only_nodes_and_head_read_it(sovereign: li
     for policy in node_policies:
         statements = json.loads(policy.inputs["policy"])["Statement"]
         assert statements[0]["Action"] == ["secretsmanager:GetSecretValue"]
-        assert statements[1] == {"Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": KMS}
+        # Read only, the stack's key only, and only through Secrets Manager.
+        assert statements[1] == {
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": KMS,
+            "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}},
+        }
+
+
+def test_head_writes_and_reads_its_secrets_through_secrets_manager_only(sovereign: list[PlannedResource]) -> None:
+    """The head stores the munge key (GenerateDataKey) and reads it and the RDS-managed password
+    (Decrypt); it never needs Encrypt, and it may use the key only via Secrets Manager."""
+    [policy] = [r for r in _of(sovereign, "aws:iam/rolePolicy:RolePolicy") if r.name == "slurm-head-secrets"]
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    [kms] = [s for s in statements if any(str(a).startswith("kms:") for a in s["Action"])]
+    assert sorted(kms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert kms["Resource"] == KMS
+    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}
+
+
+def test_no_key_statement_without_a_key(plain: list[PlannedResource]) -> None:
+    for policy in _of(plain, "aws:iam/rolePolicy:RolePolicy"):
+        if "munge" in policy.name or policy.name == "slurm-head-secrets":
+            actions = [a for s in json.loads(policy.inputs["policy"])["Statement"] for a in s["Action"]]
+            assert not [a for a in actions if a.startswith("kms:")]
 
 
 def test_accounting_database_is_private_encrypted_and_password_managed(
