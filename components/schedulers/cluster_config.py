@@ -8,8 +8,6 @@ URNs are the ones 0.1 created. With a private endpoint the cluster-configuration
 reading the cluster and file system from the infrastructure stack's outputs.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field

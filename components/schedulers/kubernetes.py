@@ -195,6 +195,7 @@ class KubernetesScheduler(pulumi.ComponentResource):
     factory's GPU fleets with EFA and the shared file system."""
 
     cluster_name: pulumi.Output[str]
+    cluster_arn: pulumi.Output[str]
     cluster_endpoint: pulumi.Output[str]
     cluster_security_group_id: pulumi.Output[str]
     cluster_certificate_authority: pulumi.Output[str]
@@ -236,6 +237,7 @@ class KubernetesScheduler(pulumi.ComponentResource):
             )
 
         self.cluster_name = cluster.name
+        self.cluster_arn = cluster.arn
         self.cluster_endpoint = cluster.endpoint
         self.cluster_certificate_authority = cluster.certificate_authority.data
         self.service_cidr = pulumi.Output.from_input(SERVICE_CIDR)

@@ -42,7 +42,14 @@ def test_json_contract(plans: dict[str, dict[str, Any]]) -> None:
     assert (plan["stack"], plan["profile"], plan["region"]) == ("commercial-us", "commercial", "us-east-1")
     for resource in plan["resources"]:
         assert set(resource) == {"urn", "type", "name", "parent", "inputs"}
-        assert resource["urn"].startswith("urn:pulumi:commercial-us::aifactory::")
+        assert resource["urn"].startswith(
+            ("urn:pulumi:commercial-us::aifactory::", "urn:pulumi:commercial-us::aifactory-cluster::")
+        )
+    # a private-endpoint factory: both stacks, every resource in exactly one of them
+    stacks = plan["stacks"]
+    assert set(stacks) == {"aifactory", "aifactory-cluster"}
+    assert sorted(u for s in stacks.values() for u in s["urns"]) == sorted(r["urn"] for r in plan["resources"])
+    assert "kubeconfig" in stacks["aifactory-cluster"]["outputs"]
     summary = plan["summary"]
     for key in ("nodes", "gpus", "power_kw", "cost_per_hour_usd", "storage_throughput_gbps"):
         assert isinstance(summary[key], int | float), key
