@@ -87,6 +87,7 @@ class PlanResult:
                 }
                 for project, resources in self.stacks.items()
             },
+            "upgrade": {"move": self.moves},
             "summary": self.summary,
             "policy": {"violations": self.violations},
         }

@@ -70,7 +70,13 @@ def test_parents_are_components(plans: dict[str, dict[str, Any]]) -> None:
     for resource in resources:
         assert resource["parent"] is None or resource["parent"] in urns
     roots = [r for r in resources if r["parent"] is None]
-    assert [r["type"] for r in roots] == ["aifactory:index:AiFactory"]
+    # one root per stack: the factory, and in the cluster stack its configuration and the reference
+    by_project = sorted((r["urn"].split("::")[1], r["type"]) for r in roots)
+    assert by_project == [
+        ("aifactory", "aifactory:index:AiFactory"),
+        ("aifactory-cluster", "aifactory:index:ClusterConfiguration"),
+        ("aifactory-cluster", "pulumi:pulumi:StackReference"),
+    ]
 
 
 def test_capacity_block_fleet_has_no_placement_group_and_exposes_its_drain(plans: dict[str, dict[str, Any]]) -> None:

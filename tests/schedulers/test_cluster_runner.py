@@ -14,11 +14,11 @@ def test_buildspec_logs_in_selects_the_stack_and_runs_up_non_interactively() -> 
     spec = yaml.safe_load(runner_buildspec("sovereign-eu", "state-eu", "eu-north-1", KEY, "/opt/aifactory/cluster"))
     assert spec["version"] == 0.2
     commands = [shlex.split(c) for c in spec["phases"]["build"]["commands"]]
+    provider = f"awskms:///{KEY}?region=eu-north-1"
     assert commands == [
         ["pulumi", "login", "s3://state-eu?region=eu-north-1&awssdk=v2"],
         ["cd", "/opt/aifactory/cluster"],
-        ["pulumi", "stack", "select", "--create", "--secrets-provider", f"awskms:///{KEY}?region=eu-north-1"]
-        + ["sovereign-eu"],
+        ["pulumi", "stack", "select", "--create", "--secrets-provider", provider, "sovereign-eu"],
         ["pulumi", "up", "--yes", "--non-interactive", "--skip-preview", "--stack", "sovereign-eu"],
     ]
 

@@ -61,9 +61,7 @@ def test_infrastructure_stack_must_be_a_stack_reference(ref: str) -> None:
 
 
 def test_sovereign_runner_image_must_come_from_the_mirror() -> None:
-    found = issues(
-        spec("sovereign", runner={"image": "public.ecr.aws/acme/runner:1.0", "stateBucket": "state-bucket"})
-    )
+    found = issues(spec("sovereign", runner={"image": "public.ecr.aws/acme/runner:1.0", "stateBucket": "state-bucket"}))
     problem = found["aifactory:scheduler.clusterRunner.image"]
     assert MIRROR in problem
     # a prefix that only looks like the mirror is not under it
