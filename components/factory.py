@@ -267,8 +267,8 @@ class AiFactory(pulumi.ComponentResource):
         runner = scheduler.cluster_runner
         if runner is None:
             return None
-        secrets_key = runner.secrets_key_arn or key_arn
-        assert secrets_key is not None, "spec rules require secretsKeyArn without a factory key"
+        secrets_key = runner.secrets_key_arn or (spec.sovereignty.kms_key_arn if spec.sovereignty else None)
+        assert secrets_key is not None, "spec rules require secretsKeyArn without sovereignty.kmsKeyArn"
         return ClusterRunner(
             f"{name}-cluster-config",
             {

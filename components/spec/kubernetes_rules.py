@@ -156,11 +156,16 @@ def cluster_stack_settings(spec: FactorySpec) -> Iterator[ConfigIssue]:
         )
     key_path = config_path("scheduler", "clusterRunner", "secretsKeyArn")
     secrets_key = runner.secrets_key_arn
-    if secrets_key is None and not spec.sovereign:
+    factory_key = spec.sovereignty.kms_key_arn if spec.sovereignty else None
+    if secrets_key is None and factory_key is None:
+        # Both projects read one stack file, which holds the secrets provider and its encrypted
+        # data key (Pulumi docs, "Secrets handling": changing the secrets provider), so the key must
+        # exist before the infrastructure stack is initialised: a key the factory creates does not.
         yield ConfigIssue(
             key_path,
-            "a commercial factory has no customer-managed key for the `awskms://` secrets provider",
-            "set `secretsKeyArn` to the ARN of a KMS key (arn:aws:kms:<region>:<account>:key/<id>)",
+            "no KMS key exists before the infrastructure stack for the `awskms://` secrets provider both stacks share",
+            "set `secretsKeyArn` (or `sovereignty.kmsKeyArn`) to an existing key, "
+            "arn:aws:kms:<region>:<account>:key/<id>, and init the infrastructure stack with it",
         )
     elif secrets_key is not None:
         match = KMS_KEY_ARN.match(secrets_key)

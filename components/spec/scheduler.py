@@ -70,7 +70,8 @@ class ClusterRunner(SpecModel):
     )
     secrets_key_arn: str | None = Field(
         default=None,
-        description="KMS key of the `awskms://` secrets provider (default: the factory's customer-managed key).",
+        description="Existing KMS key of the `awskms://` secrets provider both stacks share "
+        "(default: `sovereignty.kmsKeyArn`).",
     )
     project_dir: str = Field(
         default="/opt/aifactory/cluster",

@@ -21,6 +21,7 @@ from tests.stackfiles import write_stack
 ROOT = Path(__file__).resolve().parents[2]
 RELEASED = ROOT / "tests" / "golden" / "urns" / "released-0.1.0"
 KUBERNETES_SIDE = ("kubernetes:", "pulumi:providers:kubernetes")
+SOVEREIGN_SECRETS_KEY = "arn:aws:kms:eu-north-1:123456789012:key/5c2e8a41-7b3d-4f90-a6e1-0d9c4b7f2e35"
 
 
 def example(stack: str) -> dict[str, Any]:
@@ -144,7 +145,7 @@ def test_runner_is_a_codebuild_project_in_the_private_subnets(sovereign: Planned
     assert project.inputs["source"]["type"] == "NO_SOURCE"
     commands = yaml.safe_load(project.inputs["source"]["buildspec"])["phases"]["build"]["commands"]
     assert commands[0] == "pulumi login 's3://aifactory-sovereign-eu-state?region=eu-north-1&awssdk=v2'"
-    assert f"awskms:///{key.state['arn']}?region=eu-north-1" in commands[2]
+    assert f"awskms:///{SOVEREIGN_SECRETS_KEY}?region=eu-north-1" in commands[2]
     assert commands[-1].endswith("--stack sovereign-eu")
     log_group = sovereign.named("sovereign-eu-cluster-config-runner", "aws:cloudwatch/logGroup:LogGroup")
     assert project.inputs["logsConfig"]["cloudwatchLogs"]["groupName"] == log_group.inputs["name"]
@@ -163,7 +164,7 @@ def test_runner_role_is_cluster_admin_and_least_privilege(sovereign: PlannedProg
     assert association.inputs["policyArn"] == "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
     policy = json.loads(sovereign.named("sovereign-eu-cluster-config-runner-inline").inputs["policy"])
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
-    assert by_sid["SecretsKey"]["Resource"] == sovereign.one("aws:kms/key:Key").state["arn"]
+    assert by_sid["SecretsKey"]["Resource"] == SOVEREIGN_SECRETS_KEY
     assert by_sid["StateObjects"]["Resource"] == "arn:aws:s3:::aifactory-sovereign-eu-state/*"
     assert by_sid["DescribeCluster"]["Resource"] == sovereign.one("aws:eks/cluster:Cluster").state["arn"]
 

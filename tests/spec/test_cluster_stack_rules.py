@@ -39,7 +39,9 @@ def commercial_runner() -> dict[str, Any]:
 
 def test_valid_runners_have_no_issues() -> None:
     assert issues(spec(runner=commercial_runner(), infrastructureStack="acme/aifactory/prod")) == {}
-    assert issues(spec("sovereign", runner={"image": f"{MIRROR}/runner:1.0", "stateBucket": "state.eu"})) == {}
+    eu_key = "arn:aws:kms:eu-central-1:123456789012:key/abcd"
+    sovereign = {"image": f"{MIRROR}/runner:1.0", "stateBucket": "state.eu", "secretsKeyArn": eu_key}
+    assert issues(spec("sovereign", runner=sovereign)) == {}
 
 
 def test_runner_and_reference_only_with_a_private_endpoint() -> None:
@@ -83,11 +85,21 @@ def test_state_bucket_must_be_an_s3_bucket_name(bucket: str) -> None:
     assert "aifactory:scheduler.clusterRunner.stateBucket" in found
 
 
-def test_commercial_runner_needs_a_secrets_key() -> None:
-    runner = commercial_runner()
+@pytest.mark.parametrize("profile", ["commercial", "sovereign"])
+def test_runner_needs_a_key_that_exists_before_the_stack(profile: str) -> None:
+    runner = {**commercial_runner(), "image": f"{MIRROR}/runner:1.0"}
     del runner["secretsKeyArn"]
-    found = issues(spec(runner=runner))
-    assert "no customer-managed key" in found["aifactory:scheduler.clusterRunner.secretsKeyArn"]
+    # a sovereign factory without kmsKeyArn creates its key in the infrastructure stack: too late
+    found = issues(spec(profile, runner=runner))
+    assert "no KMS key exists" in found["aifactory:scheduler.clusterRunner.secretsKeyArn"]
+
+
+def test_configured_factory_key_is_the_default_secrets_key() -> None:
+    runner = {"image": f"{MIRROR}/runner:1.0", "stateBucket": "state-bucket"}
+    s = spec("sovereign", runner=runner)
+    key = "arn:aws:kms:eu-central-1:123456789012:key/abcd"
+    sovereignty = s.sovereignty.model_copy(update={"kms_key_arn": key}) if s.sovereignty else None
+    assert issues(s.model_copy(update={"sovereignty": sovereignty})) == {}
 
 
 @pytest.mark.parametrize(
