@@ -185,3 +185,23 @@ def test_kms_endpoint_only_without_egress(sovereign: PlannedProgram, run_program
     assert kms_endpoints(commercial) == []
     project = commercial.one("aws:codebuild/project:Project")
     assert "encryptionKey" not in project.inputs
+
+
+def test_plan_report_lists_both_stacks_and_how_to_run_them(commercial: PlanResult) -> None:
+    from aifactory.cli.report import plan_lines
+
+    lines = plan_lines(commercial)
+    stacks = lines[lines.index("stacks") + 1 :]
+    assert stacks[0].split()[:2] == ["aifactory", str(sum(r.custom for r in commercial.stacks["aifactory"]))]
+    assert any(line.split()[0] == "aifactory-cluster" and "pulumi up -C cluster" in line for line in stacks)
+    assert "  runner             aws codebuild start-build --project-name commercial-us-cluster-config" in stacks
+    assert any(f"move {len(commercial.moves)} Kubernetes resources" in line for line in stacks)
+
+
+def test_cluster_program_has_nothing_to_do_for_a_public_endpoint(run_program: RunProgram) -> None:
+    from aifactory.program import deploy_cluster
+
+    config = public(example("commercial-us"))
+    plan = plan_from_config(config, "commercial-us")
+    program = run_program(lambda: deploy_cluster(plan) and None, config, stack="commercial-us")
+    assert program.resources == []
