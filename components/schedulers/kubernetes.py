@@ -27,7 +27,25 @@ from .cluster_config import (
 from .helm_values import FSX_CONTROLLER_SERVICE_ACCOUNT, SYSTEM_NODE_LABEL
 from .kubernetes_manifests import AWS_TOPOLOGY_LEVELS, FleetCapacity
 
-__all__ = ["CHECKPOINT_GRACE", "FilesystemArgs", "KubernetesObject", "KubernetesScheduler", "node_group"]
+__all__ = [
+    "ADDONS",
+    "CAPACITY_TYPES",
+    "CHECKPOINT_GRACE",
+    "CONTROL_PLANE_LOGS",
+    "SERVICE_CIDR",
+    "SYSTEM_INSTANCE_TYPE",
+    "TAINT_EFFECTS",
+    "FilesystemArgs",
+    "KubernetesObject",
+    "KubernetesScheduler",
+    "KubernetesSchedulerArgs",
+    "NodeGroupArgs",
+    "QueueArgs",
+    "cluster_settings",
+    "fleet_capacities",
+    "node_group",
+]
+"""`CHECKPOINT_GRACE`, `FilesystemArgs` and `KubernetesObject` moved to `cluster_config` and stay importable here."""
 
 # Control-plane log types (EKS user guide "Send control plane logs to CloudWatch Logs").
 CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
