@@ -11,7 +11,9 @@ from .fleet import GpuFleet, drain_deadline
 from .network import FactoryNetwork
 from .planning.factory_plan import FactoryPlan, plan_factory, plan_from_config
 from .planning.placement import Domain
-from .schedulers.kubernetes import KubernetesScheduler, NodeGroupArgs
+from .schedulers.cluster_config import ClusterSettings, FilesystemArgs
+from .schedulers.cluster_runner import ClusterRunner
+from .schedulers.kubernetes import KubernetesScheduler, KubernetesSchedulerArgs, NodeGroupArgs, cluster_settings
 from .schedulers.node_groups import KubernetesNodeGroups
 from .schedulers.slurm import SlurmScheduler
 from .spec import FactorySpec
@@ -20,6 +22,66 @@ from .spec.scheduler import KubernetesScheduler as KubernetesSpec
 from .spec.scheduler import SlurmScheduler as SlurmSpec
 from .storage import ParallelFilesystem, spec_args
 from .tags import factory_tags
+
+
+def configures_cluster_in_stack(plan: FactoryPlan) -> bool:
+    """Whether the infrastructure stack creates the Kubernetes side itself: only when `pulumi up`
+    can reach the API server, i.e. the endpoint is public (and private). A private endpoint is
+    reachable only from inside the VPC (EKS user guide, "Cluster API server endpoint"), so the
+    cluster-configuration stack does it from there."""
+    scheduler = plan.spec.scheduler
+    return isinstance(scheduler, KubernetesSpec) and scheduler.endpoint == "public" and not plan.spec.sovereign
+
+
+def plan_node_groups(plan: FactoryPlan, subnet_of: dict[str, pulumi.Output[str]] | None) -> list[NodeGroupArgs]:
+    """The plan's node groups (one per placement domain), in the subnets given per zone; without
+    subnets (the cluster stack places no nodes) the subnet is left empty."""
+    return [
+        {
+            "name": g.name,
+            "fleet": g.fleet,
+            "instance_type": g.instance_type,
+            "nodes": g.nodes,
+            "subnet_id": subnet_of[g.availability_zone] if subnet_of is not None else "",
+            "capacity_type": g.capacity_type,
+            "capacity_block_end": g.capacity_block_end,
+            "labels": dict(g.labels),
+            "taints": [str(t) for t in g.taints],
+            "efa": g.efa,
+        }
+        for g in plan.node_groups
+    ]
+
+
+def kubernetes_args(
+    plan: FactoryPlan, node_groups: list[NodeGroupArgs], filesystem: FilesystemArgs | None
+) -> KubernetesSchedulerArgs:
+    """`KubernetesScheduler`'s args from the plan (without the network's subnets, key and tags)."""
+    spec = plan.spec
+    scheduler = spec.scheduler
+    assert isinstance(scheduler, KubernetesSpec)
+    return {
+        "version": scheduler.version,
+        "region": spec.region,
+        "partition": spec.partition,
+        "subnet_ids": [],
+        "endpoint": scheduler.endpoint,
+        "public_access_cidrs": list(scheduler.public_access_cidrs),
+        "sovereign": spec.sovereign,
+        "node_groups": node_groups,
+        "queues": [q.model_dump() for q in scheduler.queues],  # type: ignore[misc]
+        "priorities": list(scheduler.priorities),
+        "charts": scheduler.charts.model_dump(),
+        "registry_mirror": spec.sovereignty.registry_mirror if spec.sovereignty else None,
+        "topology_levels": plan.placement.kueue_topology_levels(),
+        "filesystem": filesystem,
+        "configure_cluster": configures_cluster_in_stack(plan),
+    }
+
+
+def plan_cluster_settings(plan: FactoryPlan, filesystem: FilesystemArgs | None) -> ClusterSettings:
+    """The Kubernetes side of the plan, built exactly as `AiFactory` builds it for its scheduler."""
+    return cluster_settings(kubernetes_args(plan, plan_node_groups(plan, None), filesystem), plan.quotas)
 
 
 class AiFactoryArgs(TypedDict):
@@ -171,6 +233,10 @@ class AiFactory(pulumi.ComponentResource):
                 moved_from=self.kubernetes,
             )
 
+        self.cluster_runner: ClusterRunner | None = None
+        if self.kubernetes is not None and not configures_cluster_in_stack(plan):
+            self.cluster_runner = self._cluster_runner(name, key_arn, tags, child)
+
         self.slurm: SlurmScheduler | None = self._slurm(name, key_arn, tags, child) if plan.slurm else None
 
         self.vpc_id = self.network.vpc_id
@@ -180,28 +246,51 @@ class AiFactory(pulumi.ComponentResource):
     def _node_groups(self, with_launch_templates: bool = False) -> list[NodeGroupArgs]:
         """The plan's node groups with their subnets (one per placement domain); with their fleets'
         launch templates and roles once the fleets exist."""
-        subnet_of = self.network.subnet_ids_by_zone
-        groups: list[NodeGroupArgs] = []
-        for g in self.plan.node_groups:
-            group: NodeGroupArgs = {
-                "name": g.name,
-                "fleet": g.fleet,
-                "instance_type": g.instance_type,
-                "nodes": g.nodes,
-                "subnet_id": subnet_of[g.availability_zone],
-                "capacity_type": g.capacity_type,
-                "capacity_block_end": g.capacity_block_end,
-                "labels": dict(g.labels),
-                "taints": [str(t) for t in g.taints],
-                "efa": g.efa,
-            }
+        groups = plan_node_groups(self.plan, self.network.subnet_ids_by_zone)
+        for group, g in zip(groups, self.plan.node_groups, strict=True):
             if with_launch_templates:
                 fleet = self.fleets[g.fleet]
                 group["launch_template_id"] = fleet.launch_template_ids[g.name]
                 group["launch_template_version"] = fleet.launch_template_versions[g.name]
                 group["node_role_arn"] = fleet.instance_role_arn
-            groups.append(group)
         return groups
+
+    def _cluster_runner(
+        self, name: str, key_arn: pulumi.Input[str] | None, tags: dict[str, str], child: pulumi.ResourceOptions
+    ) -> ClusterRunner | None:
+        """The CodeBuild runner in the private subnets that applies the cluster stack (when configured)."""
+        spec = self.spec
+        scheduler = spec.scheduler
+        k8s = self.kubernetes
+        assert isinstance(scheduler, KubernetesSpec) and k8s is not None
+        runner = scheduler.cluster_runner
+        if runner is None:
+            return None
+        secrets_key = runner.secrets_key_arn or (spec.sovereignty.kms_key_arn if spec.sovereignty else None)
+        assert secrets_key is not None, "spec rules require secretsKeyArn without sovereignty.kmsKeyArn"
+        return ClusterRunner(
+            f"{name}-cluster-config",
+            {
+                "stack": name,
+                "region": spec.region,
+                "partition": spec.partition,
+                "image": runner.image,
+                "state_bucket": runner.state_bucket,
+                "secrets_key_arn": secrets_key,
+                "project_dir": runner.project_dir,
+                "vpc_id": self.network.vpc_id,
+                "vpc_cidr": spec.network.cidr,
+                "subnet_ids": self.network.private_subnet_ids,
+                "cluster_name": k8s.cluster_name,
+                "cluster_arn": k8s.cluster_arn,
+                "cluster_security_group_id": k8s.cluster_security_group_id,
+                # Without egress KMS is reachable only through an interface endpoint.
+                "kms_endpoint": spec.egress == "none",
+                "kms_key_arn": key_arn,
+                "tags": tags,
+            },
+            child,
+        )
 
     def _slurm(
         self, name: str, key_arn: pulumi.Input[str] | None, tags: dict[str, str], child: pulumi.ResourceOptions
@@ -248,36 +337,22 @@ class AiFactory(pulumi.ComponentResource):
         scheduler = spec.scheduler
         assert isinstance(scheduler, KubernetesSpec)
         storage = self.storage
-        return KubernetesScheduler(
-            f"{name}-eks",
+        args = kubernetes_args(
+            self.plan,
+            self._node_groups(),
             {
-                "version": scheduler.version,
-                "region": spec.region,
-                "partition": spec.partition,
-                "subnet_ids": self.network.private_subnet_ids,
-                "endpoint": scheduler.endpoint,
-                "public_access_cidrs": list(scheduler.public_access_cidrs),
-                "sovereign": spec.sovereign,
-                "kms_key_arn": key_arn,
-                "node_groups": self._node_groups(),
-                "queues": [q.model_dump() for q in scheduler.queues],  # type: ignore[misc]
-                "priorities": list(scheduler.priorities),
-                "charts": scheduler.charts.model_dump(),
-                "registry_mirror": spec.sovereignty.registry_mirror if spec.sovereignty else None,
-                "topology_levels": self.plan.placement.kueue_topology_levels(),
-                "filesystem": {
-                    "file_system_id": storage.file_system_id,
-                    "dns_name": storage.dns_name,
-                    "mount_name": storage.mount_name,
-                    "capacity_gib": storage.sizing.capacity_gib,
-                }
-                if storage is not None
-                else None,
-                "tags": tags,
-            },
-            child,
-            quotas=self.plan.quotas,
+                "file_system_id": storage.file_system_id,
+                "dns_name": storage.dns_name,
+                "mount_name": storage.mount_name,
+                "capacity_gib": storage.sizing.capacity_gib,
+            }
+            if storage is not None
+            else None,
         )
+        args["subnet_ids"] = self.network.private_subnet_ids
+        args["kms_key_arn"] = key_arn
+        args["tags"] = tags
+        return KubernetesScheduler(f"{name}-eks", args, child, quotas=self.plan.quotas)
 
     def _user_data(
         self, domain: Domain, cluster: pulumi.Output[NodeadmCluster] | None, slurm_controller: pulumi.Input[str] | None
@@ -348,6 +423,22 @@ class AiFactory(pulumi.ComponentResource):
         }
         if self.spec.sovereign:
             outputs["kmsKeyArn"] = self.kms_key_arn
+        if self.kubernetes is not None:
+            # What the cluster-configuration stack reads through its StackReference.
+            outputs["kubernetes"] = {
+                "clusterName": self.kubernetes.cluster_name,
+                "clusterEndpoint": self.kubernetes.cluster_endpoint,
+                "clusterCertificateAuthority": self.kubernetes.cluster_certificate_authority,
+                "configuredInStack": configures_cluster_in_stack(self.plan),
+            }
+            if self.storage is not None:
+                outputs["fileSystem"] = {
+                    "id": self.storage.file_system_id,
+                    "dnsName": self.storage.dns_name,
+                    "mountName": self.storage.mount_name,
+                }
+        if self.cluster_runner is not None:
+            outputs["clusterRunner"] = {"project": self.cluster_runner.project_name}
         deadlines = {
             f.name: drain_deadline(f.capacity.end_time.isoformat()) for f in self.spec.fleets if f.capacity.end_time
         }

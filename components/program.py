@@ -1,7 +1,15 @@
-"""The Pulumi program: stack config -> validated spec -> `FactoryPlan` -> `AiFactory` -> exported outputs.
+"""The Pulumi programs: stack config -> validated spec -> `FactoryPlan` -> resources -> exported outputs.
 
-`__main__.py` (for `pulumi up`) runs `main()`; `aifactory plan` plans first and runs `deploy(plan)`
-under mocks, so the program never plans twice.
+Two projects read the same stack files (`stacks/Pulumi.<stack>.yaml`) and plan the same way:
+
+- `aifactory` (`Pulumi.yaml`, `__main__.py` -> `main()`): the infrastructure, everything AWS-side;
+  with a public EKS endpoint also the Kubernetes side.
+- `aifactory-cluster` (`cluster/Pulumi.yaml`, `cluster/__main__.py` -> `main_cluster()`): with a
+  private endpoint, the Kubernetes provider, Helm releases and Kueue objects, run from inside the
+  VPC; it reads the cluster and file system from the infrastructure stack through a StackReference.
+
+`aifactory plan` plans first and runs `deploy(plan)` and `deploy_cluster(plan)` under mocks, so the
+programs never plan twice.
 """
 
 from __future__ import annotations
@@ -12,10 +20,12 @@ from typing import Any
 import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env
 
-from .factory import AiFactory
+from .factory import AiFactory, configures_cluster_in_stack, plan_cluster_settings
 from .planning.factory_plan import FactoryPlan, plan_from_config
+from .schedulers.cluster_config import ClusterConfiguration, FilesystemArgs
 from .spec import ConfigError
 from .spec.errors import NAMESPACE
+from .spec.scheduler import KubernetesScheduler as KubernetesSpec
 
 
 def stack_config() -> dict[str, Any]:
@@ -46,3 +56,55 @@ def deploy(plan: FactoryPlan) -> AiFactory:
 
 def main() -> None:
     deploy(load_plan())
+
+
+INFRASTRUCTURE_PROJECT = "aifactory"
+CLUSTER_PROJECT = "aifactory-cluster"
+
+
+def needs_cluster_stack(plan: FactoryPlan) -> bool:
+    """A Kubernetes factory whose endpoint `pulumi up` outside the VPC cannot reach."""
+    return isinstance(plan.spec.scheduler, KubernetesSpec) and not configures_cluster_in_stack(plan)
+
+
+def infrastructure_stack_reference(plan: FactoryPlan) -> str:
+    """`scheduler.infrastructureStack`, else `<organization>/aifactory/<this stack>` (Pulumi docs,
+    "Stack references": fully qualified `<organization>/<project>/<stack>`)."""
+    scheduler = plan.spec.scheduler
+    configured = scheduler.infrastructure_stack if isinstance(scheduler, KubernetesSpec) else None
+    return configured or f"{pulumi.get_organization()}/{INFRASTRUCTURE_PROJECT}/{pulumi.get_stack()}"
+
+
+def deploy_cluster(plan: FactoryPlan) -> ClusterConfiguration | None:
+    """Declare the Kubernetes side of a private-endpoint factory from the infrastructure stack's outputs."""
+    if not needs_cluster_stack(plan):
+        pulumi.log.info(
+            "the infrastructure stack configures this cluster itself (public endpoint or no Kubernetes); "
+            "the cluster stack has nothing to do"
+        )
+        return None
+    infrastructure = pulumi.StackReference(infrastructure_stack_reference(plan))
+    cluster = infrastructure.require_output("kubernetes")
+    filesystem: FilesystemArgs | None = None
+    if plan.storage is not None:
+        fs = infrastructure.require_output("fileSystem")
+        filesystem = {
+            "file_system_id": fs.apply(lambda v: str(v["id"])),
+            "dns_name": fs.apply(lambda v: str(v["dnsName"])),
+            "mount_name": fs.apply(lambda v: str(v["mountName"])),
+            "capacity_gib": plan.storage.capacity_gib,
+        }
+    configuration = ClusterConfiguration(
+        f"{plan.name}-eks",
+        plan_cluster_settings(plan, filesystem),
+        cluster.apply(lambda v: str(v["clusterName"])),
+        cluster.apply(lambda v: str(v["clusterEndpoint"])),
+        cluster.apply(lambda v: str(v["clusterCertificateAuthority"])),
+    )
+    pulumi.export("infrastructureStack", infrastructure.name)
+    pulumi.export("kubeconfig", configuration.kubeconfig)
+    return configuration
+
+
+def main_cluster() -> None:
+    deploy_cluster(load_plan())

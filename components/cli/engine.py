@@ -19,6 +19,8 @@ from ..catalog.regions import partitions
 from .mocks import FactoryMocks
 
 PROJECT = "aifactory"
+ORGANIZATION = "organization"
+"""The organization a self-managed backend reports (`pulumi.get_organization()`)."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,10 @@ class _RecordingMocks(FactoryMocks):
     The SDK registers resources from a thread pool, so the inputs are kept per thread: the monitor
     reads them on the thread that called `new_resource`."""
 
-    def __init__(self, region: str, partition: str, dns_suffix: str):
-        super().__init__(region, partition, dns_suffix)
+    def __init__(
+        self, region: str, partition: str, dns_suffix: str, stack_outputs: dict[str, dict[str, Any]] | None = None
+    ):
+        super().__init__(region, partition, dns_suffix, stack_outputs)
         self._current = threading.local()
 
     @property
@@ -102,6 +106,23 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     aliases=_alias_urns(request, response.urn),
                     id=response.id or None,
                     outputs={k: v for k, v in state.items() if inputs.get(k) != v} if request.custom else {},
+                )
+            )
+        return response
+
+    def ReadResource(self, request: Any) -> Any:
+        """A read resource (the cluster stack's StackReference) is part of the plan too."""
+        response = super().ReadResource(request)
+        parent = request.parent if request.parent and request.parent != self._stack_urn else None
+        with self._lock:
+            self._run.resources.append(
+                PlannedResource(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=parent,
+                    custom=True,
+                    inputs=_plain(rpc.deserialize_properties(request.properties)),
                 )
             )
         return response
@@ -152,18 +173,24 @@ def run_program(
     partition: str,
     program: Callable[[], object],
     run: ProgramRun | None = None,
+    *,
+    project: str = PROJECT,
+    stack_outputs: Mapping[str, dict[str, Any]] | None = None,
 ) -> ProgramRun:
-    """Run `program` against mocks with the stack's config; returns every registration in order
-    (recorded into `run` when given, so a caller still sees them when the program fails)."""
+    """Run `program` of `project` against mocks with the stack's config; returns every registration
+    in order (recorded into `run` when given, so a caller still sees them when the program fails).
+    `stack_outputs`: the outputs a `StackReference` to each named stack reads."""
     pulumi.runtime.set_all_config(
         {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
     )
     run = run if run is not None else ProgramRun()
     dns_suffix = partitions()[partition].dns_suffix if partition in partitions() else "amazonaws.com"
-    mocks = _RecordingMocks(region, partition, dns_suffix)
+    mocks = _RecordingMocks(region, partition, dns_suffix, dict(stack_outputs or {}))
     monitor = _RecordingMonitor(mocks, run)
     set_root_resource(None)  # type: ignore[arg-type]  # a fresh root stack per run, registered with this monitor
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(
+        mocks, project=project, stack=stack, preview=False, monitor=monitor, organization=ORGANIZATION
+    )
 
     def program_with_exports() -> None:
         program()

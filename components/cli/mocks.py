@@ -39,10 +39,18 @@ def _hex(*parts: str, length: int = 17) -> str:
 class FactoryMocks(pulumi.runtime.Mocks):
     """Mock engine answers for one stack's region and partition."""
 
-    def __init__(self, region: str, partition: str, dns_suffix: str = "amazonaws.com"):
+    def __init__(
+        self,
+        region: str,
+        partition: str,
+        dns_suffix: str = "amazonaws.com",
+        stack_outputs: dict[str, dict[str, Any]] | None = None,
+    ):
         self.region = region
         self.partition = partition
         self.dns_suffix = dns_suffix
+        self.stack_outputs = dict(stack_outputs or {})
+        """Outputs of the stacks a program references, by fully qualified stack name."""
 
     def arn(self, service: str, resource: str, region: bool = True, account: bool = True) -> str:
         return (
@@ -51,6 +59,13 @@ class FactoryMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
         typ, name, inputs = args.typ, args.name, dict(args.inputs)
+        if typ == "pulumi:pulumi:StackReference":  # a read, which the mock runtime does not mark custom
+            # What the engine reads from the referenced stack's state: its outputs (the cluster
+            # stack's reference gets the infrastructure run's outputs).
+            stack = str(inputs.get("name") or name)
+            if stack not in self.stack_outputs:
+                raise KeyError(f"the program references stack {stack!r}, which this plan did not run")
+            return stack, {"name": stack, "outputs": self.stack_outputs[stack], "secretOutputNames": []}
         if not args.custom:
             return None, inputs
         state: dict[str, Any] = dict(inputs)

@@ -17,14 +17,45 @@ class StackNotFound(Exception):
     pass
 
 
+def project_of(urn: str) -> str:
+    """The project of a URN (`urn:pulumi:<stack>::<project>::...`): which stack a resource is in."""
+    return urn.split("::")[1]
+
+
 @dataclass
 class PlanResult:
     plan: FactoryPlan
     resources: list[PlannedResource]
+    """Every resource of both stacks (policies review them together)."""
     outputs: dict[str, Any]
+    """The infrastructure stack's outputs."""
     violations: list[dict[str, str]] = field(default_factory=list)
     preflight: list[dict[str, str]] = field(default_factory=list)
     """Deploy preflight findings: what AWS would refuse or make unreachable (`aifactory.preflight`)."""
+    cluster_outputs: dict[str, Any] | None = None
+    """The cluster-configuration stack's outputs, when the factory has one."""
+
+    @property
+    def stacks(self) -> dict[str, list[PlannedResource]]:
+        """The resources per project: `aifactory` (infrastructure) and `aifactory-cluster`."""
+        stacks: dict[str, list[PlannedResource]] = {}
+        for r in self.resources:
+            stacks.setdefault(project_of(r.urn), []).append(r)
+        return stacks
+
+    @property
+    def moves(self) -> list[str]:
+        """0.1 URNs (infrastructure project) of the resources the cluster stack adopts after
+        `pulumi state move`; providers are copied by the move, not named in it."""
+        from ..program import CLUSTER_PROJECT, INFRASTRUCTURE_PROJECT
+
+        moved = []
+        for r in self.stacks.get(CLUSTER_PROJECT, []):
+            if r.type.startswith("pulumi:providers:"):
+                continue
+            for alias in r.aliases:
+                moved.append(alias.replace(f"::{CLUSTER_PROJECT}::", f"::{INFRASTRUCTURE_PROJECT}::", 1))
+        return sorted(moved)
 
     @property
     def stack(self) -> str:
@@ -51,6 +82,14 @@ class PlanResult:
             "sovereignty": self.spec.sovereignty.model_dump(by_alias=True) if self.spec.sovereignty else None,
             "resources": [r.as_json() for r in self.resources],
             "outputs": self.outputs,
+            "stacks": {
+                project: {
+                    "urns": [r.urn for r in resources],
+                    "outputs": self.outputs if project == "aifactory" else self.cluster_outputs or {},
+                }
+                for project, resources in self.stacks.items()
+            },
+            "upgrade": {"move": self.moves},
             "summary": self.summary,
             "policy": {"violations": self.violations},
             "preflight": {"findings": self.preflight},
@@ -82,10 +121,28 @@ def plan_stack(stack: str, stacks_dir: str | None = None) -> PlanResult:
     path = resolve_stack_file(stack, stacks_dir)
     config = read_stack_config(path)
     plan = plan_from_config(config, stack_name(path))
-    from ..program import deploy
+    from ..program import CLUSTER_PROJECT, deploy, deploy_cluster, needs_cluster_stack
+    from .engine import ORGANIZATION, PROJECT
 
-    run = run_program(config, plan.name, plan.spec.region, plan.spec.partition, lambda: deploy(plan))
-    result = PlanResult(plan, run.resources, run.outputs)
+    region, partition = plan.spec.region, plan.spec.partition
+    run = run_program(config, plan.name, region, partition, lambda: deploy(plan))
+    resources, cluster_outputs = list(run.resources), None
+    if needs_cluster_stack(plan):
+        # The cluster stack of a private-endpoint factory, reading the infrastructure run's outputs.
+        scheduler = plan.spec.scheduler
+        reference = getattr(scheduler, "infrastructure_stack", None) or f"{ORGANIZATION}/{PROJECT}/{plan.name}"
+        cluster = run_program(
+            config,
+            plan.name,
+            region,
+            partition,
+            lambda: deploy_cluster(plan),
+            project=CLUSTER_PROJECT,
+            stack_outputs={reference: run.outputs},
+        )
+        resources += cluster.resources
+        cluster_outputs = cluster.outputs
+    result = PlanResult(plan, resources, run.outputs, cluster_outputs=cluster_outputs)
     document = result.as_json()
     result.violations = policy_verdicts(document)
     result.preflight = preflight_findings(plan, document["resources"])

@@ -43,6 +43,7 @@ def plan_lines(result: PlanResult, tree: bool = False) -> list[str]:
         f"resources  {sum(counts.values())} cloud resources, {len(result.resources) - sum(counts.values())} components",
     ]
     lines += [f"  {n:>5}  {t}" for t, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    lines += _stack_lines(result)
     if tree:
         lines += ["", "resource tree", *_tree_lines(result)]
     lines += ["", "policy"]
@@ -57,6 +58,33 @@ def plan_lines(result: PlanResult, tree: bool = False) -> list[str]:
     for f in result.preflight:
         lines.append(f"  [{f['rule']}] {f['subject']}")
         lines.append(f"      {f['message']}")
+    return lines
+
+
+STACK_ROLES = {
+    "aifactory": "infrastructure: pulumi up -s {stack}",
+    "aifactory-cluster": "cluster configuration, from inside the VPC: pulumi up -C cluster -s {stack}",
+}
+
+
+def _stack_lines(result: PlanResult) -> list[str]:
+    """Which resources belong to which stack (project), and the order to apply them in."""
+    stacks = result.stacks
+    lines = ["", "stacks"]
+    for project, resources in stacks.items():
+        custom = sum(1 for r in resources if r.custom)
+        role = STACK_ROLES.get(project, project).format(stack=result.stack)
+        lines.append(f"  {project:<18} {custom:>5} cloud resources  {role}")
+        if project != "aifactory":
+            lines += [f"      {t}" for t in sorted({r.type for r in resources if r.custom})]
+    runner = (result.outputs.get("clusterRunner") or {}).get("project")
+    if runner:
+        lines.append(f"  runner             aws codebuild start-build --project-name {runner}")
+    if result.moves:
+        lines.append(
+            f"  upgrade from 0.1   move {len(result.moves)} Kubernetes resources into the cluster stack first "
+            "(CHANGELOG, upgrade notes)"
+        )
     return lines
 
 

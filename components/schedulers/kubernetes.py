@@ -7,36 +7,45 @@ objects and chart values come from `kubernetes_manifests` and `helm_values`.
 
 import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
-from typing import Any, NotRequired, Required, TypedDict, cast
+from datetime import datetime
+from typing import Any, NotRequired, Required, TypedDict
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_kubernetes as k8s
 
 from ..arns import assume_role_policy, managed_policy_arn, service_principal
 from ..spec.model import Taint, parse_taint
-from ..spec.scheduler import ChartVersions, Queue
-from .helm_values import (
-    FSX_CONTROLLER_SERVICE_ACCOUNT,
-    SYSTEM_NODE_LABEL,
-    helm_releases,
-    mirror_image,
-    mirror_release,
+from ..spec.scheduler import Queue
+from .cluster_config import (
+    CHECKPOINT_GRACE,
+    ClusterSettings,
+    FilesystemArgs,
+    KubernetesObject,
+    declare_cluster_configuration,
+    kubeconfig,
 )
-from .kubernetes_manifests import (
-    AWS_TOPOLOGY_LEVELS,
-    KUBECTL_IMAGE,
-    SYSTEM_NAMESPACE,
-    FleetCapacity,
-    Manifest,
-    capacity_block_drain,
-    fsx_volumes,
-    kueue_configuration,
-    namespace,
-    scheduling_objects,
-    team_namespaces,
-)
+from .helm_values import FSX_CONTROLLER_SERVICE_ACCOUNT, SYSTEM_NODE_LABEL
+from .kubernetes_manifests import AWS_TOPOLOGY_LEVELS, FleetCapacity
+
+__all__ = [
+    "ADDONS",
+    "CAPACITY_TYPES",
+    "CHECKPOINT_GRACE",
+    "CONTROL_PLANE_LOGS",
+    "SERVICE_CIDR",
+    "SYSTEM_INSTANCE_TYPE",
+    "TAINT_EFFECTS",
+    "FilesystemArgs",
+    "KubernetesObject",
+    "KubernetesScheduler",
+    "KubernetesSchedulerArgs",
+    "NodeGroupArgs",
+    "QueueArgs",
+    "cluster_settings",
+    "fleet_capacities",
+    "node_group",
+]
+"""`CHECKPOINT_GRACE`, `FilesystemArgs` and `KubernetesObject` moved to `cluster_config` and stay importable here."""
 
 # Control-plane log types (EKS user guide "Send control plane logs to CloudWatch Logs").
 CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
@@ -58,7 +67,6 @@ TAINT_EFFECTS = {
     "PreferNoSchedule": "PREFER_NO_SCHEDULE",
 }
 SYSTEM_INSTANCE_TYPE = "m7i.xlarge"
-CHECKPOINT_GRACE = timedelta(minutes=15)
 
 SERVICE_CIDR = "172.20.0.0/16"
 
@@ -92,17 +100,6 @@ class NodeGroupArgs(TypedDict):
     """Extra `key=value:Effect` taints."""
     efa: NotRequired[bool]
     """Whether the nodes have the instance type's EFA interfaces."""
-
-
-class FilesystemArgs(TypedDict):
-    file_system_id: pulumi.Input[str]
-    """FSx for Lustre file system id."""
-    dns_name: pulumi.Input[str]
-    """Its DNS name."""
-    mount_name: pulumi.Input[str]
-    """Its mount name."""
-    capacity_gib: int
-    """Its storage capacity in GiB (the PersistentVolumes' size)."""
 
 
 class QueueArgs(TypedDict):
@@ -159,48 +156,9 @@ class KubernetesSchedulerArgs(TypedDict):
     """FSx for Lustre to expose as a PersistentVolume in every team namespace."""
     tags: NotRequired[dict[str, str]]
     """Tags for every taggable resource."""
-
-
-class KubernetesObject(pulumi.CustomResource):
-    """Any Kubernetes object from a manifest dict, through the Kubernetes provider.
-
-    The type token is the provider's `kubernetes:<group/version>:<Kind>` (core kinds under
-    `core/v1`), as `pulumi_kubernetes.apiextensions.CustomResource` builds it, but every top-level
-    field is kept (WorkloadPriorityClass has `value`, ClusterRole `rules`).
-    """
-
-    def __init__(self, name: str, manifest: Manifest, opts: pulumi.ResourceOptions):
-        api_version = manifest["apiVersion"]
-        token_version = f"core/{api_version}" if "/" not in api_version else api_version
-        super().__init__(f"kubernetes:{token_version}:{manifest['kind']}", name, dict(manifest), opts)
-
-
-def _kubeconfig(
-    name: pulumi.Input[str], endpoint: pulumi.Input[str], ca: pulumi.Input[str], region: str
-) -> pulumi.Output[str]:
-    return pulumi.Output.all(name, endpoint, ca).apply(
-        lambda v: json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "aifactory",
-                "clusters": [{"name": "eks", "cluster": {"server": v[1], "certificate-authority-data": v[2]}}],
-                "contexts": [{"name": "aifactory", "context": {"cluster": "eks", "user": "aws"}}],
-                "users": [
-                    {
-                        "name": "aws",
-                        "user": {
-                            "exec": {
-                                "apiVersion": "client.authentication.k8s.io/v1beta1",
-                                "command": "aws",
-                                "args": ["eks", "get-token", "--cluster-name", v[0], "--region", region],
-                            }
-                        },
-                    }
-                ],
-            }
-        )
-    )
+    configure_cluster: NotRequired[bool]
+    """Create the Kubernetes provider, Helm releases and Kueue objects here (default true). False for a
+    private endpoint: the cluster-configuration stack creates them from inside the VPC."""
 
 
 def _queue(q: QueueArgs) -> Queue:
@@ -231,11 +189,31 @@ def fleet_capacities(node_groups: list[NodeGroupArgs]) -> list[FleetCapacity]:
     return list(fleets.values())
 
 
+def cluster_settings(
+    args: KubernetesSchedulerArgs, quotas: Mapping[str, Mapping[str, int]] | None = None
+) -> ClusterSettings:
+    """What the Kubernetes side is built from, out of the scheduler's args."""
+    mirror = args.get("registry_mirror")
+    return ClusterSettings(
+        region=args["region"],
+        version=args["version"],
+        queues=[_queue(q) for q in args.get("queues", [])],
+        fleets=fleet_capacities(list(args.get("node_groups", []))),
+        priorities=list(args.get("priorities", [])),
+        topology_levels=list(args.get("topology_levels", list(AWS_TOPOLOGY_LEVELS))),
+        charts=dict(args.get("charts", {})),
+        registry_mirror=mirror or None,
+        filesystem=args.get("filesystem"),
+        quotas=quotas,
+    )
+
+
 class KubernetesScheduler(pulumi.ComponentResource):
     """An EKS cluster whose teams submit multi-node training jobs to Kueue queues that run on the
     factory's GPU fleets with EFA and the shared file system."""
 
     cluster_name: pulumi.Output[str]
+    cluster_arn: pulumi.Output[str]
     cluster_endpoint: pulumi.Output[str]
     cluster_security_group_id: pulumi.Output[str]
     cluster_certificate_authority: pulumi.Output[str]
@@ -269,17 +247,20 @@ class KubernetesScheduler(pulumi.ComponentResource):
             if g.get("launch_template_id") is not None
         ]
         self._fsx_csi_identity(cluster, pod_identity_agent)
-        kubeconfig = _kubeconfig(cluster.name, cluster.endpoint, cluster.certificate_authority.data, args["region"])
-        provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig, opts=pulumi.ResourceOptions(parent=self))
-        kueue = self._releases(args, provider, depends_on=[*addons, system_group])
-        self._scheduling_objects(args, provider, kueue, quotas)
+        config = kubeconfig(cluster.name, cluster.endpoint, cluster.certificate_authority.data, args["region"])
+        if args.get("configure_cluster", True):
+            # Same names and parent as 0.1, so a public-endpoint stack keeps its URNs.
+            declare_cluster_configuration(
+                name, cluster_settings(args, quotas), config, parent=self, depends_on=[*addons, system_group]
+            )
 
         self.cluster_name = cluster.name
+        self.cluster_arn = cluster.arn
         self.cluster_endpoint = cluster.endpoint
         self.cluster_certificate_authority = cluster.certificate_authority.data
         self.service_cidr = pulumi.Output.from_input(SERVICE_CIDR)
         self.cluster_security_group_id = cluster.vpc_config.cluster_security_group_id
-        self.kubeconfig = pulumi.Output.secret(kubeconfig)
+        self.kubeconfig = pulumi.Output.secret(config)
         self.node_group_names = pulumi.Output.all(*[g.node_group_name for g in groups])
         self.register_outputs(
             {
@@ -435,82 +416,6 @@ class KubernetesScheduler(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[pod_identity_agent]),
         )
-
-    def _releases(
-        self, args: KubernetesSchedulerArgs, provider: k8s.Provider, depends_on: list[pulumi.Resource]
-    ) -> k8s.helm.v3.Release:
-        """The pinned Helm releases (mirrored in sovereign stacks); returns Kueue's."""
-        on_cluster = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends_on)
-        charts = ChartVersions(**args.get("charts", {}))
-        releases = helm_releases(charts, kueue_configuration(), args["region"])
-        mirror = args.get("registry_mirror")
-        if mirror:
-            releases = [mirror_release(r, mirror) for r in releases]
-        installed: dict[str, k8s.helm.v3.Release] = {}
-        for release in releases:
-            installed[release.name] = k8s.helm.v3.Release(
-                f"{self._name}-{release.name}",
-                name=release.name,
-                chart=release.chart,
-                version=release.version,
-                namespace=release.namespace,
-                create_namespace=True,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=release.repository) if release.repository else None,
-                values=dict(release.values),
-                atomic=True,
-                opts=on_cluster,
-            )
-        return installed["kueue"]
-
-    def _scheduling_objects(
-        self,
-        args: KubernetesSchedulerArgs,
-        provider: k8s.Provider,
-        kueue: k8s.helm.v3.Release,
-        quotas: Mapping[str, Mapping[str, int]] | None,
-    ) -> None:
-        """Kueue's objects, the file system's volumes and the capacity-block drains, after Kueue."""
-        name = self._name
-        mirror = args.get("registry_mirror")
-        queues = [_queue(q) for q in args.get("queues", [])]
-        fleets = fleet_capacities(list(args.get("node_groups", [])))
-        after_kueue = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[kueue])
-        objects = scheduling_objects(
-            queues,
-            fleets,
-            args.get("priorities", []),
-            args.get("topology_levels", list(AWS_TOPOLOGY_LEVELS)),
-            split=quotas,
-        )
-        filesystem = args.get("filesystem")
-        if filesystem is not None:
-            # The generator only places these values in the objects, so Outputs pass through.
-            objects += fsx_volumes(
-                cast(str, filesystem["file_system_id"]),
-                cast(str, filesystem["dns_name"]),
-                cast(str, filesystem["mount_name"]),
-                filesystem["capacity_gib"],
-                team_namespaces(queues),
-            )
-        blocks = [f for f in fleets if f.capacity_block_end is not None]
-        if blocks:
-            kubectl = mirror_image(KUBECTL_IMAGE, mirror) if mirror else KUBECTL_IMAGE
-            objects.append(namespace(SYSTEM_NAMESPACE))
-            drains = [capacity_block_drain(f, args["version"], CHECKPOINT_GRACE, kubectl) for f in blocks]
-            objects += drains[0][:3] + [d[3] for d in drains]
-        created: dict[tuple[str, str], KubernetesObject] = {}
-        for obj in objects:
-            kind, meta = obj["kind"], obj["metadata"]
-            ns = meta.get("namespace")
-            depends: list[pulumi.Resource] = [kueue]
-            if ns is not None and ("Namespace", ns) in created:
-                depends.append(created[("Namespace", ns)])
-            resource_name = f"{name}-{kind.lower()}-{ns + '-' if ns else ''}{meta['name']}"
-            created[(kind, meta["name"])] = KubernetesObject(
-                resource_name,
-                obj,
-                pulumi.ResourceOptions.merge(after_kueue, pulumi.ResourceOptions(depends_on=depends)),
-            )
 
     def _pod_role(
         self,

@@ -86,6 +86,107 @@ def endpoint_access(spec: FactorySpec) -> Iterator[ConfigIssue]:
             )
 
 
+# Pulumi stack references: `stack`, `project/stack` or `organization/project/stack`, each part
+# alphanumerics, '-', '_' and '.' (Pulumi docs, "Stacks": stack names; "Stack references").
+STACK_REFERENCE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
+# An OCI image reference pinned by tag or digest: host[:port]/path[:tag][@sha256:...] (OCI
+# distribution spec, "Pulling manifests": repository name and tag grammar).
+IMAGE_REFERENCE = re.compile(
+    r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
+)
+# General purpose bucket names: 3-63 lowercase letters, digits, '.' and '-', starting and ending
+# with a letter or digit, no '..', not an IP address (S3 user guide, "General purpose bucket
+# naming rules").
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+KMS_KEY_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov):kms:([a-z0-9-]+):(\d{12}):key/[A-Za-z0-9-]+$")
+PROJECT_DIR = re.compile(r"^/[A-Za-z0-9._/-]+$")
+
+
+def _under(ref: str, prefix: str) -> bool:
+    prefix = prefix.rstrip("/")
+    return ref.startswith(prefix + "/")
+
+
+def cluster_stack_settings(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """`infrastructureStack` and `clusterRunner`: only for private endpoints, every value checked
+    before it reaches the buildspec or a stack reference."""
+    k8s = _kubernetes(spec)
+    if k8s is None:
+        return
+    private = k8s.endpoint == "private" or spec.sovereign
+    for key, value in (("infrastructureStack", k8s.infrastructure_stack), ("clusterRunner", k8s.cluster_runner)):
+        if value is not None and not private:
+            yield ConfigIssue(
+                config_path("scheduler", key),
+                "only applies to a private endpoint (a public endpoint is configured from the infrastructure stack)",
+                f"remove `{key}` or set `endpoint: private`",
+            )
+    ref = k8s.infrastructure_stack
+    if ref is not None and not STACK_REFERENCE.match(ref):
+        yield ConfigIssue(
+            config_path("scheduler", "infrastructureStack"),
+            f"'{ref}' is not a stack reference",
+            "write it as <organization>/<project>/<stack>, e.g. organization/aifactory/sovereign-eu",
+        )
+    runner = k8s.cluster_runner
+    if runner is None:
+        return
+    image_path = config_path("scheduler", "clusterRunner", "image")
+    if not IMAGE_REFERENCE.match(runner.image) or (":" not in runner.image.rsplit("/", 1)[-1]):
+        yield ConfigIssue(
+            image_path,
+            f"'{runner.image}' is not an image reference pinned by tag or digest",
+            "write it as host/repository:tag, e.g. "
+            "123456789012.dkr.ecr.eu-north-1.amazonaws.com/mirror/aifactory-runner:0.2.0",
+        )
+    mirror = spec.sovereignty.registry_mirror if spec.sovereignty else None
+    if spec.sovereign and mirror and not _under(runner.image, mirror):
+        yield ConfigIssue(
+            image_path,
+            f"'{runner.image}' is not under the registry mirror '{mirror}'; a sovereign stack pulls nothing else",
+            f"push the runner image to the mirror and name it {mirror.rstrip('/')}/<repository>:<tag>",
+        )
+    bucket = runner.state_bucket
+    if not BUCKET_NAME.match(bucket) or ".." in bucket or re.fullmatch(r"[0-9.]+", bucket):
+        yield ConfigIssue(
+            config_path("scheduler", "clusterRunner", "stateBucket"),
+            f"'{bucket}' is not an S3 bucket name",
+            "use 3-63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit",
+        )
+    key_path = config_path("scheduler", "clusterRunner", "secretsKeyArn")
+    secrets_key = runner.secrets_key_arn
+    factory_key = spec.sovereignty.kms_key_arn if spec.sovereignty else None
+    if secrets_key is None and factory_key is None:
+        # Both projects read one stack file, which holds the secrets provider and its encrypted
+        # data key (Pulumi docs, "Secrets handling": changing the secrets provider), so the key must
+        # exist before the infrastructure stack is initialised: a key the factory creates does not.
+        yield ConfigIssue(
+            key_path,
+            "no KMS key exists before the infrastructure stack for the `awskms://` secrets provider both stacks share",
+            "set `secretsKeyArn` (or `sovereignty.kmsKeyArn`) to an existing key, "
+            "arn:aws:kms:<region>:<account>:key/<id>, and init the infrastructure stack with it",
+        )
+    elif secrets_key is not None:
+        match = KMS_KEY_ARN.match(secrets_key)
+        if not match:
+            yield ConfigIssue(
+                key_path, f"'{secrets_key}' is not a KMS key ARN", "write it as arn:aws:kms:<region>:<account>:key/<id>"
+            )
+        elif match.group(1) != spec.partition or match.group(2) != spec.region:
+            yield ConfigIssue(
+                key_path,
+                f"the key is in {match.group(1)}/{match.group(2)}, the stack in {spec.partition}/{spec.region}",
+                "use a key in the stack's region (the runner reaches KMS through the VPC's regional endpoint)",
+            )
+    if not PROJECT_DIR.match(runner.project_dir) or ".." in runner.project_dir.split("/"):
+        yield ConfigIssue(
+            config_path("scheduler", "clusterRunner", "projectDir"),
+            f"'{runner.project_dir}' is not an absolute path of letters, digits, '.', '_', '-' and '/'",
+            "give the image's cluster project directory, e.g. /opt/aifactory/cluster",
+        )
+
+
 def queue_names_unique(spec: FactorySpec) -> Iterator[ConfigIssue]:
     k8s = _kubernetes(spec)
     if k8s is None:
@@ -170,6 +271,7 @@ def priorities_unique(spec: FactorySpec) -> Iterator[ConfigIssue]:
 KUBERNETES_RULES: tuple[Rule, ...] = (
     version_offered,
     endpoint_access,
+    cluster_stack_settings,
     queue_names_unique,
     queue_namespaces_valid,
     queue_fleets_known,

@@ -57,11 +57,41 @@ class ChartVersions(SpecModel):
     dcgm_exporter: str = "4.8.2"
 
 
+class ClusterRunner(SpecModel):
+    """The CodeBuild project inside the VPC that runs the cluster-configuration stack."""
+
+    image: str = Field(
+        min_length=1,
+        description="Runner image with the pulumi CLI, this package and the kubernetes provider plugin baked in "
+        "(sovereign: under `sovereignty.registryMirror`).",
+    )
+    state_bucket: str = Field(
+        min_length=1, description="S3 bucket of the self-managed Pulumi backend both stacks log in to."
+    )
+    secrets_key_arn: str | None = Field(
+        default=None,
+        description="Existing KMS key of the `awskms://` secrets provider both stacks share "
+        "(default: `sovereignty.kmsKeyArn`).",
+    )
+    project_dir: str = Field(
+        default="/opt/aifactory/cluster",
+        description="Where the image holds the cluster project (`cluster/Pulumi.yaml`, with `../stacks`).",
+    )
+
+
 class KubernetesScheduler(SpecModel):
     kind: Literal["kubernetes"]
     version: str = "1.35"
     endpoint: Literal["private", "public"] = "private"
     public_access_cidrs: list[str] = Field(default_factory=list)
+    infrastructure_stack: str | None = Field(
+        default=None,
+        description="The infrastructure stack the cluster stack references "
+        "(default `<organization>/aifactory/<same stack name>`); private endpoints only.",
+    )
+    cluster_runner: ClusterRunner | None = Field(
+        default=None, description="Runner inside the VPC for the cluster stack; private endpoints only."
+    )
     queues: list[Queue] = Field(default_factory=list)
     priorities: list[str] = Field(default_factory=lambda: list(DEFAULT_PRIORITIES))
     charts: ChartVersions = ChartVersions()

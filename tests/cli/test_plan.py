@@ -43,7 +43,14 @@ def test_json_contract(plans: dict[str, dict[str, Any]]) -> None:
     assert (plan["stack"], plan["profile"], plan["region"]) == ("commercial-us", "commercial", "us-east-1")
     for resource in plan["resources"]:
         assert set(resource) == {"urn", "type", "name", "parent", "inputs"}
-        assert resource["urn"].startswith("urn:pulumi:commercial-us::aifactory::")
+        assert resource["urn"].startswith(
+            ("urn:pulumi:commercial-us::aifactory::", "urn:pulumi:commercial-us::aifactory-cluster::")
+        )
+    # a private-endpoint factory: both stacks, every resource in exactly one of them
+    stacks = plan["stacks"]
+    assert set(stacks) == {"aifactory", "aifactory-cluster"}
+    assert sorted(u for s in stacks.values() for u in s["urns"]) == sorted(r["urn"] for r in plan["resources"])
+    assert "kubeconfig" in stacks["aifactory-cluster"]["outputs"]
     summary = plan["summary"]
     for key in ("nodes", "gpus", "power_kw", "cost_per_hour_usd", "storage_throughput_gbps"):
         assert isinstance(summary[key], int | float), key
@@ -64,7 +71,13 @@ def test_parents_are_components(plans: dict[str, dict[str, Any]]) -> None:
     for resource in resources:
         assert resource["parent"] is None or resource["parent"] in urns
     roots = [r for r in resources if r["parent"] is None]
-    assert [r["type"] for r in roots] == ["aifactory:index:AiFactory"]
+    # one root per stack: the factory, and in the cluster stack its configuration and the reference
+    by_project = sorted((r["urn"].split("::")[1], r["type"]) for r in roots)
+    assert by_project == [
+        ("aifactory", "aifactory:index:AiFactory"),
+        ("aifactory-cluster", "aifactory:index:ClusterConfiguration"),
+        ("aifactory-cluster", "pulumi:pulumi:StackReference"),
+    ]
 
 
 def test_capacity_block_fleet_has_no_placement_group_and_exposes_its_drain(plans: dict[str, dict[str, Any]]) -> None:

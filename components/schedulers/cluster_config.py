@@ -1,0 +1,246 @@
+"""The Kubernetes side of an EKS factory: the Kubernetes provider, the Helm releases and the Kueue,
+JobSet, volume and drain objects.
+
+`declare_cluster_configuration` creates them under a parent. `KubernetesScheduler` calls it with
+itself as parent when the API is reachable from where `pulumi up` runs (public endpoint), so their
+URNs are the ones 0.1 created. With a private endpoint the cluster-configuration stack
+(`cluster/Pulumi.yaml`, `program.main_cluster`) runs it inside the VPC under `ClusterConfiguration`,
+reading the cluster and file system from the infrastructure stack's outputs.
+"""
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypedDict, cast
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from ..spec.scheduler import ChartVersions, Queue
+from .helm_values import helm_releases, mirror_image, mirror_release
+from .kubernetes_manifests import (
+    AWS_TOPOLOGY_LEVELS,
+    KUBECTL_IMAGE,
+    SYSTEM_NAMESPACE,
+    FleetCapacity,
+    Manifest,
+    capacity_block_drain,
+    fsx_volumes,
+    kueue_configuration,
+    namespace,
+    scheduling_objects,
+    team_namespaces,
+)
+
+CHECKPOINT_GRACE = timedelta(minutes=15)
+SCHEDULER_TYPE = "aifactory:index:KubernetesScheduler"
+"""The type the Kubernetes-side resources were children of in 0.1 (and still are with a public endpoint)."""
+PROVIDER_TYPE = "pulumi:providers:kubernetes"
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+
+
+class FilesystemArgs(TypedDict):
+    file_system_id: pulumi.Input[str]
+    """FSx for Lustre file system id."""
+    dns_name: pulumi.Input[str]
+    """Its DNS name."""
+    mount_name: pulumi.Input[str]
+    """Its mount name."""
+    capacity_gib: int
+    """Its storage capacity in GiB (the PersistentVolumes' size)."""
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Everything the Kubernetes side is built from; the same for both stacks of one plan."""
+
+    region: str
+    version: str
+    queues: Sequence[Queue] = ()
+    fleets: Sequence[FleetCapacity] = ()
+    priorities: Sequence[str] = ()
+    topology_levels: Sequence[str] = AWS_TOPOLOGY_LEVELS
+    charts: Mapping[str, str] = field(default_factory=dict)
+    registry_mirror: str | None = None
+    filesystem: FilesystemArgs | None = None
+    quotas: Mapping[str, Mapping[str, int]] | None = None
+
+
+class KubernetesObject(pulumi.CustomResource):
+    """Any Kubernetes object from a manifest dict, through the Kubernetes provider.
+
+    The type token is the provider's `kubernetes:<group/version>:<Kind>` (core kinds under
+    `core/v1`), as `pulumi_kubernetes.apiextensions.CustomResource` builds it, but every top-level
+    field is kept (WorkloadPriorityClass has `value`, ClusterRole `rules`).
+    """
+
+    def __init__(self, name: str, manifest: Manifest, opts: pulumi.ResourceOptions):
+        super().__init__(object_type(manifest), name, dict(manifest), opts)
+
+
+def object_type(manifest: Manifest) -> str:
+    """The provider's type token of a manifest (`kubernetes:core/v1:Namespace`)."""
+    api_version = manifest["apiVersion"]
+    token_version = f"core/{api_version}" if "/" not in api_version else api_version
+    return f"kubernetes:{token_version}:{manifest['kind']}"
+
+
+def kubeconfig(
+    name: pulumi.Input[str], endpoint: pulumi.Input[str], ca: pulumi.Input[str], region: str
+) -> pulumi.Output[str]:
+    """A kubeconfig that authenticates with `aws eks get-token` (EKS user guide, "Connect kubectl
+    to an EKS cluster by creating a kubeconfig file")."""
+    return pulumi.Output.all(name, endpoint, ca).apply(
+        lambda v: json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "aifactory",
+                "clusters": [{"name": "eks", "cluster": {"server": v[1], "certificate-authority-data": v[2]}}],
+                "contexts": [{"name": "aifactory", "context": {"cluster": "eks", "user": "aws"}}],
+                "users": [
+                    {
+                        "name": "aws",
+                        "user": {
+                            "exec": {
+                                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                                "command": "aws",
+                                "args": ["eks", "get-token", "--cluster-name", v[0], "--region", region],
+                            }
+                        },
+                    }
+                ],
+            }
+        )
+    )
+
+
+class _Declared:
+    """Names and, in the cluster stack, the URN each resource had under `KubernetesScheduler`."""
+
+    def __init__(self, name: str, parent: pulumi.Resource, moved_from_scheduler: bool):
+        self.name = name
+        self.parent = parent
+        self.moved = moved_from_scheduler
+
+    def opts(self, type_token: str, resource_name: str, **extra: Any) -> pulumi.ResourceOptions:
+        aliases: list[pulumi.Input[str | pulumi.Alias]] = []
+        if self.moved:
+            aliases.append(moved_urn(type_token, resource_name))
+        return pulumi.ResourceOptions(parent=self.parent, aliases=aliases or None, **extra)
+
+
+def moved_urn(type_token: str, resource_name: str) -> str:
+    """The URN `pulumi state move` gives a resource of `KubernetesScheduler` in the cluster stack:
+    the stack and project are rewritten, the parent type stays in the URN (pulumi/pulumi
+    pkg/cmd/pulumi/state/state_move.go, `renameStackAndProject`)."""
+    return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{SCHEDULER_TYPE}${type_token}::{resource_name}"
+
+
+def declare_cluster_configuration(
+    name: str,
+    settings: ClusterSettings,
+    cluster_kubeconfig: pulumi.Input[str],
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+    moved_from_scheduler: bool = False,
+) -> k8s.Provider:
+    """The provider, releases and objects under `parent`, named `<name>-...` as 0.1 named them."""
+    declared = _Declared(name, parent, moved_from_scheduler)
+    provider = k8s.Provider(
+        f"{name}-k8s", kubeconfig=cluster_kubeconfig, opts=declared.opts(PROVIDER_TYPE, f"{name}-k8s")
+    )
+    kueue = _releases(declared, settings, provider, list(depends_on))
+    _scheduling_objects(declared, settings, provider, kueue)
+    return provider
+
+
+def _releases(
+    declared: _Declared, settings: ClusterSettings, provider: k8s.Provider, depends_on: list[pulumi.Resource]
+) -> k8s.helm.v3.Release:
+    """The pinned Helm releases (mirrored in sovereign stacks); returns Kueue's."""
+    charts = ChartVersions(**settings.charts)
+    releases = helm_releases(charts, kueue_configuration(), settings.region)
+    if settings.registry_mirror:
+        releases = [mirror_release(r, settings.registry_mirror) for r in releases]
+    installed: dict[str, k8s.helm.v3.Release] = {}
+    for release in releases:
+        resource_name = f"{declared.name}-{release.name}"
+        installed[release.name] = k8s.helm.v3.Release(
+            resource_name,
+            name=release.name,
+            chart=release.chart,
+            version=release.version,
+            namespace=release.namespace,
+            create_namespace=True,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=release.repository) if release.repository else None,
+            values=dict(release.values),
+            atomic=True,
+            opts=declared.opts(RELEASE_TYPE, resource_name, provider=provider, depends_on=depends_on),
+        )
+    return installed["kueue"]
+
+
+def _scheduling_objects(
+    declared: _Declared, settings: ClusterSettings, provider: k8s.Provider, kueue: k8s.helm.v3.Release
+) -> None:
+    """Kueue's objects, the file system's volumes and the capacity-block drains, after Kueue."""
+    mirror = settings.registry_mirror
+    queues = list(settings.queues)
+    fleets = list(settings.fleets)
+    objects = scheduling_objects(
+        queues, fleets, list(settings.priorities), list(settings.topology_levels), split=settings.quotas
+    )
+    filesystem = settings.filesystem
+    if filesystem is not None:
+        # The generator only places these values in the objects, so Outputs pass through.
+        objects += fsx_volumes(
+            cast(str, filesystem["file_system_id"]),
+            cast(str, filesystem["dns_name"]),
+            cast(str, filesystem["mount_name"]),
+            filesystem["capacity_gib"],
+            team_namespaces(queues),
+        )
+    blocks = [f for f in fleets if f.capacity_block_end is not None]
+    if blocks:
+        kubectl = mirror_image(KUBECTL_IMAGE, mirror) if mirror else KUBECTL_IMAGE
+        objects.append(namespace(SYSTEM_NAMESPACE))
+        drains = [capacity_block_drain(f, settings.version, CHECKPOINT_GRACE, kubectl) for f in blocks]
+        objects += drains[0][:3] + [d[3] for d in drains]
+    created: dict[tuple[str, str], KubernetesObject] = {}
+    for obj in objects:
+        kind, meta = obj["kind"], obj["metadata"]
+        ns = meta.get("namespace")
+        depends: list[pulumi.Resource] = [kueue]
+        if ns is not None and ("Namespace", ns) in created:
+            depends.append(created[("Namespace", ns)])
+        resource_name = f"{declared.name}-{kind.lower()}-{ns + '-' if ns else ''}{meta['name']}"
+        created[(kind, meta["name"])] = KubernetesObject(
+            resource_name, obj, declared.opts(object_type(obj), resource_name, provider=provider, depends_on=depends)
+        )
+
+
+class ClusterConfiguration(pulumi.ComponentResource):
+    """The Kubernetes side of a private-endpoint factory, in the cluster-configuration stack.
+
+    Its children keep the names they had under `KubernetesScheduler` and carry the URN
+    `pulumi state move` gives them as an alias, so moved state is adopted, not replaced.
+    """
+
+    kubeconfig: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        settings: ClusterSettings,
+        cluster_name: pulumi.Input[str],
+        cluster_endpoint: pulumi.Input[str],
+        cluster_certificate_authority: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("aifactory:index:ClusterConfiguration", name, None, opts)
+        config = kubeconfig(cluster_name, cluster_endpoint, cluster_certificate_authority, settings.region)
+        declare_cluster_configuration(name, settings, config, parent=self, moved_from_scheduler=True)
+        self.kubeconfig = pulumi.Output.secret(config)
+        self.register_outputs({"kubeconfig": self.kubeconfig})
