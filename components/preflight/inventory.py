@@ -78,8 +78,11 @@ class KeyUse:
     resource: str
     service: str
     """How the key is used: `autoscaling` (the Auto Scaling service-linked role), `ec2`, `eks`, `fsx`,
-    `logs`, `secretsmanager`, `rds`, `s3` (an IAM principal of the account through that service)."""
+    `logs`, `secretsmanager`, `rds`, `s3`, `codebuild` (an IAM principal of the account through that
+    service)."""
     log_group_arn: str | None = None
+    role: str | None = None
+    """The IAM role the service acts as, when it is one of the plan's (a CodeBuild service role)."""
 
 
 @dataclass
@@ -364,8 +367,11 @@ class _Reader:
                     "runner",
                     frozenset(vpc.get("securityGroupIds") or []),
                     tuple(vpc.get("subnets") or []),
+                    role=_role_name(inputs.get("serviceRole")),
+                    user_data=str((inputs.get("source") or {}).get("buildspec") or ""),
                 )
             )
+            self._key_use(r, inputs.get("encryptionKey"), "codebuild", role=_role_name(inputs.get("serviceRole")))
         elif typ == "aws:cloudwatch/logGroup:LogGroup":
             self._key_use(r, inputs.get("kmsKeyId"), "logs", outputs.get("arn"))
         elif typ == "aws:secretsmanager/secret:Secret":
@@ -421,10 +427,17 @@ class _Reader:
         for mapping in (template.get("inputs") or {}).get("blockDeviceMappings") or []:
             self._key_use(user, (mapping.get("ebs") or {}).get("kmsKeyId"), service)
 
-    def _key_use(self, r: dict[str, Any], key: str | None, service: str, log_group: str | None = None) -> None:
+    def _key_use(
+        self,
+        r: dict[str, Any],
+        key: str | None,
+        service: str,
+        log_group: str | None = None,
+        role: str | None = None,
+    ) -> None:
         if key:
             arn = self.key_arns.get(str(key), str(key))
-            self.inv.key_uses[arn].append(KeyUse(r["name"], service, log_group))
+            self.inv.key_uses[arn].append(KeyUse(r["name"], service, log_group, role))
 
 
 def _tag(inputs: Mapping[str, Any], key: str) -> str | None:

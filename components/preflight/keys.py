@@ -43,6 +43,9 @@ SERVICE_ACTIONS: Mapping[str, tuple[str, ...]] = {
     "rds": ("kms:CreateGrant", "kms:DescribeKey"),
     "s3": ("kms:GenerateDataKey", "kms:Decrypt"),
     "logs": ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:GenerateDataKey", "kms:DescribeKey"),
+    # CodeBuild encrypts build output and logs as the project's service role (CodeBuild user guide,
+    # "Data encryption": the service role must be able to use the key).
+    "codebuild": ("kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"),
 }
 
 
@@ -167,6 +170,27 @@ def _identity_allows(policies: Iterable[Mapping[str, Any]], action: str, resourc
             ):
                 return True
     return False
+
+
+@rule(
+    "keys.service-roles",
+    "every service role that encrypts with the factory's key may use it (its own IAM policies)",
+    "CodeBuild user guide, 'Data encryption' (the service role must be allowed to use the key)",
+    "AWS KMS developer guide, 'Using IAM policies with AWS KMS'",
+)
+def service_roles(inv: Inventory) -> Iterator[Finding]:
+    for key in inv.keys:
+        for use in inv.key_uses.get(key, []):
+            if use.role is None:
+                continue
+            policies = inv.role_policies.get(use.role, [])
+            missing = [a for a in SERVICE_ACTIONS[use.service] if not _identity_allows(policies, a, key)]
+            if missing:
+                yield Finding(
+                    "keys.service-roles",
+                    f"role {use.role} of {use.resource} ({use.service}) → key {key.rsplit('/', 1)[-1]}",
+                    f"its policies do not allow {', '.join(missing)} on the key; add them, scoped to the key",
+                )
 
 
 @rule(

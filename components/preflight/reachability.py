@@ -273,11 +273,15 @@ SSM_SERVICES = ("ssm", "ssmmessages", "ec2messages")
 SSM_CORE_POLICY = "AmazonSSMManagedInstanceCore"
 
 
-def services_called(user_data: str) -> set[str]:
-    """Endpoint services that a boot script's AWS CLI calls reach."""
-    return {
-        CLI_SERVICES.get(m.group(2), m.group(2)) for m in _CLI_CALL.finditer(user_data) if m.group(2) != "configure"
-    }
+# Pulumi's self-managed backend and secrets provider call S3 and KMS (Pulumi docs, "State and
+# backends": `s3://`; "Secrets handling": `awskms://`).
+_URL_SERVICES = {"s3://": "s3", "awskms://": "kms"}
+
+
+def services_called(script: str) -> set[str]:
+    """Endpoint services that a script's AWS CLI calls, S3 URLs and KMS secrets providers reach."""
+    called = {CLI_SERVICES.get(m.group(2), m.group(2)) for m in _CLI_CALL.finditer(script) if m.group(2) != "configure"}
+    return called | {service for scheme, service in _URL_SERVICES.items() if scheme in script}
 
 
 def services_needed(inv: Inventory, member: Member) -> set[str]:

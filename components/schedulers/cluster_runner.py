@@ -123,6 +123,7 @@ def runner_policy(
     secrets_key_arn: str,
     cluster_arn: str,
     subnet_arns: list[str],
+    encryption_key_arn: str | None = None,
 ) -> dict[str, Any]:
     """The runner role's only permissions."""
     statements: list[dict[str, Any]] = [
@@ -183,6 +184,17 @@ def runner_policy(
             },
         },
     ]
+    if encryption_key_arn is not None:
+        # The project's `encryptionKey` is used as the service role (CodeBuild user guide, "Data
+        # encryption": the service role must be allowed to use the customer managed key).
+        statements.append(
+            {
+                "Sid": "ProjectKey",
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"],
+                "Resource": encryption_key_arn,
+            }
+        )
     if repository_arn is not None:
         # Pulling a private ECR image with the service role (CodeBuild user guide, "Amazon ECR
         # sample": GetAuthorizationToken has no resource-level permission).
@@ -271,7 +283,7 @@ class ClusterRunner(pulumi.ComponentResource):
             lambda v: [f"arn:{partition}:ec2:{region}:{v[0]}:subnet/{s}" for s in v[1]]
         )
         policy = pulumi.Output.all(
-            account, log_group.arn, args["secrets_key_arn"], args["cluster_arn"], subnet_arns
+            account, log_group.arn, args["secrets_key_arn"], args["cluster_arn"], subnet_arns, kms_key_arn
         ).apply(
             lambda v: json.dumps(
                 runner_policy(
@@ -284,6 +296,7 @@ class ClusterRunner(pulumi.ComponentResource):
                     secrets_key_arn=v[2],
                     cluster_arn=v[3],
                     subnet_arns=v[4],
+                    encryption_key_arn=v[5],
                 )
             )
         )

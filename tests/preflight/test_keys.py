@@ -132,3 +132,28 @@ def test_secret_readers_need_decrypt_on_the_key() -> None:
         "add kms:Decrypt on the key"
     ]
     assert findings(_secret_world(["kms:Encrypt"]), "keys.secret-readers") != []
+
+
+def _runner_world(role_actions: list[str]) -> list[dict[str, Any]]:
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": role_actions, "Resource": KEY_ARN}]}
+    return [
+        *eks_world(),
+        res(
+            "aws:codebuild/project:Project",
+            "runner",
+            encryptionKey=KEY_ARN,
+            serviceRole=f"arn:aws:iam::{ACCOUNT}:role/runner-role",
+            vpcConfig={"subnets": ["subnet-a"], "securityGroupIds": ["sg-nodes"]},
+        ),
+        res("aws:iam/rolePolicy:RolePolicy", "runner", role="runner-role", policy=json.dumps(policy)),
+    ]
+
+
+def test_a_codebuild_service_role_must_be_able_to_use_the_project_key() -> None:
+    assert (
+        findings(_runner_world(["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"]), "keys.service-roles") == []
+    )
+    assert findings(_runner_world(["kms:Decrypt"]), "keys.service-roles") == [
+        "role runner-role of runner (codebuild) → key 1111-2222: its policies do not allow kms:GenerateDataKey, "
+        "kms:DescribeKey on the key; add them, scoped to the key"
+    ]

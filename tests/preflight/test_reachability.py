@@ -225,3 +225,21 @@ def test_user_data_of_instances_is_read_from_base64_and_plain() -> None:
         "instance head → secretsmanager (tcp 443): unreachable: no route to the internet and no "
         f"com.amazonaws.{REGION}.secretsmanager interface endpoint"
     ]
+
+
+def test_services_called_includes_pulumi_backends() -> None:
+    buildspec = "pulumi login 's3://state?region=eu-north-1'\npulumi stack select --secrets-provider 'awskms:///arn'\n"
+    assert services_called(buildspec) == {"s3", "kms"}
+
+
+def test_a_runner_without_a_kms_endpoint_cannot_open_the_stack_secrets() -> None:
+    runner = res(
+        "aws:codebuild/project:Project",
+        "runner",
+        vpcConfig={"subnets": ["subnet-a"], "securityGroupIds": ["sg-nodes"]},
+        source={"buildspec": "pulumi stack select --secrets-provider 'awskms:///arn:aws:kms:k'\n"},
+    )
+    assert findings([*eks_world(), runner], "reach.aws-services") == [
+        f"runner runner → kms (tcp 443): unreachable: no route to the internet and no com.amazonaws.{REGION}.kms "
+        "interface endpoint"
+    ]
