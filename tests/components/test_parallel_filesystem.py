@@ -214,8 +214,9 @@ def storage_resources(run_program: RunProgram, config: dict[str, Any]) -> dict[s
 
 
 def test_changing_fleets_and_network_leaves_every_storage_input_unchanged(run_program: RunProgram) -> None:
-    """The file system's inputs come from the storage block alone: resizing or adding fleets and
-    moving the VPC's CIDR must not touch (or replace) the training data's file system."""
+    """The file system's inputs come from the storage block and its zone alone: resizing or adding
+    fleets (the largest staying where it is) and moving the VPC's CIDR must not touch (or replace) the
+    training data's file system; `storage.availabilityZone` pins the zone (tested below)."""
     changed = {
         **BASE,
         "aifactory:fleets": [
