@@ -141,6 +141,7 @@ class AiFactory(pulumi.ComponentResource):
                 "region": spec.region,
                 "partition": spec.partition,
                 "eks": plan.scheduler == "kubernetes",
+                "slurm_accounting": isinstance(spec.scheduler, SlurmSpec) and spec.scheduler.accounting == "slurmdbd",
                 "kms_key_arn": key_arn,
                 "tags": tags,
             },
@@ -181,6 +182,16 @@ class AiFactory(pulumi.ComponentResource):
         # compute nodes know it before the head exists.
         slurm_controller = plan.slurm.controller_address if plan.slurm else None
 
+        # Every fleet interface carries the EFA group and the node group. A launch template that sets
+        # security groups replaces the EKS cluster security group EKS would add, so EKS nodes also
+        # carry the cluster group: it admits all traffic from its members, the control plane's ENIs
+        # (kubelet 10250, webhooks) and the system nodes (CoreDNS TCP/UDP 53) among them (EKS user guide,
+        # "Customize managed nodes with launch templates" and "View Amazon EKS security group
+        # requirements for clusters").
+        fleet_groups = [self.network.efa_security_group_id, self.network.node_security_group_id]
+        if self.kubernetes is not None:
+            fleet_groups.append(self.kubernetes.cluster_security_group_id)
+
         self.fleets: dict[str, GpuFleet] = {}
         for fleet in spec.fleets:
             domains = plan.domains_for(fleet.name)
@@ -201,7 +212,7 @@ class AiFactory(pulumi.ComponentResource):
                         for d in domains
                     ],
                     "subnet_id": subnet_of[plan.fleet_zones[fleet.name]],
-                    "security_group_ids": [self.network.efa_security_group_id, self.network.node_security_group_id],
+                    "security_group_ids": list(fleet_groups),
                     "capacity_type": fleet.capacity.type,
                     "reservation_id": fleet.capacity.reservation_id,
                     "capacity_block_end": fleet.capacity.end_time.isoformat() if fleet.capacity.end_time else None,

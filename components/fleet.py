@@ -56,7 +56,7 @@ class GpuFleetArgs(TypedDict):
     subnet_id: Required[pulumi.Input[str]]
     """The single subnet (one AZ) every node and interface lives in."""
     security_group_ids: Required[list[pulumi.Input[str]]]
-    """Security groups on every interface: the EFA group first, then the node group."""
+    """Security groups on every interface, EFA-only ones too: EFA group, node group (EKS: cluster group)."""
     capacity_type: NotRequired[str]
     """`on-demand` (default), `capacity-reservation`, `capacity-block` or `spot`."""
     reservation_id: NotRequired[str | None]

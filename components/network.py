@@ -12,12 +12,43 @@ from .plan_time import require_plan_time
 from .planning.network_plan import SubnetPlan, plan_subnets
 from .tags import ROLE_EFA, TAG_ROLE
 
-# Interface endpoints nodes need when nothing reaches the internet: image pulls (ECR api + dkr, with
-# S3 through the gateway endpoint), credentials (STS), Session Manager (ssm, ssmmessages,
-# ec2messages), CloudWatch Logs, and Secrets Manager for the Slurm munge key.
-BASE_INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "ssm", "ssmmessages", "ec2messages", "logs", "secretsmanager")
-# EKS nodes without egress also need the EKS API and EKS Auth (Pod Identity) endpoints.
-EKS_INTERFACE_ENDPOINTS = ("eks", "eks-auth")
+# Interface endpoints every node needs when nothing reaches the internet: image pulls (ECR api + dkr,
+# with S3 through the gateway endpoint), credentials (STS), Session Manager (ssm, ssmmessages,
+# ec2messages), CloudWatch Logs and CloudWatch metrics (`monitoring`: the node role carries
+# CloudWatchAgentServerPolicy, whose agent publishes metrics there), and Secrets Manager for the
+# Slurm munge key (EKS user guide, "Deploy private clusters with limited internet access", table of
+# endpoints; PrivateLink guide, "AWS services that integrate with AWS PrivateLink").
+BASE_INTERFACE_ENDPOINTS = (
+    "ecr.api",
+    "ecr.dkr",
+    "sts",
+    "ssm",
+    "ssmmessages",
+    "ec2messages",
+    "logs",
+    "monitoring",
+    "secretsmanager",
+)
+# EKS nodes without egress also need the EC2 API (the VPC CNI manages ENIs and addresses with it, and
+# the EKS-optimized AMI names the node from it), the EKS API and EKS Auth (Pod Identity, which the
+# VPC CNI and the FSx CSI driver use) (same EKS page). Nothing in the factory creates load balancers
+# or runs the Cluster Autoscaler, so `elasticloadbalancing` and `autoscaling` are left out (the
+# page lists them only for those).
+EKS_INTERFACE_ENDPOINTS = ("ec2", "eks", "eks-auth")
+# The Slurm head looks its accounting database's managed secret up with the RDS API
+# (`aws rds describe-db-instances` in its user data), so slurmdbd stacks add the RDS endpoint.
+SLURM_ACCOUNTING_INTERFACE_ENDPOINTS = ("rds",)
+# Lustre clients, the Slurm head and compute nodes reach nothing else: munge keys come from Secrets
+# Manager, node names from instance metadata tags, the join document from SSM.
+
+
+def interface_endpoints(eks: bool, slurm_accounting: bool = False) -> tuple[str, ...]:
+    """The interface endpoint services a factory's nodes call, in registration order."""
+    return (
+        BASE_INTERFACE_ENDPOINTS
+        + (EKS_INTERFACE_ENDPOINTS if eks else ())
+        + (SLURM_ACCOUNTING_INTERFACE_ENDPOINTS if slurm_accounting else ())
+    )
 
 
 class FactoryNetworkArgs(TypedDict):
@@ -35,7 +66,9 @@ class FactoryNetworkArgs(TypedDict):
     partition: NotRequired[str]
     """AWS partition of the region (`aws` default, `aws-us-gov`, `aws-eusc`, ...)."""
     eks: NotRequired[bool]
-    """Add the EKS and EKS Auth interface endpoints."""
+    """Add the EC2, EKS and EKS Auth interface endpoints."""
+    slurm_accounting: NotRequired[bool]
+    """Add the RDS interface endpoint (the Slurm head reads its accounting database's secret name)."""
     kms_key_arn: NotRequired[pulumi.Input[str] | None]
     """Customer-managed key for the flow-log group; None uses CloudWatch's default encryption."""
     flow_log_retention_days: NotRequired[int]
@@ -51,6 +84,7 @@ PLAN_TIME_ARGS = (
     "region",
     "partition",
     "eks",
+    "slurm_accounting",
     "flow_log_retention_days",
     "tags",
 )
@@ -66,6 +100,7 @@ class FactoryNetwork(pulumi.ComponentResource):
     availability_zones: pulumi.Output[list[str]]
     efa_security_group_id: pulumi.Output[str]
     node_security_group_id: pulumi.Output[str]
+    s3_prefix_list_id: pulumi.Output[str]
 
     def __init__(
         self,
@@ -184,7 +219,7 @@ class FactoryNetwork(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        self._endpoints(
+        s3 = self._endpoints(
             name,
             vpc,
             cidr,
@@ -192,10 +227,17 @@ class FactoryNetwork(pulumi.ComponentResource):
             partition,
             private_subnets,
             private_tables,
-            bool(args.get("eks", False)),
+            interface_endpoints(bool(args.get("eks", False)), bool(args.get("slurm_accounting", False))),
             tags,
             child,
         )
+        if egress == "none":
+            # Egress is limited to the VPC, but S3 (ECR image layers, the data repository) is reached
+            # through the gateway endpoint at S3's public addresses: allow HTTPS to the endpoint's
+            # AWS-managed prefix list (VPC user guide, "Gateway endpoints for Amazon S3": security
+            # groups must allow traffic to the prefix list; ECR user guide, "Amazon ECR interface VPC
+            # endpoints": image layers are pulled from S3).
+            self.s3_egress_rule(f"{name}-nodes-out-s3", node_sg.id, s3.prefix_list_id, tags, child)
         self._flow_logs(
             name,
             vpc,
@@ -211,6 +253,7 @@ class FactoryNetwork(pulumi.ComponentResource):
         self.availability_zones = pulumi.Output.from_input(zones)
         self.efa_security_group_id = efa_sg.id
         self.node_security_group_id = node_sg.id
+        self.s3_prefix_list_id = s3.prefix_list_id
         self.subnet_ids_by_zone = {p.availability_zone: s.id for p, s in zip(layout, private_subnets, strict=True)}
         self.register_outputs(
             {
@@ -219,7 +262,29 @@ class FactoryNetwork(pulumi.ComponentResource):
                 "availability_zones": self.availability_zones,
                 "efa_security_group_id": self.efa_security_group_id,
                 "node_security_group_id": self.node_security_group_id,
+                "s3_prefix_list_id": self.s3_prefix_list_id,
             }
+        )
+
+    @staticmethod
+    def s3_egress_rule(
+        resource_name: str,
+        security_group_id: pulumi.Input[str],
+        prefix_list_id: pulumi.Input[str],
+        tags: dict[str, str],
+        opts: pulumi.ResourceOptions,
+    ) -> aws.vpc.SecurityGroupEgressRule:
+        """HTTPS from a group whose egress is limited to the VPC to the S3 gateway endpoint's prefix list."""
+        return aws.vpc.SecurityGroupEgressRule(
+            resource_name,
+            security_group_id=security_group_id,
+            prefix_list_id=prefix_list_id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="HTTPS to S3 through the gateway endpoint",
+            tags=tags,
+            opts=opts,
         )
 
     def _public_egress(
@@ -283,11 +348,13 @@ class FactoryNetwork(pulumi.ComponentResource):
         partition: str,
         subnets: list[aws.ec2.Subnet],
         tables: list[aws.ec2.RouteTable],
-        eks: bool,
+        services: Sequence[str],
         tags: dict[str, str],
         child: pulumi.ResourceOptions,
-    ) -> None:
-        aws.ec2.VpcEndpoint(
+    ) -> aws.ec2.VpcEndpoint:
+        """The S3 gateway endpoint (returned: its prefix list is what S3 egress rules name) and one
+        interface endpoint per service."""
+        s3 = aws.ec2.VpcEndpoint(
             f"{name}-s3",
             vpc_id=vpc.id,
             service_name=endpoint_service_name(region, partition, "s3"),
@@ -314,7 +381,6 @@ class FactoryNetwork(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        services = BASE_INTERFACE_ENDPOINTS + (EKS_INTERFACE_ENDPOINTS if eks else ())
         for service in services:
             aws.ec2.VpcEndpoint(
                 f"{name}-{service.replace('.', '-')}",
@@ -327,6 +393,7 @@ class FactoryNetwork(pulumi.ComponentResource):
                 tags={**tags, "Name": f"{name}-{service}"},
                 opts=child,
             )
+        return s3
 
     def _flow_logs(
         self,

@@ -68,7 +68,7 @@ class ParallelFilesystemArgs(TypedDict):
     vpc_id: Required[pulumi.Input[str]]
     """The VPC of the subnet; the file system's security group is created in it."""
     client_security_group_id: Required[pulumi.Input[str]]
-    """The fleets' security group: the only source allowed to reach the Lustre ports."""
+    """The fleets' group, on every client interface: the only Lustre source; it gets the rules back too."""
     region: Required[str]
     """The stack's region; the bucket is created there and prices are looked up for it."""
     partition: Required[str]
@@ -334,17 +334,20 @@ class ParallelFilesystem(pulumi.ComponentResource):
         rules: list[pulumi.Resource] = []
         sources: tuple[tuple[str, pulumi.Input[str]], ...] = (("clients", client_sg_id), ("self", sg_id))
         # EFA-enabled file systems need all traffic to and from their own and the clients' security
-        # group (FSx for Lustre User Guide, "EFA-enabled security groups").
+        # group, named by group id: CIDR rules do not count for EFA (FSx for Lustre User Guide, "File
+        # system access control with Amazon VPC", EFA-enabled security groups; "Creating an FSx for
+        # Lustre file system fails"). Without EFA, Lustre's TCP ports 988 and 1018-1023.
         port_ranges: Sequence[tuple[int, int] | None] = [None] if efa else list(LUSTRE_PORTS)
-        for peer, peer_id in sources:
-            for ports in port_ranges:
-                suffix = "all" if ports is None else f"{ports[0]}-{ports[1]}"
-                protocol = "-1" if ports is None else "tcp"
-                low, high = (None, None) if ports is None else ports
-                for direction, rule in (
-                    ("in", aws.vpc.SecurityGroupIngressRule),
-                    ("out", aws.vpc.SecurityGroupEgressRule),
-                ):
+        for ports in port_ranges:
+            suffix = "all" if ports is None else f"{ports[0]}-{ports[1]}"
+            protocol = "-1" if ports is None else "tcp"
+            low, high = (None, None) if ports is None else ports
+            for direction, rule in (
+                ("in", aws.vpc.SecurityGroupIngressRule),
+                ("out", aws.vpc.SecurityGroupEgressRule),
+            ):
+                # The file system's group: from and to the clients and its own file servers.
+                for peer, peer_id in sources:
                     rules.append(
                         rule(
                             f"{name}-{direction}-{peer}-{suffix}",
@@ -357,6 +360,22 @@ class ParallelFilesystem(pulumi.ComponentResource):
                             opts=child,
                         )
                     )
+                # The clients' group references the file system's back: the servers call clients on
+                # the same ports, and a client's egress limited to a CIDR does not carry EFA traffic
+                # (same FSx page; "Configuring EFA clients", step 1: both groups must allow it).
+                rules.append(
+                    rule(
+                        f"{name}-client-{direction}-fsx-{suffix}",
+                        security_group_id=client_sg_id,
+                        referenced_security_group_id=sg_id,
+                        ip_protocol=protocol,
+                        from_port=low,
+                        to_port=high,
+                        description=f"Lustre {'from' if direction == 'in' else 'to'} the FSx file system",
+                        tags=dict(tags),
+                        opts=child,
+                    )
+                )
         return rules
 
     def _bucket(

@@ -17,6 +17,7 @@ from aifactory.bootstrap import (
     FsxMount,
     NodeadmCluster,
     health_check_script,
+    node_setup_script,
     render_user_data,
 )
 from aifactory.catalog import get_instance_type
@@ -226,3 +227,71 @@ def test_layout_must_reach_end_of_file() -> None:
             checkpoint_path="/fsx/c",
             layout=(("1G", 1),),
         )
+
+
+def _lnet_efa_interfaces_added(instance_type: str, devices: int, tmp_path: Path) -> list[str]:
+    """Runs the rendered LNet-over-EFA function against `devices` fake EFA devices (and one non-EFA
+    RDMA device) with stub lnetctl/modprobe/ip, and returns the devices LNet was given."""
+    import os
+    import subprocess
+
+    ctx = context("nvidia", "slurm", "sovereign")
+    ctx = BootstrapContext(
+        **(ctx.__dict__ | {"instance_type": get_instance_type(instance_type), "dcgm_diag_level": None})
+    )
+    script = node_setup_script(ctx)
+    start = script.index("readonly LNET_EFA_INTERFACES=")
+    end = script.index("\n}\n", script.index("configure_lnet_efa() {")) + 3
+    sysfs = tmp_path / "infiniband"
+    for i in range(devices):
+        driver = tmp_path / "drivers" / "efa"
+        driver.mkdir(parents=True, exist_ok=True)
+        (sysfs / f"rdmap{i:02d}s0" / "device").mkdir(parents=True)
+        (sysfs / f"rdmap{i:02d}s0" / "device" / "driver").symlink_to(driver)
+    other = tmp_path / "drivers" / "mlx5"
+    other.mkdir(parents=True)
+    (sysfs / "zz_other" / "device").mkdir(parents=True)
+    (sysfs / "zz_other" / "device" / "driver").symlink_to(other)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "lnetctl.log"
+    for tool, body in {
+        "lnetctl": f'echo "$*" >> {calls}',
+        "modprobe": "true",
+        "ip": "echo 'default via 10.0.0.1 dev ens32 proto dhcp'",
+    }.items():
+        (bin_dir / tool).write_text(f"#!/bin/bash\n{body}\n")
+        (bin_dir / tool).chmod(0o755)
+    function = script[start:end].replace("/sys/class/infiniband", str(sysfs))
+    subprocess.run(
+        ["bash", "-c", f"set -euo pipefail\n{function}configure_lnet_efa\n"],
+        check=True,
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+    )
+    return [line.split("--if ")[1].split()[0] for line in calls.read_text().splitlines() if "--net efa --if" in line]
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "devices", "expected"),
+    [
+        # 32 EFA devices, 8 LNet interfaces: every 4th device, one per PCI bus.
+        ("p5.48xlarge", 32, [f"rdmap{i:02d}s0" for i in range(0, 32, 4)]),
+        ("p5en.48xlarge", 16, [f"rdmap{i:02d}s0" for i in range(0, 16, 2)]),
+        ("p6-b200.48xlarge", 8, [f"rdmap{i:02d}s0" for i in range(8)]),
+        ("g6.8xlarge", 1, ["rdmap00s0"]),
+        # Fewer devices than documented: each present device once.
+        ("p5.48xlarge", 4, [f"rdmap{i:02d}s0" for i in range(4)]),
+    ],
+)
+def test_lnet_uses_the_documented_number_of_efa_interfaces(
+    instance_type: str, devices: int, expected: list[str], tmp_path: Path
+) -> None:
+    assert _lnet_efa_interfaces_added(instance_type, devices, tmp_path) == expected
+
+
+def test_types_that_are_not_efa_clients_keep_lustre_on_tcp() -> None:
+    ctx = context("neuron", "slurm", "sovereign")
+    trn2 = BootstrapContext(**(ctx.__dict__ | {"instance_type": get_instance_type("trn2.48xlarge")}))
+    script = node_setup_script(trn2)
+    assert "lnetctl" not in script and "kefalnd" not in script
+    assert "not an EFA client" in script

@@ -50,6 +50,9 @@ class InstanceType:
     memory_gib: int
     network_cards: int
     max_efa_interfaces: int
+    fsx_efa_interfaces: int
+    """EFA interfaces LNet uses to reach an EFA-enabled FSx for Lustre file system (FSx for Lustre user
+    guide, "Configuring EFA clients", step 4); 0 when the type cannot be an EFA client (Lustre uses TCP)."""
     network_gbps: int
     node_power_kw: NodePower
     cooling: CoolingClass
@@ -69,6 +72,12 @@ class InstanceType:
 
 
 def _parse(name: str, raw: dict) -> InstanceType:
+    fsx_efa = raw["fsx_efa_interfaces"]
+    if not 0 <= fsx_efa <= raw["max_efa_interfaces"] or "fsx_efa_interfaces" not in raw["sources"]:
+        raise ValueError(
+            f"{name}: fsx_efa_interfaces {fsx_efa} must be 0..max_efa_interfaces ({raw['max_efa_interfaces']}) "
+            "and carry a source"
+        )
     return InstanceType(
         name=name,
         family=raw["family"],
@@ -78,6 +87,7 @@ def _parse(name: str, raw: dict) -> InstanceType:
         memory_gib=raw["memory_gib"],
         network_cards=raw["network_cards"],
         max_efa_interfaces=raw["max_efa_interfaces"],
+        fsx_efa_interfaces=fsx_efa,
         network_gbps=raw["network_gbps"],
         node_power_kw=NodePower(**raw["node_power_kw"]),
         cooling=raw["cooling"],

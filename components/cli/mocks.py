@@ -91,6 +91,10 @@ class FactoryMocks(pulumi.runtime.Mocks):
         """Outputs AWS computes that the components read back."""
         if typ == "aws:ec2/launchTemplate:LaunchTemplate":
             state.update(latestVersion=1, defaultVersion=1)
+        elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint" and state.get("vpcEndpointType") == "Gateway":
+            # A gateway endpoint's service has one AWS-managed prefix list per region (pl-<8 hex>),
+            # the same for every VPC (EC2 API DescribePrefixLists; VpcEndpoint.prefix_list_id).
+            state.update(prefixListId=f"pl-{_hex(self.region, str(state.get('serviceName')), length=8)}")
         elif typ == "aws:fsx/lustreFileSystem:LustreFileSystem":
             state.update(
                 dnsName=f"{resource_id}.fsx.{self.region}.{self.dns_suffix}",

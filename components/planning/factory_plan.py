@@ -24,7 +24,7 @@ from .placement import Domain, PlacementError, PlacementPlan, plan_placement
 from .storage_plan import StoragePlanFigures, plan_figures, size_for_spec
 from .storage_sizing import FilesystemSizing, SizingError
 from .summary import factory_summary
-from .zones import fleet_zones, network_zones
+from .zones import fleet_zones, network_zones, storage_zone
 
 SLURM_CONTROLLER_HOST = "slurmctld"
 """The Slurm head's host name: slurm.conf `SlurmctldHost` and its A record in the cluster's zone."""
@@ -84,6 +84,8 @@ class FactoryPlan:
     spec: FactorySpec
     network_zones: tuple[str, ...]
     fleet_zones: Mapping[str, str]
+    storage_zone: str
+    """The file system's AZ: `storage.availabilityZone`, else the zone of the fleet with the most GPUs."""
     subnets: tuple[SubnetPlan, ...]
     placement: PlacementPlan
     storage: FilesystemSizing | None
@@ -98,11 +100,6 @@ class FactoryPlan:
     def scheduler(self) -> SchedulerKind:
         return self.spec.scheduler.kind if self.spec.scheduler is not None else "none"
 
-    @property
-    def storage_zone(self) -> str:
-        """FSx for Lustre takes one subnet: the first network zone's, which no fleet change moves."""
-        return self.network_zones[0]
-
     def domains_for(self, fleet: str) -> tuple[Domain, ...]:
         return self.placement.domains_for(fleet)
 
@@ -115,6 +112,8 @@ def plan_factory(spec: FactorySpec, name: str) -> FactoryPlan:
 
     subnets, subnet_issues = subnets_or_issues(spec, zones)
     issues += subnet_issues
+    zone_of_storage, storage_zone_issues = storage_zone(spec, zones_of_fleets, zones)
+    issues += storage_zone_issues
     issues += network_large_enough(spec, subnets, zones_of_fleets)
 
     sizing = None
@@ -145,6 +144,7 @@ def plan_factory(spec: FactorySpec, name: str) -> FactoryPlan:
         spec=spec,
         network_zones=tuple(zones),
         fleet_zones=zones_of_fleets,
+        storage_zone=zone_of_storage,
         subnets=tuple(subnets),
         placement=placement,
         storage=sizing,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+from ..catalog.instance_types import get_instance_type
 from ..catalog.regions import availability_zones, zones_offering
+from ..spec.errors import ConfigIssue, config_path
 from ..spec.model import FactorySpec, Fleet
 
 
@@ -38,3 +40,29 @@ def network_zones(spec: FactorySpec, fleets: Mapping[str, str]) -> list[str]:
         if zone not in zones:
             zones.append(zone)
     return sorted(zones)
+
+
+def storage_zone(spec: FactorySpec, fleets: Mapping[str, str], zones: Sequence[str]) -> tuple[str, list[ConfigIssue]]:
+    """The file system's AZ and any issue with the configured one.
+
+    FSx for Lustre lives in one subnet, so in one AZ (pulumi-aws LustreFileSystem `subnet_ids`: one
+    subnet), and Lustre traffic from other AZs is billed as cross-AZ data transfer and adds latency
+    (Amazon EC2 pricing, "Data transfer within the same AWS Region"); an EFA-enabled file system must
+    even share the AZ with its EFA clients (FSx for Lustre user guide, "Working with EFA-enabled file
+    systems", prerequisites). So it goes where the fleet with the most GPUs is (ties: the first in config order),
+    unless `storage.availabilityZone` pins it (to keep an existing file system: a new subnet replaces it).
+    """
+    configured = spec.storage.availability_zone if spec.storage is not None else None
+    if configured is not None:
+        if configured in zones:
+            return configured, []
+        issue = ConfigIssue(
+            config_path("storage", "availabilityZone"),
+            f"'{configured}' is not one of the network's zones ({', '.join(zones)})",
+            f"use one of {', '.join(zones)}, or add '{configured}' to `aifactory:network.availabilityZones`",
+        )
+        return zones[0], [issue]
+    if not spec.fleets:
+        return zones[0], []
+    largest = max(spec.fleets, key=lambda f: f.count * get_instance_type(f.instance_type).gpus)
+    return fleets[largest.name], []

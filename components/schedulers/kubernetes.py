@@ -480,6 +480,10 @@ class KubernetesScheduler(pulumi.ComponentResource):
                     ),
                 )
             ],
+            # No security groups here: EKS then puts the system nodes in the cluster security group,
+            # which the GPU nodes carry too (EKS user guide, "Customize managed nodes with launch
+            # templates"), so CoreDNS and the controllers reach them and the control plane reaches
+            # their kubelets.
             # IMDSv2 only; hop limit 2 so pods can reach it (EKS user guide launch-templates).
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_tokens="required", http_put_response_hop_limit=2, http_endpoint="enabled"

@@ -95,6 +95,13 @@ class StorageSpec(SpecModel):
         "SCRATCH_2 has none).",
     )
     mount_path: str = Field(default="/fsx", pattern=r"^/[A-Za-z0-9._/-]*$")
+    availability_zone: str | None = Field(
+        default=None,
+        alias="availabilityZone",
+        description="AZ of the file system, one of the network's zones; default the zone of the fleet with the "
+        "most GPUs. Set it to keep an existing file system where it is: FSx replaces a file system whose "
+        "subnet changes.",
+    )
     quota_gib: int = Field(
         default=DEFAULT_QUOTA_GIB,
         ge=1200,

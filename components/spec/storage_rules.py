@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from ..catalog.instance_types import instance_types
 from ..catalog.regions import partitions
 from .errors import ConfigIssue, config_path
 from .rules import Rule
@@ -45,6 +46,32 @@ def storage_efa_needs_persistent_2(spec: FactorySpec) -> Iterator[ConfigIssue]:
             config_path("storage", "efaEnabled"),
             f"EFA-enabled file systems must be PERSISTENT_2, not {st.deployment_type}",
             "set `deploymentType: PERSISTENT_2` or `efaEnabled: false`",
+        )
+
+
+# Each EFA interface a client's LNet uses is one connection, and an EFA-enabled file system takes at
+# most 1024 across all clients (FSx for Lustre user guide, "Configuring EFA clients", step 4).
+FSX_EFA_CONNECTION_LIMIT = 1024
+
+
+def storage_efa_connections_within_limit(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """Every node configures LNet on its type's documented EFA interface count (`fsx_efa_interfaces`)."""
+    st = _storage(spec)
+    if st is None or not st.efa_enabled:
+        return
+    catalog = instance_types()
+    per_fleet = {
+        f.name: f.count * catalog[f.instance_type].fsx_efa_interfaces for f in spec.fleets if f.instance_type in catalog
+    }
+    total = sum(per_fleet.values())
+    if total > FSX_EFA_CONNECTION_LIMIT:
+        detail = ", ".join(f"{name} {n}" for name, n in per_fleet.items() if n)
+        yield ConfigIssue(
+            config_path("storage", "efaEnabled"),
+            f"the fleets' nodes would open {total} EFA connections to the file system ({detail}); an "
+            f"EFA-enabled FSx for Lustre file system accepts at most {FSX_EFA_CONNECTION_LIMIT}",
+            f"keep the EFA clients' connections at {FSX_EFA_CONNECTION_LIMIT} or fewer (fewer nodes) or set "
+            "`efaEnabled: false` (Lustre over TCP)",
         )
 
 
@@ -163,6 +190,7 @@ STORAGE_RULES: tuple[Rule, ...] = (
     storage_has_a_target,
     storage_throughput_or_checkpoint,
     storage_efa_needs_persistent_2,
+    storage_efa_connections_within_limit,
     storage_s3_paths_are_s3,
     storage_s3_paths_in_partition,
     storage_s3_needs_persistent_2,

@@ -7,6 +7,7 @@ from dataclasses import fields
 from importlib import metadata, resources
 
 import pytest
+import yaml
 from aifactory.catalog.instance_types import get_instance_type, instance_types
 from aifactory.catalog.regions import (
     availability_zones,
@@ -57,6 +58,37 @@ def test_network_facts(name: str) -> None:
     cards, efa, gbps = NETWORK_FACTS[name]
     entry = get_instance_type(name)
     assert (entry.network_cards, entry.max_efa_interfaces, entry.network_gbps) == (cards, efa, gbps)
+
+
+# EFA interfaces LNet uses per client (FSx for Lustre user guide, "Configuring EFA clients", step 4):
+# 8 on p5/p5e/p5en/p6-b200, 2 on other multi-card types, 1 on single-card ones, none on trn2.
+FSX_EFA_INTERFACES = {
+    "p4d.24xlarge": 2,
+    "p5.48xlarge": 8,
+    "p5e.48xlarge": 8,
+    "p5en.48xlarge": 8,
+    "p6-b200.48xlarge": 8,
+    "trn1.32xlarge": 2,
+    "trn2.48xlarge": 0,
+    "g6.8xlarge": 1,
+    "g6.xlarge": 0,
+}
+
+
+@pytest.mark.parametrize("name", sorted(FSX_EFA_INTERFACES))
+def test_lnet_efa_interfaces_follow_the_fsx_table(name: str) -> None:
+    entry = get_instance_type(name)
+    assert entry.fsx_efa_interfaces == FSX_EFA_INTERFACES[name]
+    assert "FSX-EFA" in entry.sources["fsx_efa_interfaces"] or entry.max_efa_interfaces == 0
+
+
+def test_an_lnet_figure_beyond_the_efa_interfaces_is_refused() -> None:
+    from aifactory.catalog.instance_types import _parse
+
+    raw = yaml.safe_load(resources.files("aifactory.catalog").joinpath("data/instance_types.yaml").read_text())
+    entry = raw["g6.8xlarge"] | {"fsx_efa_interfaces": 2}
+    with pytest.raises(ValueError, match="fsx_efa_interfaces"):
+        _parse("g6.8xlarge", entry)
 
 
 @pytest.mark.parametrize("name", sorted(NODE_POWER_MAX_KW))

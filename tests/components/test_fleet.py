@@ -131,3 +131,35 @@ def test_capacity_block_drain_deadline_is_30_minutes_before_the_end() -> None:
 
     assert drain_deadline("2026-12-01T12:00:00Z") == "2026-12-01T11:30:00+00:00"
     assert drain_deadline(None) is None
+
+
+def test_eks_node_interfaces_carry_the_cluster_security_group(run_program: Any) -> None:
+    """A launch template that names security groups keeps EKS from adding its cluster group, the one
+    that lets the control plane reach the kubelet and the nodes reach CoreDNS on the system nodes."""
+    region, zone = _region_and_zone("p5.48xlarge")
+    config: dict[str, Any] = {
+        "aws:region": region,
+        "aifactory:profile": "commercial",
+        "aifactory:fleets": [{"name": "gpu", "instanceType": "p5.48xlarge", "count": 2, "availabilityZone": zone}],
+        "aifactory:scheduler": {"kind": "kubernetes", "queues": [{"name": "q", "namespace": "t", "gpuQuota": 16}]},
+    }
+    resources = run_program(program_main, config, region=region).resources
+    (cluster,) = [r for r in resources if r.type == "aws:eks/cluster:Cluster"]
+    cluster_sg = cluster.state["vpcConfig"]["clusterSecurityGroupId"]
+    groups = {r.name.rsplit("-", 1)[1]: r.id for r in resources if r.type == "aws:ec2/securityGroup:SecurityGroup"}
+    templates = [r for r in resources if r.type == "aws:ec2/launchTemplate:LaunchTemplate"]
+    (gpu,) = [t for t in templates if "GpuFleet" in t.urn]
+    assert len(gpu.inputs["networkInterfaces"]) == 33
+    for interface in gpu.inputs["networkInterfaces"]:
+        assert interface["securityGroups"] == [groups["efa"], groups["nodes"], cluster_sg]
+    # The system nodes' template names no groups, so EKS puts them in the cluster group.
+    (system,) = [t for t in templates if "KubernetesScheduler" in t.urn]
+    assert "networkInterfaces" not in system.inputs and "vpcSecurityGroupIds" not in system.inputs
+    (system_group,) = [r for r in resources if r.type == "aws:eks/nodeGroup:NodeGroup" and r.name.endswith("-system")]
+    assert "remoteAccess" not in system_group.inputs
+
+
+def test_fleets_without_eks_carry_the_efa_and_node_groups_only() -> None:
+    resources = _plan("p5.48xlarge", CAPACITY["on-demand"])
+    (lt,) = _launch_templates(resources)
+    assert {len(i["securityGroups"]) for i in lt.inputs["networkInterfaces"]} == {2}

@@ -112,3 +112,73 @@ def test_stack_file_is_valid_yaml_for_pulumi(tmp_path: Path) -> None:
     project = yaml.safe_load(Path("Pulumi.yaml").read_text())
     assert project["stackConfigDir"] == "stacks"
     assert project["runtime"]["name"] == "python"
+
+
+GATEWAY = "aws:ec2/vpcEndpoint:VpcEndpoint"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+KUBERNETES = {"kind": "kubernetes", "queues": [{"name": "q", "namespace": "t", "gpuQuota": 32}]}
+
+
+def _group_id(resources: list[PlannedResource], suffix: str) -> str:
+    (group,) = [r for r in _of(resources, "aws:ec2/securityGroup:SecurityGroup") if r.name.endswith(suffix)]
+    assert group.id is not None
+    return group.id
+
+
+def _services(resources: list[PlannedResource]) -> set[str]:
+    """Endpoint services without the `com.amazonaws.<region>.` prefix."""
+    return {r.inputs["serviceName"].split(".", 3)[3] for r in _of(resources, GATEWAY)}
+
+
+@pytest.fixture(scope="module")
+def sovereign_eks(run_program: RunProgram) -> list[PlannedResource]:
+    return _plan(run_program, {**base(sovereign=True), "aifactory:scheduler": KUBERNETES})
+
+
+def test_no_egress_nodes_reach_s3_through_the_gateway_prefix_list(sovereign: list[PlannedResource]) -> None:
+    (s3,) = [r for r in _of(sovereign, GATEWAY) if r.inputs["vpcEndpointType"] == "Gateway"]
+    prefix_list = s3.state["prefixListId"]
+    assert prefix_list.startswith("pl-") and len(prefix_list) == 11
+    nodes = _group_id(sovereign, "-nodes")
+    # Egress is limited to the VPC CIDR, which S3's addresses are not in.
+    (vpc_only,) = [r for r in _of(sovereign, EGRESS) if r.inputs["securityGroupId"] == nodes and "cidrIpv4" in r.inputs]
+    assert vpc_only.inputs["cidrIpv4"] == "10.0.0.0/16"
+    (to_s3,) = [r for r in _of(sovereign, EGRESS) if r.inputs.get("prefixListId") == prefix_list]
+    assert to_s3.inputs["securityGroupId"] == nodes
+    assert (to_s3.inputs["ipProtocol"], to_s3.inputs["fromPort"], to_s3.inputs["toPort"]) == ("tcp", 443, 443)
+
+
+def test_nat_egress_needs_no_prefix_list_rule(commercial: list[PlannedResource]) -> None:
+    nodes = _group_id(commercial, "-nodes")
+    rules = [r for r in _of(commercial, EGRESS) if r.inputs["securityGroupId"] == nodes]
+    assert [r.inputs.get("cidrIpv4") for r in rules] == ["0.0.0.0/0"]
+
+
+def test_mocked_prefix_list_is_per_region_and_service_only_for_gateways(sovereign: list[PlannedResource]) -> None:
+    interfaces = [r for r in _of(sovereign, GATEWAY) if r.inputs["vpcEndpointType"] == "Interface"]
+    assert interfaces and all("prefixListId" not in r.state for r in interfaces)
+
+
+def test_private_eks_nodes_have_the_endpoints_they_call(sovereign_eks: list[PlannedResource]) -> None:
+    services = _services(sovereign_eks)
+    # The VPC CNI and the EKS AMI call EC2; nodeadm and Pod Identity the EKS and EKS Auth APIs;
+    # the CloudWatch agent publishes to `monitoring`.
+    assert {"ec2", "eks", "eks-auth", "monitoring", "ecr.api", "ecr.dkr", "s3", "sts", "logs"} <= services
+    # Nothing creates load balancers or autoscales.
+    assert not {"elasticloadbalancing", "autoscaling"} & services
+
+
+def test_endpoint_services_per_scheduler() -> None:
+    from aifactory.network import interface_endpoints
+
+    assert "ec2" not in interface_endpoints(eks=False) and "rds" not in interface_endpoints(eks=False)
+    assert {"ec2", "eks", "eks-auth"} <= set(interface_endpoints(eks=True))
+    assert "rds" in interface_endpoints(eks=False, slurm_accounting=True)
+    assert "monitoring" in interface_endpoints(eks=False)
+
+
+def test_slurm_accounting_stack_gets_the_rds_endpoint(run_program: RunProgram) -> None:
+    slurm = {"kind": "slurm", "accounting": "slurmdbd", "partitions": [{"name": "p", "fleets": ["train"]}]}
+    resources = _plan(run_program, {**base(sovereign=True), "aifactory:scheduler": slurm})
+    assert "rds" in _services(resources)
+    assert "eks" not in _services(resources)

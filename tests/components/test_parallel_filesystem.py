@@ -80,24 +80,35 @@ def test_without_a_key_the_file_system_uses_the_aws_managed_key(run_program: Run
     assert "kmsKeyId" not in plan.one("aws:cloudwatch/logGroup:LogGroup").inputs
 
 
+def _rules_of(plan: PlannedProgram, typ: str, group: str | None) -> list[Any]:
+    return [r for r in plan.of_type(typ) if r.inputs["securityGroupId"] == group]
+
+
 def test_efa_file_system_has_metadata_and_all_traffic_between_groups(run_program: RunProgram) -> None:
     plan, _ = build(run_program, ("efa", args(efa_enabled=True, throughput_gbps=20)))
     fs = plan.one(FS)
     assert fs.inputs["efaEnabled"] is True
     assert fs.inputs["metadataConfiguration"] == {"mode": "AUTOMATIC"}
+    fsx_sg = plan.named("efa-sg").id
     for typ in (INGRESS, EGRESS):
-        rules = plan.of_type(typ)
+        rules = _rules_of(plan, typ, fsx_sg)
         assert {r.inputs["ipProtocol"] for r in rules} == {"-1"}
-        assert {r.inputs["referencedSecurityGroupId"] for r in rules} == {CLIENT_SG, plan.named("efa-sg").id}
+        assert {r.inputs["referencedSecurityGroupId"] for r in rules} == {CLIENT_SG, fsx_sg}
+        # The clients' group allows all traffic from and to the file system's group, by group id
+        # (CIDR rules do not carry EFA traffic).
+        (client,) = _rules_of(plan, typ, CLIENT_SG)
+        assert client.inputs["ipProtocol"] == "-1"
+        assert client.inputs["referencedSecurityGroupId"] == fsx_sg
+        assert not {"cidrIpv4", "cidrIpv6", "prefixListId", "fromPort", "toPort"} & set(client.inputs)
+        assert client.name in fs.depends_on
 
 
 def test_lustre_ports_only_from_the_clients_and_the_file_system_itself(run_program: RunProgram) -> None:
     plan, _ = build(run_program, ("ports", args()))
     sg_id = plan.named("ports-sg").id
     for typ in (INGRESS, EGRESS):
-        rules = plan.of_type(typ)
+        rules = _rules_of(plan, typ, sg_id)
         for rule in rules:
-            assert rule.inputs["securityGroupId"] == sg_id
             assert rule.inputs["ipProtocol"] == "tcp"
             assert rule.inputs["referencedSecurityGroupId"] in {CLIENT_SG, sg_id}
             assert not {"cidrIpv4", "cidrIpv6", "prefixListId"} & set(rule.inputs)
@@ -108,6 +119,15 @@ def test_lustre_ports_only_from_the_clients_and_the_file_system_itself(run_progr
                 if r.inputs["referencedSecurityGroupId"] == peer
             }
             assert ports == {(988, 988), (1018, 1023)}
+        # The clients' group takes the same Lustre ports from and to the file system's group (the
+        # servers call back on 988 and 1018-1023); nothing else.
+        client = _rules_of(plan, typ, CLIENT_SG)
+        assert {(r.inputs["ipProtocol"], r.inputs["fromPort"], r.inputs["toPort"]) for r in client} == {
+            ("tcp", 988, 988),
+            ("tcp", 1018, 1023),
+        }
+        assert {r.inputs["referencedSecurityGroupId"] for r in client} == {sg_id}
+        assert len(rules) + len(client) == len(plan.of_type(typ))
     fs = plan.one(FS)
     assert fs.inputs["securityGroupIds"] == [sg_id]
     # Created after its rules, or FSx rejects the group.
@@ -194,8 +214,9 @@ def storage_resources(run_program: RunProgram, config: dict[str, Any]) -> dict[s
 
 
 def test_changing_fleets_and_network_leaves_every_storage_input_unchanged(run_program: RunProgram) -> None:
-    """The file system's inputs come from the storage block alone: resizing or adding fleets and
-    moving the VPC's CIDR must not touch (or replace) the training data's file system."""
+    """The file system's inputs come from the storage block and its zone alone: resizing or adding
+    fleets (the largest staying where it is) and moving the VPC's CIDR must not touch (or replace) the
+    training data's file system; `storage.availabilityZone` pins the zone (tested below)."""
     changed = {
         **BASE,
         "aifactory:fleets": [
@@ -246,3 +267,59 @@ def test_file_system_inputs_do_not_move_with_scheduler_or_placement(run_program:
     expected = storage_resources(run_program, base)
     for config in variants:
         assert storage_resources(run_program, config) == expected
+
+
+def test_efa_file_system_clients_are_the_group_on_every_fleet_interface(run_program: RunProgram) -> None:
+    """EFA traffic leaves a node through its EFA-only interfaces; the group the file system's rules
+    name (and that carries the rules back) must be on every one of them, not only on the primary."""
+    from aifactory.program import main as program_main
+
+    config = {**BASE, "aifactory:storage": {**BASE["aifactory:storage"], "efaEnabled": True}}
+    spec = spec_from_config(config)
+    plan = run_program(program_main, config, stack="fsx", region=spec.region, partition=spec.partition)
+    fsx_sg = plan.named("fsx-fsx-sg").id
+    client_rules = [r for r in plan.of_type(INGRESS) + plan.of_type(EGRESS) if r.name.startswith("fsx-fsx-client-")]
+    assert {r.type for r in client_rules} == {INGRESS, EGRESS}
+    (client_sg,) = {r.inputs["securityGroupId"] for r in client_rules}
+    assert {r.inputs["referencedSecurityGroupId"] for r in client_rules} == {fsx_sg}
+    assert {r.inputs["ipProtocol"] for r in client_rules} == {"-1"}
+    (lt,) = plan.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    interfaces = lt.inputs["networkInterfaces"]
+    assert {i["interfaceType"] for i in interfaces} == {"interface", "efa-only"}
+    assert all(client_sg in i["securityGroups"] for i in interfaces)
+
+
+def _fs_subnet_zone(run_program: RunProgram, config: dict[str, Any]) -> str:
+    from aifactory.program import main as program_main
+
+    spec = spec_from_config(config)
+    plan = run_program(program_main, config, stack="fsx", region=spec.region, partition=spec.partition)
+    subnets = {r.id: r.inputs["availabilityZone"] for r in plan.of_type("aws:ec2/subnet:Subnet")}
+    return subnets[plan.one(FS).inputs["subnetIds"]]
+
+
+TWO_ZONES = {
+    **BASE,
+    "aifactory:network": {"availabilityZones": ["us-east-1a", "us-east-1b"]},
+    "aifactory:fleets": [
+        {"name": "small", "instanceType": "p5.48xlarge", "count": 2, "availabilityZone": "us-east-1a"},
+        {"name": "big", "instanceType": "p5.48xlarge", "count": 12, "availabilityZone": "us-east-1b"},
+    ],
+}
+
+
+def test_file_system_subnet_is_in_the_largest_fleets_zone(run_program: RunProgram) -> None:
+    assert _fs_subnet_zone(run_program, TWO_ZONES) == "us-east-1b"
+
+
+def test_a_pinned_zone_keeps_the_file_system_when_the_largest_fleet_moves(run_program: RunProgram) -> None:
+    pinned = {**TWO_ZONES, "aifactory:storage": {**BASE["aifactory:storage"], "availabilityZone": "us-east-1a"}}
+    moved = {
+        **pinned,
+        "aifactory:fleets": [
+            {"name": "small", "instanceType": "p5.48xlarge", "count": 2, "availabilityZone": "us-east-1b"},
+            {"name": "big", "instanceType": "p5.48xlarge", "count": 12, "availabilityZone": "us-east-1a"},
+        ],
+    }
+    assert _fs_subnet_zone(run_program, pinned) == "us-east-1a"
+    assert storage_resources(run_program, pinned) == storage_resources(run_program, moved)

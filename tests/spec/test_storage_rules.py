@@ -153,3 +153,33 @@ def test_parse_s3_path_reads_partition_only_from_arns():
     assert uri is not None and arn is not None
     assert (uri.partition, arn.partition) == (None, "aws-cn")
     assert uri.uri == arn.uri == "s3://bucket-1/a/b/"
+
+
+def _efa_fleets(*counts: tuple[str, int]) -> dict[str, Any]:
+    cfg = config({"capacityTiB": 50, "throughputGBps": 20, "efaEnabled": True})
+    cfg["aifactory:fleets"] = [
+        {"name": f"f{i}", "instanceType": instance_type, "count": count}
+        for i, (instance_type, count) in enumerate(counts)
+    ]
+    return cfg
+
+
+def test_efa_file_system_takes_at_most_1024_efa_connections() -> None:
+    # 128 p5 nodes x 8 LNet EFA interfaces = 1024: the limit itself is fine.
+    assert spec_from_config(_efa_fleets(("p5.48xlarge", 128))).storage is not None
+    # 96 p5 + 64 p5en = 1280 connections.
+    with pytest.raises(ConfigError) as info:
+        spec_from_config(_efa_fleets(("p5.48xlarge", 96), ("p5en.48xlarge", 64)))
+    (issue,) = [i for i in info.value.issues if i.path == "aifactory:storage.efaEnabled"]
+    assert "1280" in issue.problem and "1024" in issue.problem and "f0 768, f1 512" in issue.problem
+    assert "efaEnabled: false" in issue.fix
+
+
+def test_tcp_file_systems_and_non_efa_client_types_open_no_efa_connections() -> None:
+    cfg = _efa_fleets(("p5.48xlarge", 96), ("p5en.48xlarge", 64))
+    cfg["aifactory:storage"]["efaEnabled"] = False
+    assert spec_from_config(cfg).storage is not None
+    # g6.xlarge has no EFA: its nodes use TCP and count nothing.
+    cfg = _efa_fleets(("p5.48xlarge", 128), ("g6.xlarge", 64))
+    cfg["aifactory:fleets"][1]["efa"] = False
+    assert spec_from_config(cfg).storage is not None
