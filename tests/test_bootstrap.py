@@ -199,6 +199,8 @@ def test_setup_applies_power_cap_lustre_and_layout() -> None:
     sovereign = render_user_data(context("nvidia", "kubernetes", "sovereign"))
     assert "nvidia-smi -pl" not in sovereign and "kefalnd" in sovereign
     assert "111122223333.dkr.ecr.eu-central-1.amazonaws.com/v2/${upstream}" in sovereign
+    # Every upstream registry the factory or a chart may name (ghcr.io too) resolves via the mirror.
+    assert "for upstream in docker.io public.ecr.aws registry.k8s.io nvcr.io quay.io ghcr.io; do" in sovereign
 
 
 @pytest.mark.parametrize(
