@@ -198,7 +198,8 @@ def test_setup_applies_power_cap_lustre_and_layout() -> None:
     assert "export FI_PROVIDER=efa" in user_data
     sovereign = render_user_data(context("nvidia", "kubernetes", "sovereign"))
     assert "nvidia-smi -pl" not in sovereign and "kefalnd" in sovereign
-    assert "111122223333.dkr.ecr.eu-central-1.amazonaws.com/v2/${upstream}" in sovereign
+    assert "mirror='111122223333.dkr.ecr.eu-central-1.amazonaws.com'" in sovereign
+    assert '[host."https://${mirror}/v2/${upstream}"]' in sovereign
     # Every upstream registry the factory or a chart may name (ghcr.io too) resolves via the mirror.
     assert "for upstream in docker.io public.ecr.aws registry.k8s.io nvcr.io quay.io ghcr.io; do" in sovereign
 
