@@ -258,8 +258,8 @@ class SlurmScheduler(pulumi.ComponentResource):
 
     def _accounting(
         self, args: SlurmSchedulerArgs, head_sg: aws.ec2.SecurityGroup
-    ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
-        """slurmdbd's MariaDB, reachable from the head only; returns its address and identifier."""
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str | None]]:
+        """slurmdbd's MariaDB, reachable from the head only; returns its address and master user secret ARN."""
         name, tags = self._name, self._tags
         child = pulumi.ResourceOptions(parent=self)
         kms = args.get("kms_key_arn")
@@ -298,7 +298,11 @@ class SlurmScheduler(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        return db.address, db.identifier
+        # RDS keeps the managed master password in a Secrets Manager secret and reports its ARN
+        # (RDS API DBInstance.MasterUserSecret): the head reads the password from it at boot, so
+        # neither the password nor an RDS API call (no RDS endpoint without egress) is needed.
+        secret_arn = db.master_user_secrets.apply(_first_secret_arn)
+        return db.address, secret_arn
 
     def _head_identity(
         self, args: SlurmSchedulerArgs, munge: aws.secretsmanager.Secret, accounting: bool
@@ -322,8 +326,8 @@ class SlurmScheduler(pulumi.ComponentResource):
             opts=child,
         )
 
-        # RDS names the secret of a managed master password `rds!db-<id>`: the head node looks its
-        # ARN up at boot (rds:DescribeDBInstances), so no password passes through Pulumi state.
+        # RDS names the secret of a managed master password `rds!db-<id>` in the stack's region; the
+        # head reads it at boot, so no password passes through Pulumi state.
         rds_secrets = f"arn:{partition}:secretsmanager:{region}:*:secret:rds!db-*"
         secret_arns: list[pulumi.Input[str]] = [munge.arn]
         if accounting:
@@ -349,7 +353,7 @@ class SlurmScheduler(pulumi.ComponentResource):
         args: SlurmSchedulerArgs,
         head_sg: aws.ec2.SecurityGroup,
         munge: aws.secretsmanager.Secret,
-        database: tuple[pulumi.Output[str], pulumi.Output[str]] | None,
+        database: tuple[pulumi.Output[str], pulumi.Output[str | None]] | None,
         profile: aws.iam.InstanceProfile,
         zone_name: str,
     ) -> aws.ec2.Instance:
@@ -359,10 +363,10 @@ class SlurmScheduler(pulumi.ComponentResource):
         region = args["region"]
         kms = args.get("kms_key_arn")
         accounting = database is not None
-        db_host, db_id = database if database is not None else (None, None)
+        db_host, db_secret = database if database is not None else (None, None)
         files = [(n, _b64(t)) for n, t in sorted(args["config_files"].items())]
         egress = args.get("egress", "nat")
-        user_data = pulumi.Output.all(munge.arn, db_host, db_id).apply(
+        user_data = pulumi.Output.all(munge.arn, db_host, db_secret).apply(
             lambda v: _gzip_b64(
                 head_user_data(
                     controller_host=controller_host,
@@ -371,7 +375,7 @@ class SlurmScheduler(pulumi.ComponentResource):
                     munge_secret_arn=v[0],
                     accounting=accounting,
                     db_host=v[1],
-                    db_identifier=v[2],
+                    db_secret_arn=v[2],
                     files=files,
                     egress=egress,
                 )
@@ -516,14 +520,14 @@ def head_user_data(
     munge_secret_arn: str,
     accounting: bool,
     db_host: str | None,
-    db_identifier: str | None,
+    db_secret_arn: str | None,
     files: list[tuple[str, str]],
     egress: str,
 ) -> str:
     """The head node's first-boot script: installs Slurm with NAT egress, requires it in the image
     without (`egress` none), then munge, the configuration, slurmdbd (accounting) and slurmctld."""
-    if accounting and not (db_host and db_identifier):
-        raise ValueError("accounting needs the database's address and identifier")
+    if accounting and not (db_host and db_secret_arn):
+        raise ValueError("accounting needs the database's address and its master user secret")
     return render(
         "slurm/head-user-data.sh.j2",
         controller_host=controller_host,
@@ -532,7 +536,7 @@ def head_user_data(
         munge_secret_arn=munge_secret_arn,
         accounting=accounting,
         db_host=db_host,
-        db_identifier=db_identifier,
+        db_secret_arn=db_secret_arn,
         files=files,
         offline=egress == "none",
         packages=HEAD_PACKAGES + (ACCOUNTING_PACKAGES if accounting else ()),
@@ -573,8 +577,17 @@ def _kms_statement(kms: str | None, actions: list[str]) -> list[dict[str, object
     return [{"Effect": "Allow", "Action": actions, "Resource": kms}] if kms else []
 
 
+def _first_secret_arn(secrets: object) -> str | None:
+    """The ARN of RDS's managed master user secret (`InstanceMasterUserSecret`, a dict by its
+    snake_case names as the SDK and the mocks deliver it)."""
+    for secret in secrets if isinstance(secrets, list | tuple) else []:
+        arn = secret.get("secret_arn") if isinstance(secret, dict) else getattr(secret, "secret_arn", None)
+        if arn:
+            return str(arn)
+    return None
+
+
 def _head_policy(secret_arns: list[str], kms: str | None) -> dict[str, object]:
-    accounting = len(secret_arns) > 1
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -587,7 +600,6 @@ def _head_policy(secret_arns: list[str], kms: str | None) -> dict[str, object]:
                 ],
                 "Resource": secret_arns,
             },
-            *([{"Effect": "Allow", "Action": ["rds:DescribeDBInstances"], "Resource": "*"}] if accounting else []),
             *_kms_statement(kms, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]),
         ],
     }

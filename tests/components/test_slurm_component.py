@@ -243,3 +243,14 @@ def _shellcheck(text: str) -> None:
 def test_args_are_documented() -> None:
     annotations: dict[str, Any] = SlurmSchedulerArgs.__annotations__
     assert {"compute_groups", "fleet_security_group_ids", "kms_key_arn", "config_files"} <= set(annotations)
+
+
+def test_accounting_head_reads_the_database_secret_without_the_rds_api(offline: list[PlannedResource]) -> None:
+    # No RDS endpoint exists without egress: the secret's ARN comes from the database resource.
+    script = _user_data(offline)
+    assert "aws rds " not in script
+    assert re.search(r"^db_secret='arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-[^']+'$", script, re.M)
+    [policy] = [r for r in _of(offline, "aws:iam/rolePolicy:RolePolicy") if r.name == "slurm-head-secrets"]
+    actions = {a for s in json.loads(policy.inputs["policy"])["Statement"] for a in s["Action"]}
+    assert "rds:DescribeDBInstances" not in actions
+    assert "secretsmanager:GetSecretValue" in actions

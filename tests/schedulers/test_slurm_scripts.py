@@ -37,7 +37,9 @@ def head(egress: str, accounting: bool) -> str:
         munge_secret_arn=MUNGE_ARN,
         accounting=accounting,
         db_host="aif-accounting.abcdefghij.eu-north-1.rds.amazonaws.com" if accounting else None,
-        db_identifier="aif-accounting-1234567" if accounting else None,
+        db_secret_arn="arn:aws:secretsmanager:eu-north-1:123456789012:secret:rds!db-0a1b2c3d-AbCdEf"
+        if accounting
+        else None,
         files=[("slurm.conf", "Q2x1c3Rlck5hbWU9YWlmCg=="), ("prolog.sh", "IyEvYmluL2Jhc2gK")],
         egress=egress,
     )
@@ -167,6 +169,7 @@ def test_image_check_names_every_missing_binary_and_stops(tmp_path: Path, which:
         ("zone", "a b"),
         ("munge_secret_arn", "arn:$(id)"),
         ("db_host", "db'host"),
+        ("db_secret_arn", "arn:x' ; id ; '"),
     ],
 )
 def test_interpolated_values_stay_one_shell_word(field: str, value: str) -> None:
@@ -177,7 +180,7 @@ def test_interpolated_values_stay_one_shell_word(field: str, value: str) -> None
         "munge_secret_arn": MUNGE_ARN,
         "accounting": True,
         "db_host": "db.example",
-        "db_identifier": "db-1",
+        "db_secret_arn": "arn:aws:secretsmanager:eu-north-1:123456789012:secret:rds!db-1",
         "files": [],
         "egress": "none",
     }

@@ -67,8 +67,7 @@ IyEvYmluL2Jhc2gK
 AIFACTORY_FILE
 chmod 0755 /etc/slurm/*.sh
 db_host='aif-accounting.abcdefghij.eu-north-1.rds.amazonaws.com'
-db_secret=$(aws rds describe-db-instances --region "$region" --db-instance-identifier 'aif-accounting-1234567' \
-  --query 'DBInstances[0].MasterUserSecret.SecretArn' --output text)
+db_secret='arn:aws:secretsmanager:eu-north-1:123456789012:secret:rds!db-0a1b2c3d-AbCdEf'
 db_pass=$(aws secretsmanager get-secret-value --region "$region" --secret-id "$db_secret" \
   --query SecretString --output text | python3 -c 'import json,sys; print(json.load(sys.stdin)["password"])')
 # slurmdbd needs the database; check the login first so a network or credential problem is named
