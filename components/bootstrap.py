@@ -17,6 +17,7 @@ from .rendering import render
 from .spec.model import Profile, Taint
 
 SchedulerKind = Literal["kubernetes", "slurm", "none"]
+Egress = Literal["none", "nat"]
 
 BOUNDARY = "==AIFACTORY-BOUNDARY=="
 UNHEALTHY_TAINT_KEY = "aifactory.io/node-unhealthy"
@@ -70,8 +71,12 @@ class BootstrapContext:
     slurm_controller: str | None = None
     dcgm_diag_level: int | None = None
     registry_mirror: str | None = None
+    egress: Egress = "nat"
+    """The stack's internet egress; without it (`none`) a Deep Learning AMI node installs nothing."""
 
     def __post_init__(self) -> None:
+        if self.egress not in ("none", "nat"):
+            raise ValueError(f"egress must be 'none' or 'nat', not {self.egress!r}")
         if self.scheduler == "kubernetes" and self.cluster is None:
             raise ValueError("a Kubernetes node needs the cluster's name, endpoint, CA and service CIDR")
         if self.scheduler == "slurm" and not self.slurm_controller:
@@ -100,6 +105,23 @@ class BootstrapContext:
     def sovereign(self) -> bool:
         return self.profile == "sovereign"
 
+    @property
+    def offline(self) -> bool:
+        return self.egress == "none"
+
+
+def image_requirements(ctx: BootstrapContext) -> tuple[str, ...]:
+    """The binaries a Deep Learning AMI node's setup and health check run, which an image must carry
+    when the stack has no egress (the Lustre kernel module is checked apart, with `modinfo`)."""
+    needs = ["nvidia-smi"] if ctx.instance_type.ami_family == "nvidia" else ["neuron-ls", "python3"]
+    if ctx.dcgm_diag_level:
+        needs.append("dcgmi")
+    if ctx.fsx is not None:
+        needs += ["mount.lustre", "lfs"]
+    # What each scheduler's mark_unhealthy calls (health_check.sh.j2).
+    needs += {"slurm": ["scontrol"], "none": ["curl", "aws"]}.get(ctx.scheduler, [])
+    return tuple(needs)
+
 
 def _template_context(ctx: BootstrapContext) -> dict[str, object]:
     return {
@@ -107,6 +129,7 @@ def _template_context(ctx: BootstrapContext) -> dict[str, object]:
         "it": ctx.instance_type,
         "unhealthy_taint_key": UNHEALTHY_TAINT_KEY,
         "dcgm_timeout_s": DCGM_TIMEOUT_S.get(ctx.dcgm_diag_level or 0),
+        "image_requirements": image_requirements(ctx),
     }
 
 

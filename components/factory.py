@@ -319,6 +319,7 @@ class AiFactory(pulumi.ComponentResource):
                 "version": scheduler.version,
                 "config_files": dict(slurm.config_files),
                 "accounting": scheduler.accounting == "slurmdbd",
+                "egress": spec.egress,
                 "region": spec.region,
                 "partition": spec.partition,
                 "vpc_id": self.network.vpc_id,
@@ -399,6 +400,7 @@ class AiFactory(pulumi.ComponentResource):
                     taints=tuple(fleet.taints),
                     slurm_controller=str(controller) if controller else None,
                     registry_mirror=spec.sovereignty.registry_mirror if spec.sovereignty else None,
+                    egress=spec.egress,
                 )
             )
 

@@ -7,10 +7,19 @@ import functools
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 
+def shell_quote(value: object) -> str:
+    """One shell word holding `value` verbatim: always in POSIX single quotes (a `'` inside becomes
+    `'"'"'`), so no value is parsed as shell, and an assignment such as `host='head'` never reads as a
+    command (shellcheck SC2209). Every script template applies it to each value it interpolates."""
+    if value is None:
+        raise ValueError("a script value is missing (None)")
+    return "'" + str(value).replace("'", "'\"'\"'") + "'"
+
+
 @functools.cache
 def environment() -> Environment:
     # Not an HTML renderer: the outputs are shell, YAML, TOML and Slurm configs, so no autoescape.
-    return Environment(
+    env = Environment(
         loader=PackageLoader("aifactory.templates", ""),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
@@ -18,6 +27,8 @@ def environment() -> Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
+    env.filters["shell_quote"] = shell_quote
+    return env
 
 
 def render(template_name: str, **context: object) -> str:

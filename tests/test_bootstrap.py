@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import email
 import itertools
+import re
+import subprocess
 from email.message import Message
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from aifactory.bootstrap import (
     FsxMount,
     NodeadmCluster,
     health_check_script,
+    image_requirements,
     node_setup_script,
     render_user_data,
 )
@@ -70,6 +73,8 @@ def context(family: str, scheduler: str, profile: str) -> BootstrapContext:
         slurm_controller="slurm-head.factory.internal" if scheduler == "slurm" else None,
         dcgm_diag_level=1 if family == "nvidia" and scheduler != "kubernetes" else None,
         registry_mirror="111122223333.dkr.ecr.eu-central-1.amazonaws.com" if sovereign else None,
+        # The sovereign default: no internet egress.
+        egress="none" if sovereign else "nat",
     )
 
 
@@ -100,6 +105,8 @@ def test_every_shell_part_passes_shellcheck(family: str, scheduler: str, profile
     assert scripts
     for script in scripts:
         assert script.startswith("#!/bin/bash\n")
+        syntax = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True, check=False)
+        assert syntax.returncode == 0, syntax.stderr
         assert shellcheck(script) == []
 
 
@@ -191,7 +198,10 @@ def test_setup_applies_power_cap_lustre_and_layout() -> None:
     assert "export FI_PROVIDER=efa" in user_data
     sovereign = render_user_data(context("nvidia", "kubernetes", "sovereign"))
     assert "nvidia-smi -pl" not in sovereign and "kefalnd" in sovereign
-    assert "111122223333.dkr.ecr.eu-central-1.amazonaws.com/v2/${upstream}" in sovereign
+    assert "mirror='111122223333.dkr.ecr.eu-central-1.amazonaws.com'" in sovereign
+    assert '[host."https://${mirror}/v2/${upstream}"]' in sovereign
+    # Every upstream registry the factory or a chart may name (ghcr.io too) resolves via the mirror.
+    assert "for upstream in docker.io public.ecr.aws registry.k8s.io nvcr.io quay.io ghcr.io; do" in sovereign
 
 
 @pytest.mark.parametrize(
@@ -295,3 +305,85 @@ def test_types_that_are_not_efa_clients_keep_lustre_on_tcp() -> None:
     script = node_setup_script(trn2)
     assert "lnetctl" not in script and "kefalnd" not in script
     assert "not an EFA client" in script
+
+
+# Reaching a package archive or the internet; IMDS (169.254.169.254) is on the instance.
+INTERNET = re.compile(r"\b(apt-get|apt|dnf|yum|pip3?|snap install|wget)\b|curl [^\n]*https?://(?!169\.254\.169\.254)")
+
+
+@pytest.mark.parametrize(("family", "scheduler"), itertools.product(TYPES, ("slurm", "none")))
+def test_without_egress_node_setup_installs_nothing_and_checks_the_image(family: str, scheduler: str) -> None:
+    offline = node_setup_script(context(family, scheduler, "sovereign"))
+    assert INTERNET.findall(offline) == []
+    assert "lustre-client-modules" in offline and "modinfo lustre" in offline
+    # With NAT egress the same setup installs the Lustre client from the FSx repository.
+    online = node_setup_script(
+        BootstrapContext(**(context(family, scheduler, "sovereign").__dict__ | {"egress": "nat"}))
+    )
+    assert INTERNET.findall(online)
+    assert "the image lacks" not in online
+
+
+def test_image_requirements_follow_the_node() -> None:
+    assert image_requirements(context("nvidia", "slurm", "sovereign")) == (
+        "nvidia-smi",
+        "dcgmi",
+        "mount.lustre",
+        "lfs",
+        "scontrol",
+    )
+    assert image_requirements(context("neuron", "none", "sovereign")) == (
+        "neuron-ls",
+        "python3",
+        "mount.lustre",
+        "lfs",
+        "curl",
+        "aws",
+    )
+
+
+def _preflight(script: str) -> str:
+    start = script.index("log() {")
+    end = script.index("\nfi\n", script.index('if [ "${#missing[@]}"')) + len("\nfi\n")
+    return script[start:end] + "echo preflight-ok\n"
+
+
+@pytest.mark.parametrize("family", TYPES)
+def test_preflight_names_what_the_image_lacks_and_stops(tmp_path: Path, family: str) -> None:
+    ctx = context(family, "slurm", "sovereign")
+    snippet = _preflight(node_setup_script(ctx))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    needed = image_requirements(ctx)
+    # Everything but the first requirement, and a `modinfo` that finds no lustre module.
+    for name in (*needed[1:], "logger", "uname"):
+        (bin_dir / name).write_text("#!/bin/sh\necho 6.8.0-aws\n" if name == "uname" else "#!/bin/sh\nexit 0\n")
+        (bin_dir / name).chmod(0o755)
+    (bin_dir / "modinfo").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "modinfo").chmod(0o755)
+    bash = subprocess.run(["bash", "-c", "command -v bash"], capture_output=True, text=True, check=True).stdout.strip()
+    result = subprocess.run(
+        [bash, "-c", "set -euo pipefail\n" + snippet],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": str(bin_dir)},
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "preflight-ok" not in result.stdout
+    assert f"the image lacks: {needed[0]} the lustre kernel module (lustre-client-modules-6.8.0-aws)" in result.stdout
+    assert "no internet egress" in result.stdout
+    (bin_dir / "modinfo").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / needed[0]).write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / needed[0]).chmod(0o755)
+    ok = subprocess.run(
+        [bash, "-c", "set -euo pipefail\n" + snippet],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": str(bin_dir)},
+        timeout=30,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.strip().endswith("preflight-ok")

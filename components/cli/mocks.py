@@ -157,6 +157,23 @@ class FactoryMocks(pulumi.runtime.Mocks):
             state.setdefault("name", resource_id)
         elif typ == "aws:secretsmanager/secret:Secret":
             state.update(arn=self.arn("secretsmanager", f"secret:{resource_id}"))
+        elif typ == "aws:rds/instance:Instance":
+            # RDS names an instance without an identifier itself and reports its DNS endpoint.
+            identifier = state.get("identifier") or resource_id
+            state.update(
+                identifier=identifier,
+                address=f"{identifier}.{_hex(name, 'rds', length=12)}.{self.region}.rds.{self.dns_suffix}",
+                arn=self.arn("rds", f"db:{identifier}"),
+            )
+            if state.get("manageMasterUserPassword"):
+                secret = f"rds!db-{_hex(name, 'secret', length=8)}-{_hex(name, 'id', length=4)}-AbCdEf"
+                state["masterUserSecrets"] = [
+                    {
+                        "secretArn": self.arn("secretsmanager", f"secret:{secret}"),
+                        "kmsKeyId": state.get("masterUserSecretKmsKeyId"),
+                        "secretStatus": "active",
+                    }
+                ]
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         return self._invoke(args.token, args.args), []

@@ -86,7 +86,8 @@ def kubernetes_files(result: PlanResult, plan: PlacementPlan) -> dict[str, str]:
             (q for q in spec.scheduler.queues if q.fleets is None or fleet.name in q.fleets), spec.scheduler.queues[0]
         )
         nodes = min(2, max(d.nodes for d in domains))
-        jobset = nccl_tests_jobset(capacity, nodes, queue, plan.kueue_topology_levels()[-2])
+        mirror = spec.sovereignty.registry_mirror if spec.sovereignty else None
+        jobset = nccl_tests_jobset(capacity, nodes, queue, plan.kueue_topology_levels()[-2], registry_mirror=mirror)
         files["kubernetes/nccl-tests.yaml"] = yaml.safe_dump(jobset, sort_keys=False)
         files["kubernetes/nccl-tests.md"] = nccl_tests_readme(jobset)
     return files

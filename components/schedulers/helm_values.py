@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from ..spec.scheduler import ChartVersions
-from .kubernetes_manifests import ACCELERATOR_TAINT
+from .kubernetes_manifests import ACCELERATOR_TAINT, REGISTRY_HOST, mirror_image
 
 GPU_TOLERATIONS = [
     {"key": ACCELERATOR_TAINT["nvidia"].key, "operator": "Exists", "effect": "NoSchedule"},
@@ -157,20 +157,8 @@ def helm_releases(charts: ChartVersions, kueue_config: Mapping[str, Any], region
     ]
 
 
-_HOST = re.compile(r"^(oci://)?(?P<host>[a-z0-9-]+(\.[a-z0-9-]+)+(:\d+)?)/(?P<path>.+)$")
+_HOST = REGISTRY_HOST
 _URL = re.compile(r"^https?://(?P<host>[^/]+)(?P<path>/.*)?$")
-
-
-def mirror_image(image: str, mirror: str) -> str:
-    """`nvcr.io/nvidia/x:tag` -> `<mirror>/nvcr.io/nvidia/x:tag`: the upstream host stays in the path,
-    so images from different registries cannot collide in the mirror (an ECR pull-through cache
-    rule per upstream, or a plain copy with the same names)."""
-    if image.startswith(f"{mirror}/"):
-        return image
-    match = _HOST.match(image)
-    if match is None:
-        raise ValueError(f"'{image}' has no registry host")
-    return f"{mirror}/{match.group('host')}/{match.group('path')}"
 
 
 def mirror_release(release: HelmRelease, mirror: str) -> HelmRelease:

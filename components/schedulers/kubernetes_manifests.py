@@ -11,6 +11,7 @@ strings) so it can be rendered and schema-checked without a cloud or the placeme
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,22 @@ from ..spec.model import Taint
 from ..spec.scheduler import Queue
 
 Manifest = dict[str, Any]
+
+REGISTRY_HOST = re.compile(r"^(oci://)?(?P<host>[a-z0-9-]+(\.[a-z0-9-]+)+(:\d+)?)/(?P<path>.+)$")
+"""An image or OCI chart reference that names its registry host (`host[:port]/path`)."""
+
+
+def mirror_image(image: str, mirror: str) -> str:
+    """`nvcr.io/nvidia/x:tag` -> `<mirror>/nvcr.io/nvidia/x:tag`: the upstream host stays in the path,
+    so images from different registries cannot collide in the mirror (an ECR pull-through cache
+    rule per upstream, or a plain copy with the same names)."""
+    if image.startswith(f"{mirror}/"):
+        return image
+    match = REGISTRY_HOST.match(image)
+    if match is None:
+        raise ValueError(f"'{image}' has no registry host")
+    return f"{mirror}/{match.group('host')}/{match.group('path')}"
+
 
 KUEUE_CONFIG_API = "config.kueue.x-k8s.io/v1beta2"
 JOBSET_API = "jobset.x-k8s.io/v1alpha2"
@@ -407,14 +424,18 @@ def nccl_tests_jobset(
     image: str = NCCL_TESTS_IMAGE,
     name: str = "nccl-tests",
     priority: str | None = None,
+    registry_mirror: str | None = None,
 ) -> Manifest:
     """A JobSet that runs nccl-tests `all_reduce_perf` over EFA across `nodes` nodes of `fleet`.
 
     A launcher pod generates an SSH key, serves only the public half on port 8022 inside the pod
     network, waits for the workers' sshd and runs `mpirun`; each worker fetches the public key,
     runs sshd and holds all the node's GPUs and EFA devices. The JobSet succeeds when the launcher
-    does. The workers' pod set must fit in one `topology_level` domain (Kueue TAS).
+    does. The workers' pod set must fit in one `topology_level` domain (Kueue TAS). With a
+    `registry_mirror` (sovereign) the image is pulled from the mirror.
     """
+    if registry_mirror:
+        image = mirror_image(image, registry_mirror)
     if fleet.vendor != "nvidia":
         raise ValueError(f"nccl-tests needs NVIDIA GPUs; fleet '{fleet.name}' is {fleet.instance_type}")
     if fleet.efa_per_node == 0:

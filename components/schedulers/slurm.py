@@ -18,7 +18,8 @@ Choices:
 import base64
 import gzip
 import json
-from typing import NotRequired, Required, TypedDict
+import re
+from typing import Literal, NotRequired, Required, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -40,6 +41,40 @@ CLUSTER_TAG = "aifactory:slurm-cluster"
 # The head runs the same Ubuntu 24.04 release as the compute nodes' Deep Learning AMI, so slurmctld
 # and slurmd come from the same Slurm series (23.11 in Ubuntu 24.04).
 HEAD_AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+
+
+Egress = Literal["none", "nat"]
+
+# What each script installs with NAT egress and needs from the image without it. Ubuntu 24.04
+# packages: slurmctld/slurmd/slurmdbd and slurm-client (scontrol) from Ubuntu's slurm-wlm source,
+# munge (munged, mungekey), mariadb-client (mariadb); the AWS CLI is a snap there (see the scripts).
+HEAD_PACKAGES = ("slurmctld", "slurm-client", "munge")
+HEAD_BINARIES = ("slurmctld", "scontrol", "munged", "mungekey", "aws")
+ACCOUNTING_PACKAGES = ("slurmdbd", "mariadb-client")
+ACCOUNTING_BINARIES = ("slurmdbd", "python3")
+"""With accounting the head also needs a MariaDB/MySQL client (`mariadb` or `mysql`), checked apart."""
+NODE_PACKAGES = ("slurmd", "munge")
+NODE_BINARIES = ("slurmd", "munged", "aws", "curl")
+
+OFFLINE_HINT = (
+    "the stack has no internet egress (aifactory:network.egress is none), so nothing is installed at boot: "
+    "build the image with them"
+)
+ONLINE_HINT = "the package install above should have provided them: check the route to the package archive"
+
+# Values the scripts interpolate are checked here as well as quoted there: a host label (RFC 1123),
+# a DNS name of such labels, an AWS region, a Slurm release series.
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_REGION = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-[0-9]+$")
+_SERIES = re.compile(r"^[0-9]{2}\.[0-9]{2}$")
+# The munge secret's ARN as SSM substitutes it into the join script (Secrets Manager ARN format,
+# "IAM identifiers" in the IAM user guide); SSM refuses other values (document `allowedPattern`).
+_SECRET_NAME = r"[A-Za-z0-9/_+=.@!-]+"
+
+
+def munge_secret_arn_pattern(partition: str, region: str) -> str:
+    """The only values the join document accepts for its munge secret: one of this stack's secrets."""
+    return f"^arn:{partition}:secretsmanager:{region}:[0-9]{{12}}:secret:{_SECRET_NAME}$"
 
 
 class SlurmComputeGroupArgs(TypedDict):
@@ -68,6 +103,9 @@ class SlurmSchedulerArgs(TypedDict):
     """`render_slurm_configs` output: slurm.conf, gres.conf, cgroup.conf, topology.conf and the scripts."""
     accounting: NotRequired[bool]
     """Run slurmdbd on the head node with an RDS for MariaDB database."""
+    egress: NotRequired[str]
+    """The stack's internet egress: `nat` (default) installs Slurm from the distribution at boot;
+    `none` installs nothing and the head and node images must carry Slurm, munge and the AWS CLI."""
     region: Required[str]
     """The stack's region (the node scripts call Secrets Manager there)."""
     partition: NotRequired[str]
@@ -94,6 +132,26 @@ class SlurmSchedulerArgs(TypedDict):
     """Tags for every taggable resource."""
 
 
+def _validate(args: SlurmSchedulerArgs) -> None:
+    """Refuse inputs that cannot be a host, zone, region or release before any script is rendered."""
+    problems = []
+    for key, value in (("cluster_name", args["cluster_name"]), ("controller_host", args["controller_host"])):
+        if not _LABEL.match(str(value)):
+            problems.append(f"{key} {value!r} is not a DNS label (a-z, 0-9, '-', at most 63)")
+    if not _REGION.match(str(args["region"])):
+        problems.append(f"region {args['region']!r} is not an AWS region name such as eu-north-1")
+    if not _SERIES.match(str(args["version"])):
+        problems.append(f"version {args['version']!r} is not a Slurm release series such as 23.11")
+    if not re.match(r"^aws(-[a-z]+)*$", str(args.get("partition", "aws"))):
+        problems.append(f"partition {args.get('partition')!r} is not an AWS partition such as aws")
+    if args.get("egress", "nat") not in ("none", "nat"):
+        problems.append(f"egress {args.get('egress')!r} is neither 'none' nor 'nat'")
+    for group in args["compute_groups"]:
+        problems += [f"hostname {h!r} is not a DNS label" for h in group["hostnames"] if not _LABEL.match(h)]
+    if problems:
+        raise ValueError("SlurmScheduler: " + "; ".join(problems))
+
+
 def _gzip_b64(text: str) -> str:
     # cloud-init accepts gzip-compressed user data; the head's embedded configs outgrow 16 KB raw.
     return base64.b64encode(gzip.compress(text.encode(), mtime=0)).decode()
@@ -115,6 +173,7 @@ class SlurmScheduler(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SlurmSchedulerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aifactory:index:SlurmScheduler", name, None, opts)
+        _validate(args)
         self._name = name
         self._tags = dict(args.get("tags", {}))
         self._cluster = args["cluster_name"]
@@ -199,8 +258,8 @@ class SlurmScheduler(pulumi.ComponentResource):
 
     def _accounting(
         self, args: SlurmSchedulerArgs, head_sg: aws.ec2.SecurityGroup
-    ) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
-        """slurmdbd's MariaDB, reachable from the head only; returns its address and identifier."""
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str | None]]:
+        """slurmdbd's MariaDB, reachable from the head only; returns its address and master user secret ARN."""
         name, tags = self._name, self._tags
         child = pulumi.ResourceOptions(parent=self)
         kms = args.get("kms_key_arn")
@@ -239,7 +298,11 @@ class SlurmScheduler(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        return db.address, db.identifier
+        # RDS keeps the managed master password in a Secrets Manager secret and reports its ARN
+        # (RDS API DBInstance.MasterUserSecret): the head reads the password from it at boot, so
+        # neither the password nor an RDS API call (no RDS endpoint without egress) is needed.
+        secret_arn = db.master_user_secrets.apply(_first_secret_arn)
+        return db.address, secret_arn
 
     def _head_identity(
         self, args: SlurmSchedulerArgs, munge: aws.secretsmanager.Secret, accounting: bool
@@ -263,8 +326,8 @@ class SlurmScheduler(pulumi.ComponentResource):
             opts=child,
         )
 
-        # RDS names the secret of a managed master password `rds!db-<id>`: the head node looks its
-        # ARN up at boot (rds:DescribeDBInstances), so no password passes through Pulumi state.
+        # RDS names the secret of a managed master password `rds!db-<id>` in the stack's region; the
+        # head reads it at boot, so no password passes through Pulumi state.
         rds_secrets = f"arn:{partition}:secretsmanager:{region}:*:secret:rds!db-*"
         secret_arns: list[pulumi.Input[str]] = [munge.arn]
         if accounting:
@@ -294,7 +357,7 @@ class SlurmScheduler(pulumi.ComponentResource):
         args: SlurmSchedulerArgs,
         head_sg: aws.ec2.SecurityGroup,
         munge: aws.secretsmanager.Secret,
-        database: tuple[pulumi.Output[str], pulumi.Output[str]] | None,
+        database: tuple[pulumi.Output[str], pulumi.Output[str | None]] | None,
         profile: aws.iam.InstanceProfile,
         zone_name: str,
     ) -> aws.ec2.Instance:
@@ -304,20 +367,21 @@ class SlurmScheduler(pulumi.ComponentResource):
         region = args["region"]
         kms = args.get("kms_key_arn")
         accounting = database is not None
-        db_host, db_id = database if database is not None else (None, None)
+        db_host, db_secret = database if database is not None else (None, None)
         files = [(n, _b64(t)) for n, t in sorted(args["config_files"].items())]
-        user_data = pulumi.Output.all(munge.arn, db_host, db_id).apply(
+        egress = args.get("egress", "nat")
+        user_data = pulumi.Output.all(munge.arn, db_host, db_secret).apply(
             lambda v: _gzip_b64(
-                render(
-                    "slurm/head-user-data.sh.j2",
+                head_user_data(
                     controller_host=controller_host,
                     zone=zone_name,
                     region=region,
                     munge_secret_arn=v[0],
                     accounting=accounting,
                     db_host=v[1],
-                    db_identifier=v[2],
+                    db_secret_arn=v[2],
                     files=files,
+                    egress=egress,
                 )
             )
         )
@@ -369,16 +433,13 @@ class SlurmScheduler(pulumi.ComponentResource):
         )
 
         scripts = [(n, _b64(args["config_files"][n])) for n in SCRIPT_NAMES]
-        join = render(
-            "slurm/slurmd-join.sh.j2",
-            name_tag=NODE_NAME_TAG,
+        join = join_script(
             zone=zone_name,
             version=args["version"],
             region=region,
-            munge_secret_arn="{{ MungeSecretArn }}",
-            script_dir="/etc/slurm/scripts",
             scripts=scripts,
             controller_host=controller_host,
+            egress=args.get("egress", "nat"),
         )
         document = aws.ssm.Document(
             f"{name}-join",
@@ -388,7 +449,15 @@ class SlurmScheduler(pulumi.ComponentResource):
                 {
                     "schemaVersion": "2.2",
                     "description": f"Join a node to Slurm cluster {cluster}",
-                    "parameters": {"MungeSecretArn": {"type": "String", "description": "munge key secret"}},
+                    # SSM refuses a parameter value outside `allowedPattern` (SSM document syntax
+                    # reference, "parameters"), so only a Secrets Manager ARN reaches the script.
+                    "parameters": {
+                        "MungeSecretArn": {
+                            "type": "String",
+                            "description": "munge key secret",
+                            "allowedPattern": munge_secret_arn_pattern(args.get("partition", "aws"), region),
+                        }
+                    },
                     "mainSteps": [
                         {
                             "action": "aws:runShellScript",
@@ -447,6 +516,77 @@ class SlurmScheduler(pulumi.ComponentResource):
         return node_ids
 
 
+def head_user_data(
+    *,
+    controller_host: str,
+    zone: str,
+    region: str,
+    munge_secret_arn: str,
+    accounting: bool,
+    db_host: str | None,
+    db_secret_arn: str | None,
+    files: list[tuple[str, str]],
+    egress: str,
+) -> str:
+    """The head node's first-boot script: installs Slurm with NAT egress, requires it in the image
+    without (`egress` none), then munge, the configuration, slurmdbd (accounting) and slurmctld."""
+    if accounting and not (db_host and db_secret_arn):
+        raise ValueError("accounting needs the database's address and its master user secret")
+    return render(
+        "slurm/head-user-data.sh.j2",
+        controller_host=controller_host,
+        zone=zone,
+        region=region,
+        munge_secret_arn=munge_secret_arn,
+        accounting=accounting,
+        db_host=db_host,
+        db_secret_arn=db_secret_arn,
+        files=files,
+        offline=egress == "none",
+        packages=HEAD_PACKAGES + (ACCOUNTING_PACKAGES if accounting else ()),
+        binaries=HEAD_BINARIES + (ACCOUNTING_BINARIES if accounting else ()),
+        missing_hint=OFFLINE_HINT if egress == "none" else ONLINE_HINT,
+    )
+
+
+def join_script(
+    *,
+    zone: str,
+    version: str,
+    region: str,
+    scripts: list[tuple[str, str]],
+    controller_host: str,
+    egress: str,
+    script_dir: str = "/etc/slurm/scripts",
+) -> str:
+    """The SSM join script every compute node runs; SSM substitutes `{{ MungeSecretArn }}`."""
+    return render(
+        "slurm/slurmd-join.sh.j2",
+        name_tag=NODE_NAME_TAG,
+        zone=zone,
+        version=version,
+        region=region,
+        munge_secret_arn="{{ MungeSecretArn }}",
+        script_dir=script_dir,
+        scripts=scripts,
+        controller_host=controller_host,
+        offline=egress == "none",
+        packages=NODE_PACKAGES,
+        binaries=NODE_BINARIES,
+        missing_hint=OFFLINE_HINT if egress == "none" else ONLINE_HINT,
+    )
+
+
+def _first_secret_arn(secrets: object) -> str | None:
+    """The ARN of RDS's managed master user secret (`InstanceMasterUserSecret`, a dict by its
+    snake_case names as the SDK and the mocks deliver it)."""
+    for secret in secrets if isinstance(secrets, list | tuple) else []:
+        arn = secret.get("secret_arn") if isinstance(secret, dict) else getattr(secret, "secret_arn", None)
+        if arn:
+            return str(arn)
+    return None
+
+
 def _kms_statement(kms: str | None, actions: list[str], region: str, partition: str) -> list[dict[str, object]]:
     """The key actions a role needs for secrets under the stack's key, only through Secrets Manager.
 
@@ -464,7 +604,6 @@ def _kms_statement(kms: str | None, actions: list[str], region: str, partition: 
 def _head_policy(secret_arns: list[str], kms: str | None, region: str, partition: str) -> dict[str, object]:
     """The head writes the munge key (first boot) and reads it and, with accounting, the database's
     RDS-managed secret, both under the stack's key."""
-    accounting = len(secret_arns) > 1
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -477,7 +616,6 @@ def _head_policy(secret_arns: list[str], kms: str | None, region: str, partition
                 ],
                 "Resource": secret_arns,
             },
-            *([{"Effect": "Allow", "Action": ["rds:DescribeDBInstances"], "Resource": "*"}] if accounting else []),
             *_kms_statement(kms, ["kms:Decrypt", "kms:GenerateDataKey"], region, partition),
         ],
     }

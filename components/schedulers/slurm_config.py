@@ -227,7 +227,7 @@ def _host_cases(groups: Sequence[SlurmNodeGroup]) -> list[dict[str, object]]:
     for group in groups:
         cases.append(
             {
-                "pattern": "|".join(group.hostnames),
+                "hosts": list(group.hostnames),
                 "gres_name": group.gres.name if group.gres else "none",
                 "accelerators": group.gres.count if group.gres else 0,
                 "efa_devices": group.efa_devices,

@@ -27,8 +27,13 @@ class Sovereignty(SpecModel):
     kms_key_arn: str | None = Field(
         default=None, description="Customer-managed KMS key; without it the factory creates one."
     )
+    # host[:port][/path]: a DNS name and lowercase OCI repository path components (OCI distribution
+    # spec, "Pulling manifests": `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*` per component); the value reaches
+    # image references, chart URLs and the nodes' containerd configuration.
     registry_mirror: str = Field(
-        min_length=1, description="In-region registry (host[/path]) every image and chart comes from."
+        min_length=1,
+        pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$",
+        description="In-region registry (host[/path]) every image and chart comes from.",
     )
 
 

@@ -212,6 +212,12 @@ CASES: list[tuple[str, bool, Mutation, str]] = [
         "aifactory:sovereignty.registryMirror",
     ),
     (
+        "sovereign-mirror-not-a-registry",
+        True,
+        _set("aifactory:sovereignty", {"allowedRegions": ["eu-north-1"], "registryMirror": "mirror.internal/$(id)"}),
+        "aifactory:sovereignty.registryMirror",
+    ),
+    (
         "sovereign-kms-other-region",
         True,
         _set(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,7 @@ def _head_files(result: PlanResult) -> dict[str, str]:
     """The files the Slurm head's first boot writes to /etc/slurm (base64 heredocs in its user data)."""
     (head,) = [r for r in _by_type(result, "aws:ec2/instance:Instance") if r.name.endswith("-slurm-head")]
     script = gzip.decompress(base64.b64decode(head.inputs["userDataBase64"])).decode()
-    blocks = re.findall(r"base64 -d >/etc/slurm/(\S+) <<'AIFACTORY_FILE'\n(.*?)\nAIFACTORY_FILE", script, re.S)
+    blocks = re.findall(r"base64 -d >'/etc/slurm/([^'\s]+)' <<'AIFACTORY_FILE'\n(.*?)\nAIFACTORY_FILE", script, re.S)
     return {name: base64.b64decode(encoded).decode() for name, encoded in blocks}
 
 
@@ -122,3 +123,17 @@ def test_node_groups_and_bootstrap_name_the_deployed_cluster(tmp_path: Path) -> 
         assert {k: v for k, v in groups[name]["labels"].items() if k in group.labels} == dict(group.labels)
         user_data = tmp_path / "bootstrap" / f"{result.plan.name}-{group.fleet}-{name}.user-data.txt"
         assert f"name: {cluster.inputs['name']}" in user_data.read_text(), user_data
+
+
+def test_slurm_datahall_without_egress_deploys_scripts_that_install_nothing() -> None:
+    # slurm-datahall is sovereign with the default egress (none): its head and join scripts take
+    # Slurm from the image and check for it, instead of reaching a package archive.
+    result = plan_stack("slurm-datahall")
+    assert result.spec.egress == "none"
+    (head,) = [r for r in _by_type(result, "aws:ec2/instance:Instance") if r.name.endswith("-slurm-head")]
+    script = gzip.decompress(base64.b64decode(head.inputs["userDataBase64"])).decode()
+    (document,) = _by_type(result, "aws:ssm/document:Document")
+    join = "\n".join(json.loads(document.inputs["content"])["mainSteps"][0]["inputs"]["runCommand"])
+    for text in (script, join):
+        assert "apt-get" not in text and "snap install" not in text
+        assert re.search(r"^require ", text, re.M)

@@ -27,7 +27,7 @@ KMS = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-5555555555
 HEAD = "aifactory:index:SlurmScheduler$aws:ec2/instance:Instance"
 
 
-def _plan(accounting: bool, kms: str | None) -> list[PlannedResource]:
+def _plan(accounting: bool, kms: str | None, egress: str = "nat", **overrides: Any) -> list[PlannedResource]:
     inputs = case_inputs("dev")
     groups: list[SlurmComputeGroupArgs] = [
         {
@@ -57,8 +57,9 @@ def _plan(accounting: bool, kms: str | None) -> list[PlannedResource]:
             "kms_key_arn": kms,
             "head_ami_id": "ami-0123456789abcdef0",
             "tags": {"aifactory:factory": "dev"},
+            "egress": egress,
         }
-        SlurmScheduler("slurm", args)
+        SlurmScheduler("slurm", {**args, **overrides})  # type: ignore[typeddict-item]
 
     return run_program({"aws:region": "us-east-1"}, "dev", "us-east-1", "aws", program).resources
 
@@ -71,6 +72,11 @@ def sovereign() -> list[PlannedResource]:
 @pytest.fixture(scope="module")
 def plain() -> list[PlannedResource]:
     return _plan(accounting=False, kms=None)
+
+
+@pytest.fixture(scope="module")
+def offline() -> list[PlannedResource]:
+    return _plan(accounting=True, kms=KMS, egress="none")
 
 
 def _of(resources: list[PlannedResource], type_: str) -> list[PlannedResource]:
@@ -190,12 +196,64 @@ def test_join_document_runs_the_bounded_join_script(plain: list[PlannedResource]
     [document] = _of(plain, "aws:ssm/document:Document")
     content = json.loads(document.inputs["content"])
     script = "\n".join(content["mainSteps"][0]["inputs"]["runCommand"])
-    assert "--conf-server head.aif-dev.slurm.internal:6817" in script
-    assert '"{{ MungeSecretArn }}"' not in script and "{{ MungeSecretArn }}" in script
+    assert "conf_server='head.aif-dev.slurm.internal:6817'" in script
+    assert "--conf-server $conf_server -N $node" in script
+    assert '"{{ MungeSecretArn }}"' not in script and "--secret-id '{{ MungeSecretArn }}'" in script
     [association] = _of(plain, "aws:ssm/association:Association")
     assert association.inputs["targets"] == [{"key": f"tag:{CLUSTER_TAG}", "values": ["aif-dev"]}]
     # SSM substitutes the parameter; shellcheck the script as the node runs it.
     _shellcheck(re.sub(r"\{\{ MungeSecretArn \}\}", "arn:aws:secretsmanager:us-east-1:1:secret:m", script))
+
+
+def _user_data(resources: list[PlannedResource]) -> str:
+    return gzip.decompress(base64.b64decode(_head(resources).inputs["userDataBase64"])).decode()
+
+
+def _join(resources: list[PlannedResource]) -> tuple[dict[str, Any], str]:
+    [document] = _of(resources, "aws:ssm/document:Document")
+    content = json.loads(document.inputs["content"])
+    return content, "\n".join(content["mainSteps"][0]["inputs"]["runCommand"])
+
+
+def test_without_egress_head_and_nodes_install_nothing_and_check_the_image(
+    offline: list[PlannedResource], plain: list[PlannedResource]
+) -> None:
+    head, (_, join) = _user_data(offline), _join(offline)
+    for script in (head, join):
+        assert "apt-get" not in script and "snap install" not in script
+        assert "no internet egress" in script
+    assert "require 'slurmctld' 'scontrol' 'munged' 'mungekey' 'aws' 'slurmdbd' 'python3'" in head
+    assert "require 'slurmd' 'munged' 'aws' 'curl'" in join
+    assert "apt-get install" in _user_data(plain) and "apt-get install" in _join(plain)[1]
+
+
+def test_join_document_accepts_only_a_secrets_manager_arn(plain: list[PlannedResource]) -> None:
+    content, _ = _join(plain)
+    pattern = re.compile(content["parameters"]["MungeSecretArn"]["allowedPattern"])
+    assert pattern.match("arn:aws:secretsmanager:us-east-1:123456789012:secret:aif-munge-AbCdEf")
+    for bad in (
+        "x' ; reboot ; '",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:a b",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:a'b",
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:other-region",
+        "$(id)",
+    ):
+        assert not pattern.match(bad), bad
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"controller_host": "head;reboot"}, "controller_host"),
+        ({"cluster_name": "Aif Dev"}, "cluster_name"),
+        ({"region": "us-east-1; id"}, "region"),
+        ({"version": "23.11 && id"}, "version"),
+        ({"egress": "open"}, "egress"),
+    ],
+)
+def test_values_a_script_cannot_take_are_refused(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(Exception, match=message):
+        _plan(accounting=False, kms=None, **overrides)
 
 
 def _shellcheck(text: str) -> None:
@@ -209,3 +267,14 @@ def _shellcheck(text: str) -> None:
 def test_args_are_documented() -> None:
     annotations: dict[str, Any] = SlurmSchedulerArgs.__annotations__
     assert {"compute_groups", "fleet_security_group_ids", "kms_key_arn", "config_files"} <= set(annotations)
+
+
+def test_accounting_head_reads_the_database_secret_without_the_rds_api(offline: list[PlannedResource]) -> None:
+    # No RDS endpoint exists without egress: the secret's ARN comes from the database resource.
+    script = _user_data(offline)
+    assert "aws rds " not in script
+    assert re.search(r"^db_secret='arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-[^']+'$", script, re.M)
+    [policy] = [r for r in _of(offline, "aws:iam/rolePolicy:RolePolicy") if r.name == "slurm-head-secrets"]
+    actions = {a for s in json.loads(policy.inputs["policy"])["Statement"] for a in s["Action"]}
+    assert "rds:DescribeDBInstances" not in actions
+    assert "secretsmanager:GetSecretValue" in actions

@@ -141,6 +141,22 @@ def test_nccl_jobset_runs_over_efa_in_one_topology_domain() -> None:
     assert "480 GB/s" in m.nccl_tests_readme(js)
 
 
+def test_nccl_jobset_pulls_through_the_mirror_when_one_is_given() -> None:
+    mirror = "123456789012.dkr.ecr.eu-north-1.amazonaws.com/mirror"
+    js = m.nccl_tests_jobset(P5, 2, QUEUES[1], "kubernetes.io/hostname", registry_mirror=mirror)
+    images = {
+        c["image"]
+        for job in js["spec"]["replicatedJobs"]
+        for c in job["template"]["spec"]["template"]["spec"]["containers"]
+    }
+    assert images == {f"{mirror}/{m.NCCL_TESTS_IMAGE}"}
+    plain = m.nccl_tests_jobset(P5, 2, QUEUES[1], "kubernetes.io/hostname")
+    assert (
+        plain["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]["containers"][0]["image"]
+        == m.NCCL_TESTS_IMAGE
+    )
+
+
 def test_nccl_jobset_refuses_neuron_and_too_many_nodes() -> None:
     with pytest.raises(ValueError, match="NVIDIA"):
         m.nccl_tests_jobset(TRN, 2, QUEUES[2], "kubernetes.io/hostname")

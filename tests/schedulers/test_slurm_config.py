@@ -80,7 +80,21 @@ DATAHALL_1024: dict[str, Any] = {
     },
 }
 
-CASES: dict[str, dict[str, Any]] = {"dev": DEV, "datahall-1024": DATAHALL_1024}
+# Trainium nodes: the neuron GRES in gres.conf and the health check's Neuron device count.
+NEURON: dict[str, Any] = {
+    "aws:region": "us-east-1",
+    "aifactory:profile": "commercial",
+    "aifactory:fleets": [
+        {"name": "trn", "instanceType": "trn1.32xlarge", "count": 2, "availabilityZone": "us-east-1b"}
+    ],
+    "aifactory:scheduler": {
+        "kind": "slurm",
+        "version": VALIDATED_VERSION,
+        "partitions": [{"name": "trn", "fleets": ["trn"], "default": True}],
+    },
+}
+
+CASES: dict[str, dict[str, Any]] = {"dev": DEV, "datahall-1024": DATAHALL_1024, "neuron": NEURON}
 
 
 def case_inputs(case: str, **kwargs: Any) -> SlurmInputs:
@@ -178,9 +192,20 @@ def test_a_node_outside_the_switch_tree_is_refused() -> None:
 
 @pytest.mark.parametrize("script", ["prolog.sh", "epilog.sh", "healthcheck.sh", "reservations.sh"])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_scripts_pass_shellcheck(case: str, script: str) -> None:
-    result = shellcheck(render_slurm_configs(case_inputs(case))[script])
+def test_scripts_parse_and_pass_shellcheck(case: str, script: str) -> None:
+    text = render_slurm_configs(case_inputs(case))[script]
+    syntax = subprocess.run(["bash", "-n"], input=text, capture_output=True, text=True, check=False)
+    assert syntax.returncode == 0, syntax.stderr
+    result = shellcheck(text)
     assert result.returncode == 0, result.stdout
+
+
+def test_neuron_nodes_get_the_neuron_gres_and_device_check() -> None:
+    files = render_slurm_configs(case_inputs("neuron"))
+    assert "NodeName=trn-[0001-0002] Name=neuron Type=trainium File=/dev/neuron[0-15]" in files["gres.conf"]
+    assert "GresTypes=gpu,neuron" in files["slurm.conf"]
+    health = files["healthcheck.sh"]
+    assert "accelerator='neuron'\n    expected_accelerators=16\n" in health
 
 
 def test_health_check_drains_with_a_reason_and_bounds_every_probe() -> None:
@@ -188,8 +213,28 @@ def test_health_check_drains_with_a_reason_and_bounds_every_probe() -> None:
     health = files["healthcheck.sh"]
     assert 'State=DRAIN Reason="$reason"' in health
     assert 'timeout "$limit" nvidia-smi -L' in health
-    assert "train-0001|train-0002)" in health
+    assert "'train-0001'|'train-0002')" in health
     assert "expected_accelerators=8" in health
-    assert "timeout 50 /etc/slurm/scripts/healthcheck.sh" in files["prolog.sh"]
+    assert "timeout 50 '/etc/slurm/scripts/healthcheck.sh'" in files["prolog.sh"]
     assert 'State=DRAIN Reason="$reason"' in files["epilog.sh"]
     assert files["epilog.sh"].rstrip().endswith("exit 0")
+
+
+def test_health_check_case_patterns_match_the_quoted_node_names(tmp_path: Path) -> None:
+    # Run for real: a planned node is recognised (and, with no nvidia-smi here, drained and failed);
+    # any other name is left alone.
+    script = tmp_path / "healthcheck.sh"
+    script.write_text(render_slurm_configs(case_inputs("dev"))["healthcheck.sh"])
+
+    def run(node: str) -> subprocess.CompletedProcess[str]:
+        env = {"SLURMD_NODENAME": node, "PATH": "/usr/bin:/bin"}
+        return subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False, env=env, timeout=60)
+
+    if shutil.which("nvidia-smi") is not None:
+        pytest.skip("this host has nvidia-smi; the check would probe real GPUs")
+    member = run("eval-0001")
+    assert member.returncode == 1
+    assert "aifactory-health: nvidia-smi failed" in member.stderr
+    stranger = run("login-01")
+    assert stranger.returncode == 0
+    assert "not a node of this cluster" in stranger.stderr

@@ -13,13 +13,13 @@ accelerator=none
 expected_accelerators=0
 expected_efa=0
 case "$node" in
-train-0001|train-0002)
-    accelerator=gpu
+'train-0001'|'train-0002')
+    accelerator='gpu'
     expected_accelerators=8
     expected_efa=32
     ;;
-eval-0001)
-    accelerator=gpu
+'eval-0001')
+    accelerator='gpu'
     expected_accelerators=8
     expected_efa=4
     ;;

@@ -7,7 +7,7 @@ PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 node="${SLURMD_NODENAME:-$(hostname -s)}"
 
-timeout 50 /etc/slurm/scripts/healthcheck.sh
+timeout 50 '/etc/slurm/scripts/healthcheck.sh'
 status=$?
 if [ "$status" -eq 124 ]; then
   reason="aifactory-prolog: health check timed out (job ${SLURM_JOB_ID:-unknown})"

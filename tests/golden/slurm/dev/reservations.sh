@@ -6,7 +6,7 @@
 set -eu
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH TZ=UTC
-if ! scontrol show reservation capacity-block-end-train >/dev/null 2>&1; then
+if ! scontrol show reservation 'capacity-block-end-train' >/dev/null 2>&1; then
   scontrol create reservation ReservationName=capacity-block-end-train StartTime=2030-01-01T11:30:00 Duration=30 'Nodes=train-[0001-0002]' Users=root Flags=MAINT,IGNORE_JOBS
 fi
 exit 0

@@ -1,0 +1,192 @@
+"""The Slurm head's first-boot script and the compute nodes' join script: one golden file per case
+(egress nat/none x accounting on/off), `bash -n` and shellcheck on each, the exact packages installed
+with egress, nothing fetched without it, and the image check run for real in bash."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+from aifactory.schedulers.slurm import (
+    ACCOUNTING_BINARIES,
+    HEAD_BINARIES,
+    NODE_BINARIES,
+    head_user_data,
+    join_script,
+)
+
+from tests.golden import check_text
+from tests.validators import shellcheck
+
+GOLDEN = Path(__file__).parent.parent / "golden" / "slurm" / "scripts"
+MUNGE_ARN = "arn:aws:secretsmanager:eu-north-1:123456789012:secret:aif-munge-AbCdEf"
+SSM_ARN = "arn:aws:secretsmanager:eu-north-1:123456789012:secret:m"
+CASES = [(egress, accounting) for egress in ("nat", "none") for accounting in (False, True)]
+# What reaches a package archive or the internet; IMDS (169.254.169.254) is on the instance.
+INTERNET = re.compile(r"\b(apt-get|apt|dnf|yum|pip3?|snap install|wget)\b|curl [^\n]*https?://(?!169\.254\.169\.254)")
+
+
+def head(egress: str, accounting: bool) -> str:
+    return head_user_data(
+        controller_host="slurmctld",
+        zone="aif.slurm.internal",
+        region="eu-north-1",
+        munge_secret_arn=MUNGE_ARN,
+        accounting=accounting,
+        db_host="aif-accounting.abcdefghij.eu-north-1.rds.amazonaws.com" if accounting else None,
+        db_secret_arn="arn:aws:secretsmanager:eu-north-1:123456789012:secret:rds!db-0a1b2c3d-AbCdEf"
+        if accounting
+        else None,
+        files=[("slurm.conf", "Q2x1c3Rlck5hbWU9YWlmCg=="), ("prolog.sh", "IyEvYmluL2Jhc2gK")],
+        egress=egress,
+    )
+
+
+def join(egress: str) -> str:
+    script = join_script(
+        zone="aif.slurm.internal",
+        version="23.11",
+        region="eu-north-1",
+        scripts=[("prolog.sh", "IyEvYmluL2Jhc2gK")],
+        controller_host="slurmctld",
+        egress=egress,
+    )
+    # SSM substitutes the document parameter before the node runs the script.
+    return script.replace("{{ MungeSecretArn }}", SSM_ARN)
+
+
+def bash_n(script: str) -> None:
+    result = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True, check=False, timeout=30)
+    assert result.returncode == 0, result.stderr
+
+
+def _name(egress: str, accounting: bool) -> str:
+    return f"head-{egress}-{'accounting' if accounting else 'no-accounting'}.sh"
+
+
+@pytest.mark.parametrize(("egress", "accounting"), CASES)
+def test_head_user_data_matches_golden_and_parses(egress: str, accounting: bool) -> None:
+    script = head(egress, accounting)
+    check_text(GOLDEN / _name(egress, accounting), script, __file__)
+    bash_n(script)
+    assert shellcheck(script) == []
+
+
+@pytest.mark.parametrize("egress", ["nat", "none"])
+def test_join_script_matches_golden_and_parses(egress: str) -> None:
+    script = join(egress)
+    check_text(GOLDEN / f"join-{egress}.sh", script, __file__)
+    bash_n(script)
+    assert shellcheck(script) == []
+
+
+@pytest.mark.parametrize("accounting", [False, True])
+def test_head_installs_exactly_its_packages_with_egress(accounting: bool) -> None:
+    # A comment merged into this line (a block tag eating the newline) becomes package names.
+    lines = [line for line in head("nat", accounting).splitlines() if "apt-get install" in line]
+    assert len(lines) == 1
+    words = shlex.split(lines[0])
+    assert words[:5] == ["apt-get", "install", "-y", "-qq", "--no-install-recommends"]
+    expected = ["slurmctld", "slurm-client", "munge"] + (["slurmdbd", "mariadb-client"] if accounting else [])
+    assert words[5:] == expected
+
+
+def test_join_installs_exactly_slurmd_and_munge_with_egress() -> None:
+    [line] = [line for line in join("nat").splitlines() if "apt-get install" in line]
+    assert shlex.split(line)[-2:] == ["slurmd", "munge"]
+    assert shlex.split(line)[:4] == ["timeout", "600", "apt-get", "install"]
+
+
+@pytest.mark.parametrize("accounting", [False, True])
+def test_without_egress_nothing_is_fetched_and_the_image_is_checked(accounting: bool) -> None:
+    offline = head("none", accounting)
+    assert INTERNET.findall(offline) == []
+    require = [shlex.split(line) for line in offline.splitlines() if line.startswith("require ")]
+    assert require == [["require", *HEAD_BINARIES, *(ACCOUNTING_BINARIES if accounting else ())]]
+    assert ("command -v mariadb || command -v mysql" in offline) == accounting
+    # The check comes before anything changes on the host.
+    assert offline.index("\nrequire ") < offline.index("hostnamectl")
+    node = join("none")
+    assert INTERNET.findall(node) == []
+    assert [shlex.split(line) for line in node.splitlines() if line.startswith("require ")] == [
+        ["require", *NODE_BINARIES]
+    ]
+    assert node.index("\nrequire ") < node.index("curl ")
+    # With egress the same scripts do install, so the pattern above can see an install.
+    assert INTERNET.findall(head("nat", accounting)) and INTERNET.findall(join("nat"))
+
+
+def _require_snippet(script: str) -> str:
+    """The script's image check as it runs: the hint, the function and its call."""
+    start = script.index("hint=")
+    call = re.search(r"^require .*$", script, re.MULTILINE)
+    assert call is not None
+    return script[start : call.end()] + "\necho image-ok\n"
+
+
+def _run_with(tmp_path: Path, snippet: str, present: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name in present:
+        tool = bin_dir / name
+        tool.write_text("#!/bin/sh\nexit 0\n")
+        tool.chmod(0o755)
+    bash = subprocess.run(["bash", "-c", "command -v bash"], capture_output=True, text=True, check=True).stdout.strip()
+    env = {"PATH": str(bin_dir)}
+    return subprocess.run(
+        [bash, "-c", f"set -euo pipefail\nlogger() {{ :; }}\n{snippet}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize("which", ["head", "join"])
+def test_image_check_names_every_missing_binary_and_stops(tmp_path: Path, which: str) -> None:
+    script = head("none", True) if which == "head" else join("none")
+    binaries = HEAD_BINARIES + ACCOUNTING_BINARIES if which == "head" else NODE_BINARIES
+    snippet = _require_snippet(script)
+    lacking = (binaries[0], binaries[-1])
+    result = _run_with(tmp_path, snippet, tuple(b for b in binaries if b not in lacking))
+    assert result.returncode == 1
+    assert "image-ok" not in result.stdout
+    assert f"lacks {lacking[0]} {lacking[1]};" in result.stderr
+    assert "no internet egress" in result.stderr and "build the image" in result.stderr
+    complete = _run_with(tmp_path, snippet, binaries)
+    assert complete.returncode == 0, complete.stderr
+    assert complete.stdout.strip() == "image-ok"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("controller_host", "head; reboot"),
+        ("zone", "a b"),
+        ("munge_secret_arn", "arn:$(id)"),
+        ("db_host", "db'host"),
+        ("db_secret_arn", "arn:x' ; id ; '"),
+    ],
+)
+def test_interpolated_values_stay_one_shell_word(field: str, value: str) -> None:
+    kwargs: dict[str, object] = {
+        "controller_host": "slurmctld",
+        "zone": "aif.slurm.internal",
+        "region": "eu-north-1",
+        "munge_secret_arn": MUNGE_ARN,
+        "accounting": True,
+        "db_host": "db.example",
+        "db_secret_arn": "arn:aws:secretsmanager:eu-north-1:123456789012:secret:rds!db-1",
+        "files": [],
+        "egress": "none",
+    }
+    kwargs[field] = value
+    script = head_user_data(**kwargs)  # type: ignore[arg-type]
+    quoted = shlex.quote(value)
+    assert quoted in script
+    assert value not in script.replace(quoted, "")
+    bash_n(script)
