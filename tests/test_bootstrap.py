@@ -387,3 +387,14 @@ def test_preflight_names_what_the_image_lacks_and_stops(tmp_path: Path, family: 
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout.strip().endswith("preflight-ok")
+
+
+def test_without_egress_eks_nodes_install_no_lustre_client_and_check_the_image() -> None:
+    # 0.1 ran `dnf install lustre-client` on EKS nodes of stacks without egress.
+    offline = node_setup_script(context("nvidia", "kubernetes", "sovereign"))
+    assert INTERNET.findall(offline) == []
+    assert 'missing+=("the lustre kernel module (lustre-client)")' in offline
+    online = node_setup_script(
+        BootstrapContext(**(context("nvidia", "kubernetes", "sovereign").__dict__ | {"egress": "nat"}))
+    )
+    assert "dnf install -y lustre-client" in online
