@@ -26,7 +26,7 @@ import pulumi_aws as aws
 
 from ..arns import assume_role_policy, managed_policy_arn, regional_service_host, service_principal
 from ..rendering import render
-from .slurm_config import SCRIPT_NAMES, slurm_dns_zone
+from .slurm_config import SCRIPT_NAMES, SRUN_PORT_RANGE, slurm_dns_zone
 
 SLURM_PORTS = (6817, 6819)
 """slurmctld (6817) to slurmdbd (6819) on the head node (slurm.conf(5) SlurmctldPort, slurmdbd.conf(5))."""
@@ -226,6 +226,18 @@ class SlurmScheduler(pulumi.ComponentResource):
                 from_port=SLURM_PORTS[0],
                 to_port=SLURM_PORTS[1],
                 description="slurmctld, slurmd and slurmdbd from the fleet",
+                tags=tags,
+                opts=child,
+            )
+            # srun on the head (salloc, interactive steps): the nodes' step daemons connect back.
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-srun-{i}",
+                security_group_id=head_sg.id,
+                referenced_security_group_id=fleet_sg,
+                ip_protocol="tcp",
+                from_port=SRUN_PORT_RANGE[0],
+                to_port=SRUN_PORT_RANGE[1],
+                description="srun on the head from the fleet's step daemons",
                 tags=tags,
                 opts=child,
             )

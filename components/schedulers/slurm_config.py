@@ -104,6 +104,11 @@ class SlurmPartitionInput:
     max_time: str
 
 
+# srun listens on these ports for the step daemons and the controller; unset, they are ephemeral and no
+# security group can admit them (slurm.conf(5), SrunPortRange: "useful when behind a firewall").
+SRUN_PORT_RANGE = (60001, 63000)
+
+
 @dataclass(frozen=True)
 class SlurmRuntime:
     """Where the daemons keep state, logs and scripts; the tests point these into a temp dir."""
@@ -116,6 +121,7 @@ class SlurmRuntime:
     script_dir: str = "/etc/slurm/scripts"
     slurmctld_port: int = 6817
     slurmd_port: int = 6818
+    srun_port_range: tuple[int, int] = SRUN_PORT_RANGE
     munge_socket: str | None = None
 
 

@@ -19,7 +19,7 @@ from aifactory.schedulers.slurm import (
     SlurmScheduler,
     SlurmSchedulerArgs,
 )
-from aifactory.schedulers.slurm_config import render_slurm_configs
+from aifactory.schedulers.slurm_config import SRUN_PORT_RANGE, render_slurm_configs
 
 from tests.schedulers.test_slurm_config import case_inputs
 
@@ -141,6 +141,16 @@ def test_slurm_ports_open_only_to_the_fleets(plain: list[PlannedResource]) -> No
     to_nodes = [r.inputs for r in rules if r.name.startswith("slurm-slurmd")]
     assert {r["securityGroupId"] for r in to_nodes} == {"sg-fleet-train", "sg-fleet-eval"}
     assert all(r["fromPort"] == 6818.0 for r in to_nodes)
+
+
+def test_srun_on_the_head_is_reachable_on_the_configured_port_range(plain: list[PlannedResource]) -> None:
+    # 0.1 left SrunPortRange unset (ephemeral ports) and the head admitted only 6817-6819 from the nodes.
+    rules = _of(plain, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    srun = [r.inputs for r in rules if r.name.startswith("slurm-srun")]
+    assert {r["referencedSecurityGroupId"] for r in srun} == {"sg-fleet-train", "sg-fleet-eval"}
+    low, high = SRUN_PORT_RANGE
+    assert all((r["fromPort"], r["toPort"], r["ipProtocol"]) == (low, high, "tcp") for r in srun)
+    assert f"SrunPortRange={low}-{high}\n" in render_slurm_configs(case_inputs("dev"))["slurm.conf"]
 
 
 def test_munge_secret_uses_the_cmk_and_only_nodes_and_head_read_it(sovereign: list[PlannedResource]) -> None:
