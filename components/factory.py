@@ -141,7 +141,7 @@ class AiFactory(pulumi.ComponentResource):
                 "region": spec.region,
                 "partition": spec.partition,
                 "eks": plan.scheduler == "kubernetes",
-                "slurm_accounting": isinstance(spec.scheduler, SlurmSpec) and spec.scheduler.accounting == "slurmdbd",
+                "auto_scaling": plan.scheduler == "none",
                 "kms_key_arn": key_arn,
                 "tags": tags,
             },

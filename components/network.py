@@ -35,19 +35,20 @@ BASE_INTERFACE_ENDPOINTS = (
 # or runs the Cluster Autoscaler, so `elasticloadbalancing` and `autoscaling` are left out (the
 # page lists them only for those).
 EKS_INTERFACE_ENDPOINTS = ("ec2", "eks", "eks-auth")
-# The Slurm head looks its accounting database's managed secret up with the RDS API
-# (`aws rds describe-db-instances` in its user data), so slurmdbd stacks add the RDS endpoint.
-SLURM_ACCOUNTING_INTERFACE_ENDPOINTS = ("rds",)
+# Fleets that are Auto Scaling groups (no scheduler) report a failed health check to the Auto Scaling
+# API (`aws autoscaling set-instance-health` in the node health check; EC2 Auto Scaling user guide,
+# "Access Amazon EC2 Auto Scaling using an interface VPC endpoint").
+AUTO_SCALING_INTERFACE_ENDPOINTS = ("autoscaling",)
 # Lustre clients, the Slurm head and compute nodes reach nothing else: munge keys come from Secrets
 # Manager, node names from instance metadata tags, the join document from SSM.
 
 
-def interface_endpoints(eks: bool, slurm_accounting: bool = False) -> tuple[str, ...]:
+def interface_endpoints(eks: bool, auto_scaling: bool = False) -> tuple[str, ...]:
     """The interface endpoint services a factory's nodes call, in registration order."""
     return (
         BASE_INTERFACE_ENDPOINTS
         + (EKS_INTERFACE_ENDPOINTS if eks else ())
-        + (SLURM_ACCOUNTING_INTERFACE_ENDPOINTS if slurm_accounting else ())
+        + (AUTO_SCALING_INTERFACE_ENDPOINTS if auto_scaling else ())
     )
 
 
@@ -67,8 +68,8 @@ class FactoryNetworkArgs(TypedDict):
     """AWS partition of the region (`aws` default, `aws-us-gov`, `aws-eusc`, ...)."""
     eks: NotRequired[bool]
     """Add the EC2, EKS and EKS Auth interface endpoints."""
-    slurm_accounting: NotRequired[bool]
-    """Add the RDS interface endpoint (the Slurm head reads its accounting database's secret name)."""
+    auto_scaling: NotRequired[bool]
+    """Add the Auto Scaling interface endpoint (fleets that are Auto Scaling groups report health)."""
     kms_key_arn: NotRequired[pulumi.Input[str] | None]
     """Customer-managed key for the flow-log group; None uses CloudWatch's default encryption."""
     flow_log_retention_days: NotRequired[int]
@@ -84,7 +85,7 @@ PLAN_TIME_ARGS = (
     "region",
     "partition",
     "eks",
-    "slurm_accounting",
+    "auto_scaling",
     "flow_log_retention_days",
     "tags",
 )
@@ -227,7 +228,7 @@ class FactoryNetwork(pulumi.ComponentResource):
             partition,
             private_subnets,
             private_tables,
-            interface_endpoints(bool(args.get("eks", False)), bool(args.get("slurm_accounting", False))),
+            interface_endpoints(bool(args.get("eks", False)), bool(args.get("auto_scaling", False))),
             tags,
             child,
         )

@@ -42,7 +42,7 @@ def test_json_contract(plans: dict[str, dict[str, Any]]) -> None:
     assert {"stack", "profile", "region", "resources", "summary", "policy"} <= set(plan)
     assert (plan["stack"], plan["profile"], plan["region"]) == ("commercial-us", "commercial", "us-east-1")
     for resource in plan["resources"]:
-        assert set(resource) == {"urn", "type", "name", "parent", "inputs"}
+        assert set(resource) == {"urn", "type", "name", "parent", "id", "inputs", "outputs"}
         assert resource["urn"].startswith(
             ("urn:pulumi:commercial-us::aifactory::", "urn:pulumi:commercial-us::aifactory-cluster::")
         )

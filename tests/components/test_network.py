@@ -171,14 +171,17 @@ def test_private_eks_nodes_have_the_endpoints_they_call(sovereign_eks: list[Plan
 def test_endpoint_services_per_scheduler() -> None:
     from aifactory.network import interface_endpoints
 
-    assert "ec2" not in interface_endpoints(eks=False) and "rds" not in interface_endpoints(eks=False)
+    assert "ec2" not in interface_endpoints(eks=False) and "autoscaling" not in interface_endpoints(eks=False)
     assert {"ec2", "eks", "eks-auth"} <= set(interface_endpoints(eks=True))
-    assert "rds" in interface_endpoints(eks=False, slurm_accounting=True)
+    assert "autoscaling" in interface_endpoints(eks=False, auto_scaling=True)
     assert "monitoring" in interface_endpoints(eks=False)
 
 
-def test_slurm_accounting_stack_gets_the_rds_endpoint(run_program: RunProgram) -> None:
+def test_only_auto_scaling_fleets_get_the_autoscaling_endpoint(run_program: RunProgram) -> None:
+    # The plain fleets' health check calls the Auto Scaling API; without egress it needs the endpoint.
+    assert "autoscaling" in _services(_plan(run_program, base(sovereign=True)))
     slurm = {"kind": "slurm", "accounting": "slurmdbd", "partitions": [{"name": "p", "fleets": ["train"]}]}
     resources = _plan(run_program, {**base(sovereign=True), "aifactory:scheduler": slurm})
-    assert "rds" in _services(resources)
+    # The head reads its database secret by ARN (no RDS API call), so no RDS endpoint either.
+    assert "autoscaling" not in _services(resources) and "rds" not in _services(resources)
     assert "eks" not in _services(resources)
