@@ -15,8 +15,9 @@ from .planning.placement import Domain
 from .schedulers.kubernetes import KubernetesScheduler, NodeGroupArgs
 from .schedulers.node_groups import KubernetesNodeGroups
 from .schedulers.slurm import SlurmScheduler
-from .spec import FactorySpec
+from .spec import ConfigError, FactorySpec
 from .spec.errors import NAMESPACE
+from .spec.images import SLURM_HEAD_KEY, eks_system_release_key, fleet_image, images_pinned, pinned_image
 from .spec.scheduler import KubernetesScheduler as KubernetesSpec
 from .spec.scheduler import SlurmScheduler as SlurmSpec
 from .storage import ParallelFilesystem, spec_args
@@ -62,6 +63,10 @@ class AiFactory(pulumi.ComponentResource):
             plan = plan_from_config({"aws:region": args.get("region"), **config}, name)
         elif plan.name != name:
             raise ValueError(f"AiFactory '{name}' was given the plan of factory '{plan.name}'; use the same name")
+        unpinned = list(images_pinned(plan.spec))
+        if unpinned:
+            # A spec validated without its pins (`require_pinned_images=False`) boots nothing.
+            raise ConfigError(unpinned)
         # The placement summary is an input so CrossGuard's stack policy can check rack power.
         super().__init__("aifactory:index:AiFactory", name, {"placement": plan.placement.summary()}, opts)
         self.plan = plan
@@ -146,7 +151,7 @@ class AiFactory(pulumi.ComponentResource):
                     "capacity_block_end": fleet.capacity.end_time.isoformat() if fleet.capacity.end_time else None,
                     "scheduler": plan.scheduler,
                     "kubernetes_version": spec.scheduler.version if isinstance(spec.scheduler, KubernetesSpec) else "",
-                    "ami_id": fleet.ami_id,
+                    "ami_id": fleet_image(spec, fleet),
                     "kms_key_arn": key_arn,
                     "root_volume_gib": fleet.root_volume_gib,
                     "partition": spec.partition,
@@ -237,6 +242,7 @@ class AiFactory(pulumi.ComponentResource):
                     for group in slurm.compute_groups
                 ],
                 "kms_key_arn": key_arn,
+                "head_ami_id": pinned_image(spec, SLURM_HEAD_KEY),
                 "tags": tags,
             },
             child,
@@ -274,6 +280,7 @@ class AiFactory(pulumi.ComponentResource):
                 }
                 if storage is not None
                 else None,
+                "system_release_version": pinned_image(spec, eks_system_release_key(scheduler.version)),
                 "tags": tags,
             },
             child,

@@ -15,6 +15,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from ..arns import assume_role_policy, managed_policy_arn, service_principal
+from ..spec.images import RELEASE_VERSION
 from ..spec.model import Taint, parse_taint
 from ..spec.scheduler import ChartVersions, Queue
 from .helm_values import (
@@ -157,6 +158,10 @@ class KubernetesSchedulerArgs(TypedDict):
     """Kueue Topology levels, broadest first, hostname last (default: EC2 network layers)."""
     filesystem: NotRequired[FilesystemArgs | None]
     """FSx for Lustre to expose as a PersistentVolume in every team namespace."""
+    system_release_version: NotRequired[str | None]
+    """EKS AMI release version of the system node group (e.g. 1.35.0-20260115; `aifactory:images`
+    key `eks-<version>-system-release`). Without it EKS picks the latest release whenever the group is
+    created or updated."""
     tags: NotRequired[dict[str, str]]
     """Tags for every taggable resource."""
 
@@ -582,13 +587,26 @@ class KubernetesScheduler(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        release = args.get("system_release_version")
+        if release is not None and not RELEASE_VERSION.match(release):
+            raise ValueError(
+                f"KubernetesScheduler '{name}': system_release_version {release!r} is not an EKS AMI release "
+                "version like 1.35.0-20260115; pin it with `aifactory images pin <stack>`"
+            )
         return aws.eks.NodeGroup(
             f"{name}-system",
             cluster_name=cluster.name,
             node_role_arn=role.arn,
             subnet_ids=args["subnet_ids"],
             instance_types=[SYSTEM_INSTANCE_TYPE],
+            # EKS boots the AMI release of `amiType` (the launch template names no image). Pinned, creation
+            # and replacement are reproducible and a new EKS release changes nothing until the pin does;
+            # unpinned, EKS takes the latest (CreateNodegroup `releaseVersion`, EKS API reference).
+            # Caveat: the provider sends `releaseVersion` only when it changed, and UpdateNodegroupVersion
+            # without one defaults to the latest release, so a launch-template change should come with
+            # a fresh pin (hashicorp/terraform-provider-aws internal/service/eks/node_group.go).
             ami_type="AL2023_x86_64_STANDARD",
+            release_version=release,
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(desired_size=2, min_size=2, max_size=3),
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)

@@ -159,6 +159,10 @@ class FactorySpec(SpecModel):
     storage: StorageSpec | None = None
     site: SiteSpec | None = None
     scheduler: SchedulerSpec | None = None
+    images: dict[str, str] = Field(
+        default_factory=dict,
+        description="Pinned machine images by role (`spec/images.py`); `aifactory images pin <stack>` writes them.",
+    )
 
     @property
     def partition(self) -> str:
