@@ -618,6 +618,26 @@ class KubernetesScheduler(pulumi.ComponentResource):
         )
 
 
+RESERVED_CAPACITY = ("capacity-reservation", "capacity-block")
+"""Fleet capacity types whose reservation is the whole capacity: an update cannot launch spare nodes."""
+
+
+def update_config(capacity_type: str) -> aws.eks.NodeGroupUpdateConfigArgs:
+    """How a node group replaces its nodes when its launch template or AMI changes.
+
+    By default EKS surges: it raises the Auto Scaling group's size and launches new nodes before it
+    drains the old ones (EKS user guide, "Understand each phase of node updates", scale-up phase). A
+    capacity reservation or block holds exactly the group's nodes, so those launches fail. The
+    MINIMAL strategy terminates old instances before launching new ones, "for scenarios constrained
+    to resources ... such as GPUs" (EKS API reference, NodegroupUpdateConfig `updateStrategy`), one
+    node at a time. Capacity blocks must in addition be scaled to zero before an update (EKS user
+    guide, "Create a managed node group with Capacity Blocks for ML"; the README's procedure).
+    """
+    if capacity_type in RESERVED_CAPACITY:
+        return aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1, update_strategy="MINIMAL")
+    return aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1)
+
+
 def node_group(
     resource_name: str,
     cluster_name: pulumi.Input[str],
@@ -655,7 +675,7 @@ def node_group(
         # A node whose GPUs or EFA report unhealthy (node monitoring agent) is replaced rather
         # than left in the pool (EKS user guide nodes/node-repair.adoc).
         node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
-        update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+        update_config=update_config(group.get("capacity_type", "on-demand")),
         tags={**tags, "aifactory:fleet": group["fleet"]},
         opts=opts,
     )

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from aifactory.cli.mocks import FactoryMocks
 from aifactory.cli.planrun import plan_stack, resolve_stack_file
+from aifactory.schedulers.kubernetes import update_config
 
 from tests.stackfiles import base, write_stack
 
@@ -87,3 +88,13 @@ def test_asg_fleets_boot_their_own_ami_over_the_pin(tmp_path: Any, floating_ssm:
     assert {v for k, v in images.items() if "eval" in k} == {"ami-0fedcba9876543210"}
     assert {v for k, v in images.items() if "train" in k} == {config["aifactory:images"]["dlami-nvidia"]}
     assert len(result.plan.spec.fleets) == 2 and [r for r in result.resources if r.type == BOOTING[2]]
+
+
+@pytest.mark.parametrize(
+    ("capacity", "strategy"),
+    [("capacity-block", "MINIMAL"), ("capacity-reservation", "MINIMAL"), ("on-demand", None), ("spot", None)],
+)
+def test_reserved_capacity_updates_terminate_before_launching(capacity: str, strategy: str | None) -> None:
+    config = update_config(capacity)
+    assert config.max_unavailable == 1  # type: ignore[attr-defined]
+    assert getattr(config, "update_strategy", None) == strategy
