@@ -172,6 +172,7 @@ class AiFactory(pulumi.ComponentResource):
                     "resource_prefix": f"{name}-eks",
                     "groups": self._node_groups(with_launch_templates=True),
                     "tags": tags,
+                    "region": spec.region,
                 },
                 child,
                 moved_from=self.kubernetes,
@@ -416,4 +417,8 @@ class AiFactory(pulumi.ComponentResource):
         }
         if deadlines:
             outputs["capacityBlockDrainDeadlines"] = deadlines
+        blocks = [g.name for g in self.plan.node_groups if g.capacity_type == "capacity-block"]
+        if self.node_groups is not None and blocks:
+            # Scale to zero, update, scale back: the README's procedure with this stack's names.
+            outputs["capacityBlockUpdates"] = self.node_groups.capacity_block_updates
         return outputs

@@ -98,3 +98,27 @@ def test_reserved_capacity_updates_terminate_before_launching(capacity: str, str
     config = update_config(capacity)
     assert config.max_unavailable == 1  # type: ignore[attr-defined]
     assert getattr(config, "update_strategy", None) == strategy
+
+
+def test_capacity_block_groups_export_the_scale_to_zero_update() -> None:
+    result = plan_stack("commercial-us")
+    updates = result.outputs["capacityBlockUpdates"]
+    blocks = {g.name: g.nodes for g in result.plan.node_groups if g.capacity_type == "capacity-block"}
+    assert set(updates) == set(blocks) and blocks  # the on-demand groups need no such procedure
+    for group, nodes in blocks.items():
+        down, wait, up, back = updates[group]
+        assert down.startswith("aws eks update-nodegroup-config --region us-east-1 --cluster-name ")
+        assert f"--nodegroup-name {group} --scaling-config minSize=0,maxSize={nodes},desiredSize=0" in down
+        assert wait.startswith("aws eks wait nodegroup-active") and up == "pulumi up"
+        assert back.endswith(f"--scaling-config minSize={nodes},maxSize={nodes},desiredSize={nodes}")
+    assert "capacityBlockUpdates" not in plan_stack("sovereign-eu").outputs  # a reservation, not a block
+
+
+def test_update_commands_quote_every_name() -> None:
+    from aifactory.schedulers.node_groups import capacity_block_update_steps
+
+    steps = capacity_block_update_steps(None, "my cluster", "g;rm", 2)
+    assert steps[0] == (
+        "aws eks update-nodegroup-config --cluster-name 'my cluster' --nodegroup-name 'g;rm' "
+        "--scaling-config minSize=0,maxSize=2,desiredSize=0"
+    )
