@@ -122,3 +122,23 @@ def test_update_commands_quote_every_name() -> None:
         "aws eks update-nodegroup-config --cluster-name 'my cluster' --nodegroup-name 'g;rm' "
         "--scaling-config minSize=0,maxSize=2,desiredSize=0"
     )
+
+
+def test_a_spec_validated_without_its_pins_registers_nothing(run_program: Any) -> None:
+    from aifactory.factory import AiFactory
+    from aifactory.spec import ConfigError, spec_from_config
+
+    config = base()
+    del config["aifactory:images"]
+    spec = spec_from_config(config, require_pinned_images=False)  # what `images pin` reads
+    refused: list[ConfigError] = []
+
+    def program() -> None:
+        try:
+            AiFactory("research", {}, spec=spec)
+        except ConfigError as exc:
+            refused.append(exc)
+
+    planned = run_program(program, stack="research")
+    assert [i.path for i in refused[0].issues] == ["aifactory:images.dlami-nvidia"]
+    assert [r.type for r in planned.resources if r.type != "pulumi:pulumi:Stack"] == []
