@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from ..catalog.regions import partition_of
 from .base import SpecModel
+from .images import AMI_ID
 from .scheduler import SchedulerSpec
 from .site import SiteSpec
 from .storage import StorageSpec
@@ -141,7 +142,11 @@ class Fleet(SpecModel):
         description="`key=value:Effect` Kubernetes taints (effect NoSchedule, PreferNoSchedule or NoExecute).",
     )
     efa: bool = Field(default=True, description="Attach the instance type's full EFA layout.")
-    ami_id: str | None = Field(default=None, pattern=r"^ami-[0-9a-f]{8,17}$")
+    ami_id: str | None = Field(
+        default=None,
+        pattern=AMI_ID.pattern,
+        description="This fleet's own AMI, over its `aifactory:images` key (ami- and 8 or 17 hex digits).",
+    )
     root_volume_gib: int = Field(default=200, alias="rootVolumeGiB", ge=50, le=16384)
     node_power_kw: float | None = Field(default=None, gt=0, description="Override the catalog's node power.")
     gpu_power_cap_w: PowerCapBounds | None = None

@@ -298,3 +298,15 @@ def test_example_stacks_carry_a_pin_for_every_image_they_boot() -> None:
         spec = spec_from_config(yaml.safe_load(text)["config"])
         assert {n.key for n in required_images(spec)} <= set(spec.images), path
         assert f"aifactory images pin {path.name.removeprefix('Pulumi.').removesuffix('.yaml')}" in text, path
+
+
+@pytest.mark.parametrize("value", ["ami-0123456789abcde", "ami-0123456789", "ami-0123456789abcdef0"])
+def test_a_fleets_own_ami_has_8_or_17_hex_digits(value: str) -> None:
+    config = base()
+    config["aifactory:fleets"][0]["amiId"] = value
+    if len(value) == len("ami-0123456789abcdef0"):
+        assert spec_from_config(config).fleets[0].ami_id == value
+        return
+    with pytest.raises(ConfigError) as error:
+        spec_from_config(config)
+    assert [i.path for i in error.value.issues] == ["aifactory:fleets[0].amiId"]
