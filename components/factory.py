@@ -16,8 +16,9 @@ from .schedulers.cluster_runner import ClusterRunner
 from .schedulers.kubernetes import KubernetesScheduler, KubernetesSchedulerArgs, NodeGroupArgs, cluster_settings
 from .schedulers.node_groups import KubernetesNodeGroups
 from .schedulers.slurm import SlurmScheduler
-from .spec import FactorySpec
+from .spec import ConfigError, FactorySpec
 from .spec.errors import NAMESPACE
+from .spec.images import SLURM_HEAD_KEY, eks_system_release_key, fleet_image, images_pinned, pinned_image
 from .spec.scheduler import KubernetesScheduler as KubernetesSpec
 from .spec.scheduler import SlurmScheduler as SlurmSpec
 from .storage import ParallelFilesystem, spec_args
@@ -123,6 +124,10 @@ class AiFactory(pulumi.ComponentResource):
             plan = plan_from_config({"aws:region": args.get("region"), **config}, name)
         elif plan.name != name:
             raise ValueError(f"AiFactory '{name}' was given the plan of factory '{plan.name}'; use the same name")
+        unpinned = list(images_pinned(plan.spec))
+        if unpinned:
+            # A spec validated without its pins (`require_pinned_images=False`) boots nothing.
+            raise ConfigError(unpinned)
         # The placement summary is an input so CrossGuard's stack policy can check rack power.
         super().__init__("aifactory:index:AiFactory", name, {"placement": plan.placement.summary()}, opts)
         self.plan = plan
@@ -218,7 +223,7 @@ class AiFactory(pulumi.ComponentResource):
                     "capacity_block_end": fleet.capacity.end_time.isoformat() if fleet.capacity.end_time else None,
                     "scheduler": plan.scheduler,
                     "kubernetes_version": spec.scheduler.version if isinstance(spec.scheduler, KubernetesSpec) else "",
-                    "ami_id": fleet.ami_id,
+                    "ami_id": fleet_image(spec, fleet),
                     "kms_key_arn": key_arn,
                     "root_volume_gib": fleet.root_volume_gib,
                     "partition": spec.partition,
@@ -239,6 +244,7 @@ class AiFactory(pulumi.ComponentResource):
                     "resource_prefix": f"{name}-eks",
                     "groups": self._node_groups(with_launch_templates=True),
                     "tags": tags,
+                    "region": spec.region,
                 },
                 child,
                 moved_from=self.kubernetes,
@@ -337,6 +343,7 @@ class AiFactory(pulumi.ComponentResource):
                     for group in slurm.compute_groups
                 ],
                 "kms_key_arn": key_arn,
+                "head_ami_id": pinned_image(spec, SLURM_HEAD_KEY),
                 "tags": tags,
             },
             child,
@@ -364,6 +371,7 @@ class AiFactory(pulumi.ComponentResource):
         args["subnet_ids"] = self.network.private_subnet_ids
         args["kms_key_arn"] = key_arn
         args["tags"] = tags
+        args["system_release_version"] = pinned_image(spec, eks_system_release_key(scheduler.version))
         return KubernetesScheduler(f"{name}-eks", args, child, quotas=self.plan.quotas)
 
     def _user_data(
@@ -457,4 +465,8 @@ class AiFactory(pulumi.ComponentResource):
         }
         if deadlines:
             outputs["capacityBlockDrainDeadlines"] = deadlines
+        blocks = [g.name for g in self.plan.node_groups if g.capacity_type == "capacity-block"]
+        if self.node_groups is not None and blocks:
+            # Scale to zero, update, scale back: the README's procedure with this stack's names.
+            outputs["capacityBlockUpdates"] = self.node_groups.capacity_block_updates
         return outputs

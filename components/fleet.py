@@ -12,16 +12,8 @@ from .catalog.instance_types import InstanceType, get_instance_type
 from .plan_time import require_plan_time
 from .planning.capacity import CAPACITY_BLOCK_RECLAIM
 from .planning.efa_layout import efa_interfaces
+from .spec.images import AMI_ID
 
-# Public SSM parameters naming the current AMI (EKS user guide "Retrieve recommended Amazon Linux
-# AMI IDs"; DLAMI developer guide "Find a DLAMI ID"; Neuron DLAMI docs "SSM parameters").
-_EKS_AMI_PARAMETER = "/aws/service/eks/optimized-ami/{version}/amazon-linux-2023/x86_64/{flavour}/recommended/image_id"
-# Ubuntu 24.04 images, whose Slurm (23.11) matches the head node's; the Neuron parameter follows the
-# documented 22.04 pattern for 24.04 (unverified here).
-_DLAMI_PARAMETER = {
-    "nvidia": "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-24.04/latest/ami-id",
-    "neuron": "/aws/service/neuron/dlami/multi-framework/ubuntu-24.04/latest/image_id",
-}
 # Root devices: AL2023 (EKS AMIs) boot from /dev/xvda, the Ubuntu DLAMIs from /dev/sda1.
 _ROOT_DEVICE = {"kubernetes": "/dev/xvda", "slurm": "/dev/sda1", "none": "/dev/sda1"}
 
@@ -66,9 +58,11 @@ class GpuFleetArgs(TypedDict):
     scheduler: NotRequired[str]
     """`none` (default: autoscaling groups), `kubernetes` (EKS managed node groups) or `slurm`."""
     kubernetes_version: NotRequired[str]
-    """EKS version whose AMI the nodes use (kubernetes scheduler)."""
-    ami_id: NotRequired[str | None]
-    """Explicit AMI instead of the public SSM parameter."""
+    """EKS version of the cluster the nodes join (kubernetes scheduler)."""
+    ami_id: Required[str]
+    """The AMI every node boots: pinned, never looked up, so a new public image release changes
+    nothing until the stack pins it (`aifactory:images`, `aifactory images pin`). For EKS the
+    EKS-optimized AL2023 AMI of `kubernetes_version`, otherwise an Ubuntu 24.04 Deep Learning AMI."""
     kms_key_arn: NotRequired[pulumi.Input[str] | None]
     """Customer-managed key for the root volumes; None uses the account's default EBS key."""
     root_volume_gib: NotRequired[int]
@@ -107,6 +101,7 @@ class GpuFleet(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GpuFleetArgs, opts: pulumi.ResourceOptions | None = None):
         require_plan_time("GpuFleet", args, PLAN_TIME_ARGS)
+        image_id = self._image_id(name, args)  # before anything registers
         super().__init__("aifactory:index:GpuFleet", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         entry = get_instance_type(args["instance_type"])
@@ -132,7 +127,6 @@ class GpuFleet(pulumi.ComponentResource):
             profile = aws.iam.InstanceProfile(f"{name}-node", role=role.name, tags=tags, opts=child)
 
         groups = self._placement_groups(name, domains, tags, child)
-        image_id = self._image_id(entry, scheduler, args)
         lt_ids: dict[str, pulumi.Output[str]] = {}
         lt_versions: dict[str, pulumi.Output[str]] = {}
         for domain in domains:
@@ -204,18 +198,17 @@ class GpuFleet(pulumi.ComponentResource):
         return groups
 
     @staticmethod
-    def _image_id(entry: InstanceType, scheduler: str, args: GpuFleetArgs) -> pulumi.Input[str]:
+    def _image_id(name: str, args: GpuFleetArgs) -> str:
+        """The pinned AMI. For EKS it sits in the launch template, so EKS merges no bootstrap of its own
+        and the user data carries the full NodeConfig (EKS user guide, "Customize managed nodes with
+        launch templates")."""
         ami_id = args.get("ami_id")
-        if ami_id:
-            return ami_id
-        if scheduler == "kubernetes":
-            # The AMI is pinned in the launch template, so EKS merges no bootstrap of its own and the
-            # user data carries the full NodeConfig (EKS user guide, "Customize managed nodes with
-            # launch templates").
-            flavour = "neuron" if entry.ami_family == "neuron" else "nvidia"
-            parameter = _EKS_AMI_PARAMETER.format(version=args.get("kubernetes_version", ""), flavour=flavour)
-            return aws.ssm.get_parameter_output(name=parameter).value
-        return aws.ssm.get_parameter_output(name=_DLAMI_PARAMETER[entry.ami_family]).value
+        if not isinstance(ami_id, str) or not AMI_ID.match(ami_id):
+            raise ValueError(
+                f"GpuFleet '{name}': ami_id {ami_id!r} is not an AMI id (ami- and 8 or 17 hex digits); "
+                "pin one in `aifactory:images` with `aifactory images pin <stack>`"
+            )
+        return ami_id
 
     def _launch_template(
         self,
@@ -225,7 +218,7 @@ class GpuFleet(pulumi.ComponentResource):
         args: GpuFleetArgs,
         scheduler: str,
         capacity_type: str,
-        image_id: pulumi.Input[str] | None,
+        image_id: str,
         profile: aws.iam.InstanceProfile | None,
         groups: dict[str, aws.ec2.PlacementGroup],
         tags: dict[str, str],

@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import yaml
+from aifactory.spec.images import SLURM_HEAD_KEY, dlami_key, eks_node_key, eks_system_release_key
+from aifactory.spec.kubernetes_rules import EKS_END_OF_EXTENDED_SUPPORT
+
+
+def fake_ami(key: str) -> str:
+    """A well-formed AMI id that names its key (17 hex digits)."""
+    return "ami-" + hashlib.sha256(key.encode()).hexdigest()[:17]
+
+
+def _all_pins() -> dict[str, str]:
+    pins = {dlami_key(f): fake_ami(dlami_key(f)) for f in ("nvidia", "neuron")}
+    pins[SLURM_HEAD_KEY] = fake_ami(SLURM_HEAD_KEY)
+    for version in EKS_END_OF_EXTENDED_SUPPORT:
+        pins.update({eks_node_key(version, f): fake_ami(eks_node_key(version, f)) for f in ("nvidia", "neuron")})
+        pins[eks_system_release_key(version)] = f"{version}.0-20260115"
+    return pins
+
+
+PINNED_IMAGES: dict[str, str] = _all_pins()
+"""Every image key a test stack can need, pinned as `aifactory images pin` would leave it (pins a stack
+does not use are allowed), so tests about other keys plan with any scheduler, version or fleet."""
 
 BASE_CONFIG: dict[str, Any] = {
     "aws:region": "us-east-1",
@@ -16,6 +38,7 @@ BASE_CONFIG: dict[str, Any] = {
         {"name": "train", "instanceType": "p5.48xlarge", "count": 4, "availabilityZone": "us-east-1a"},
         {"name": "eval", "instanceType": "g6.8xlarge", "count": 2, "availabilityZone": "us-east-1b"},
     ],
+    "aifactory:images": PINNED_IMAGES,
 }
 
 SOVEREIGN_CONFIG: dict[str, Any] = {
@@ -28,6 +51,7 @@ SOVEREIGN_CONFIG: dict[str, Any] = {
     "aifactory:fleets": [
         {"name": "train", "instanceType": "p5en.48xlarge", "count": 4, "availabilityZone": "eu-north-1a"},
     ],
+    "aifactory:images": PINNED_IMAGES,
 }
 
 

@@ -28,6 +28,7 @@ PROGRAM = textwrap.dedent("""
         network = FactoryNetwork("net", {"cidr": "10.1.0.0/16", "availability_zones": ["us-east-1a", "us-east-1b"],
                                          "egress": "none", "region": "us-east-1", "partition": "aws"})
         fleet = GpuFleet("gpu", {"instance_type": "p5.48xlarge", "subnet_id": "subnet-0123",
+                                 "ami_id": "ami-0123456789abcdef0",
                                  "security_group_ids": [network.efa_security_group_id],
                                  "domains": [{"name": "gpu-d0", "nodes": 2, "placement": "cluster",
                                               "placement_group": "gpu-cluster"}]})

@@ -1,4 +1,5 @@
-"""`aifactory` command line: plan, render and policy-check without the Pulumi CLI or credentials."""
+"""`aifactory` command line: plan, render and policy-check without the Pulumi CLI or credentials; `images
+pin` (which reads public SSM parameters with the AWS credentials at hand) pins a stack's images."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from ..spec import ConfigError
-from .planrun import PlanResult, StackNotFound, plan_stack, policy_verdicts
+from .planrun import PlanResult, StackNotFound, plan_stack, policy_verdicts, resolve_stack_file
 from .report import print_plan
 
 EXIT_OK, EXIT_POLICY, EXIT_CONFIG = 0, 1, 2
+EXIT_DRIFT = 1
+"""`images pin --check`: a pinned image differs from the current one."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,6 +34,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = commands.add_parser("policy-check", help="run the policy pack over a plan JSON")
     check.add_argument("plan", type=Path, help="output of `aifactory plan --json` (possibly edited)")
     check.add_argument("--json", action="store_true")
+    images = commands.add_parser("images", help="pin the machine images a stack boots")
+    image_commands = images.add_subparsers(dest="images_command", required=True)
+    pin = image_commands.add_parser(
+        "pin", help="resolve the stack's images from their public SSM parameters and write them to its file"
+    )
+    pin.add_argument("stack", help="stack name in stacks/ or a path to Pulumi.<name>.yaml")
+    pin.add_argument("--stacks-dir", default=None, help="where stack files live (default: ./stacks)")
+    pin.add_argument("--check", action="store_true", help="report drift from the current images; write nothing")
     args = parser.parse_args(argv)
 
     try:
@@ -48,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for path in written:
                 print(path)
             return EXIT_OK
+        if args.command == "images":
+            return _pin_images(args.stack, args.stacks_dir, args.check)
         return _policy_check(args.plan, args.json)
     except ConfigError as exc:
         print("invalid stack config:", file=sys.stderr)
@@ -57,6 +70,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StackNotFound as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
+
+
+def _pin_images(stack: str, stacks_dir: str | None, check: bool) -> int:
+    """Exit 0 when the file holds the current images (after writing them), 1 when `--check` finds
+    drift, 2 when the stack or the lookup fails (nothing written)."""
+    import botocore.exceptions
+
+    from .images import ImageLookupError, pin_stack
+
+    path = resolve_stack_file(stack, stacks_dir)
+    try:
+        statuses, written = pin_stack(path, check=check)
+    except ImageLookupError as exc:
+        print(f"{path}: cannot pin the images:\n{exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        print(f"{path}: cannot read the public SSM parameters ({exc}); nothing written", file=sys.stderr)
+        return EXIT_CONFIG
+    for status in statuses:
+        print(status.describe())
+    drifted = [s for s in statuses if s.drifted]
+    if check:
+        print(f"{len(drifted)} of {len(statuses)} image(s) differ from the current ones")
+        return EXIT_DRIFT if drifted else EXIT_OK
+    print(f"{path}: pinned {len(drifted)} image(s)" if written else f"{path}: every image is current")
+    return EXIT_OK
 
 
 def _policy_check(path: Path, as_json: bool) -> int:

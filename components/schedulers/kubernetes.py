@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ..arns import assume_role_policy, managed_policy_arn, service_principal
+from ..spec.images import RELEASE_VERSION
 from ..spec.model import Taint, parse_taint
 from ..spec.scheduler import Queue
 from .cluster_config import (
@@ -154,6 +155,10 @@ class KubernetesSchedulerArgs(TypedDict):
     """Kueue Topology levels, broadest first, hostname last (default: EC2 network layers)."""
     filesystem: NotRequired[FilesystemArgs | None]
     """FSx for Lustre to expose as a PersistentVolume in every team namespace."""
+    system_release_version: NotRequired[str | None]
+    """EKS AMI release version of the system node group (e.g. 1.35.0-20260115; `aifactory:images`
+    key `eks-<version>-system-release`). Without it EKS picks the latest release whenever the group is
+    created or updated."""
     tags: NotRequired[dict[str, str]]
     """Tags for every taggable resource."""
     configure_cluster: NotRequired[bool]
@@ -491,13 +496,26 @@ class KubernetesScheduler(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        release = args.get("system_release_version")
+        if release is not None and not RELEASE_VERSION.match(release):
+            raise ValueError(
+                f"KubernetesScheduler '{name}': system_release_version {release!r} is not an EKS AMI release "
+                "version like 1.35.0-20260115; pin it with `aifactory images pin <stack>`"
+            )
         return aws.eks.NodeGroup(
             f"{name}-system",
             cluster_name=cluster.name,
             node_role_arn=role.arn,
             subnet_ids=args["subnet_ids"],
             instance_types=[SYSTEM_INSTANCE_TYPE],
+            # EKS boots the AMI release of `amiType` (the launch template names no image). Pinned, creation
+            # and replacement are reproducible and a new EKS release changes nothing until the pin does;
+            # unpinned, EKS takes the latest (CreateNodegroup `releaseVersion`, EKS API reference).
+            # Caveat: the provider sends `releaseVersion` only when it changed, and UpdateNodegroupVersion
+            # without one defaults to the latest release, so a launch-template change should come with
+            # a fresh pin (hashicorp/terraform-provider-aws internal/service/eks/node_group.go).
             ami_type="AL2023_x86_64_STANDARD",
+            release_version=release,
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(desired_size=2, min_size=2, max_size=3),
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)
@@ -507,6 +525,26 @@ class KubernetesScheduler(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
         )
+
+
+RESERVED_CAPACITY = ("capacity-reservation", "capacity-block")
+"""Fleet capacity types whose reservation is the whole capacity: an update cannot launch spare nodes."""
+
+
+def update_config(capacity_type: str) -> aws.eks.NodeGroupUpdateConfigArgs:
+    """How a node group replaces its nodes when its launch template or AMI changes.
+
+    By default EKS surges: it raises the Auto Scaling group's size and launches new nodes before it
+    drains the old ones (EKS user guide, "Understand each phase of node updates", scale-up phase). A
+    capacity reservation or block holds exactly the group's nodes, so those launches fail. The
+    MINIMAL strategy terminates old instances before launching new ones, "for scenarios constrained
+    to resources ... such as GPUs" (EKS API reference, NodegroupUpdateConfig `updateStrategy`), one
+    node at a time. Capacity blocks must in addition be scaled to zero before an update (EKS user
+    guide, "Create a managed node group with Capacity Blocks for ML"; the README's procedure).
+    """
+    if capacity_type in RESERVED_CAPACITY:
+        return aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1, update_strategy="MINIMAL")
+    return aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1)
 
 
 def node_group(
@@ -546,7 +584,7 @@ def node_group(
         # A node whose GPUs or EFA report unhealthy (node monitoring agent) is replaced rather
         # than left in the pool (EKS user guide nodes/node-repair.adoc).
         node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
-        update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+        update_config=update_config(group.get("capacity_type", "on-demand")),
         tags={**tags, "aifactory:fleet": group["fleet"]},
         opts=opts,
     )

@@ -26,6 +26,7 @@ import pulumi_aws as aws
 
 from ..arns import assume_role_policy, managed_policy_arn, regional_service_host, service_principal
 from ..rendering import render
+from ..spec.images import AMI_ID
 from .slurm_config import SCRIPT_NAMES, SRUN_PORT_RANGE, slurm_dns_zone
 
 SLURM_PORTS = (6817, 6819)
@@ -36,11 +37,6 @@ SLURMD_PORT = 6818
 
 NODE_NAME_TAG = "aifactory:slurm-node"
 CLUSTER_TAG = "aifactory:slurm-cluster"
-
-# Canonical publishes the current Ubuntu AMIs as public SSM parameters ("Find Ubuntu images on AWS").
-# The head runs the same Ubuntu 24.04 release as the compute nodes' Deep Learning AMI, so slurmctld
-# and slurmd come from the same Slurm series (23.11 in Ubuntu 24.04).
-HEAD_AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
 
 
 Egress = Literal["none", "nat"]
@@ -126,8 +122,10 @@ class SlurmSchedulerArgs(TypedDict):
     """Customer-managed key for the head volume, the munge secret and the database (sovereign)."""
     head_instance_type: NotRequired[str]
     """Head node instance type (default m7i.2xlarge)."""
-    head_ami_id: NotRequired[pulumi.Input[str] | None]
-    """Head node AMI; default the current Ubuntu 24.04 AMI (its SSM parameter)."""
+    head_ami_id: Required[str]
+    """Head node AMI: an Ubuntu 24.04 server AMI, the release of the compute nodes' Deep Learning AMI,
+    so slurmctld and slurmd come from the same Slurm series (23.11). Pinned, never looked up: an AMI
+    change replaces the head instance (`aifactory:images.slurm-head`, `aifactory images pin`)."""
     tags: NotRequired[dict[str, str]]
     """Tags for every taggable resource."""
 
@@ -172,6 +170,12 @@ class SlurmScheduler(pulumi.ComponentResource):
     node_instance_ids: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, args: SlurmSchedulerArgs, opts: pulumi.ResourceOptions | None = None):
+        head_ami = args.get("head_ami_id")
+        if not isinstance(head_ami, str) or not AMI_ID.match(head_ami):
+            raise ValueError(
+                f"SlurmScheduler '{name}': head_ami_id {head_ami!r} is not an AMI id (ami- and 8 or 17 hex "
+                "digits); pin `aifactory:images.slurm-head` with `aifactory images pin <stack>`"
+            )
         super().__init__("aifactory:index:SlurmScheduler", name, None, opts)
         _validate(args)
         self._name = name
@@ -397,10 +401,9 @@ class SlurmScheduler(pulumi.ComponentResource):
                 )
             )
         )
-        ami = args.get("head_ami_id") or aws.ssm.get_parameter_output(name=HEAD_AMI_PARAMETER).value
         head = aws.ec2.Instance(
             f"{name}-head",
-            ami=ami,
+            ami=args["head_ami_id"],
             instance_type=args.get("head_instance_type", "m7i.2xlarge"),
             subnet_id=args["subnet_id"],
             vpc_security_group_ids=[head_sg.id],

@@ -18,21 +18,26 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import NAMESPACE, ConfigError, ConfigIssue, config_path, did_you_mean
+from .images import images_pinned, images_well_formed
 from .model import FactorySpec
 from .rules import FOUNDATION_RULES, Rule, region_is_known
 from .scheduler_rules import SCHEDULER_RULES
 from .site_rules import SITE_RULES
 from .storage_rules import STORAGE_RULES
 
-SPEC_RULES: tuple[Rule, ...] = FOUNDATION_RULES + STORAGE_RULES + SITE_RULES + SCHEDULER_RULES
+SPEC_RULES: tuple[Rule, ...] = (
+    FOUNDATION_RULES + STORAGE_RULES + SITE_RULES + SCHEDULER_RULES + (images_well_formed, images_pinned)
+)
 
 REGION_KEY = "aws:region"
 
 
-def spec_from_config(config: Mapping[str, Any]) -> FactorySpec:
+def spec_from_config(config: Mapping[str, Any], *, require_pinned_images: bool = True) -> FactorySpec:
     """Validate a stack's config: keys are fully qualified (`aws:region`, `aifactory:fleets`, ...).
 
     Values may be parsed objects (from the stack YAML) or JSON strings (from the engine).
+    `require_pinned_images=False` accepts a stack whose images are not pinned yet: what
+    `aifactory images pin` reads before it pins them.
     """
     raw: dict[str, Any] = {}
     issues: list[ConfigIssue] = []
@@ -48,18 +53,19 @@ def spec_from_config(config: Mapping[str, Any]) -> FactorySpec:
         spec = FactorySpec.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(issues + [_issue_from_pydantic(err) for err in exc.errors()]) from None
-    issues.extend(check_spec(spec))
+    issues.extend(check_spec(spec, require_pinned_images=require_pinned_images))
     if issues:
         raise ConfigError(issues)
     return spec
 
 
-def check_spec(spec: FactorySpec) -> list[ConfigIssue]:
+def check_spec(spec: FactorySpec, *, require_pinned_images: bool = True) -> list[ConfigIssue]:
     """Every cross-field problem in the spec, in rule order; an unknown region stops the rest."""
     unknown_region = list(region_is_known(spec))
     if unknown_region:
         return unknown_region
-    return [issue for rule in SPEC_RULES for issue in rule(spec)]
+    rules = SPEC_RULES if require_pinned_images else tuple(r for r in SPEC_RULES if r is not images_pinned)
+    return [issue for rule in rules for issue in rule(spec)]
 
 
 def stack_name(path: Path) -> str:

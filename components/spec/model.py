@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from ..catalog.regions import partition_of
 from .base import SpecModel
+from .images import AMI_ID
 from .scheduler import SchedulerSpec
 from .site import SiteSpec
 from .storage import StorageSpec
@@ -146,7 +147,11 @@ class Fleet(SpecModel):
         description="`key=value:Effect` Kubernetes taints (effect NoSchedule, PreferNoSchedule or NoExecute).",
     )
     efa: bool = Field(default=True, description="Attach the instance type's full EFA layout.")
-    ami_id: str | None = Field(default=None, pattern=r"^ami-[0-9a-f]{8,17}$")
+    ami_id: str | None = Field(
+        default=None,
+        pattern=AMI_ID.pattern,
+        description="This fleet's own AMI, over its `aifactory:images` key (ami- and 8 or 17 hex digits).",
+    )
     root_volume_gib: int = Field(default=200, alias="rootVolumeGiB", ge=50, le=16384)
     node_power_kw: float | None = Field(default=None, gt=0, description="Override the catalog's node power.")
     gpu_power_cap_w: PowerCapBounds | None = None
@@ -164,6 +169,10 @@ class FactorySpec(SpecModel):
     storage: StorageSpec | None = None
     site: SiteSpec | None = None
     scheduler: SchedulerSpec | None = None
+    images: dict[str, str] = Field(
+        default_factory=dict,
+        description="Pinned machine images by role (`spec/images.py`); `aifactory images pin <stack>` writes them.",
+    )
 
     @property
     def partition(self) -> str:

@@ -32,6 +32,14 @@ def _fleet(**fields: Any) -> Mutation:
     return apply
 
 
+def _both(*mutations: Mutation) -> Mutation:
+    def apply(config: dict[str, Any]) -> None:
+        for mutate in mutations:
+            mutate(config)
+
+    return apply
+
+
 def _drop(key: str) -> Mutation:
     def apply(config: dict[str, Any]) -> None:
         del config[key]
@@ -55,6 +63,23 @@ CASES: list[tuple[str, bool, Mutation, str]] = [
         False,
         _fleet(instanceType="trn2.48xlarge", availabilityZone=None),
         "aifactory:fleets[0].instanceType",
+    ),
+    ("images-not-pinned", False, _drop("aifactory:images"), "aifactory:images.dlami-nvidia"),
+    ("image-not-an-ami", False, _set("aifactory:images", {"dlami-nvidia": "latest"}), "aifactory:images.dlami-nvidia"),
+    (
+        "image-key-typo",
+        True,
+        _set("aifactory:images", {"dlami-nvidia": "ami-0123456789abcdef0", "dlam-nvidia": "ami-0123456789abcdef0"}),
+        "aifactory:images.dlam-nvidia",
+    ),
+    (
+        "images-for-another-kubernetes-version",
+        False,
+        _both(
+            _set("aifactory:scheduler", {"kind": "kubernetes", "version": "1.34"}),
+            _set("aifactory:images", {"eks-1.35-nvidia": "ami-0123456789abcdef0"}),
+        ),
+        "aifactory:images.eks-1.34-nvidia",
     ),
     ("count-zero", False, _fleet(count=0), "aifactory:fleets[0].count"),
     ("count-negative", False, _fleet(count=-3), "aifactory:fleets[0].count"),

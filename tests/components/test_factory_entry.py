@@ -10,10 +10,12 @@ from aifactory.planning.factory_plan import plan_factory
 from aifactory.spec import ConfigError, spec_from_config
 
 from tests.conftest import RunProgram
+from tests.stackfiles import PINNED_IMAGES
 
 CONFIG: dict[str, Any] = {
     "aws:region": "us-east-1",
     "aifactory:profile": "commercial",
+    "aifactory:images": PINNED_IMAGES,
     "aifactory:fleets": [{"name": "train", "instanceType": "p5.48xlarge", "count": 4}],
     "aifactory:storage": {"capacityTiB": 10, "throughputGBps": 2},
 }
@@ -43,7 +45,12 @@ def test_a_plan_for_another_name_is_refused() -> None:
 def test_infeasible_args_register_nothing(run_program: RunProgram) -> None:
     bad = {
         "region": "us-east-1",
-        "config": {"profile": "commercial", "storage": {"throughputGBps": 99}, "fleets": CONFIG["aifactory:fleets"]},
+        "config": {
+            "profile": "commercial",
+            "storage": {"throughputGBps": 99},
+            "fleets": CONFIG["aifactory:fleets"],
+            "images": PINNED_IMAGES,
+        },
     }
     registered: list[str] = []
 

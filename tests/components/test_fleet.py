@@ -13,6 +13,8 @@ from aifactory.invariants import block_device_violations, interface_layout_viola
 from aifactory.program import main as program_main
 from aifactory.spec import spec_from_config
 
+from tests.stackfiles import PINNED_IMAGES
+
 EFA_TYPES = sorted(n for n, t in instance_types().items() if t.efa_capable)
 CAPACITY = {
     "on-demand": {"type": "on-demand"},
@@ -38,6 +40,7 @@ def _plan(
     config: dict[str, Any] = {
         "aws:region": region,
         "aifactory:profile": profile,
+        "aifactory:images": PINNED_IMAGES,
         "aifactory:fleets": [
             {"name": "gpu", "instanceType": instance_type, "count": 4, "availabilityZone": zone, "capacity": capacity}
         ],

@@ -169,3 +169,24 @@ def test_kueue_objects_and_drain_through_the_provider(sovereign: dict[str, Any])
     assert image.startswith("registry.example.internal/af/")
     flavors = of(sovereign, "kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor")
     assert {f.state["metadata"]["name"] for f in flavors} == {"block", "ondemand"}
+
+
+def test_reserved_node_groups_update_without_spare_capacity(sovereign: dict[str, Any]) -> None:
+    """A capacity block holds exactly its nodes: its updates terminate before they launch (MINIMAL);
+    on-demand groups keep EKS's default surge."""
+    groups = {r.state.get("nodeGroupName", "system"): r.state for r in of(sovereign, "aws:eks/nodeGroup:NodeGroup")}
+    assert groups["block"]["updateConfig"] == {"maxUnavailable": 1, "updateStrategy": "MINIMAL"}
+    assert groups["ondemand"]["updateConfig"] == {"maxUnavailable": 1}
+
+
+def test_system_node_group_release_is_pinned_when_given(run_program: RunProgram, sovereign: dict[str, Any]) -> None:
+    (unpinned,) = [r for r in of(sovereign, "aws:eks/nodeGroup:NodeGroup") if r.name.endswith("-system")]
+    assert unpinned.inputs["amiType"] == "AL2023_x86_64_STANDARD" and "releaseVersion" not in unpinned.inputs
+    regs = register(run_program, base_args(system_release_version="1.35.0-20261118"))
+    (system,) = [r for r in of(regs, "aws:eks/nodeGroup:NodeGroup") if r.name.endswith("-system")]
+    assert system.inputs["releaseVersion"] == "1.35.0-20261118"
+
+
+def test_a_malformed_system_release_is_refused(run_program: RunProgram) -> None:
+    with pytest.raises(Exception, match="not an EKS AMI release version"):
+        register(run_program, base_args(system_release_version="latest"))

@@ -11,6 +11,7 @@ from aifactory.spec import spec_from_config
 from aifactory.storage import ParallelFilesystem, ParallelFilesystemArgs
 
 from tests.conftest import PlannedProgram, RunProgram
+from tests.stackfiles import PINNED_IMAGES
 
 CLIENT_SG = "sg-clients"
 KEY = "arn:aws:kms:us-east-1:111122223333:key/abcd"
@@ -188,6 +189,7 @@ def test_bucket_without_key_uses_aes256_and_none_without_create_bucket(run_progr
 BASE = {
     "aws:region": "us-east-1",
     "aifactory:profile": "commercial",
+    "aifactory:images": PINNED_IMAGES,
     "aifactory:fleets": [{"name": "train", "instanceType": "p5.48xlarge", "count": 4}],
     "aifactory:storage": {
         "capacityTiB": 50,
@@ -247,6 +249,7 @@ def test_file_system_inputs_do_not_move_with_scheduler_or_placement(run_program:
     base = {
         "aws:region": "us-east-1",
         "aifactory:profile": "commercial",
+        "aifactory:images": PINNED_IMAGES,
         "aifactory:network": {"availabilityZones": ["us-east-1a", "us-east-1b"]},
         "aifactory:fleets": [
             {"name": "train", "instanceType": "p5.48xlarge", "count": 8, "availabilityZone": "us-east-1a"}

@@ -9,6 +9,8 @@ import pytest
 from aifactory.planning.factory_plan import plan_from_config
 from aifactory.spec import ConfigError, spec_from_config
 
+from tests.stackfiles import PINNED_IMAGES
+
 P5 = {"name": "train", "instanceType": "p5.48xlarge", "count": 4}
 
 
@@ -16,6 +18,7 @@ def config(fleets: list[dict[str, Any]] | None = None, **keys: Any) -> dict[str,
     cfg: dict[str, Any] = {
         "aws:region": "us-east-1",
         "aifactory:profile": "commercial",
+        "aifactory:images": PINNED_IMAGES,
         "aifactory:fleets": fleets or [P5],
     }
     cfg.update({f"aifactory:{k}": v for k, v in keys.items()})

@@ -23,12 +23,14 @@ from aifactory.spec import spec_from_config
 from aifactory.spec.scheduler import VALIDATED_VERSION
 
 from tests.golden import check_tree
+from tests.stackfiles import PINNED_IMAGES
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "slurm"
 
 DEV: dict[str, Any] = {
     "aws:region": "us-east-1",
     "aifactory:profile": "commercial",
+    "aifactory:images": PINNED_IMAGES,
     "aifactory:fleets": [
         {
             "name": "train",
@@ -57,6 +59,7 @@ DEV: dict[str, Any] = {
 DATAHALL_1024: dict[str, Any] = {
     "aws:region": "us-east-1",
     "aifactory:profile": "sovereign",
+    "aifactory:images": PINNED_IMAGES,
     "aifactory:sovereignty": {
         "allowedRegions": ["us-east-1"],
         "registryMirror": "mirror.example.internal/ai",

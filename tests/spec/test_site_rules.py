@@ -10,11 +10,14 @@ from aifactory.catalog.instance_types import get_instance_type, instance_types
 from aifactory.spec.errors import ConfigError
 from aifactory.spec.loading import spec_from_config
 
+from tests.stackfiles import PINNED_IMAGES
+
 
 def config(fleets: list[dict[str, Any]] | None = None, site: dict[str, Any] | None = None) -> dict[str, Any]:
     cfg: dict[str, Any] = {
         "aws:region": "us-east-1",
         "aifactory:profile": "commercial",
+        "aifactory:images": PINNED_IMAGES,
         "aifactory:fleets": fleets or [{"name": "train", "instanceType": "p5.48xlarge", "count": 4}],
     }
     if site is not None:

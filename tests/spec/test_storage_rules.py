@@ -8,11 +8,14 @@ import pytest
 from aifactory.spec import ConfigError, spec_from_config
 from aifactory.spec.storage import parse_s3_path
 
+from tests.stackfiles import PINNED_IMAGES
+
 
 def config(storage: dict[str, Any] | None, region: str = "us-east-1", profile: str = "commercial") -> dict:
     cfg: dict[str, Any] = {
         "aws:region": region,
         "aifactory:profile": profile,
+        "aifactory:images": PINNED_IMAGES,
         "aifactory:fleets": [{"name": "train", "instanceType": "p5.48xlarge", "count": 4}],
     }
     if profile == "sovereign":
