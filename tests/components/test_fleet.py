@@ -145,6 +145,7 @@ def test_eks_node_interfaces_carry_the_cluster_security_group(run_program: Any) 
         "aifactory:profile": "commercial",
         "aifactory:fleets": [{"name": "gpu", "instanceType": "p5.48xlarge", "count": 2, "availabilityZone": zone}],
         "aifactory:scheduler": {"kind": "kubernetes", "queues": [{"name": "q", "namespace": "t", "gpuQuota": 16}]},
+        "aifactory:images": PINNED_IMAGES,
     }
     resources = run_program(program_main, config, region=region).resources
     (cluster,) = [r for r in resources if r.type == "aws:eks/cluster:Cluster"]

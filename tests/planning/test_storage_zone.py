@@ -10,6 +10,8 @@ import yaml
 from aifactory.planning.factory_plan import plan_from_config
 from aifactory.spec import ConfigError, spec_from_config
 
+from tests.stackfiles import PINNED_IMAGES
+
 STORAGE = {"capacityTiB": 10, "throughputGBps": 5}
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 
@@ -21,6 +23,7 @@ def config(fleets: list[dict[str, Any]], storage: dict[str, Any] | None = None) 
         "aifactory:network": {"cidr": "10.0.0.0/16", "availabilityZones": ZONES},
         "aifactory:fleets": fleets,
         "aifactory:storage": {**STORAGE, **(storage or {})},
+        "aifactory:images": PINNED_IMAGES,
     }
 
 

@@ -87,6 +87,7 @@ DATAHALL_1024: dict[str, Any] = {
 NEURON: dict[str, Any] = {
     "aws:region": "us-east-1",
     "aifactory:profile": "commercial",
+    "aifactory:images": PINNED_IMAGES,
     "aifactory:fleets": [
         {"name": "trn", "instanceType": "trn1.32xlarge", "count": 2, "availabilityZone": "us-east-1b"}
     ],
