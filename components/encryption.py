@@ -163,26 +163,29 @@ def key_policy(
         # EC2 Auto Scaling's service-linked role has no access to customer-managed keys: the key
         # policy must let it use the key and create grants for the volumes it attaches, or
         # launches (and EKS managed node groups) fail (EC2 Auto Scaling user guide, "Required AWS
-        # KMS key policy for use with encrypted volumes", example 1). The role must exist when the
-        # key is created, or KMS refuses the policy (MalformedPolicyDocumentException, invalid
-        # principal); EC2 Auto Scaling creates it with an account's first group, or
-        # `aws iam create-service-linked-role --aws-service-name autoscaling.amazonaws.com`.
+        # KMS key policy for use with encrypted volumes", example 1). The role exists only once an
+        # account has had an Auto Scaling group, and KMS refuses a policy that names a principal
+        # that does not exist (MalformedPolicyDocumentException), so the role is matched by
+        # aws:PrincipalArn (IAM user guide, "AWS global condition context keys": aws:PrincipalArn,
+        # the role ARN for an assumed-role session) rather than named as the principal.
         role = service_linked_role_arn(partition, account, AUTO_SCALING_SERVICE, AUTO_SCALING_ROLE)
+        as_role = {"aws:PrincipalArn": role, "kms:CallerAccount": account}
         statements += [
             {
                 "Sid": "AutoScalingUseKey",
                 "Effect": "Allow",
-                "Principal": {"AWS": role},
+                "Principal": {"AWS": "*"},
                 "Action": list(_USE),
                 "Resource": "*",
+                "Condition": {"StringEquals": as_role},
             },
             {
                 "Sid": "AutoScalingAttachPersistentResources",
                 "Effect": "Allow",
-                "Principal": {"AWS": role},
+                "Principal": {"AWS": "*"},
                 "Action": "kms:CreateGrant",
                 "Resource": "*",
-                "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                "Condition": {"StringEquals": as_role, "Bool": {"kms:GrantIsForAWSResource": "true"}},
             },
         ]
     if "ec2" in used:

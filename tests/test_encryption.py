@@ -61,16 +61,20 @@ def test_account_statement_enables_iam_policies() -> None:
 def test_auto_scaling_role_may_use_the_key_and_grant_only_for_aws_resources() -> None:
     by_sid = statements_by_sid(_policy("autoscaling"))
     use, grant = by_sid["AutoScalingUseKey"], by_sid["AutoScalingAttachPersistentResources"]
-    assert use["Principal"] == grant["Principal"] == {"AWS": ASG_ROLE}
+    # Matched by aws:PrincipalArn, not named: KMS refuses a policy naming a role that does not exist
+    # yet, and the Auto Scaling role appears only with an account's first group.
+    assert use["Principal"] == grant["Principal"] == {"AWS": "*"}
+    as_role = {"aws:PrincipalArn": ASG_ROLE, "kms:CallerAccount": ACCOUNT}
     assert use["Action"] == USE
-    assert "Condition" not in use
+    assert use["Condition"] == {"StringEquals": as_role}
     assert grant["Action"] == "kms:CreateGrant"
-    assert grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    assert grant["Condition"] == {"StringEquals": as_role, "Bool": {"kms:GrantIsForAWSResource": "true"}}
 
 
 def test_auto_scaling_role_arn_follows_the_partition() -> None:
     use = statements_by_sid(_policy("autoscaling", partition="aws-us-gov"))["AutoScalingUseKey"]
-    assert use["Principal"]["AWS"].startswith(f"arn:aws-us-gov:iam::{ACCOUNT}:role/aws-service-role/")
+    role = use["Condition"]["StringEquals"]["aws:PrincipalArn"]
+    assert role.startswith(f"arn:aws-us-gov:iam::{ACCOUNT}:role/aws-service-role/")
 
 
 def test_directly_launched_instances_use_the_key_only_through_ec2_in_this_account() -> None:
@@ -255,8 +259,8 @@ def test_sovereign_eu_key_lets_auto_scaling_launch_its_managed_node_groups() -> 
     """EKS managed node groups launch through EC2 Auto Scaling with root volumes under the key."""
     by_sid = statements_by_sid(_planned_key_policy("sovereign-eu"))
     grant = by_sid["AutoScalingAttachPersistentResources"]
-    assert grant["Principal"] == {"AWS": ASG_ROLE}
-    assert grant["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    assert grant["Condition"]["StringEquals"]["aws:PrincipalArn"] == ASG_ROLE
+    assert grant["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
     assert by_sid["AutoScalingUseKey"]["Action"] == USE
     assert "FsxUseKey" in by_sid
     assert not set(by_sid) & {"SecretsManagerUseKey", "RdsUseKey", "Ec2EbsUseKey"}

@@ -66,10 +66,12 @@ def requests_for(inv: Inventory, use: KeyUse) -> Request:
             f"arn:{inv.partition}:iam::{inv.account}:role/aws-service-role/autoscaling.amazonaws.com/"
             "AWSServiceRoleForAutoScaling"
         )
-        return Request(role, "service-linked-role", via)
+        return Request(role, "service-linked-role", {**via, "aws:PrincipalArn": role})
     if use.service == "logs":
         context = {"kms:EncryptionContext:aws:logs:arn": use.log_group_arn or ""}
         return Request(f"logs.{inv.region}.amazonaws.com", "service", context)
+    # An IAM principal of the account whose ARN no statement can know: aws:PrincipalArn stays unset,
+    # so statements conditioned on a particular principal do not apply to it.
     return Request(account_root, "iam", {**via, "kms:ViaService": f"{use.service}.{inv.region}.amazonaws.com"})
 
 

@@ -157,3 +157,17 @@ def test_a_codebuild_service_role_must_be_able_to_use_the_project_key() -> None:
         "role runner-role of runner (codebuild) → key 1111-2222: its policies do not allow kms:GenerateDataKey, "
         "kms:DescribeKey on the key; add them, scoped to the key"
     ]
+
+
+@pytest.mark.parametrize(("role", "allowed"), [(ASG_ROLE, True), (ASG_ROLE.replace("AutoScaling", "Other"), False)])
+def test_a_statement_matching_the_role_by_principal_arn_counts_for_that_role_only(role: str, allowed: bool) -> None:
+    statements = [
+        {
+            **s,
+            "Principal": {"AWS": "*"},
+            "Condition": {**s.get("Condition", {}), "StringEquals": {"aws:PrincipalArn": role}},
+        }
+        for s in ASG_STATEMENTS
+    ]
+    world = replaced(eks_world(), "cmk", policy=key_policy(ROOT_STATEMENT, *statements))
+    assert (findings(world) == []) is allowed
