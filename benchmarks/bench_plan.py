@@ -17,6 +17,10 @@ import pulumi
 from aifactory.cli.engine import PlannedResource, run_program
 from aifactory.program import main as program_main
 from aifactory.spec import spec_from_config
+from aifactory.spec.images import dlami_key
+
+# Stacks pin their images (`aifactory images pin`); the mocks accept any well-formed id.
+BENCH_IMAGES = {dlami_key("nvidia"): "ami-0b0e0c0b0e0c0b0e0"}
 
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"]
 
@@ -43,6 +47,7 @@ def factory_config(gpus: int) -> dict[str, Any]:
         "aifactory:profile": "commercial",
         "aifactory:network": {"cidr": "10.0.0.0/16", "availabilityZones": ZONES, "egress": "none"},
         "aifactory:fleets": fleets,
+        "aifactory:images": BENCH_IMAGES,
     }
 
 
