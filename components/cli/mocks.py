@@ -179,9 +179,6 @@ class FactoryMocks(pulumi.runtime.Mocks):
         return self._invoke(args.token, args.args), []
 
     def _invoke(self, token: str, inputs: dict[str, Any]) -> dict[Any, Any]:
-        if token == "aws:ssm/getParameter:getParameter":
-            value = f"ami-{_hex(str(inputs.get('name')))}"
-            return {"name": inputs.get("name"), "value": value, "insecureValue": value, "type": "String"}
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": ACCOUNT_ID,
