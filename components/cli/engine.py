@@ -90,42 +90,32 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             self._stack_urn = response.urn
             return response
-        parent = request.parent if request.parent and request.parent != self._stack_urn else None
         inputs = _plain(self._recording_mocks.last_inputs)
         registration = self.resources.get(response.urn)
         state = _plain(dict(registration.state)) if registration is not None and registration.state else {}
-        with self._lock:
-            self._run.resources.append(
-                PlannedResource(
-                    urn=response.urn,
-                    type=request.type,
-                    name=request.name,
-                    parent=parent,
-                    custom=bool(request.custom),
-                    inputs=inputs,
-                    aliases=_alias_urns(request, response.urn),
-                    id=response.id or None,
-                    outputs={k: v for k, v in state.items() if inputs.get(k) != v} if request.custom else {},
-                )
-            )
+        self._record(
+            request,
+            response.urn,
+            custom=bool(request.custom),
+            inputs=inputs,
+            aliases=_alias_urns(request, response.urn),
+            id=response.id or None,
+            outputs={k: v for k, v in state.items() if inputs.get(k) != v} if request.custom else {},
+        )
         return response
 
     def ReadResource(self, request: Any) -> Any:
         """A read resource (the cluster stack's StackReference) is part of the plan too."""
         response = super().ReadResource(request)
-        parent = request.parent if request.parent and request.parent != self._stack_urn else None
-        with self._lock:
-            self._run.resources.append(
-                PlannedResource(
-                    urn=response.urn,
-                    type=request.type,
-                    name=request.name,
-                    parent=parent,
-                    custom=True,
-                    inputs=_plain(rpc.deserialize_properties(request.properties)),
-                )
-            )
+        self._record(request, response.urn, custom=True, inputs=_plain(rpc.deserialize_properties(request.properties)))
         return response
+
+    def _record(self, request: Any, urn: str, **fields: Any) -> None:
+        """File one registration (parented to the stack means no parent)."""
+        parent = request.parent if request.parent and request.parent != self._stack_urn else None
+        resource = PlannedResource(urn=urn, type=request.type, name=request.name, parent=parent, **fields)
+        with self._lock:
+            self._run.resources.append(resource)
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
         if request.urn == self._stack_urn:

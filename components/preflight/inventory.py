@@ -191,6 +191,7 @@ class _Reader:
         self.profiles: dict[str, str | None] = {}
         self.templates: dict[str, dict[str, Any]] = {}
         self.cluster_group: str | None = None
+        self.template_scripts: dict[str, str] = {}
         self.key_arns: dict[str, str] = {}
         """Key id or ARN → ARN, for resources that name the key by id."""
 
@@ -417,9 +418,14 @@ class _Reader:
         profile = (template.get("inputs") or {}).get("iamInstanceProfile") or {}
         return self.profiles.get(str(profile.get("arn") or profile.get("name")))
 
-    @staticmethod
-    def _user_data(template: dict[str, Any] | None) -> str:
-        return decode_user_data((template or {}).get("inputs", {}).get("userData"))
+    def _user_data(self, template: dict[str, Any] | None) -> str:
+        """A launch template's boot script, decoded once however many instances share the template."""
+        if template is None:
+            return ""
+        key = str(template.get("id"))
+        if key not in self.template_scripts:
+            self.template_scripts[key] = decode_user_data((template.get("inputs") or {}).get("userData"))
+        return self.template_scripts[key]
 
     def _template_key(self, user: dict[str, Any], template: dict[str, Any] | None, service: str) -> None:
         if template is None:

@@ -63,19 +63,25 @@ def _peer(inv: Inventory, rule: SgRule, member: Member, efa: bool) -> bool:
     return False
 
 
+def _rules(inv: Inventory, groups: Iterable[str], direction: str) -> Iterator[SgRule]:
+    """Every `ingress` or `egress` rule of the groups (a group the plan does not hold has none)."""
+    for g in groups:
+        group = inv.groups.get(g)
+        if group is not None:
+            yield from group.ingress if direction == "ingress" else group.egress
+
+
 def blocked_side(inv: Inventory, flow: Flow) -> str | None:
     """None when the flow is allowed; otherwise which side lacks a rule, with the groups it checked."""
     src_groups = flow.source.efa_groups if flow.efa else flow.source.groups
     dst_groups = flow.target.efa_groups if flow.efa else flow.target.groups
     out = any(
         _admits(r, flow.protocol, flow.ports) and _peer(inv, r, flow.target, flow.efa)
-        for g in src_groups
-        for r in inv.groups.get(g, _EMPTY).egress
+        for r in _rules(inv, src_groups, "egress")
     )
     into = any(
         _admits(r, flow.protocol, flow.ports) and _peer(inv, r, flow.source, flow.efa)
-        for g in dst_groups
-        for r in inv.groups.get(g, _EMPTY).ingress
+        for r in _rules(inv, dst_groups, "ingress")
     )
     missing = []
     if not out:
@@ -83,14 +89,6 @@ def blocked_side(inv: Inventory, flow: Flow) -> str | None:
     if not into:
         missing.append(f"no ingress rule of {_names(inv, dst_groups)} admits it")
     return "; ".join(missing) or None
-
-
-class _NoGroup:
-    ingress: list[SgRule] = []
-    egress: list[SgRule] = []
-
-
-_EMPTY = _NoGroup()
 
 
 def _names(inv: Inventory, groups: Iterable[str]) -> str:
@@ -302,8 +300,7 @@ def _internet(inv: Inventory, member: Member) -> bool:
         return False
     return any(
         _admits(r, "tcp", HTTPS) and r.cidr is not None and cidr_covers(r.cidr, INTERNET)
-        for g in member.groups
-        for r in inv.groups.get(g, _EMPTY).egress
+        for r in _rules(inv, member.groups, "egress")
     )
 
 
@@ -322,8 +319,7 @@ def service_route(inv: Inventory, member: Member, service: str) -> str | None:
                 (r.prefix_list is not None and r.prefix_list == gateway.prefix_list)
                 or (r.cidr is not None and cidr_covers(r.cidr, INTERNET))
             )
-            for g in member.groups
-            for r in inv.groups.get(g, _EMPTY).egress
+            for r in _rules(inv, member.groups, "egress")
         )
         return None if allowed else f"no egress rule admits tcp 443 to the {service} gateway endpoint's prefix list"
     endpoint = inv.interface_endpoints.get(service)
