@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import yaml
+
 from .inventory import Inventory
 from .registry import Finding, rule
 
@@ -33,6 +35,15 @@ def _under(reference: str, mirror: str | None) -> bool:
     return mirror is not None and (reference == mirror or reference.startswith(mirror.rstrip("/") + "/"))
 
 
+def _embedded(text: str) -> Any:
+    """A multi-line string value parsed as YAML: charts take whole config files as strings (Kueue's
+    `managerConfig.controllerManagerConfigYaml`), and images named there are pulled all the same."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+
+
 def images_in(value: Any, path: str = "") -> list[tuple[str, str]]:
     """(path, reference) of every container image named in a manifest or chart values: `image`
     strings, `repository` strings (joined to a sibling `registry` where charts split the two), and
@@ -47,7 +58,9 @@ def images_in(value: Any, path: str = "") -> list[tuple[str, str]]:
             where = f"{path}.{key}" if path else str(key)
             if key in ("repository", "registry"):
                 continue
-            if isinstance(item, str):
+            if isinstance(item, str) and "\n" in item:
+                found += images_in(_embedded(item), where)
+            elif isinstance(item, str):
                 if (key == "image" and item) or _IMAGE.match(item):
                     found.append((where, item))
             else:
@@ -100,18 +113,17 @@ def images(inv: Inventory) -> Iterator[Finding]:
         typ, inputs = r["type"], r.get("inputs") or {}
         if not typ.startswith("kubernetes:") or typ.startswith("pulumi:"):
             continue
-        if typ == "kubernetes:helm.sh/v3:Release":
+        release = typ == "kubernetes:helm.sh/v3:Release"
+        subject = f"Helm release {r['name']}" if release else f"{typ.split(':')[-1]} {r['name']}"
+        if release:
             repo = (inputs.get("repositoryOpts") or {}).get("repo")
             chart = str(inputs.get("chart", ""))
             for where, ref in (("repositoryOpts.repo", repo), ("chart", chart if "://" in chart else None)):
                 if ref and not _under(str(ref), mirror):
-                    yield Finding("fetch.images", f"Helm release {r['name']}", f"chart from {ref} ({where}); {fix}")
-            values = inputs.get("values") or {}
-        else:
-            values = inputs
-        for where, ref in images_in(values):
+                    yield Finding("fetch.images", subject, f"chart from {ref} ({where}); {fix}")
+        for where, ref in images_in(inputs.get("values") or {} if release else inputs):
             if not _under(ref, mirror):
-                yield Finding("fetch.images", f"{typ.split(':')[-1]} {r['name']}", f"image {ref} ({where}); {fix}")
+                yield Finding("fetch.images", subject, f"image {ref} ({where}); {fix}")
 
 
 @rule(

@@ -98,3 +98,13 @@ def test_with_egress_nothing_is_checked() -> None:
     ]
     assert findings(world, "fetch.packages") == []
     assert findings([*world, _release("https://charts.example.org", {})], "fetch.images") == []
+
+
+def test_images_in_yaml_embedded_in_chart_values_are_checked() -> None:
+    embedded = "apiVersion: v1\ncontainers:\n- image: registry.k8s.io/pause:3.10\n"
+    release = _release(f"oci://{MIRROR}/charts", {"managerConfig": {"controllerManagerConfigYaml": embedded}})
+    found = findings([*eks_world(), release], "fetch.images")
+    assert found == [
+        "Helm release kueue: image registry.k8s.io/pause:3.10 "
+        "(managerConfig.controllerManagerConfigYaml.containers[0].image); mirror it and point the factory at the mirror"
+    ]
