@@ -66,6 +66,10 @@ def test_wheel_installs_and_composes_outside_the_repository(tmp_path: Path) -> N
         "aifactory/policies/__init__.py",
     ):
         assert expected in names, expected
+    # Every package of the source tree ships: `aifactory plan` imports all of them.
+    for init in sorted((ROOT / "components").rglob("__init__.py")):
+        shipped = "aifactory/" + init.relative_to(ROOT / "components").as_posix()
+        assert shipped in names, f"{shipped} is not in the wheel: add its package to pyproject.toml"
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
