@@ -329,6 +329,8 @@ class AiFactory(pulumi.ComponentResource):
                 "region": spec.region,
                 "partition": spec.partition,
                 "vpc_id": self.network.vpc_id,
+                "vpc_cidr": spec.network.cidr,
+                "s3_prefix_list_id": self.network.s3_prefix_list_id,
                 "subnet_id": subnet_of[self.plan.network_zones[0]],
                 "database_subnet_ids": list(self.network.subnet_ids_by_zone.values()),
                 "fleet_security_group_ids": [self.network.node_security_group_id],

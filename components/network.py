@@ -168,6 +168,17 @@ class FactoryNetwork(pulumi.ComponentResource):
         if egress == "nat":
             self._public_egress(name, vpc, layout, private_tables, tags, child)
 
+        # Take over the VPC's default security group and leave it without rules: by default it
+        # allows all traffic from itself and all traffic out, to anything launched without a group
+        # (VPC user guide, "Default security groups for your VPCs"; Security Hub [EC2.2], CIS 5.4).
+        # Managing it with no ingress/egress removes those rules (pulumi-aws ec2/default_security_group.py).
+        aws.ec2.DefaultSecurityGroup(
+            f"{name}-default-sg",
+            vpc_id=vpc.id,
+            tags={**tags, "Name": f"{name}-default-closed"},
+            opts=child,
+        )
+
         efa_sg = aws.ec2.SecurityGroup(
             f"{name}-efa",
             vpc_id=vpc.id,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..tags import ROLE_EFA, TAG_FACTORY, TAG_PROFILE, TAG_RESIDENCY, TAG_ROLE
 
 # Importing the concern modules registers their policies; the registry's order is this order.
-from . import compute, identity, network, site, sovereignty, storage, tags
+from . import cluster, compute, identity, keys, logging, network, site, sovereignty, storage, tags
 from .compute import (
     check_efa_layout,
     check_encrypted_disks,
@@ -22,7 +22,7 @@ from .compute import (
 from .crossguard import build_policies
 from .identity import check_iam_lint, check_iam_wildcards
 from .network import check_efa_security_group, check_no_open_ingress, check_no_public_network, check_private_endpoint
-from .registry import POLICIES, Level, PolicyDef, policy, stack_policy
+from .registry import POLICIES, Level, PolicyDef, inventory_policy, policy, stack_policy
 from .runner import (
     CONFIG_SCHEMA,
     PLACEMENT_INPUT,
@@ -67,9 +67,13 @@ __all__ = [
     "check_private_endpoint",
     "check_rack_power",
     "check_required_tags",
+    "cluster",
     "compute",
     "default_required_tags",
     "identity",
+    "inventory_policy",
+    "keys",
+    "logging",
     "network",
     "placement_from_resources",
     "policy",

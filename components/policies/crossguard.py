@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .registry import POLICIES, PolicyDef, ResourceCheck, StackCheck
+from .registry import POLICIES, InventoryCheck, PolicyDef, ResourceCheck, StackCheck
 from .runner import AWS_PROVIDER, CONFIG_SCHEMA, PolicyConfig, placement_from_resources, provider_default_tags
 
 if TYPE_CHECKING:
@@ -72,6 +72,20 @@ def build_policies(base: PolicyConfig) -> list[Policy]:
 
         return validate
 
+    def inventory_validator(defn: PolicyDef, check: InventoryCheck) -> Callable[..., None]:
+        def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+            config = base.with_overrides(args.get_config())
+            if not defn.applies(config.profile):
+                return
+            resources: list[Mapping[str, Any]] = [
+                {"type": r.resource_type, "urn": r.urn, "name": r.name, "inputs": serialize_properties(r.props)}
+                for r in args.resources
+            ]
+            for urn, message in check(resources, config):
+                report_violation(message, urn or None)
+
+        return validate
+
     policies: list[Policy] = []
     for defn in POLICIES:
         schema = PolicyConfigSchema(properties=config_schema(defn))
@@ -84,6 +98,16 @@ def build_policies(base: PolicyConfig) -> list[Policy]:
                     enforcement_level=level,
                     config_schema=schema,
                     validate=resource_validator(defn, defn.resource_check),
+                )
+            )
+        elif defn.inventory_check is not None:
+            policies.append(
+                StackValidationPolicy(
+                    name=defn.id,
+                    description=defn.description,
+                    enforcement_level=level,
+                    config_schema=schema,
+                    validate=inventory_validator(defn, defn.inventory_check),
                 )
             )
         else:

@@ -114,3 +114,158 @@ def check_iam_lint(resource_type: str, props: Mapping[str, Any], config: PolicyC
                 continue
             out.append(f"{where}: parliament {severity} {finding.issue}: {finding.detail}")
     return out
+
+
+# Identity-based policy documents (attached to a principal), as opposed to resource policies on
+# buckets, keys and secrets. [IAM.21], [KMS.1] and [KMS.2] judge these only.
+_IDENTITY_TYPES = frozenset(
+    {
+        "aws:iam/role:Role",
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:iam/policy:Policy",
+        "aws:iam/userPolicy:UserPolicy",
+        "aws:iam/groupPolicy:GroupPolicy",
+    }
+)
+
+
+def _allow_statements(
+    resource_type: str, props: Mapping[str, Any], *, identity_only: bool
+) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(where, statement) for every Allow statement of a permissions policy (trust policies excluded)."""
+    if identity_only and resource_type not in _IDENTITY_TYPES:
+        return
+    for where, doc, trust in _policy_documents(resource_type, props):
+        if trust or not isinstance(doc, Mapping):
+            continue
+        for i, stmt in enumerate(dicts(_as_list(doc.get("Statement")))):
+            if stmt.get("Effect") == "Allow":
+                yield f"{where} Statement[{i}]", stmt
+
+
+def _actions(stmt: Mapping[str, Any]) -> list[str]:
+    return [a for a in _as_list(stmt.get("Action")) if isinstance(a, str)]
+
+
+@policy(
+    "iam-no-service-wildcard",
+    enforcement="mandatory",
+    description=(
+        "[IAM.21] IAM customer managed policies that you create should not allow wildcard actions "
+        "for services ('svc:*')."
+    ),
+)
+def check_iam_service_wildcards(resource_type: str, props: Mapping[str, Any], config: PolicyConfig) -> list[str]:
+    """No identity policy allows every action of a service (`ec2:*`).
+
+    Security Hub [IAM.21] (AWS Config rule iam-policy-no-statements-with-full-access) fails
+    `"Action": "service:*"`; a prefix with a wildcard suffix (`ec2:Describe*`) passes. Every action
+    on every service (`*`) is [IAM.1], `iam-no-wildcard-admin`.
+    """
+    out: list[str] = []
+    for where, stmt in _allow_statements(resource_type, props, identity_only=True):
+        wild = sorted({a for a in _actions(stmt) if re.fullmatch(r"[A-Za-z0-9-]+:\*", a)})
+        if wild:
+            out.append(f"{where} allows every action of a service: {wild}; list the actions it needs")
+    return out
+
+
+# kms:Decrypt and kms:ReEncryptFrom are the actions [KMS.1]/[KMS.2] block on all keys (parameter
+# blockedActionsPatterns); any action pattern that matches one of them counts.
+_DECRYPT_ACTIONS = ("kms:decrypt", "kms:reencryptfrom")
+
+
+def _matches_decrypt(action: str) -> bool:
+    pattern = "^" + re.escape(action.lower()).replace(r"\*", ".*").replace(r"\?", ".") + "$"
+    return any(re.match(pattern, a) for a in _DECRYPT_ACTIONS)
+
+
+@policy(
+    "kms-no-wildcard-decrypt",
+    enforcement="mandatory",
+    description=(
+        "[KMS.1] [KMS.2] IAM policies (customer managed and inline) should not allow decryption "
+        "actions on all KMS keys."
+    ),
+)
+def check_kms_wildcard_decrypt(resource_type: str, props: Mapping[str, Any], config: PolicyConfig) -> list[str]:
+    """No identity policy allows kms:Decrypt or kms:ReEncryptFrom on every key (`Resource: "*"`).
+
+    [KMS.1] judges customer managed policies, [KMS.2] inline policies of roles, users and groups;
+    both fail a statement allowing those actions on all keys. Key policies are resource policies
+    (`"Resource": "*"` there means the key itself) and are not judged here.
+    """
+    out: list[str] = []
+    for where, stmt in _allow_statements(resource_type, props, identity_only=True):
+        if "*" not in _as_list(stmt.get("Resource")):
+            continue
+        decrypt = [a for a in _actions(stmt) if _matches_decrypt(a)]
+        if decrypt:
+            out.append(f"{where} allows {decrypt[0]} on every KMS key (Resource '*'); name the keys")
+    return out
+
+
+# Condition keys that tie an otherwise public principal to one account, organization or AWS service
+# call (IAM user guide, "AWS global condition context keys"; KMS developer guide, "kms:CallerAccount",
+# "kms:ViaService").
+_SCOPING_CONDITION_KEYS = frozenset(
+    k.lower()
+    for k in (
+        "aws:PrincipalAccount",
+        "aws:PrincipalOrgID",
+        "aws:PrincipalArn",
+        "aws:SourceAccount",
+        "aws:SourceArn",
+        "aws:SourceOrgID",
+        "aws:SourceVpc",
+        "aws:SourceVpce",
+        "kms:CallerAccount",
+    )
+)
+
+
+def _public_principal(principal: Any) -> bool:
+    if principal == "*":
+        return True
+    if isinstance(principal, Mapping):
+        return any("*" in _as_list(principal.get(k)) for k in ("AWS", "CanonicalUser"))
+    return False
+
+
+def _scoped(stmt: Mapping[str, Any]) -> bool:
+    condition = stmt.get("Condition")
+    if not isinstance(condition, Mapping):
+        return False
+    keys = {str(k).lower() for block in condition.values() if isinstance(block, Mapping) for k in block}
+    return bool(keys & _SCOPING_CONDITION_KEYS)
+
+
+@policy(
+    "no-public-principal",
+    enforcement="mandatory",
+    description=(
+        "[KMS.5] [S3.2] [S3.3] No trust, key, bucket or secret policy allows Principal '*' unless a "
+        "condition ties it to an account, organization or source."
+    ),
+)
+def check_public_principal(resource_type: str, props: Mapping[str, Any], config: PolicyConfig) -> list[str]:
+    """No policy document allows everyone (`"Principal": "*"` or `{"AWS": "*"}`) without a scoping condition.
+
+    A role anyone can assume, or a key, bucket or secret anyone can use, is public (IAM user
+    guide, "AWS JSON policy elements: Principal", all principals; Security Hub [KMS.5] "KMS keys
+    should not be publicly accessible", [S3.2]/[S3.3] public read/write). A condition on the
+    caller's or source's account, organization, ARN or VPC endpoint scopes it.
+    """
+    out: list[str] = []
+    for where, doc, _trust in _policy_documents(resource_type, props):
+        if not isinstance(doc, Mapping):
+            continue
+        for i, stmt in enumerate(dicts(_as_list(doc.get("Statement")))):
+            if stmt.get("Effect") != "Allow" or not _public_principal(stmt.get("Principal")):
+                continue
+            if not _scoped(stmt):
+                out.append(
+                    f"{where} Statement[{i}] allows Principal '*' with no condition on account, "
+                    "organization or source; anyone could use it"
+                )
+    return out

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,11 +19,18 @@ ResourceCheck = Callable[[str, Mapping[str, Any], "PolicyConfig"], list[str]]
 """`(resource_type, camelCase inputs, config) -> messages`; no message means compliant."""
 StackCheck = Callable[[Mapping[str, Any] | None, "PolicyConfig"], list[str]]
 """`(placement summary or None, config) -> messages`."""
+InventoryCheck = Callable[[Sequence[Mapping[str, Any]], "PolicyConfig"], list[tuple[str, str]]]
+"""`(every resource as {"type", "urn", "name", "inputs"}, config) -> (urn or "", message)`.
+
+For rules about what the stack must hold (every VPC has a flow log, every bucket a public access
+block): the companion resource names its subject by an id a preview does not know yet, so these
+rules count subjects against compliant companions instead of joining them.
+"""
 
 
 @dataclass(frozen=True)
 class PolicyDef:
-    """One policy: exactly one of `resource_check` / `stack_check`.
+    """One policy: exactly one of `resource_check` / `stack_check` / `inventory_check`.
 
     `enforcement` is the level outside sovereign stacks; in sovereign stacks every policy is
     mandatory. `sovereign_only` policies do not run in commercial stacks. `config_keys` are the
@@ -37,10 +44,12 @@ class PolicyDef:
     config_keys: tuple[str, ...]
     resource_check: ResourceCheck | None = None
     stack_check: StackCheck | None = None
+    inventory_check: InventoryCheck | None = None
 
     def __post_init__(self) -> None:
-        if (self.resource_check is None) == (self.stack_check is None):
-            raise ValueError(f"policy {self.id}: give exactly one of resource_check and stack_check")
+        given = [c for c in (self.resource_check, self.stack_check, self.inventory_check) if c is not None]
+        if len(given) != 1:
+            raise ValueError(f"policy {self.id}: give exactly one of resource_check, stack_check and inventory_check")
 
     def applies(self, profile: str) -> bool:
         return not self.sovereign_only or profile == "sovereign"
@@ -105,6 +114,23 @@ def stack_policy(
 
     def register(check: StackCheck) -> StackCheck:
         POLICIES.add(PolicyDef(policy_id, description, enforcement, sovereign_only, config_keys, stack_check=check))
+        return check
+
+    return register
+
+
+def inventory_policy(
+    policy_id: str,
+    *,
+    enforcement: Level,
+    description: str,
+    sovereign_only: bool = False,
+    config_keys: tuple[str, ...] = (),
+) -> Callable[[InventoryCheck], InventoryCheck]:
+    """Register a check over every resource of the stack at once under `policy_id`."""
+
+    def register(check: InventoryCheck) -> InventoryCheck:
+        POLICIES.add(PolicyDef(policy_id, description, enforcement, sovereign_only, config_keys, inventory_check=check))
         return check
 
     return register

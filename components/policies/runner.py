@@ -243,6 +243,10 @@ def run_policies(
         if defn.stack_check is not None:
             violations += [Violation(defn.id, level, "", m) for m in defn.stack_check(placement, config)]
             continue
+        if defn.inventory_check is not None:
+            found = defn.inventory_check(resources, config)
+            violations += [Violation(defn.id, level, urn, m) for urn, m in found]
+            continue
         assert defn.resource_check is not None
         for res in resources:
             inputs = res.get("inputs") or {}

@@ -17,6 +17,7 @@ Choices:
 
 import base64
 import gzip
+import ipaddress
 import json
 import re
 from typing import Literal, NotRequired, Required, TypedDict
@@ -108,6 +109,10 @@ class SlurmSchedulerArgs(TypedDict):
     """AWS partition of the region."""
     vpc_id: Required[pulumi.Input[str]]
     """VPC of the factory."""
+    vpc_cidr: NotRequired[str]
+    """The VPC's CIDR: with `egress: none` the head sends only inside it (and to S3's prefix list)."""
+    s3_prefix_list_id: NotRequired[pulumi.Input[str]]
+    """The S3 gateway endpoint's prefix list, the head's HTTPS route to S3 with `egress: none`."""
     subnet_id: Required[pulumi.Input[str]]
     """Private subnet of the head node."""
     database_subnet_ids: NotRequired[list[pulumi.Input[str]]]
@@ -144,6 +149,11 @@ def _validate(args: SlurmSchedulerArgs) -> None:
         problems.append(f"partition {args.get('partition')!r} is not an AWS partition such as aws")
     if args.get("egress", "nat") not in ("none", "nat"):
         problems.append(f"egress {args.get('egress')!r} is neither 'none' nor 'nat'")
+    if "vpc_cidr" in args:
+        try:
+            ipaddress.IPv4Network(str(args["vpc_cidr"]), strict=True)
+        except ValueError:
+            problems.append(f"vpc_cidr {args['vpc_cidr']!r} is not an IPv4 network such as 10.0.0.0/16")
     for group in args["compute_groups"]:
         problems += [f"hostname {h!r} is not a DNS label" for h in group["hostnames"] if not _LABEL.match(h)]
     if problems:
@@ -212,12 +222,32 @@ class SlurmScheduler(pulumi.ComponentResource):
         """The head's group, and the Slurm ports between it and every fleet's group."""
         name, tags = self._name, self._tags
         child = pulumi.ResourceOptions(parent=self)
+        # Out to the VPC endpoints (SSM, Secrets Manager), the package mirror and the nodes. Without
+        # internet egress nothing outside the VPC is reachable but S3 through its gateway endpoint,
+        # whose prefix list a group must allow (VPC user guide, "Gateway endpoints for Amazon S3"):
+        # an egress rule to everywhere would be an exfiltration path waiting for a route.
+        egress = [aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"])]
+        if args.get("egress", "nat") == "none" and args.get("vpc_cidr"):
+            egress = [
+                aws.ec2.SecurityGroupEgressArgs(
+                    protocol="-1", from_port=0, to_port=0, cidr_blocks=[args["vpc_cidr"]], description="inside the VPC"
+                )
+            ]
+            if args.get("s3_prefix_list_id") is not None:
+                egress.append(
+                    aws.ec2.SecurityGroupEgressArgs(
+                        protocol="tcp",
+                        from_port=443,
+                        to_port=443,
+                        prefix_list_ids=[args["s3_prefix_list_id"]],
+                        description="HTTPS to S3 through the gateway endpoint",
+                    )
+                )
         head_sg = aws.ec2.SecurityGroup(
             f"{name}-head",
             description="Slurm head node: slurmctld and slurmdbd from the fleets' nodes only",
             vpc_id=args["vpc_id"],
-            # Out to the VPC endpoints (SSM, Secrets Manager), the package mirror and the nodes.
-            egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"])],
+            egress=egress,
             tags={**tags, "Name": f"{name}-head"},
             opts=child,
         )
