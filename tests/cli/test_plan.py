@@ -33,7 +33,12 @@ def plans() -> dict[str, dict[str, Any]]:
 def test_example_stacks_plan_clean(stack: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, plan = _plan_json(capsys, stack)
     assert plan["preflight"]["findings"] == []
-    assert plan["policy"]["violations"] == []
+    # Sovereign stacks meet every policy; commercial ones every mandatory policy (advisory ones, e.g.
+    # [S3.17] SSE-KMS or NAT egress to the internet, are reported for the user to decide).
+    violations = plan["policy"]["violations"]
+    assert [v for v in violations if v["level"] == "mandatory"] == []
+    if plan["profile"] == "sovereign":
+        assert violations == []
     assert code == 0
 
 
@@ -106,9 +111,10 @@ def test_human_plan_shows_fleets_totals_and_verdicts(capsys: pytest.CaptureFixtu
         "storage",
         "resource tree",
         "aifactory:index:GpuFleet",
-        "no violations",
+        "[advisory] s3-kms-encryption",
     ):
         assert fragment in out, fragment
+    assert "[mandatory]" not in out
 
 
 def test_unknown_stack_is_a_config_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -278,6 +284,118 @@ def _lint_failure(plan: dict[str, Any]) -> None:
 def _overloaded_rack(plan: dict[str, Any]) -> None:
     plan["summary"]["placement"]["racks"] = [
         {"name": "r1", "cooling": "air", "budget_kw": 36.0, "power_kw": 51.0, "nodes": 5}
+    ]
+
+
+def _set(rtype: str, name_part: str, **inputs: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(plan: dict[str, Any]) -> None:
+        _find(plan, rtype, name_part)["inputs"].update(inputs)
+
+    return edit
+
+
+def _statement_policy(statement: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    return _set(
+        "aws:iam/rolePolicy:RolePolicy", "", policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    )
+
+
+_TLS_DENY = {
+    "Effect": "Deny",
+    "Principal": "*",
+    "Action": "s3:*",
+    "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"],
+    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+}
+_BUCKET_PARTS: dict[str, dict[str, Any]] = {
+    "aws:s3/bucket:Bucket": {"bucket": "b"},
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": dict.fromkeys(
+        ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"), True
+    ),
+    "aws:s3/bucketVersioning:BucketVersioning": {"versioningConfiguration": {"status": "Enabled"}},
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": {
+        "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": "k"}}]
+    },
+    "aws:s3/bucketPolicy:BucketPolicy": {"policy": json.dumps({"Version": "2012-10-17", "Statement": [_TLS_DENY]})},
+    "aws:s3/bucketLogging:BucketLogging": {"targetBucket": "logs"},
+}
+
+
+def _add_bucket(*, drop: str = "", **changes: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """Add a compliant bucket with its companions to the plan, then drop or change one part."""
+
+    def edit(plan: dict[str, Any]) -> None:
+        tags = _find(plan, "aws:ec2/vpc:Vpc")["inputs"]["tags"]
+        for rtype, inputs in _BUCKET_PARTS.items():
+            if rtype == drop:
+                continue
+            part = {**copy.deepcopy(inputs), **changes.get(rtype.split(":")[-1], {})}
+            if rtype == "aws:s3/bucket:Bucket":
+                part["tags"] = tags
+            else:
+                part["bucket"] = "b"
+            name = rtype.split(":")[-1]
+            plan["resources"].append(
+                {"urn": f"urn:pulumi:s::p::{rtype}::{name}", "type": rtype, "name": name, "inputs": part}
+            )
+
+    return edit
+
+
+for _policy, _edit in {
+    "log-group-retention": _set("aws:cloudwatch/logGroup:LogGroup", "flow-logs", retentionInDays=1.0),
+    "flow-logs-capture-all": _set("aws:ec2/flowLog:FlowLog", "", trafficType="REJECT"),
+    "eks-audit-logging": _set("aws:eks/cluster:Cluster", "", enabledClusterLogTypes=["api"]),
+    "eks-supported-version": _set("aws:eks/cluster:Cluster", "", version="1.24"),
+    "eks-secrets-encryption": _set("aws:eks/cluster:Cluster", "", encryptionConfig={"resources": []}),
+    "eks-public-endpoint-restricted": _set(
+        "aws:eks/cluster:Cluster", "", vpcConfig={"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}
+    ),
+    "no-public-ip": _set("aws:ec2/subnet:Subnet", "", mapPublicIpOnLaunch=True),
+    "no-open-egress": _set(
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "nodes-out", cidrIpv4="0.0.0.0/0"
+    ),
+    "default-security-group-closed": _set(
+        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+        "",
+        ingress=[{"protocol": "-1", "fromPort": 0.0, "toPort": 0.0, "self": True}],
+    ),
+    "iam-no-service-wildcard": _statement_policy({"Effect": "Allow", "Action": "logs:*", "Resource": "arn:aws:logs:*"}),
+    "kms-no-wildcard-decrypt": _statement_policy({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}),
+    "no-public-principal": _set(
+        "aws:iam/role:Role",
+        "",
+        assumeRolePolicy=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": "*"}]}
+        ),
+    ),
+    "kms-key-rotation": _set("aws:kms/key:Key", "", enableKeyRotation=False),
+    "fsx-copy-tags-to-backups": _set("aws:fsx/lustreFileSystem:LustreFileSystem", "", copyTagsToBackups=False),
+    "s3-block-public-access": _add_bucket(BucketPublicAccessBlock={"restrictPublicBuckets": False}),
+    "s3-bucket-public-access-blocked": _add_bucket(drop="aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"),
+    "s3-versioning": _add_bucket(BucketVersioning={"versioningConfiguration": {"status": "Suspended"}}),
+    "s3-bucket-versioned": _add_bucket(drop="aws:s3/bucketVersioning:BucketVersioning"),
+    "s3-tls-only": _add_bucket(BucketPolicy={"policy": json.dumps({"Version": "2012-10-17", "Statement": []})}),
+    "s3-bucket-tls-only": _add_bucket(drop="aws:s3/bucketPolicy:BucketPolicy"),
+    "s3-kms-encryption": _add_bucket(
+        BucketServerSideEncryptionConfiguration={
+            "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
+        }
+    ),
+    "s3-access-logging": _add_bucket(drop="aws:s3/bucketLogging:BucketLogging"),
+}.items():
+    breaks(_policy)(_edit)
+
+
+@breaks("vpc-flow-logging")
+def _no_flow_log(plan: dict[str, Any]) -> None:
+    plan["resources"] = [r for r in plan["resources"] if r["type"] != "aws:ec2/flowLog:FlowLog"]
+
+
+@breaks("default-security-group-managed")
+def _default_group_unmanaged(plan: dict[str, Any]) -> None:
+    plan["resources"] = [
+        r for r in plan["resources"] if r["type"] != "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
     ]
 
 

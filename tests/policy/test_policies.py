@@ -193,7 +193,7 @@ CASES: list[tuple[str, PolicyConfig, str, dict[str, Any], dict[str, Any], str]] 
         "NAT",
     ),
     (
-        "no-public-network",
+        "no-public-ip",
         SOVEREIGN,
         "aws:ec2/subnet:Subnet",
         {"mapPublicIpOnLaunch": False},
@@ -201,7 +201,7 @@ CASES: list[tuple[str, PolicyConfig, str, dict[str, Any], dict[str, Any], str]] 
         "public IP",
     ),
     (
-        "no-public-network",
+        "no-public-ip",
         SOVEREIGN,
         INSTANCE,
         {"associatePublicIpAddress": False},
@@ -424,7 +424,10 @@ def test_policy_passes_compliant_and_reports_broken(
 @pytest.mark.parametrize("policy", POLICIES.ids())
 def test_every_registered_policy_has_a_compliant_and_a_broken_case(policy: str) -> None:
     # Parametrized over the registry: a newly registered policy fails here until it has its cases.
-    cases = CASES if POLICIES[policy].resource_check is not None else STACK_CASES
+    from tests.policy.test_fsbp_controls import FSBP_CASES, FSBP_STACK_CASES
+
+    resource_cases = [*CASES, *FSBP_CASES]
+    cases = resource_cases if POLICIES[policy].resource_check is not None else [*STACK_CASES, *FSBP_STACK_CASES]
     assert policy in {c[0] for c in cases}, f"{policy}: add a (compliant, broken) case to CASES or STACK_CASES"
 
 
@@ -526,9 +529,9 @@ def test_pack_config_overrides_stack_config() -> None:
     assert messages == []
     assert (
         validate_resource(
-            "private-cluster-endpoint",
-            EKS,
-            {"vpcConfig": {}},
+            "no-public-network",
+            "aws:ec2/eip:Eip",
+            {"domain": "vpc"},
             base=SOVEREIGN,
             pack_config={"profile": "commercial"},
         )
@@ -648,6 +651,7 @@ def test_run_policies_reports_levels_and_urns() -> None:
             {
                 "deploymentType": "PERSISTENT_2",
                 "automaticBackupRetentionDays": 7.0,
+                "copyTagsToBackups": True,
                 "kmsKeyId": KEY,
                 "tags": {TAG_FACTORY: "f"},
             },
@@ -668,10 +672,21 @@ def test_run_policies_reports_levels_and_urns() -> None:
 def test_run_policies_commercial_skips_sovereign_only() -> None:
     resources = [
         plan_resource("aws:ec2/natGateway:NatGateway", "nat", {"subnetId": "s", "tags": {TAG_FACTORY: "f"}}),
-        plan_resource(EKS, "eks", {"vpcConfig": {"endpointPublicAccess": True}, "tags": {TAG_FACTORY: "f"}}),
+        plan_resource(
+            EKS,
+            "eks",
+            {
+                "version": "1.35",
+                "vpcConfig": {"endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]},
+                "enabledClusterLogTypes": ["api", "audit"],
+                "encryptionConfig": {"resources": ["secrets"], "provider": {"keyArn": KEY}},
+                "tags": {TAG_FACTORY: "f"},
+            },
+        ),
     ]
     found = run_policies(resources, "commercial", COMMERCIAL, None)
-    assert {v.policy for v in found} == {"required-tags"}
+    # No sovereign-only policy runs; a public endpoint limited to listed networks is advisory ([EKS.1]).
+    assert {v.policy for v in found} == {"required-tags", "private-cluster-endpoint"}
     assert {v.level for v in found} == {"advisory"}
 
 
@@ -681,7 +696,12 @@ def test_run_policies_uses_provider_default_tags() -> None:
         plan_resource(
             FSX,
             "fs",
-            {"deploymentType": "PERSISTENT_2", "automaticBackupRetentionDays": 7.0, "kmsKeyId": KEY},
+            {
+                "deploymentType": "PERSISTENT_2",
+                "automaticBackupRetentionDays": 7.0,
+                "copyTagsToBackups": True,
+                "kmsKeyId": KEY,
+            },
         ),
     ]
     assert run_policies(resources, "sovereign", SOVEREIGN, None) == []
@@ -704,7 +724,10 @@ def test_registry_levels_follow_profile() -> None:
     by_name = {p.id: p for p in POLICIES}
     assert by_name["required-tags"].level("commercial") == "advisory"
     assert by_name["required-tags"].level("sovereign") == "mandatory"
-    assert not by_name["private-cluster-endpoint"].applies("commercial")
+    assert not by_name["no-public-network"].applies("commercial")
+    assert (
+        by_name["private-cluster-endpoint"].level("commercial") == "advisory"
+    )  # [EKS.1]: public with CIDRs is allowed
     assert all(p.level("sovereign") == "mandatory" for p in POLICIES)
 
 

@@ -14,23 +14,21 @@ from aifactory.policies.registry import Registry
 # id -> (module, level outside sovereign stacks, sovereign only, description). Ids, levels and
 # descriptions are what users and the CrossGuard engine see: change them here only on purpose.
 EXPECTED: dict[str, tuple[str, str, bool, str]] = {
-    "allowed-regions": (
-        "sovereignty",
+    "eks-supported-version": (
+        "cluster",
         "mandatory",
-        True,
-        "Resources and the ARNs they name stay in the allowed regions and partitions.",
+        False,
+        "[EKS.2] EKS clusters should run on a supported Kubernetes version.",
     ),
-    "customer-managed-keys": (
-        "sovereignty",
-        "mandatory",
-        True,
-        "EBS, FSx, S3, EKS secrets, log groups and secrets use customer-managed KMS keys.",
-    ),
-    "allowed-registries": (
-        "sovereignty",
-        "mandatory",
-        True,
-        "Charts and container images come only from the allowed registries.",
+    "eks-secrets-encryption": (
+        "cluster",
+        "advisory",
+        False,
+        (
+            "[EKS.3] EKS clusters should use encrypted Kubernetes secrets (envelope encryption with a KMS "
+            "key). Advisory outside sovereign stacks: EKS already encrypts all Kubernetes API data with an "
+            "AWS-owned key, and a commercial stack may not own a key."
+        ),
     ),
     "encrypted-disks": (
         "compute",
@@ -56,42 +54,6 @@ EXPECTED: dict[str, tuple[str, str, bool, str]] = {
         False,
         "No placement group on capacity reservations or capacity blocks.",
     ),
-    "no-public-network": (
-        "network",
-        "mandatory",
-        True,
-        "No internet gateway, public NAT gateway, elastic IP or public IP address.",
-    ),
-    "efa-security-group-self-only": (
-        "network",
-        "mandatory",
-        False,
-        "The EFA security group allows all traffic to and from itself and nothing else.",
-    ),
-    "no-open-ingress": (
-        "network",
-        "mandatory",
-        False,
-        "No security group ingress from 0.0.0.0/0 or ::/0.",
-    ),
-    "private-cluster-endpoint": (
-        "network",
-        "mandatory",
-        True,
-        "The EKS API endpoint is private only.",
-    ),
-    "fsx-lustre-durability": (
-        "storage",
-        "mandatory",
-        False,
-        "FSx for Lustre is persistent, encrypted and backed up.",
-    ),
-    "required-tags": (
-        "tags",
-        "advisory",
-        False,
-        "Every taggable AWS resource carries the factory, profile (and, sovereign, data-residency) tags.",
-    ),
     "iam-no-wildcard-admin": (
         "identity",
         "mandatory",
@@ -104,11 +66,231 @@ EXPECTED: dict[str, tuple[str, str, bool, str]] = {
         False,
         "Every IAM policy document passes parliament with no high or critical finding.",
     ),
+    "iam-no-service-wildcard": (
+        "identity",
+        "mandatory",
+        False,
+        (
+            "[IAM.21] IAM customer managed policies that you create should not allow wildcard actions for "
+            "services ('svc:*')."
+        ),
+    ),
+    "kms-no-wildcard-decrypt": (
+        "identity",
+        "mandatory",
+        False,
+        (
+            "[KMS.1] [KMS.2] IAM policies (customer managed and inline) should not allow decryption actions "
+            "on all KMS keys."
+        ),
+    ),
+    "no-public-principal": (
+        "identity",
+        "mandatory",
+        False,
+        (
+            "[KMS.5] [S3.2] [S3.3] No trust, key, bucket or secret policy allows Principal '*' unless a "
+            "condition ties it to an account, organization or source."
+        ),
+    ),
+    "kms-key-rotation": (
+        "keys",
+        "mandatory",
+        False,
+        "[KMS.4] AWS KMS key rotation should be enabled (CIS 3.6) on every symmetric key the factory creates.",
+    ),
+    "log-group-retention": (
+        "logging",
+        "mandatory",
+        False,
+        (
+            "[CloudWatch.16] CloudWatch log groups should be retained for a specified time period: at least "
+            "365 days (or never expire)."
+        ),
+    ),
+    "flow-logs-capture-all": (
+        "logging",
+        "mandatory",
+        False,
+        (
+            "[EC2.6] VPC flow logs capture ALL traffic, not only rejected traffic: accepted flows are what an"
+            " investigation of data leaving the factory needs."
+        ),
+    ),
+    "vpc-flow-logging": (
+        "logging",
+        "mandatory",
+        False,
+        "[EC2.6] VPC flow logging should be enabled in all VPCs (CIS 3.7): one flow log per VPC.",
+    ),
+    "eks-audit-logging": (
+        "logging",
+        "mandatory",
+        False,
+        "[EKS.8] EKS clusters should have audit logging enabled (control-plane log type 'audit').",
+    ),
+    "no-public-network": (
+        "network",
+        "mandatory",
+        True,
+        "No internet gateway, public NAT gateway or elastic IP: no internet path at all.",
+    ),
+    "no-public-ip": (
+        "network",
+        "mandatory",
+        False,
+        (
+            "[EC2.9] [EC2.15] [EC2.25] No instance, subnet or launch template gives a public IPv4 address: "
+            "nodes reach the internet, if at all, through NAT."
+        ),
+    ),
+    "efa-security-group-self-only": (
+        "network",
+        "mandatory",
+        False,
+        "The EFA security group allows all traffic to and from itself and nothing else.",
+    ),
+    "no-open-ingress": (
+        "network",
+        "mandatory",
+        False,
+        (
+            "[EC2.18] [EC2.19] [EC2.53] [EC2.54] No security group ingress from 0.0.0.0/0 or ::/0, on any "
+            "port (CIS 5.2, 5.3)."
+        ),
+    ),
+    "private-cluster-endpoint": (
+        "network",
+        "advisory",
+        False,
+        (
+            "[EKS.1] EKS cluster endpoints should not be publicly accessible. Advisory outside sovereign "
+            "stacks: a commercial stack may open the endpoint to listed networks (publicAccessCidrs)."
+        ),
+    ),
+    "eks-public-endpoint-restricted": (
+        "network",
+        "mandatory",
+        False,
+        "[EKS.1] A public EKS endpoint admits only listed networks, never 0.0.0.0/0.",
+    ),
+    "no-open-egress": (
+        "network",
+        "advisory",
+        False,
+        (
+            "Security groups allow out to 0.0.0.0/0 or ::/0 only HTTPS (no FSBP control; least privilege). "
+            "Advisory outside sovereign stacks, whose nodes may use NAT egress."
+        ),
+    ),
+    "default-security-group-closed": (
+        "network",
+        "mandatory",
+        False,
+        "[EC2.2] VPC default security groups should not allow inbound or outbound traffic (CIS 5.4).",
+    ),
+    "default-security-group-managed": (
+        "network",
+        "mandatory",
+        False,
+        "[EC2.2] Every VPC's default security group is managed by the stack and left with no rules.",
+    ),
     "rack-power-and-cooling": (
         "site",
         "mandatory",
         False,
         "Every rack stays within its power budget and its cooling class.",
+    ),
+    "allowed-regions": (
+        "sovereignty",
+        "mandatory",
+        True,
+        "Resources and the ARNs they name stay in the allowed regions and partitions.",
+    ),
+    "customer-managed-keys": (
+        "sovereignty",
+        "mandatory",
+        True,
+        "EBS, FSx, S3, EKS secrets, log groups and secrets use customer-managed KMS keys.",
+    ),
+    "allowed-registries": (
+        "sovereignty",
+        "mandatory",
+        True,
+        "Charts and container images come only from the allowed registries.",
+    ),
+    "fsx-lustre-durability": (
+        "storage",
+        "mandatory",
+        False,
+        "FSx for Lustre is persistent, encrypted and backed up.",
+    ),
+    "fsx-copy-tags-to-backups": (
+        "storage",
+        "mandatory",
+        False,
+        "[FSx.2] FSx for Lustre file systems should be configured to copy tags to backups.",
+    ),
+    "s3-block-public-access": (
+        "storage",
+        "mandatory",
+        False,
+        "[S3.8] S3 Block Public Access setting should be enabled at the bucket level (all four settings).",
+    ),
+    "s3-bucket-public-access-blocked": (
+        "storage",
+        "mandatory",
+        False,
+        "[S3.8] Every S3 bucket has a public access block with all four settings on.",
+    ),
+    "s3-versioning": (
+        "storage",
+        "mandatory",
+        False,
+        "[S3.14] S3 general purpose buckets should have versioning enabled (not suspended).",
+    ),
+    "s3-bucket-versioned": (
+        "storage",
+        "mandatory",
+        False,
+        "[S3.14] Every S3 bucket has versioning enabled.",
+    ),
+    "s3-tls-only": (
+        "storage",
+        "mandatory",
+        False,
+        "[S3.5] S3 general purpose buckets should require requests to use SSL (deny aws:SecureTransport false).",
+    ),
+    "s3-bucket-tls-only": (
+        "storage",
+        "mandatory",
+        False,
+        "[S3.5] Every S3 bucket has a policy that denies requests without TLS.",
+    ),
+    "s3-kms-encryption": (
+        "storage",
+        "advisory",
+        False,
+        (
+            "[S3.17] S3 general purpose buckets should be encrypted at rest with AWS KMS keys. Advisory "
+            "outside sovereign stacks: SSE-S3 encrypts too, and KMS adds a request to every checkpoint read."
+        ),
+    ),
+    "s3-access-logging": (
+        "storage",
+        "advisory",
+        False,
+        (
+            "[S3.9] S3 general purpose bucket server access logging should be enabled. Advisory outside "
+            "sovereign stacks: the target bucket is the organization's, and CloudTrail data events may "
+            "already record access."
+        ),
+    ),
+    "required-tags": (
+        "tags",
+        "advisory",
+        False,
+        "Every taggable AWS resource carries the factory, profile (and, sovereign, data-residency) tags.",
     ),
 }
 
@@ -116,7 +298,7 @@ EXPECTED: dict[str, tuple[str, str, bool, str]] = {
 def test_registry_holds_exactly_the_expected_policies() -> None:
     found = {
         p.id: (
-            (p.resource_check or p.stack_check).__module__.removeprefix("aifactory.policies."),
+            (p.resource_check or p.stack_check or p.inventory_check).__module__.removeprefix("aifactory.policies."),
             p.enforcement,
             p.sovereign_only,
             p.description,
