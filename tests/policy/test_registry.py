@@ -351,3 +351,13 @@ def test_one_decorated_function_reaches_both_runners(monkeypatch: pytest.MonkeyP
     found = run_policies([widget], "commercial", PolicyConfig(profile="commercial"), None)
     assert [(v.policy, v.level, v.message) for v in found] == [("test-no-widgets", "advisory", "a widget")]
     assert {"test-no-widgets", "test-stack"} <= {p.name for p in build_policies(PolicyConfig())}
+
+
+def test_policy_readme_lists_exactly_the_registry() -> None:
+    # policy/README.md's table is what users read to configure the pack: one row per policy.
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "policy" / "README.md").read_text()
+    rows = [line.split("|")[1].strip().strip("`") for line in readme.splitlines() if line.startswith("| `")]
+    assert sorted(rows) == sorted(POLICIES.ids())
+    assert len(rows) == len(set(rows))
