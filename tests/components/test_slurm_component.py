@@ -259,6 +259,7 @@ def test_join_document_accepts_only_a_secrets_manager_arn(plain: list[PlannedRes
         ({"region": "us-east-1; id"}, "region"),
         ({"version": "23.11 && id"}, "version"),
         ({"egress": "open"}, "egress"),
+        ({"vpc_cidr": "10.0.0.0/16, 0.0.0.0/0"}, "vpc_cidr"),
     ],
 )
 def test_values_a_script_cannot_take_are_refused(overrides: dict[str, Any], message: str) -> None:
@@ -288,3 +289,19 @@ def test_accounting_head_reads_the_database_secret_without_the_rds_api(offline: 
     actions = {a for s in json.loads(policy.inputs["policy"])["Statement"] for a in s["Action"]}
     assert "rds:DescribeDBInstances" not in actions
     assert "secretsmanager:GetSecretValue" in actions
+
+
+def test_head_without_egress_sends_only_inside_the_vpc_and_to_s3() -> None:
+    # Security Hub has no egress control; sovereign stacks run `no-open-egress` as mandatory.
+    resources = _plan(accounting=False, kms=KMS, egress="none", vpc_cidr="10.96.0.0/16", s3_prefix_list_id="pl-1")
+    group = next(r for r in _of(resources, "aws:ec2/securityGroup:SecurityGroup") if r.name == "slurm-head")
+    egress = group.inputs["egress"]
+    assert [(e.get("cidrBlocks"), e.get("prefixListIds"), e["protocol"]) for e in egress] == [
+        (["10.96.0.0/16"], None, "-1"),
+        (None, ["pl-1"], "tcp"),
+    ]
+
+
+def test_head_with_nat_egress_may_reach_the_internet(plain: list[PlannedResource]) -> None:
+    group = next(r for r in _of(plain, "aws:ec2/securityGroup:SecurityGroup") if r.name == "slurm-head")
+    assert [e.get("cidrBlocks") for e in group.inputs["egress"]] == [["0.0.0.0/0"]]
