@@ -85,4 +85,8 @@ def test_wheel_installs_and_composes_outside_the_repository(tmp_path: Path) -> N
     assert run.returncode == 0, run.stderr
     assert "launch templates ['gpu-d0']" in run.stdout
     assert "catalog 16" in run.stdout
-    assert "policies 16" in run.stdout
+    from aifactory.policies import POLICIES
+
+    # The installed wheel registers every policy module the repository does (a module left out of
+    # the package would drop its policies silently).
+    assert f"policies {len(POLICIES)}" in run.stdout
