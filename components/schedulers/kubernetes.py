@@ -489,9 +489,12 @@ class KubernetesScheduler(pulumi.ComponentResource):
             # which the GPU nodes carry too (EKS user guide, "Customize managed nodes with launch
             # templates"), so CoreDNS and the controllers reach them and the control plane reaches
             # their kubelets.
-            # IMDSv2 only; hop limit 2 so pods can reach it (EKS user guide launch-templates).
+            # IMDSv2 only; hop limit 1: the controllers here take credentials from Pod Identity and
+            # those that need the metadata service run with hostNetwork (see fleet.metadata_hop_limit;
+            # EKS best practices guide, "Restrict access to the instance profile assigned to the
+            # worker node").
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_tokens="required", http_put_response_hop_limit=2, http_endpoint="enabled"
+                http_tokens="required", http_put_response_hop_limit=1, http_endpoint="enabled"
             ),
             tags=tags,
             opts=child,
