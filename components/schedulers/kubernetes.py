@@ -17,6 +17,7 @@ from ..arns import assume_role_policy, managed_policy_arn, service_principal
 from ..spec.images import RELEASE_VERSION
 from ..spec.model import Taint, parse_taint
 from ..spec.scheduler import Queue
+from ..trust import pod_identity_conditions, source_conditions, trust_policy
 from .cluster_config import (
     CHECKPOINT_GRACE,
     ClusterSettings,
@@ -282,10 +283,18 @@ class KubernetesScheduler(pulumi.ComponentResource):
         name, partition, tags = self._name, self._partition, self._tags
         child = pulumi.ResourceOptions(parent=self)
         kms_key_arn = args.get("kms_key_arn")
+        region = args["region"]
         cluster_role = aws.iam.Role(
             f"{name}-cluster",
-            assume_role_policy=assume_role_policy(
-                service_principal("eks", partition), ["sts:AssumeRole", "sts:TagSession"]
+            # Only this cluster may assume it: the cluster's ARN is known before it exists (EKS user
+            # guide, "Cross-service confused deputy prevention in Amazon EKS"; trust.py).
+            assume_role_policy=aws.get_caller_identity_output().account_id.apply(
+                lambda account: trust_policy(
+                    "eks",
+                    partition,
+                    source_conditions(account, f"arn:{partition}:eks:{region}:{account}:cluster/{name}"),
+                    ["sts:AssumeRole", "sts:TagSession"],
+                )
             ),
             tags=tags,
             opts=child,
@@ -370,7 +379,14 @@ class KubernetesScheduler(pulumi.ComponentResource):
         """The managed add-ons; the Pod Identity agent first, since the others' identities need it."""
         name, tags = self._name, self._tags
         child = pulumi.ResourceOptions(parent=self)
-        cni_role = self._pod_role(f"{name}-vpc-cni", self._partition, tags, child, managed=["AmazonEKS_CNI_Policy"])
+        cni_role = self._pod_role(
+            f"{name}-vpc-cni",
+            self._partition,
+            tags,
+            child,
+            ("kube-system", "aws-node"),
+            managed=["AmazonEKS_CNI_Policy"],
+        )
         pod_identity_agent = aws.eks.Addon(
             f"{name}-eks-pod-identity-agent",
             cluster_name=cluster.name,
@@ -407,6 +423,7 @@ class KubernetesScheduler(pulumi.ComponentResource):
             self._partition,
             tags,
             pulumi.ResourceOptions(parent=self),
+            ("kube-system", FSX_CONTROLLER_SERVICE_ACCOUNT),
             inline={
                 "Version": "2012-10-17",
                 "Statement": [{"Effect": "Allow", "Action": ["fsx:DescribeFileSystems"], "Resource": "*"}],
@@ -428,14 +445,21 @@ class KubernetesScheduler(pulumi.ComponentResource):
         partition: str,
         tags: dict[str, str],
         opts: pulumi.ResourceOptions,
+        service_account: tuple[str, str],
         managed: list[str] | None = None,
         inline: Mapping[str, Any] | None = None,
     ) -> aws.iam.Role:
-        """An IAM role for EKS Pod Identity (trusts pods.eks.amazonaws.com, EKS user guide pod-id-role)."""
+        """An IAM role for EKS Pod Identity that only `service_account` (namespace, name) of this cluster
+        may assume: the trust matches the session tags Pod Identity sets (EKS user guide, "Create IAM
+        role with trust policy required by EKS Pod Identity"; trust.py)."""
+        namespace, account_name = service_account
         role = aws.iam.Role(
             name,
-            assume_role_policy=assume_role_policy(
-                service_principal("pods.eks", partition), ["sts:AssumeRole", "sts:TagSession"]
+            assume_role_policy=trust_policy(
+                "pods.eks",
+                partition,
+                pod_identity_conditions(self._name, namespace, account_name),
+                ["sts:AssumeRole", "sts:TagSession"],
             ),
             tags=tags,
             opts=opts,
