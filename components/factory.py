@@ -77,6 +77,7 @@ def kubernetes_args(
         "topology_levels": plan.placement.kueue_topology_levels(),
         "filesystem": filesystem,
         "configure_cluster": configures_cluster_in_stack(plan),
+        "admin_role_arns": list(spec.access.administrators) if spec.access is not None else [],
     }
 
 

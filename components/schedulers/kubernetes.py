@@ -330,9 +330,11 @@ class KubernetesScheduler(pulumi.ComponentResource):
                 public_access_cidrs=args.get("public_access_cidrs") if public else None,
             ),
             # Access entries only (no aws-auth ConfigMap); EKS adds the managed node groups' roles
-            # itself (EKS user guide setting-up-access-entries).
+            # itself (EKS user guide, "Grant IAM users access to Kubernetes with EKS access entries").
+            # Nobody is admin for having created the cluster: the configured administrators
+            # (`aifactory:access.administrators`) and the cluster-stack runner get their own entries.
             access_config=aws.eks.ClusterAccessConfigArgs(
-                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=True
+                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=False
             ),
             encryption_config=aws.eks.ClusterEncryptionConfigArgs(
                 provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=kms_key_arn),
@@ -350,11 +352,20 @@ class KubernetesScheduler(pulumi.ComponentResource):
             # The managed add-ons below replace the self-managed ones EKS would otherwise install.
             bootstrap_self_managed_addons=False,
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy, control_plane_logs]),
+            # bootstrapClusterCreatorAdminPermissions can only be set at creation: a change replaces
+            # the cluster (CreateCluster accessConfig; Terraform aws_eks_cluster marks it ForceNew).
+            # Clusters created by 0.1 (with True) keep their value rather than be replaced; remove
+            # the creator's entry there by hand once the administrators' entries work.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[cluster_policy, control_plane_logs],
+                ignore_changes=["accessConfig.bootstrapClusterCreatorAdminPermissions"],
+            ),
         )
 
     def _access(self, cluster: aws.eks.Cluster, admin_role_arns: list[pulumi.Input[str]]) -> None:
-        """Cluster-admin access entries for the given roles."""
+        """Cluster-admin access entries, cluster scope, for the given roles (EKS user guide, "Grant IAM
+        users access to Kubernetes with EKS access entries"; access policy AmazonEKSClusterAdminPolicy)."""
         name, partition = self._name, self._partition
         child = pulumi.ResourceOptions(parent=self)
         for i, principal in enumerate(admin_role_arns):
