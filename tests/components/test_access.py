@@ -105,3 +105,23 @@ def test_the_factory_passes_its_administrators_to_the_key_and_the_cluster() -> N
     assert kubernetes_args(plan, [], None)["admin_role_arns"] == [admin]
     document = json.loads(key_policy_for_plan(plan, "123456789012"))
     assert statements_by_sid(document)["KeyAdministrators"]["Principal"] == {"AWS": [admin]}
+
+
+def test_an_existing_cluster_keeps_its_creator_setting_instead_of_being_replaced(
+    run_program: RunProgram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The setting is create-only (a change replaces the cluster): 0.1 clusters, created with True,
+    keep it through ignore_changes, and only new clusters get False."""
+    import pulumi_aws as aws
+
+    seen: list[Any] = []
+
+    class Recording(aws.eks.Cluster):  # type: ignore[misc]
+        def __init__(self, resource_name: str, *args: Any, opts: Any = None, **kwargs: Any) -> None:
+            seen.append(opts)
+            super().__init__(resource_name, *args, opts=opts, **kwargs)
+
+    monkeypatch.setattr(aws.eks, "Cluster", Recording)
+    register(run_program, base_args())
+    [opts] = seen
+    assert "accessConfig.bootstrapClusterCreatorAdminPermissions" in (opts.ignore_changes or [])
