@@ -125,3 +125,23 @@ def test_an_existing_cluster_keeps_its_creator_setting_instead_of_being_replaced
     register(run_program, base_args())
     [opts] = seen
     assert "accessConfig.bootstrapClusterCreatorAdminPermissions" in (opts.ignore_changes or [])
+
+
+def test_a_bad_administrator_in_the_stack_config_is_a_config_error_naming_the_key() -> None:
+    from aifactory.spec.errors import ConfigError
+    from aifactory.spec.loading import spec_from_config
+
+    config = {
+        "aws:region": "us-east-1",
+        "aifactory:profile": "commercial",
+        "aifactory:fleets": [{"name": "t", "instanceType": "p5.48xlarge", "count": 1}],
+        "aifactory:access": {"administrators": ["arn:aws:iam::123456789012:role/Admin$(id)"]},
+    }
+    with pytest.raises(ConfigError) as caught:
+        spec_from_config(config, require_pinned_images=False)
+    [issue] = caught.value.issues
+    assert issue.path == "aifactory:access.administrators" and "not an IAM role or user ARN" in issue.problem
+    config["aifactory:access"] = {"administrators": ["arn:aws-cn:iam::123456789012:role/Admin"]}
+    with pytest.raises(ConfigError) as caught:
+        spec_from_config(config, require_pinned_images=False)
+    assert [i.path for i in caught.value.issues] == ["aifactory:access.administrators[0]"]
