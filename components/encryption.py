@@ -117,14 +117,38 @@ def _through_service(
     }
 
 
+KEY_ADMIN_ACTIONS = [
+    # The default policy's kms:Create* on a key means CreateAlias or CreateGrant; a grant would let an
+    # administrator give itself use of the key, so only the alias is kept.
+    "kms:CreateAlias",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+]
+"""What a key administrator may do, and no cryptographic use of the key (KMS developer guide,
+"Default key policy": "Allows key administrators to administer the KMS key")."""
+
+
 def key_policy(
     partition: str,
     region: str,
     account: str,
     services: Iterable[KeyService],
     data_repository_buckets: Sequence[str] = (),
+    administrators: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The key policy document letting exactly `services` use the key (see `KeyService`)."""
+    """The key policy document letting exactly `services` use the key (see `KeyService`) and
+    `administrators` (IAM role or user ARNs, `aifactory:access.administrators`) administer it."""
     used = frozenset(services)
     unknown = sorted(used - set(KEY_SERVICES))
     if unknown:
@@ -133,7 +157,13 @@ def key_policy(
         {
             # Lets IAM policies in the account grant use of the key, and keeps the key manageable
             # (KMS developer guide, "Default key policy": "Allows access to the AWS account and
-            # enables IAM policies").
+            # enables IAM policies"). The trade-off: dropping it would leave only the principals
+            # named below able to manage or use the key, and a key whose named principals are all
+            # deleted cannot be managed again without AWS Support. KMS refuses such a policy at
+            # CreateKey/PutKeyPolicy unless BypassPolicyLockoutSafetyCheck is set (KMS API reference,
+            # PutKeyPolicy), which the factory never sets. So the account statement stays: who may
+            # use the key is then decided by the account's IAM policies plus the service statements
+            # below, and who administers it directly by the administrators' statement.
             "Sid": "AccountAdministersKey",
             "Effect": "Allow",
             "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
@@ -141,6 +171,18 @@ def key_policy(
             "Resource": "*",
         }
     ]
+    if administrators:
+        statements.append(
+            {
+                # Key administrators apart from key users: administrative actions only, no Encrypt,
+                # Decrypt or GenerateDataKey (KMS developer guide, "Default key policy").
+                "Sid": "KeyAdministrators",
+                "Effect": "Allow",
+                "Principal": {"AWS": sorted(administrators)},
+                "Action": list(KEY_ADMIN_ACTIONS),
+                "Resource": "*",
+            }
+        )
     if "logs" in used:
         statements.append(
             {
@@ -267,7 +309,10 @@ def key_policy_for_plan(plan: FactoryPlan, account: str) -> str:
     """The plan's key policy as the JSON string the key is created with."""
     users = key_users(plan)
     spec = plan.spec
-    return json.dumps(key_policy(spec.partition, spec.region, account, users.services, users.data_repository_buckets))
+    administrators = spec.access.administrators if spec.access is not None else []
+    return json.dumps(
+        key_policy(spec.partition, spec.region, account, users.services, users.data_repository_buckets, administrators)
+    )
 
 
 def statements_by_sid(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

@@ -77,6 +77,7 @@ def kubernetes_args(
         "topology_levels": plan.placement.kueue_topology_levels(),
         "filesystem": filesystem,
         "configure_cluster": configures_cluster_in_stack(plan),
+        "admin_role_arns": list(spec.access.administrators) if spec.access is not None else [],
     }
 
 
@@ -335,6 +336,7 @@ class AiFactory(pulumi.ComponentResource):
                 "database_subnet_ids": list(self.network.subnet_ids_by_zone.values()),
                 "fleet_security_group_ids": [self.network.node_security_group_id],
                 "node_role_names": [f.instance_role_name for f in self.fleets.values()],
+                "node_cidr": spec.network.cidr,
                 "compute_groups": [
                     {
                         "launch_template_id": self.fleets[group.fleet].launch_template_ids[group.domain],

@@ -280,7 +280,7 @@ class GpuFleet(pulumi.ComponentResource):
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
                 http_endpoint="enabled",
                 http_tokens="required",
-                http_put_response_hop_limit=2,
+                http_put_response_hop_limit=metadata_hop_limit(scheduler),
                 # Slurm nodes read their planned node name from an instance tag at boot.
                 instance_metadata_tags="enabled" if scheduler == "slurm" else "disabled",
             ),
@@ -312,6 +312,23 @@ class GpuFleet(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+
+
+def metadata_hop_limit(scheduler: str) -> int:
+    """The IMDSv2 hop limit of a fleet's nodes: 1 wherever no container needs more.
+
+    * Slurm: jobs run in the host's network namespace (no bridge adds a hop), and the node's own
+      daemons run on the host: 1.
+    * Kubernetes: pods get AWS credentials from EKS Pod Identity, never from the node role, and
+      every pod that needs the metadata service runs with hostNetwork (the VPC CNI, kube-proxy, the
+      Pod Identity agent, the node monitoring agent, the FSx CSI node plugin; the FSx CSI controller
+      is given its region instead): 1 keeps other pods from the node role's credentials (EKS best
+      practices guide, "Restrict access to the instance profile assigned to the worker node").
+    * No scheduler: what runs there is the operator's, containers on a bridge network included,
+      and they need one more hop (EKS user guide, "Customize managed nodes with launch templates":
+      hop limit 2 for containers): 2.
+    """
+    return 2 if scheduler == "none" else 1
 
 
 def drain_deadline(block_end: str | None) -> str | None:

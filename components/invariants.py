@@ -160,16 +160,18 @@ def _ranges(numbers: list[int]) -> str:
     return ", ".join(spans)
 
 
-def metadata_violations(metadata_options: Mapping[str, Any] | None, runs_containers: bool = True) -> list[str]:
-    """IMDSv2 required with a hop limit of 2 so containers reach the metadata service (hosts that run
-    no containers, such as the Slurm head, may keep the stricter limit of 1).
+def metadata_violations(metadata_options: Mapping[str, Any] | None) -> list[str]:
+    """IMDSv2 required, with a hop limit of at most 2.
 
-    Source: EKS user guide "Customize managed nodes with launch templates" (hop limit 2 for pods),
-    EC2 user guide "Configure the instance metadata options".
-    None means the launch template sets no metadata options, which leaves IMDSv1 open.
+    1 keeps the metadata service on the host; 2 is the most a container on a bridge network needs
+    (EKS user guide "Customize managed nodes with launch templates": hop limit 2 for containers); more
+    lets a response travel beyond the instance's containers (EC2 user guide "Configure the instance
+    metadata options": the hop limit bounds how far the PUT response for a token travels).
+    An unset hop limit is EC2's default, 1. None means the launch template sets no metadata options,
+    which leaves IMDSv1 open.
     """
     if metadata_options is None:
-        return ["metadataOptions is not set: IMDSv1 stays enabled; set httpTokens=required, hop limit 2"]
+        return ["metadataOptions is not set: IMDSv1 stays enabled; set httpTokens=required, hop limit 1 or 2"]
     violations: list[str] = []
     tokens = metadata_options.get("httpTokens")
     if "httpTokens" not in metadata_options:
@@ -179,15 +181,9 @@ def metadata_violations(metadata_options: Mapping[str, Any] | None, runs_contain
     endpoint = metadata_options.get("httpEndpoint")
     if not is_unknown(endpoint) and endpoint != "enabled":
         violations.append(f"metadataOptions.httpEndpoint is {endpoint!r}; nodes need the metadata service")
-    if "httpPutResponseHopLimit" not in metadata_options:
-        violations.append("metadataOptions.httpPutResponseHopLimit is not set (default 1); containers need 2")
-    else:
-        hops = _as_int(metadata_options.get("httpPutResponseHopLimit"))
-        allowed = (2,) if runs_containers else (1, 2)
-        if hops is not None and hops not in allowed:
-            violations.append(
-                f"metadataOptions.httpPutResponseHopLimit is {hops}; it must be " + (" or ".join(map(str, allowed)))
-            )
+    hops = _as_int(metadata_options.get("httpPutResponseHopLimit"))
+    if hops is not None and not 1 <= hops <= 2:
+        violations.append(f"metadataOptions.httpPutResponseHopLimit is {hops}; it must be 1 or 2 (at most 2)")
     return violations
 
 

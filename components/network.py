@@ -7,10 +7,11 @@ from typing import NotRequired, Required, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from .arns import assume_role_policy, endpoint_service_name, service_principal
+from .arns import endpoint_service_name
 from .plan_time import require_plan_time
 from .planning.network_plan import SubnetPlan, plan_subnets
 from .tags import ROLE_EFA, TAG_ROLE
+from .trust import source_conditions, trust_policy
 
 # Interface endpoints every node needs when nothing reaches the internet: image pulls (ECR api + dkr,
 # with S3 through the gateway endpoint), credentials (STS), Session Manager (ssm, ssmmessages,
@@ -254,6 +255,7 @@ class FactoryNetwork(pulumi.ComponentResource):
             name,
             vpc,
             partition,
+            region,
             kms_key_arn,
             args.get("flow_log_retention_days", 365),
             tags,
@@ -412,6 +414,7 @@ class FactoryNetwork(pulumi.ComponentResource):
         name: str,
         vpc: aws.ec2.Vpc,
         partition: str,
+        region: str,
         kms_key_arn: pulumi.Input[str] | None,
         retention_days: int,
         tags: dict[str, str],
@@ -427,7 +430,14 @@ class FactoryNetwork(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-flow-logs",
-            assume_role_policy=assume_role_policy(service_principal("vpc-flow-logs", partition)),
+            # Only flow logs of this account and region may assume it (confused deputy; trust.py).
+            assume_role_policy=aws.get_caller_identity_output().account_id.apply(
+                lambda account: trust_policy(
+                    "vpc-flow-logs",
+                    partition,
+                    source_conditions(account, f"arn:{partition}:ec2:{region}:{account}:vpc-flow-log/*"),
+                )
+            ),
             tags=tags,
             opts=child,
         )

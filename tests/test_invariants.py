@@ -165,13 +165,23 @@ def test_imdsv1_allowed() -> None:
     single(metadata_violations({k: v for k, v in GOOD_METADATA.items() if k != "httpTokens"}), "httpTokens is not set")
 
 
-@pytest.mark.parametrize("hops", [1.0, 3.0])
-def test_hop_limit(hops: float) -> None:
-    single(metadata_violations({**GOOD_METADATA, "httpPutResponseHopLimit": hops}), "must be 2")
+@pytest.mark.parametrize("hops", [1.0, 2.0, "1"])
+def test_hop_limit_one_or_two_is_accepted(hops: object) -> None:
+    # 0.1 refused 1 on launch templates, so a fleet could not keep pods off the node role.
+    assert metadata_violations({**GOOD_METADATA, "httpPutResponseHopLimit": hops}) == []
 
 
-def test_hop_limit_default_is_one() -> None:
-    single(metadata_violations({"httpEndpoint": "enabled", "httpTokens": "required"}), "containers need 2")
+@pytest.mark.parametrize("hops", [0.0, 3.0, 64.0])
+def test_hop_limit_above_two_is_refused(hops: float) -> None:
+    single(metadata_violations({**GOOD_METADATA, "httpPutResponseHopLimit": hops}), "at most 2")
+
+
+def test_hop_limit_default_is_one_and_accepted() -> None:
+    assert metadata_violations({"httpEndpoint": "enabled", "httpTokens": "required"}) == []
+
+
+def test_hop_limit_does_not_excuse_imdsv1() -> None:
+    single(metadata_violations({"httpTokens": "optional", "httpPutResponseHopLimit": 1.0}), "'optional'")
 
 
 def test_metadata_endpoint_disabled() -> None:

@@ -47,10 +47,13 @@ def check_encrypted_disks(resource_type: str, props: Mapping[str, Any], config: 
 @policy(
     "imdsv2-required",
     enforcement="mandatory",
-    description="Launch templates and instances require IMDSv2 with hop limit 2.",
+    description="Launch templates and instances require IMDSv2 (httpTokens required) with hop limit 1 or 2 "
+    "(EC2 user guide, 'Configure the instance metadata options'; EKS best practices guide, 'Restrict access "
+    "to the instance profile assigned to the worker node').",
 )
 def check_imdsv2(resource_type: str, props: Mapping[str, Any], config: PolicyConfig) -> list[str]:
-    """Launch templates and instances require IMDSv2 (token) with a hop limit containers can reach."""
+    """Launch templates and instances require IMDSv2 (token) with a hop limit of at most 2: 1 keeps
+    the metadata service on the host, 2 is the most a bridged container needs."""
     if resource_type not in (LAUNCH_TEMPLATE, INSTANCE):
         return []
     options = props.get("metadataOptions")
@@ -58,9 +61,7 @@ def check_imdsv2(resource_type: str, props: Mapping[str, Any], config: PolicyCon
         return []
     if resource_type == INSTANCE and options is None and from_launch_template(props):
         return []  # the template's options apply, and this policy checks the template itself
-    # Launch templates build container hosts (hop limit 2); a standalone instance may keep 1.
-    runs_containers = resource_type == LAUNCH_TEMPLATE or from_launch_template(props)
-    return metadata_violations(options if isinstance(options, Mapping) else None, runs_containers)
+    return metadata_violations(options if isinstance(options, Mapping) else None)
 
 
 @policy(

@@ -11,6 +11,7 @@ cannot be extended by the account's IAM policies.
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -195,12 +196,75 @@ def service_roles(inv: Inventory) -> Iterator[Finding]:
                 )
 
 
+def _identity_denies(policies: Iterable[Mapping[str, Any]], action: str, resource: str) -> bool:
+    return _identity_allows(
+        [
+            {"Statement": [{**s, "Effect": "Allow"} for s in _statements(p) if s.get("Effect") == "Deny"]}
+            for p in policies
+        ],
+        action,
+        resource,
+    )
+
+
+def _statements(policy: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    statements = policy.get("Statement") or []
+    return [statements] if isinstance(statements, Mapping) else [s for s in statements if isinstance(s, Mapping)]
+
+
+def _resource_policy_denies(policy: Mapping[str, Any], role_arn: str, action: str) -> bool:
+    """Whether a secret's resource policy denies `action` to the role (a Deny for every principal
+    except those named by aws:PrincipalArn, the shape the Slurm munge secret carries)."""
+    for statement in _statements(policy):
+        if statement.get("Effect") != "Deny" or statement.get("Principal") not in ("*", {"AWS": "*"}):
+            continue
+        if not any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in _listed(statement.get("Action"))):
+            continue
+        condition = statement.get("Condition") or {}
+        if not condition:
+            return True
+        excepted = _listed(
+            (condition.get("StringNotEquals") or condition.get("ArnNotEquals") or {}).get("aws:PrincipalArn")
+        )
+        if set(condition) <= {"StringNotEquals", "ArnNotEquals"} and role_arn not in excepted:
+            return True
+    return False
+
+
 @rule(
     "keys.secret-readers",
-    "every role that reads a secret encrypted with the factory's key may decrypt with the key",
+    "every role that reads a secret encrypted with the factory's key may decrypt with the key, and no "
+    "compute node's role may read a secret (the head alone reads the munge key)",
     "Secrets Manager user guide, 'Secret encryption and decryption' (GetSecretValue needs kms:Decrypt)",
+    "Slurm, 'MUNGE Installation Guide' / munge(7): whoever holds the key can forge credentials for any user",
 )
 def secret_readers(inv: Inventory) -> Iterator[Finding]:
+    # A job on a compute node reaches what the node's role may do only if IMDS lets it; the factory
+    # gives those roles no secret at all, so a role that could read one is a finding however it got
+    # the permission.
+    compute_roles = {m.role for m in inv.of_kind("slurm-compute") if m.role}
+    resource_policies = {
+        str(inputs.get("secretArn")): _json_policy(inputs.get("policy"))
+        for inputs in ((r.get("inputs") or {}) for r in inv.by_type("aws:secretsmanager/secretPolicy:SecretPolicy"))
+    }
+    all_secrets = [str((r.get("outputs") or {}).get("arn")) for r in inv.by_type("aws:secretsmanager/secret:Secret")]
+    for role in sorted(compute_roles):
+        policies = inv.role_policies.get(role, [])
+        role_arn = f"arn:{inv.partition}:iam::{inv.account}:role/{role}"
+        for secret in all_secrets:
+            if (
+                _identity_allows(policies, "secretsmanager:GetSecretValue", secret)
+                and not _identity_denies(policies, "secretsmanager:GetSecretValue", secret)
+                and not _resource_policy_denies(
+                    resource_policies.get(secret, {}), role_arn, "secretsmanager:GetSecretValue"
+                )
+            ):
+                yield Finding(
+                    "keys.secret-readers",
+                    f"role {role} → secret {secret.rsplit(':', 1)[-1]}",
+                    "a compute node's role may read the secret, so any job that reaches the node's credentials "
+                    "can; remove the permission (the head node shares the munge key with the nodes' root)",
+                )
     secrets = {
         str((r.get("outputs") or {}).get("arn")): str((r.get("inputs") or {}).get("kmsKeyId"))
         for r in inv.by_type("aws:secretsmanager/secret:Secret")
@@ -216,3 +280,13 @@ def secret_readers(inv: Inventory) -> Iterator[Finding]:
                     f"role {role} → secret {secret.rsplit(':', 1)[-1]}",
                     f"it may read the secret but not kms:Decrypt with {key}; add kms:Decrypt on the key",
                 )
+
+
+def _json_policy(value: Any) -> Mapping[str, Any]:
+    if isinstance(value, Mapping):
+        return value
+    try:
+        parsed = json.loads(str(value))
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, Mapping) else {}

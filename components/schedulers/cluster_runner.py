@@ -22,7 +22,8 @@ import pulumi
 import pulumi_aws as aws
 import yaml
 
-from ..arns import assume_role_policy, endpoint_service_name, service_principal
+from ..arns import endpoint_service_name
+from ..trust import source_conditions, trust_policy
 
 # <account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>[:tag][@digest] (ECR user guide,
 # "Pushing a Docker image": registry URI format).
@@ -272,13 +273,21 @@ class ClusterRunner(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        account = aws.get_caller_identity_output().account_id
         role = aws.iam.Role(
             f"{name}-runner",
-            assume_role_policy=assume_role_policy(service_principal("codebuild", partition)),
+            # Only this project may assume it (CodeBuild user guide, "Cross-service confused deputy
+            # prevention"; trust.py).
+            assume_role_policy=account.apply(
+                lambda acct: trust_policy(
+                    "codebuild",
+                    partition,
+                    source_conditions(acct, f"arn:{partition}:codebuild:{region}:{acct}:project/{name}"),
+                )
+            ),
             tags=tags,
             opts=child,
         )
-        account = aws.get_caller_identity_output().account_id
         subnet_arns = pulumi.Output.all(account, args["subnet_ids"]).apply(
             lambda v: [f"arn:{partition}:ec2:{region}:{v[0]}:subnet/{s}" for s in v[1]]
         )

@@ -17,6 +17,7 @@ from ..arns import assume_role_policy, managed_policy_arn, service_principal
 from ..spec.images import RELEASE_VERSION
 from ..spec.model import Taint, parse_taint
 from ..spec.scheduler import Queue
+from ..trust import pod_identity_conditions, source_conditions, trust_policy
 from .cluster_config import (
     CHECKPOINT_GRACE,
     ClusterSettings,
@@ -282,10 +283,18 @@ class KubernetesScheduler(pulumi.ComponentResource):
         name, partition, tags = self._name, self._partition, self._tags
         child = pulumi.ResourceOptions(parent=self)
         kms_key_arn = args.get("kms_key_arn")
+        region = args["region"]
         cluster_role = aws.iam.Role(
             f"{name}-cluster",
-            assume_role_policy=assume_role_policy(
-                service_principal("eks", partition), ["sts:AssumeRole", "sts:TagSession"]
+            # Only this cluster may assume it: the cluster's ARN is known before it exists (EKS user
+            # guide, "Cross-service confused deputy prevention in Amazon EKS"; trust.py).
+            assume_role_policy=aws.get_caller_identity_output().account_id.apply(
+                lambda account: trust_policy(
+                    "eks",
+                    partition,
+                    source_conditions(account, f"arn:{partition}:eks:{region}:{account}:cluster/{name}"),
+                    ["sts:AssumeRole", "sts:TagSession"],
+                )
             ),
             tags=tags,
             opts=child,
@@ -321,9 +330,11 @@ class KubernetesScheduler(pulumi.ComponentResource):
                 public_access_cidrs=args.get("public_access_cidrs") if public else None,
             ),
             # Access entries only (no aws-auth ConfigMap); EKS adds the managed node groups' roles
-            # itself (EKS user guide setting-up-access-entries).
+            # itself (EKS user guide, "Grant IAM users access to Kubernetes with EKS access entries").
+            # Nobody is admin for having created the cluster: the configured administrators
+            # (`aifactory:access.administrators`) and the cluster-stack runner get their own entries.
             access_config=aws.eks.ClusterAccessConfigArgs(
-                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=True
+                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=False
             ),
             encryption_config=aws.eks.ClusterEncryptionConfigArgs(
                 provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=kms_key_arn),
@@ -341,11 +352,20 @@ class KubernetesScheduler(pulumi.ComponentResource):
             # The managed add-ons below replace the self-managed ones EKS would otherwise install.
             bootstrap_self_managed_addons=False,
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy, control_plane_logs]),
+            # bootstrapClusterCreatorAdminPermissions can only be set at creation: a change replaces
+            # the cluster (CreateCluster accessConfig; Terraform aws_eks_cluster marks it ForceNew).
+            # Clusters created by 0.1 (with True) keep their value rather than be replaced; remove
+            # the creator's entry there by hand once the administrators' entries work.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[cluster_policy, control_plane_logs],
+                ignore_changes=["accessConfig.bootstrapClusterCreatorAdminPermissions"],
+            ),
         )
 
     def _access(self, cluster: aws.eks.Cluster, admin_role_arns: list[pulumi.Input[str]]) -> None:
-        """Cluster-admin access entries for the given roles."""
+        """Cluster-admin access entries, cluster scope, for the given roles (EKS user guide, "Grant IAM
+        users access to Kubernetes with EKS access entries"; access policy AmazonEKSClusterAdminPolicy)."""
         name, partition = self._name, self._partition
         child = pulumi.ResourceOptions(parent=self)
         for i, principal in enumerate(admin_role_arns):
@@ -370,7 +390,14 @@ class KubernetesScheduler(pulumi.ComponentResource):
         """The managed add-ons; the Pod Identity agent first, since the others' identities need it."""
         name, tags = self._name, self._tags
         child = pulumi.ResourceOptions(parent=self)
-        cni_role = self._pod_role(f"{name}-vpc-cni", self._partition, tags, child, managed=["AmazonEKS_CNI_Policy"])
+        cni_role = self._pod_role(
+            f"{name}-vpc-cni",
+            self._partition,
+            tags,
+            child,
+            ("kube-system", "aws-node"),
+            managed=["AmazonEKS_CNI_Policy"],
+        )
         pod_identity_agent = aws.eks.Addon(
             f"{name}-eks-pod-identity-agent",
             cluster_name=cluster.name,
@@ -407,6 +434,7 @@ class KubernetesScheduler(pulumi.ComponentResource):
             self._partition,
             tags,
             pulumi.ResourceOptions(parent=self),
+            ("kube-system", FSX_CONTROLLER_SERVICE_ACCOUNT),
             inline={
                 "Version": "2012-10-17",
                 "Statement": [{"Effect": "Allow", "Action": ["fsx:DescribeFileSystems"], "Resource": "*"}],
@@ -428,14 +456,21 @@ class KubernetesScheduler(pulumi.ComponentResource):
         partition: str,
         tags: dict[str, str],
         opts: pulumi.ResourceOptions,
+        service_account: tuple[str, str],
         managed: list[str] | None = None,
         inline: Mapping[str, Any] | None = None,
     ) -> aws.iam.Role:
-        """An IAM role for EKS Pod Identity (trusts pods.eks.amazonaws.com, EKS user guide pod-id-role)."""
+        """An IAM role for EKS Pod Identity that only `service_account` (namespace, name) of this cluster
+        may assume: the trust matches the session tags Pod Identity sets (EKS user guide, "Create IAM
+        role with trust policy required by EKS Pod Identity"; trust.py)."""
+        namespace, account_name = service_account
         role = aws.iam.Role(
             name,
-            assume_role_policy=assume_role_policy(
-                service_principal("pods.eks", partition), ["sts:AssumeRole", "sts:TagSession"]
+            assume_role_policy=trust_policy(
+                "pods.eks",
+                partition,
+                pod_identity_conditions(self._name, namespace, account_name),
+                ["sts:AssumeRole", "sts:TagSession"],
             ),
             tags=tags,
             opts=opts,
@@ -489,9 +524,12 @@ class KubernetesScheduler(pulumi.ComponentResource):
             # which the GPU nodes carry too (EKS user guide, "Customize managed nodes with launch
             # templates"), so CoreDNS and the controllers reach them and the control plane reaches
             # their kubelets.
-            # IMDSv2 only; hop limit 2 so pods can reach it (EKS user guide launch-templates).
+            # IMDSv2 only; hop limit 1: the controllers here take credentials from Pod Identity and
+            # those that need the metadata service run with hostNetwork (see fleet.metadata_hop_limit;
+            # EKS best practices guide, "Restrict access to the instance profile assigned to the
+            # worker node").
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_tokens="required", http_put_response_hop_limit=2, http_endpoint="enabled"
+                http_tokens="required", http_put_response_hop_limit=1, http_endpoint="enabled"
             ),
             tags=tags,
             opts=child,

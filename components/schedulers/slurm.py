@@ -10,7 +10,12 @@ Choices:
 * Names resolve through a private Route 53 zone with one record per node, so slurmctld can resolve
   every NodeName at start (it does) and slurmd steps reach each other.
 * The munge key is generated on the head node's first boot and stored in Secrets Manager (encrypted
-  with the stack's key when given); it never passes through Pulumi state.
+  with the stack's key when given); it never passes through Pulumi state. Only the head's role may
+  read the secret (its resource policy denies everyone else, the fleets' roles carry an explicit
+  deny); compute nodes copy the key as root from a root-only NFS share on the head, so no credential
+  a job user could reach opens it.
+* Instance metadata is reachable by root only on the head and the compute nodes (an OUTPUT-chain
+  firewall rule, `templates/slurm/imds-firewall.sh.j2`), and both launch with hop limit 1.
 * Accounting uses Amazon RDS for MariaDB (slurmdbd's MySQL plugin), with the master password managed
   by RDS in Secrets Manager.
 """
@@ -36,6 +41,14 @@ SLURM_PORTS = (6817, 6819)
 SLURMD_PORT = 6818
 """slurmd on the compute nodes (slurm.conf(5) SlurmdPort)."""
 
+NFS_PORT = 2049
+"""NFSv4 needs only this port: no portmapper or mountd (RFC 7530 section 3.1, "Port and
+Transport")."""
+
+MUNGE_SHARE = "/srv/aifactory-munge"
+"""The head's root-only directory, exported read-only over NFS, holding the copy of the munge key
+the compute nodes' root fetches at join."""
+
 NODE_NAME_TAG = "aifactory:slurm-node"
 CLUSTER_TAG = "aifactory:slurm-cluster"
 
@@ -45,13 +58,13 @@ Egress = Literal["none", "nat"]
 # What each script installs with NAT egress and needs from the image without it. Ubuntu 24.04
 # packages: slurmctld/slurmd/slurmdbd and slurm-client (scontrol) from Ubuntu's slurm-wlm source,
 # munge (munged, mungekey), mariadb-client (mariadb); the AWS CLI is a snap there (see the scripts).
-HEAD_PACKAGES = ("slurmctld", "slurm-client", "munge")
-HEAD_BINARIES = ("slurmctld", "scontrol", "munged", "mungekey", "aws")
+HEAD_PACKAGES = ("slurmctld", "slurm-client", "munge", "nfs-kernel-server")
+HEAD_BINARIES = ("slurmctld", "scontrol", "munged", "mungekey", "aws", "exportfs", "iptables")
 ACCOUNTING_PACKAGES = ("slurmdbd", "mariadb-client")
 ACCOUNTING_BINARIES = ("slurmdbd", "python3")
 """With accounting the head also needs a MariaDB/MySQL client (`mariadb` or `mysql`), checked apart."""
-NODE_PACKAGES = ("slurmd", "munge")
-NODE_BINARIES = ("slurmd", "munged", "aws", "curl")
+NODE_PACKAGES = ("slurmd", "munge", "nfs-common")
+NODE_BINARIES = ("slurmd", "munged", "curl", "mount.nfs4", "iptables")
 
 OFFLINE_HINT = (
     "the stack has no internet egress (aifactory:network.egress is none), so nothing is installed at boot: "
@@ -64,14 +77,7 @@ ONLINE_HINT = "the package install above should have provided them: check the ro
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _REGION = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-[0-9]+$")
 _SERIES = re.compile(r"^[0-9]{2}\.[0-9]{2}$")
-# The munge secret's ARN as SSM substitutes it into the join script (Secrets Manager ARN format,
-# "IAM identifiers" in the IAM user guide); SSM refuses other values (document `allowedPattern`).
-_SECRET_NAME = r"[A-Za-z0-9/_+=.@!-]+"
-
-
-def munge_secret_arn_pattern(partition: str, region: str) -> str:
-    """The only values the join document accepts for its munge secret: one of this stack's secrets."""
-    return f"^arn:{partition}:secretsmanager:{region}:[0-9]{{12}}:secret:{_SECRET_NAME}$"
+DEFAULT_NODE_CIDR = "10.0.0.0/16"
 
 
 class SlurmComputeGroupArgs(TypedDict):
@@ -120,7 +126,9 @@ class SlurmSchedulerArgs(TypedDict):
     fleet_security_group_ids: Required[list[pulumi.Input[str]]]
     """The fleets' node security groups: the only sources allowed to reach the Slurm ports."""
     node_role_names: NotRequired[list[pulumi.Input[str]]]
-    """The fleets' instance roles, granted read access to the munge key."""
+    """The fleets' instance roles: each gets an explicit deny on the munge key (only the head reads it)."""
+    node_cidr: NotRequired[str]
+    """The VPC's CIDR: the only clients the head's munge key share is exported to (default 10.0.0.0/16)."""
     compute_groups: Required[list[SlurmComputeGroupArgs]]
     """One entry per placement domain."""
     kms_key_arn: NotRequired[pulumi.Input[str] | None]
@@ -147,6 +155,10 @@ def _validate(args: SlurmSchedulerArgs) -> None:
         problems.append(f"version {args['version']!r} is not a Slurm release series such as 23.11")
     if not re.match(r"^aws(-[a-z]+)*$", str(args.get("partition", "aws"))):
         problems.append(f"partition {args.get('partition')!r} is not an AWS partition such as aws")
+    try:
+        ipaddress.ip_network(str(args.get("node_cidr", DEFAULT_NODE_CIDR)), strict=True)
+    except ValueError:
+        problems.append(f"node_cidr {args.get('node_cidr')!r} is not a network such as 10.0.0.0/16")
     if args.get("egress", "nat") not in ("none", "nat"):
         problems.append(f"egress {args.get('egress')!r} is neither 'none' nor 'nat'")
     if "vpc_cidr" in args:
@@ -275,6 +287,18 @@ class SlurmScheduler(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
+            # The munge key share (NFSv4) from the fleet's nodes only.
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-munge-share-{i}",
+                security_group_id=head_sg.id,
+                referenced_security_group_id=fleet_sg,
+                ip_protocol="tcp",
+                from_port=NFS_PORT,
+                to_port=NFS_PORT,
+                description="munge key share (NFSv4, root only) from the fleet",
+                tags=tags,
+                opts=child,
+            )
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-slurmd-{i}",
                 security_group_id=fleet_sg,
@@ -386,13 +410,24 @@ class SlurmScheduler(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        # Only the head reads or writes the munge key: the secret's own policy refuses every other
+        # principal (Secrets Manager user guide, "Resource-based policies": an explicit deny in the
+        # resource policy overrides any allow), matched by aws:PrincipalArn, the role ARN of an
+        # assumed-role session (IAM user guide, "AWS global condition context keys").
+        aws.secretsmanager.SecretPolicy(
+            f"{name}-munge-key",
+            secret_arn=munge.arn,
+            policy=pulumi.Output.all(munge.arn, role.arn).apply(lambda v: json.dumps(munge_secret_policy(v[0], v[1]))),
+            block_public_policy=True,
+            opts=child,
+        )
+        # And the fleets' roles carry an explicit deny, so no policy attached to them later can
+        # reopen the key to a job (IAM user guide, "Policy evaluation logic": an explicit deny wins).
         for i, node_role in enumerate(args.get("node_role_names", [])):
             aws.iam.RolePolicy(
                 f"{name}-node-munge-{i}",
                 role=node_role,
-                policy=pulumi.Output.all(munge.arn, kms).apply(
-                    lambda v: json.dumps(_node_policy(v[0], v[1], region, partition))
-                ),
+                policy=munge.arn.apply(lambda arn: json.dumps(node_munge_deny(arn))),
                 opts=child,
             )
         profile = aws.iam.InstanceProfile(f"{name}-head", role=role.name, tags=tags, opts=child)
@@ -416,6 +451,7 @@ class SlurmScheduler(pulumi.ComponentResource):
         db_host, db_secret = database if database is not None else (None, None)
         files = [(n, _b64(t)) for n, t in sorted(args["config_files"].items())]
         egress = args.get("egress", "nat")
+        node_cidr = str(args.get("node_cidr", DEFAULT_NODE_CIDR))
         user_data = pulumi.Output.all(munge.arn, db_host, db_secret).apply(
             lambda v: _gzip_b64(
                 head_user_data(
@@ -428,6 +464,7 @@ class SlurmScheduler(pulumi.ComponentResource):
                     db_secret_arn=v[2],
                     files=files,
                     egress=egress,
+                    node_cidr=node_cidr,
                 )
             )
         )
@@ -439,6 +476,8 @@ class SlurmScheduler(pulumi.ComponentResource):
             vpc_security_group_ids=[head_sg.id],
             iam_instance_profile=profile.name,
             associate_public_ip_address=False,
+            # No container on the head: hop limit 1 (EC2 user guide, "Configure the instance
+            # metadata options"), and the boot script's firewall leaves IMDS to root.
             metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
                 http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1
             ),
@@ -494,15 +533,6 @@ class SlurmScheduler(pulumi.ComponentResource):
                 {
                     "schemaVersion": "2.2",
                     "description": f"Join a node to Slurm cluster {cluster}",
-                    # SSM refuses a parameter value outside `allowedPattern` (SSM document syntax
-                    # reference, "parameters"), so only a Secrets Manager ARN reaches the script.
-                    "parameters": {
-                        "MungeSecretArn": {
-                            "type": "String",
-                            "description": "munge key secret",
-                            "allowedPattern": munge_secret_arn_pattern(args.get("partition", "aws"), region),
-                        }
-                    },
                     "mainSteps": [
                         {
                             "action": "aws:runShellScript",
@@ -519,7 +549,6 @@ class SlurmScheduler(pulumi.ComponentResource):
             f"{name}-join",
             name=document.name,
             targets=[aws.ssm.AssociationTargetArgs(key=f"tag:{CLUSTER_TAG}", values=[cluster])],
-            parameters={"MungeSecretArn": munge.arn},
             tags=tags,
             opts=child,
         )
@@ -539,10 +568,12 @@ class SlurmScheduler(pulumi.ComponentResource):
                     launch_template=aws.ec2.InstanceLaunchTemplateArgs(
                         id=group["launch_template_id"], version=group["launch_template_version"]
                     ),
+                    # Slurm jobs run on the host's network (no container bridge adds a hop): hop
+                    # limit 1 (EC2 user guide, "Configure the instance metadata options").
                     metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
                         http_endpoint="enabled",
                         http_tokens="required",
-                        http_put_response_hop_limit=2,
+                        http_put_response_hop_limit=1,
                         instance_metadata_tags="enabled",
                     ),
                     tags={**tags, "Name": hostname, NODE_NAME_TAG: hostname, CLUSTER_TAG: cluster},
@@ -572,9 +603,12 @@ def head_user_data(
     db_secret_arn: str | None,
     files: list[tuple[str, str]],
     egress: str,
+    node_cidr: str = DEFAULT_NODE_CIDR,
 ) -> str:
     """The head node's first-boot script: installs Slurm with NAT egress, requires it in the image
-    without (`egress` none), then munge, the configuration, slurmdbd (accounting) and slurmctld."""
+    without (`egress` none), then the IMDS firewall, munge and its root-only share to `node_cidr`,
+    the configuration, slurmdbd (accounting) and slurmctld."""
+    node_cidr = str(ipaddress.ip_network(node_cidr, strict=True))
     if accounting and not (db_host and db_secret_arn):
         raise ValueError("accounting needs the database's address and its master user secret")
     return render(
@@ -587,6 +621,8 @@ def head_user_data(
         db_host=db_host,
         db_secret_arn=db_secret_arn,
         files=files,
+        munge_share=MUNGE_SHARE,
+        node_cidr=node_cidr,
         offline=egress == "none",
         packages=HEAD_PACKAGES + (ACCOUNTING_PACKAGES if accounting else ()),
         binaries=HEAD_BINARIES + (ACCOUNTING_BINARIES if accounting else ()),
@@ -604,14 +640,15 @@ def join_script(
     egress: str,
     script_dir: str = "/etc/slurm/scripts",
 ) -> str:
-    """The SSM join script every compute node runs; SSM substitutes `{{ MungeSecretArn }}`."""
+    """The SSM join script every compute node runs as root: the IMDS firewall, the munge key from the
+    head's share, the scripts and slurmd."""
     return render(
         "slurm/slurmd-join.sh.j2",
         name_tag=NODE_NAME_TAG,
         zone=zone,
         version=version,
         region=region,
-        munge_secret_arn="{{ MungeSecretArn }}",
+        munge_share=MUNGE_SHARE,
         script_dir=script_dir,
         scripts=scripts,
         controller_host=controller_host,
@@ -666,12 +703,29 @@ def _head_policy(secret_arns: list[str], kms: str | None, region: str, partition
     }
 
 
-def _node_policy(secret_arn: str, kms: str | None, region: str, partition: str) -> dict[str, object]:
-    """Compute nodes only read the munge key."""
+MUNGE_SECRET_ACTIONS = ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"]
+
+
+def munge_secret_policy(secret_arn: str, head_role_arn: str) -> dict[str, object]:
+    """The munge secret's resource policy: nobody but the head's role reads or writes its value."""
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": secret_arn},
-            *_kms_statement(kms, ["kms:Decrypt"], region, partition),
+            {
+                "Sid": "OnlyTheHeadNodeReadsTheMungeKey",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": MUNGE_SECRET_ACTIONS,
+                "Resource": secret_arn,
+                "Condition": {"StringNotEquals": {"aws:PrincipalArn": head_role_arn}},
+            }
         ],
+    }
+
+
+def node_munge_deny(secret_arn: str) -> dict[str, object]:
+    """A compute role's explicit deny on the munge key (it gets the key from the head, as root)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": MUNGE_SECRET_ACTIONS, "Resource": secret_arn}],
     }

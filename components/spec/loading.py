@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from .access import ACCESS_RULES
 from .errors import NAMESPACE, ConfigError, ConfigIssue, config_path, did_you_mean
 from .images import images_pinned, images_well_formed
 from .model import FactorySpec
@@ -26,7 +27,7 @@ from .site_rules import SITE_RULES
 from .storage_rules import STORAGE_RULES
 
 SPEC_RULES: tuple[Rule, ...] = (
-    FOUNDATION_RULES + STORAGE_RULES + SITE_RULES + SCHEDULER_RULES + (images_well_formed, images_pinned)
+    FOUNDATION_RULES + STORAGE_RULES + SITE_RULES + SCHEDULER_RULES + ACCESS_RULES + (images_well_formed, images_pinned)
 )
 
 REGION_KEY = "aws:region"

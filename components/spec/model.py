@@ -11,6 +11,7 @@ from pydantic import BeforeValidator, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from ..catalog.regions import partition_of
+from .access import AccessSpec
 from .base import SpecModel
 from .images import AMI_ID
 from .scheduler import SchedulerSpec
@@ -169,6 +170,7 @@ class FactorySpec(SpecModel):
     storage: StorageSpec | None = None
     site: SiteSpec | None = None
     scheduler: SchedulerSpec | None = None
+    access: AccessSpec | None = None
     images: dict[str, str] = Field(
         default_factory=dict,
         description="Pinned machine images by role (`spec/images.py`); `aifactory images pin <stack>` writes them.",

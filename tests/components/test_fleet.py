@@ -167,3 +167,23 @@ def test_fleets_without_eks_carry_the_efa_and_node_groups_only() -> None:
     resources = _plan("p5.48xlarge", CAPACITY["on-demand"])
     (lt,) = _launch_templates(resources)
     assert {len(i["securityGroups"]) for i in lt.inputs["networkInterfaces"]} == {2}
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "hops"),
+    [
+        (None, 2.0),
+        ({"kind": "slurm", "partitions": [{"name": "p", "fleets": ["gpu"]}]}, 1.0),
+        ({"kind": "kubernetes", "queues": [{"name": "q", "namespace": "t", "gpuQuota": 32}]}, 1.0),
+    ],
+)
+def test_node_hop_limit_is_one_unless_containers_on_a_bridge_may_need_two(
+    scheduler: dict[str, Any] | None, hops: float
+) -> None:
+    # 0.1 gave every fleet hop limit 2: pods and jobs could take the node role from IMDS.
+    resources = _plan("p5.48xlarge", CAPACITY["on-demand"], scheduler)
+    templates = _launch_templates(resources)
+    assert templates
+    for lt in templates:
+        assert lt.inputs["metadataOptions"]["httpPutResponseHopLimit"] == hops, lt.name
+        assert lt.inputs["metadataOptions"]["httpTokens"] == "required"

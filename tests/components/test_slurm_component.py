@@ -153,7 +153,9 @@ def test_srun_on_the_head_is_reachable_on_the_configured_port_range(plain: list[
     assert f"SrunPortRange={low}-{high}\n" in render_slurm_configs(case_inputs("dev"))["slurm.conf"]
 
 
-def test_munge_secret_uses_the_cmk_and_only_nodes_and_head_read_it(sovereign: list[PlannedResource]) -> None:
+def test_munge_secret_uses_the_cmk_and_only_the_head_reads_it(sovereign: list[PlannedResource]) -> None:
+    # 0.1 let every compute role read the munge key: any job user could take the role's credentials
+    # from IMDS, read the key and forge root.
     [secret] = _of(sovereign, "aws:secretsmanager/secret:Secret")
     assert secret.inputs["kmsKeyId"] == KMS
     assert "secretString" not in secret.inputs
@@ -161,14 +163,49 @@ def test_munge_secret_uses_the_cmk_and_only_nodes_and_head_read_it(sovereign: li
     assert {r.inputs["role"] for r in node_policies} == {"train-node", "eval-node"}
     for policy in node_policies:
         statements = json.loads(policy.inputs["policy"])["Statement"]
-        assert statements[0]["Action"] == ["secretsmanager:GetSecretValue"]
-        # Read only, the stack's key only, and only through Secrets Manager.
-        assert statements[1] == {
-            "Effect": "Allow",
-            "Action": ["kms:Decrypt"],
-            "Resource": KMS,
-            "Condition": {"StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}},
-        }
+        assert not [s for s in statements if s["Effect"] == "Allow"]
+        assert [s["Effect"] for s in statements] == ["Deny"]
+        assert "secretsmanager:GetSecretValue" in statements[0]["Action"]
+    [resource_policy] = _of(sovereign, "aws:secretsmanager/secretPolicy:SecretPolicy")
+    [deny] = json.loads(resource_policy.inputs["policy"])["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
+    assert "secretsmanager:GetSecretValue" in deny["Action"]
+    [head_role] = [r for r in _of(sovereign, "aws:iam/role:Role") if r.name == "slurm-head"]
+    assert deny["Condition"] == {"StringNotEquals": {"aws:PrincipalArn": head_role.outputs["arn"]}}
+
+
+def test_compute_nodes_copy_the_munge_key_from_the_heads_root_only_share(plain: list[PlannedResource]) -> None:
+    head, (content, join) = _user_data(plain), _join(plain)
+    assert "aws secretsmanager" not in join and "aws " not in join
+    assert "aws secretsmanager get-secret-value" in head and "aws secretsmanager put-secret-value" in head
+    assert "parameters" not in content  # no secret ARN reaches the node at all
+    assert "install -d -o root -g root -m 0700 '/srv/aifactory-munge'" in head
+    assert "'/srv/aifactory-munge' \\\n  '10.0.0.0/16' >/etc/exports.d/aifactory-munge.exports" in head
+    assert "(ro,sync,secure,no_root_squash,no_subtree_check)" in head
+    assert "head_share='head.aif-dev.slurm.internal:/srv/aifactory-munge'" in join
+    assert 'install -o munge -g munge -m 0400 "$share/munge.key" /etc/munge/munge.key' in join
+    rules = _of(plain, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    share = [r.inputs for r in rules if r.name.startswith("slurm-munge-share")]
+    assert {r["referencedSecurityGroupId"] for r in share} == {"sg-fleet-train", "sg-fleet-eval"}
+    assert all((r["fromPort"], r["toPort"], r["ipProtocol"]) == (2049.0, 2049.0, "tcp") for r in share)
+    assert all(r["securityGroupId"] != "sg-fleet-train" for r in share)
+
+
+def test_imds_is_root_only_on_head_and_nodes_and_hop_limit_is_one(plain: list[PlannedResource]) -> None:
+    for script in (_user_data(plain), _join(plain)[1]):
+        assert "restrict iptables 169.254.169.254/32" in script
+        assert "restrict ip6tables fd00:ec2::254/128" in script
+        assert "-m owner --uid-owner 0 -j RETURN" in script
+        assert "systemctl enable aifactory-imds-firewall.service" in script
+    for instance in _of(plain, "aws:ec2/instance:Instance"):
+        assert instance.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1.0, instance.name
+        assert instance.inputs["metadataOptions"]["httpTokens"] == "required"
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.1/16", "any", "10.0.0.0/16 *(rw)"])
+def test_a_share_cidr_that_is_not_a_network_is_refused(cidr: str) -> None:
+    with pytest.raises(ValueError, match="node_cidr"):
+        _plan(accounting=False, kms=None, node_cidr=cidr)
 
 
 def test_head_writes_and_reads_its_secrets_through_secrets_manager_only(sovereign: list[PlannedResource]) -> None:
@@ -208,11 +245,9 @@ def test_join_document_runs_the_bounded_join_script(plain: list[PlannedResource]
     script = "\n".join(content["mainSteps"][0]["inputs"]["runCommand"])
     assert "conf_server='head.aif-dev.slurm.internal:6817'" in script
     assert "--conf-server $conf_server -N $node" in script
-    assert '"{{ MungeSecretArn }}"' not in script and "--secret-id '{{ MungeSecretArn }}'" in script
     [association] = _of(plain, "aws:ssm/association:Association")
     assert association.inputs["targets"] == [{"key": f"tag:{CLUSTER_TAG}", "values": ["aif-dev"]}]
-    # SSM substitutes the parameter; shellcheck the script as the node runs it.
-    _shellcheck(re.sub(r"\{\{ MungeSecretArn \}\}", "arn:aws:secretsmanager:us-east-1:1:secret:m", script))
+    _shellcheck(script)
 
 
 def _user_data(resources: list[PlannedResource]) -> str:
@@ -232,23 +267,9 @@ def test_without_egress_head_and_nodes_install_nothing_and_check_the_image(
     for script in (head, join):
         assert "apt-get" not in script and "snap install" not in script
         assert "no internet egress" in script
-    assert "require 'slurmctld' 'scontrol' 'munged' 'mungekey' 'aws' 'slurmdbd' 'python3'" in head
-    assert "require 'slurmd' 'munged' 'aws' 'curl'" in join
+    assert "require 'slurmctld' 'scontrol' 'munged' 'mungekey' 'aws' 'exportfs' 'iptables' 'slurmdbd' 'python3'" in head
+    assert "require 'slurmd' 'munged' 'curl' 'mount.nfs4' 'iptables'" in join
     assert "apt-get install" in _user_data(plain) and "apt-get install" in _join(plain)[1]
-
-
-def test_join_document_accepts_only_a_secrets_manager_arn(plain: list[PlannedResource]) -> None:
-    content, _ = _join(plain)
-    pattern = re.compile(content["parameters"]["MungeSecretArn"]["allowedPattern"])
-    assert pattern.match("arn:aws:secretsmanager:us-east-1:123456789012:secret:aif-munge-AbCdEf")
-    for bad in (
-        "x' ; reboot ; '",
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:a b",
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:a'b",
-        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:other-region",
-        "$(id)",
-    ):
-        assert not pattern.match(bad), bad
 
 
 @pytest.mark.parametrize(

@@ -787,11 +787,18 @@ def test_instances_from_a_launch_template_inherit_its_disks() -> None:
     assert check_encrypted_disks("aws:ec2/instance:Instance", unencrypted, config)
 
 
-def test_hop_limit_one_is_fine_on_a_standalone_instance_but_not_a_node_template() -> None:
+@pytest.mark.parametrize("resource_type", ["aws:ec2/instance:Instance", "aws:ec2/launchTemplate:LaunchTemplate"])
+def test_imdsv2_accepts_hop_limit_one_or_two_and_refuses_more(resource_type: str) -> None:
+    # 0.1 refused hop limit 1 on launch templates: no fleet could keep pods or jobs off the node role.
     from aifactory.policies import PolicyConfig, check_imdsv2
 
     config = PolicyConfig(profile="commercial")
-    strict = {"metadataOptions": {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 1}}
-    assert check_imdsv2("aws:ec2/instance:Instance", strict, config) == []
-    assert check_imdsv2("aws:ec2/launchTemplate:LaunchTemplate", strict, config)
+
+    def options(hops: int, tokens: str = "required") -> dict[str, Any]:
+        return {"metadataOptions": {"httpEndpoint": "enabled", "httpTokens": tokens, "httpPutResponseHopLimit": hops}}
+
+    assert check_imdsv2(resource_type, options(1), config) == []
+    assert check_imdsv2(resource_type, options(2), config) == []
+    assert check_imdsv2(resource_type, options(3), config)
+    assert check_imdsv2(resource_type, options(1, tokens="optional"), config)
     assert check_imdsv2("aws:ec2/instance:Instance", {"launchTemplate": {"id": "lt-1"}}, config) == []

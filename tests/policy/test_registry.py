@@ -40,7 +40,9 @@ EXPECTED: dict[str, tuple[str, str, bool, str]] = {
         "compute",
         "mandatory",
         False,
-        "Launch templates and instances require IMDSv2 with hop limit 2.",
+        "Launch templates and instances require IMDSv2 (httpTokens required) with hop limit 1 or 2 "
+        "(EC2 user guide, 'Configure the instance metadata options'; EKS best practices guide, 'Restrict access "
+        "to the instance profile assigned to the worker node').",
     ),
     "efa-interface-layout": (
         "compute",

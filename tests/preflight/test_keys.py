@@ -171,3 +171,76 @@ def test_a_statement_matching_the_role_by_principal_arn_counts_for_that_role_onl
     ]
     world = replaced(eks_world(), "cmk", policy=key_policy(ROOT_STATEMENT, *statements))
     assert (findings(world) == []) is allowed
+
+
+MUNGE_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:aif-munge-key-AbCdEf"
+HEAD_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/head-role"
+
+
+def _compute_world(node_statements: list[dict[str, Any]], resource_policy: dict[str, Any] | None = None) -> list:
+    """A Slurm compute node launched from a template whose profile is `node-role`, and the munge secret."""
+    profile_arn = f"arn:aws:iam::{ACCOUNT}:instance-profile/node"
+    world = [
+        res("aws:iam/instanceProfile:InstanceProfile", "node", "node", outputs={"arn": profile_arn}, role="node-role"),
+        res("aws:ec2/launchTemplate:LaunchTemplate", "lt", "lt-1", iamInstanceProfile={"arn": profile_arn}),
+        res("aws:ec2/instance:Instance", "gpu-0", launchTemplate={"id": "lt-1", "version": "1"}),
+        res("aws:secretsmanager/secret:Secret", "munge", outputs={"arn": MUNGE_ARN}),
+        res(
+            "aws:iam/rolePolicy:RolePolicy",
+            "node-munge",
+            role="node-role",
+            policy=json.dumps({"Version": "2012-10-17", "Statement": node_statements}),
+        ),
+    ]
+    if resource_policy is not None:
+        world.append(
+            res(
+                "aws:secretsmanager/secretPolicy:SecretPolicy",
+                "munge",
+                secretArn=MUNGE_ARN,
+                policy=json.dumps(resource_policy),
+            )
+        )
+    return world
+
+
+READ = {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": MUNGE_ARN}
+
+
+def test_a_compute_role_that_may_read_the_munge_key_is_a_finding() -> None:
+    # 0.1 granted exactly this, and the rule only checked that the reader could also decrypt.
+    assert findings(_compute_world([READ]), "keys.secret-readers") == [
+        "role node-role → secret aif-munge-key-AbCdEf: a compute node's role may read the secret, so any job "
+        "that reaches the node's credentials can; remove the permission (the head node shares the munge key "
+        "with the nodes' root)"
+    ]
+    wildcard = {**READ, "Action": ["secretsmanager:*"], "Resource": "*"}
+    assert findings(_compute_world([wildcard]), "keys.secret-readers")
+
+
+def test_an_explicit_deny_or_the_secret_policy_keeps_the_compute_role_out() -> None:
+    deny = {**READ, "Effect": "Deny"}
+    assert findings(_compute_world([READ, deny]), "keys.secret-readers") == []
+    only_head = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": MUNGE_ARN,
+                "Condition": {"StringNotEquals": {"aws:PrincipalArn": HEAD_ROLE_ARN}},
+            }
+        ],
+    }
+    assert findings(_compute_world([READ], only_head), "keys.secret-readers") == []
+    # A policy that excepts the compute role itself does not keep it out.
+    excepting_node = json.loads(json.dumps(only_head))
+    excepting_node["Statement"][0]["Condition"]["StringNotEquals"]["aws:PrincipalArn"] = (
+        f"arn:aws:iam::{ACCOUNT}:role/node-role"
+    )
+    assert findings(_compute_world([READ], excepting_node), "keys.secret-readers")
+
+
+def test_a_compute_role_without_secret_permissions_is_fine() -> None:
+    assert findings(_compute_world([{**READ, "Action": ["ssm:GetParameter"]}]), "keys.secret-readers") == []

@@ -23,7 +23,6 @@ from tests.validators import shellcheck
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "slurm" / "scripts"
 MUNGE_ARN = "arn:aws:secretsmanager:eu-north-1:123456789012:secret:aif-munge-AbCdEf"
-SSM_ARN = "arn:aws:secretsmanager:eu-north-1:123456789012:secret:m"
 CASES = [(egress, accounting) for egress in ("nat", "none") for accounting in (False, True)]
 # What reaches a package archive or the internet; IMDS (169.254.169.254) is on the instance.
 INTERNET = re.compile(r"\b(apt-get|apt|dnf|yum|pip3?|snap install|wget)\b|curl [^\n]*https?://(?!169\.254\.169\.254)")
@@ -54,8 +53,8 @@ def join(egress: str) -> str:
         controller_host="slurmctld",
         egress=egress,
     )
-    # SSM substitutes the document parameter before the node runs the script.
-    return script.replace("{{ MungeSecretArn }}", SSM_ARN)
+    assert "{{" not in script  # no SSM parameter: nothing but the head's share gives the key
+    return script
 
 
 def bash_n(script: str) -> None:
@@ -90,13 +89,15 @@ def test_head_installs_exactly_its_packages_with_egress(accounting: bool) -> Non
     assert len(lines) == 1
     words = shlex.split(lines[0])
     assert words[:5] == ["apt-get", "install", "-y", "-qq", "--no-install-recommends"]
-    expected = ["slurmctld", "slurm-client", "munge"] + (["slurmdbd", "mariadb-client"] if accounting else [])
+    expected = ["slurmctld", "slurm-client", "munge", "nfs-kernel-server"] + (
+        ["slurmdbd", "mariadb-client"] if accounting else []
+    )
     assert words[5:] == expected
 
 
 def test_join_installs_exactly_slurmd_and_munge_with_egress() -> None:
     [line] = [line for line in join("nat").splitlines() if "apt-get install" in line]
-    assert shlex.split(line)[-2:] == ["slurmd", "munge"]
+    assert shlex.split(line)[-3:] == ["slurmd", "munge", "nfs-common"]
     assert shlex.split(line)[:4] == ["timeout", "600", "apt-get", "install"]
 
 
@@ -190,3 +191,46 @@ def test_interpolated_values_stay_one_shell_word(field: str, value: str) -> None
     assert quoted in script
     assert value not in script.replace(quoted, "")
     bash_n(script)
+
+
+def test_imds_firewall_admits_root_only_and_is_idempotent(tmp_path: Path) -> None:
+    """Run the firewall script the join and head scripts install against iptables stand-ins that
+    record their calls: both address families, root returns, everyone else is rejected, and a rerun
+    (every boot) flushes the chain instead of stacking OUTPUT jumps."""
+    script = join("nat")
+    body = script.split("<<'AIFACTORY_IMDS'\n", 1)[1].split("\nAIFACTORY_IMDS\n", 1)[0]
+    assert body == head("nat", False).split("<<'AIFACTORY_IMDS'\n", 1)[1].split("\nAIFACTORY_IMDS\n", 1)[0]
+    log = tmp_path / "calls"
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    stub = (
+        "#!/bin/bash\n"
+        'echo "$(basename "$0") $*" >>"$LOG"\n'
+        'args=" $* "\n'
+        'state="$RULES/$(basename "$0")"\n'
+        'case "$args" in\n'
+        '  *" -N "*) [ -e "$state.chain" ] && exit 1; touch "$state.chain" ;;\n'
+        '  *" -C OUTPUT "*) [ -e "$state.jump" ] || exit 1 ;;\n'
+        '  *" -I OUTPUT "*) touch "$state.jump" ;;\n'
+        "esac\n"
+    )
+    for tool in ("iptables", "ip6tables"):
+        path = tmp_path / tool
+        path.write_text(stub)
+        path.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "LOG": str(log), "RULES": str(rules)}
+    for _ in range(2):
+        subprocess.run(["bash", "-c", body], env=env, check=True, timeout=30)
+    calls = log.read_text().splitlines()
+    first, second = calls[: len(calls) // 2], calls[len(calls) // 2 :]
+    assert "iptables -w -A AIFACTORY-IMDS -m owner --uid-owner 0 -j RETURN" in first
+    assert "iptables -w -A AIFACTORY-IMDS -j REJECT" in first
+    assert "iptables -w -I OUTPUT 1 -d 169.254.169.254/32 -j AIFACTORY-IMDS" in first
+    if Path("/proc/net/if_inet6").exists():
+        assert "ip6tables -w -I OUTPUT 1 -d fd00:ec2::254/128 -j AIFACTORY-IMDS" in first
+    # The rerun flushes the existing chain and finds the jump in place.
+    assert "iptables -w -F AIFACTORY-IMDS" in second
+    assert not [c for c in second if " -I OUTPUT " in c]
+    # Root's RETURN comes before the REJECT.
+    chain = [c for c in first if c.startswith("iptables -w -A AIFACTORY-IMDS")]
+    assert chain[0].endswith("--uid-owner 0 -j RETURN") and chain[-1].endswith("-j REJECT")

@@ -3,7 +3,7 @@
 # from Secrets Manager. The stack has no internet egress: nothing is installed, the image must carry
 # every binary below, and a missing one stops the boot here with its name.
 # It writes the rendered configuration and starts the controller in configless mode (compute nodes
-# fetch slurm.conf from it). Output reaches the console and /var/log/cloud-init-output.log
+# fetch slurm.conf from it), and shares the munge key with the compute nodes' root over NFS. Output reaches the console and /var/log/cloud-init-output.log
 # (cloud-init's default `output` setting).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -25,12 +25,55 @@ require() {
   fi
 }
 
-require 'slurmctld' 'scontrol' 'munged' 'mungekey' 'aws' 'slurmdbd' 'python3'
+require 'slurmctld' 'scontrol' 'munged' 'mungekey' 'aws' 'exportfs' 'iptables' 'slurmdbd' 'python3'
 db_client=$(command -v mariadb || command -v mysql || true)
 if [ -z "$db_client" ]; then
   echo "aifactory: the head node image lacks a MariaDB/MySQL client (mariadb or mysql); $hint" >&2
   exit 1
 fi
+
+# Instance metadata for root only, as AWS ParallelCluster secures its head node (ParallelCluster user
+# guide, "HeadNode section": Imds / Secured; aws-parallelcluster-cookbook recipe `imds`, which
+# installs an iptables rule on the OUTPUT chain to 169.254.169.254 allowing only listed users): a job
+# user cannot fetch the instance role's credentials. IPv6 IMDS (fd00:ec2::254, EC2 user guide
+# "Access instance metadata for an EC2 instance") gets the same rule. A systemd unit re-applies the
+# rules at every boot, before the network and the Slurm and munge daemons start.
+cat >/usr/local/sbin/aifactory-imds-firewall <<'AIFACTORY_IMDS'
+#!/bin/bash
+set -euo pipefail
+restrict() {
+  local tool=$1 address=$2
+  "$tool" -w -N AIFACTORY-IMDS 2>/dev/null || "$tool" -w -F AIFACTORY-IMDS
+  "$tool" -w -A AIFACTORY-IMDS -m owner --uid-owner 0 -j RETURN
+  "$tool" -w -A AIFACTORY-IMDS -j REJECT
+  "$tool" -w -C OUTPUT -d "$address" -j AIFACTORY-IMDS 2>/dev/null \
+    || "$tool" -w -I OUTPUT 1 -d "$address" -j AIFACTORY-IMDS
+}
+restrict iptables 169.254.169.254/32
+if command -v ip6tables >/dev/null 2>&1 && [ -e /proc/net/if_inet6 ]; then
+  restrict ip6tables fd00:ec2::254/128
+fi
+AIFACTORY_IMDS
+chmod 0700 /usr/local/sbin/aifactory-imds-firewall
+cat >/etc/systemd/system/aifactory-imds-firewall.service <<'AIFACTORY_UNIT'
+[Unit]
+Description=aifactory: instance metadata reachable by root only
+DefaultDependencies=no
+After=local-fs.target
+Before=network-pre.target munge.service slurmd.service slurmctld.service
+Wants=network-pre.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/aifactory-imds-firewall
+
+[Install]
+WantedBy=multi-user.target
+AIFACTORY_UNIT
+systemctl daemon-reload
+systemctl enable aifactory-imds-firewall.service
+/usr/local/sbin/aifactory-imds-firewall
 
 controller_host='slurmctld'
 hostnamectl set-hostname "$controller_host"
@@ -54,6 +97,22 @@ rm -f /tmp/munge.key.b64
 chown munge:munge /etc/munge/munge.key
 chmod 0400 /etc/munge/munge.key
 systemctl enable --now munge
+
+# Compute nodes get the key from here, not from Secrets Manager: their role may not read the secret,
+# and nothing on them a job user reaches holds credentials that could. The share is how AWS
+# ParallelCluster hands the key to compute nodes (aws-parallelcluster-cookbook, slurm recipes'
+# `share_munge_head_node` / `setup_munge_compute_node`: a copy under the head's NFS-exported shared
+# directory that compute nodes copy as root at boot). Here the directory is root-only (0700) and
+# exported read-only to the VPC with `secure`, so only a client's root (a source port below 1024)
+# may mount it (exports(5): secure, ro, no_root_squash), and the fleets' security group is the only
+# source allowed to reach port 2049.
+install -d -o root -g root -m 0700 '/srv/aifactory-munge'
+install -o root -g root -m 0400 /etc/munge/munge.key '/srv/aifactory-munge/munge.key'
+install -d /etc/exports.d
+printf '%s %s(ro,sync,secure,no_root_squash,no_subtree_check)\n' '/srv/aifactory-munge' \
+  '10.0.0.0/16' >/etc/exports.d/aifactory-munge.exports
+systemctl enable --now nfs-server
+exportfs -ra
 
 install -d -o slurm -g slurm /var/spool/slurmctld /var/log/slurm /run/slurm
 base64 -d >'/etc/slurm/slurm.conf' <<'AIFACTORY_FILE'

@@ -3,7 +3,7 @@
 # for this cluster. The node's Slurm name is its `aifactory:slurm-node` instance tag (from the placement
 # plan), so topology.conf and the node agree. Bounded and idempotent: a rerun leaves a joined node as is.
 # The stack has no internet egress: nothing is installed, the image must carry slurmd, munge and the
-# AWS CLI, and a missing one stops the join here with its name.
+# NFS client, and a missing one stops the join here with its name.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/snap/bin
@@ -24,7 +24,50 @@ require() {
   fi
 }
 
-require 'slurmd' 'munged' 'aws' 'curl'
+require 'slurmd' 'munged' 'curl' 'mount.nfs4' 'iptables'
+
+# Instance metadata for root only, as AWS ParallelCluster secures its head node (ParallelCluster user
+# guide, "HeadNode section": Imds / Secured; aws-parallelcluster-cookbook recipe `imds`, which
+# installs an iptables rule on the OUTPUT chain to 169.254.169.254 allowing only listed users): a job
+# user cannot fetch the instance role's credentials. IPv6 IMDS (fd00:ec2::254, EC2 user guide
+# "Access instance metadata for an EC2 instance") gets the same rule. A systemd unit re-applies the
+# rules at every boot, before the network and the Slurm and munge daemons start.
+cat >/usr/local/sbin/aifactory-imds-firewall <<'AIFACTORY_IMDS'
+#!/bin/bash
+set -euo pipefail
+restrict() {
+  local tool=$1 address=$2
+  "$tool" -w -N AIFACTORY-IMDS 2>/dev/null || "$tool" -w -F AIFACTORY-IMDS
+  "$tool" -w -A AIFACTORY-IMDS -m owner --uid-owner 0 -j RETURN
+  "$tool" -w -A AIFACTORY-IMDS -j REJECT
+  "$tool" -w -C OUTPUT -d "$address" -j AIFACTORY-IMDS 2>/dev/null \
+    || "$tool" -w -I OUTPUT 1 -d "$address" -j AIFACTORY-IMDS
+}
+restrict iptables 169.254.169.254/32
+if command -v ip6tables >/dev/null 2>&1 && [ -e /proc/net/if_inet6 ]; then
+  restrict ip6tables fd00:ec2::254/128
+fi
+AIFACTORY_IMDS
+chmod 0700 /usr/local/sbin/aifactory-imds-firewall
+cat >/etc/systemd/system/aifactory-imds-firewall.service <<'AIFACTORY_UNIT'
+[Unit]
+Description=aifactory: instance metadata reachable by root only
+DefaultDependencies=no
+After=local-fs.target
+Before=network-pre.target munge.service slurmd.service slurmctld.service
+Wants=network-pre.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/aifactory-imds-firewall
+
+[Install]
+WantedBy=multi-user.target
+AIFACTORY_UNIT
+systemctl daemon-reload
+systemctl enable aifactory-imds-firewall.service
+/usr/local/sbin/aifactory-imds-firewall
 
 imds=http://169.254.169.254/latest
 token=$(curl -sf -m 5 -X PUT "$imds/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 300")
@@ -42,10 +85,23 @@ if [ "$series" != "$expected" ]; then
   exit 1
 fi
 
-aws secretsmanager get-secret-value --region 'eu-north-1' --secret-id 'arn:aws:secretsmanager:eu-north-1:123456789012:secret:m' \
-  --query SecretBinary --output text | base64 -d >/etc/munge/munge.key
-chown munge:munge /etc/munge/munge.key
-chmod 0400 /etc/munge/munge.key
+# The munge key comes from the head node's root-only NFS share, mounted as root for the copy only:
+# this node's role may not read the munge secret (see the head node's first boot).
+share=$(mktemp -d)
+head_share='slurmctld.aif.slurm.internal:/srv/aifactory-munge'
+for _ in $(seq 1 60); do
+  if timeout 30 mount -t nfs4 -o ro,proto=tcp,port=2049 "$head_share" "$share"; then
+    break
+  fi
+  sleep 15
+done
+if ! mountpoint -q "$share"; then
+  echo "aifactory: cannot mount the munge key share $head_share on $node" >&2
+  exit 1
+fi
+install -o munge -g munge -m 0400 "$share/munge.key" /etc/munge/munge.key
+umount "$share"
+rmdir "$share"
 systemctl enable munge
 systemctl restart munge
 
