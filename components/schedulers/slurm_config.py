@@ -30,6 +30,7 @@ from ..planning.placement import PlacementPlan
 from ..planning.topology import slurm_topology_conf
 from ..planning.topology_model import SwitchTree, compress_hostlist
 from ..rendering import render
+from ..spec.errors import ConfigError
 from ..spec.model import FactorySpec
 from ..spec.scheduler import (
     SUPPORTED_VERSIONS,
@@ -37,6 +38,7 @@ from ..spec.scheduler import (
     is_supported,
     version_tuple,
 )
+from ..spec.syntax import slurm_cluster_name_issue
 
 
 def slurm_dns_zone(cluster_name: str) -> str:
@@ -310,6 +312,10 @@ def slurm_inputs_from_plan(
     scheduler = spec.scheduler
     if not isinstance(scheduler, SlurmScheduler):
         raise ValueError("the spec's scheduler is not Slurm")
+    # The stack name is no config key but reaches slurm.conf and the DNS zone like one.
+    name_issue = slurm_cluster_name_issue(cluster_name)
+    if name_issue is not None:
+        raise ConfigError([name_issue])
     rack_cooling = {r.name: r.cooling for r in plan.racks}
     groups = []
     for domain in plan.domains:
