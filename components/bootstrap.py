@@ -31,7 +31,7 @@ DCGM_TIMEOUT_S: dict[int, int] = {1: 120, 2: 600, 3: 2700}
 
 
 _FSTAB_UNSAFE = re.compile(r"[\s#\x00-\x1f\x7f]")
-_LFS_SIZE = re.compile(r"^(-1|[0-9]+[KMGTP]?)$")
+_LFS_SIZE = re.compile(r"^(-1|[0-9]+[KMGTP]?)\Z")
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def one_line(value: object) -> str:
 # slurm.conf(5), gres.conf(5), topology.conf(5): a line is `Keyword=Value` pairs separated by white
 # space, '#' starts a comment and a line break a new record, so a value holding any of them (or '=')
 # would add options or records. Non-ASCII is refused too: every name the factory writes is ASCII.
-_SLURM_VALUE = re.compile(r"^[A-Za-z0-9_.,:/@()\[\]+-]+$")
+_SLURM_VALUE = re.compile(r"^[A-Za-z0-9_.,:/@()\[\]+-]+\Z")
 
 
 def slurm_value(value: object) -> str:

@@ -256,7 +256,7 @@ def _gres_types(groups: Sequence[SlurmNodeGroup]) -> str:
     return ",".join(sorted(names | {"gpu"}))
 
 
-def _host_cases(groups: Sequence[SlurmNodeGroup]) -> list[dict[str, object]]:
+def host_cases(groups: Sequence[SlurmNodeGroup]) -> list[dict[str, object]]:
     cases = []
     for group in groups:
         cases.append(
@@ -312,7 +312,7 @@ def render_slurm_configs(inputs: SlurmInputs) -> dict[str, str]:
         "prolog.sh": render("slurm/prolog.sh.j2", scripts=scripts, timeout=HEALTH_TIMEOUT_S),
         "epilog.sh": render("slurm/epilog.sh.j2", timeout=EPILOG_CHECK_TIMEOUT_S),
         "healthcheck.sh": render(
-            "slurm/healthcheck.sh.j2", host_cases=_host_cases(inputs.groups), timeout=HEALTH_TIMEOUT_S
+            "slurm/healthcheck.sh.j2", host_cases=host_cases(inputs.groups), timeout=HEALTH_TIMEOUT_S
         ),
         "reservations.sh": render(
             "slurm/reservations.sh.j2",

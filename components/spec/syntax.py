@@ -21,10 +21,10 @@ from .errors import ConfigIssue
 # a label/qualified name is at most 63 characters, alphanumeric at both ends, '-', '_', '.' between;
 # an optional prefix is a DNS subdomain (RFC 1123) of at most 253 characters followed by '/'; a label
 # value is empty or a name of at most 63 characters. `[A-Za-z0-9]`, never `\w`: ASCII only.
-QUALIFIED_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+QUALIFIED_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?\Z")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 # RFC 1123 label: namespaces, queue, cohort and priority class names ("Object Names and IDs").
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 NAME_MAX = 63
 PREFIX_MAX = 253
 
@@ -138,7 +138,7 @@ CohortName = Annotated[str, _dns_label("Kueue cohort name")]
 # "Pulling manifests": `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*` per component); the value reaches image
 # references, chart URLs and the nodes' containerd configuration.
 REGISTRY_MIRROR = re.compile(
-    r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
+    r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*\Z"
 )
 
 
@@ -161,7 +161,7 @@ RegistryMirror = Annotated[str, BeforeValidator(_registry_mirror)]
 # new line a new record, so a name holding white space, '#', '=' or a newline would add options or
 # records. Partition and reservation names here are letters, digits, '-', '_' and '.', starting with
 # a letter or digit, at most 63 characters.
-SLURM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+SLURM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")
 # slurm.conf(5) PartitionName: "If the PartitionName is "DEFAULT", the values specified with that
 # record will apply to subsequent partition specifications".
 SLURM_RESERVED_NAMES = ("default",)
@@ -191,7 +191,7 @@ SlurmName = Annotated[str, BeforeValidator(_slurm_name)]
 # "days-hours:minutes:seconds" or "UNLIMITED"" (INFINITE is accepted as its synonym). ASCII digits.
 _N = "[0-9]{1,7}"
 SLURM_TIME = re.compile(
-    rf"^(UNLIMITED|INFINITE|{_N}|{_N}:{_N}|{_N}:{_N}:{_N}|{_N}-{_N}|{_N}-{_N}:{_N}|{_N}-{_N}:{_N}:{_N})$"
+    rf"^(UNLIMITED|INFINITE|{_N}|{_N}:{_N}|{_N}:{_N}:{_N}|{_N}-{_N}|{_N}-{_N}:{_N}|{_N}-{_N}:{_N}:{_N})\Z"
 )
 
 
@@ -212,7 +212,7 @@ SlurmTime = Annotated[str, BeforeValidator(_slurm_time)]
 # The Slurm cluster name is the stack name: slurm.conf `ClusterName` and the private DNS zone
 # `<cluster>.slurm.internal` (Route 53: labels of at most 63 characters, letters, digits and '-').
 # slurm.conf(5) ClusterName: "should be lowercase", and slurmdbd keys accounting on it.
-SLURM_CLUSTER_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
+SLURM_CLUSTER_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?\Z")
 
 
 def slurm_cluster_name_issue(name: str) -> ConfigIssue | None:

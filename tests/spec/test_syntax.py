@@ -176,3 +176,17 @@ def test_a_stack_name_that_cannot_be_a_slurm_cluster_name_is_a_config_error(stac
     [issue] = info.value.issues
     assert issue.path == f"stack name {stack!r}"
     assert "rename the stack" in issue.fix
+
+
+# Fields validated before the model strips white space (the others are stripped, so stay clean).
+UNSTRIPPED = [f for f in FIELDS if not f[0].startswith(("fleet", "queue name", "queue namespace", "priority"))]
+
+
+@pytest.mark.parametrize(("field", "setter", "path", "valid"), UNSTRIPPED, ids=[f[0] for f in UNSTRIPPED])
+def test_a_trailing_line_break_is_refused_not_matched_by_dollar(
+    field: str, setter: Setter, path: str, valid: tuple[str, ...]
+) -> None:
+    # Python's `$` also matches before a final "\n"; the syntax anchors with `\Z`.
+    config = base()
+    setter(config, (valid[0] or "x") + "\n")
+    assert any(line.startswith(path) for line in _issues(config)), field
