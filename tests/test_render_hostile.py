@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from aifactory.bootstrap import BootstrapContext, FsxMount, NodeadmCluster, node
 from aifactory.catalog import get_instance_type
 from aifactory.planning.factory_plan import plan_factory
 from aifactory.rendering import one_line, render, shell_int, shell_quote, slurm_value
+from aifactory.schedulers.kubernetes_manifests import FleetCapacity, capacity_block_drain
 from aifactory.schedulers.slurm_config import (
     SlurmInputs,
     host_cases,
@@ -256,3 +258,23 @@ def test_shell_int_refuses_anything_but_an_integer(value: object) -> None:
 def test_slurm_value_accepts_the_values_the_renderer_writes() -> None:
     for value in ("gpu:h100:8", "/dev/nvidia[0-7]", "gpu-[001-016]", "fleet-train,rack-r01", "ANY,CYCLE", 60):
         assert slurm_value(value) == str(value)
+
+
+def test_the_capacity_block_drain_script_keeps_a_hostile_fleet_name_as_data(tmp_path: Path) -> None:
+    fleet = FleetCapacity(
+        name=f"train$(touch {tmp_path}/pwned-1);touch {tmp_path}/pwned-2",
+        instance_type="p5.48xlarge",
+        nodes=2,
+        capacity_block_end=datetime(2027, 1, 1, tzinfo=UTC),
+    )
+    [cronjob] = [m for m in capacity_block_drain(fleet, "1.35", timedelta(minutes=15)) if m["kind"] == "CronJob"]
+    [container] = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    shell, flag, script = container["command"]
+    assert (shell, flag) == ("/bin/sh", "-c")
+    program = tmp_path / "drain.sh"
+    program.write_text(f"kubectl() {{ printf '%s\\n' \"$@\" >>{shell_quote(tmp_path / 'kubectl.args')}; }}\n{script}\n")
+    result = subprocess.run(["sh", str(program)], capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 0, result.stderr
+    assert not list(tmp_path.glob("pwned*")), "a payload ran"
+    words = (tmp_path / "kubectl.args").read_text().splitlines()
+    assert words.count(f"aifactory.io/fleet={fleet.name}") == 2
