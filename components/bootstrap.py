@@ -247,4 +247,8 @@ def health_check_install_script(ctx: BootstrapContext) -> str:
 
 def render_user_data(ctx: BootstrapContext) -> str:
     """MIME multi-part user data (RFC 2046) with a fixed boundary so renders are reproducible."""
-    return render("bootstrap/user_data.mime.j2", boundary=BOUNDARY, parts=user_data_parts(ctx))
+    parts = user_data_parts(ctx)
+    # RFC 2046 5.1.1: the boundary "must not appear inside any of the encapsulated parts".
+    if any(BOUNDARY in body for _, body in parts):
+        raise ValueError(f"a user data part contains the MIME boundary {BOUNDARY!r}")
+    return render("bootstrap/user_data.mime.j2", boundary=BOUNDARY, parts=parts)

@@ -278,3 +278,9 @@ def test_the_capacity_block_drain_script_keeps_a_hostile_fleet_name_as_data(tmp_
     assert not list(tmp_path.glob("pwned*")), "a payload ran"
     words = (tmp_path / "kubectl.args").read_text().splitlines()
     assert words.count(f"aifactory.io/fleet={fleet.name}") == 2
+
+
+def test_a_value_holding_the_mime_boundary_cannot_split_the_user_data() -> None:
+    fsx = FsxMount("fs-1", "m", "/fsx/--==AIFACTORY-BOUNDARY==", False, "/fsx/c", (("-1", 1),))
+    with pytest.raises(ValueError, match="MIME boundary"):
+        render_user_data(_context(fsx))
