@@ -20,6 +20,7 @@ from aifactory.catalog import get_instance_type
 from aifactory.planning.factory_plan import plan_factory
 from aifactory.rendering import one_line, render, shell_int, shell_quote, slurm_value
 from aifactory.schedulers.kubernetes_manifests import FleetCapacity, capacity_block_drain
+from aifactory.schedulers.slurm import head_user_data, join_script
 from aifactory.schedulers.slurm_config import (
     SlurmInputs,
     host_cases,
@@ -284,3 +285,45 @@ def test_a_value_holding_the_mime_boundary_cannot_split_the_user_data() -> None:
     fsx = FsxMount("fs-1", "m", "/fsx/--==AIFACTORY-BOUNDARY==", False, "/fsx/c", (("-1", 1),))
     with pytest.raises(ValueError, match="MIME boundary"):
         render_user_data(_context(fsx))
+
+
+HEAD_PAYLOAD = "x$(touch /tmp/aifactory-pwned)`id`;reboot"
+
+
+@pytest.mark.parametrize("field", ["controller_host", "zone", "region", "munge_secret_arn", "db_host", "db_secret_arn"])
+def test_the_slurm_head_script_keeps_every_value_one_quoted_word(field: str) -> None:
+    values = {
+        "controller_host": "slurmctld",
+        "zone": "dev.slurm.internal",
+        "region": "us-east-1",
+        "munge_secret_arn": "arn:aws:secretsmanager:us-east-1:111122223333:secret:munge",
+        "db_host": "db.example",
+        "db_secret_arn": "arn:aws:secretsmanager:us-east-1:111122223333:secret:db",
+    }
+    values[field] = HEAD_PAYLOAD
+    script = head_user_data(accounting=True, files=[("slurm.conf", "Q2x1c3Rlcg==")], egress="nat", **values)
+    assert subprocess.run(["bash", "-n"], input=script, text=True, check=False).returncode == 0
+    assert HEAD_PAYLOAD in script
+    assert _unquoted(script, HEAD_PAYLOAD) == []
+
+
+@pytest.mark.parametrize("field", ["zone", "version", "region", "controller_host", "script_dir"])
+def test_the_slurmd_join_script_keeps_every_value_one_quoted_word(field: str) -> None:
+    values = {
+        "zone": "dev.slurm.internal",
+        "version": "23.11",
+        "region": "us-east-1",
+        "controller_host": "slurmctld",
+        "script_dir": "/etc/slurm/scripts",
+    }
+    values[field] = HEAD_PAYLOAD
+    script = join_script(scripts=[("prolog.sh", "IyEvYmluL2Jhc2g=")], egress="nat", **values)
+    assert subprocess.run(["bash", "-n"], input=script, text=True, check=False).returncode == 0
+    assert HEAD_PAYLOAD in script
+    assert _unquoted(script, HEAD_PAYLOAD) == []
+
+
+def test_the_quote_scanner_finds_an_unquoted_payload() -> None:
+    assert _unquoted("echo x$(id) 'a'", "x$(id)") == ["echo x$(id) 'a'"]
+    assert _unquoted('echo "x$(id)"', "x$(id)") == ['echo "x$(id)"']
+    assert _unquoted("echo 'x$(id)'", "x$(id)") == []
