@@ -8,13 +8,15 @@ node and (Slurm) starts slurmd in configless mode.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 from .catalog.instance_types import InstanceType
 from .planning.efa_layout import efa_device_count
 from .rendering import render
-from .spec.model import Profile, Taint
+from .spec.model import TAINT_EFFECTS, Profile, Taint
+from .spec.syntax import REGISTRY_MIRROR, label_value_problem, qualified_name_problem
 
 SchedulerKind = Literal["kubernetes", "slurm", "none"]
 Egress = Literal["none", "nat"]
@@ -26,6 +28,10 @@ UNHEALTHY_TAINT_KEY = "aifactory.io/node-unhealthy"
 # "DCGM Diagnostics": r1 seconds, r2 under two minutes, r3 tens of minutes). Level 4 runs for hours
 # and belongs out of band, not in the boot path.
 DCGM_TIMEOUT_S: dict[int, int] = {1: 120, 2: 600, 3: 2700}
+
+
+_FSTAB_UNSAFE = re.compile(r"[\s#\x00-\x1f\x7f]")
+_LFS_SIZE = re.compile(r"^(-1|[0-9]+[KMGTP]?)\Z")
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,29 @@ class FsxMount:
     def __post_init__(self) -> None:
         if not self.layout or self.layout[-1][0] != "-1":
             raise ValueError("a progressive file layout must end with a component reaching -1 (EOF)")
+        # fstab(5): fields are separated by blanks and '#' starts a comment, so no field may hold
+        # either (or a line break); the scripts quote every value besides.
+        for key in ("dns_name", "mount_name", "mount_path", "checkpoint_path"):
+            value = getattr(self, key)
+            if not value or _FSTAB_UNSAFE.search(value):
+                raise ValueError(f"FSx {key} {value!r} holds white space, '#' or a control character")
+        for end, count in self.layout:
+            # lfs-setstripe(1): a component end is a size with an optional K/M/G/T/P suffix, or -1.
+            if not _LFS_SIZE.match(end) or isinstance(count, bool) or not isinstance(count, int):
+                raise ValueError(f"layout component ({end!r}, {count!r}) is not an lfs size and stripe count")
+
+    @property
+    def fstab_line(self) -> str:
+        """The /etc/fstab entry (FSx Lustre user guide, "Mounting from an Amazon EC2 instance")."""
+        return (
+            f"{self.dns_name}@tcp:/{self.mount_name} {self.mount_path} lustre "
+            "defaults,noatime,flock,_netdev,x-systemd.automount,x-systemd.requires=network-online.target 0 0"
+        )
+
+    @property
+    def setstripe_args(self) -> tuple[str, ...]:
+        """`lfs setstripe` arguments of the progressive file layout: `-E <end> -c <count>` per component."""
+        return tuple(arg for end, count in self.layout for arg in ("-E", end, "-c", str(count)))
 
 
 @dataclass(frozen=True)
@@ -77,6 +106,9 @@ class BootstrapContext:
     def __post_init__(self) -> None:
         if self.egress not in ("none", "nat"):
             raise ValueError(f"egress must be 'none' or 'nat', not {self.egress!r}")
+        if self.registry_mirror is not None and not REGISTRY_MIRROR.match(self.registry_mirror):
+            # It reaches containerd's hosts.toml through an unquoted heredoc (`spec/syntax.py`).
+            raise ValueError(f"registry mirror {self.registry_mirror!r} is not a host[:port][/path]")
         if self.scheduler == "kubernetes" and self.cluster is None:
             raise ValueError("a Kubernetes node needs the cluster's name, endpoint, CA and service CIDR")
         if self.scheduler == "slurm" and not self.slurm_controller:
@@ -110,6 +142,31 @@ class BootstrapContext:
         return self.egress == "none"
 
 
+def _flag_problems(ctx: BootstrapContext) -> list[str]:
+    """Labels and taints reach the kubelet's comma-separated `--node-labels` and `--register-with-taints`
+    flags: a key or value outside the Kubernetes syntax ("Labels and Selectors, Syntax and character
+    set") could add labels or taints (`a,node-role.kubernetes.io/control-plane=`). The spec refuses
+    them first (`spec/syntax.py`); here they are a programming error."""
+    problems = []
+    for key, value in ctx.node_labels.items():
+        problems += [p for p in (qualified_name_problem(key), label_value_problem(value)) if p]
+    for taint in ctx.taints:
+        problems += [p for p in (qualified_name_problem(taint.key), label_value_problem(taint.value)) if p]
+        if taint.effect not in TAINT_EFFECTS:
+            problems.append(f"taint effect {taint.effect!r} is not one of {', '.join(TAINT_EFFECTS)}")
+    return problems
+
+
+def node_labels_flag(ctx: BootstrapContext) -> str:
+    """`--node-labels=k=v,...` (kubelet reference, `--node-labels`), keys sorted."""
+    return "--node-labels=" + ",".join(f"{k}={v}" for k, v in sorted(ctx.node_labels.items()))
+
+
+def taints_flag(ctx: BootstrapContext, *extra: str) -> str:
+    """`--register-with-taints=key=value:Effect,...` (kubelet reference)."""
+    return "--register-with-taints=" + ",".join([*(str(t) for t in ctx.taints), *extra])
+
+
 def image_requirements(ctx: BootstrapContext) -> tuple[str, ...]:
     """The binaries a Deep Learning AMI node's setup and health check run, which an image must carry
     when the stack has no egress (the Lustre kernel module is checked apart, with `modinfo`)."""
@@ -124,8 +181,17 @@ def image_requirements(ctx: BootstrapContext) -> tuple[str, ...]:
 
 
 def _template_context(ctx: BootstrapContext) -> dict[str, object]:
+    problems = _flag_problems(ctx)
+    if problems:
+        raise ValueError("node labels and taints must be Kubernetes syntax: " + "; ".join(problems))
     return {
         "ctx": ctx,
+        "node_labels_flag": node_labels_flag(ctx),
+        "taints_flag": taints_flag(ctx),
+        "unhealthy_taints_flag": taints_flag(ctx, f"{UNHEALTHY_TAINT_KEY}=boot-check:NoSchedule"),
+        "fstab_line": ctx.fsx.fstab_line if ctx.fsx else None,
+        "setstripe_args": ctx.fsx.setstripe_args if ctx.fsx else (),
+        "node_labels_file": "".join(f"{k}={v}\n" for k, v in sorted(ctx.node_labels.items())),
         "it": ctx.instance_type,
         "unhealthy_taint_key": UNHEALTHY_TAINT_KEY,
         "dcgm_timeout_s": DCGM_TIMEOUT_S.get(ctx.dcgm_diag_level or 0),
@@ -181,4 +247,8 @@ def health_check_install_script(ctx: BootstrapContext) -> str:
 
 def render_user_data(ctx: BootstrapContext) -> str:
     """MIME multi-part user data (RFC 2046) with a fixed boundary so renders are reproducible."""
-    return render("bootstrap/user_data.mime.j2", boundary=BOUNDARY, parts=user_data_parts(ctx))
+    parts = user_data_parts(ctx)
+    # RFC 2046 5.1.1: the boundary "must not appear inside any of the encapsulated parts".
+    if any(BOUNDARY in body for _, body in parts):
+        raise ValueError(f"a user data part contains the MIME boundary {BOUNDARY!r}")
+    return render("bootstrap/user_data.mime.j2", boundary=BOUNDARY, parts=parts)

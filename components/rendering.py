@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import json
+import re
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -14,6 +16,47 @@ def shell_quote(value: object) -> str:
     if value is None:
         raise ValueError("a script value is missing (None)")
     return "'" + str(value).replace("'", "'\"'\"'") + "'"
+
+
+def shell_int(value: object) -> str:
+    """An integer a script reads unquoted (`timeout 60`, `[ "$n" -ne 8 ]`); anything else is refused."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"a script number is not an integer: {value!r}")
+    return str(value)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(value: object) -> str:
+    """Text for a comment or a description: a line break would end the comment and start a command,
+    a YAML key or a config record, so any control character is a programming error here (the spec
+    refuses such values first)."""
+    text = str(value)
+    if _CONTROL.search(text):
+        raise ValueError(f"a one-line value holds a line break or control character: {text!r}")
+    return text
+
+
+# slurm.conf(5), gres.conf(5), topology.conf(5): a line is `Keyword=Value` pairs separated by white
+# space, '#' starts a comment and a line break a new record, so a value holding any of them (or '=')
+# would add options or records. Non-ASCII is refused too: every name the factory writes is ASCII.
+_SLURM_VALUE = re.compile(r"^[A-Za-z0-9_.,:/@()\[\]+-]+\Z")
+
+
+def slurm_value(value: object) -> str:
+    """A value Slurm reads as one `Keyword=Value` value; anything that is Slurm syntax is refused."""
+    if value is None or isinstance(value, bool):
+        raise ValueError(f"a Slurm value is missing or not text: {value!r}")
+    text = str(value)
+    if not _SLURM_VALUE.match(text):
+        raise ValueError(f"a Slurm value holds white space, '#', '=', a quote or a line break: {text!r}")
+    return text
+
+
+def to_json(value: object) -> str:
+    """A JSON scalar or document, which is also YAML: for every config value in a YAML template."""
+    return json.dumps(value, ensure_ascii=True)
 
 
 @functools.cache
@@ -28,6 +71,10 @@ def environment() -> Environment:
         autoescape=False,
     )
     env.filters["shell_quote"] = shell_quote
+    env.filters["shell_int"] = shell_int
+    env.filters["one_line"] = one_line
+    env.filters["slurm_value"] = slurm_value
+    env.filters["yaml_scalar"] = to_json
     return env
 
 

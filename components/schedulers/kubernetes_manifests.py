@@ -453,11 +453,11 @@ def nccl_tests_jobset(
             "ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519",
             "cp /root/.ssh/id_ed25519.pub /srv/key/authorized_keys",
             f"(cd /srv/key && python3 -m http.server {_KEY_PORT}) &",
-            f"for host in {' '.join(workers)}; do",
+            f"for host in {' '.join(shlex.quote(w) for w in workers)}; do",
             "  until (exec 3<>/dev/tcp/$host/22) 2>/dev/null; do sleep 2; done",
             "done",
             f"mpirun --allow-run-as-root --tag-output -np {nodes * gpus} -N {gpus} "
-            f"--host {','.join(f'{w}:{gpus}' for w in workers)} --bind-to none {passed} "
+            f"--host {shlex.quote(','.join(f'{w}:{gpus}' for w in workers))} --bind-to none {passed} "
             "--mca pml ^ucx --mca btl tcp,self --mca btl_tcp_if_exclude lo,docker0,veth_def_agent "
             "/opt/nccl-tests/build/all_reduce_perf -b 8 -e 16G -f 2 -g 1 -c 1 -n 100",
         ]
@@ -466,7 +466,7 @@ def nccl_tests_jobset(
         [
             "set -euo pipefail",
             "mkdir -p /root/.ssh /run/sshd",
-            f"until curl -sf http://{name}-launcher-0-0.{name}:{_KEY_PORT}/authorized_keys "
+            f"until curl -sf {shlex.quote(f'http://{name}-launcher-0-0.{name}:{_KEY_PORT}/authorized_keys')} "
             "-o /root/.ssh/authorized_keys; do sleep 2; done",
             "ssh-keygen -A",
             "exec /usr/sbin/sshd -D -e",
@@ -624,8 +624,9 @@ def capacity_block_drain(
     script = "\n".join(
         [
             "set -eu",
-            f"kubectl taint nodes -l {selector} {taint} --overwrite",
-            f"kubectl drain -l {selector} --ignore-daemonsets --delete-emptydir-data --force "
+            # Every value one shell word (shlex.quote leaves the ordinary ones as they are).
+            f"kubectl taint nodes -l {shlex.quote(selector)} {shlex.quote(taint)} --overwrite",
+            f"kubectl drain -l {shlex.quote(selector)} --ignore-daemonsets --delete-emptydir-data --force "
             f"--grace-period={grace} --timeout={grace + 120}s",
         ]
     )

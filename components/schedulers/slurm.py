@@ -74,9 +74,9 @@ ONLINE_HINT = "the package install above should have provided them: check the ro
 
 # Values the scripts interpolate are checked here as well as quoted there: a host label (RFC 1123),
 # a DNS name of such labels, an AWS region, a Slurm release series.
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_REGION = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-[0-9]+$")
-_SERIES = re.compile(r"^[0-9]{2}\.[0-9]{2}$")
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
+_REGION = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-[0-9]+\Z")
+_SERIES = re.compile(r"^[0-9]{2}\.[0-9]{2}\Z")
 DEFAULT_NODE_CIDR = "10.0.0.0/16"
 
 

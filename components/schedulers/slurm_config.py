@@ -29,7 +29,8 @@ from ..planning.capacity import CAPACITY_BLOCK_RECLAIM
 from ..planning.placement import PlacementPlan
 from ..planning.topology import slurm_topology_conf
 from ..planning.topology_model import SwitchTree, compress_hostlist
-from ..rendering import render
+from ..rendering import render, slurm_value
+from ..spec.errors import ConfigError
 from ..spec.model import FactorySpec
 from ..spec.scheduler import (
     SUPPORTED_VERSIONS,
@@ -37,6 +38,7 @@ from ..spec.scheduler import (
     is_supported,
     version_tuple,
 )
+from ..spec.syntax import slurm_cluster_name_issue
 
 
 def slurm_dns_zone(cluster_name: str) -> str:
@@ -156,10 +158,11 @@ class Reservation:
             "scontrol",
             "create",
             "reservation",
-            f"ReservationName={self.name}",
+            # scontrol reads `Keyword=Value` words as slurm.conf does: the values pass slurm_value.
+            f"ReservationName={slurm_value(self.name)}",
             f"StartTime={start}",
             f"Duration={self.minutes}",
-            f"Nodes={self.nodes}",
+            f"Nodes={slurm_value(self.nodes)}",
             "Users=root",
             "Flags=MAINT,IGNORE_JOBS",
         ]
@@ -185,20 +188,28 @@ def capacity_block_reservations(groups: Iterable[SlurmNodeGroup]) -> list[Reserv
     return reservations
 
 
+def _record(*pairs: tuple[str, object]) -> str:
+    """One slurm.conf-style line of `Keyword=Value` pairs. Every value passes `slurm_value`: white
+    space, '#', '=' or a line break in a value would add options or records (slurm.conf(5), "The
+    file consists of keyword=value pairs ... comments start with '#'"). The spec refuses such values
+    first; reaching here with one is a programming error."""
+    return " ".join(f"{key}={slurm_value(value)}" for key, value in pairs)
+
+
 def _node_lines(groups: Sequence[SlurmNodeGroup]) -> list[str]:
     lines = []
     for group in groups:
-        parts = [
-            f"NodeName={compress_hostlist(group.hostnames)}",
-            f"CPUs={group.cpus}",
-            f"RealMemory={group.real_memory_mib}",
+        parts: list[tuple[str, object]] = [
+            ("NodeName", compress_hostlist(group.hostnames)),
+            ("CPUs", group.cpus),
+            ("RealMemory", group.real_memory_mib),
         ]
         if group.gres is not None:
-            parts.append(f"Gres={group.gres.slurm}")
+            parts.append(("Gres", group.gres.slurm))
         if group.features:
-            parts.append(f"Feature={','.join(group.features)}")
-        parts.append("State=UNKNOWN")
-        lines.append(" ".join(parts))
+            parts.append(("Feature", ",".join(group.features)))
+        parts.append(("State", "UNKNOWN"))
+        lines.append(_record(*parts))
     return lines
 
 
@@ -207,8 +218,13 @@ def _partition_lines(inputs: SlurmInputs) -> list[str]:
     for partition in inputs.partitions:
         hosts = [h for g in inputs.groups if g.fleet in partition.fleets for h in g.hostnames]
         lines.append(
-            f"PartitionName={partition.name} Nodes={compress_hostlist(hosts)} "
-            f"Default={'YES' if partition.default else 'NO'} MaxTime={partition.max_time} State=UP"
+            _record(
+                ("PartitionName", partition.name),
+                ("Nodes", compress_hostlist(hosts)),
+                ("Default", "YES" if partition.default else "NO"),
+                ("MaxTime", partition.max_time),
+                ("State", "UP"),
+            )
         )
     return lines
 
@@ -217,10 +233,22 @@ def _gres_lines(groups: Sequence[SlurmNodeGroup]) -> list[str]:
     # gres.conf(5): explicit File= lines; AutoDetect=nvml needs an NVML build (the Debian package
     # has only gpu_generic) and AutoDetect=nvidia exists only from 24.11.
     return [
-        f"NodeName={compress_hostlist(g.hostnames)} Name={g.gres.name} Type={g.gres.type} File={g.gres.files}"
+        _record(
+            ("NodeName", compress_hostlist(g.hostnames)),
+            ("Name", g.gres.name),
+            ("Type", g.gres.type),
+            ("File", g.gres.files),
+        )
         for g in groups
         if g.gres is not None
     ]
+
+
+def _check_switch_names(tree: SwitchTree) -> None:
+    """topology.conf(5) lines are `SwitchName=... Nodes=...`: the same syntax, the same check."""
+    for switch in tree.switches:
+        for value in (switch.name, *switch.nodes, *switch.switches):
+            slurm_value(value)
 
 
 def _gres_types(groups: Sequence[SlurmNodeGroup]) -> str:
@@ -228,7 +256,7 @@ def _gres_types(groups: Sequence[SlurmNodeGroup]) -> str:
     return ",".join(sorted(names | {"gpu"}))
 
 
-def _host_cases(groups: Sequence[SlurmNodeGroup]) -> list[dict[str, object]]:
+def host_cases(groups: Sequence[SlurmNodeGroup]) -> list[dict[str, object]]:
     cases = []
     for group in groups:
         cases.append(
@@ -240,6 +268,11 @@ def _host_cases(groups: Sequence[SlurmNodeGroup]) -> list[dict[str, object]]:
             }
         )
     return cases
+
+
+def _checked_topology(tree: SwitchTree) -> str:
+    _check_switch_names(tree)
+    return slurm_topology_conf(tree)
 
 
 def _clean(text: str) -> str:
@@ -275,11 +308,11 @@ def render_slurm_configs(inputs: SlurmInputs) -> dict[str, str]:
         "gres.conf": render("slurm/gres.conf.j2", gres_lines=_gres_lines(inputs.groups)),
         "cgroup.conf": render("slurm/cgroup.conf.j2"),
         # The placement plan's own renderer, so Slurm and Kueue read one tree (topology.conf(5)).
-        "topology.conf": slurm_topology_conf(inputs.switch_tree),
+        "topology.conf": _checked_topology(inputs.switch_tree),
         "prolog.sh": render("slurm/prolog.sh.j2", scripts=scripts, timeout=HEALTH_TIMEOUT_S),
         "epilog.sh": render("slurm/epilog.sh.j2", timeout=EPILOG_CHECK_TIMEOUT_S),
         "healthcheck.sh": render(
-            "slurm/healthcheck.sh.j2", host_cases=_host_cases(inputs.groups), timeout=HEALTH_TIMEOUT_S
+            "slurm/healthcheck.sh.j2", host_cases=host_cases(inputs.groups), timeout=HEALTH_TIMEOUT_S
         ),
         "reservations.sh": render(
             "slurm/reservations.sh.j2",
@@ -310,6 +343,10 @@ def slurm_inputs_from_plan(
     scheduler = spec.scheduler
     if not isinstance(scheduler, SlurmScheduler):
         raise ValueError("the spec's scheduler is not Slurm")
+    # The stack name is no config key but reaches slurm.conf and the DNS zone like one.
+    name_issue = slurm_cluster_name_issue(cluster_name)
+    if name_issue is not None:
+        raise ConfigError([name_issue])
     rack_cooling = {r.name: r.cooling for r in plan.racks}
     groups = []
     for domain in plan.domains:

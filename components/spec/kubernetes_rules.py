@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from .errors import ConfigIssue, config_path, did_you_mean
 from .rules import Rule, repeated_names, unknown_fleet_references
 from .scheduler import KubernetesScheduler
+from .syntax import DNS_LABEL
 
 if TYPE_CHECKING:
     from .model import FactorySpec
@@ -28,8 +29,8 @@ EKS_END_OF_EXTENDED_SUPPORT: dict[str, date] = {
     "1.35": date(2028, 3, 27),
 }
 
-# RFC 1123 label, the rule for namespace names (Kubernetes "Object Names and IDs").
-NAMESPACE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# RFC 1123 label, the rule for namespace names (Kubernetes "Object Names and IDs"; `spec/syntax.py`).
+NAMESPACE_NAME = DNS_LABEL
 RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -17,6 +16,7 @@ from .images import AMI_ID
 from .scheduler import SchedulerSpec
 from .site import SiteSpec
 from .storage import StorageSpec
+from .syntax import LabelKey, LabelValue, RegistryMirror, label_value_problem, qualified_name_problem
 
 Profile = Literal["sovereign", "commercial"]
 CapacityType = Literal["on-demand", "capacity-reservation", "capacity-block", "spot"]
@@ -29,12 +29,8 @@ class Sovereignty(SpecModel):
     kms_key_arn: str | None = Field(
         default=None, description="Customer-managed KMS key; without it the factory creates one."
     )
-    # host[:port][/path]: a DNS name and lowercase OCI repository path components (OCI distribution
-    # spec, "Pulling manifests": `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*` per component); the value reaches
-    # image references, chart URLs and the nodes' containerd configuration.
-    registry_mirror: str = Field(
-        min_length=1,
-        pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$",
+    # Syntax in `spec/syntax.py` (OCI distribution spec host and repository path grammar).
+    registry_mirror: RegistryMirror = Field(
         description="In-region registry (host[/path]) every image and chart comes from.",
     )
 
@@ -71,24 +67,20 @@ class Capacity(SpecModel):
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
 # Kubernetes API reference, Taint (core/v1): effect is one of NoSchedule, PreferNoSchedule, NoExecute;
 # the key is a qualified name and the value a label value ("Well-Known Labels, Annotations and Taints";
-# "Object Names and IDs" / "Labels and Selectors" for the syntax): an optional DNS-subdomain prefix of
-# at most 253 characters and '/', a name of at most 63 characters, a value of at most 63.
+# "Object Names and IDs" / "Labels and Selectors" for the syntax, defined once in `spec/syntax.py`).
 TAINT_EFFECTS: tuple[TaintEffect, ...] = ("NoSchedule", "PreferNoSchedule", "NoExecute")
-_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 def _taint_problem(key: str, value: str, effect: str) -> str | None:
-    prefix, slash, name = key.rpartition("/")
-    if not name or len(name) > 63 or not _NAME.match(name):
-        return f"key '{key}' is not a Kubernetes qualified name (at most 63 letters, digits, '-', '_', '.')"
-    if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
-        return f"key prefix '{prefix}' is not a DNS subdomain of at most 253 characters"
+    problem = qualified_name_problem(key)
+    if problem is not None:
+        return problem
     if len(key) > 63:
         # EKS API reference, Taint: key length 1-63 in total, stricter than Kubernetes' prefix/name limits.
         return f"key '{key}' is longer than the 63 characters an EKS node group taint allows"
-    if value and (len(value) > 63 or not _NAME.match(value)):
-        return f"value '{value}' is not a label value (at most 63 letters, digits, '-', '_', '.')"
+    problem = label_value_problem(value)
+    if problem is not None:
+        return problem
     if effect not in TAINT_EFFECTS:
         return f"effect '{effect}' is not one of {', '.join(TAINT_EFFECTS)}"
     return None
@@ -142,7 +134,10 @@ class Fleet(SpecModel):
     count: int = Field(ge=1, le=100_000)
     availability_zone: str | None = None
     capacity: Capacity = Capacity()
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict,
+        description="Kubernetes node labels (`[prefix/]name: value`; not under kubernetes.io or k8s.io).",
+    )
     taints: list[Annotated[Taint, BeforeValidator(parse_taint)]] = Field(
         default_factory=list,
         description="`key=value:Effect` Kubernetes taints (effect NoSchedule, PreferNoSchedule or NoExecute).",

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from .base import SpecModel
+from .syntax import CohortName, SlurmName, SlurmTime
 
 DEFAULT_PRIORITIES = ("production-training", "fine-tuning", "evaluation")
 
@@ -44,7 +45,7 @@ class Queue(SpecModel):
     namespace: str
     gpu_quota: int = Field(ge=0)
     borrowing_limit: int | None = Field(default=None, ge=0)
-    cohort: str | None = None
+    cohort: CohortName | None = Field(default=None, description="Kueue cohort the queue shares quota in.")
     fleets: list[str] | None = Field(default=None, description="Fleets the queue may use (default: all).")
 
 
@@ -98,10 +99,15 @@ class KubernetesScheduler(SpecModel):
 
 
 class SlurmPartition(SpecModel):
-    name: str
+    # Both reach slurm.conf's PartitionName line; syntax in `spec/syntax.py` (slurm.conf(5)).
+    name: SlurmName
     fleets: list[str] = Field(min_length=1)
     default: bool = False
-    max_time: str = "INFINITE"
+    max_time: SlurmTime = Field(
+        default="INFINITE",
+        description="Partition MaxTime: minutes, minutes:seconds, hours:minutes:seconds, days-hours, "
+        "days-hours:minutes, days-hours:minutes:seconds or UNLIMITED/INFINITE.",
+    )
 
 
 class SlurmScheduler(SpecModel):

@@ -122,7 +122,8 @@ def test_node_groups_and_bootstrap_name_the_deployed_cluster(tmp_path: Path) -> 
         assert groups[name]["scalingConfig"]["desiredSize"] == group.nodes
         assert {k: v for k, v in groups[name]["labels"].items() if k in group.labels} == dict(group.labels)
         user_data = tmp_path / "bootstrap" / f"{result.plan.name}-{group.fleet}-{name}.user-data.txt"
-        assert f"name: {cluster.inputs['name']}" in user_data.read_text(), user_data
+        # NodeConfig values are JSON scalars (rendering.to_json).
+        assert f"name: {json.dumps(cluster.inputs['name'])}" in user_data.read_text(), user_data
 
 
 def test_slurm_datahall_without_egress_deploys_scripts_that_install_nothing() -> None:
