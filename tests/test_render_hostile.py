@@ -307,12 +307,11 @@ def test_the_slurm_head_script_keeps_every_value_one_quoted_word(field: str) -> 
     assert _unquoted(script, HEAD_PAYLOAD) == []
 
 
-@pytest.mark.parametrize("field", ["zone", "version", "region", "controller_host", "script_dir"])
+@pytest.mark.parametrize("field", ["zone", "version", "controller_host", "script_dir"])
 def test_the_slurmd_join_script_keeps_every_value_one_quoted_word(field: str) -> None:
     values = {
         "zone": "dev.slurm.internal",
         "version": "23.11",
-        "region": "us-east-1",
         "controller_host": "slurmctld",
         "script_dir": "/etc/slurm/scripts",
     }

@@ -497,7 +497,6 @@ class SlurmScheduler(pulumi.ComponentResource):
         name, tags, cluster = self._name, self._tags, self._cluster
         child = pulumi.ResourceOptions(parent=self)
         controller_host = args["controller_host"]
-        region = args["region"]
         zone = aws.route53.Zone(
             f"{name}-nodes",
             name=zone_name,
@@ -520,7 +519,6 @@ class SlurmScheduler(pulumi.ComponentResource):
         join = join_script(
             zone=zone_name,
             version=args["version"],
-            region=region,
             scripts=scripts,
             controller_host=controller_host,
             egress=args.get("egress", "nat"),
@@ -634,7 +632,6 @@ def join_script(
     *,
     zone: str,
     version: str,
-    region: str,
     scripts: list[tuple[str, str]],
     controller_host: str,
     egress: str,
@@ -647,7 +644,6 @@ def join_script(
         name_tag=NODE_NAME_TAG,
         zone=zone,
         version=version,
-        region=region,
         munge_share=MUNGE_SHARE,
         script_dir=script_dir,
         scripts=scripts,

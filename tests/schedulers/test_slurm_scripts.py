@@ -48,7 +48,6 @@ def join(egress: str) -> str:
     script = join_script(
         zone="aif.slurm.internal",
         version="23.11",
-        region="eu-north-1",
         scripts=[("prolog.sh", "IyEvYmluL2Jhc2gK")],
         controller_host="slurmctld",
         egress=egress,
