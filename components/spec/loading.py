@@ -65,7 +65,7 @@ def validate_config(
         spec = FactorySpec.model_validate(raw)
     except ValidationError as exc:
         errors = exc.errors()
-        issues += [_issue_from_pydantic(err) for err in errors]
+        issues += _one_per_union(errors)
         failed = {str(err["loc"][0]) for err in errors if err["loc"]}
         if "region" in raw:
             issues += _rules_of_valid_sections(raw, failed, require_pinned_images)
@@ -74,6 +74,20 @@ def validate_config(
     if any(not issue.is_warning for issue in issues):
         raise ConfigError(issues)
     return spec, tuple(issues)
+
+
+def _one_per_union(errors: list[Any]) -> list[ConfigIssue]:
+    """One issue per config path: a union (`racks: int | list`) fails once per member, and the type
+    error of the member the value was not meant for (`1e9 is not a list`) only hides the real one."""
+    by_path: dict[str, list[tuple[str, ConfigIssue]]] = {}
+    for err in errors:
+        issue = _issue_from_pydantic(err)
+        by_path.setdefault(issue.path, []).append((err["type"], issue))
+    kept: list[ConfigIssue] = []
+    for found in by_path.values():
+        specific = [issue for kind, issue in found if not kind.endswith("_type")]
+        kept += specific or [found[0][1]]
+    return kept
 
 
 REQUIRED_SECTIONS = frozenset({"region", "profile", "fleets"})

@@ -103,7 +103,10 @@ class ClusterRunner(SpecModel):
 
 class KubernetesScheduler(SpecModel):
     kind: Literal["kubernetes"]
-    version: str = "1.35"
+    # EKS API reference, CreateCluster `version`: a Kubernetes minor version, `<major>.<minor>` (1.35).
+    # The value names image keys and SSM parameters (`eks-<version>-nvidia`), so anything else is
+    # refused here, before the image rules read it; kubernetes_rules.version_offered checks the list.
+    version: str = Field(default="1.35", pattern=r"^[1-9][0-9]*\.(0|[1-9][0-9]*)$")
     endpoint: Literal["private", "public"] = "private"
     public_access_cidrs: list[str] = Field(default_factory=list)
     infrastructure_stack: str | None = Field(

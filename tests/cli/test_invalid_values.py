@@ -79,6 +79,7 @@ CASES: list[tuple[str, Mutation, str]] = [
         _fleet(capacity={**BLOCK, "endTime": "2026-11-01T11:30:00Z"}),
         "aifactory:fleets[0].capacity.endTime",
     ),
+    ("k8s-version-abc", _set("aifactory:scheduler", {"kind": "kubernetes", "version": "abc"}), "scheduler.version"),
     ("taint-effect-bogus", _fleet(taints=["dedicated=lab:Bogus"]), "aifactory:fleets[0].taints[0]"),
 ]
 

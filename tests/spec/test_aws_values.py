@@ -119,6 +119,16 @@ ERRORS: list[tuple[str, Mutation, str]] = [
         key("scheduler", {"kind": "kubernetes", "clusterRunner": None}),
         "aifactory:scheduler.clusterRunner",
     ),
+    (
+        "k8s-version-not-a-version",
+        key("scheduler", {"kind": "kubernetes", "version": "abc"}),
+        "aifactory:scheduler.version",
+    ),
+    (
+        "k8s-version-path",
+        key("scheduler", {"kind": "kubernetes", "version": "1.35/../x"}),
+        "aifactory:scheduler.version",
+    ),
     ("block-ended", ends("2026-11-30T11:30:00Z"), "aifactory:fleets[0].capacity.endTime"),
 ]
 

@@ -200,3 +200,13 @@ def test_service_maximum_is_computed_not_enumerated() -> None:
     assert max_capacity_tib(("PERSISTENT_2", "SCRATCH_2"), False, 10**18) == 10**18 // 2400 * 2400 / 1024
     assert max_capacity_tib(("PERSISTENT_2",), False, FSX_MAX_STORAGE_GIB) == top / 1024
     assert max_throughput_gbps(("PERSISTENT_2",), True, 10**18) == pytest.approx(10**18 // 4800 * 4800 / 1024)
+
+
+def test_union_value_gets_one_issue_naming_the_real_problem() -> None:
+    """`racks: int | list`: a billion fails the int's bound and the list's type; only the bound is news."""
+    config = base()
+    datahall(racks=1_000_000_000)(config)
+    with pytest.raises(ConfigError) as exc:
+        spec_from_config(config)
+    racks = [i for i in exc.value.issues if i.path == "aifactory:site.racks"]
+    assert len(racks) == 1 and "less than or equal to 10000" in racks[0].problem
