@@ -38,12 +38,15 @@ def stack_config() -> dict[str, Any]:
 def load_plan() -> FactoryPlan:
     """The stack's plan, or a readable error (no traceback) that stops the update before any resource."""
     try:
-        return plan_from_config(stack_config(), pulumi.get_stack())
+        plan = plan_from_config(stack_config(), pulumi.get_stack())
     except ConfigError as exc:
         for issue in exc.issues:
-            pulumi.log.error(str(issue))
+            (pulumi.log.warn if issue.is_warning else pulumi.log.error)(str(issue))
         print(str(exc), file=sys.stderr)
-        raise pulumi.RunError(f"invalid stack config: {len(exc.issues)} problem(s), see above") from None
+        raise pulumi.RunError(f"invalid stack config: {len(exc.errors)} problem(s), see above") from None
+    for warning in plan.warnings:
+        pulumi.log.warn(str(warning))
+    return plan
 
 
 def deploy(plan: FactoryPlan) -> AiFactory:

@@ -17,8 +17,18 @@ import pulumi
 import pytest
 from aifactory.cli.engine import ProgramRun
 from aifactory.cli.engine import run_program as run_under_engine
+from aifactory.spec.clock import PLAN_TIME_ENV
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.settings import get_monitor
+
+TEST_PLAN_TIME = "2026-11-01T00:00:00Z"
+"""The plan time of every test (`spec/clock.py`): fixture stacks name capacity blocks ending on fixed
+dates, which must not turn into 'block already ended' errors as the real clock moves on."""
+
+
+@pytest.fixture(autouse=True)
+def _fixed_plan_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PLAN_TIME_ENV, TEST_PLAN_TIME)
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,7 @@ class PlanResult:
             },
             "upgrade": {"move": self.moves},
             "summary": self.summary,
+            "warnings": [w.as_json() for w in self.plan.warnings],
             "policy": {"violations": self.violations},
             "preflight": {"findings": self.preflight},
         }

@@ -46,6 +46,8 @@ def plan_lines(result: PlanResult, tree: bool = False) -> list[str]:
     lines += _stack_lines(result)
     if tree:
         lines += ["", "resource tree", *_tree_lines(result)]
+    if result.plan.warnings:
+        lines += ["", "warnings", *(f"  {w.path}: {w.problem}. Fix: {w.fix}" for w in result.plan.warnings)]
     lines += ["", "policy"]
     if not result.violations:
         lines.append("  no violations")

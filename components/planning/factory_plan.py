@@ -15,7 +15,7 @@ from typing import Any, Literal
 from ..catalog.instance_types import get_instance_type
 from ..schedulers.slurm_config import render_slurm_configs, slurm_dns_zone, slurm_inputs_from_plan
 from ..spec.errors import ConfigError, ConfigIssue, config_path
-from ..spec.loading import spec_from_config
+from ..spec.loading import validate_config
 from ..spec.model import CapacityType, FactorySpec, Taint
 from ..spec.scheduler import KubernetesScheduler, SlurmScheduler
 from .feasibility import network_large_enough, quotas_or_issues, storage_within_service_maximum, subnets_or_issues
@@ -95,6 +95,8 @@ class FactoryPlan:
     node_groups: tuple[NodeGroupPlan, ...]
     slurm: SlurmPlan | None
     summary: Mapping[str, Any]
+    warnings: tuple[ConfigIssue, ...] = ()
+    """Valid but suspicious config values (`ConfigIssue.severity == "warning"`), shown with the plan."""
 
     @property
     def scheduler(self) -> SchedulerKind:
@@ -104,8 +106,9 @@ class FactoryPlan:
         return self.placement.domains_for(fleet)
 
 
-def plan_factory(spec: FactorySpec, name: str) -> FactoryPlan:
-    """Plan a validated spec; raises `ConfigError` listing every reason the factory cannot be built."""
+def plan_factory(spec: FactorySpec, name: str, warnings: tuple[ConfigIssue, ...] = ()) -> FactoryPlan:
+    """Plan a validated spec; raises `ConfigError` listing every reason the factory cannot be built
+    (with the config's `warnings`, so they are not lost when the plan fails)."""
     zones_of_fleets = fleet_zones(spec)
     zones = network_zones(spec, zones_of_fleets)
     issues: list[ConfigIssue] = []
@@ -135,7 +138,7 @@ def plan_factory(spec: FactorySpec, name: str) -> FactoryPlan:
     issues += quota_issues
 
     if issues or placement is None:
-        raise ConfigError(issues)
+        raise ConfigError([*issues, *warnings])
 
     gpus = sum(f.count * get_instance_type(f.instance_type).gpus for f in spec.fleets)
     figures = plan_figures(sizing, gpus) if sizing is not None else None
@@ -153,12 +156,14 @@ def plan_factory(spec: FactorySpec, name: str) -> FactoryPlan:
         node_groups=_node_groups(spec, placement, zones_of_fleets),
         slurm=_slurm(spec, placement, zones_of_fleets, name),
         summary=factory_summary(spec, placement, asdict(figures) if figures else None),
+        warnings=warnings,
     )
 
 
 def plan_from_config(config: Mapping[str, Any], name: str) -> FactoryPlan:
     """Validate a stack's config (`aws:region`, `aifactory:*`) and plan it: the CLI's and the program's path."""
-    return plan_factory(spec_from_config(config), name)
+    spec, warnings = validate_config(config)
+    return plan_factory(spec, name, warnings)
 
 
 def _node_groups(spec: FactorySpec, placement: PlacementPlan, zones: Mapping[str, str]) -> tuple[NodeGroupPlan, ...]:

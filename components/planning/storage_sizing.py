@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..catalog.fsx_pricing import fsx_prices
+from ..spec.numbers import GIB_PER_TIB
 from ..spec.storage import DEFAULT_QUOTA_GIB, DeploymentType
 
 MetadataMode = Literal["AUTOMATIC"]
 
-GIB_PER_TIB = 1024
 FIRST_STEPS_GIB = (1200, 2400)
 STEP_GIB = 2400
 PERSISTENT_2_TIERS = (125, 250, 500, 1000)
@@ -186,24 +186,41 @@ def monthly_cost_usd(config: FsxConfiguration, region: str) -> float:
     return storage + metadata
 
 
-def max_throughput_gbps(deployment_types: Sequence[DeploymentType], efa: bool, max_gib: int) -> float:
-    """The highest throughput any valid configuration reaches within `max_gib` (0 when none fits)."""
-    best = 0.0
+def largest_capacity_gib(tier: int, efa: bool, max_gib: int) -> int | None:
+    """The largest valid SSD capacity at this tier within `max_gib`, in closed form (None when none fits).
+
+    The quota is the user's figure (`storage.quotaGiB`); stepping up to it would take quota / 2,400
+    iterations, so the ceiling is computed, never enumerated."""
+    if efa:
+        steps = max_gib // EFA_STEP_GIB[tier]
+        return steps * EFA_STEP_GIB[tier] if steps else None
+    if max_gib < FIRST_STEPS_GIB[0]:
+        return None
+    if max_gib < FIRST_STEPS_GIB[1]:
+        return FIRST_STEPS_GIB[0]
+    return max_gib // STEP_GIB * STEP_GIB
+
+
+def _largest_configurations(
+    deployment_types: Sequence[DeploymentType], efa: bool, max_gib: int
+) -> Iterator[FsxConfiguration]:
     for kind in deployment_types:
         if efa and kind != "PERSISTENT_2":
             continue
         for tier in tiers(kind):
-            capacities = list(valid_capacities_gib(tier, efa, max_gib))
-            if capacities:
-                best = max(best, FsxConfiguration(kind, tier, capacities[-1], efa).throughput_gbps)
-    return best
+            capacity = largest_capacity_gib(tier, efa, max_gib)
+            if capacity is not None:
+                yield FsxConfiguration(kind, tier, capacity, efa)
+
+
+def max_throughput_gbps(deployment_types: Sequence[DeploymentType], efa: bool, max_gib: int) -> float:
+    """The highest throughput any valid configuration reaches within `max_gib` (0 when none fits)."""
+    return max((c.throughput_gbps for c in _largest_configurations(deployment_types, efa, max_gib)), default=0.0)
 
 
 def max_capacity_tib(deployment_types: Sequence[DeploymentType], efa: bool, max_gib: int) -> float:
     """The largest valid capacity within `max_gib`, in TiB (0 when none fits)."""
-    largest = 0
-    for config in valid_configurations(deployment_types, efa, max_gib):
-        largest = max(largest, config.capacity_gib)
+    largest = max((c.capacity_gib for c in _largest_configurations(deployment_types, efa, max_gib)), default=0)
     return largest / GIB_PER_TIB
 
 

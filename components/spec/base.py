@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 
 class SpecModel(BaseModel):
@@ -13,4 +16,22 @@ class SpecModel(BaseModel):
         extra="forbid",
         frozen=True,
         str_strip_whitespace=True,
+        # NaN and infinities are valid YAML (`.nan`, `.inf`) but not JSON, and compare false with
+        # every bound; no number in a stack config may be one (numbers.py).
+        allow_inf_nan=False,
     )
+
+
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise PydanticCustomError(
+            "config_issue",
+            "is null; an explicit null is not the same as leaving the key out",
+            {"fix": "remove the key to use its default, or give it a mapping"},
+        )
+    return value
+
+
+NotNull = BeforeValidator(_not_null)
+"""For optional mapping-valued keys (`Annotated[StorageSpec | None, NotNull] = None`): the key may be
+absent, but `scheduler: null` (a YAML `scheduler:` with nothing under it) is a config error naming it."""

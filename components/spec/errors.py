@@ -5,8 +5,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 NAMESPACE = "aifactory"
+
+Severity = Literal["error", "warning"]
+"""`error` stops the plan; `warning` is a valid but suspicious value, printed with the plan."""
 
 
 @dataclass(frozen=True)
@@ -16,17 +20,38 @@ class ConfigIssue:
     path: str
     problem: str
     fix: str
+    severity: Severity = "error"
+
+    @property
+    def is_warning(self) -> bool:
+        return self.severity == "warning"
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.problem}. Fix: {self.fix}"
+        text = f"{self.path}: {self.problem}. Fix: {self.fix}"
+        return f"warning: {text}" if self.is_warning else text
+
+    def as_json(self) -> dict[str, str]:
+        return {"path": self.path, "problem": self.problem, "fix": self.fix, "severity": self.severity}
+
+
+def warning(path: str, problem: str, fix: str) -> ConfigIssue:
+    """A `warning` issue: reported with the plan, never stops it."""
+    return ConfigIssue(path, problem, fix, severity="warning")
 
 
 class ConfigError(Exception):
-    """An invalid stack config; raised before any resource is registered."""
+    """An invalid stack config; raised before any resource is registered.
+
+    Its issues are the errors first, then any warnings found in the same run (so a user fixing the
+    errors sees the warnings too)."""
 
     def __init__(self, issues: Sequence[ConfigIssue]):
-        self.issues = tuple(issues)
+        self.issues = tuple(sorted(issues, key=lambda i: i.is_warning))
         super().__init__("\n".join(str(i) for i in self.issues))
+
+    @property
+    def errors(self) -> tuple[ConfigIssue, ...]:
+        return tuple(i for i in self.issues if not i.is_warning)
 
 
 def config_path(*parts: str | int) -> str:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterator
 from datetime import date
 from typing import TYPE_CHECKING
 
+from .aws_values import kms_key_arn_problem, public_access_cidr_problems
 from .errors import ConfigIssue, config_path, did_you_mean
 from .rules import Rule, repeated_names, unknown_fleet_references
 from .scheduler import KubernetesScheduler
@@ -72,19 +72,9 @@ def endpoint_access(spec: FactorySpec) -> Iterator[ConfigIssue]:
             "only applies to a public endpoint",
             "remove `publicAccessCidrs` or set `endpoint: public`",
         )
-    for i, cidr in enumerate(k8s.public_access_cidrs):
-        cpath = config_path("scheduler", "publicAccessCidrs", i)
-        try:
-            network = ipaddress.ip_network(cidr, strict=True)
-        except ValueError:
-            yield ConfigIssue(cpath, f"'{cidr}' is not a network in CIDR form", "write it like 203.0.113.0/24")
-            continue
-        if network.prefixlen == 0:
-            yield ConfigIssue(
-                cpath,
-                f"'{cidr}' opens the API to the whole internet",
-                "list only the networks that need the API",
-            )
+    for index, found in public_access_cidr_problems(list(k8s.public_access_cidrs)):
+        parts: tuple[str | int, ...] = ("scheduler", "publicAccessCidrs")
+        yield ConfigIssue(config_path(*parts, *(() if index is None else (index,))), found.problem, found.fix)
 
 
 # Pulumi stack references: `stack`, `project/stack` or `organization/project/stack`, each part
@@ -100,7 +90,6 @@ IMAGE_REFERENCE = re.compile(
 # with a letter or digit, no '..', not an IP address (S3 user guide, "General purpose bucket
 # naming rules").
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-KMS_KEY_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov):kms:([a-z0-9-]+):(\d{12}):key/[A-Za-z0-9-]+$")
 PROJECT_DIR = re.compile(r"^/[A-Za-z0-9._/-]+$")
 
 
@@ -169,17 +158,10 @@ def cluster_stack_settings(spec: FactorySpec) -> Iterator[ConfigIssue]:
             "arn:aws:kms:<region>:<account>:key/<id>, and init the infrastructure stack with it",
         )
     elif secrets_key is not None:
-        match = KMS_KEY_ARN.match(secrets_key)
-        if not match:
-            yield ConfigIssue(
-                key_path, f"'{secrets_key}' is not a KMS key ARN", "write it as arn:aws:kms:<region>:<account>:key/<id>"
-            )
-        elif match.group(1) != spec.partition or match.group(2) != spec.region:
-            yield ConfigIssue(
-                key_path,
-                f"the key is in {match.group(1)}/{match.group(2)}, the stack in {spec.partition}/{spec.region}",
-                "use a key in the stack's region (the runner reaches KMS through the VPC's regional endpoint)",
-            )
+        # The runner reaches KMS through the VPC's regional endpoint, so the key is in the stack's region.
+        found = kms_key_arn_problem(secrets_key, spec.partition, spec.region)
+        if found is not None:
+            yield ConfigIssue(key_path, found.problem, found.fix)
     if not PROJECT_DIR.match(runner.project_dir) or ".." in runner.project_dir.split("/"):
         yield ConfigIssue(
             config_path("scheduler", "clusterRunner", "projectDir"),

@@ -38,7 +38,19 @@ def spec_from_config(config: Mapping[str, Any], *, require_pinned_images: bool =
 
     Values may be parsed objects (from the stack YAML) or JSON strings (from the engine).
     `require_pinned_images=False` accepts a stack whose images are not pinned yet: what
-    `aifactory images pin` reads before it pins them.
+    `aifactory images pin` reads before it pins them. Warnings are dropped; `validate_config`
+    returns them with the spec.
+    """
+    return validate_config(config, require_pinned_images=require_pinned_images)[0]
+
+
+def validate_config(
+    config: Mapping[str, Any], *, require_pinned_images: bool = True
+) -> tuple[FactorySpec, tuple[ConfigIssue, ...]]:
+    """The validated spec and its warnings; a `ConfigError` with every error (and warning) otherwise.
+
+    Structural and cross-field problems come together: when some sections fail the model, the
+    cross-field rules still run over the sections that validated (see `_rules_of_valid_sections`).
     """
     raw: dict[str, Any] = {}
     issues: list[ConfigIssue] = []
@@ -53,11 +65,62 @@ def spec_from_config(config: Mapping[str, Any], *, require_pinned_images: bool =
     try:
         spec = FactorySpec.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(issues + [_issue_from_pydantic(err) for err in exc.errors()]) from None
+        errors = exc.errors()
+        issues += _one_per_union(errors)
+        failed = {str(err["loc"][0]) for err in errors if err["loc"]}
+        if "region" in raw:
+            issues += _rules_of_valid_sections(raw, failed, require_pinned_images)
+        raise ConfigError(issues) from None
     issues.extend(check_spec(spec, require_pinned_images=require_pinned_images))
-    if issues:
+    if any(not issue.is_warning for issue in issues):
         raise ConfigError(issues)
-    return spec
+    return spec, tuple(issues)
+
+
+def _one_per_union(errors: list[Any]) -> list[ConfigIssue]:
+    """One issue per config path: a union (`racks: int | list`) fails once per member, and the type
+    error of the member the value was not meant for (`1e9 is not a list`) only hides the real one."""
+    by_path: dict[str, list[tuple[str, ConfigIssue]]] = {}
+    for err in errors:
+        issue = _issue_from_pydantic(err)
+        by_path.setdefault(issue.path, []).append((err["type"], issue))
+    kept: list[ConfigIssue] = []
+    for found in by_path.values():
+        specific = [issue for kind, issue in found if not kind.endswith("_type")]
+        kept += specific or [found[0][1]]
+    return kept
+
+
+REQUIRED_SECTIONS = frozenset({"region", "profile", "fleets"})
+"""Keys every cross-field rule reads: if one fails the model, no rule can run."""
+
+
+def section_of(path: str) -> str:
+    """`aifactory:fleets[0].count` -> `fleets`; `aws:region` -> `region`."""
+    if path == REGION_KEY:
+        return "region"
+    name = path.removeprefix(f"{NAMESPACE}:")
+    return name.split(".", 1)[0].split("[", 1)[0]
+
+
+def _rules_of_valid_sections(raw: dict[str, Any], failed: set[str], require_pinned_images: bool) -> list[ConfigIssue]:
+    """Cross-field issues of the sections that validated, with the failed optional sections left out.
+
+    A rule whose input section failed cannot judge it, and one whose section was left out would
+    report it missing, so only issues about sections that validated are kept. When a section every
+    rule reads (region, profile, fleets) failed, no rule runs.
+    """
+    if failed & REQUIRED_SECTIONS or not failed:
+        return []
+    try:
+        partial = FactorySpec.model_validate({k: v for k, v in raw.items() if k not in failed})
+    except ValidationError:
+        return []
+    return [
+        issue
+        for issue in check_spec(partial, require_pinned_images=require_pinned_images)
+        if section_of(issue.path) not in failed
+    ]
 
 
 def check_spec(spec: FactorySpec, *, require_pinned_images: bool = True) -> list[ConfigIssue]:
@@ -107,7 +170,9 @@ def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     """Drop the parts pydantic adds for unions (`int`, `list[Rack]`, discriminator tags)."""
     cleaned: list[int | str] = []
     for i, part in enumerate(loc):
-        if isinstance(part, str) and ("[" in part or part in {"int", "str", "float", "bool"}):
+        if isinstance(part, str) and (
+            "[" in part or part in {"int", "str", "float", "bool"} or part.startswith("constrained-")
+        ):
             continue
         if isinstance(part, str) and part in _UNION_TAGS and i > 0 and loc[i - 1] in ("scheduler", "site"):
             continue

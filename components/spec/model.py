@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -11,8 +10,10 @@ from pydantic_core import PydanticCustomError
 
 from ..catalog.regions import partition_of
 from .access import AccessSpec
-from .base import SpecModel
+from .aws_values import vpc_cidr_problem
+from .base import NotNull, SpecModel
 from .images import AMI_ID
+from .numbers import MAX_NODES_PER_FLEET, MAX_RACK_POWER_KW, Count, Integer, PositiveFloat
 from .scheduler import SchedulerSpec
 from .site import SiteSpec
 from .storage import StorageSpec
@@ -47,10 +48,9 @@ class Network(SpecModel):
     @field_validator("cidr")
     @classmethod
     def _cidr_is_network(cls, value: str) -> str:
-        try:
-            ipaddress.IPv4Network(value, strict=True)
-        except ValueError as exc:
-            raise ValueError(f"'{value}' is not an IPv4 network in CIDR form like 10.0.0.0/16 ({exc})") from None
+        problem = vpc_cidr_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
 
@@ -123,15 +123,21 @@ class Taint(SpecModel):
         return {"key": self.key, "operator": "Equal", "value": self.value, "effect": self.effect}
 
 
+# No accelerator in the catalog has a board power above 1,000 W (catalog/data/instance_types.yaml
+# `tdp_w`, a test keeps it below this bound); a per-GPU limit above 2,000 W is a typo, and the planner
+# clamps to the TDP anyway.
+MAX_GPU_POWER_W = 2000
+
+
 class PowerCapBounds(SpecModel):
-    min: int = Field(gt=0, description="Lowest per-GPU power limit the planner may set (W).")
-    max: int = Field(gt=0, description="Highest per-GPU power limit the planner may set (W).")
+    min: Count = Field(le=MAX_GPU_POWER_W, description="Lowest per-GPU power limit the planner may set (W).")
+    max: Count = Field(le=MAX_GPU_POWER_W, description="Highest per-GPU power limit the planner may set (W).")
 
 
 class Fleet(SpecModel):
     name: str
     instance_type: str
-    count: int = Field(ge=1, le=100_000)
+    count: Count = Field(le=MAX_NODES_PER_FLEET, description=f"Nodes in the fleet (1-{MAX_NODES_PER_FLEET:,}).")
     availability_zone: str | None = None
     capacity: Capacity = Capacity()
     labels: dict[LabelKey, LabelValue] = Field(
@@ -148,9 +154,14 @@ class Fleet(SpecModel):
         pattern=AMI_ID.pattern,
         description="This fleet's own AMI, over its `aifactory:images` key (ami- and 8 or 17 hex digits).",
     )
-    root_volume_gib: int = Field(default=200, alias="rootVolumeGiB", ge=50, le=16384)
-    node_power_kw: float | None = Field(default=None, gt=0, description="Override the catalog's node power.")
-    gpu_power_cap_w: PowerCapBounds | None = None
+    # Amazon EBS User Guide, "Amazon EBS General Purpose SSD volumes": a gp3 volume (the root volume's
+    # type, fleet.py) is 1 GiB-16 TiB; 50 GiB is what the Deep Learning AMIs' root snapshots need.
+    root_volume_gib: Integer = Field(default=200, alias="rootVolumeGiB", ge=50, le=16384)
+    # A node cannot draw more than the densest rack delivers (numbers.MAX_RACK_POWER_KW).
+    node_power_kw: PositiveFloat | None = Field(
+        default=None, le=MAX_RACK_POWER_KW, description="Override the catalog's node power (kW)."
+    )
+    gpu_power_cap_w: Annotated[PowerCapBounds | None, NotNull] = None
     strategy: PlacementStrategy = "pack"
 
 
@@ -159,13 +170,16 @@ class FactorySpec(SpecModel):
 
     region: str
     profile: Profile
-    sovereignty: Sovereignty | None = None
+    sovereignty: Annotated[Sovereignty | None, NotNull] = None
     network: Network = Network()
-    fleets: list[Fleet] = Field(min_length=1)
-    storage: StorageSpec | None = None
-    site: SiteSpec | None = None
-    scheduler: SchedulerSpec | None = None
-    access: AccessSpec | None = None
+    # Each fleet is at least one launch template and node group; 100 is more than three times the EKS
+    # default of 30 managed node groups per cluster (AWS General Reference, "Amazon EKS endpoints and
+    # quotas") and bounds the planner at 100 fleets of at most MAX_NODES_PER_FLEET nodes.
+    fleets: list[Fleet] = Field(min_length=1, max_length=100)
+    storage: Annotated[StorageSpec | None, NotNull] = None
+    site: Annotated[SiteSpec | None, NotNull] = None
+    scheduler: Annotated[SchedulerSpec | None, NotNull] = None
+    access: Annotated[AccessSpec | None, NotNull] = None
     images: dict[str, str] = Field(
         default_factory=dict,
         description="Pinned machine images by role (`spec/images.py`); `aifactory images pin <stack>` writes them.",

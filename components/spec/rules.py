@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from ..catalog.instance_types import instance_types
@@ -20,7 +21,9 @@ from ..catalog.regions import (
     regions_offering,
     zones_offering,
 )
-from .errors import ConfigIssue, config_path, did_you_mean
+from .aws_values import kms_key_arn_problem
+from .clock import plan_time
+from .errors import ConfigIssue, config_path, did_you_mean, warning
 
 if TYPE_CHECKING:
     from .model import FactorySpec
@@ -78,12 +81,16 @@ def sovereign_region_allowed(spec: FactorySpec) -> Iterator[ConfigIssue]:
                 f"sovereignty.allowedPartitions {sov.allowed_partitions}",
                 "deploy to a region of an allowed partition or extend `allowedPartitions`",
             )
-    if sov.kms_key_arn is not None and not sov.kms_key_arn.startswith(f"arn:{spec.partition}:kms:{spec.region}:"):
-        yield ConfigIssue(
-            config_path("sovereignty", "kmsKeyArn"),
-            f"'{sov.kms_key_arn}' is not a KMS key ARN in {spec.partition}/{spec.region}",
-            f"use a key in the stack's region: arn:{spec.partition}:kms:{spec.region}:<account>:key/<id>",
-        )
+
+
+def kms_key_arn_usable(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """`sovereignty.kmsKeyArn` (any profile): a key ARN of the stack's partition and region."""
+    arn = spec.sovereignty.kms_key_arn if spec.sovereignty else None
+    if arn is None:
+        return
+    found = kms_key_arn_problem(arn, spec.partition, spec.region)
+    if found is not None:
+        yield ConfigIssue(config_path("sovereignty", "kmsKeyArn"), found.problem, found.fix)
 
 
 def repeated_names(
@@ -176,6 +183,8 @@ def fleet_capacity_consistent(spec: FactorySpec) -> Iterator[ConfigIssue]:
             )
         if cap.end_time is not None and cap.end_time.tzinfo is None:
             yield ConfigIssue(f"{path}.endTime", "has no time zone", "write it with a zone, e.g. 2026-12-01T11:30:00Z")
+        if cap.type == "capacity-block" and cap.end_time is not None and cap.end_time.tzinfo is not None:
+            yield from _capacity_block_end(cap.end_time, f"{path}.endTime")
         if cap.type != "capacity-block" and cap.end_time is not None:
             yield ConfigIssue(
                 f"{path}.endTime", f"only applies to capacity blocks, not '{cap.type}'", "remove `endTime`"
@@ -194,6 +203,49 @@ def fleet_capacity_consistent(spec: FactorySpec) -> Iterator[ConfigIssue]:
             )
 
 
+# EC2 User Guide, "Find and purchase Capacity Blocks": a block lasts 1-14 days in 1-day steps or up
+# to 182 days in 7-day steps, starts at most 8 weeks ahead, and every block ends at 11:30 UTC.
+CAPACITY_BLOCK_MAX_DAYS = 182
+CAPACITY_BLOCK_MAX_LEAD_DAYS = 56
+CAPACITY_BLOCK_END_UTC = time(11, 30)
+# Instances of a block are terminated at its end, and the factory drains them 30 minutes before
+# (Capacity: `endTime`); a block ending within a day leaves little of it to use.
+CAPACITY_BLOCK_SOON = timedelta(hours=24)
+
+
+def _capacity_block_end(end: datetime, path: str) -> Iterator[ConfigIssue]:
+    now = plan_time()
+    if end <= now:
+        yield ConfigIssue(
+            path,
+            f"{end.isoformat()} is in the past (plan time {now.isoformat(timespec='seconds')}); EC2 has "
+            "terminated the block's instances",
+            "buy a new capacity block and set its reservationId and endTime, or use another capacity type",
+        )
+        return
+    if end - now < CAPACITY_BLOCK_SOON:
+        yield warning(
+            path,
+            f"the block ends within 24 hours ({end.isoformat()}); its nodes drain 30 minutes before",
+            "extend the block or plan the next one before the jobs start",
+        )
+    horizon = now + timedelta(days=CAPACITY_BLOCK_MAX_LEAD_DAYS + CAPACITY_BLOCK_MAX_DAYS)
+    if end > horizon:
+        yield warning(
+            path,
+            f"{end.isoformat()} is more than {CAPACITY_BLOCK_MAX_LEAD_DAYS + CAPACITY_BLOCK_MAX_DAYS} days ahead; "
+            f"EC2 sells blocks at most {CAPACITY_BLOCK_MAX_LEAD_DAYS} days ahead for at most "
+            f"{CAPACITY_BLOCK_MAX_DAYS} days",
+            "copy the block's end date from `aws ec2 describe-capacity-reservations`",
+        )
+    if end.astimezone(UTC).timetz().replace(tzinfo=None) != CAPACITY_BLOCK_END_UTC:
+        yield warning(
+            path,
+            f"{end.isoformat()} is not 11:30 UTC, the time every capacity block ends",
+            "copy the block's end time from `aws ec2 describe-capacity-reservations`",
+        )
+
+
 def zones_in_region(spec: FactorySpec) -> Iterator[ConfigIssue]:
     known = availability_zones(spec.region)
 
@@ -203,6 +255,14 @@ def zones_in_region(spec: FactorySpec) -> Iterator[ConfigIssue]:
         pattern = re.escape(spec.region) + r"[a-z]$"
         return None if re.match(pattern, zone) else f"use a zone of {spec.region}, e.g. {spec.region}a"
 
+    # Each zone gets one subnet pair, named after the zone: a repeated zone would declare the same
+    # resources twice.
+    yield from repeated_names(
+        spec.network.availability_zones or [],
+        "network.availabilityZones",
+        lambda i: config_path("network", "availabilityZones", i),
+        "list every zone once",
+    )
     for i, zone in enumerate(spec.network.availability_zones or []):
         fix = bad(zone)
         if fix:
@@ -246,6 +306,7 @@ FOUNDATION_RULES: tuple[Rule, ...] = (
     region_is_known,
     sovereign_needs_sovereignty,
     sovereign_region_allowed,
+    kms_key_arn_usable,
     fleet_names_unique_and_dns_safe,
     fleet_instance_types_known,
     fleet_types_offered_in_region,

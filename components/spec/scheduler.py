@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
+from pydantic_core import PydanticCustomError
 
-from .base import SpecModel
+from .aws_values import CHART_VERSION
+from .base import NotNull, SpecModel
+from .numbers import NonNegativeInt
 from .syntax import CohortName, SlurmName, SlurmTime
 
 DEFAULT_PRIORITIES = ("production-training", "fine-tuning", "evaluation")
@@ -43,19 +46,38 @@ def is_supported(version: str) -> bool:
 class Queue(SpecModel):
     name: str
     namespace: str
-    gpu_quota: int = Field(ge=0)
-    borrowing_limit: int | None = Field(default=None, ge=0)
+    # Bounded by the fleets' accelerators in planning/feasibility (quotas_or_issues).
+    gpu_quota: NonNegativeInt
+    borrowing_limit: NonNegativeInt | None = None
     cohort: CohortName | None = Field(default=None, description="Kueue cohort the queue shares quota in.")
     fleets: list[str] | None = Field(default=None, description="Fleets the queue may use (default: all).")
 
 
+def _chart_version(value: str) -> str:
+    if not CHART_VERSION.match(value):
+        raise PydanticCustomError(
+            "config_issue",
+            "'{value}' is not a pinned chart version",
+            {
+                "value": value,
+                "fix": "pin a SemVer 2 version such as 0.19.2 (Helm chart versions are SemVer; `latest`, ranges "
+                "and empty values let the release move under the factory)",
+            },
+        )
+    return value
+
+
+ChartVersion = Annotated[str, AfterValidator(_chart_version)]
+"""A Helm chart version the factory pins (`aws_values.CHART_VERSION`)."""
+
+
 class ChartVersions(SpecModel):
-    kueue: str = "0.19.2"
-    jobset: str = "0.12.0"
-    nvidia_device_plugin: str = "0.20.0"
-    efa_device_plugin: str = "v0.5.30"
-    fsx_csi_driver: str = "1.17.0"
-    dcgm_exporter: str = "4.8.2"
+    kueue: ChartVersion = "0.19.2"
+    jobset: ChartVersion = "0.12.0"
+    nvidia_device_plugin: ChartVersion = "0.20.0"
+    efa_device_plugin: ChartVersion = "v0.5.30"
+    fsx_csi_driver: ChartVersion = "1.17.0"
+    dcgm_exporter: ChartVersion = "4.8.2"
 
 
 class ClusterRunner(SpecModel):
@@ -82,7 +104,10 @@ class ClusterRunner(SpecModel):
 
 class KubernetesScheduler(SpecModel):
     kind: Literal["kubernetes"]
-    version: str = "1.35"
+    # EKS API reference, CreateCluster `version`: a Kubernetes minor version, `<major>.<minor>` (1.35).
+    # The value names image keys and SSM parameters (`eks-<version>-nvidia`), so anything else is
+    # refused here, before the image rules read it; kubernetes_rules.version_offered checks the list.
+    version: str = Field(default="1.35", pattern=r"^[1-9][0-9]*\.(0|[1-9][0-9]*)$")
     endpoint: Literal["private", "public"] = "private"
     public_access_cidrs: list[str] = Field(default_factory=list)
     infrastructure_stack: str | None = Field(
@@ -90,7 +115,7 @@ class KubernetesScheduler(SpecModel):
         description="The infrastructure stack the cluster stack references "
         "(default `<organization>/aifactory/<same stack name>`); private endpoints only.",
     )
-    cluster_runner: ClusterRunner | None = Field(
+    cluster_runner: Annotated[ClusterRunner | None, NotNull] = Field(
         default=None, description="Runner inside the VPC for the cluster stack; private endpoints only."
     )
     queues: list[Queue] = Field(default_factory=list)

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, Strict
 
 from .base import SpecModel
+from .numbers import (
+    MAX_NODES_PER_FLEET,
+    MAX_PUE,
+    MAX_RACK_POWER_KW,
+    MAX_RACK_UNITS,
+    MAX_RACKS,
+    MIN_PUE,
+    Count,
+    Integer,
+    Number,
+    PositiveFloat,
+)
 
 CoolingClass = Literal["air", "rear-door", "liquid"]
 
@@ -27,11 +39,15 @@ ROOT_SWITCH = "fabric"
 
 class AwsSite(SpecModel):
     kind: Literal["aws"] = "aws"
-    domain_power_kw: float | None = Field(
-        default=None, gt=0, description="Optional power envelope per placement domain (kW)."
+    # A placement domain is at most a fleet (numbers.MAX_NODES_PER_FLEET nodes of at most one rack's
+    # power each); 100 MW per domain is above any single hall.
+    domain_power_kw: PositiveFloat | None = Field(
+        default=None, le=100_000.0, description="Optional power envelope per placement domain (kW)."
     )
-    max_nodes_per_domain: int | None = Field(
-        default=None, ge=1, description="Split a fleet into placement domains of at most this many nodes."
+    max_nodes_per_domain: Count | None = Field(
+        default=None,
+        le=MAX_NODES_PER_FLEET,
+        description="Split a fleet into placement domains of at most this many nodes.",
     )
 
 
@@ -39,26 +55,34 @@ class Rack(SpecModel):
     name: str = Field(min_length=1)
     hall: str = "hall-1"
     row: str = "row-1"
-    power_kw: float = Field(description="Power the rack can deliver and its cooling can remove (kW).")
+    # Power and units at or below zero are reported by site_rules (site_racks_positive) with the rest.
+    power_kw: Number = Field(
+        le=MAX_RACK_POWER_KW, description="Power the rack can deliver and its cooling can remove (kW)."
+    )
     cooling: CoolingClass = "air"
-    rack_units: int = 42
+    rack_units: Integer = Field(default=42, le=MAX_RACK_UNITS)
     block: str = Field(default="block-1", description="Network block (leaf group) the rack belongs to.")
 
 
 class RackDefaults(SpecModel):
-    power_kw: float = 40.0
+    power_kw: Number = Field(default=40.0, le=MAX_RACK_POWER_KW)
     cooling: CoolingClass = "air"
-    rack_units: int = 42
+    rack_units: Integer = Field(default=42, le=MAX_RACK_UNITS)
 
 
 class DatahallSite(SpecModel):
     kind: Literal["datahall"]
-    racks: int | list[Rack] = Field(description="A rack count (short form) or the explicit rack list.")
+    # The short form expands to one Rack per count (`rack_list`), so the count is bounded before any
+    # expansion; the explicit list has the same bound.
+    racks: Annotated[int, Strict(), Field(le=MAX_RACKS)] | Annotated[list[Rack], Field(max_length=MAX_RACKS)] = Field(
+        description=f"A rack count (short form, at most {MAX_RACKS:,}) or the explicit rack list."
+    )
     rack_defaults: RackDefaults = RackDefaults()
-    racks_per_block: int = Field(default=16, ge=1, description="Short form: racks per network block.")
-    racks_per_row: int = Field(default=10, ge=1, description="Short form: racks per row.")
-    headroom_pct: float = Field(default=10.0, description="Power kept free in every rack, percent (0-50).")
-    pue: float = Field(default=1.3, description="Power usage effectiveness of the facility (>= 1).")
+    racks_per_block: Count = Field(default=16, le=MAX_RACKS, description="Short form: racks per network block.")
+    racks_per_row: Count = Field(default=10, le=MAX_RACKS, description="Short form: racks per row.")
+    headroom_pct: Number = Field(default=10.0, description="Power kept free in every rack, percent (0-50).")
+    # Ranges of headroom and PUE are site_rules (site_headroom_and_pue).
+    pue: Number = Field(default=1.3, description=f"Power usage effectiveness of the facility ({MIN_PUE}-{MAX_PUE}).")
 
     def rack_list(self) -> list[Rack]:
         """The explicit racks; the short form expands to `rack-0001`.. in rows and blocks of the set sizes."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..catalog.instance_types import instance_types
 from .errors import ConfigIssue, config_path
+from .numbers import MAX_PUE, MIN_PUE
 from .rules import Rule, repeated_names
 from .site import COOLING_LIMIT_KW, COOLING_RANK, ROOT_SWITCH, DatahallSite, Rack
 
@@ -99,11 +100,17 @@ def site_headroom_and_pue(spec: FactorySpec) -> Iterator[ConfigIssue]:
             f"{site.headroom_pct}% is outside 0-50",
             "keep 0-50% of every rack's power free, e.g. 10",
         )
-    if site.pue < 1:
+    if site.pue < MIN_PUE:
         yield ConfigIssue(
             config_path("site", "pue"),
-            f"{site.pue} is below 1 (a facility cannot use less power than its IT load)",
+            f"{site.pue} is below {MIN_PUE} (a facility cannot use less power than its IT load)",
             "set the facility's PUE, e.g. 1.3",
+        )
+    elif site.pue > MAX_PUE:
+        yield ConfigIssue(
+            config_path("site", "pue"),
+            f"{site.pue} is above {MAX_PUE}, more overhead than any surveyed data hall (numbers.py)",
+            "set the facility's PUE, e.g. 1.3 (facility power / IT power)",
         )
 
 

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
-from .base import SpecModel
+from .aws_values import mount_path_problem
+from .base import NotNull, SpecModel
+from .numbers import (
+    FSX_MAX_STORAGE_GIB,
+    FSX_MAX_STORAGE_TIB,
+    FSX_MAX_THROUGHPUT_GBPS,
+    Integer,
+    NonNegativeInt,
+    PositiveFloat,
+)
+
+# A checkpoint is written within a week at most; a longer window is a unit mistake (minutes for seconds).
+MAX_CHECKPOINT_SECONDS = 7 * 24 * 3600
 
 DeploymentType = Literal["PERSISTENT_2", "SCRATCH_2"]
 # Default of Service Quotas "Lustre Persistent_2 storage capacity" (L-8F1B9C74) and "Lustre Scratch
@@ -62,18 +75,28 @@ def parse_s3_path(path: str) -> S3Location | None:
 class CheckpointTarget(SpecModel):
     """Write a checkpoint of `size_tb` terabytes in `seconds`: throughput = size / seconds."""
 
-    size_tb: float = Field(gt=0, alias="sizeTB", description="Checkpoint size in TB (10^12 bytes).")
-    seconds: float = Field(gt=0, description="Time allowed to write one checkpoint.")
+    # A checkpoint lives on the file system, so it is at most the largest file system (10^12-byte TB).
+    size_tb: PositiveFloat = Field(
+        alias="sizeTB",
+        le=FSX_MAX_STORAGE_GIB * 2**30 / 1e12,
+        description="Checkpoint size in TB (10^12 bytes).",
+    )
+    seconds: PositiveFloat = Field(le=MAX_CHECKPOINT_SECONDS, description="Time allowed to write one checkpoint.")
 
 
 class StorageSpec(SpecModel):
-    capacity_tib: float | None = Field(
-        default=None, gt=0, alias="capacityTiB", description="Minimum storage capacity in TiB."
+    # Bounds: the largest capacity the FSx API accepts and the throughput its top tier gives there
+    # (numbers.py); the account quota (`quotaGiB`) is the tighter ceiling planning/feasibility checks.
+    capacity_tib: PositiveFloat | None = Field(
+        default=None, le=FSX_MAX_STORAGE_TIB, alias="capacityTiB", description="Minimum storage capacity in TiB."
     )
-    throughput_gbps: float | None = Field(
-        default=None, gt=0, alias="throughputGBps", description="Minimum aggregate throughput in GB/s."
+    throughput_gbps: PositiveFloat | None = Field(
+        default=None,
+        le=FSX_MAX_THROUGHPUT_GBPS,
+        alias="throughputGBps",
+        description="Minimum aggregate throughput in GB/s.",
     )
-    checkpoint: CheckpointTarget | None = Field(
+    checkpoint: Annotated[CheckpointTarget | None, NotNull] = Field(
         default=None, description="Checkpoint target instead of `throughputGBps`."
     )
     efa_enabled: bool = Field(default=False, description="GPUDirect Storage over EFA (PERSISTENT_2 only).")
@@ -87,14 +110,16 @@ class StorageSpec(SpecModel):
         default=False, description="Create the data repository bucket (in-region, encrypted, versioned)."
     )
     deployment_type: DeploymentType = "PERSISTENT_2"
-    backup_retention_days: int | None = Field(
+    # FSx API reference, CreateFileSystemLustreConfiguration: AutomaticBackupRetentionDays 0-90.
+    backup_retention_days: NonNegativeInt | None = Field(
         default=None,
-        ge=0,
         le=90,
         description=f"Daily automatic backups kept (default {DEFAULT_BACKUP_RETENTION_DAYS} on PERSISTENT_2; "
         "SCRATCH_2 has none).",
     )
-    mount_path: str = Field(default="/fsx", pattern=r"^/[A-Za-z0-9._/-]*$")
+    mount_path: str = Field(
+        default="/fsx", description="Where every node mounts the file system: absolute, not a system directory."
+    )
     availability_zone: str | None = Field(
         default=None,
         alias="availabilityZone",
@@ -102,13 +127,26 @@ class StorageSpec(SpecModel):
         "most GPUs. Set it to keep an existing file system where it is: FSx replaces a file system whose "
         "subnet changes.",
     )
-    quota_gib: int = Field(
+    quota_gib: Integer = Field(
         default=DEFAULT_QUOTA_GIB,
         ge=1200,
+        le=FSX_MAX_STORAGE_GIB,
         alias="quotaGiB",
         description="The account's FSx for Lustre storage quota in GiB (default 100,800; raise it in Service "
         "Quotas first).",
     )
+
+    @field_validator("mount_path")
+    @classmethod
+    def _mount_path_usable(cls, value: str) -> str:
+        problem = mount_path_problem(value)
+        if problem is not None:
+            raise PydanticCustomError(
+                "config_issue",
+                "{problem}",
+                {"problem": problem, "fix": "mount it on its own directory, e.g. /fsx or /mnt/fsx/shared"},
+            )
+        return value
 
     @property
     def import_location(self) -> S3Location | None:

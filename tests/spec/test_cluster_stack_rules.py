@@ -39,7 +39,7 @@ def commercial_runner() -> dict[str, Any]:
 
 def test_valid_runners_have_no_issues() -> None:
     assert issues(spec(runner=commercial_runner(), infrastructureStack="acme/aifactory/prod")) == {}
-    eu_key = "arn:aws:kms:eu-central-1:123456789012:key/abcd"
+    eu_key = "arn:aws:kms:eu-central-1:123456789012:key/5c2e8a41-7b3d-4f90-a6e1-0d9c4b7f2e35"
     sovereign = {"image": f"{MIRROR}/runner:1.0", "stateBucket": "state.eu", "secretsKeyArn": eu_key}
     assert issues(spec("sovereign", runner=sovereign)) == {}
 
@@ -97,7 +97,7 @@ def test_runner_needs_a_key_that_exists_before_the_stack(profile: str) -> None:
 def test_configured_factory_key_is_the_default_secrets_key() -> None:
     runner = {"image": f"{MIRROR}/runner:1.0", "stateBucket": "state-bucket"}
     s = spec("sovereign", runner=runner)
-    key = "arn:aws:kms:eu-central-1:123456789012:key/abcd"
+    key = "arn:aws:kms:eu-central-1:123456789012:key/5c2e8a41-7b3d-4f90-a6e1-0d9c4b7f2e35"
     sovereignty = s.sovereignty.model_copy(update={"kms_key_arn": key}) if s.sovereignty else None
     assert issues(s.model_copy(update={"sovereignty": sovereignty})) == {}
 
@@ -106,8 +106,8 @@ def test_configured_factory_key_is_the_default_secrets_key() -> None:
     ("key", "problem"),
     [
         ("not-an-arn", "not a KMS key ARN"),
-        ("arn:aws:kms:us-east-1:123456789012:alias/x", "not a KMS key ARN"),
-        ("arn:aws:kms:eu-west-1:123456789012:key/abcd", "the stack in aws/us-east-1"),
+        ("arn:aws:kms:us-east-1:123456789012:alias/x", "is an alias ARN"),
+        ("arn:aws:kms:eu-west-1:123456789012:key/5c2e8a41-7b3d-4f90-a6e1-0d9c4b7f2e35", "the stack in aws/us-east-1"),
     ],
 )
 def test_secrets_key_must_be_a_key_in_the_stack_region(key: str, problem: str) -> None:
