@@ -85,7 +85,7 @@ class FactoryPlan:
     network_zones: tuple[str, ...]
     fleet_zones: Mapping[str, str]
     storage_zone: str
-    """The file system's AZ: `storage.availabilityZone`, else the zone of the fleet with the most GPUs."""
+    """The file system's AZ: `storage.availabilityZone`, else the fleets' one zone (see `zones.storage_zone`)."""
     subnets: tuple[SubnetPlan, ...]
     placement: PlacementPlan
     storage: FilesystemSizing | None
@@ -138,7 +138,7 @@ def plan_factory(spec: FactorySpec, name: str) -> FactoryPlan:
         raise ConfigError(issues)
 
     gpus = sum(f.count * get_instance_type(f.instance_type).gpus for f in spec.fleets)
-    figures = plan_figures(sizing, gpus) if sizing is not None else None
+    figures = plan_figures(sizing, gpus, s3_linked=_s3_linked(spec)) if sizing is not None else None
     return FactoryPlan(
         name=name,
         spec=spec,
@@ -154,6 +154,11 @@ def plan_factory(spec: FactorySpec, name: str) -> FactoryPlan:
         slurm=_slurm(spec, placement, zones_of_fleets, name),
         summary=factory_summary(spec, placement, asdict(figures) if figures else None),
     )
+
+
+def _s3_linked(spec: FactorySpec) -> bool:
+    storage = spec.storage
+    return storage is not None and (storage.import_location is not None or storage.export_location is not None)
 
 
 def plan_from_config(config: Mapping[str, Any], name: str) -> FactoryPlan:
