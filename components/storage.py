@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .plan_time import require_plan_time
+from .planning.storage_plan import final_backup_on_delete
 from .planning.storage_sizing import (
     CHECKPOINT_DIR,
     DATASETS_DIR,
@@ -36,6 +37,8 @@ LUSTRE_PORTS = ((988, 988), (1018, 1023))
 # All S3 object events, so the file system and the bucket follow each other (pulumi-aws
 # DataRepositoryAssociationS3AutoImportPolicy / AutoExportPolicy `events`).
 S3_EVENTS = ["NEW", "CHANGED", "DELETED"]
+# Tag on the final backup FSx takes when the file system is deleted: the component that owned it.
+FINAL_BACKUP_TAG = "aifactory:final-backup-of"
 # Root on a client becomes nobody on the file system (root_squash_configuration "UID:GID").
 ROOT_SQUASH = "65534:65534"
 LOG_RETENTION_DAYS = 365
@@ -237,6 +240,11 @@ class ParallelFilesystem(pulumi.ComponentResource):
         )
 
         persistent = self.sizing.deployment_type == "PERSISTENT_2"
+        links = (("import", "s3_import_path", DATASETS_DIR), ("export", "s3_export_path", CHECKPOINT_DIR))
+        locations = {role: parse_s3_path(p) if isinstance(p := args.get(key), str) else None for role, key, _ in links}
+        final_backup, _ = final_backup_on_delete(
+            self.sizing.deployment_type, any(loc is not None for loc in locations.values())
+        )
         backup_days = args.get("backup_retention_days", DEFAULT_BACKUP_RETENTION_DAYS) if persistent else None
         fs = aws.fsx.LustreFileSystem(
             f"{name}-fs",
@@ -256,6 +264,12 @@ class ParallelFilesystem(pulumi.ComponentResource):
             kms_key_id=kms_key_arn if persistent else None,
             automatic_backup_retention_days=backup_days,
             copy_tags_to_backups=True if persistent else None,
+            # A deleted file system keeps a final backup where FSx can take one (persistent, not
+            # S3-linked); FSx skips it unless told (FSx API reference, DeleteFileSystemLustreConfiguration
+            # `SkipFinalBackup`, default true). Scratch and S3-linked file systems support no backups
+            # (FSx for Lustre user guide, "Protecting your data with backups"): the plan says so.
+            skip_final_backup=not final_backup,
+            final_backup_tags={**tags, FINAL_BACKUP_TAG: name} if final_backup else None,
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True, depends_on=rules),
         )
@@ -265,11 +279,13 @@ class ParallelFilesystem(pulumi.ComponentResource):
         if args.get("create_bucket"):
             bucket_name, policy = self._bucket(name, args, partition, kms_key_arn, tags)
             bucket_ready.append(policy)
-        dra_opts = pulumi.ResourceOptions(parent=self, depends_on=bucket_ready)
-        links = (("import", "s3_import_path", DATASETS_DIR), ("export", "s3_export_path", CHECKPOINT_DIR))
-        for role, path_key, directory in links:
-            path = args.get(path_key)
-            location = parse_s3_path(path) if isinstance(path, str) else None
+        # The associations hold the link between the file system and its S3 data: they get the file
+        # system's protection, so no stack change deletes one (deleting an association can delete
+        # its files from the file system: pulumi-aws DataRepositoryAssociation
+        # `delete_data_in_filesystem`; Pulumi docs, resource options `protect`, `retainOnDelete`).
+        dra_opts = pulumi.ResourceOptions(parent=self, depends_on=bucket_ready, protect=True, retain_on_delete=True)
+        for role, _, directory in links:
+            location = locations[role]
             if location is None:
                 continue
             events = aws.fsx.DataRepositoryAssociationS3AutoImportPolicyArgs(events=S3_EVENTS)

@@ -39,7 +39,7 @@ class PlannedResource:
     """What the mocks computed beyond its inputs (e.g. an EKS cluster's security group, an endpoint's prefix list)."""
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "urn": self.urn,
             "type": self.type,
             "name": self.name,
@@ -48,6 +48,10 @@ class PlannedResource:
             "inputs": self.inputs,
             "outputs": self.outputs,
         }
+        if self.aliases:
+            # `aifactory diff` matches a moved resource by them (Pulumi moves it, it does not replace it).
+            document["aliases"] = list(self.aliases)
+        return document
 
 
 @dataclass

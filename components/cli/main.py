@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from ..spec import ConfigError
+from .diff import PlanDocumentError, diff_plans, load_plan_document, render_text
 from .planrun import PlanResult, StackNotFound, plan_stack, policy_verdicts, resolve_stack_file
 from .report import print_plan
 
 EXIT_OK, EXIT_POLICY, EXIT_CONFIG = 0, 1, 2
+ALLOW_HELP = "accept replacing or removing this stateful resource (URN) or every one of this type (repeatable)"
 EXIT_DRIFT = 1
 """`images pin --check`: a pinned image differs from the current one."""
 
@@ -27,6 +29,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     plan.add_argument("--tree", action="store_true", help="also print every resource as a tree")
     plan.add_argument("--stacks-dir", default=None, help="where stack files live (default: ./stacks)")
+    plan.add_argument(
+        "--against", type=Path, default=None, help="print what changes from this earlier `plan --json` output instead"
+    )
+    plan.add_argument("--allow-replace", action="append", default=[], metavar="URN_OR_TYPE", help=ALLOW_HELP)
+    diff = commands.add_parser("diff", help="what applying NEW over OLD adds, removes, changes and replaces")
+    diff.add_argument("old", type=Path, help="`aifactory plan --json` output of what is deployed")
+    diff.add_argument("new", type=Path, help="`aifactory plan --json` output of what would be")
+    diff.add_argument("--json", action="store_true", help="print the diff as one JSON object")
+    diff.add_argument("--allow-replace", action="append", default=[], metavar="URN_OR_TYPE", help=ALLOW_HELP)
     render = commands.add_parser("render", help="write every generated artifact for review")
     render.add_argument("stack")
     render.add_argument("--out", required=True, type=Path)
@@ -45,8 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
+        if args.command == "diff":
+            return _diff(_read_plan(args.old), _read_plan(args.new), args.json, args.allow_replace)
         if args.command == "plan":
+            old = _read_plan(args.against) if args.against is not None else None
             result = plan_stack(args.stack, args.stacks_dir)
+            if old is not None:
+                code = _diff(old, result.as_json(), args.json, args.allow_replace)
+                return max(code, EXIT_POLICY if result.mandatory_violations() or result.preflight else EXIT_OK)
             if args.json:
                 print(json.dumps(result.as_json(), indent=2, sort_keys=False))
             else:
@@ -70,6 +87,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StackNotFound as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
+    except PlanDocumentError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _read_plan(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise PlanDocumentError(f"{path}: cannot read plan JSON ({exc.strerror or exc})") from None
+    return load_plan_document(text, str(path))
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any], as_json: bool, allow_replace: list[str]) -> int:
+    """Exit 1 when a stateful resource would be replaced or removed without `--allow-replace`, or a
+    changed type is missing from the replace table; 0 otherwise."""
+    result = diff_plans(old, new, allow_replace)
+    if as_json:
+        print(json.dumps(result.as_json(), indent=2))
+    else:
+        print("\n".join(render_text(result)))
+    return EXIT_POLICY if result.failed else EXIT_OK
 
 
 def _pin_images(stack: str, stacks_dir: str | None, check: bool) -> int:

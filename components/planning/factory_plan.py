@@ -85,7 +85,7 @@ class FactoryPlan:
     network_zones: tuple[str, ...]
     fleet_zones: Mapping[str, str]
     storage_zone: str
-    """The file system's AZ: `storage.availabilityZone`, else the zone of the fleet with the most GPUs."""
+    """The file system's AZ: `storage.availabilityZone`, else the fleets' one zone (see `zones.storage_zone`)."""
     subnets: tuple[SubnetPlan, ...]
     placement: PlacementPlan
     storage: FilesystemSizing | None
@@ -141,7 +141,7 @@ def plan_factory(spec: FactorySpec, name: str, warnings: tuple[ConfigIssue, ...]
         raise ConfigError([*issues, *warnings])
 
     gpus = sum(f.count * get_instance_type(f.instance_type).gpus for f in spec.fleets)
-    figures = plan_figures(sizing, gpus) if sizing is not None else None
+    figures = plan_figures(sizing, gpus, s3_linked=_s3_linked(spec)) if sizing is not None else None
     return FactoryPlan(
         name=name,
         spec=spec,
@@ -158,6 +158,11 @@ def plan_factory(spec: FactorySpec, name: str, warnings: tuple[ConfigIssue, ...]
         summary=factory_summary(spec, placement, asdict(figures) if figures else None),
         warnings=warnings,
     )
+
+
+def _s3_linked(spec: FactorySpec) -> bool:
+    storage = spec.storage
+    return storage is not None and (storage.import_location is not None or storage.export_location is not None)
 
 
 def plan_from_config(config: Mapping[str, Any], name: str) -> FactoryPlan:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 
 from ..catalog.instance_types import get_instance_type
+from ..catalog.regions import availability_zones
 from ..schedulers.kubernetes_manifests import FleetCapacity, QuotaError, allocate_quotas
 from ..spec.errors import ConfigIssue, config_path
 from ..spec.model import FactorySpec
 from ..spec.scheduler import KubernetesScheduler
-from .network_plan import SubnetPlan, addresses_needed, plan_subnets
+from .network_plan import SubnetPlan, ZoneSlotError, addresses_needed, plan_subnets, zone_slot
 from .storage_sizing import max_capacity_tib, max_throughput_gbps
 
 # EKS clusters get two system nodes plus one for headroom; other factories one bastion-sized host.
@@ -24,8 +25,24 @@ OTHER_SYSTEM_NODES = 1
 
 def subnets_or_issues(spec: FactorySpec, zones: Sequence[str]) -> tuple[list[SubnetPlan], list[ConfigIssue]]:
     """The subnet plan of the VPC, or the issue that the CIDR cannot be split into `zones`."""
+    slots = spec.network.zone_slots
     try:
-        return plan_subnets(spec.network.cidr, zones, public=spec.egress == "nat"), []
+        return plan_subnets(
+            spec.network.cidr,
+            zones,
+            public=spec.egress == "nat",
+            slots=slots,
+            region_zones=availability_zones(spec.region),
+        ), []
+    except ZoneSlotError as exc:
+        return [], [
+            ConfigIssue(
+                config_path("network", "zoneSlots"),
+                f"{exc}",
+                f"raise `zoneSlots` to at least {_slots_needed(zones, spec.region)} (a power of two keeps "
+                "the blocks whole), or use zones earlier in the region's list",
+            )
+        ]
     except ValueError as exc:
         return [], [
             ConfigIssue(
@@ -34,6 +51,13 @@ def subnets_or_issues(spec: FactorySpec, zones: Sequence[str]) -> tuple[list[Sub
                 "use a larger CIDR such as /16",
             )
         ]
+
+
+def _slots_needed(zones: Sequence[str], region: str) -> int:
+    try:
+        return max(zone_slot(z, availability_zones(region)) for z in zones) + 1
+    except ZoneSlotError:
+        return len(zones)
 
 
 def network_large_enough(

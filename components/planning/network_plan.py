@@ -31,23 +31,73 @@ def ips_per_node(kubernetes: bool) -> int:
     return HOST_IPS_PER_NODE + (POD_IPS_PER_NODE if kubernetes else 0)
 
 
-def plan_subnets(cidr: str, zones: Sequence[str], public: bool) -> list[SubnetPlan]:
-    """Split the VPC: the upper half (or all of it without public subnets) into one private subnet
-    per AZ of equal, largest possible size; small public subnets from the lower half when egress
-    goes through NAT."""
+class ZoneSlotError(ValueError):
+    """A zone has no slot in the `network.zoneSlots` layout."""
+
+
+def zone_slot(zone: str, region_zones: Sequence[str] | None) -> int:
+    """The fixed slot of an AZ: its position in the region's zone list (a=0, b=1, ...), so adding,
+    removing or reordering other zones never moves it."""
+    if region_zones and zone in region_zones:
+        return list(region_zones).index(zone)
+    letter = zone[-1:]
+    if letter.isalpha() and letter.islower():
+        return ord(letter) - ord("a")
+    raise ZoneSlotError(f"'{zone}' does not end in a zone letter")
+
+
+def plan_subnets(
+    cidr: str,
+    zones: Sequence[str],
+    public: bool,
+    slots: int | None = None,
+    region_zones: Sequence[str] | None = None,
+) -> list[SubnetPlan]:
+    """One private subnet per AZ of equal, largest possible size (and a small public one per AZ when
+    egress goes through NAT), returned in `zones` order.
+
+    A subnet's `cidrBlock` and `availabilityZone` are replace-on-change (Terraform AWS provider
+    `aws_subnet`, both "Forces new resource"), and a replaced subnet replaces what lives in it (the
+    file system), so a zone's subnets are placed by zone name, never by list position:
+
+    - without `slots` (the layout 0.1 stacks have): the upper half of the VPC (all of it without
+      public subnets) split into one block per zone, taken in name order; public subnets from the
+      lower half in the same order. Reordering `availabilityZones` moves nothing; adding a zone, or
+      switching egress, resizes every block (`aifactory diff` shows the replacements).
+    - with `slots` (`network.zoneSlots`): the upper half split into `slots` blocks and the lower half
+      reserved for public subnets whatever the egress; each zone takes its region position's block
+      (`zone_slot`), so adding or reordering zones and switching egress move no existing subnet.
+    """
     network = ipaddress.IPv4Network(cidr)
-    count = len(zones)
+    if slots is None:
+        count = len(zones)
+        order = sorted(zones)
+        positions = {zone: order.index(zone) for zone in zones}
+        split = public
+    else:
+        count = slots
+        positions = {zone: zone_slot(zone, region_zones) for zone in zones}
+        outside = sorted(z for z, p in positions.items() if p >= slots)
+        if outside:
+            raise ZoneSlotError(
+                f"{', '.join(outside)} would take slot(s) beyond the {slots} reserved (slots follow the "
+                "region's zone order: a=0, b=1, ...)"
+            )
+        split = True
     bits_for_zones = max(0, (count - 1).bit_length())
-    if public:
+    if split:
         public_half, private_half = network.subnets(prefixlen_diff=1)
     else:
         public_half, private_half = None, network
-    private = list(private_half.subnets(prefixlen_diff=bits_for_zones))[:count]
-    publics: list[str | None] = [None] * count
+    private = list(private_half.subnets(prefixlen_diff=bits_for_zones))
+    publics: list[ipaddress.IPv4Network] = []
     if public_half is not None:
         prefix = max(public_half.prefixlen + bits_for_zones, min(PUBLIC_SUBNET_PREFIX, 28))
-        publics = [str(s) for s in list(public_half.subnets(new_prefix=prefix))[:count]]
-    return [SubnetPlan(z, str(p), pub) for z, p, pub in zip(zones, private, publics, strict=True)]
+        publics = list(public_half.subnets(new_prefix=prefix))
+    return [
+        SubnetPlan(zone, str(private[positions[zone]]), str(publics[positions[zone]]) if public else None)
+        for zone in zones
+    ]
 
 
 def addresses_needed(nodes_per_zone: Mapping[str, int], kubernetes: bool, system_nodes: int = 0) -> dict[str, int]:

@@ -21,6 +21,24 @@ class StoragePlanFigures:
     cost_is_estimate: bool
     checkpoint_seconds: float | None
     efa_enabled: bool
+    final_backup: str
+    """What deleting the file system keeps (`final_backup_on_delete`'s reason)."""
+
+
+def final_backup_on_delete(deployment_type: str, s3_linked: bool) -> tuple[bool, str]:
+    """Whether FSx takes a final backup when the file system is deleted, and why (for the plan).
+
+    FSx for Lustre takes no final backup unless `SkipFinalBackup` is false (FSx API reference,
+    DeleteFileSystemLustreConfiguration), and backs up only persistent file systems that are not
+    linked to an S3 data repository (FSx for Lustre user guide, "Protecting your data with backups";
+    "Using data repositories with Amazon FSx for Lustre", note: backups are not supported on
+    S3-linked file systems; scratch file systems support no backups at all).
+    """
+    if deployment_type != "PERSISTENT_2":
+        return False, f"none: {deployment_type} file systems support no backups (delete loses unexported data)"
+    if s3_linked:
+        return False, "none: S3-linked file systems support no backups (export to S3 before deleting)"
+    return True, "taken on delete (skipFinalBackup false)"
 
 
 def size_for_spec(storage: StorageSpec, region: str) -> FilesystemSizing:
@@ -37,7 +55,7 @@ def size_for_spec(storage: StorageSpec, region: str) -> FilesystemSizing:
     )
 
 
-def plan_figures(sizing: FilesystemSizing, gpus: int) -> StoragePlanFigures:
+def plan_figures(sizing: FilesystemSizing, gpus: int, s3_linked: bool = False) -> StoragePlanFigures:
     """Capacity, tier, throughput, GB/s per GPU, monthly cost and checkpoint time for the plan report."""
     return StoragePlanFigures(
         deployment_type=sizing.deployment_type,
@@ -49,4 +67,5 @@ def plan_figures(sizing: FilesystemSizing, gpus: int) -> StoragePlanFigures:
         cost_is_estimate=sizing.cost_is_estimate,
         checkpoint_seconds=sizing.checkpoint_seconds,
         efa_enabled=sizing.efa_enabled,
+        final_backup=final_backup_on_delete(sizing.deployment_type, s3_linked)[1],
     )

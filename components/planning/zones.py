@@ -11,10 +11,11 @@ from ..spec.model import FactorySpec, Fleet
 
 
 def default_zone(fleet: Fleet, region: str, network_zones: list[str] | None) -> str:
-    """The fleet's AZ: the configured one, else the first candidate zone that offers the type."""
+    """The fleet's AZ: the configured one, else the alphabetically first candidate zone that offers
+    the type (by name, not list position: reordering `network.availabilityZones` moves no fleet)."""
     if fleet.availability_zone:
         return fleet.availability_zone
-    candidates = network_zones or list(availability_zones(region) or [f"{region}a", f"{region}b"])
+    candidates = sorted(network_zones or list(availability_zones(region) or [f"{region}a", f"{region}b"]))
     offering = zones_offering(fleet.instance_type, region)
     if offering:
         for zone in candidates:
@@ -46,11 +47,17 @@ def storage_zone(spec: FactorySpec, fleets: Mapping[str, str], zones: Sequence[s
     """The file system's AZ and any issue with the configured one.
 
     FSx for Lustre lives in one subnet, so in one AZ (pulumi-aws LustreFileSystem `subnet_ids`: one
-    subnet), and Lustre traffic from other AZs is billed as cross-AZ data transfer and adds latency
-    (Amazon EC2 pricing, "Data transfer within the same AWS Region"); an EFA-enabled file system must
-    even share the AZ with its EFA clients (FSx for Lustre user guide, "Working with EFA-enabled file
-    systems", prerequisites). So it goes where the fleet with the most GPUs is (ties: the first in config order),
-    unless `storage.availabilityZone` pins it (to keep an existing file system: a new subnet replaces it).
+    subnet, replace-on-change: Terraform AWS provider `aws_fsx_lustre_file_system`, `subnet_ids`
+    "Forces new resource"), and Lustre traffic from other AZs is billed as cross-AZ data transfer and
+    adds latency (Amazon EC2 pricing, "Data transfer within the same AWS Region"); an EFA-enabled file
+    system must even share the AZ with its EFA clients (FSx for Lustre user guide, "Working with
+    EFA-enabled file systems", prerequisites).
+
+    Because a new AZ replaces the file system, the choice must not follow anything but storage
+    config: `storage.availabilityZone` when set; else the fleets' zone when they all share one; else
+    (no fleets) the alphabetically first network zone. Fleets in several zones without a pin are a
+    config error: "the zone with the most GPUs" would move the file system when a fleet is added or
+    resized, so the fix names that zone (where 0.1 put it) for the user to pin.
     """
     configured = spec.storage.availability_zone if spec.storage is not None else None
     if configured is not None:
@@ -62,7 +69,20 @@ def storage_zone(spec: FactorySpec, fleets: Mapping[str, str], zones: Sequence[s
             f"use one of {', '.join(zones)}, or add '{configured}' to `aifactory:network.availabilityZones`",
         )
         return zones[0], [issue]
-    if not spec.fleets:
+    used = sorted(set(fleets.values()))
+    if spec.storage is None:
         return zones[0], []
+    if not used:
+        return sorted(zones)[0], []
+    if len(used) == 1:
+        return used[0], []
     largest = max(spec.fleets, key=lambda f: f.count * get_instance_type(f.instance_type).gpus)
-    return fleets[largest.name], []
+    zone = fleets[largest.name]
+    issue = ConfigIssue(
+        config_path("storage", "availabilityZone"),
+        f"the fleets use several zones ({', '.join(used)}) and the file system's zone is not pinned: "
+        "adding or resizing a fleet would move (replace) the file system",
+        f"set `aifactory:storage.availabilityZone: {zone}` (the zone with the most GPUs, where earlier "
+        "versions put it; keep it once deployed)",
+    )
+    return zone, [issue]

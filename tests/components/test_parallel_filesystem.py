@@ -311,8 +311,10 @@ TWO_ZONES = {
 }
 
 
-def test_file_system_subnet_is_in_the_largest_fleets_zone(run_program: RunProgram) -> None:
-    assert _fs_subnet_zone(run_program, TWO_ZONES) == "us-east-1b"
+def test_file_system_subnet_is_in_the_pinned_zone(run_program: RunProgram) -> None:
+    """Fleets in two zones: the stack must pin the file system's zone (planning/test_storage_zone.py)."""
+    pinned = {**TWO_ZONES, "aifactory:storage": {**BASE["aifactory:storage"], "availabilityZone": "us-east-1b"}}
+    assert _fs_subnet_zone(run_program, pinned) == "us-east-1b"
 
 
 def test_a_pinned_zone_keeps_the_file_system_when_the_largest_fleet_moves(run_program: RunProgram) -> None:

@@ -1,4 +1,4 @@
-"""Where the file system lives: with the fleet that has the most GPUs, unless the stack pins it."""
+"""Where the file system lives: the pinned zone, else the fleets' one zone; never where fleet sizes say."""
 
 from __future__ import annotations
 
@@ -31,29 +31,47 @@ def fleet(name: str, instance_type: str, count: int, zone: str) -> dict[str, Any
     return {"name": name, "instanceType": instance_type, "count": count, "availabilityZone": zone}
 
 
-def test_file_system_goes_where_the_most_gpus_are() -> None:
-    # 2 x p5 (16 GPUs) in 1a, 12 x p5 (96 GPUs) in 1c: the file system follows the 96.
-    plan = plan_from_config(
-        config([fleet("small", "p5.48xlarge", 2, "us-east-1a"), fleet("big", "p5.48xlarge", 12, "us-east-1c")]),
-        "t",
-    )
-    assert plan.network_zones[0] == "us-east-1a"
-    assert plan.storage_zone == "us-east-1c"
+def test_fleets_in_one_zone_take_the_file_system_there() -> None:
+    fleets = [fleet("small", "p5.48xlarge", 2, "us-east-1c"), fleet("big", "p5.48xlarge", 12, "us-east-1c")]
+    assert plan_from_config(config(fleets), "t").storage_zone == "us-east-1c"
 
 
-def test_gpus_not_nodes_decide() -> None:
-    # 6 x g6.8xlarge is 6 GPUs; 2 x p5 is 16.
-    plan = plan_from_config(
-        config([fleet("many", "g6.8xlarge", 6, "us-east-1a"), fleet("dense", "p5.48xlarge", 2, "us-east-1b")]),
-        "t",
-    )
-    assert plan.storage_zone == "us-east-1b"
+def test_reordering_the_network_zones_moves_neither_an_unpinned_fleet_nor_the_file_system() -> None:
+    unpinned = {"name": "train", "instanceType": "p5.48xlarge", "count": 2}
+    plans = []
+    for zones in (["us-east-1a", "us-east-1b", "us-east-1c"], ["us-east-1c", "us-east-1b", "us-east-1a"]):
+        cfg = config([unpinned])
+        cfg["aifactory:network"]["availabilityZones"] = zones
+        plans.append(plan_from_config(cfg, "t"))
+    first, reordered = plans
+    assert first.fleet_zones == reordered.fleet_zones
+    assert first.storage_zone == reordered.storage_zone == first.fleet_zones["train"]
 
 
-def test_a_tie_goes_to_the_first_fleet_in_config_order() -> None:
-    fleets = [fleet("first", "p5.48xlarge", 4, "us-east-1b"), fleet("second", "p5.48xlarge", 4, "us-east-1a")]
-    assert plan_from_config(config(fleets), "t").storage_zone == "us-east-1b"
-    assert plan_from_config(config(fleets[::-1]), "t").storage_zone == "us-east-1a"
+@pytest.mark.parametrize(
+    ("fleets", "most_gpus"),
+    [
+        # 2 x p5 (16 GPUs) in 1a, 12 x p5 (96 GPUs) in 1c.
+        ([fleet("small", "p5.48xlarge", 2, "us-east-1a"), fleet("big", "p5.48xlarge", 12, "us-east-1c")], "us-east-1c"),
+        # GPUs, not nodes: 6 x g6.8xlarge is 6 GPUs, 2 x p5 is 16.
+        ([fleet("many", "g6.8xlarge", 6, "us-east-1a"), fleet("dense", "p5.48xlarge", 2, "us-east-1b")], "us-east-1b"),
+        # A tie names the first fleet in config order.
+        (
+            [fleet("first", "p5.48xlarge", 4, "us-east-1b"), fleet("second", "p5.48xlarge", 4, "us-east-1a")],
+            "us-east-1b",
+        ),
+    ],
+)
+def test_fleets_in_several_zones_need_the_zone_pinned(fleets: list[dict[str, Any]], most_gpus: str) -> None:
+    """Following the fleet with the most GPUs would move (replace) the file system when fleets are
+    added or resized: the plan refuses and names the zone 0.1 chose, for the user to pin."""
+    with pytest.raises(ConfigError) as info:
+        plan_from_config(config(fleets), "t")
+    (issue,) = [i for i in info.value.issues if i.path == "aifactory:storage.availabilityZone"]
+    assert "not pinned" in issue.problem
+    assert f"availabilityZone: {most_gpus}" in issue.fix
+    pinned = plan_from_config(config(fleets, {"availabilityZone": most_gpus}), "t")
+    assert pinned.storage_zone == most_gpus
 
 
 def test_a_configured_zone_keeps_the_file_system_where_it_is() -> None:
@@ -81,7 +99,8 @@ def test_a_configured_zone_is_checked_against_derived_network_zones() -> None:
         plan_from_config(cfg, "t")
 
 
-def test_commercial_us_stack_puts_its_file_system_with_the_p5_fleet() -> None:
-    # 96 p5 nodes (768 GPUs) in us-east-1c, 64 p5en nodes (512 GPUs) in us-east-1a.
+def test_commercial_us_stack_keeps_its_file_system_with_the_p5_fleet() -> None:
+    # 96 p5 nodes (768 GPUs) in us-east-1c, 64 p5en nodes (512 GPUs) in us-east-1a: the stack pins
+    # the zone earlier versions chose.
     stack = yaml.safe_load(Path("stacks/Pulumi.commercial-us.yaml").read_text())["config"]
     assert plan_from_config(stack, "commercial-us").storage_zone == "us-east-1c"
