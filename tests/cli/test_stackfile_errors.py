@@ -194,10 +194,10 @@ def test_explicit_null_reaches_the_model(tmp_path: Path) -> None:
 
 
 def test_plan_into_a_closed_pipe_is_quiet() -> None:
-    """`aifactory plan dev --json | head -c 100`: the reader leaves after a few bytes; the plan JSON is far
-    larger than a pipe buffer, so the next write fails with EPIPE."""
+    """`aifactory plan commercial-us --json | head -c 100`: the reader leaves after a few bytes; the plan
+    JSON (over 200 KB) is far larger than a pipe buffer (64 KiB on Linux), so the write fails with EPIPE."""
     process = subprocess.Popen(
-        [sys.executable, "-c", "from aifactory.cli.main import entry; entry()", "plan", "dev", "--json"],
+        [sys.executable, "-c", "from aifactory.cli.main import entry; entry()", "plan", "commercial-us", "--json"],
         cwd=STACKS.parent,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
