@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import threading
 from collections.abc import Callable, Mapping
@@ -160,6 +161,14 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _config_text(value: object) -> str:
+    """JSON for a value `yaml.safe_load` makes but JSON lacks: a YAML 1.1 timestamp (yaml.org/type/timestamp)
+    is given to the program as its ISO 8601 text, as the Pulumi engine gives every config value as text."""
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    raise TypeError(f"config value of type {type(value).__name__} has no JSON form")
+
+
 def run_program(
     config: Mapping[str, Any],
     stack: str,
@@ -175,7 +184,10 @@ def run_program(
     in order (recorded into `run` when given, so a caller still sees them when the program fails).
     `stack_outputs`: the outputs a `StackReference` to each named stack reads."""
     pulumi.runtime.set_all_config(
-        {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
+        {
+            key: value if isinstance(value, str) else json.dumps(value, default=_config_text)
+            for key, value in config.items()
+        }
     )
     run = run if run is not None else ProgramRun()
     dns_suffix = partitions()[partition].dns_suffix if partition in partitions() else "amazonaws.com"

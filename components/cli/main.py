@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..spec import ConfigError
+from ..spec import ConfigError, ConfigIssue
 from .diff import PlanDocumentError, diff_plans, load_plan_document, render_text
 from .planrun import PlanResult, StackNotFound, plan_stack, policy_verdicts, resolve_stack_file
 from .report import print_plan
@@ -54,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pin.add_argument("--stacks-dir", default=None, help="where stack files live (default: ./stacks)")
     pin.add_argument("--check", action="store_true", help="report drift from the current images; write nothing")
     args = parser.parse_args(argv)
+    as_json = bool(getattr(args, "json", False))
 
     try:
         if args.command == "diff":
@@ -80,11 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _pin_images(args.stack, args.stacks_dir, args.check)
         return _policy_check(args.plan, args.json)
     except ConfigError as exc:
-        print("invalid stack config:", file=sys.stderr)
-        for issue in exc.issues:
-            print(f"  {issue}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _config_errors(exc.issues, as_json)
     except StackNotFound as exc:
+        if as_json:
+            issue = ConfigIssue(
+                args.stack, str(exc), "name a stack in the stacks directory or a Pulumi.<stack>.yaml file"
+            )
+            return _config_errors([issue], as_json)
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
     except PlanDocumentError as exc:
@@ -109,6 +113,18 @@ def _diff(old: dict[str, Any], new: dict[str, Any], as_json: bool, allow_replace
     else:
         print("\n".join(render_text(result)))
     return EXIT_POLICY if result.failed else EXIT_OK
+
+
+def _config_errors(issues: Sequence[ConfigIssue], as_json: bool) -> int:
+    """Exit 2 with every issue: on stderr, one a line, or with `--json` as one JSON object on stdout,
+    `{"errors": [{"path", "problem", "fix", "file", "line", "column"}]}` (README, CLI section)."""
+    if as_json:
+        print(json.dumps({"errors": [issue.as_json() for issue in issues]}, indent=2))
+        return EXIT_CONFIG
+    print("invalid stack config:", file=sys.stderr)
+    for issue in issues:
+        print(f"  {issue}", file=sys.stderr)
+    return EXIT_CONFIG
 
 
 def _pin_images(stack: str, stacks_dir: str | None, check: bool) -> int:
@@ -138,12 +154,24 @@ def _pin_images(stack: str, stacks_dir: str | None, check: bool) -> int:
 
 
 def _policy_check(path: Path, as_json: bool) -> int:
+    fix = "pass the output of `aifactory plan --json`"
     try:
-        document: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        print(f"{path}: cannot read plan JSON ({exc})", file=sys.stderr)
-        return EXIT_CONFIG
-    violations = policy_verdicts(document)
+        document: Any = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        issue = ConfigIssue(str(path), f"is not valid JSON ({exc.msg})", fix, str(path), exc.lineno, exc.colno)
+        return _plan_json_error(issue, as_json)
+    except (OSError, UnicodeDecodeError, RecursionError) as exc:
+        problem = "nests too deeply" if isinstance(exc, RecursionError) else f"cannot be read ({exc})"
+        return _plan_json_error(ConfigIssue(str(path), problem, fix, str(path)), as_json)
+    if not isinstance(document, dict) or not isinstance(document.get("resources", []), list):
+        problem = "is not a plan document (an object with a `resources` list)"
+        return _plan_json_error(ConfigIssue(str(path), problem, fix, str(path)), as_json)
+    try:
+        violations = policy_verdicts(document)
+    except (AttributeError, KeyError, TypeError, ValueError, RecursionError) as exc:
+        # An edited plan whose resources lack what `plan --json` writes: refused, not a traceback.
+        problem = f"is not a plan document ({type(exc).__name__}: {exc})"
+        return _plan_json_error(ConfigIssue(str(path), problem, fix, str(path)), as_json)
     if as_json:
         print(json.dumps({"violations": violations}, indent=2))
     else:
@@ -153,8 +181,24 @@ def _policy_check(path: Path, as_json: bool) -> int:
     return EXIT_POLICY if any(v["level"] == "mandatory" for v in violations) else EXIT_OK
 
 
+def _plan_json_error(issue: ConfigIssue, as_json: bool) -> int:
+    if as_json:
+        return _config_errors([issue], as_json)
+    print(f"{issue.path}: {issue.problem}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
 def entry() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`aifactory plan dev | head`). Python docs, "signal: Note on SIGPIPE":
+        # point stdout at devnull so the interpreter's final flush does not fail again, and exit 1.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
+    sys.exit(code)
 
 
 __all__ = ["PlanResult", "entry", "main"]

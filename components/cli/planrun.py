@@ -8,8 +8,9 @@ from typing import Any
 
 from ..planning.factory_plan import FactoryPlan, plan_from_config
 from ..planning.placement import PlacementPlan
-from ..spec import FactorySpec
-from ..spec.loading import read_stack_config, stack_name
+from ..spec import ConfigError, FactorySpec
+from ..spec.loading import stack_name
+from ..spec.stackfile import read_stack_file
 from .engine import PlannedResource, run_program
 
 
@@ -103,8 +104,8 @@ class PlanResult:
 def resolve_stack_file(stack: str, stacks_dir: str | None) -> Path:
     """A path to `Pulumi.<name>.yaml`, or a stack name looked up in the stacks directory."""
     candidate = Path(stack)
-    if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
-        return candidate
+    if candidate.suffix in (".yaml", ".yml") and candidate.exists():
+        return candidate  # a directory or unreadable file is reported by the loader, with its path
     directory = Path(stacks_dir) if stacks_dir else Path.cwd() / "stacks"
     path = directory / f"Pulumi.{stack}.yaml"
     if path.is_file():
@@ -120,8 +121,12 @@ def plan_stack(stack: str, stacks_dir: str | None = None) -> PlanResult:
     """Validate and plan the stack (raises `ConfigError` before anything is registered), then run the
     program on that plan under mocks and review the result with the policy pack."""
     path = resolve_stack_file(stack, stacks_dir)
-    config = read_stack_config(path)
-    plan = plan_from_config(config, stack_name(path))
+    stackfile = read_stack_file(path)
+    config = stackfile.config
+    try:
+        plan = plan_from_config(config, stack_name(path))
+    except ConfigError as exc:
+        raise stackfile.locate(exc) from None
     from ..program import CLUSTER_PROJECT, deploy, deploy_cluster, needs_cluster_stack
     from .engine import ORGANIZATION, PROJECT
 

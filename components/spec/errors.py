@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 NAMESPACE = "aifactory"
 
@@ -20,6 +20,11 @@ class ConfigIssue:
     path: str
     problem: str
     fix: str
+    file: str | None = None
+    """The stack file the problem is in, when it was read from one."""
+    line: int | None = None
+    """1-based line (and column) in `file` of the value, or of the enclosing mapping for a missing key."""
+    column: int | None = None
     severity: Severity = "error"
 
     @property
@@ -28,10 +33,28 @@ class ConfigIssue:
 
     def __str__(self) -> str:
         text = f"{self.path}: {self.problem}. Fix: {self.fix}"
-        return f"warning: {text}" if self.is_warning else text
+        if self.is_warning:
+            text = f"warning: {text}"
+        if self.file is None or (self.file == self.path and self.line is None):
+            return text
+        where = self.file + "".join(f":{n}" for n in (self.line, self.column) if n is not None)
+        return f"{text} (at {where})"
 
-    def as_json(self) -> dict[str, str]:
-        return {"path": self.path, "problem": self.problem, "fix": self.fix, "severity": self.severity}
+    def at(self, file: str, line: int | None = None, column: int | None = None) -> ConfigIssue:
+        """This issue placed in `file` (at `line`, `column` when known)."""
+        return replace(self, file=file, line=line, column=column)
+
+    def as_json(self) -> dict[str, Any]:
+        """The issue as `aifactory plan --json` prints it (README, "Config errors as JSON")."""
+        return {
+            "path": self.path,
+            "problem": self.problem,
+            "fix": self.fix,
+            "severity": self.severity,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+        }
 
 
 def warning(path: str, problem: str, fix: str) -> ConfigIssue:

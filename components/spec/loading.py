@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from .access import ACCESS_RULES
@@ -24,6 +23,7 @@ from .model import FactorySpec
 from .rules import FOUNDATION_RULES, Rule, region_is_known
 from .scheduler_rules import SCHEDULER_RULES
 from .site_rules import SITE_RULES
+from .stackfile import read_stack_file
 from .storage_rules import STORAGE_RULES
 
 SPEC_RULES: tuple[Rule, ...] = (
@@ -138,20 +138,19 @@ def stack_name(path: Path) -> str:
 
 
 def read_stack_config(path: Path) -> dict[str, Any]:
-    """The `config:` mapping of a `Pulumi.<stack>.yaml` file, unvalidated."""
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError([ConfigIssue(str(path), f"is not valid YAML ({exc})", "fix the YAML syntax")]) from None
-    config = document.get("config") if isinstance(document, dict) else None
-    if not isinstance(config, dict):
-        raise ConfigError([ConfigIssue(str(path), "has no `config:` mapping", "put the stack's keys under `config:`")])
-    return config
+    """The `config:` mapping of a `Pulumi.<stack>.yaml` file, unvalidated (read by `stackfile`: duplicate
+    keys, custom tags, deep nesting and alias bombs are refused with their line)."""
+    return read_stack_file(path).config
 
 
 def load_stack_file(path: Path) -> tuple[str, FactorySpec]:
-    """Read `Pulumi.<stack>.yaml`; returns the stack name and the validated spec."""
-    return stack_name(path), spec_from_config(read_stack_config(path))
+    """Read `Pulumi.<stack>.yaml`; returns the stack name and the validated spec. Every issue names the
+    file and the line of its config path."""
+    stack = read_stack_file(path)
+    try:
+        return stack_name(path), spec_from_config(stack.config)
+    except ConfigError as exc:
+        raise stack.locate(exc) from None
 
 
 def _decode(value: Any) -> Any:
