@@ -117,7 +117,7 @@ def _diff(old: dict[str, Any], new: dict[str, Any], as_json: bool, allow_replace
 
 def _config_errors(issues: Sequence[ConfigIssue], as_json: bool) -> int:
     """Exit 2 with every issue: on stderr, one a line, or with `--json` as one JSON object on stdout,
-    `{"errors": [{"path", "problem", "fix", "file", "line", "column"}]}` (README, CLI section)."""
+    `{"errors": [{"path", "problem", "fix", "severity", "file", "line", "column"}]}` (README, CLI section)."""
     if as_json:
         print(json.dumps({"errors": [issue.as_json() for issue in issues]}, indent=2))
         return EXIT_CONFIG

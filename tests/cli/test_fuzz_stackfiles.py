@@ -9,10 +9,6 @@ newline or a comma in a label value, a non-finite number, a boolean where a numb
 spread over the classes and the stacks and are the same on every run (seeded by class and index).
 slurm-datahall gets one case in nine (`ROTATION`): it plans 128 nodes under the mock engine, about
 ten times longer than the rest, and the whole fuzz should stay under a minute.
-
-Classes that fail until parts (2) (values the model refuses) and (3) (strict syntax for values reaching
-scripts and configs) of issue 16 are merged are marked `xfail(strict=True)` in `PENDING`; remove a class
-from `PENDING` once it passes.
 """
 
 from __future__ import annotations
@@ -240,13 +236,6 @@ MUTATIONS: dict[str, Mutation] = {
     "nest": nest,
 }
 
-PENDING = {
-    "boolean-for-number": "part (2): `count: true` plans one node; a boolean must not pass for a number",
-    "inject": "part (2)/(3): `scheduler.version: '1.35a,b=c'` raises an AssertionError instead of exit 2",
-    "inject-label": "part (3): a label value with a comma, newline or `$(` must be refused",
-}
-"""Classes with at least one failing case until parts (2)/(3) are merged (see the module docstring)."""
-
 
 def _stacks_for(total: int) -> list[str]:
     return [ROTATION[i % len(ROTATION)] for i in range(total)]
@@ -314,10 +303,7 @@ def _run_class(kind: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "kind",
-    [
-        pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=PENDING[k])) if k in PENDING else k
-        for k in MUTATIONS
-    ],
+    list(MUTATIONS),
 )
 def test_fuzz_class(kind: str, tmp_path: Path) -> None:
     _run_class(kind, tmp_path)

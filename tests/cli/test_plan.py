@@ -98,7 +98,7 @@ def test_capacity_block_fleet_has_no_placement_group_and_exposes_its_drain(plans
     assert ondemand["placement"]["groupName"]
     groups = [r for r in plan["resources"] if r["type"] == "aws:eks/nodeGroup:NodeGroup" and "block" in r["name"]]
     assert groups and all(g["inputs"]["capacityType"] == "CAPACITY_BLOCK" for g in groups)
-    assert plan["outputs"]["capacityBlockDrainDeadlines"]["block"] == "2026-12-15T11:00:00+00:00"
+    assert plan["outputs"]["capacityBlockDrainDeadlines"]["block"] == "2027-06-15T11:00:00+00:00"
 
 
 def test_human_plan_shows_fleets_totals_and_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
