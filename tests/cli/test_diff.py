@@ -207,3 +207,95 @@ def test_unreadable_plan_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
     bad.write_text("{")
     assert main(["diff", str(bad), str(tmp_path / "missing.json")]) == 2
     assert "bad.json" in capsys.readouterr().err
+
+
+# Entries corrected against the Terraform AWS provider's schema source (ForceNew / RequiresReplace),
+# each a change the old, from-memory table got wrong.
+@pytest.mark.parametrize(
+    ("typ", "old_inputs", "new_inputs", "expected"),
+    [
+        # ssm/document.go: only `name` forces new; a new document type is an UpdateDocument.
+        ("aws:ssm/document:Document", {"name": "d", "documentType": "Command"}, {"documentType": "Session"}, "update"),
+        # route53/record.go: `name` and `zone_id` force new; `type` and `set_identifier` do not.
+        ("aws:route53/record:Record", {"name": "a", "type": "A"}, {"type": "AAAA"}, "update"),
+        ("aws:route53/record:Record", {"name": "a", "setIdentifier": "x"}, {"setIdentifier": "y"}, "update"),
+        # ssm/association.go: `name` (the document) forces new.
+        ("aws:ssm/association:Association", {"name": "AWS-RunShellScript"}, {"name": "AWS-RunPatch"}, "replace"),
+        # ec2/vpc_flow_log.go: every argument but tags forces new, including the regional NAT gateway.
+        ("aws:ec2/flowLog:FlowLog", {"regionalNatGatewayId": "nat-1"}, {"regionalNatGatewayId": "nat-2"}, "replace"),
+        # ec2/ec2_eip.go: `address` (BYOIP) forces new.
+        ("aws:ec2/eip:Eip", {"address": "192.0.2.1"}, {"address": "192.0.2.2"}, "replace"),
+        # ec2/vpc_nat_gateway.go: `secondary_private_ip_address_count` forces new.
+        (
+            "aws:ec2/natGateway:NatGateway",
+            {"secondaryPrivateIpAddressCount": 1},
+            {"secondaryPrivateIpAddressCount": 2},
+            "replace",
+        ),
+        # ec2/vpc_endpoint.go: `service_network_arn` and `dns_options.private_dns_preference` force new.
+        ("aws:ec2/vpcEndpoint:VpcEndpoint", {"serviceNetworkArn": "arn:a"}, {"serviceNetworkArn": "arn:b"}, "replace"),
+        (
+            "aws:ec2/vpcEndpoint:VpcEndpoint",
+            {"dnsOptions": {"privateDnsPreference": "ALL_DOMAINS"}},
+            {"dnsOptions": {"privateDnsPreference": "SPECIFIED_DOMAINS_ONLY"}},
+            "replace",
+        ),
+        # autoscaling/group.go: `initial_lifecycle_hook` forces new.
+        (
+            "aws:autoscaling/group:Group",
+            {"initialLifecycleHooks": [{"name": "a", "lifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING"}]},
+            {"initialLifecycleHooks": [{"name": "b", "lifecycleTransition": "autoscaling:EC2_INSTANCE_LAUNCHING"}]},
+            "replace",
+        ),
+        # ec2/ec2_instance.go: nested EBS fields force new; the root volume's size does not, its key does.
+        (
+            "aws:ec2/instance:Instance",
+            {"ebsBlockDevices": [{"deviceName": "/dev/sdf", "volumeSize": 100}]},
+            {"ebsBlockDevices": [{"deviceName": "/dev/sdf", "volumeSize": 200}]},
+            "replace",
+        ),
+        (
+            "aws:ec2/instance:Instance",
+            {"rootBlockDevice": {"volumeSize": 100}},
+            {"rootBlockDevice": {"volumeSize": 200}},
+            "update",
+        ),
+        (
+            "aws:ec2/instance:Instance",
+            {"rootBlockDevice": {"kmsKeyId": "k1"}},
+            {"rootBlockDevice": {"kmsKeyId": "k2"}},
+            "replace",
+        ),
+        ("aws:ec2/instance:Instance", {"securityGroups": ["a"]}, {"securityGroups": ["b"]}, "replace"),
+        # rds/instance.go: restoring from another snapshot forces new.
+        ("aws:rds/instance:Instance", {"snapshotIdentifier": "s1"}, {"snapshotIdentifier": "s2"}, "replace"),
+        # ec2/vpc_default_security_group.go and secretsmanager/secret_policy.go (planned since the merges).
+        ("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", {"vpcId": "vpc-1"}, {"vpcId": "vpc-2"}, "replace"),
+        ("aws:secretsmanager/secretPolicy:SecretPolicy", {"policy": "{}"}, {"policy": '{"a": 1}'}, "update"),
+    ],
+    ids=[
+        "ssm-document-type",
+        "record-type",
+        "record-set-identifier",
+        "ssm-association-name",
+        "flow-log-regional-nat",
+        "eip-address",
+        "nat-secondary-count",
+        "endpoint-service-network",
+        "endpoint-dns-preference",
+        "asg-lifecycle-hooks",
+        "instance-ebs-size",
+        "instance-root-size",
+        "instance-root-key",
+        "instance-security-groups",
+        "rds-snapshot",
+        "default-sg-vpc",
+        "secret-policy-text",
+    ],
+)
+def test_replace_entries_follow_the_provider_schema(
+    typ: str, old_inputs: dict[str, Any], new_inputs: dict[str, Any], expected: str
+) -> None:
+    before = {**res("r", typ), "inputs": old_inputs}
+    after = {**before, "inputs": {**old_inputs, **new_inputs}}
+    assert actions(diff_plans(doc(before), doc(after))) == {"r": expected}
