@@ -44,10 +44,10 @@ class Network(SpecModel):
     egress: Literal["none", "nat"] | None = Field(
         default=None, description="Internet egress; default `none` for sovereign, `nat` for commercial."
     )
-    zone_slots: int | None = Field(
+    # A zone's slot is its letter (a=0 ... z=25), so there is no 27th slot.
+    zone_slots: Count | None = Field(
         default=None,
-        ge=1,
-        le=64,
+        le=26,
         description="Reserve this many zone blocks in the VPC and place each zone's subnets by its letter "
         "(a=0, b=1, ...), so adding or reordering zones or switching egress moves no subnet (and no file "
         "system). Default: 0.1's layout, sized by the zone count. Set before the first deploy.",

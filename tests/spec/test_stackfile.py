@@ -247,6 +247,7 @@ def test_issue_text_keeps_its_format() -> None:
         "path": "aifactory:profile",
         "problem": "is wrong",
         "fix": "fix it",
+        "severity": "error",
         "file": "f",
         "line": None,
         "column": None,
