@@ -267,7 +267,7 @@ class ParallelFilesystem(pulumi.ComponentResource):
             # A deleted file system keeps a final backup where FSx can take one (persistent, not
             # S3-linked); FSx skips it unless told (FSx API reference, DeleteFileSystemLustreConfiguration
             # `SkipFinalBackup`, default true). Scratch and S3-linked file systems support no backups
-            # (FSx for Lustre user guide, "Protecting your data with backups"): the plan says so.
+            # (FSx API reference, CreateBackup and DeleteFileSystem): the plan says so.
             skip_final_backup=not final_backup,
             final_backup_tags={**tags, FINAL_BACKUP_TAG: name} if final_backup else None,
             tags=tags,

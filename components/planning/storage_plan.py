@@ -30,9 +30,9 @@ def final_backup_on_delete(deployment_type: str, s3_linked: bool) -> tuple[bool,
 
     FSx for Lustre takes no final backup unless `SkipFinalBackup` is false (FSx API reference,
     DeleteFileSystemLustreConfiguration), and backs up only persistent file systems that are not
-    linked to an S3 data repository (FSx for Lustre user guide, "Protecting your data with backups";
-    "Using data repositories with Amazon FSx for Lustre", note: backups are not supported on
-    S3-linked file systems; scratch file systems support no backups at all).
+    linked to a data repository (FSx API reference, CreateBackup; DeleteFileSystem: "Backups cannot be
+    enabled on S3-linked file systems"; FSx for Lustre user guide, "Working with backups"); scratch file
+    systems support no backups at all.
     """
     if deployment_type != "PERSISTENT_2":
         return False, f"none: {deployment_type} file systems support no backups (delete loses unexported data)"

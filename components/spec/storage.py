@@ -123,9 +123,9 @@ class StorageSpec(SpecModel):
     availability_zone: str | None = Field(
         default=None,
         alias="availabilityZone",
-        description="AZ of the file system, one of the network's zones; default the zone of the fleet with the "
-        "most GPUs. Set it to keep an existing file system where it is: FSx replaces a file system whose "
-        "subnet changes.",
+        description="AZ of the file system, one of the network's zones; required when the fleets span zones "
+        "(default: the fleets' one zone). FSx replaces a file system whose subnet changes, so it stays "
+        "where this says.",
     )
     quota_gib: Integer = Field(
         default=DEFAULT_QUOTA_GIB,
