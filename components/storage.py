@@ -29,6 +29,7 @@ from .spec.storage import (
     DeploymentType,
     parse_s3_path,
 )
+from .tags import TAG_DATA_REPOSITORY
 
 # Lustre traffic: TCP 988 and 1018-1023 (FSx for Lustre User Guide, "File system access control with
 # Amazon VPC"). The file system's own security group must allow them from itself as well, or creation
@@ -196,6 +197,8 @@ class ParallelFilesystem(pulumi.ComponentResource):
     ):
         """`sizing` is the factory plan's (so a factory sizes once); without it the args are sized here."""
         require_plan_time("ParallelFilesystem", args, PLAN_TIME_ARGS)
+        if args.get("backup_retention_days") and (args.get("s3_import_path") or args.get("s3_export_path")):
+            raise ValueError("FSx cannot back up a file system linked to S3: leave backup_retention_days unset or 0")
         super().__init__("aifactory:index:ParallelFilesystem", name, None, opts)
         kind = args.get("deployment_type", "PERSISTENT_2")
         deployment_type: DeploymentType = "SCRATCH_2" if kind == "SCRATCH_2" else "PERSISTENT_2"
@@ -242,10 +245,14 @@ class ParallelFilesystem(pulumi.ComponentResource):
         persistent = self.sizing.deployment_type == "PERSISTENT_2"
         links = (("import", "s3_import_path", DATASETS_DIR), ("export", "s3_export_path", CHECKPOINT_DIR))
         locations = {role: parse_s3_path(p) if isinstance(p := args.get(key), str) else None for role, key, _ in links}
-        final_backup, _ = final_backup_on_delete(
-            self.sizing.deployment_type, any(loc is not None for loc in locations.values())
-        )
+        linked = [loc for loc in locations.values() if loc is not None]
+        final_backup, _ = final_backup_on_delete(self.sizing.deployment_type, bool(linked))
         backup_days = args.get("backup_retention_days", DEFAULT_BACKUP_RETENTION_DAYS) if persistent else None
+        fs_tags = dict(tags)
+        if linked:
+            # FSx backs up no file system linked to S3 (`TAG_DATA_REPOSITORY`): the bucket is the durable copy.
+            backup_days = 0 if persistent else None
+            fs_tags[TAG_DATA_REPOSITORY] = linked[0].bucket
         fs = aws.fsx.LustreFileSystem(
             f"{name}-fs",
             subnet_ids=args["subnet_id"],
@@ -263,6 +270,8 @@ class ParallelFilesystem(pulumi.ComponentResource):
             # Scratch file systems are encrypted with an FSx-managed key; kms_key_id is persistent-only.
             kms_key_id=kms_key_arn if persistent else None,
             automatic_backup_retention_days=backup_days,
+            # Kept on S3-linked file systems too: CopyTagsToBackups is replace-on-change
+            # (catalog/data/replace_on_change.yaml), and 0.1 set it on every persistent file system.
             copy_tags_to_backups=True if persistent else None,
             # A deleted file system keeps a final backup where FSx can take one (persistent, not
             # S3-linked); FSx skips it unless told (FSx API reference, DeleteFileSystemLustreConfiguration
@@ -270,7 +279,7 @@ class ParallelFilesystem(pulumi.ComponentResource):
             # (FSx API reference, CreateBackup and DeleteFileSystem): the plan says so.
             skip_final_backup=not final_backup,
             final_backup_tags={**tags, FINAL_BACKUP_TAG: name} if final_backup else None,
-            tags=tags,
+            tags=fs_tags,
             opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True, depends_on=rules),
         )
 

@@ -6,8 +6,15 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..tags import TAG_DATA_REPOSITORY
 from .registry import inventory_policy, policy
 from .runner import FSX_LUSTRE, PolicyConfig, dicts, known, truthy
+
+
+def _s3_linked(props: Mapping[str, Any]) -> bool:
+    """The file system says it is linked to S3, which FSx cannot back up (`tags.TAG_DATA_REPOSITORY`)."""
+    tags = props.get("tags")
+    return isinstance(tags, Mapping) and bool(tags.get(TAG_DATA_REPOSITORY))
 
 
 @policy(
@@ -33,16 +40,22 @@ def check_fsx_lustre(resource_type: str, props: Mapping[str, Any], config: Polic
             f"deploymentType is {deployment}; allowed: {list(config.fsx_deployment_types)} "
             "(scratch file systems are not replicated and have no backups)"
         )
-    if "automaticBackupRetentionDays" not in props:
+    if _s3_linked(props):
+        pass  # its bucket is the durable copy; FSx takes no backups of it
+    elif "automaticBackupRetentionDays" not in props:
         if config.fsx_min_backup_days > 0:
             out.append(
                 "automaticBackupRetentionDays is not set (0: no backups); "
-                f"keep at least {config.fsx_min_backup_days} day(s)"
+                f"keep at least {config.fsx_min_backup_days} day(s), or tag a file system linked to S3 "
+                f"`{TAG_DATA_REPOSITORY}: <bucket>`"
             )
     else:
         days = props["automaticBackupRetentionDays"]
         if known(days) and isinstance(days, int | float) and days < config.fsx_min_backup_days:
-            out.append(f"automaticBackupRetentionDays is {int(days)}; keep at least {config.fsx_min_backup_days}")
+            out.append(
+                f"automaticBackupRetentionDays is {int(days)}; keep at least {config.fsx_min_backup_days}, "
+                f"or tag a file system linked to S3 `{TAG_DATA_REPOSITORY}: <bucket>`"
+            )
     key = props.get("kmsKeyId")
     if isinstance(key, str) and known(key) and str(deployment).startswith("SCRATCH"):
         out.append("kmsKeyId is set on a scratch file system, which cannot use a customer-managed key")
@@ -57,14 +70,14 @@ def check_fsx_lustre(resource_type: str, props: Mapping[str, Any], config: Polic
 def check_fsx_copy_tags(resource_type: str, props: Mapping[str, Any], config: PolicyConfig) -> list[str]:
     """Persistent FSx for Lustre file systems copy their tags to their backups.
 
-    `copyTagsToBackups` defaults to false (pulumi-aws fsx/lustre_file_system.py). Scratch file
-    systems take no backups (FSx for Lustre user guide, "Protecting your data with backups"), so
-    the control has nothing to judge there; `fsx-lustre-durability` refuses them.
+    `copyTagsToBackups` defaults to false (pulumi-aws fsx/lustre_file_system.py). Scratch and
+    S3-linked file systems take no backups (FSx API reference, CreateBackup and DeleteFileSystem), so
+    the control has nothing to judge there; `fsx-lustre-durability` refuses scratch ones.
     """
     if resource_type != FSX_LUSTRE:
         return []
     deployment = props.get("deploymentType", "SCRATCH_1")
-    if not known(deployment) or str(deployment).startswith("SCRATCH"):
+    if not known(deployment) or str(deployment).startswith("SCRATCH") or _s3_linked(props):
         return []
     copy = props.get("copyTagsToBackups", False)
     if not known(copy) or truthy(copy):

@@ -115,7 +115,7 @@ class StorageSpec(SpecModel):
         default=None,
         le=90,
         description=f"Daily automatic backups kept (default {DEFAULT_BACKUP_RETENTION_DAYS} on PERSISTENT_2; "
-        "SCRATCH_2 has none).",
+        "none on SCRATCH_2 or on a file system linked to S3, whose bucket is the durable copy).",
     )
     mount_path: str = Field(
         default="/fsx", description="Where every node mounts the file system: absolute, not a system directory."
@@ -157,9 +157,15 @@ class StorageSpec(SpecModel):
         return parse_s3_path(self.s3_export_path) if self.s3_export_path else None
 
     @property
+    def s3_linked(self) -> bool:
+        """The file system is linked to an S3 data repository (an import or export path)."""
+        return self.s3_import_path is not None or self.s3_export_path is not None
+
+    @property
     def backup_days(self) -> int:
-        """Automatic backup retention the file system gets (0 disables; SCRATCH_2 always 0)."""
-        if self.deployment_type != "PERSISTENT_2":
+        """Automatic backup retention the file system gets: 0 disables it, and it is always 0 on
+        SCRATCH_2 and on a file system linked to S3, which FSx cannot back up (`tags.TAG_DATA_REPOSITORY`)."""
+        if self.deployment_type != "PERSISTENT_2" or self.s3_linked:
             return 0
         if self.backup_retention_days is None:
             return DEFAULT_BACKUP_RETENTION_DAYS

@@ -186,6 +186,17 @@ def storage_scratch_has_no_backups(spec: FactorySpec) -> Iterator[ConfigIssue]:
         )
 
 
+def storage_linked_has_no_backups(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    # FSx API reference, DeleteFileSystem: "Backups cannot be enabled on S3-linked file systems".
+    st = _storage(spec)
+    if st is not None and st.s3_linked and st.backup_retention_days:
+        yield ConfigIssue(
+            config_path("storage", "backupRetentionDays"),
+            "FSx cannot back up a file system linked to an S3 data repository",
+            "remove `backupRetentionDays` (the bucket holds the exported data) or remove the S3 paths",
+        )
+
+
 STORAGE_RULES: tuple[Rule, ...] = (
     storage_has_a_target,
     storage_throughput_or_checkpoint,
@@ -198,4 +209,5 @@ STORAGE_RULES: tuple[Rule, ...] = (
     storage_bucket_creation,
     storage_sovereign_bucket_in_region,
     storage_scratch_has_no_backups,
+    storage_linked_has_no_backups,
 )

@@ -14,6 +14,7 @@ from aifactory.planning.network_plan import plan_subnets
 from aifactory.planning.storage_plan import final_backup_on_delete
 from aifactory.spec import ConfigError
 from aifactory.storage import FINAL_BACKUP_TAG, ParallelFilesystem, ParallelFilesystemArgs
+from aifactory.tags import TAG_DATA_REPOSITORY
 
 from tests.conftest import PlannedProgram, RunProgram
 from tests.stackfiles import PINNED_IMAGES, write_stack
@@ -72,6 +73,20 @@ def test_no_final_backup_where_fsx_takes_none(run_program: RunProgram, extra: di
     fs = _component(run_program, **extra).one(FS)
     assert fs.inputs["skipFinalBackup"] is True
     assert "finalBackupTags" not in fs.inputs
+    # FSx API reference, DeleteFileSystem: "Backups cannot be enabled on S3-linked file systems".
+    assert fs.inputs.get("automaticBackupRetentionDays", 0) == 0
+
+
+def test_an_s3_linked_file_system_is_tagged_with_its_bucket(run_program: RunProgram) -> None:
+    fs = _component(run_program, s3_export_path="s3://factory-ckpt/checkpoints/").one(FS)
+    assert fs.inputs["tags"] == {"team": "ml", TAG_DATA_REPOSITORY: "factory-ckpt"}
+
+
+def test_backups_of_an_s3_linked_file_system_are_refused_before_anything_registers(
+    run_program: RunProgram,
+) -> None:
+    with pytest.raises(Exception, match="cannot back up a file system linked to S3"):
+        _component(run_program, s3_import_path="s3://factory-data/datasets/", backup_retention_days=7)
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,9 @@ def test_file_system_inputs_follow_the_sizing(run_program: RunProgram) -> None:
     assert fs.inputs["dataCompressionType"] == "LZ4"
     assert fs.inputs["rootSquashConfiguration"] == {"rootSquash": "65534:65534"}
     assert fs.inputs["kmsKeyId"] == KEY
-    assert fs.inputs["automaticBackupRetentionDays"] == 7
+    # Linked to S3 (FSx API reference, DeleteFileSystem: "Backups cannot be enabled on S3-linked file
+    # systems"): no automatic backups; copyTagsToBackups stays, since changing it replaces the file system.
+    assert fs.inputs["automaticBackupRetentionDays"] == 0
     assert fs.inputs["copyTagsToBackups"] is True
     assert fs.inputs["logConfiguration"]["destination"].startswith("arn:aws:logs:")
     assert fs.inputs["logConfiguration"]["level"] == "WARN_ERROR"

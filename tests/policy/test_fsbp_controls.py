@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from aifactory.policies import POLICIES, PolicyConfig, run_policies
 from aifactory.policies.cluster import eks_version_supported
+from aifactory.tags import TAG_DATA_REPOSITORY
 
 from tests.policy.harness import UNKNOWN, validate_resource, validate_stack
 
@@ -223,6 +224,14 @@ FSBP_CASES: list[tuple[str, PolicyConfig, str, dict[str, Any], dict[str, Any], s
         {"deploymentType": "SCRATCH_2"},
         {"deploymentType": "PERSISTENT_1"},
         "tags",
+    ),
+    (
+        "fsx-copy-tags-to-backups",
+        COMMERCIAL,
+        FSX,
+        {"deploymentType": "PERSISTENT_2", "tags": {TAG_DATA_REPOSITORY: "factory-data"}},
+        {"deploymentType": "PERSISTENT_2", "tags": {"team": "ml"}},
+        "copyTagsToBackups",
     ),
     (
         "s3-block-public-access",

@@ -21,6 +21,7 @@ from aifactory.policies import (
     registry_allowed,
     run_policies,
 )
+from aifactory.tags import TAG_DATA_REPOSITORY
 
 from tests.policy.harness import PREVIEW_DIAGNOSTIC, UNKNOWN, validate_resource, validate_stack
 
@@ -313,6 +314,15 @@ CASES: list[tuple[str, PolicyConfig, str, dict[str, Any], dict[str, Any], str]] 
         {"deploymentType": "PERSISTENT_2", "automaticBackupRetentionDays": 1.0},
         {"deploymentType": "PERSISTENT_2", "automaticBackupRetentionDays": 0.0},
         "automaticBackupRetentionDays is 0",
+    ),
+    (
+        # FSx cannot back up a file system linked to S3: the tag says it is, and the bucket is the copy.
+        "fsx-lustre-durability",
+        COMMERCIAL,
+        FSX,
+        {"deploymentType": "PERSISTENT_2", "automaticBackupRetentionDays": 0.0, "tags": {TAG_DATA_REPOSITORY: "b"}},
+        {"deploymentType": "PERSISTENT_2", "automaticBackupRetentionDays": 0.0, "tags": {"team": "ml"}},
+        TAG_DATA_REPOSITORY,
     ),
     (
         "private-cluster-endpoint",

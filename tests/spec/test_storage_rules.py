@@ -48,7 +48,7 @@ def test_valid_storage_passes():
         )
     )
     assert spec.storage is not None
-    assert spec.storage.backup_days == 7
+    assert spec.storage.backup_days == 0  # linked to S3: FSx backs up no such file system
     assert spec.storage.export_location is not None
     assert spec.storage.export_location.uri == "s3://factory-data/checkpoints/"
 
@@ -148,6 +148,16 @@ def test_sovereign_existing_bucket_cannot_be_proven_in_region():
 def test_scratch_with_backups():
     message = errors({"capacityTiB": 10, "deploymentType": "SCRATCH_2", "backupRetentionDays": 7})
     assert "aifactory:storage.backupRetentionDays" in message
+
+
+def test_s3_linked_with_backups():
+    message = errors({"capacityTiB": 10, "s3ExportPath": "s3://ckpt/x/", "backupRetentionDays": 7})
+    assert "aifactory:storage.backupRetentionDays: FSx cannot back up a file system linked to an S3" in message
+
+
+def test_s3_linked_file_system_gets_no_automatic_backups():
+    spec = spec_from_config(config({"capacityTiB": 10, "s3ExportPath": "s3://ckpt/x/"}))
+    assert spec.storage is not None and spec.storage.backup_days == 0
 
 
 def test_parse_s3_path_reads_partition_only_from_arns():
