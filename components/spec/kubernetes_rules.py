@@ -251,6 +251,29 @@ def priorities_unique(spec: FactorySpec) -> Iterator[ConfigIssue]:
         seen.add(name)
 
 
+# EKS API reference, CreateNodegroup `labels`: keys and values of 1-63 characters, so a key with a
+# DNS prefix (Kubernetes allows 253 + '/' + 63) or an empty value (Kubernetes allows it) is refused.
+EKS_LABEL_MAX = 63
+
+
+def fleet_labels_fit_eks(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    if _kubernetes(spec) is None:
+        return
+    for i, fleet in enumerate(spec.fleets):
+        for key, value in fleet.labels.items():
+            path = config_path("fleets", i, "labels", key)
+            if len(key) > EKS_LABEL_MAX:
+                yield ConfigIssue(
+                    path,
+                    f"key '{key}' is {len(key)} characters; an EKS node group label key has at most {EKS_LABEL_MAX}",
+                    "use a shorter prefix or name (the whole key counts)",
+                )
+            if not value:
+                yield ConfigIssue(
+                    path, "is empty; an EKS node group label needs a value of 1-63 characters", "give it a value"
+                )
+
+
 KUBERNETES_RULES: tuple[Rule, ...] = (
     version_offered,
     endpoint_access,
@@ -260,4 +283,5 @@ KUBERNETES_RULES: tuple[Rule, ...] = (
     queue_fleets_known,
     queue_borrowing_needs_cohort,
     priorities_unique,
+    fleet_labels_fit_eks,
 )

@@ -92,3 +92,28 @@ def test_priorities_not_unique() -> None:
 def test_borrowing_without_cohort() -> None:
     s = spec(queues=[{"name": "a", "namespace": "a", "gpuQuota": 8, "borrowingLimit": 8}])
     assert "cohort" in issues(s)["aifactory:scheduler.queues[0].borrowingLimit"]
+
+
+def _labelled(labels: dict[str, str], scheduler: str = "kubernetes") -> FactorySpec:
+    raw: dict[str, Any] = {
+        "region": "us-east-1",
+        "profile": "commercial",
+        "fleets": [{"name": "p5", "instanceType": "p5.48xlarge", "count": 4, "labels": labels}],
+        "scheduler": {"kind": "slurm", "partitions": [{"name": "train", "fleets": ["p5"], "default": True}]}
+        if scheduler == "slurm"
+        else {"kind": "kubernetes", "queues": [{"name": "team", "namespace": "team", "gpuQuota": 16}]},
+    }
+    return FactorySpec.model_validate(raw)
+
+
+def test_fleet_labels_fit_the_eks_node_group_limits() -> None:
+    long_key = "research.example.com/" + "a" * 43  # 64 characters: a Kubernetes key, too long for EKS
+    found = issues(_labelled({long_key: "x", "tier": "", "team.example.com/name": "ml"}))
+    assert "64 characters" in found[f"aifactory:fleets[0].labels.{long_key}"]
+    assert "is empty" in found["aifactory:fleets[0].labels.tier"]
+    assert "aifactory:fleets[0].labels.team.example.com/name" not in found
+    assert issues(_labelled({"x" * 63: "v"})) == {}
+
+
+def test_eks_label_limits_do_not_apply_without_eks() -> None:
+    assert issues(_labelled({"tier": ""}, scheduler="slurm")) == {}
