@@ -23,9 +23,9 @@ EKS_MAX_PUBLIC_ACCESS_CIDRS = 40
 # arn:<partition>:kms:<region>:<12-digit account>:key/<key id>, the key id a UUID, or `mrk-` and 32
 # hex digits for a multi-Region key. An alias ARN (`alias/<name>`) names a key only indirectly and is
 # not accepted where a key policy or grant needs the key itself (FSx `KmsKeyId`, EBS `KmsKeyId`).
-_KMS_ARN = re.compile(r"^arn:(?P<partition>[^:]*):kms:(?P<region>[^:]*):(?P<account>[^:]*):(?P<resource>.*)$")
-_KMS_KEY_ID = re.compile(r"^key/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$")
-_ACCOUNT = re.compile(r"^\d{12}$")
+_KMS_ARN = re.compile(r"^arn:(?P<partition>[^:]*):kms:(?P<region>[^:]*):(?P<account>[^:]*):(?P<resource>.*)\Z")
+_KMS_KEY_ID = re.compile(r"^key/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})\Z")
+_ACCOUNT = re.compile(r"^\d{12}\Z")
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ RESERVED_MOUNT_DIRS = frozenset(
 SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/run", "/sbin", "/sys", "/usr")
 # Path components of letters, digits, '.', '_' and '-', none starting with '.': nothing the node's
 # fstab, mount units or shell scripts would need to quote, and no `.`/`..` segment.
-_MOUNT_SEGMENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+_MOUNT_SEGMENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*\Z")
 MAX_MOUNT_PATH = 255
 
 

@@ -44,7 +44,7 @@ ImageKind = Literal["ami", "release"]
 AMI_ID = re.compile(r"^ami-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 # EKS-optimized AMI release versions: `<kubernetes major.minor.patch>-<YYYYMMDD>` (EKS user guide,
 # "Amazon EKS optimized Amazon Linux AMI versions"; UpdateNodegroupVersion `releaseVersion`).
-RELEASE_VERSION = re.compile(r"^\d+\.\d+\.\d+-\d{8}$")
+RELEASE_VERSION = re.compile(r"^\d+\.\d+\.\d+-\d{8}\Z")
 _VALUE_PATTERNS: dict[ImageKind, re.Pattern[str]] = {"ami": AMI_ID, "release": RELEASE_VERSION}
 _VALUE_EXAMPLES: dict[ImageKind, str] = {"ami": "ami-0123456789abcdef0", "release": "1.35.0-20260115"}
 
@@ -61,8 +61,8 @@ _DLAMI = {
 # and slurmd come from the same Slurm series.
 _SLURM_HEAD = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
 
-_EKS_KEY = re.compile(r"^eks-(?P<version>\d+\.\d+)-(?P<role>nvidia|neuron|system-release)$")
-_DLAMI_KEY = re.compile(r"^dlami-(?P<family>nvidia|neuron)$")
+_EKS_KEY = re.compile(r"^eks-(?P<version>\d+\.\d+)-(?P<role>nvidia|neuron|system-release)\Z")
+_DLAMI_KEY = re.compile(r"^dlami-(?P<family>nvidia|neuron)\Z")
 SLURM_HEAD_KEY = "slurm-head"
 KEY_FORMS = ("eks-<version>-nvidia", "eks-<version>-neuron", "eks-<version>-system-release", "dlami-nvidia",
              "dlami-neuron", SLURM_HEAD_KEY)  # fmt: skip

@@ -79,7 +79,7 @@ def endpoint_access(spec: FactorySpec) -> Iterator[ConfigIssue]:
 
 # Pulumi stack references: `stack`, `project/stack` or `organization/project/stack`, each part
 # alphanumerics, '-', '_' and '.' (Pulumi docs, "Stacks": stack names; "Stack references").
-STACK_REFERENCE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
+STACK_REFERENCE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}\Z")
 # An OCI image reference pinned by tag or digest: host[:port]/path[:tag][@sha256:...] (OCI
 # distribution spec, "Pulling manifests": repository name and tag grammar).
 IMAGE_REFERENCE = re.compile(
@@ -89,8 +89,8 @@ IMAGE_REFERENCE = re.compile(
 # General purpose bucket names: 3-63 lowercase letters, digits, '.' and '-', starting and ending
 # with a letter or digit, no '..', not an IP address (S3 user guide, "General purpose bucket
 # naming rules").
-BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-PROJECT_DIR = re.compile(r"^/[A-Za-z0-9._/-]+$")
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
+PROJECT_DIR = re.compile(r"^/[A-Za-z0-9._/-]+\Z")
 
 
 def _under(ref: str, prefix: str) -> bool:

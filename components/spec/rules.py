@@ -24,13 +24,12 @@ from ..catalog.regions import (
 from .aws_values import kms_key_arn_problem
 from .clock import plan_time
 from .errors import ConfigIssue, config_path, did_you_mean, warning
+from .syntax import FLEET_NAME
 
 if TYPE_CHECKING:
     from .model import FactorySpec
 
 Rule = Callable[["FactorySpec"], Iterable[ConfigIssue]]
-
-DNS_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?$")
 
 
 def region_is_known(spec: FactorySpec) -> Iterator[ConfigIssue]:
@@ -107,7 +106,7 @@ def repeated_names(
 def fleet_names_unique_and_dns_safe(spec: FactorySpec) -> Iterator[ConfigIssue]:
     for i, fleet in enumerate(spec.fleets):
         path = config_path("fleets", i, "name")
-        if not DNS_LABEL.match(fleet.name):
+        if not FLEET_NAME.match(fleet.name):
             yield ConfigIssue(
                 path,
                 f"'{fleet.name}' is not DNS-safe",

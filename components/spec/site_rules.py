@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .model import FactorySpec
 
 # Rack and block names become Kubernetes label values and Slurm switch names.
-_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?\Z")
 
 
 def _datahall(spec: FactorySpec) -> DatahallSite | None:

@@ -213,6 +213,8 @@ SlurmTime = Annotated[str, BeforeValidator(_slurm_time)]
 # `<cluster>.slurm.internal` (Route 53: labels of at most 63 characters, letters, digits and '-').
 # slurm.conf(5) ClusterName: "should be lowercase", and slurmdbd keys accounting on it.
 SLURM_CLUSTER_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,38}[a-z0-9])?\Z")
+# Fleet names follow the same rule: they become parts of AWS resource names, node names and labels.
+FLEET_NAME = SLURM_CLUSTER_NAME
 
 
 def slurm_cluster_name_issue(name: str) -> ConfigIssue | None:

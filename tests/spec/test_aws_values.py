@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aifactory.spec.aws_values import RESERVED_MOUNT_DIRS
+from aifactory.spec.aws_values import RESERVED_MOUNT_DIRS, kms_key_arn_problem, mount_path_problem
 from aifactory.spec.clock import PLAN_TIME_ENV
 from aifactory.spec.errors import ConfigError, ConfigIssue
 from aifactory.spec.loading import spec_from_config, validate_config
@@ -246,3 +246,13 @@ def test_no_cross_field_rules_when_fleets_fail() -> None:
     config["aifactory:fleets"][0]["count"] = True
     config["aifactory:network"]["availabilityZones"] = ["us-east-1a", "us-east-1a"]
     assert [i.path for i in issues_of(config)] == ["aifactory:fleets[0].count"]
+
+
+def test_checks_called_directly_refuse_a_trailing_newline() -> None:
+    """The model strips whitespace, but a component's args reach these checks unstripped; Python's `$`
+    matches before a final newline, so each pattern ends in `\\Z`."""
+    key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    assert kms_key_arn_problem(key, "aws", "us-east-1") is None
+    assert kms_key_arn_problem(key + "\n", "aws", "us-east-1") is not None
+    assert mount_path_problem("/fsx") is None
+    assert mount_path_problem("/fsx\n") is not None
