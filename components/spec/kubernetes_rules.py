@@ -11,7 +11,7 @@ from .aws_values import kms_key_arn_problem, public_access_cidr_problems
 from .errors import ConfigIssue, config_path, did_you_mean
 from .rules import Rule, repeated_names, unknown_fleet_references
 from .scheduler import KubernetesScheduler
-from .syntax import DNS_LABEL
+from .syntax import is_dns_label
 
 if TYPE_CHECKING:
     from .model import FactorySpec
@@ -29,8 +29,6 @@ EKS_END_OF_EXTENDED_SUPPORT: dict[str, date] = {
     "1.35": date(2028, 3, 27),
 }
 
-# RFC 1123 label, the rule for namespace names (Kubernetes "Object Names and IDs"; `spec/syntax.py`).
-NAMESPACE_NAME = DNS_LABEL
 RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
@@ -176,7 +174,7 @@ def queue_names_unique(spec: FactorySpec) -> Iterator[ConfigIssue]:
         return
     for i, queue in enumerate(k8s.queues):
         path = config_path("scheduler", "queues", i, "name")
-        if not NAMESPACE_NAME.match(queue.name) or len(queue.name) > 63:
+        if not is_dns_label(queue.name):
             yield ConfigIssue(
                 path,
                 f"'{queue.name}' is not a valid Kubernetes object name",
@@ -196,7 +194,7 @@ def queue_namespaces_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:
         return
     for i, queue in enumerate(k8s.queues):
         path = config_path("scheduler", "queues", i, "namespace")
-        if not NAMESPACE_NAME.match(queue.namespace) or len(queue.namespace) > 63:
+        if not is_dns_label(queue.namespace):
             yield ConfigIssue(
                 path,
                 f"'{queue.namespace}' is not a valid namespace name",
@@ -242,7 +240,7 @@ def priorities_unique(spec: FactorySpec) -> Iterator[ConfigIssue]:
         path = config_path("scheduler", "priorities", i)
         if name in seen:
             yield ConfigIssue(path, f"'{name}' is listed twice", "list every priority once, highest first")
-        if not NAMESPACE_NAME.match(name) or len(name) > 63:
+        if not is_dns_label(name):
             yield ConfigIssue(
                 path,
                 f"'{name}' is not a valid Kubernetes object name",

@@ -114,7 +114,7 @@ LabelValue = Annotated[str, BeforeValidator(_label_value)]
 def _dns_label(what: str) -> Any:
     def check(value: Any) -> str:
         text = _text(value, what)
-        if len(text) > NAME_MAX or not DNS_LABEL.match(text):
+        if not is_dns_label(text):
             raise _issue(
                 "'{value}' is not a valid {what} (an RFC 1123 label)",
                 "use up to 63 lowercase letters, digits and '-', starting and ending alphanumeric",
@@ -127,6 +127,7 @@ def _dns_label(what: str) -> Any:
 
 
 def is_dns_label(text: str) -> bool:
+    """An RFC 1123 label: the rule for namespaces and most object names (Kubernetes "Object Names and IDs")."""
     return len(text) <= NAME_MAX and DNS_LABEL.match(text) is not None
 
 
