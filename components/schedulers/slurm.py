@@ -45,6 +45,15 @@ NFS_PORT = 2049
 """NFSv4 needs only this port: no portmapper or mountd (RFC 7530 section 3.1, "Port and
 Transport")."""
 
+HEAD_INGRESS: tuple[tuple[str, tuple[int, int], str], ...] = (
+    ("slurm-ports", SLURM_PORTS, "slurmctld, slurmd and slurmdbd from the fleet"),
+    # srun on the head (salloc, interactive steps): the nodes' step daemons connect back.
+    ("srun", SRUN_PORT_RANGE, "srun on the head from the fleet's step daemons"),
+    # The munge key share (NFSv4) from the fleet's nodes only.
+    ("munge-share", (NFS_PORT, NFS_PORT), "munge key share (NFSv4, root only) from the fleet"),
+)
+"""What the head admits from each fleet's group, TCP: (rule name, port range, description)."""
+
 MUNGE_SHARE = "/srv/aifactory-munge"
 """The head's root-only directory, exported read-only over NFS, holding the copy of the munge key
 the compute nodes' root fetches at join."""
@@ -264,41 +273,18 @@ class SlurmScheduler(pulumi.ComponentResource):
             opts=child,
         )
         for i, fleet_sg in enumerate(args["fleet_security_group_ids"]):
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-slurm-ports-{i}",
-                security_group_id=head_sg.id,
-                referenced_security_group_id=fleet_sg,
-                ip_protocol="tcp",
-                from_port=SLURM_PORTS[0],
-                to_port=SLURM_PORTS[1],
-                description="slurmctld, slurmd and slurmdbd from the fleet",
-                tags=tags,
-                opts=child,
-            )
-            # srun on the head (salloc, interactive steps): the nodes' step daemons connect back.
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-srun-{i}",
-                security_group_id=head_sg.id,
-                referenced_security_group_id=fleet_sg,
-                ip_protocol="tcp",
-                from_port=SRUN_PORT_RANGE[0],
-                to_port=SRUN_PORT_RANGE[1],
-                description="srun on the head from the fleet's step daemons",
-                tags=tags,
-                opts=child,
-            )
-            # The munge key share (NFSv4) from the fleet's nodes only.
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-munge-share-{i}",
-                security_group_id=head_sg.id,
-                referenced_security_group_id=fleet_sg,
-                ip_protocol="tcp",
-                from_port=NFS_PORT,
-                to_port=NFS_PORT,
-                description="munge key share (NFSv4, root only) from the fleet",
-                tags=tags,
-                opts=child,
-            )
+            for rule, (low, high), description in HEAD_INGRESS:
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-{rule}-{i}",
+                    security_group_id=head_sg.id,
+                    referenced_security_group_id=fleet_sg,
+                    ip_protocol="tcp",
+                    from_port=low,
+                    to_port=high,
+                    description=description,
+                    tags=tags,
+                    opts=child,
+                )
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-slurmd-{i}",
                 security_group_id=fleet_sg,
