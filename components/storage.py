@@ -247,12 +247,15 @@ class ParallelFilesystem(pulumi.ComponentResource):
         locations = {role: parse_s3_path(p) if isinstance(p := args.get(key), str) else None for role, key, _ in links}
         linked = [loc for loc in locations.values() if loc is not None]
         final_backup, _ = final_backup_on_delete(self.sizing.deployment_type, bool(linked))
-        backup_days = args.get("backup_retention_days", DEFAULT_BACKUP_RETENTION_DAYS) if persistent else None
-        fs_tags = dict(tags)
-        if linked:
-            # FSx backs up no file system linked to S3 (`TAG_DATA_REPOSITORY`): the bucket is the durable copy.
-            backup_days = 0 if persistent else None
-            fs_tags[TAG_DATA_REPOSITORY] = linked[0].bucket
+        # FSx backs up no file system linked to S3 (`TAG_DATA_REPOSITORY`): the bucket is the durable copy.
+        backup_days = (
+            None
+            if not persistent
+            else 0
+            if linked
+            else args.get("backup_retention_days", DEFAULT_BACKUP_RETENTION_DAYS)
+        )
+        fs_tags = {**tags, TAG_DATA_REPOSITORY: linked[0].bucket} if linked else dict(tags)
         fs = aws.fsx.LustreFileSystem(
             f"{name}-fs",
             subnet_ids=args["subnet_id"],
