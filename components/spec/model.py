@@ -22,6 +22,10 @@ from .syntax import LabelKey, LabelValue, RegistryMirror, label_value_problem, q
 Profile = Literal["sovereign", "commercial"]
 CapacityType = Literal["on-demand", "capacity-reservation", "capacity-block", "spot"]
 PlacementStrategy = Literal["pack", "spread"]
+FleetKind = Literal["ec2", "hybrid"]
+"""`ec2`: instances in the factory's VPC. `hybrid`: the customer's own servers in a data hall, joined to
+the EKS cluster as EKS Hybrid Nodes (Amazon EKS User Guide, "Amazon EKS Hybrid Nodes overview"); such a
+fleet creates no EC2 instances."""
 
 
 class Sovereignty(SpecModel):
@@ -144,6 +148,11 @@ class PowerCapBounds(SpecModel):
 
 class Fleet(SpecModel):
     name: str
+    kind: FleetKind = Field(
+        default="ec2",
+        description="`ec2` (instances in the VPC) or `hybrid` (on-premises servers joined as EKS Hybrid Nodes).",
+    )
+    server: str | None = Field(default=None, description="Hybrid fleets: the server model from the catalog.")
     instance_type: str
     count: Count = Field(le=MAX_NODES_PER_FLEET, description=f"Nodes in the fleet (1-{MAX_NODES_PER_FLEET:,}).")
     availability_zone: str | None = None
