@@ -12,24 +12,29 @@ from pathlib import Path
 from typing import Any
 
 from ..spec import ConfigError, ConfigIssue
+from .completion import SHELLS, completion_script
 from .diff import PlanDocumentError, diff_plans, load_plan_document, render_text
 from .planrun import PlanResult, StackNotFound, plan_stack, policy_verdicts, resolve_stack_file
 from .report import print_plan
 
 EXIT_OK, EXIT_POLICY, EXIT_CONFIG = 0, 1, 2
 ALLOW_HELP = "accept replacing or removing this stateful resource (URN) or every one of this type (repeatable)"
+STACK_HELP = "stack name in stacks/ or a path to Pulumi.<name>.yaml"
+STACKS_DIR_HELP = "where stack files live (default: ./stacks)"
 EXIT_DRIFT = 1
 """`images pin --check`: a pinned image differs from the current one."""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree; `aifactory completion` and the help test walk it."""
     parser = argparse.ArgumentParser(prog="aifactory", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     plan = commands.add_parser("plan", help="plan a stack under the Pulumi mock runtime")
-    plan.add_argument("stack", help="stack name in stacks/ or a path to Pulumi.<name>.yaml")
+    plan.add_argument("stack", help=STACK_HELP)
     plan.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     plan.add_argument("--tree", action="store_true", help="also print every resource as a tree")
-    plan.add_argument("--stacks-dir", default=None, help="where stack files live (default: ./stacks)")
+    plan.add_argument("--stacks-dir", default=None, help=STACKS_DIR_HELP)
     plan.add_argument(
         "--against", type=Path, default=None, help="print what changes from this earlier `plan --json` output instead"
     )
@@ -40,24 +45,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     diff.add_argument("--json", action="store_true", help="print the diff as one JSON object")
     diff.add_argument("--allow-replace", action="append", default=[], metavar="URN_OR_TYPE", help=ALLOW_HELP)
     render = commands.add_parser("render", help="write every generated artifact for review")
-    render.add_argument("stack")
-    render.add_argument("--out", required=True, type=Path)
-    render.add_argument("--stacks-dir", default=None)
+    render.add_argument("stack", help=STACK_HELP)
+    render.add_argument("--out", required=True, type=Path, help="directory to write the artifacts into")
+    render.add_argument("--stacks-dir", default=None, help=STACKS_DIR_HELP)
     check = commands.add_parser("policy-check", help="run the policy pack over a plan JSON")
     check.add_argument("plan", type=Path, help="output of `aifactory plan --json` (possibly edited)")
-    check.add_argument("--json", action="store_true")
+    check.add_argument("--json", action="store_true", help="print the violations as one JSON object")
     images = commands.add_parser("images", help="pin the machine images a stack boots")
     image_commands = images.add_subparsers(dest="images_command", required=True)
     pin = image_commands.add_parser(
         "pin", help="resolve the stack's images from their public SSM parameters and write them to its file"
     )
-    pin.add_argument("stack", help="stack name in stacks/ or a path to Pulumi.<name>.yaml")
-    pin.add_argument("--stacks-dir", default=None, help="where stack files live (default: ./stacks)")
+    pin.add_argument("stack", help=STACK_HELP)
+    pin.add_argument("--stacks-dir", default=None, help=STACKS_DIR_HELP)
     pin.add_argument("--check", action="store_true", help="report drift from the current images; write nothing")
+    completion = commands.add_parser("completion", help="print a shell completion script (bash, zsh or fish)")
+    completion.add_argument("shell", choices=SHELLS, help="the shell to complete in: " + ", ".join(SHELLS))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     as_json = bool(getattr(args, "json", False))
 
     try:
+        if args.command == "completion":
+            print(completion_script(parser, args.shell), end="")
+            return EXIT_OK
         if args.command == "diff":
             return _diff(_read_plan(args.old), _read_plan(args.new), args.json, args.allow_replace)
         if args.command == "plan":
@@ -94,6 +109,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PlanDocumentError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
+
+
+def package_version() -> str:
+    """The installed distribution's version: defined once, in pyproject.toml (Python docs,
+    "importlib.metadata": `version()` reads the installed package's metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aifactory")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def _read_plan(path: Path) -> dict[str, Any]:
