@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,7 +127,13 @@ def plan_stack(stack: str, stacks_dir: str | None = None) -> PlanResult:
     try:
         plan = plan_from_config(config, stack_name(path))
     except ConfigError as exc:
-        raise stackfile.locate(exc) from None
+        unresolved = stackfile.environment_warning()
+        raise stackfile.locate(ConfigError([*exc.issues, *([unresolved] if unresolved else [])])) from None
+    unresolved = stackfile.environment_warning()
+    if unresolved is not None:
+        # Pulumi docs, "Stack settings file reference": `environment` imports ESC environments, which only
+        # Pulumi Cloud resolves; the plan says so instead of silently planning without their values.
+        plan = dataclasses.replace(plan, warnings=(unresolved, *plan.warnings))
     from ..program import CLUSTER_PROJECT, deploy, deploy_cluster, needs_cluster_stack
     from .engine import ORGANIZATION, PROJECT
 

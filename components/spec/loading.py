@@ -23,7 +23,7 @@ from .model import FactorySpec
 from .rules import FOUNDATION_RULES, Rule, region_is_known
 from .scheduler_rules import SCHEDULER_RULES
 from .site_rules import SITE_RULES
-from .stackfile import read_stack_file
+from .stackfile import SecureValue, read_stack_file
 from .storage_rules import STORAGE_RULES
 
 SPEC_RULES: tuple[Rule, ...] = (
@@ -60,21 +60,71 @@ def validate_config(
             raw["region"] = value
         elif namespace == NAMESPACE:
             raw[name] = _decode(value)
-    if "region" not in raw:
+    secret = _secret_issues(raw)
+    if secret:
+        # Sections holding a secret are left out: the model would only repeat them as type errors.
+        issues += secret
+        sections = {section_of(issue.path) for issue in secret}
+        raw = {k: v for k, v in raw.items() if k not in sections}
+    if "region" not in raw and "region" not in {section_of(i.path) for i in secret}:
         issues.append(ConfigIssue(REGION_KEY, "no region is set", "run `pulumi config set aws:region <region>`"))
     try:
         spec = FactorySpec.model_validate(raw)
     except ValidationError as exc:
         errors = exc.errors()
-        issues += _one_per_union(errors)
-        failed = {str(err["loc"][0]) for err in errors if err["loc"]}
+        left_out = {section_of(issue.path) for issue in secret}
+        issues += [i for i in _one_per_union(errors) if section_of(i.path) not in left_out]
+        failed = {str(err["loc"][0]) for err in errors if err["loc"]} | left_out
         if "region" in raw:
             issues += _rules_of_valid_sections(raw, failed, require_pinned_images)
         raise ConfigError(issues) from None
+    if secret:
+        raise ConfigError(issues)
     issues.extend(check_spec(spec, require_pinned_images=require_pinned_images))
     if any(not issue.is_warning for issue in issues):
         raise ConfigError(issues)
     return spec, tuple(issues)
+
+
+def _secret_issues(raw: Mapping[str, Any]) -> list[ConfigIssue]:
+    """One issue per `secure:` value in a key the factory reads. No factory key is a secret: the region,
+    names, ARNs, CIDRs and sizes appear in resource names, IAM and key policies, user data and the
+    plan, and the offline plan cannot decrypt (it never does). A secret the factory should hold (a
+    password, a token) belongs in AWS Secrets Manager, as the Slurm munge key does, not in the stack
+    file. `secure:` values in keys the factory does not read (`aws:secretKey`, other providers) are
+    left to Pulumi, which decrypts them under `pulumi up`."""
+    issues = []
+    for key, value in raw.items():
+        for path in _secret_paths(value, REGION_KEY if key == "region" else f"{NAMESPACE}:{key}"):
+            issues.append(
+                ConfigIssue(
+                    path,
+                    "is a `secure:` (encrypted) value, but this key must be plain text: the factory writes it "
+                    "into resource names, policies and the plan, and `aifactory plan` never decrypts",
+                    _plaintext_fix(path),
+                )
+            )
+    return issues
+
+
+def _plaintext_fix(path: str) -> str:
+    nested = "." in path or "[" in path
+    command = (
+        f"pulumi config set --path --plaintext '{path}' <value>"
+        if nested
+        else f"pulumi config set --plaintext {path} <value>"
+    )
+    return f"write the value in plain text (`{command}`); keep real secrets in AWS Secrets Manager"
+
+
+def _secret_paths(value: Any, path: str) -> list[str]:
+    if isinstance(value, SecureValue):
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _secret_paths(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _secret_paths(v, f"{path}[{i}]")]
+    return []
 
 
 def _one_per_union(errors: list[Any]) -> list[ConfigIssue]:
@@ -154,7 +204,7 @@ def load_stack_file(path: Path) -> tuple[str, FactorySpec]:
 
 
 def _decode(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in "[{":
+    if isinstance(value, str) and not isinstance(value, SecureValue) and value[:1] in "[{":
         try:
             return json.loads(value)
         except json.JSONDecodeError:

@@ -17,7 +17,7 @@ Limits (documented in the README, CLI section):
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,34 @@ class Location:
     """1-based."""
 
 
+class SecureValue(str):
+    """A `secure:` config value as the offline plan sees it: an opaque placeholder.
+
+    Pulumi writes a secret config value as `key: {secure: <ciphertext>}` and decrypts it with the
+    stack's secrets provider only under `pulumi up`/`preview` (Pulumi docs, "Secrets" and "Stack
+    settings file reference"). `aifactory plan` has no secrets provider and never decrypts: the
+    ciphertext is dropped when the file is read and the value is this placeholder, whose text (what
+    the mock engine passes on, what a message could show) is `[secret]`.
+    """
+
+    TEXT = "[secret]"
+
+    def __new__(cls) -> SecureValue:
+        return super().__new__(cls, cls.TEXT)
+
+    def __repr__(self) -> str:
+        return self.TEXT
+
+
+ENVIRONMENT_KEY = "environment"
+"""The stack settings file's ESC key (Pulumi docs, "Stack settings file reference": `environment`, an
+environment definition or a list of environments; "Use Pulumi ESC with Pulumi IaC": the list form,
+merged in order). The definition form imports them under `imports:` (ESC "Import environments")."""
+
+MISSING_PROBLEMS = frozenset({"is required but missing", "no region is set"})
+"""The problems of a key that is not set at all (`loading`): an ESC environment may be what sets it."""
+
+
 @dataclass
 class StackFile:
     """A stack file's `config:` mapping (unvalidated values) and where each config path was written."""
@@ -61,11 +89,39 @@ class StackFile:
     config: dict[str, Any]
     locations: dict[str, Location] = field(default_factory=dict)
     """Config path (`aifactory:fleets[0].count`, as `ConfigIssue.path` names it) -> where its value is."""
+    environments: tuple[str, ...] = ()
+    """The ESC environments the file imports, in order. Resolving them needs Pulumi Cloud; the offline
+    plan does not, so the values they would add are missing (and said to be, see `locate`)."""
+
+    def environment_warning(self) -> ConfigIssue | None:
+        """The warning the plan prints for the environments it did not resolve, if there are any."""
+        if not self.environments:
+            return None
+        where = self.locations.get(ENVIRONMENT_KEY)
+        issue = ConfigIssue(
+            ENVIRONMENT_KEY,
+            "ESC environment(s) not resolved offline: " + ", ".join(self.environments),
+            "this plan uses only the values written in the stack file; `pulumi preview` resolves the "
+            "environments (or set the keys the plan needs in the stack file)",
+            severity="warning",
+        )
+        return issue.at(str(self.path), where.line, where.column) if where else issue.at(str(self.path))
 
     def locate(self, error: ConfigError) -> ConfigError:
         """`error` with every issue placed in this file: at its config path, or at the nearest enclosing
-        path that is written (a missing key is reported where its mapping is)."""
-        return ConfigError([self.locate_issue(issue) for issue in error.issues])
+        path that is written (a missing key is reported where its mapping is). When the file imports
+        ESC environments, a missing key's fix says they may provide it."""
+        return ConfigError([self.locate_issue(self._with_environments(issue)) for issue in error.issues])
+
+    def _with_environments(self, issue: ConfigIssue) -> ConfigIssue:
+        if not self.environments or issue.problem not in MISSING_PROBLEMS:
+            return issue
+        names = ", ".join(self.environments)
+        return replace(
+            issue,
+            fix=f"{issue.fix}; the ESC environment(s) {names} may provide it, but `aifactory plan` does not "
+            "resolve environments offline, so set it in the stack file to plan",
+        )
 
     def locate_issue(self, issue: ConfigIssue) -> ConfigIssue:
         if issue.file is not None:
@@ -113,7 +169,60 @@ def read_stack_file(path: Path) -> StackFile:
         if where is not None:
             issue = issue.at(name, where.line, where.column)
         raise ConfigError([issue])
-    return StackFile(path, config, {k: v for k, v in locations.items() if k != "config"})
+    environments = _environments(name, document.get(ENVIRONMENT_KEY), locations.get(ENVIRONMENT_KEY))
+    issues: list[ConfigIssue] = []
+    config = {key: _hide_secrets(value, key, name, locations, issues) for key, value in config.items()}
+    if issues:
+        raise ConfigError(issues)
+    return StackFile(path, config, {k: v for k, v in locations.items() if k != "config"}, environments)
+
+
+def _hide_secrets(value: Any, path: str, name: str, locations: dict[str, Location], issues: list[ConfigIssue]) -> Any:
+    """`value` with every `{secure: <ciphertext>}` replaced by a `SecureValue` (the ciphertext is
+    dropped, never decrypted). Pulumi's config value form: an object whose one key is `secure` holds a
+    string ciphertext (Pulumi docs, "Secrets": `pulumi config set --secret`, and with `--path` inside
+    an object or list)."""
+    if isinstance(value, dict):
+        if "secure" in value and len(value) == 1:
+            if isinstance(value["secure"], str) and value["secure"].strip():
+                return SecureValue()
+            where = locations.get(path)
+            issue = ConfigIssue(
+                path,
+                "has a `secure:` value that is not a ciphertext string",
+                "set the secret with `pulumi config set --secret`, which writes the encrypted text",
+            )
+            issues.append(issue.at(name, where.line, where.column) if where else issue.at(name))
+            return SecureValue()
+        return {k: _hide_secrets(v, f"{path}.{k}", name, locations, issues) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hide_secrets(v, f"{path}[{i}]", name, locations, issues) for i, v in enumerate(value)]
+    return value
+
+
+def _environments(name: str, value: Any, where: Location | None) -> tuple[str, ...]:
+    """The environment names of the `environment:` key: a list of names, or a definition that imports
+    them (`imports:`, each a name or a one-key mapping `{name: {merge: false}}` as ESC imports allow)."""
+    if value is None:
+        return ()
+    imports = value.get("imports") if isinstance(value, dict) else value
+    names: list[str] = []
+    if isinstance(imports, list):
+        for item in imports:
+            if isinstance(item, dict) and len(item) == 1:
+                item = next(iter(item))
+            if not isinstance(item, str) or not item.strip():
+                names = []
+                break
+            names.append(item.strip())
+    if not names:
+        issue = ConfigIssue(
+            ENVIRONMENT_KEY,
+            f"holds {_kind(value)}, not a list of ESC environment names",
+            "write `environment:` with one `- <project>/<environment>` line per environment",
+        )
+        raise ConfigError([issue.at(name, where.line, where.column) if where else issue.at(name)])
+    return tuple(names)
 
 
 def parse(text: str, name: str = "<stack file>") -> tuple[Any, dict[str, Location]]:
