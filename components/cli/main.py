@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     pin.add_argument("stack", help=STACK_HELP)
     pin.add_argument("--stacks-dir", default=None, help=STACKS_DIR_HELP)
     pin.add_argument("--check", action="store_true", help="report drift from the current images; write nothing")
+    schema = commands.add_parser("schema", help="print the stack file's JSON Schema (or its key reference)")
+    schema.add_argument(
+        "--markdown", action="store_true", help="print the per-key reference (docs/reference.md) instead"
+    )
     completion = commands.add_parser("completion", help="print a shell completion script (bash, zsh or fish)")
     completion.add_argument("shell", choices=SHELLS, help="the shell to complete in: " + ", ".join(SHELLS))
     return parser
@@ -70,6 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_json = bool(getattr(args, "json", False))
 
     try:
+        if args.command == "schema":
+            from ..spec.reference import reference_text
+            from ..spec.schema import schema_text
+
+            print(reference_text() if args.markdown else schema_text(), end="")
+            return EXIT_OK
         if args.command == "completion":
             print(completion_script(parser, args.shell), end="")
             return EXIT_OK

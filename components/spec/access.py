@@ -38,6 +38,7 @@ class AccessSpec(SpecModel):
         description="IAM role or user ARNs (`arn:<partition>:iam::<account>:role/<name>`) that administer the "
         "customer-managed key (create, describe, enable, disable, schedule deletion, update policy: no "
         "encrypt or decrypt) and get an EKS cluster-admin access entry.",
+        examples=[["arn:aws:iam::123456789012:role/FactoryAdmin"]],
     )
 
     @field_validator("administrators")

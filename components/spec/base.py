@@ -35,3 +35,12 @@ def _not_null(value: Any) -> Any:
 NotNull = BeforeValidator(_not_null)
 """For optional mapping-valued keys (`Annotated[StorageSpec | None, NotNull] = None`): the key may be
 absent, but `scheduler: null` (a YAML `scheduler:` with nothing under it) is a config error naming it."""
+
+
+UNIT_KEY = "x-unit"
+"""The JSON Schema annotation (an `x-` keyword, which validators ignore) naming a number's unit."""
+
+
+def unit(symbol: str) -> dict[str, Any]:
+    """`Field(json_schema_extra=unit("kW"))`: the unit the schema and the reference show for a number."""
+    return {UNIT_KEY: symbol}

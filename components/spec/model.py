@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
 from ..catalog.regions import partition_of
 from .access import AccessSpec
 from .aws_values import vpc_cidr_problem
-from .base import NotNull, SpecModel
+from .base import NotNull, SpecModel, unit
 from .images import AMI_ID
 from .numbers import MAX_NODES_PER_FLEET, MAX_RACK_POWER_KW, Count, Integer, PositiveFloat
 from .scheduler import SchedulerSpec
@@ -29,21 +29,30 @@ fleet creates no EC2 instances."""
 
 
 class Sovereignty(SpecModel):
-    allowed_regions: list[str] = Field(min_length=1, description="Regions data may live in.")
-    allowed_partitions: list[str] | None = Field(default=None, description="Partitions data may live in.")
+    allowed_regions: list[str] = Field(
+        min_length=1, description="Regions data may live in.", examples=[["eu-north-1", "eu-central-1"]]
+    )
+    allowed_partitions: list[str] | None = Field(
+        default=None, description="Partitions data may live in.", examples=[["aws"]]
+    )
     kms_key_arn: str | None = Field(
-        default=None, description="Customer-managed KMS key; without it the factory creates one."
+        default=None,
+        description="Customer-managed KMS key; without it the factory creates one.",
+        examples=["arn:aws:kms:eu-north-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
     )
     # Syntax in `spec/syntax.py` (OCI distribution spec host and repository path grammar).
     registry_mirror: RegistryMirror = Field(
         description="In-region registry (host[/path]) every image and chart comes from.",
+        examples=["123456789012.dkr.ecr.eu-north-1.amazonaws.com/mirror"],
     )
 
 
 class Network(SpecModel):
-    cidr: str = "10.0.0.0/16"
+    cidr: str = Field(default="10.0.0.0/16", description="IPv4 CIDR block of the VPC, netmask /16 to /28.")
     availability_zones: list[str] | None = Field(
-        default=None, description="AZs for subnets (default: the fleets' AZs, else the region's first two)."
+        default=None,
+        description="AZs for subnets (default: the fleets' AZs, else the region's first two).",
+        examples=[["eu-north-1a", "eu-north-1b"]],
     )
     egress: Literal["none", "nat"] | None = Field(
         default=None, description="Internet egress; default `none` for sovereign, `nat` for commercial."
@@ -52,6 +61,8 @@ class Network(SpecModel):
     zone_slots: Count | None = Field(
         default=None,
         le=26,
+        json_schema_extra=unit("zones"),
+        examples=[4],
         description="Reserve this many zone blocks in the VPC and place each zone's subnets by its letter "
         "(a=0, b=1, ...), so adding or reordering zones or switching egress moves no subnet (and no file "
         "system). Default: 0.1's layout, sized by the zone count. Set before the first deploy.",
@@ -67,12 +78,21 @@ class Network(SpecModel):
 
 
 class Capacity(SpecModel):
-    type: CapacityType = "on-demand"
+    type: CapacityType = Field(
+        default="on-demand",
+        description="How the instances are bought: `on-demand`, `capacity-reservation` (an On-Demand Capacity "
+        "Reservation), `capacity-block` (EC2 Capacity Blocks for ML) or `spot`.",
+    )
     reservation_id: str | None = Field(
-        default=None, pattern=r"^cr-[0-9a-f]{8,17}$", description="cr-… of the reservation or capacity block."
+        default=None,
+        pattern=r"^cr-[0-9a-f]{8,17}$",
+        description="cr-… of the reservation or capacity block.",
+        examples=["cr-0123456789abcdef0"],
     )
     end_time: datetime | None = Field(
-        default=None, description="Capacity block end (ISO 8601 with zone); instances go 30 minutes before."
+        default=None,
+        description="Capacity block end (ISO 8601 with zone); instances go 30 minutes before.",
+        examples=["2026-12-15T11:30:00Z"],
     )
 
 
@@ -120,12 +140,18 @@ def parse_taint(text: Any) -> Any:
     return {"key": key, "value": value, "effect": effect}
 
 
+TaintText = Annotated[str, StringConstraints(pattern=r"^[^=:\s]+(=[^:\s]*)?:(NoSchedule|PreferNoSchedule|NoExecute)$")]
+"""The `key[=value]:Effect` form a stack file writes a taint in (for the JSON Schema; `parse_taint` checks it)."""
+
+
 class Taint(SpecModel):
     """A Kubernetes node taint; one model for the kubelet's flags and the EKS node group."""
 
-    key: str
-    value: str = ""
-    effect: TaintEffect
+    key: str = Field(
+        description="Taint key, a qualified name (`[prefix/]name`, at most 63 characters).", examples=["nvidia.com/gpu"]
+    )
+    value: str = Field(default="", description="Taint value, a label value (may be empty).")
+    effect: TaintEffect = Field(description="What the taint does to pods that do not tolerate it.")
 
     def __str__(self) -> str:
         """The kubelet's `--register-with-taints` form, `key=value:Effect`."""
@@ -142,64 +168,137 @@ MAX_GPU_POWER_W = 2000
 
 
 class PowerCapBounds(SpecModel):
-    min: Count = Field(le=MAX_GPU_POWER_W, description="Lowest per-GPU power limit the planner may set (W).")
-    max: Count = Field(le=MAX_GPU_POWER_W, description="Highest per-GPU power limit the planner may set (W).")
+    min: Count = Field(
+        le=MAX_GPU_POWER_W,
+        json_schema_extra=unit("W"),
+        description="Lowest per-GPU power limit the planner may set.",
+        examples=[400],
+    )
+    max: Count = Field(
+        le=MAX_GPU_POWER_W,
+        json_schema_extra=unit("W"),
+        description="Highest per-GPU power limit the planner may set.",
+        examples=[700],
+    )
 
 
 class Fleet(SpecModel):
-    name: str
+    name: str = Field(
+        description="Fleet name, unique in the stack: a short DNS label that prefixes the fleet's node names "
+        "and resources.",
+        examples=["train"],
+    )
     kind: FleetKind = Field(
         default="ec2",
         description="`ec2` (instances in the VPC) or `hybrid` (on-premises servers joined as EKS Hybrid Nodes).",
     )
     server: str | None = Field(default=None, description="Hybrid fleets: the server model from the catalog.")
-    instance_type: str
-    count: Count = Field(le=MAX_NODES_PER_FLEET, description=f"Nodes in the fleet (1-{MAX_NODES_PER_FLEET:,}).")
-    availability_zone: str | None = None
-    capacity: Capacity = Capacity()
+    instance_type: str = Field(
+        description="EC2 instance type of the nodes, one of the hardware catalog's.", examples=["p5en.48xlarge"]
+    )
+    count: Count = Field(
+        le=MAX_NODES_PER_FLEET,
+        json_schema_extra=unit("nodes"),
+        description=f"Nodes in the fleet (1-{MAX_NODES_PER_FLEET:,}).",
+        examples=[32],
+    )
+    availability_zone: str | None = Field(
+        default=None,
+        description="Availability Zone of every node in the fleet (EFA traffic stays in one zone); default: a zone "
+        "of `network.availabilityZones` (else of the region) that offers the instance type.",
+        examples=["eu-north-1a"],
+    )
+    capacity: Capacity = Field(default=Capacity(), description="How the fleet's instances are bought.")
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict,
         description="Kubernetes node labels (`[prefix/]name: value`; not under kubernetes.io or k8s.io).",
+        examples=[{"team": "research"}],
     )
-    taints: list[Annotated[Taint, BeforeValidator(parse_taint)]] = Field(
+    taints: list[Annotated[Taint, BeforeValidator(parse_taint, json_schema_input_type=TaintText | Taint)]] = Field(
         default_factory=list,
         description="`key=value:Effect` Kubernetes taints (effect NoSchedule, PreferNoSchedule or NoExecute).",
+        examples=[["nvidia.com/gpu=present:NoSchedule"]],
     )
     efa: bool = Field(default=True, description="Attach the instance type's full EFA layout.")
     ami_id: str | None = Field(
         default=None,
         pattern=AMI_ID.pattern,
         description="This fleet's own AMI, over its `aifactory:images` key (ami- and 8 or 17 hex digits).",
+        examples=["ami-0a3c5e7f9b1d24680"],
     )
     # Amazon EBS User Guide, "Amazon EBS General Purpose SSD volumes": a gp3 volume (the root volume's
     # type, fleet.py) is 1 GiB-16 TiB; 50 GiB is what the Deep Learning AMIs' root snapshots need.
-    root_volume_gib: Integer = Field(default=200, alias="rootVolumeGiB", ge=50, le=16384)
+    root_volume_gib: Integer = Field(
+        default=200,
+        alias="rootVolumeGiB",
+        ge=50,
+        le=16384,
+        json_schema_extra=unit("GiB"),
+        description="Size of each node's gp3 root volume.",
+    )
     # A node cannot draw more than the densest rack delivers (numbers.MAX_RACK_POWER_KW).
     node_power_kw: PositiveFloat | None = Field(
-        default=None, le=MAX_RACK_POWER_KW, description="Override the catalog's node power (kW)."
+        default=None,
+        le=MAX_RACK_POWER_KW,
+        json_schema_extra=unit("kW"),
+        description="Power one node draws, over the catalog's figure for the instance type.",
+        examples=[10.5],
     )
-    gpu_power_cap_w: Annotated[PowerCapBounds | None, NotNull] = None
-    strategy: PlacementStrategy = "pack"
+    gpu_power_cap_w: Annotated[PowerCapBounds | None, NotNull] = Field(
+        default=None,
+        alias="gpuPowerCapW",
+        description="Bounds of the per-GPU power limit the planner may set to fit the site's power (W); "
+        "default: no power cap.",
+    )
+    strategy: PlacementStrategy = Field(
+        default="pack",
+        description="`pack` keeps the fleet in as few placement domains as its limits allow (lowest latency "
+        "between nodes); `spread` spreads it over as many as it can (fewer nodes lost with one domain).",
+    )
 
 
 class FactorySpec(SpecModel):
     """The whole stack config: `aws:region` plus every `aifactory:` key."""
 
-    region: str
-    profile: Profile
-    sovereignty: Annotated[Sovereignty | None, NotNull] = None
-    network: Network = Network()
+    region: str = Field(
+        description="The AWS region every resource is created in; the stack file sets it as `aws:region`.",
+        examples=["eu-north-1"],
+    )
+    profile: Profile = Field(
+        description="`sovereign`: data stays in the allowed regions, no internet egress by default, "
+        "customer-managed keys and an in-region registry mirror (needs `sovereignty`); `commercial`: none of "
+        "these constraints."
+    )
+    sovereignty: Annotated[Sovereignty | None, NotNull] = Field(
+        default=None, description="Data-residency rules; required with the sovereign profile."
+    )
+    network: Network = Field(default=Network(), description="The factory's VPC: CIDR, zones, egress, subnet layout.")
     # Each fleet is at least one launch template and node group; 100 is more than three times the EKS
     # default of 30 managed node groups per cluster (AWS General Reference, "Amazon EKS endpoints and
     # quotas") and bounds the planner at 100 fleets of at most MAX_NODES_PER_FLEET nodes.
-    fleets: list[Fleet] = Field(min_length=1, max_length=100)
-    storage: Annotated[StorageSpec | None, NotNull] = None
-    site: Annotated[SiteSpec | None, NotNull] = None
-    scheduler: Annotated[SchedulerSpec | None, NotNull] = None
-    access: Annotated[AccessSpec | None, NotNull] = None
+    fleets: list[Fleet] = Field(
+        min_length=1, max_length=100, description="The node fleets: each one instance type in one zone (1-100)."
+    )
+    storage: Annotated[StorageSpec | None, NotNull] = Field(
+        default=None, description="The FSx for Lustre file system every node mounts; default: none."
+    )
+    site: Annotated[SiteSpec | None, NotNull] = Field(
+        default=None,
+        description="Where nodes are placed: `kind: aws` (EC2 placement domains) or `kind: datahall` (the racks "
+        "of a data hall).",
+    )
+    scheduler: Annotated[SchedulerSpec | None, NotNull] = Field(
+        default=None,
+        description="`kind: kubernetes` (EKS with Kueue and JobSet) or `kind: slurm` (a Slurm head node); "
+        "default: none, the nodes only.",
+    )
+    access: Annotated[AccessSpec | None, NotNull] = Field(
+        default=None, description="Who administers the factory's key and cluster."
+    )
     images: dict[str, str] = Field(
         default_factory=dict,
         description="Pinned machine images by role (`spec/images.py`); `aifactory images pin <stack>` writes them.",
+        examples=[{"dlami-nvidia": "ami-0a3c5e7f9b1d24680"}],
     )
 
     @property

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, Strict
 
-from .base import SpecModel
+from .base import SpecModel, unit
 from .numbers import (
     MAX_NODES_PER_FLEET,
     MAX_PUE,
@@ -38,51 +38,83 @@ ROOT_SWITCH = "fabric"
 
 
 class AwsSite(SpecModel):
-    kind: Literal["aws"] = "aws"
+    kind: Literal["aws"] = Field(default="aws", description="`aws`: nodes in EC2 placement domains.")
     # A placement domain is at most a fleet (numbers.MAX_NODES_PER_FLEET nodes of at most one rack's
     # power each); 100 MW per domain is above any single hall.
     domain_power_kw: PositiveFloat | None = Field(
-        default=None, le=100_000.0, description="Optional power envelope per placement domain (kW)."
+        default=None,
+        le=100_000.0,
+        json_schema_extra=unit("kW"),
+        description="Optional power envelope per placement domain.",
+        examples=[500.0],
     )
     max_nodes_per_domain: Count | None = Field(
         default=None,
         le=MAX_NODES_PER_FLEET,
+        json_schema_extra=unit("nodes"),
         description="Split a fleet into placement domains of at most this many nodes.",
+        examples=[16],
     )
+
+
+_COOLING = "Cooling class: `air` (up to 40 kW), `rear-door` (up to 75 kW) or `liquid`."
 
 
 class Rack(SpecModel):
-    name: str = Field(min_length=1)
-    hall: str = "hall-1"
-    row: str = "row-1"
+    name: str = Field(min_length=1, description="Rack name, unique in the site.", examples=["r01"])
+    hall: str = Field(default="hall-1", description="Data hall the rack stands in.")
+    row: str = Field(default="row-1", description="Row the rack stands in.")
     # Power and units at or below zero are reported by site_rules (site_racks_positive) with the rest.
     power_kw: Number = Field(
-        le=MAX_RACK_POWER_KW, description="Power the rack can deliver and its cooling can remove (kW)."
+        le=MAX_RACK_POWER_KW,
+        json_schema_extra=unit("kW"),
+        description="Power the rack can deliver and its cooling can remove.",
+        examples=[120.0],
     )
-    cooling: CoolingClass = "air"
-    rack_units: Integer = Field(default=42, le=MAX_RACK_UNITS)
+    cooling: CoolingClass = Field(default="air", description=_COOLING)
+    rack_units: Integer = Field(
+        default=42, le=MAX_RACK_UNITS, json_schema_extra=unit("U"), description="Height of the rack."
+    )
     block: str = Field(default="block-1", description="Network block (leaf group) the rack belongs to.")
 
 
 class RackDefaults(SpecModel):
-    power_kw: Number = Field(default=40.0, le=MAX_RACK_POWER_KW)
-    cooling: CoolingClass = "air"
-    rack_units: Integer = Field(default=42, le=MAX_RACK_UNITS)
+    power_kw: Number = Field(
+        default=40.0, le=MAX_RACK_POWER_KW, json_schema_extra=unit("kW"), description="Power of each rack."
+    )
+    cooling: CoolingClass = Field(default="air", description=_COOLING)
+    rack_units: Integer = Field(
+        default=42, le=MAX_RACK_UNITS, json_schema_extra=unit("U"), description="Height of each rack."
+    )
 
 
 class DatahallSite(SpecModel):
-    kind: Literal["datahall"]
+    kind: Literal["datahall"] = Field(description="`datahall`: nodes in the racks of a data hall.")
     # The short form expands to one Rack per count (`rack_list`), so the count is bounded before any
     # expansion; the explicit list has the same bound.
     racks: Annotated[int, Strict(), Field(le=MAX_RACKS)] | Annotated[list[Rack], Field(max_length=MAX_RACKS)] = Field(
-        description=f"A rack count (short form, at most {MAX_RACKS:,}) or the explicit rack list."
+        json_schema_extra=unit("racks"),
+        examples=[24],
+        description=f"A rack count (short form, at most {MAX_RACKS:,}) or the explicit rack list.",
     )
-    rack_defaults: RackDefaults = RackDefaults()
-    racks_per_block: Count = Field(default=16, le=MAX_RACKS, description="Short form: racks per network block.")
-    racks_per_row: Count = Field(default=10, le=MAX_RACKS, description="Short form: racks per row.")
-    headroom_pct: Number = Field(default=10.0, description="Power kept free in every rack, percent (0-50).")
+    rack_defaults: RackDefaults = Field(
+        default=RackDefaults(), description="Short form: the power, cooling and height of every rack."
+    )
+    racks_per_block: Count = Field(
+        default=16, le=MAX_RACKS, json_schema_extra=unit("racks"), description="Short form: racks per network block."
+    )
+    racks_per_row: Count = Field(
+        default=10, le=MAX_RACKS, json_schema_extra=unit("racks"), description="Short form: racks per row."
+    )
+    headroom_pct: Number = Field(
+        default=10.0, json_schema_extra=unit("%"), description="Power kept free in every rack (0-50)."
+    )
     # Ranges of headroom and PUE are site_rules (site_headroom_and_pue).
-    pue: Number = Field(default=1.3, description=f"Power usage effectiveness of the facility ({MIN_PUE}-{MAX_PUE}).")
+    pue: Number = Field(
+        default=1.3,
+        json_schema_extra=unit("ratio"),
+        description=f"Power usage effectiveness of the facility ({MIN_PUE}-{MAX_PUE}).",
+    )
 
     def rack_list(self) -> list[Rack]:
         """The explicit racks; the short form expands to `rack-0001`.. in rows and blocks of the set sizes."""

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from .aws_values import mount_path_problem
-from .base import NotNull, SpecModel
+from .base import NotNull, SpecModel, unit
 from .numbers import (
     FSX_MAX_STORAGE_GIB,
     FSX_MAX_STORAGE_TIB,
@@ -79,41 +79,64 @@ class CheckpointTarget(SpecModel):
     size_tb: PositiveFloat = Field(
         alias="sizeTB",
         le=FSX_MAX_STORAGE_GIB * 2**30 / 1e12,
+        json_schema_extra=unit("TB"),
         description="Checkpoint size in TB (10^12 bytes).",
+        examples=[2.5],
     )
-    seconds: PositiveFloat = Field(le=MAX_CHECKPOINT_SECONDS, description="Time allowed to write one checkpoint.")
+    seconds: PositiveFloat = Field(
+        le=MAX_CHECKPOINT_SECONDS,
+        json_schema_extra=unit("s"),
+        description="Time allowed to write one checkpoint.",
+        examples=[300],
+    )
 
 
 class StorageSpec(SpecModel):
     # Bounds: the largest capacity the FSx API accepts and the throughput its top tier gives there
     # (numbers.py); the account quota (`quotaGiB`) is the tighter ceiling planning/feasibility checks.
     capacity_tib: PositiveFloat | None = Field(
-        default=None, le=FSX_MAX_STORAGE_TIB, alias="capacityTiB", description="Minimum storage capacity in TiB."
+        default=None,
+        le=FSX_MAX_STORAGE_TIB,
+        alias="capacityTiB",
+        json_schema_extra=unit("TiB"),
+        description="Minimum storage capacity.",
+        examples=[48],
     )
     throughput_gbps: PositiveFloat | None = Field(
         default=None,
         le=FSX_MAX_THROUGHPUT_GBPS,
         alias="throughputGBps",
-        description="Minimum aggregate throughput in GB/s.",
+        json_schema_extra=unit("GB/s"),
+        description="Minimum aggregate throughput.",
+        examples=[24],
     )
     checkpoint: Annotated[CheckpointTarget | None, NotNull] = Field(
         default=None, description="Checkpoint target instead of `throughputGBps`."
     )
     efa_enabled: bool = Field(default=False, description="GPUDirect Storage over EFA (PERSISTENT_2 only).")
     s3_import_path: str | None = Field(
-        default=None, description="s3://bucket/prefix/ imported into <mountPath>/datasets."
+        default=None,
+        description="s3://bucket/prefix/ imported into <mountPath>/datasets.",
+        examples=["s3://acme-datasets/train/"],
     )
     s3_export_path: str | None = Field(
-        default=None, description="s3://bucket/prefix/ that <mountPath>/checkpoints exports to."
+        default=None,
+        description="s3://bucket/prefix/ that <mountPath>/checkpoints exports to.",
+        examples=["s3://acme-checkpoints/run-1/"],
     )
     create_bucket: bool = Field(
         default=False, description="Create the data repository bucket (in-region, encrypted, versioned)."
     )
-    deployment_type: DeploymentType = "PERSISTENT_2"
+    deployment_type: DeploymentType = Field(
+        default="PERSISTENT_2",
+        description="FSx for Lustre deployment type: `PERSISTENT_2` (replicated storage, EFA, S3 links) or "
+        "`SCRATCH_2` (temporary storage, no replication or backups).",
+    )
     # FSx API reference, CreateFileSystemLustreConfiguration: AutomaticBackupRetentionDays 0-90.
     backup_retention_days: NonNegativeInt | None = Field(
         default=None,
         le=90,
+        json_schema_extra=unit("days"),
         description=f"Daily automatic backups kept (default {DEFAULT_BACKUP_RETENTION_DAYS} on PERSISTENT_2; "
         "none on SCRATCH_2 or on a file system linked to S3, whose bucket is the durable copy).",
     )
@@ -123,6 +146,7 @@ class StorageSpec(SpecModel):
     availability_zone: str | None = Field(
         default=None,
         alias="availabilityZone",
+        examples=["eu-north-1a"],
         description="AZ of the file system, one of the network's zones; required when the fleets span zones "
         "(default: the fleets' one zone). FSx replaces a file system whose subnet changes, so it stays "
         "where this says.",
@@ -132,6 +156,7 @@ class StorageSpec(SpecModel):
         ge=1200,
         le=FSX_MAX_STORAGE_GIB,
         alias="quotaGiB",
+        json_schema_extra=unit("GiB"),
         description="The account's FSx for Lustre storage quota in GiB (default 100,800; raise it in Service "
         "Quotas first).",
     )
