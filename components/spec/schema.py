@@ -164,9 +164,56 @@ def stack_schema() -> dict[str, Any]:
     }
 
 
+_PROJECT_TYPES = {"string": "string", "integer": "integer", "boolean": "boolean"}
+"""JSON Schema types a Pulumi project file can declare a config key as (Pulumi's project-file schema,
+sdk/go/common/workspace/project.json: `simpleConfigType` is string, integer, boolean or array, and an
+array's `items` are again one of those, so an object or a list of objects has no declaration)."""
+
+
+def _project_type(node: dict[str, Any]) -> dict[str, Any] | None:
+    kind = node.get("type")
+    if kind in _PROJECT_TYPES:
+        return {"type": _PROJECT_TYPES[kind]}
+    if kind == "array":
+        items = _project_type(node.get("items", {}))
+        return {"type": "array", "items": items} if items is not None else None
+    return None
+
+
+def project_config() -> dict[str, dict[str, Any]]:
+    """The `config:` block `Pulumi.yaml` declares: every `aifactory:` key Pulumi can type.
+
+    Pulumi project file reference, "config options" (and pulumi/pulumi workspace/project.go): a key
+    in the project's namespace may declare `type`, `description` and `default`; a declared key without
+    a default must then be set by every stack ("Stack ... is missing configuration value"). So a key is
+    declared when its value is a scalar or a list of scalars and the model either requires it or has a
+    default for it; the object keys (`fleets`, `network`, `storage`, ...) cannot be typed by a project
+    file, and an optional key without a default would become required. The project name is the
+    namespace (`aifactory`), so the keys are written without it. `aws:region` belongs to the AWS
+    provider's namespace, which a project file may only give a fixed `value`, not declare.
+    """
+    model = _model_schema()
+    declared: dict[str, dict[str, Any]] = {}
+    for name, field in FactorySpec.model_fields.items():
+        if name == "region":
+            continue
+        key = field.alias or name
+        prop = model["properties"][key]
+        typed = _project_type(prop)
+        if typed is None:
+            continue
+        if not field.is_required() and prop.get("default") is None:
+            continue
+        entry = {**typed, "description": field.description or ""}
+        if not field.is_required():
+            entry["default"] = prop["default"]
+        declared[key] = entry
+    return declared
+
+
 def schema_text() -> str:
     """The schema as `schema/stack.schema.json` holds it (stable key order, final newline)."""
     return json.dumps(stack_schema(), indent=2) + "\n"
 
 
-__all__ = ["config_keys", "schema_text", "stack_schema"]
+__all__ = ["config_keys", "project_config", "schema_text", "stack_schema"]
