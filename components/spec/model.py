@@ -152,8 +152,10 @@ class Fleet(SpecModel):
         default="ec2",
         description="`ec2` (instances in the VPC) or `hybrid` (on-premises servers joined as EKS Hybrid Nodes).",
     )
-    server: str | None = Field(default=None, description="Hybrid fleets: the server model from the catalog.")
-    instance_type: str
+    server: str | None = Field(
+        default=None, description="Hybrid fleets: the server model from the server catalog (e.g. `dgx-b200`)."
+    )
+    instance_type: str | None = Field(default=None, description="EC2 fleets: the instance type (required).")
     count: Count = Field(le=MAX_NODES_PER_FLEET, description=f"Nodes in the fleet (1-{MAX_NODES_PER_FLEET:,}).")
     availability_zone: str | None = None
     capacity: Capacity = Capacity()
@@ -218,3 +220,13 @@ class FactorySpec(SpecModel):
 
     def fleet(self, name: str) -> Fleet:
         return next(f for f in self.fleets if f.name == name)
+
+    @property
+    def ec2_fleets(self) -> list[Fleet]:
+        """Fleets of EC2 instances: the ones that get zones, launch templates, node groups and quotas."""
+        return [f for f in self.fleets if f.kind == "ec2"]
+
+    @property
+    def hybrid_fleets(self) -> list[Fleet]:
+        """Fleets of the customer's own servers in a data hall: racked, never launched."""
+        return [f for f in self.fleets if f.kind == "hybrid"]
