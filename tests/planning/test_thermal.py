@@ -18,8 +18,8 @@ def datahall_plan() -> PlacementPlan:
             "region": "us-east-1",
             "profile": "commercial",
             "fleets": [
-                {"name": "train", "instanceType": "p5.48xlarge", "count": 50},
-                {"name": "inf", "instanceType": "p4d.24xlarge", "count": 12},
+                {"name": "train", "kind": "hybrid", "server": "dgx-h100", "count": 50},
+                {"name": "inf", "kind": "hybrid", "server": "dgx-a100", "count": 12},
             ],
             "site": {"kind": "datahall", "racks": 30},
         }
