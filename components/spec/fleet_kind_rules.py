@@ -88,4 +88,28 @@ def hybrid_fleets_need_a_data_hall(spec: FactorySpec) -> Iterator[ConfigIssue]:
         )
 
 
-FLEET_KIND_RULES: tuple[Rule, ...] = (fleet_kind_fields, hybrid_fleets_need_a_data_hall)
+def rack_scale_servers_are_not_scheduled(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """A rack-scale unit (GB200 NVL72) is planned as one unit: a whole rack of 18 compute trays, each its
+    own OS and node (NVIDIA DGX GB Rack Scale Systems User Guide, "Hardware"). The factory does not yet
+    split a unit into its trays' nodes, so it refuses to give such a fleet to a scheduler rather than
+    declare one 72-GPU node that does not exist."""
+    if spec.scheduler is None:
+        return
+    catalog = servers()
+    for i, fleet in enumerate(spec.fleets):
+        server = catalog.get(fleet.server or "") if fleet.kind == "hybrid" else None
+        if server is not None and server.whole_rack:
+            yield ConfigIssue(
+                config_path("fleets", i, "server"),
+                f"'{server.name}' is a rack-scale system of compute-tray nodes, which the "
+                f"{spec.scheduler.kind} scheduler cannot be given as one node",
+                "plan its racks without `aifactory:scheduler` (install plan, heatmap), or schedule 8-GPU "
+                "servers such as dgx-b200",
+            )
+
+
+FLEET_KIND_RULES: tuple[Rule, ...] = (
+    fleet_kind_fields,
+    hybrid_fleets_need_a_data_hall,
+    rack_scale_servers_are_not_scheduled,
+)

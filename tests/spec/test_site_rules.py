@@ -12,7 +12,6 @@ from aifactory.spec.loading import spec_from_config
 
 from tests.stackfiles import PINNED_IMAGES
 
-
 EC2_FLEET = {"name": "train", "instanceType": "p5.48xlarge", "count": 4}
 HALL_FLEET = {"name": "train", "kind": "hybrid", "server": "dgx-h100", "count": 4}
 """A data hall racks the customer's own servers: its stacks' default fleet is a hybrid one."""
