@@ -97,3 +97,46 @@ def test_a_value_that_is_not_an_integer_never_reaches_the_script() -> None:
 
     with pytest.raises(ValueError, match="not an integer"):
         render("hall/gpu-power-cap.sh.j2", hostname="h", server="s", cap_w="900; reboot", gpus=8, script_path="/x")
+
+
+def test_on_prem_slurm_nodes_get_a_configless_slurmd_drop_in() -> None:
+    from aifactory.planning.factory_plan import plan_from_config
+    from aifactory.power_cap_boot import slurm_node_files
+
+    from tests.stackfiles import PINNED_IMAGES
+
+    cfg = {
+        "aws:region": "us-east-1",
+        "aifactory:profile": "commercial",
+        "aifactory:images": PINNED_IMAGES,
+        "aifactory:fleets": [
+            {
+                "name": "dgx",
+                "kind": "hybrid",
+                "server": "dgx-b200",
+                "count": 8,
+                "gpuPowerCapW": {"min": 800, "max": 1000},
+            },
+            {"name": "cloud", "instanceType": "p5.48xlarge", "count": 1},
+        ],
+        "aifactory:site": {
+            "kind": "datahall",
+            "racks": 2,
+            "rackDefaults": {"powerKw": 60, "cooling": "rear-door", "rackUnits": 48},
+        },
+        "aifactory:scheduler": {
+            "kind": "slurm",
+            "partitions": [{"name": "p", "fleets": ["dgx", "cloud"], "default": True}],
+        },
+    }
+    plan = plan_from_config(cfg, "hall")
+    files = slurm_node_files(plan)
+    # Only the customer's servers: the EC2 node joins through its own user data.
+    assert set(files) == {f"hall/slurm/dgx-{i:04d}/slurmd.service.d/aifactory.conf" for i in range(1, 9)}
+    dropin = files["hall/slurm/dgx-0001/slurmd.service.d/aifactory.conf"]
+    check_tree(GOLDEN.parent / "slurmd", {"aifactory.conf": dropin}, __file__)
+    assert 'Environment="SLURMD_OPTIONS=--conf-server slurmctld.hall.slurm.internal:6817 -N dgx-0001"' in dropin
+    # The capped server starts slurmd only after its GPUs are capped.
+    assert "After=munge.service network-online.target aifactory-gpu-power-cap.service" in dropin
+    conf = plan.slurm.config_files["slurm.conf"] if plan.slurm else ""
+    assert "SlurmctldPort=6817" in conf and "enable_configless" in conf

@@ -17,7 +17,7 @@ from ..planning.factory_plan import FactoryPlan
 from ..planning.placement import PlacementPlan
 from ..planning.thermal import install_plan_csv, write_heatmap
 from ..planning.topology import kueue_topology, node_labels, slurm_topology_conf
-from ..power_cap_boot import power_cap_files
+from ..power_cap_boot import power_cap_files, slurm_node_files
 from .planrun import PlanResult, plan_stack
 
 _KUBERNETES_PREFIX = "kubernetes:"
@@ -46,6 +46,8 @@ def render_stack(stack: str, stacks_dir: str | None, out: Path) -> list[Path]:
         written.append(write_heatmap(plan, out / "thermal" / "heatmap.png"))
         write("thermal/install-plan.csv", install_plan_csv(plan))
         for relative, text in power_cap_files(plan).items():
+            write(relative, text)
+        for relative, text in slurm_node_files(result.plan).items():
             write(relative, text)
     for relative, text in kubernetes_files(result, plan).items():
         write(relative, text)
