@@ -3,14 +3,16 @@ yet reach Kueue (flavor and quota) and Slurm (static nodes with the server's GPU
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from aifactory.planning.factory_plan import plan_from_config
 from aifactory.program import deploy
 
 from tests.conftest import PlannedProgram, RunProgram
-from tests.stackfiles import PINNED_IMAGES
+from tests.stackfiles import PINNED_IMAGES, write_stack
 
 EC2_TYPES = (
     "aifactory:index:GpuFleet",
@@ -86,3 +88,17 @@ def test_summary_says_owned_servers_have_no_ec2_price() -> None:
     (row,) = plan.summary["fleets"]
     assert row["kind"] == "hybrid" and row["server"] == "dgx-b200" and row["gpus"] == 192
     assert row["cost_per_hour_usd"] == 0.0 and "no EC2 price" in row["price_source"]
+
+
+def test_an_unknown_server_model_exits_2_with_its_path_and_registers_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aifactory.cli.main import main
+
+    slurm = {"kind": "slurm", "partitions": [{"name": "all", "fleets": ["dgx"], "default": True}]}
+    stack = write_stack(tmp_path, "bad", config([{**DGX, "server": "dgx-b2000"}], slurm))
+    assert main(["plan", str(stack), "--json"]) == 2
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "aifactory:fleets[0].server" in text and "dgx-b200" in text
+    assert "aws:ec2" not in text
