@@ -32,7 +32,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from aifactory.catalog.instance_types import get_instance_type
+from aifactory.catalog.hardware import fleet_hardware
 from aifactory.planning.placement import PlacementError, PlacementPlan, node_power_kw, plan_placement
 from aifactory.spec.model import FactorySpec
 from aifactory.spec.site import COOLING_RANK, DatahallSite, Rack
@@ -44,13 +44,13 @@ RACK_TYPES = (  # (cooling, power kW, rack units): typical air / rear-door / dir
     ("rear-door", 75.0, 48),
     ("liquid", 120.0, 52),
 )
-FLEET_MIX = (("p5.48xlarge", 0.6), ("p6-b200.48xlarge", 0.3), ("p4d.24xlarge", 0.1))
+FLEET_MIX = (("dgx-h100", 0.6), ("dgx-b200", 0.3), ("dgx-a100", 0.1))  # the customer's own servers
 
 
 def big_site(gpus: int, spare: float = 0.15, racks_per_block: int = 32) -> FactorySpec:
     nodes = gpus // 8
     fleets = [
-        {"name": f"f{i}", "instanceType": t, "count": max(1, round(nodes * share))}
+        {"name": f"f{i}", "kind": "hybrid", "server": t, "count": max(1, round(nodes * share))}
         for i, (t, share) in enumerate(FLEET_MIX)
     ]
     # Average nodes per rack over the mix is about 4; size the hall with `spare` capacity left over.
@@ -73,7 +73,8 @@ def big_site(gpus: int, spare: float = 0.15, racks_per_block: int = 32) -> Facto
             "region": "us-east-1",
             "profile": "commercial",
             "fleets": fleets,
-            "site": {"kind": "datahall", "racks": racks, "headroomPct": 10},
+            # Servers in every unit, as the CP-SAT and LP models assume.
+            "site": {"kind": "datahall", "racks": racks, "headroomPct": 10, "reservedUnits": 0},
         }
     )
 
@@ -95,7 +96,7 @@ def _fleet_terms(spec: FactorySpec) -> list[tuple[str, float, int, int, int]]:
     """(name, node kW at the plan's cap level 0, units, cooling rank, count) per fleet."""
     out = []
     for f in spec.fleets:
-        it = get_instance_type(f.instance_type)
+        it = fleet_hardware(f)
         out.append((f.name, node_power_kw(f, it, None), it.rack_units, COOLING_RANK[it.cooling], f.count))
     return out
 
@@ -242,7 +243,8 @@ def small_site(rng: random.Random) -> FactorySpec:
     fleets = [
         {
             "name": f"f{i}",
-            "instanceType": rng.choice(["p5.48xlarge", "p4d.24xlarge", "p6-b200.48xlarge", "trn1.32xlarge"]),
+            "kind": "hybrid",
+            "server": rng.choice(["dgx-h100", "dgx-a100", "dgx-b200", "dgx-h200"]),
             "count": rng.randint(1, 8),
         }
         for i in range(rng.randint(1, 3))
@@ -252,7 +254,8 @@ def small_site(rng: random.Random) -> FactorySpec:
             "region": "us-east-1",
             "profile": "commercial",
             "fleets": fleets,
-            "site": {"kind": "datahall", "racks": racks, "headroomPct": 10},
+            # Servers in every unit, as the CP-SAT and LP models assume.
+            "site": {"kind": "datahall", "racks": racks, "headroomPct": 10, "reservedUnits": 0},
         }
     )
 

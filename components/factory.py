@@ -5,7 +5,7 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 
 from .bootstrap import BootstrapContext, FsxMount, NodeadmCluster, render_user_data
-from .catalog.instance_types import get_instance_type
+from .catalog.hardware import ec2_instance_type
 from .encryption import customer_managed_key
 from .fleet import GpuFleet, drain_deadline
 from .network import FactoryNetwork
@@ -70,6 +70,10 @@ def kubernetes_args(
         "public_access_cidrs": list(scheduler.public_access_cidrs),
         "sovereign": spec.sovereign,
         "node_groups": node_groups,
+        "hybrid_fleets": [
+            {"name": f.name, "server": f.server or "", "nodes": f.count, "taints": [str(t) for t in f.taints]}
+            for f in spec.hybrid_fleets
+        ],
         "queues": [q.model_dump() for q in scheduler.queues],  # type: ignore[misc]
         "priorities": list(scheduler.priorities),
         "charts": scheduler.charts.model_dump(),
@@ -199,12 +203,14 @@ class AiFactory(pulumi.ComponentResource):
             fleet_groups.append(self.kubernetes.cluster_security_group_id)
 
         self.fleets: dict[str, GpuFleet] = {}
-        for fleet in spec.fleets:
+        # Only EC2 fleets become GpuFleets: a hybrid fleet's servers are the customer's, racked in the data
+        # hall and joined as EKS Hybrid Nodes or static Slurm nodes, so nothing is launched for them.
+        for fleet in spec.ec2_fleets:
             domains = plan.domains_for(fleet.name)
             self.fleets[fleet.name] = GpuFleet(
                 f"{name}-{fleet.name}",
                 {
-                    "instance_type": fleet.instance_type,
+                    "instance_type": ec2_instance_type(fleet).name,
                     "domains": [
                         {
                             "name": d.name,
@@ -402,7 +408,7 @@ class AiFactory(pulumi.ComponentResource):
                 )
             return render_user_data(
                 BootstrapContext(
-                    instance_type=get_instance_type(fleet.instance_type),
+                    instance_type=ec2_instance_type(fleet),
                     scheduler=scheduler,
                     profile=spec.profile,
                     cluster=node_cluster if isinstance(node_cluster, NodeadmCluster) else None,

@@ -266,10 +266,10 @@ def test_sovereign_eu_key_lets_auto_scaling_launch_its_managed_node_groups() -> 
     assert not set(by_sid) & {"SecretsManagerUseKey", "RdsUseKey", "Ec2EbsUseKey"}
 
 
-def test_slurm_datahall_key_lets_ec2_attach_its_directly_launched_volumes() -> None:
+def test_slurm_aws_key_lets_ec2_attach_its_directly_launched_volumes() -> None:
     """Slurm nodes are plain instances (no autoscaling group): EC2 creates the volume grants on the
     deployer's behalf, and the munge key is a secret under the key."""
-    by_sid = statements_by_sid(_planned_key_policy("slurm-datahall"))
+    by_sid = statements_by_sid(_planned_key_policy("slurm-aws"))
     grant = by_sid["Ec2EbsAttachVolumes"]
     assert grant["Action"] == ["kms:CreateGrant"]
     assert grant["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
@@ -351,7 +351,7 @@ def test_every_service_a_full_slurm_factory_uses_the_key_with_is_allowed(run_pro
     assert not set(statements_by_sid(document)) & SIDS["autoscaling"]
 
 
-@pytest.mark.parametrize("stack", ["sovereign-eu", "slurm-datahall"])
+@pytest.mark.parametrize("stack", ["sovereign-eu", "slurm-aws"])
 def test_every_service_an_example_stack_uses_the_key_with_is_allowed(stack: str) -> None:
     resources = plan_stack(stack).resources
     [key] = [r for r in resources if r.type == "aws:kms/key:Key"]

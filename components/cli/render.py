@@ -17,6 +17,7 @@ from ..planning.factory_plan import FactoryPlan
 from ..planning.placement import PlacementPlan
 from ..planning.thermal import install_plan_csv, write_heatmap
 from ..planning.topology import kueue_topology, node_labels, slurm_topology_conf
+from ..power_cap_boot import power_cap_files, slurm_node_files
 from .planrun import PlanResult, plan_stack
 
 _KUBERNETES_PREFIX = "kubernetes:"
@@ -44,6 +45,10 @@ def render_stack(stack: str, stacks_dir: str | None, out: Path) -> list[Path]:
     if plan.site == "datahall":
         written.append(write_heatmap(plan, out / "thermal" / "heatmap.png"))
         write("thermal/install-plan.csv", install_plan_csv(plan))
+        for relative, text in power_cap_files(plan).items():
+            write(relative, text)
+        for relative, text in slurm_node_files(result.plan).items():
+            write(relative, text)
     for relative, text in kubernetes_files(result, plan).items():
         write(relative, text)
     for relative, text in slurm_files(result.plan).items():
@@ -78,8 +83,9 @@ def kubernetes_files(result: PlanResult, plan: PlacementPlan) -> dict[str, str]:
     files = {"kubernetes/objects.yaml": yaml.safe_dump_all(objects, sort_keys=False)}
     for name, inputs in sorted(releases.items()):
         files[f"kubernetes/helm/{name}.yaml"] = yaml.safe_dump(inputs, sort_keys=False)
-    if spec.scheduler.queues:
-        fleet = spec.fleets[0]
+    if spec.scheduler.queues and spec.ec2_fleets:
+        # nccl-tests measures EFA between EC2 nodes; the customer's servers use their own fabric.
+        fleet = spec.ec2_fleets[0]
         domains = plan.domains_for(fleet.name)
         capacity = FleetCapacity(name=fleet.name, instance_type=fleet.instance_type, nodes=fleet.count)
         queue = next(

@@ -21,9 +21,10 @@ def plan_lines(result: PlanResult, tree: bool = False) -> list[str]:
         "fleets",
     ]
     for f in summary["fleets"]:
+        hardware = f.get("hardware") or f["instance_type"]
         lines.append(
-            f"  {f['name']:<16} {f['nodes']:>5} x {f['instance_type']:<17} {f['gpus']:>6} {f['accelerator']:<16}"
-            f" EFA {f['efa_interfaces_per_node']:>2}/node {f['network_gbps_per_node']:>5} Gbps"
+            f"  {f['name']:<16} {f['nodes']:>5} x {hardware:<17} {f['gpus']:>6} {f['accelerator']:<16}"
+            f" EFA {f['efa_interfaces_per_node']:>2}/node {f['network_gbps_per_node'] or 0:>5} Gbps"
             f"  {f['capacity']:<20} {','.join(f['placement']):<12} {f['domains']:>3} domain(s)"
             f"  {f['power_kw']:>9.1f} kW  ${f['cost_per_hour_usd']:>10,.2f}/h"
         )

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from ..catalog.instance_types import get_instance_type
+from ..catalog.hardware import fleet_hardware
 from ..schedulers.slurm_config import render_slurm_configs, slurm_dns_zone, slurm_inputs_from_plan
 from ..spec.errors import ConfigError, ConfigIssue, config_path
 from ..spec.loading import validate_config
@@ -140,7 +140,8 @@ def plan_factory(spec: FactorySpec, name: str, warnings: tuple[ConfigIssue, ...]
     if issues or placement is None:
         raise ConfigError([*issues, *warnings])
 
-    gpus = sum(f.count * get_instance_type(f.instance_type).gpus for f in spec.fleets)
+    # EC2 GPUs read the file system over the VPC; the data hall's servers are not its clients here.
+    gpus = sum(f.count * fleet_hardware(f).gpus for f in spec.ec2_fleets)
     figures = plan_figures(sizing, gpus, s3_linked=_s3_linked(spec)) if sizing is not None else None
     return FactoryPlan(
         name=name,
@@ -178,7 +179,7 @@ def _node_groups(spec: FactorySpec, placement: PlacementPlan, zones: Mapping[str
         NodeGroupPlan(
             name=domain.name,
             fleet=fleet.name,
-            instance_type=fleet.instance_type,
+            instance_type=fleet.instance_type or "",
             nodes=domain.nodes,
             availability_zone=zones[fleet.name],
             capacity_type=fleet.capacity.type,
@@ -187,7 +188,8 @@ def _node_groups(spec: FactorySpec, placement: PlacementPlan, zones: Mapping[str
             taints=tuple(fleet.taints),
             efa=fleet.efa,
         )
-        for fleet in spec.fleets
+        # Hybrid fleets have no node groups: their servers join as EKS Hybrid Nodes.
+        for fleet in spec.ec2_fleets
         for domain in placement.domains_for(fleet.name)
     )
 
@@ -202,7 +204,8 @@ def _slurm(spec: FactorySpec, placement: PlacementPlan, zones: Mapping[str, str]
         config_files=render_slurm_configs(inputs),
         compute_groups=tuple(
             SlurmComputeGroup(domain.name, fleet.name, zones[fleet.name], domain.hostnames)
-            for fleet in spec.fleets
+            # Launched compute groups are EC2 only; on-prem servers are static nodes the customer runs.
+            for fleet in spec.ec2_fleets
             for domain in placement.domains_for(fleet.name)
         ),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from ..catalog.instance_types import get_instance_type
+from ..catalog.hardware import fleet_hardware
 from ..catalog.regions import availability_zones
 from ..schedulers.kubernetes_manifests import FleetCapacity, QuotaError, allocate_quotas
 from ..spec.errors import ConfigIssue, config_path
@@ -126,12 +126,14 @@ def quotas_or_issues(spec: FactorySpec) -> tuple[dict[str, dict[str, int]], list
     k8s = spec.scheduler
     if not isinstance(k8s, KubernetesScheduler) or not k8s.queues:
         return {}, []
-    fleets = [FleetCapacity(f.name, f.instance_type, f.count, f.efa) for f in spec.fleets]
+    fleets = [
+        FleetCapacity(f.name, f.instance_type, f.count, f.efa and f.kind == "ec2", server=f.server) for f in spec.fleets
+    ]
     try:
         return allocate_quotas(k8s.queues, fleets), []
     except QuotaError as exc:
         asked = sum(q.gpu_quota for q in k8s.queues)
-        total = sum(f.count * get_instance_type(f.instance_type).gpus for f in spec.fleets)
+        total = sum(f.count * fleet_hardware(f).gpus for f in spec.fleets)
         return {}, [
             ConfigIssue(
                 config_path("scheduler", "queues"),

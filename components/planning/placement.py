@@ -19,9 +19,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..catalog.instance_types import InstanceType, get_instance_type
+from ..catalog.hardware import Hardware, fleet_hardware, hardware_model, whole_rack
 from ..catalog.power_curves import relative_throughput
 from ..kubernetes_names import AWS_NETWORK_LAYERS, HOSTNAME_LABEL
+from ..schedulers.kubernetes_manifests import FLEET_LABEL
 from ..spec.errors import ConfigIssue, config_path
 from ..spec.model import FactorySpec, Fleet
 from ..spec.site import COOLING_RANK, ROOT_SWITCH, AwsSite, DatahallSite, Rack
@@ -54,7 +55,8 @@ class Domain:
 
     name: str
     fleet: str
-    instance_type: str
+    instance_type: str | None
+    """The EC2 instance type; None for a hybrid fleet's servers (see `server`)."""
     nodes: int
     hostnames: tuple[str, ...]
     placement: PlacementKind
@@ -67,6 +69,13 @@ class Domain:
     node_power_kw: float
     gpus_per_node: int
     relative_throughput: float
+    server: str | None = None
+    """The server model of a hybrid fleet (the customer's own servers, racked, never launched)."""
+
+    @property
+    def hardware(self) -> str:
+        """What the domain's nodes are: the server model or the instance type."""
+        return self.server or self.instance_type or ""
 
 
 @dataclass(frozen=True)
@@ -166,6 +175,7 @@ class PlacementPlan:
                     "name": d.name,
                     "fleet": d.fleet,
                     "instance_type": d.instance_type,
+                    "server": d.server,
                     "nodes": d.nodes,
                     "hosts": compress_hostlist(d.hostnames),
                     "placement": d.placement,
@@ -184,8 +194,29 @@ def plan_placement(spec: FactorySpec) -> PlacementPlan:
     """Place every node of every fleet; PlacementError when the site cannot hold them."""
     site = spec.site
     if isinstance(site, DatahallSite):
-        return _plan_datahall(spec, site)
+        return _plan_hall_and_aws(spec, site)
     return _plan_aws(spec, site if site is not None else AwsSite())
+
+
+def _plan_hall_and_aws(spec: FactorySpec, site: DatahallSite) -> PlacementPlan:
+    """A data hall racks the hybrid fleets (the customer's servers); EC2 fleets are placed on AWS as
+    usual, never racked. Both join one switch tree under the root."""
+    hall = _plan_datahall(spec, site)
+    if not spec.ec2_fleets:
+        return hall
+    aws = _plan_aws(spec.model_copy(update={"fleets": spec.ec2_fleets}), AwsSite())
+    tops = [s for s in hall.switch_tree.switches if s.name != ROOT_SWITCH]
+    aws_below = [s for s in aws.switch_tree.switches if s.name != ROOT_SWITCH]
+    roots = [s for t in (hall, aws) for s in t.switch_tree.switches if s.name == ROOT_SWITCH]
+    root = Switch(ROOT_SWITCH, switches=tuple(c for r in roots for c in r.switches))
+    return PlacementPlan(
+        site="datahall",
+        domains=(*hall.domains, *aws.domains),
+        switch_tree=SwitchTree((root, *tops, *aws_below)),
+        racks=hall.racks,
+        pue=hall.pue,
+        placement_groups=aws.placement_groups,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,7 +229,7 @@ def hostnames(fleet: Fleet) -> list[str]:
     return [f"{fleet.name}-{i:0{width}d}" for i in range(1, fleet.count + 1)]
 
 
-def power_cap_levels(fleet: Fleet, itype: InstanceType) -> list[int | None]:
+def power_cap_levels(fleet: Fleet, itype: Hardware) -> list[int | None]:
     """Per-GPU limits the planner may use for a fleet, highest first; None means uncapped (TDP)."""
     bounds = fleet.gpu_power_cap_w
     acc = itype.accelerator
@@ -216,7 +247,7 @@ def power_cap_levels(fleet: Fleet, itype: InstanceType) -> list[int | None]:
     return levels
 
 
-def node_power_kw(fleet: Fleet, itype: InstanceType, cap_w: int | None) -> float:
+def node_power_kw(fleet: Fleet, itype: Hardware, cap_w: int | None) -> float:
     """Node power: the fleet's override or the catalog's max, less what capping removes from its GPUs.
 
     Capping lowers only GPU board power; the rest of the node (CPUs, NICs, fans) is assumed unchanged.
@@ -227,7 +258,7 @@ def node_power_kw(fleet: Fleet, itype: InstanceType, cap_w: int | None) -> float
     return full - itype.accelerator.count * (itype.accelerator.tdp_w - cap_w) / 1000
 
 
-def _throughput(itype: InstanceType, cap_w: int | None) -> float:
+def _throughput(itype: Hardware, cap_w: int | None) -> float:
     return relative_throughput(itype.accelerator.model, itype.accelerator.tdp_w, cap_w)
 
 
@@ -252,7 +283,7 @@ def _plan_aws(spec: FactorySpec, site: AwsSite) -> PlacementPlan:
     groups: list[PlacementGroup] = []
     issues: list[ConfigIssue] = []
     for fleet in spec.fleets:
-        itype = get_instance_type(fleet.instance_type)
+        itype = fleet_hardware(fleet)
         cap = power_cap_levels(fleet, itype)[0]
         kw = node_power_kw(fleet, itype, cap)
         limit = site.max_nodes_per_domain
@@ -339,6 +370,7 @@ class _Bin:
     block: int
     rank: int
     budget_kw: float
+    units: int  # what servers may use: the rack's units less the reserved ones at the top
     used_kw: float = 0.0
     used_u: int = 0
     placed: list[tuple[int, int]] = field(default_factory=list)  # (fleet index, nodes) in placement order
@@ -348,11 +380,13 @@ class _Bin:
 class _Demand:
     index: int
     fleet: Fleet
-    itype: InstanceType
+    itype: Hardware
     rank: int
     kw: float
     units: int
     cap_w: int | None
+    whole_rack: bool = False
+    """A rack-scale system (GB200 NVL72): one unit takes an empty rack of its own, all its units."""
 
 
 @dataclass(frozen=True)
@@ -365,13 +399,15 @@ def _capacity(b: _Bin, d: _Demand) -> int:
     if b.rank < d.rank:
         return 0
     by_power = math.floor((b.budget_kw - b.used_kw) / d.kw + _EPS)
-    by_units = (b.rack.rack_units - b.used_u) // d.units
+    if d.whole_rack:
+        return min(by_power, 1) if not b.placed and b.units > 0 else 0
+    by_units = (b.units - b.used_u) // d.units
     return max(0, min(by_power, by_units))
 
 
 def _put(b: _Bin, d: _Demand, n: int) -> None:
     b.used_kw += n * d.kw
-    b.used_u += n * d.units
+    b.used_u = b.units if d.whole_rack else b.used_u + n * d.units
     if b.placed and b.placed[-1][0] == d.index:
         b.placed[-1] = (d.index, b.placed[-1][1] + n)
     else:
@@ -425,7 +461,10 @@ def _new_bins(site: DatahallSite, racks: list[Rack]) -> tuple[list[_Bin], list[l
     block_ids: dict[str, int] = {}
     for r in racks:
         block_ids.setdefault(r.block, len(block_ids))
-    bins = [_Bin(i, r, block_ids[r.block], COOLING_RANK[r.cooling], site.usable_kw(r)) for i, r in enumerate(racks)]
+    bins = [
+        _Bin(i, r, block_ids[r.block], COOLING_RANK[r.cooling], site.usable_kw(r), site.server_units(r))
+        for i, r in enumerate(racks)
+    ]
     by_block: list[list[_Bin]] = [[] for _ in block_ids]
     for b in bins:
         by_block[b.block].append(b)
@@ -454,7 +493,7 @@ def _pack(
         other, other_short = _pack_greedy(site, racks, demands, order)
         if other_short is None and (short is not None or _cost(other) < _cost(bins)):
             bins, short = other, None
-    if all(d.fleet.strategy == "pack" for d in demands):
+    if all(d.fleet.strategy == "pack" and not d.whole_rack for d in demands):
         exact = _pack_exact(site, racks, demands, None if short is not None else _cost(bins), work)
         if exact is not None:
             return exact, None
@@ -539,10 +578,10 @@ def _pack_exact(
     cache: dict[tuple[int, float, int], list[tuple[tuple[int, ...], int, int]]] = {}
     enumerated = 0
     for b in order:
-        kind = (b.rank, b.budget_kw, b.rack.rack_units)
+        kind = (b.rank, b.budget_kw, b.units)
         if kind not in cache:
             caps = [min(_capacity(b, d), d.fleet.count) for d in demands]
-            found = _rack_patterns(demands, caps, b.budget_kw, b.rack.rack_units, _EXACT_PATTERNS - enumerated)
+            found = _rack_patterns(demands, caps, b.budget_kw, b.units, _EXACT_PATTERNS - enumerated)
             if found is None:
                 return None
             enumerated += len(found)
@@ -560,7 +599,7 @@ def _pack_exact(
         suffix[i] = [suffix[i + 1][f] + best[f] for f in fleets]
         most[i] = [max(most[i + 1][f], best[f]) for f in fleets]
         kw_max[i] = max(kw_max[i + 1], order[i].budget_kw)
-        u_max[i] = max(u_max[i + 1], order[i].rack.rack_units)
+        u_max[i] = max(u_max[i + 1], order[i].units)
     if any(counts[f] > suffix[0][f] for f in fleets):
         return None
 
@@ -643,9 +682,12 @@ def _rack_patterns(
 
 
 def _demands(spec: FactorySpec, step: int) -> list[_Demand]:
+    """The racked fleets' demands: hybrid fleets only (EC2 instances are placed on AWS, never racked)."""
     out = []
     for i, fleet in enumerate(spec.fleets):
-        itype = get_instance_type(fleet.instance_type)
+        if fleet.kind != "hybrid":
+            continue
+        itype = fleet_hardware(fleet)
         levels = power_cap_levels(fleet, itype)
         cap = levels[min(step, len(levels) - 1)]
         out.append(
@@ -657,6 +699,7 @@ def _demands(spec: FactorySpec, step: int) -> list[_Demand]:
                 node_power_kw(fleet, itype, cap),
                 itype.rack_units,
                 cap,
+                whole_rack(itype),
             )
         )
     return out
@@ -668,7 +711,7 @@ def _gpu_throughput(demands: list[_Demand], nodes: Mapping[int, int]) -> float:
 
 def _plan_datahall(spec: FactorySpec, site: DatahallSite) -> PlacementPlan:
     racks = site.rack_list()
-    steps = max(len(power_cap_levels(f, get_instance_type(f.instance_type))) for f in spec.fleets)
+    steps = max(len(power_cap_levels(f, fleet_hardware(f))) for f in spec.hybrid_fleets)
     first = _demands(spec, 0)
     work = _Work(_EXACT_WORK)
     bins, short = _pack(site, racks, first, work)
@@ -705,25 +748,31 @@ def _missing(
     if not eligible:
         return ConfigIssue(
             path,
-            f"fleet '{d.fleet.name}' ({d.fleet.instance_type}) needs {need_class}-cooled racks and the site has none",
+            f"fleet '{d.fleet.name}' ({hardware_model(d.fleet)}) needs {need_class}-cooled racks and the site has none",
             f"add racks with `cooling: {need_class}`",
         )
     missing = d.fleet.count - short.placed
 
+    def by_units(r: Rack) -> int:
+        if d.whole_rack:
+            return 1 if site.server_units(r) > 0 else 0
+        return site.server_units(r) // d.units
+
     def fits(r: Rack) -> int:
-        return min(math.floor(site.usable_kw(r) / d.kw + _EPS), r.rack_units // d.units)
+        return min(math.floor(site.usable_kw(r) / d.kw + _EPS), by_units(r))
 
     largest = max(eligible, key=fits)
     by_power = math.floor(site.usable_kw(largest) / d.kw + _EPS)
-    per_rack = min(by_power, largest.rack_units // d.units)
+    per_rack = min(by_power, by_units(largest))
     kw = missing * d.kw / (1 - site.headroom_pct / 100)
-    limit = "power" if by_power <= largest.rack_units // d.units else "rack units"
+    limit = "power" if by_power <= by_units(largest) else "rack units"
     if per_rack < 1:
         return ConfigIssue(
             path,
             f"no {need_class}-or-better rack can hold one node of fleet '{d.fleet.name}' "
             f"({d.kw:.2f} kW, {d.units}U at {site.headroom_pct:g}% headroom)",
-            f"give racks at least {d.kw / (1 - site.headroom_pct / 100):.1f} kW and {d.units}U",
+            f"give racks at least {d.kw / (1 - site.headroom_pct / 100):.1f} kW and "
+            f"{d.units + site.reserved_units}U ({d.units}U for the server, `reservedUnits` {site.reserved_units}U)",
         )
     more_racks = math.ceil(missing / per_rack)
     after = " even with GPUs capped to the fleet's gpuPowerCapW minimum" if capped else ""
@@ -761,13 +810,19 @@ def _datahall_plan(site: DatahallSite, bins: list[_Bin], demands: list[_Demand])
             hosts = names[start : start + n]
             start += n
             host_of[(b.order, i)] = list(hosts)
-            labels = _fleet_labels(d.fleet, name, b.rack.block, d.cap_w)
+            # Every label the server's node registers with (node_labels): the fleet's own, the Kueue
+            # flavor's selector and the placement's block, rack, domain and power cap.
+            labels = {
+                **d.fleet.labels,
+                FLEET_LABEL: d.fleet.name,
+                **_fleet_labels(d.fleet, name, b.rack.block, d.cap_w),
+            }
             labels[LABEL_RACK] = b.rack.name
             domains.append(
                 Domain(
                     name=name,
                     fleet=d.fleet.name,
-                    instance_type=d.fleet.instance_type,
+                    instance_type=None,
                     nodes=n,
                     hostnames=tuple(hosts),
                     placement="rack",
@@ -780,6 +835,7 @@ def _datahall_plan(site: DatahallSite, bins: list[_Bin], demands: list[_Demand])
                     node_power_kw=d.kw,
                     gpus_per_node=d.itype.gpus,
                     relative_throughput=throughput,
+                    server=d.fleet.server,
                 )
             )
     loads: list[RackLoad] = []
@@ -789,8 +845,10 @@ def _datahall_plan(site: DatahallSite, bins: list[_Bin], demands: list[_Demand])
         for i, n in b.placed:
             queue = host_of[(b.order, i)]
             for _ in range(n):
-                slots.append(RackSlot(queue.pop(0), u, by_index[i].units))
-                u += by_index[i].units
+                # Bottom-up from U1; a rack-scale system is the whole rack.
+                units = b.rack.rack_units if by_index[i].whole_rack else by_index[i].units
+                slots.append(RackSlot(queue.pop(0), u, units))
+                u += units
         r = b.rack
         loads.append(
             RackLoad(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..catalog.instance_types import get_instance_type
+from ..catalog.hardware import fleet_hardware, hardware_model
+from ..catalog.instance_types import InstanceType
 from ..spec.model import FactorySpec
 from .efa_layout import efa_device_count
 from .placement import PlacementPlan
@@ -13,26 +14,40 @@ from .placement import PlacementPlan
 def fleet_summaries(spec: FactorySpec, plan: PlacementPlan) -> list[dict[str, Any]]:
     rows = []
     for fleet in spec.fleets:
-        entry = get_instance_type(fleet.instance_type)
+        hardware = fleet_hardware(fleet)
         domains = plan.domains_for(fleet.name)
         power_kw = sum(d.node_power_kw * d.nodes for d in domains)
-        rows.append(
-            {
-                "name": fleet.name,
-                "instance_type": fleet.instance_type,
-                "nodes": fleet.count,
-                "gpus": fleet.count * entry.gpus,
-                "accelerator": entry.accelerator.model,
-                "efa_interfaces_per_node": efa_device_count(entry) if fleet.efa else 0,
-                "network_gbps_per_node": entry.network_gbps,
+        row = {
+            "name": fleet.name,
+            "kind": fleet.kind,
+            "instance_type": fleet.instance_type,
+            "server": fleet.server,
+            "hardware": hardware_model(fleet),
+            "nodes": fleet.count,
+            "gpus": fleet.count * hardware.gpus,
+            "accelerator": hardware.accelerator.model,
+            "placement": sorted({d.placement for d in domains}),
+            "domains": len(domains),
+            "power_kw": round(power_kw, 2),
+        }
+        if isinstance(hardware, InstanceType):
+            row |= {
+                "efa_interfaces_per_node": efa_device_count(hardware) if fleet.efa else 0,
+                "network_gbps_per_node": hardware.network_gbps,
                 "capacity": fleet.capacity.type,
-                "placement": sorted({d.placement for d in domains}),
-                "domains": len(domains),
-                "power_kw": round(power_kw, 2),
-                "cost_per_hour_usd": round(fleet.count * entry.price.usd_per_hour, 2),
-                "price_source": f"{entry.price.region} on-demand, {entry.price.date}",
+                "cost_per_hour_usd": round(fleet.count * hardware.price.usd_per_hour, 2),
+                "price_source": f"{hardware.price.region} on-demand, {hardware.price.date}",
             }
-        )
+        else:
+            # The customer owns the servers: there is no EC2 price to add, and the report says so.
+            row |= {
+                "efa_interfaces_per_node": 0,
+                "network_gbps_per_node": None,
+                "capacity": "owned",
+                "cost_per_hour_usd": 0.0,
+                "price_source": "customer-owned servers: no EC2 price",
+            }
+        rows.append(row)
     return rows
 
 

@@ -8,15 +8,58 @@ from __future__ import annotations
 import csv
 import io
 import math
+from itertools import pairwise
 from pathlib import Path
 
-from .placement import Domain, PlacementPlan
+from ..spec.site import COOLING_LIMIT_KW
+from .placement import Domain, PlacementPlan, RackLoad
 
-# Bands of rack power as a share of its budget: comfortable, warm, near the limit, at the limit.
-HEAT_BANDS_PCT = (0.0, 50.0, 70.0, 85.0, 95.0, 100.0)
-HEAT_COLOURS = ("#1a9850", "#91cf60", "#fee08b", "#fc8d59", "#d73027")
+# The heatmap's colour scale: rack power as a share of what the rack can deliver and its cooling remove
+# (before headroom), from cool green through yellow to red, linear between the stops. The planner fills
+# racks only up to the budget (that share less the headroom), so a packed rack shows how much headroom it
+# keeps (e.g. orange at 90% with 10% headroom) instead of every packed rack showing the same red; red
+# is reserved for a rack at its physical limit.
+HEAT_STOPS: tuple[tuple[float, str], ...] = (
+    (0.0, "#1a9850"),
+    (40.0, "#91cf60"),
+    (65.0, "#fee08b"),
+    (85.0, "#fc8d59"),
+    (100.0, "#d73027"),
+)
 EMPTY_COLOUR = "#d9d9d9"
 _ANNOTATE_MAX_RACKS = 400
+
+
+def rack_capacity_kw(rack: RackLoad) -> float:
+    """What the rack can deliver and its cooling class remove, before headroom."""
+    limit = COOLING_LIMIT_KW.get(rack.cooling)
+    return rack.power_kw if limit is None else min(rack.power_kw, limit)
+
+
+def rack_used_pct(rack: RackLoad) -> float | None:
+    """Rack power as a share of its capacity (0-100); None for an empty rack."""
+    if not rack.nodes:
+        return None
+    capacity = rack_capacity_kw(rack)
+    return min(100.0, 100 * rack.load_kw / capacity) if capacity > 0 else 100.0
+
+
+def heat_colour(pct: float | None) -> str:
+    """The heatmap colour of a rack at `pct` of its capacity (`EMPTY_COLOUR` for an empty rack)."""
+    if pct is None or math.isnan(pct):
+        return EMPTY_COLOUR
+    pct = min(max(pct, 0.0), 100.0)
+    for (x0, c0), (x1, c1) in pairwise(HEAT_STOPS):
+        if pct <= x1:
+            t = (pct - x0) / (x1 - x0)
+            rgb = [round(a + (b - a) * t) for a, b in zip(_rgb(c0), _rgb(c1), strict=True)]
+            return "#" + "".join(f"{v:02x}" for v in rgb)
+    return HEAT_STOPS[-1][1]
+
+
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
+    return int(hex_colour[1:3], 16), int(hex_colour[3:5], 16), int(hex_colour[5:7], 16)
+
 
 INSTALL_PLAN_COLUMNS = (
     "hostname",
@@ -24,10 +67,12 @@ INSTALL_PLAN_COLUMNS = (
     "row",
     "rack",
     "u_position",
+    "u_top",
     "rack_units",
     "block",
     "fleet",
     "domain",
+    "server",
     "instance_type",
     "gpu_power_cap_w",
     "node_power_kw",
@@ -50,11 +95,13 @@ def install_plan_csv(plan: PlacementPlan) -> str:
                     rack.row,
                     rack.name,
                     slot.u_position,
+                    slot.u_position + slot.rack_units - 1,
                     slot.rack_units,
                     rack.block,
                     d.fleet,
                     d.name,
-                    d.instance_type,
+                    d.server or "",
+                    d.instance_type or "",
                     "" if d.gpu_power_cap_w is None else d.gpu_power_cap_w,
                     f"{d.node_power_kw:.3f}",
                 )
@@ -63,7 +110,7 @@ def install_plan_csv(plan: PlacementPlan) -> str:
 
 
 def write_heatmap(plan: PlacementPlan, path: Path | str) -> Path:
-    """Draw every rack as a cell (one line per hall/row) coloured by power against its budget.
+    """Draw every rack as a cell (one line per hall/row) coloured by its power against its capacity.
 
     Raises ValueError for a plan without racks (an AWS site) and ImportError without matplotlib.
     """
@@ -73,7 +120,7 @@ def write_heatmap(plan: PlacementPlan, path: Path | str) -> Path:
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
-    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.colors import LinearSegmentedColormap, Normalize
 
     rows: dict[tuple[str, str], list[int]] = {}
     for i, rack in enumerate(plan.racks):
@@ -82,12 +129,15 @@ def write_heatmap(plan: PlacementPlan, path: Path | str) -> Path:
     grid = [[math.nan] * width for _ in rows]
     for y, members in enumerate(rows.values()):
         for x, i in enumerate(members):
-            rack = plan.racks[i]
-            if rack.nodes:
-                grid[y][x] = min(100.0, 100 * rack.load_kw / rack.budget_kw) if rack.budget_kw else 100.0
+            pct = rack_used_pct(plan.racks[i])
+            if pct is not None:
+                grid[y][x] = pct
 
-    cmap = ListedColormap(HEAT_COLOURS).with_extremes(bad=EMPTY_COLOUR)
-    norm = BoundaryNorm(HEAT_BANDS_PCT, cmap.N)
+    # The same stops as `heat_colour`, so the drawing and the tested mapping agree.
+    cmap = LinearSegmentedColormap.from_list("aifactory-heat", [(x / 100, c) for x, c in HEAT_STOPS]).with_extremes(
+        bad=EMPTY_COLOUR
+    )
+    norm = Normalize(0.0, 100.0)
     fig_w = min(40.0, 2.5 + 0.8 * width)
     fig_h = min(40.0, 1.5 + 0.4 * len(rows))
     fig, ax = plt.subplots(figsize=(fig_w, fig_h))
@@ -96,7 +146,7 @@ def write_heatmap(plan: PlacementPlan, path: Path | str) -> Path:
     ax.set_xlabel("rack position in row")
     summary = plan.summary()
     fullest = summary["fullest_rack"]
-    title = f"Rack power against budget — IT {summary['it_power_kw']:.0f} kW"
+    title = f"Rack power against capacity — IT {summary['it_power_kw']:.0f} kW"
     if fullest is not None:
         title += f", fullest {fullest['name']} at {fullest['used_pct']:.0f}%"
     ax.set_title(title)
@@ -112,8 +162,8 @@ def write_heatmap(plan: PlacementPlan, path: Path | str) -> Path:
                     va="center",
                     fontsize=6,
                 )
-    bar = fig.colorbar(image, ax=ax, ticks=HEAT_BANDS_PCT)
-    bar.set_label("rack power, % of budget (grey: empty)")
+    bar = fig.colorbar(image, ax=ax, ticks=[x for x, _ in HEAT_STOPS])
+    bar.set_label("rack power, % of capacity before headroom (grey: empty)")
     fig.tight_layout()
     target = Path(path)
     fig.savefig(target, dpi=120)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..catalog.instance_types import get_instance_type
+from ..catalog.hardware import fleet_hardware
 from ..catalog.regions import availability_zones, zones_offering
 from ..spec.errors import ConfigIssue, config_path
 from ..spec.model import FactorySpec, Fleet
@@ -16,7 +16,7 @@ def default_zone(fleet: Fleet, region: str, network_zones: list[str] | None) -> 
     if fleet.availability_zone:
         return fleet.availability_zone
     candidates = sorted(network_zones or list(availability_zones(region) or [f"{region}a", f"{region}b"]))
-    offering = zones_offering(fleet.instance_type, region)
+    offering = zones_offering(fleet.instance_type, region) if fleet.instance_type else None
     if offering:
         for zone in candidates:
             if zone in offering:
@@ -26,7 +26,8 @@ def default_zone(fleet: Fleet, region: str, network_zones: list[str] | None) -> 
 
 def fleet_zones(spec: FactorySpec) -> dict[str, str]:
     """Fleet name -> AZ. EFA traffic does not cross AZs, so each fleet lives in exactly one."""
-    return {f.name: default_zone(f, spec.region, spec.network.availability_zones) for f in spec.fleets}
+    # Hybrid fleets are the customer's servers in a data hall: no AZ.
+    return {f.name: default_zone(f, spec.region, spec.network.availability_zones) for f in spec.ec2_fleets}
 
 
 def network_zones(spec: FactorySpec, fleets: Mapping[str, str]) -> list[str]:
@@ -76,7 +77,7 @@ def storage_zone(spec: FactorySpec, fleets: Mapping[str, str], zones: Sequence[s
         return sorted(zones)[0], []
     if len(used) == 1:
         return used[0], []
-    largest = max(spec.fleets, key=lambda f: f.count * get_instance_type(f.instance_type).gpus)
+    largest = max(spec.ec2_fleets, key=lambda f: f.count * fleet_hardware(f).gpus)
     zone = fleets[largest.name]
     issue = ConfigIssue(
         config_path("storage", "availabilityZone"),

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..catalog.instance_types import get_instance_type
+from ..catalog.servers import get_server
 from ..spec.site import COOLING_RANK
 from .registry import stack_policy
 from .runner import PolicyConfig, dicts, known
@@ -22,7 +23,7 @@ def check_rack_power(placement: Mapping[str, Any] | None, config: PolicyConfig) 
     hardware that needs a stronger cooling class (catalog `cooling` of the node's instance type).
 
     Racks are `{name, cooling, budget_kw, power_kw, nodes}`; `nodes` may be a count, names, or
-    `{name, instance_type}` records (only the last can be checked for cooling class).
+    `{name, server}` (or `{name, instance_type}`) records (only those can be checked for cooling class).
     """
     if not isinstance(placement, Mapping):
         return []
@@ -42,11 +43,16 @@ def check_rack_power(placement: Mapping[str, Any] | None, config: PolicyConfig) 
         if limit is not None and isinstance(power, int | float) and power > limit + 1e-9:
             out.append(f"rack {name} draws {power:.1f} kW; {cooling} cooling removes at most {limit:.0f} kW")
         for node in dicts(rack.get("nodes")):
-            itype = node.get("instance_type")
-            if not isinstance(itype, str):
-                continue
+            # A data hall racks the customer's servers (`server`, the server catalog); `instance_type`
+            # records are kept for plans that carry them.
+            server, itype = node.get("server"), node.get("instance_type")
             try:
-                needed = get_instance_type(itype).cooling
+                if isinstance(server, str):
+                    needed, itype = get_server(server).cooling, server
+                elif isinstance(itype, str):
+                    needed = get_instance_type(itype).cooling
+                else:
+                    continue
             except KeyError:
                 continue
             if COOLING_RANK.get(needed, 0) > COOLING_RANK.get(cooling, 0):

@@ -121,6 +121,21 @@ class QueueArgs(TypedDict):
     """Fleets it may use (default: all)."""
 
 
+class HybridFleetArgs(TypedDict):
+    """A fleet of the customer's own servers that joins the cluster as EKS Hybrid Nodes (Amazon EKS User
+    Guide, "Amazon EKS Hybrid Nodes overview"): the scheduler gives it a Kueue flavor and quota, and
+    creates no node group, launch template or instance for it."""
+
+    name: Required[str]
+    """The fleet (Kueue flavor and `aifactory.io/fleet` label)."""
+    server: Required[str]
+    """Server model from the server catalog (`dgx-b200`, ...)."""
+    nodes: Required[int]
+    """Number of servers."""
+    taints: NotRequired[list[str]]
+    """`key=value:Effect` taints the servers register with."""
+
+
 class KubernetesSchedulerArgs(TypedDict):
     """Inputs of `KubernetesScheduler`: the EKS cluster, its add-ons, releases and Kueue objects."""
 
@@ -144,6 +159,8 @@ class KubernetesSchedulerArgs(TypedDict):
     """IAM roles that get cluster-admin access entries."""
     node_groups: NotRequired[list[NodeGroupArgs]]
     """One managed node group per fleet or placement domain."""
+    hybrid_fleets: NotRequired[list[HybridFleetArgs]]
+    """The customer's own servers (EKS Hybrid Nodes): Kueue flavors and quotas, no node group."""
     queues: NotRequired[list[QueueArgs]]
     """Kueue queues."""
     priorities: NotRequired[list[str]]
@@ -178,6 +195,20 @@ def _queue(q: QueueArgs) -> Queue:
     )
 
 
+def hybrid_fleet_capacities(fleets: list[HybridFleetArgs]) -> list[FleetCapacity]:
+    return [
+        FleetCapacity(
+            name=f["name"],
+            instance_type=None,
+            server=f["server"],
+            nodes=f["nodes"],
+            efa=False,
+            taints=tuple(Taint.model_validate(parse_taint(t)) for t in f.get("taints", [])),
+        )
+        for f in fleets
+    ]
+
+
 def fleet_capacities(node_groups: list[NodeGroupArgs]) -> list[FleetCapacity]:
     """The fleets' capacity as the scheduler sees it: the node groups of each fleet added up."""
     fleets: dict[str, FleetCapacity] = {}
@@ -204,7 +235,10 @@ def cluster_settings(
         region=args["region"],
         version=args["version"],
         queues=[_queue(q) for q in args.get("queues", [])],
-        fleets=fleet_capacities(list(args.get("node_groups", []))),
+        fleets=[
+            *fleet_capacities(list(args.get("node_groups", []))),
+            *hybrid_fleet_capacities(list(args.get("hybrid_fleets", []))),
+        ],
         priorities=list(args.get("priorities", [])),
         topology_levels=list(args.get("topology_levels", list(AWS_TOPOLOGY_LEVELS))),
         charts=dict(args.get("charts", {})),

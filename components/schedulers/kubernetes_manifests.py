@@ -18,8 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
 
+from ..catalog.hardware import Hardware, fleet_hardware
 from ..catalog.instance_types import get_instance_type
 from ..kubernetes_names import AWS_NETWORK_LAYERS, HOSTNAME_LABEL, KUEUE_API
 from ..spec.model import Taint
@@ -78,19 +79,29 @@ ACCELERATOR_TAINT = {
 
 @dataclass(frozen=True)
 class FleetCapacity:
-    """What a fleet gives the scheduler: `nodes` instances of `instance_type`."""
+    """What a fleet gives the scheduler: `nodes` instances of `instance_type`, or `nodes` of the customer's
+    own `server`s (a hybrid fleet: EKS Hybrid Nodes, no EFA)."""
 
     name: str
-    instance_type: str
+    instance_type: str | None
     nodes: int
     efa: bool = True
     labels: Mapping[str, str] = field(default_factory=dict)
     taints: tuple[Taint, ...] = ()
     capacity_block_end: datetime | None = None
+    server: str | None = None
+
+    @property
+    def hardware(self) -> Hardware:
+        return fleet_hardware(self)
+
+    @property
+    def kind(self) -> Literal["ec2", "hybrid"]:
+        return "hybrid" if self.server is not None else "ec2"
 
     @property
     def vendor(self) -> str:
-        return get_instance_type(self.instance_type).accelerator.vendor
+        return self.hardware.accelerator.vendor
 
     @property
     def accelerator_resource(self) -> str:
@@ -98,7 +109,7 @@ class FleetCapacity:
 
     @property
     def accelerators_per_node(self) -> int:
-        return get_instance_type(self.instance_type).gpus
+        return self.hardware.gpus
 
     @property
     def accelerators(self) -> int:
@@ -106,7 +117,9 @@ class FleetCapacity:
 
     @property
     def efa_per_node(self) -> int:
-        return get_instance_type(self.instance_type).max_efa_interfaces if self.efa else 0
+        if self.instance_type is None or not self.efa:
+            return 0
+        return get_instance_type(self.instance_type).max_efa_interfaces
 
     @property
     def node_labels(self) -> dict[str, str]:
@@ -208,7 +221,7 @@ def flavor_quota(fleet: FleetCapacity, accelerators: int, borrowing_limit: int |
     CPU, memory and EFA come with the accelerators in the node's proportion (rounded down), so
     the quotas of all queues on a fleet never exceed what its nodes have.
     """
-    it = get_instance_type(fleet.instance_type)
+    it = fleet.hardware
     per_node = fleet.accelerators_per_node
     amounts = [
         (fleet.accelerator_resource, accelerators, 1),
@@ -443,6 +456,8 @@ def nccl_tests_jobset(
     if not 2 <= nodes <= fleet.nodes:
         raise ValueError(f"nodes must be between 2 and the fleet's {fleet.nodes}")
     gpus = fleet.accelerators_per_node
+    if fleet.instance_type is None:
+        raise ValueError(f"nccl-tests runs on EC2 fleets; fleet '{fleet.name}' is the customer's {fleet.server}")
     expected = get_instance_type(fleet.instance_type).nccl_allreduce_busbw_gbps
     workers = [f"{name}-worker-0-{i}.{name}" for i in range(nodes)]
     passed = " ".join(f"-x {k}" for k in NCCL_EFA_ENV)

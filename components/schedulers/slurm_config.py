@@ -24,7 +24,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ..catalog.instance_types import get_instance_type
+from ..catalog.hardware import fleet_hardware
+from ..catalog.instance_types import InstanceType
 from ..planning.capacity import CAPACITY_BLOCK_RECLAIM
 from ..planning.placement import PlacementPlan
 from ..planning.topology import slurm_topology_conf
@@ -351,12 +352,13 @@ def slurm_inputs_from_plan(
     groups = []
     for domain in plan.domains:
         fleet = spec.fleet(domain.fleet)
-        itype = get_instance_type(domain.instance_type)
+        # The server catalog for a hybrid fleet's on-prem servers (static Slurm nodes), else the EC2 type.
+        itype = fleet_hardware(fleet)
         accelerator = itype.accelerator
         gres_type = accelerator.model.split("-")[0].lower()
         gres = (
             Gres("gpu", gres_type, accelerator.count, "/dev/nvidia")
-            if itype.ami_family == "nvidia"
+            if (itype.ami_family if isinstance(itype, InstanceType) else accelerator.vendor) == "nvidia"
             else Gres("neuron", gres_type, accelerator.count, "/dev/neuron")
         )
         coolings = sorted({rack_cooling[r] for r in domain.racks if r in rack_cooling} or {itype.cooling})
@@ -366,7 +368,7 @@ def slurm_inputs_from_plan(
             _feature("block", domain.block),
             *(_feature("cooling", c) for c in coolings),
         )
-        block_end = fleet.capacity.end_time if fleet.capacity.type == "capacity-block" else None
+        block_end = fleet.capacity.end_time if fleet.kind == "ec2" and fleet.capacity.type == "capacity-block" else None
         groups.append(
             SlurmNodeGroup(
                 name=domain.name,
@@ -375,7 +377,7 @@ def slurm_inputs_from_plan(
                 cpus=itype.vcpus,
                 real_memory_mib=int(itype.memory_gib * 1024 * MEMORY_FOR_OS),
                 gres=gres,
-                efa_devices=itype.max_efa_interfaces if fleet.efa else 0,
+                efa_devices=itype.max_efa_interfaces if isinstance(itype, InstanceType) and fleet.efa else 0,
                 features=features,
                 capacity_block_end=block_end,
             )

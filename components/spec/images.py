@@ -133,7 +133,8 @@ def dlami_key(family: str) -> str:
 
 def fleet_image_key(spec: FactorySpec, fleet: Fleet) -> str | None:
     """The images key a fleet boots from; None when it sets its own `amiId` or its type is unknown."""
-    entry = instance_types().get(fleet.instance_type)
+    # Hybrid fleets boot the customer's own OS on their own servers: no image.
+    entry = instance_types().get(fleet.instance_type) if fleet.kind == "ec2" and fleet.instance_type else None
     if fleet.ami_id or entry is None:
         return None
     family = entry.ami_family

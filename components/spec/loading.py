@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from .access import ACCESS_RULES
 from .errors import NAMESPACE, ConfigError, ConfigIssue, config_path, did_you_mean
+from .fleet_kind_rules import FLEET_KIND_RULES
 from .images import images_pinned, images_well_formed
 from .model import FactorySpec
 from .rules import FOUNDATION_RULES, Rule, region_is_known
@@ -27,7 +28,13 @@ from .stackfile import SecureValue, read_stack_file
 from .storage_rules import STORAGE_RULES
 
 SPEC_RULES: tuple[Rule, ...] = (
-    FOUNDATION_RULES + STORAGE_RULES + SITE_RULES + SCHEDULER_RULES + ACCESS_RULES + (images_well_formed, images_pinned)
+    FOUNDATION_RULES
+    + FLEET_KIND_RULES
+    + STORAGE_RULES
+    + SITE_RULES
+    + SCHEDULER_RULES
+    + ACCESS_RULES
+    + (images_well_formed, images_pinned)
 )
 
 REGION_KEY = "aws:region"

@@ -192,9 +192,15 @@ class Fleet(SpecModel):
         default="ec2",
         description="`ec2` (instances in the VPC) or `hybrid` (on-premises servers joined as EKS Hybrid Nodes).",
     )
-    server: str | None = Field(default=None, description="Hybrid fleets: the server model from the catalog.")
-    instance_type: str = Field(
-        description="EC2 instance type of the nodes, one of the hardware catalog's.", examples=["p5en.48xlarge"]
+    server: str | None = Field(
+        default=None,
+        description="Hybrid fleets: the server model from the server catalog (required for them).",
+        examples=["dgx-b200"],
+    )
+    instance_type: str | None = Field(
+        default=None,
+        description="EC2 fleets: the instance type of the nodes, one of the catalog's (required for them).",
+        examples=["p5en.48xlarge"],
     )
     count: Count = Field(
         le=MAX_NODES_PER_FLEET,
@@ -317,3 +323,13 @@ class FactorySpec(SpecModel):
 
     def fleet(self, name: str) -> Fleet:
         return next(f for f in self.fleets if f.name == name)
+
+    @property
+    def ec2_fleets(self) -> list[Fleet]:
+        """Fleets of EC2 instances: the ones that get zones, launch templates, node groups and quotas."""
+        return [f for f in self.fleets if f.kind == "ec2"]
+
+    @property
+    def hybrid_fleets(self) -> list[Fleet]:
+        """Fleets of the customer's own servers in a data hall: racked, never launched."""
+        return [f for f in self.fleets if f.kind == "hybrid"]

@@ -123,6 +123,8 @@ def fleet_names_unique_and_dns_safe(spec: FactorySpec) -> Iterator[ConfigIssue]:
 def fleet_instance_types_known(spec: FactorySpec) -> Iterator[ConfigIssue]:
     catalog = instance_types()
     for i, fleet in enumerate(spec.fleets):
+        if fleet.instance_type is None:  # hybrid fleets, and EC2 fleets without one (fleet_kind_rules)
+            continue
         if fleet.instance_type not in catalog:
             yield ConfigIssue(
                 config_path("fleets", i, "instanceType"),
@@ -133,7 +135,7 @@ def fleet_instance_types_known(spec: FactorySpec) -> Iterator[ConfigIssue]:
 
 def fleet_types_offered_in_region(spec: FactorySpec) -> Iterator[ConfigIssue]:
     for i, fleet in enumerate(spec.fleets):
-        if fleet.instance_type not in instance_types():
+        if fleet.instance_type is None or fleet.instance_type not in instance_types():
             continue
         if offered_in_region(fleet.instance_type, spec.region) is False:
             elsewhere = ", ".join(regions_offering(fleet.instance_type)) or "no region in the offering data"
@@ -148,8 +150,8 @@ def fleet_efa_types_capable(spec: FactorySpec) -> Iterator[ConfigIssue]:
     catalog = instance_types()
     capable = sorted(n for n, t in catalog.items() if t.efa_capable)
     for i, fleet in enumerate(spec.fleets):
-        entry = catalog.get(fleet.instance_type)
-        if entry is not None and fleet.efa and not entry.efa_capable:
+        entry = catalog.get(fleet.instance_type or "")
+        if fleet.kind == "ec2" and entry is not None and fleet.efa and not entry.efa_capable:
             yield ConfigIssue(
                 config_path("fleets", i, "instanceType"),
                 f"'{fleet.instance_type}' has no EFA support but the fleet asks for EFA",
@@ -159,6 +161,8 @@ def fleet_efa_types_capable(spec: FactorySpec) -> Iterator[ConfigIssue]:
 
 def fleet_capacity_consistent(spec: FactorySpec) -> Iterator[ConfigIssue]:
     for i, fleet in enumerate(spec.fleets):
+        if fleet.kind == "hybrid":  # no EC2 capacity (fleet_kind_rules refuses the key)
+            continue
         cap = fleet.capacity
         path = config_path("fleets", i, "capacity")
         reserved = cap.type in ("capacity-reservation", "capacity-block")
@@ -276,7 +280,7 @@ def zones_in_region(spec: FactorySpec) -> Iterator[ConfigIssue]:
         if fix:
             yield ConfigIssue(path, f"'{fleet.availability_zone}' is not an AZ of {spec.region}", fix)
             continue
-        offering = zones_offering(fleet.instance_type, spec.region)
+        offering = zones_offering(fleet.instance_type, spec.region) if fleet.instance_type else None
         if offering and fleet.availability_zone not in offering:
             yield ConfigIssue(
                 path,

@@ -75,6 +75,13 @@ class Rack(SpecModel):
     rack_units: Integer = Field(
         default=42, le=MAX_RACK_UNITS, json_schema_extra=unit("U"), description="Height of the rack."
     )
+    reserved_units: Integer | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_RACK_UNITS,
+        json_schema_extra=unit("U"),
+        description="Units at the top of this rack kept for switches and patch panels (default: the site's).",
+    )
     block: str = Field(default="block-1", description="Network block (leaf group) the rack belongs to.")
 
 
@@ -86,6 +93,12 @@ class RackDefaults(SpecModel):
     rack_units: Integer = Field(
         default=42, le=MAX_RACK_UNITS, json_schema_extra=unit("U"), description="Height of each rack."
     )
+
+
+DEFAULT_RESERVED_UNITS = 2
+"""Units kept free at the top of every rack for the top-of-rack leaf and management switches. NVIDIA's
+DGX SuperPOD reference architectures put the compute racks' leaf/management switches in the rack itself;
+two 1U switches is the common case. Zero-U (vertical) PDUs take no units. Servers fill from U1 upwards."""
 
 
 class DatahallSite(SpecModel):
@@ -108,6 +121,13 @@ class DatahallSite(SpecModel):
     )
     headroom_pct: Number = Field(
         default=10.0, json_schema_extra=unit("%"), description="Power kept free in every rack (0-50)."
+    )
+    reserved_units: Integer = Field(
+        default=DEFAULT_RESERVED_UNITS,
+        ge=0,
+        le=MAX_RACK_UNITS,
+        json_schema_extra=unit("U"),
+        description="Units at the top of every rack kept for switches and patch panels; servers fill from U1 up.",
     )
     # Ranges of headroom and PUE are site_rules (site_headroom_and_pue).
     pue: Number = Field(
@@ -133,6 +153,13 @@ class DatahallSite(SpecModel):
             )
             for i in range(max(self.racks, 0))
         ]
+
+    def reserved_for(self, rack: Rack) -> int:
+        return self.reserved_units if rack.reserved_units is None else rack.reserved_units
+
+    def server_units(self, rack: Rack) -> int:
+        """Units servers may use: the rack's height less what is reserved at the top."""
+        return max(rack.rack_units - self.reserved_for(rack), 0)
 
     def usable_kw(self, rack: Rack) -> float:
         """What a rack may draw: its power, at most what its cooling class removes, less the headroom."""

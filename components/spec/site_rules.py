@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ..catalog.instance_types import instance_types
+from ..catalog.hardware import hardware_model, known_hardware, whole_rack
 from .errors import ConfigIssue, config_path
 from .numbers import MAX_PUE, MIN_PUE
 from .rules import Rule, repeated_names
@@ -88,6 +88,14 @@ def site_racks_positive(spec: FactorySpec) -> Iterator[ConfigIssue]:
                 f"{rack.rack_units} is not a positive number of units",
                 "set the rack's usable U, e.g. 42",
             )
+        elif site.reserved_for(rack) >= rack.rack_units:
+            own = isinstance(site.racks, list) and rack.reserved_units is not None
+            yield ConfigIssue(
+                config_path(*at, "reservedUnits") if own else config_path("site", "reservedUnits"),
+                f"{site.reserved_for(rack)} reserved units leave no room for servers in the {rack.rack_units}U "
+                f"rack '{rack.name}'",
+                f"reserve fewer than {rack.rack_units} units, or use taller racks",
+            )
 
 
 def site_headroom_and_pue(spec: FactorySpec) -> Iterator[ConfigIssue]:
@@ -131,10 +139,9 @@ def site_cooling_removes_rack_power(spec: FactorySpec) -> Iterator[ConfigIssue]:
 
 
 def fleet_power_caps_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:
-    catalog = instance_types()
     for i, fleet in enumerate(spec.fleets):
         bounds = fleet.gpu_power_cap_w
-        entry = catalog.get(fleet.instance_type)
+        entry = known_hardware(fleet)
         if bounds is None or entry is None:
             continue
         acc = entry.accelerator
@@ -142,7 +149,7 @@ def fleet_power_caps_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:
         if not acc.power_cappable:
             yield ConfigIssue(
                 path,
-                f"{acc.model} accelerators of {fleet.instance_type} cannot be power-capped",
+                f"{acc.model} accelerators of {hardware_model(fleet)} cannot be power-capped",
                 "remove `gpuPowerCapW`",
             )
             continue
@@ -159,10 +166,10 @@ def fleet_power_caps_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:
 
 def _lowest_node_kw(spec: FactorySpec) -> list[tuple[int, str, float, int, int]]:
     """Per known fleet: index, name, node power at its lowest allowed cap (kW), rack units, cooling rank."""
-    catalog = instance_types()
     out = []
     for i, fleet in enumerate(spec.fleets):
-        entry = catalog.get(fleet.instance_type)
+        # Only hybrid fleets are racked in a data hall; EC2 fleets are placed on AWS.
+        entry = known_hardware(fleet) if fleet.kind == "hybrid" else None
         if entry is None:
             continue
         full = fleet.node_power_kw if fleet.node_power_kw is not None else entry.node_power_kw.max
@@ -174,7 +181,7 @@ def _lowest_node_kw(spec: FactorySpec) -> list[tuple[int, str, float, int, int]]
                 i,
                 fleet.name,
                 full - acc.count * (acc.tdp_w - low) / 1000,
-                entry.rack_units,
+                0 if whole_rack(entry) else entry.rack_units,
                 COOLING_RANK[entry.cooling],
             )
         )
@@ -192,9 +199,8 @@ def site_cooling_classes_present(spec: FactorySpec) -> Iterator[ConfigIssue]:
             need = next(c for c, r in COOLING_RANK.items() if r == rank)
             fleet = spec.fleets[i]
             yield ConfigIssue(
-                config_path("fleets", i, "instanceType"),
-                f"'{fleet.instance_type}' of fleet '{name}' needs {need} cooling "
-                f"and the site has no {need}-cooled racks",
+                config_path("fleets", i, "server"),
+                f"'{fleet.server}' of fleet '{name}' needs {need} cooling and the site has no {need}-cooled racks",
                 f"add racks with `cooling: {need}` to `aifactory:site.racks`, or choose air-cooled hardware",
             )
 
@@ -211,7 +217,8 @@ def site_racks_hold_a_node(spec: FactorySpec) -> Iterator[ConfigIssue]:
         if rack.power_kw <= 0 or rack.rack_units <= 0:
             continue
         budget = site.usable_kw(rack)
-        fits = [f for f in fleets if f[4] <= COOLING_RANK[rack.cooling] and f[3] <= rack.rack_units]
+        units = site.server_units(rack)
+        fits = [f for f in fleets if f[4] <= COOLING_RANK[rack.cooling] and f[3] <= units]
         if any(kw <= budget + 1e-9 for _, _, kw, _, _ in fits):
             continue
         smallest = min((f for f in fleets if f[4] <= COOLING_RANK[rack.cooling]), key=lambda f: f[2], default=None)

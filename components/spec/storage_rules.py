@@ -61,7 +61,9 @@ def storage_efa_connections_within_limit(spec: FactorySpec) -> Iterator[ConfigIs
         return
     catalog = instance_types()
     per_fleet = {
-        f.name: f.count * catalog[f.instance_type].fsx_efa_interfaces for f in spec.fleets if f.instance_type in catalog
+        f.name: f.count * catalog[f.instance_type or ""].fsx_efa_interfaces
+        for f in spec.fleets
+        if f.kind == "ec2" and f.instance_type in catalog
     }
     total = sum(per_fleet.values())
     if total > FSX_EFA_CONNECTION_LIMIT:

@@ -227,5 +227,5 @@ def slurm_cluster_name_issue(name: str) -> ConfigIssue | None:
         "is the Slurm cluster name (slurm.conf ClusterName and the DNS zone <name>.slurm.internal), "
         "which must be 1-40 lowercase letters, digits and '-', starting with a letter",
         "rename the stack (e.g. `pulumi stack rename` or the `Pulumi.<stack>.yaml` file) to a lowercase DNS label "
-        "such as slurm-datahall",
+        "such as slurm-aws",
     )

@@ -13,7 +13,7 @@ from aifactory.catalog.replace_on_change import replace_rules
 from aifactory.cli.diff import PlanDocumentError, diff_plans, load_plan_document, render_text
 from aifactory.cli.main import main
 
-EXAMPLE_STACKS = ("dev", "commercial-us", "sovereign-eu", "slurm-datahall")
+EXAMPLE_STACKS = ("dev", "commercial-us", "sovereign-eu", "slurm-aws", "sovereign-datahall")
 SUBNET = "aws:ec2/subnet:Subnet"
 FS = "aws:fsx/lustreFileSystem:LustreFileSystem"
 BUCKET = "aws:s3/bucket:Bucket"
@@ -191,11 +191,11 @@ def test_plan_against_refuses_a_new_vpc_cidr_that_replaces_the_file_system(
 def test_diff_of_a_resized_fleet_changes_cost_and_replaces_no_data(
     example_plans: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stacks = _variant(tmp_path, "slurm-datahall", lambda c: c["aifactory:fleets"][0].update(count=96))
+    stacks = _variant(tmp_path, "slurm-aws", lambda c: c["aifactory:fleets"][0].update(count=96))
     new = tmp_path / "new.json"
-    assert main(["plan", "slurm-datahall", "--stacks-dir", str(stacks), "--json"]) == 0
+    assert main(["plan", "slurm-aws", "--stacks-dir", str(stacks), "--json"]) == 0
     new.write_text(capsys.readouterr().out)
-    assert main(["diff", str(example_plans["slurm-datahall"]), str(new)]) == 0
+    assert main(["diff", str(example_plans["slurm-aws"]), str(new)]) == 0
     text = capsys.readouterr().out
     assert "STATEFUL" not in text
     (gpus,) = [line for line in text.splitlines() if line.strip().startswith("gpus")]

@@ -7,7 +7,7 @@ newline or a comma in a label value, a non-finite number, a boolean where a numb
 
 `AIFACTORY_FUZZ_CASES` (default `DEFAULT_CASES`) is the number of cases over all classes; the cases are
 spread over the classes and the stacks and are the same on every run (seeded by class and index).
-slurm-datahall gets one case in nine (`ROTATION`): it plans 128 nodes under the mock engine, about
+slurm-aws gets one case in nine (`ROTATION`): it plans 128 nodes under the mock engine, about
 ten times longer than the rest, and the whole fuzz should stay under a minute.
 """
 
@@ -33,8 +33,8 @@ from aifactory.cli.main import main
 from aifactory.spec.loading import read_stack_config
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
-ROTATION = ["dev", "commercial-us", "sovereign-eu", "slurm-datahall", *(["dev", "commercial-us", "sovereign-eu"] * 2)]
-"""The stacks in case order: slurm-datahall (128 nodes, ten times slower to plan) once in nine."""
+ROTATION = ["dev", "commercial-us", "sovereign-eu", "slurm-aws", *(["dev", "commercial-us", "sovereign-eu"] * 2)]
+"""The stacks in case order: slurm-aws (128 nodes, ten times slower to plan) once in nine."""
 DEFAULT_CASES = 154
 """Fourteen per class; about 20 s on two cores (310 cases, the issue's fuzz size, take about 26 s)."""
 CASE_SECONDS = 60

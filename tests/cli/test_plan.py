@@ -14,7 +14,7 @@ from aifactory.policies import POLICIES
 
 from tests.stackfiles import base, write_stack
 
-EXAMPLES = ["dev", "commercial-us", "sovereign-eu", "slurm-datahall"]
+EXAMPLES = ["dev", "commercial-us", "sovereign-eu", "slurm-aws", "sovereign-datahall"]
 
 
 def _plan_json(capsys: pytest.CaptureFixture[str], stack: str) -> tuple[int, dict[str, Any]]:
@@ -150,19 +150,27 @@ def test_sovereign_stack_in_other_partitions_builds_partition_arns(
 
 
 def test_render_writes_every_artifact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["render", "slurm-datahall", "--out", str(tmp_path)]) == 0
+    assert main(["render", "slurm-aws", "--out", str(tmp_path)]) == 0
     for relative in (
         "plan.json",
         "topology/topology.conf",
         "topology/kueue-topology.yaml",
-        "thermal/heatmap.png",
-        "thermal/install-plan.csv",
         "slurm/slurm.conf",
         "slurm/gres.conf",
     ):
         assert (tmp_path / relative).is_file(), relative
     assert list((tmp_path / "bootstrap").glob("*.user-data.txt"))
     assert (tmp_path / "slurm" / "topology.conf").read_text() == (tmp_path / "topology" / "topology.conf").read_text()
+    # EC2 instances are not racked: no install plan or heatmap for an AWS site.
+    assert not (tmp_path / "thermal" / "install-plan.csv").exists()
+    hall = tmp_path / "hall"
+    assert main(["render", "sovereign-datahall", "--out", str(hall)]) == 0
+    for relative in ("thermal/heatmap.png", "thermal/install-plan.csv", "topology/node-labels.json"):
+        assert (hall / relative).is_file(), relative
+    # The 32 servers of `tune` are capped to fit four per rear-door rack; the 96 of `train` are not.
+    capped = sorted(p.name for p in (hall / "hall" / "power-cap").iterdir())
+    assert len(capped) == 32 and all(name.startswith("tune-") for name in capped)
+    assert not list(hall.glob("bootstrap/*train*"))
     assert main(["render", "commercial-us", "--out", str(tmp_path / "k8s")]) == 0
     assert (tmp_path / "k8s" / "kubernetes" / "nccl-tests.yaml").is_file()
 

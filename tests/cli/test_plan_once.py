@@ -18,7 +18,7 @@ from aifactory.planning import feasibility, network_plan, placement, storage_siz
 from aifactory.planning.topology_model import compress_hostlist
 from aifactory.schedulers import kubernetes_manifests
 
-EXAMPLES = ["dev", "commercial-us", "sovereign-eu", "slurm-datahall"]
+EXAMPLES = ["dev", "commercial-us", "sovereign-eu", "slurm-aws", "sovereign-datahall"]
 
 
 @pytest.mark.parametrize("stack", EXAMPLES)
@@ -85,14 +85,14 @@ def _head_files(result: PlanResult) -> dict[str, str]:
 
 
 def test_render_writes_the_slurm_configuration_the_head_is_deployed_with(tmp_path: Path) -> None:
-    assert main(["render", "slurm-datahall", "--out", str(tmp_path)]) == 0
-    result = plan_stack("slurm-datahall")
+    assert main(["render", "slurm-aws", "--out", str(tmp_path)]) == 0
+    result = plan_stack("slurm-aws")
     deployed = _head_files(result)
     assert {"slurm.conf", "topology.conf", "gres.conf"} <= set(deployed)
     for name, text in deployed.items():
         assert (tmp_path / "slurm" / name).read_text() == text, name
     conf = deployed["slurm.conf"]
-    assert re.search(r"^ClusterName=slurm-datahall$", conf, re.M)
+    assert re.search(r"^ClusterName=slurm-aws$", conf, re.M)
 
     nodes = {
         r.inputs["tags"]["aifactory:slurm-node"]
@@ -126,10 +126,10 @@ def test_node_groups_and_bootstrap_name_the_deployed_cluster(tmp_path: Path) -> 
         assert f"name: {json.dumps(cluster.inputs['name'])}" in user_data.read_text(), user_data
 
 
-def test_slurm_datahall_without_egress_deploys_scripts_that_install_nothing() -> None:
-    # slurm-datahall is sovereign with the default egress (none): its head and join scripts take
+def test_slurm_aws_without_egress_deploys_scripts_that_install_nothing() -> None:
+    # slurm-aws is sovereign with the default egress (none): its head and join scripts take
     # Slurm from the image and check for it, instead of reaching a package archive.
-    result = plan_stack("slurm-datahall")
+    result = plan_stack("slurm-aws")
     assert result.spec.egress == "none"
     (head,) = [r for r in _by_type(result, "aws:ec2/instance:Instance") if r.name.endswith("-slurm-head")]
     script = gzip.decompress(base64.b64decode(head.inputs["userDataBase64"])).decode()

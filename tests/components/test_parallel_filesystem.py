@@ -265,7 +265,12 @@ def test_file_system_inputs_do_not_move_with_scheduler_or_placement(run_program:
         },
         {**base, "aifactory:scheduler": {"kind": "slurm", "partitions": [{"name": "p", "fleets": ["train"]}]}},
         {
+            # The customer's own servers in a data hall next to the EC2 fleet: the file system stays.
             **base,
+            "aifactory:fleets": [
+                *base["aifactory:fleets"],
+                {"name": "hall", "kind": "hybrid", "server": "dgx-h100", "count": 8},
+            ],
             "aifactory:site": {"kind": "datahall", "racks": 8, "rackDefaults": {"powerKw": 60, "cooling": "rear-door"}},
         },
     ]

@@ -12,6 +12,8 @@ from aifactory.spec import ConfigError, spec_from_config
 from tests.stackfiles import PINNED_IMAGES
 
 P5 = {"name": "train", "instanceType": "p5.48xlarge", "count": 4}
+DGX_H100 = {"name": "train", "kind": "hybrid", "server": "dgx-h100", "count": 4}
+"""The customer's own servers, what a data hall racks (same power and units as the p5 figures)."""
 
 
 def config(fleets: list[dict[str, Any]] | None = None, **keys: Any) -> dict[str, Any]:
@@ -43,7 +45,7 @@ K8S_TWO_QUEUES = {
     [
         (config(scheduler=K8S_TWO_QUEUES), "aifactory:scheduler.queues", "the fleets have 32"),
         (
-            config([{**P5, "count": 128}], site={"kind": "datahall", "racks": 40}),
+            config([{**DGX_H100, "count": 128}], site={"kind": "datahall", "racks": 40}),
             "aifactory:site.racks",
             "120 of 128",
         ),
@@ -77,7 +79,7 @@ def test_the_same_targets_plan_when_the_quota_allows_them() -> None:
 
 def test_every_infeasibility_is_reported_in_one_run() -> None:
     cfg = config(
-        [{**P5, "count": 128}],
+        [{**DGX_H100, "count": 128}, {**P5, "name": "cloud"}],
         site={"kind": "datahall", "racks": 40},
         storage={"throughputGBps": 99},
         scheduler={"kind": "kubernetes", "queues": [{"name": "a", "namespace": "a", "gpuQuota": 2048}]},

@@ -7,7 +7,9 @@ import json
 from typing import Any
 
 import pytest
-from aifactory.catalog.instance_types import get_instance_type, instance_types
+from aifactory.catalog.hardware import fleet_hardware
+from aifactory.catalog.instance_types import get_instance_type
+from aifactory.catalog.servers import get_server, servers
 from aifactory.planning.placement import (
     LABEL_BLOCK,
     LABEL_RACK,
@@ -17,7 +19,7 @@ from aifactory.planning.placement import (
     power_cap_levels,
 )
 from aifactory.spec.model import FactorySpec
-from aifactory.spec.site import COOLING_RANK
+from aifactory.spec.site import COOLING_RANK, DatahallSite
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -55,12 +57,18 @@ def check_datahall_invariants(spec: FactorySpec, plan: PlacementPlan) -> None:
     assert placed == {f.name: f.count for f in spec.fleets}
     assert len(hosts) == len(set(hosts))
     by_host = {h: d for d in plan.domains for h in d.hostnames}
+    site = spec.site
+    assert isinstance(site, DatahallSite)
+    reserved = {r.name: site.reserved_for(r) for r in site.rack_list()}
     for rack in plan.racks:
         assert rack.load_kw <= rack.budget_kw + 1e-6
-        assert sum(s.rack_units for s in rack.slots) <= rack.rack_units
-        for slot in rack.slots:
-            itype = get_instance_type(by_host[slot.hostname].instance_type)
-            assert COOLING_RANK[itype.cooling] <= COOLING_RANK[rack.cooling]
+        hardware = [get_server(by_host[s.hostname].server or "") for s in rack.slots]
+        if not any(h.whole_rack for h in hardware):
+            # Servers fill from U1 up and leave the reserved units at the top free.
+            assert sum(s.rack_units for s in rack.slots) <= rack.rack_units - reserved[rack.name]
+            assert all(s.u_position + s.rack_units - 1 <= rack.rack_units - reserved[rack.name] for s in rack.slots)
+        for h in hardware:
+            assert COOLING_RANK[h.cooling] <= COOLING_RANK[rack.cooling]
         assert abs(sum(by_host[s.hostname].node_power_kw for s in rack.slots) - rack.load_kw) < 1e-6
 
 
@@ -192,7 +200,7 @@ def test_aws_binding_invariants(spec: FactorySpec) -> None:
 
 def test_short_form_site_packs_under_budget_and_reports() -> None:
     spec = make_spec(
-        [{"name": "train", "instanceType": "p5.48xlarge", "count": 128}], {"kind": "datahall", "racks": 43}
+        [{"name": "train", "kind": "hybrid", "server": "dgx-h100", "count": 128}], {"kind": "datahall", "racks": 43}
     )
     plan = plan_placement(spec)
     check_datahall_invariants(spec, plan)
@@ -213,14 +221,14 @@ def test_fleet_stays_inside_one_block_when_one_can_hold_it() -> None:
         "racks": racks(12, power=80, cooling="rear-door", per_block=4),
         "headroomPct": 0,
     }
-    spec = make_spec([{"name": "a", "instanceType": "p4d.24xlarge", "count": 20}], site)
+    spec = make_spec([{"name": "a", "kind": "hybrid", "server": "dgx-a100", "count": 20}], site)
     plan = plan_placement(spec)
     assert {d.block for d in plan.domains} == {"b0"}  # 4 racks x 7 nodes (42U / 6U) = 28 >= 20
 
 
 def test_missing_power_says_how_much_and_how_many_racks() -> None:
     spec = make_spec(
-        [{"name": "train", "instanceType": "p5.48xlarge", "count": 128}], {"kind": "datahall", "racks": 40}
+        [{"name": "train", "kind": "hybrid", "server": "dgx-h100", "count": 128}], {"kind": "datahall", "racks": 40}
     )
     with pytest.raises(PlacementError) as exc:
         plan_placement(spec)
@@ -234,7 +242,8 @@ def test_power_caps_fit_more_nodes_when_that_raises_throughput() -> None:
     site = {"kind": "datahall", "racks": racks(10, power=40), "headroomPct": 0}
     fleet = {
         "name": "train",
-        "instanceType": "p5.48xlarge",
+        "kind": "hybrid",
+        "server": "dgx-h100",
         "count": 40,
         "gpuPowerCapW": {"min": 500, "max": 700},
     }
@@ -251,9 +260,9 @@ def test_power_caps_fit_more_nodes_when_that_raises_throughput() -> None:
 def test_no_cap_without_bounds_and_no_cap_that_loses_throughput() -> None:
     site = {"kind": "datahall", "racks": racks(10, power=40), "headroomPct": 0}
     with pytest.raises(PlacementError):
-        plan_placement(make_spec([{"name": "t", "instanceType": "p5.48xlarge", "count": 40}], site))
+        plan_placement(make_spec([{"name": "t", "kind": "hybrid", "server": "dgx-h100", "count": 40}], site))
     # 31 nodes in 10 racks: a light cap (4 nodes of <= 10 kW per rack) gains more than it costs.
-    deep = {"name": "t", "instanceType": "p5.48xlarge", "count": 31, "gpuPowerCapW": {"min": 200, "max": 700}}
+    deep = {"name": "t", "kind": "hybrid", "server": "dgx-h100", "count": 31, "gpuPowerCapW": {"min": 200, "max": 700}}
     plan = plan_placement(make_spec([deep], site))
     assert plan.domains[0].gpu_power_cap_w is not None
     # 14 kW racks hold one 10.2 kW node; two need 7 kW each, GPUs at 300 W: all ten nodes at ~49%
@@ -278,8 +287,8 @@ def test_power_cap_levels_respect_bounds_and_hardware() -> None:
 
 
 def test_liquid_only_hardware_lands_only_on_liquid_racks(monkeypatch: pytest.MonkeyPatch) -> None:
-    liquid = dataclasses.replace(get_instance_type("p5.48xlarge"), cooling="liquid")
-    monkeypatch.setitem(instance_types(), "p5.48xlarge", liquid)
+    liquid = dataclasses.replace(get_server("dgx-h100"), cooling="liquid")
+    monkeypatch.setitem(servers(), "dgx-h100", liquid)
     site = {
         "kind": "datahall",
         "racks": racks(6, power=75, cooling="rear-door")
@@ -288,8 +297,8 @@ def test_liquid_only_hardware_lands_only_on_liquid_racks(monkeypatch: pytest.Mon
     }
     spec = make_spec(
         [
-            {"name": "t", "instanceType": "p5.48xlarge", "count": 12},
-            {"name": "a", "instanceType": "p4d.24xlarge", "count": 10},
+            {"name": "t", "kind": "hybrid", "server": "dgx-h100", "count": 12},
+            {"name": "a", "kind": "hybrid", "server": "dgx-a100", "count": 10},
         ],
         site,
     )
@@ -299,7 +308,7 @@ def test_liquid_only_hardware_lands_only_on_liquid_racks(monkeypatch: pytest.Mon
     with pytest.raises(PlacementError) as exc:
         plan_placement(
             make_spec(
-                [{"name": "t", "instanceType": "p5.48xlarge", "count": 4}],
+                [{"name": "t", "kind": "hybrid", "server": "dgx-h100", "count": 4}],
                 {"kind": "datahall", "racks": racks(4, power=75, cooling="rear-door")},
             )
         )
@@ -312,9 +321,9 @@ def test_spread_uses_more_racks_than_pack() -> None:
         "racks": racks(8, power=75, cooling="rear-door", per_block=8),
         "headroomPct": 0,
     }
-    pack = plan_placement(make_spec([{"name": "a", "instanceType": "p4d.24xlarge", "count": 8}], site))
+    pack = plan_placement(make_spec([{"name": "a", "kind": "hybrid", "server": "dgx-a100", "count": 8}], site))
     spread = plan_placement(
-        make_spec([{"name": "a", "instanceType": "p4d.24xlarge", "count": 8, "strategy": "spread"}], site)
+        make_spec([{"name": "a", "kind": "hybrid", "server": "dgx-a100", "count": 8, "strategy": "spread"}], site)
     )
     assert sum(1 for r in pack.racks if r.nodes) == 2
     assert sum(1 for r in spread.racks if r.nodes) == 8
@@ -342,12 +351,13 @@ def datahall_specs(draw: st.DrawFn) -> FactorySpec:
     for i in range(draw(st.integers(1, 3))):
         fleet: dict[str, Any] = {
             "name": f"f{i}",
-            "instanceType": draw(st.sampled_from(["p5.48xlarge", "p4d.24xlarge", "p6-b200.48xlarge", "trn1.32xlarge"])),
+            "kind": "hybrid",
+            "server": draw(st.sampled_from(["dgx-h100", "dgx-a100", "dgx-b200", "dgx-h200"])),
             "count": draw(st.integers(1, 40)),
             "strategy": draw(st.sampled_from(["pack", "spread"])),
         }
-        if fleet["instanceType"] != "trn1.32xlarge" and draw(st.booleans()):
-            acc = get_instance_type(fleet["instanceType"]).accelerator
+        if draw(st.booleans()):
+            acc = get_server(fleet["server"]).accelerator
             fleet["gpuPowerCapW"] = {"min": acc.power_limit_min_w, "max": acc.tdp_w}
         fleets.append(fleet)
     site = {
@@ -394,7 +404,7 @@ def brute_force_optimum(spec: FactorySpec) -> tuple[int, int] | None:
     site = spec.site
     assert isinstance(site, DatahallSite)
     rack_list = site.rack_list()
-    fleets = [(f, get_instance_type(f.instance_type)) for f in spec.fleets]
+    fleets = [(f, fleet_hardware(f)) for f in spec.fleets]
 
     def fits(rack: Any, counts: tuple[int, ...]) -> bool:
         kw = sum(n * it.node_power_kw.max for n, (_, it) in zip(counts, fleets, strict=True))
@@ -404,7 +414,7 @@ def brute_force_optimum(spec: FactorySpec) -> tuple[int, int] | None:
             for n, (_, it) in zip(counts, fleets, strict=True)
             if n
         )
-        return cooled and kw <= site.usable_kw(rack) + 1e-9 and units <= rack.rack_units
+        return cooled and kw <= site.usable_kw(rack) + 1e-9 and units <= site.server_units(rack)
 
     def splits(total: int, parts: int) -> list[tuple[int, ...]]:
         if parts == 1:
@@ -452,7 +462,8 @@ def tiny_sites(draw: st.DrawFn) -> FactorySpec:
     fleets = [
         {
             "name": f"f{i}",
-            "instanceType": draw(st.sampled_from(["p5.48xlarge", "p4d.24xlarge", "p6-b200.48xlarge", "trn1.32xlarge"])),
+            "kind": "hybrid",
+            "server": draw(st.sampled_from(["dgx-h100", "dgx-a100", "dgx-b200", "dgx-h200"])),
             "count": draw(st.integers(1, 4)),
         }
         for i in range(draw(st.integers(1, 2)))
@@ -474,8 +485,8 @@ def test_pack_equals_the_brute_force_optimum_on_tiny_sites(spec: FactorySpec) ->
 
 
 def test_a_site_the_greedy_called_full_is_placed() -> None:
-    # Greedy placement put the 14.3 kW p6 nodes in the 52U liquid racks first and then ran out of room
-    # for the p5 fleets; the exact search finds the placement (found by the benchmark's CP-SAT model).
+    # Greedy placement put the 14.3 kW B200 nodes in the 52U liquid racks first and then ran out of room
+    # for the H100 fleets; the exact search finds the placement (found by the benchmark's CP-SAT model).
     site = {
         "kind": "datahall",
         "racks": [
@@ -486,12 +497,13 @@ def test_a_site_the_greedy_called_full_is_placed() -> None:
             {"name": "r4", "powerKw": 30, "cooling": "air", "rackUnits": 24, "block": "b2"},
         ],
         "headroomPct": 10,
+        "reservedUnits": 0,  # the benchmark's instance: servers in every unit
     }
     spec = make_spec(
         [
-            {"name": "f0", "instanceType": "p6-b200.48xlarge", "count": 3},
-            {"name": "f1", "instanceType": "p5.48xlarge", "count": 8},
-            {"name": "f2", "instanceType": "p5.48xlarge", "count": 8},
+            {"name": "f0", "kind": "hybrid", "server": "dgx-b200", "count": 3},
+            {"name": "f1", "kind": "hybrid", "server": "dgx-h100", "count": 8},
+            {"name": "f2", "kind": "hybrid", "server": "dgx-h100", "count": 8},
         ],
         site,
     )
@@ -503,7 +515,7 @@ def test_a_site_the_greedy_called_full_is_placed() -> None:
 def mixed_site(gpus: int, racks_per_block: int = 32) -> FactorySpec:
     """The benchmark's mixed hall: racks cycle air 40 kW/42U, rear-door 75 kW/48U, liquid 120 kW/52U."""
     nodes = gpus // 8
-    mix = (("p5.48xlarge", 0.6), ("p6-b200.48xlarge", 0.3), ("p4d.24xlarge", 0.1))
+    mix = (("dgx-h100", 0.6), ("dgx-b200", 0.3), ("dgx-a100", 0.1))
     kinds = (("air", 40.0, 42), ("rear-door", 75.0, 48), ("liquid", 120.0, 52))
     rack_list = [
         {
@@ -515,8 +527,11 @@ def mixed_site(gpus: int, racks_per_block: int = 32) -> FactorySpec:
         }
         for i in range(-(-nodes * 115 // 400))
     ]
-    fleets = [{"name": f"f{i}", "instanceType": t, "count": round(nodes * s)} for i, (t, s) in enumerate(mix)]
-    return make_spec(fleets, {"kind": "datahall", "racks": rack_list, "headroomPct": 10})
+    fleets = [
+        {"name": f"f{i}", "kind": "hybrid", "server": t, "count": round(nodes * s)} for i, (t, s) in enumerate(mix)
+    ]
+    # The benchmark's racks hold servers in every unit (its bound assumes so): nothing reserved.
+    return make_spec(fleets, {"kind": "datahall", "racks": rack_list, "headroomPct": 10, "reservedUnits": 0})
 
 
 def test_mixed_hall_packs_within_two_percent_of_the_lexicographic_bound() -> None:
@@ -551,8 +566,8 @@ def test_past_the_work_limit_the_greedy_plan_stands(monkeypatch: pytest.MonkeyPa
     }
     spec = make_spec(
         [
-            {"name": "a", "instanceType": "p4d.24xlarge", "count": 9},
-            {"name": "b", "instanceType": "p5.48xlarge", "count": 5},
+            {"name": "a", "kind": "hybrid", "server": "dgx-a100", "count": 9},
+            {"name": "b", "kind": "hybrid", "server": "dgx-h100", "count": 5},
         ],
         site,
     )

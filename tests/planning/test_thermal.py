@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 from aifactory.planning.placement import PlacementPlan, plan_placement
-from aifactory.planning.thermal import INSTALL_PLAN_COLUMNS, install_plan_csv, write_heatmap
+from aifactory.planning.thermal import (
+    EMPTY_COLOUR,
+    HEAT_STOPS,
+    INSTALL_PLAN_COLUMNS,
+    heat_colour,
+    install_plan_csv,
+    rack_used_pct,
+    write_heatmap,
+)
 from aifactory.spec.model import FactorySpec
 
 
@@ -18,8 +26,8 @@ def datahall_plan() -> PlacementPlan:
             "region": "us-east-1",
             "profile": "commercial",
             "fleets": [
-                {"name": "train", "instanceType": "p5.48xlarge", "count": 50},
-                {"name": "inf", "instanceType": "p4d.24xlarge", "count": 12},
+                {"name": "train", "kind": "hybrid", "server": "dgx-h100", "count": 50},
+                {"name": "inf", "kind": "hybrid", "server": "dgx-a100", "count": 12},
             ],
             "site": {"kind": "datahall", "racks": 30},
         }
@@ -57,3 +65,28 @@ def test_heatmap_needs_racks(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="no data-hall racks"):
         write_heatmap(plan_placement(spec), tmp_path / "x.png")
+
+
+def test_install_plan_names_the_server_model_and_its_u_range() -> None:
+    rows = list(csv.DictReader(io.StringIO(install_plan_csv(datahall_plan()))))
+    first = next(r for r in rows if r["hostname"] == "train-0001")
+    assert (first["server"], first["instance_type"]) == ("dgx-h100", "")
+    assert int(first["u_top"]) == int(first["u_position"]) + int(first["rack_units"]) - 1
+
+
+def test_heat_colours_show_headroom_from_low_to_high_utilisation() -> None:
+    # A packed rack sits at its budget, which keeps the headroom free: with 10% headroom it is at 90% of
+    # what it can deliver, so it is not drawn in the limit's red (0.2 drew every packed rack red).
+    plan = datahall_plan()
+    packed = max(plan.racks, key=lambda r: r.load_kw)
+    assert packed.load_kw > 0.85 * packed.budget_kw
+    pct = rack_used_pct(packed)
+    assert pct is not None and pct < 91
+    assert heat_colour(pct) != heat_colour(100.0) == HEAT_STOPS[-1][1]
+    # Low, middle and high utilisation get distinct colours that redden as power rises.
+    shades = [heat_colour(p) for p in (0, 20, 40, 60, 80, 100)]
+    assert len(set(shades)) == len(shades)
+    reds = [int(c[1:3], 16) for c in shades[:4]]
+    greens = [int(c[3:5], 16) for c in shades[3:]]
+    assert reds == sorted(reds) and greens == sorted(greens, reverse=True)
+    assert heat_colour(None) == EMPTY_COLOUR and rack_used_pct(next(r for r in plan.racks if not r.nodes)) is None

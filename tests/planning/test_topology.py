@@ -79,7 +79,7 @@ def test_datahall_outputs_agree_and_conf_is_compact() -> None:
         {
             "region": "us-east-1",
             "profile": "commercial",
-            "fleets": [{"name": "train", "instanceType": "p5.48xlarge", "count": 100}],
+            "fleets": [{"name": "train", "kind": "hybrid", "server": "dgx-h100", "count": 100}],
             "site": {"kind": "datahall", "racks": 40},
         }
     )
@@ -126,6 +126,10 @@ def specs(draw: st.DrawFn) -> FactorySpec:
     if draw(st.booleans()):
         site = {"kind": "aws", "maxNodesPerDomain": draw(st.one_of(st.none(), st.integers(1, 20)))}
     else:
+        # A data hall racks the customer's own servers.
+        for fleet in fleets:
+            model = {"p5.48xlarge": "dgx-h100", "p4d.24xlarge": "dgx-a100", "trn1.32xlarge": "dgx-h200"}
+            fleet.update(kind="hybrid", server=model[fleet.pop("instanceType")])
         site = {
             "kind": "datahall",
             "racks": draw(st.integers(1, 80)),

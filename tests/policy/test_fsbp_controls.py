@@ -385,7 +385,7 @@ def test_advisory_where_users_differ_mandatory_in_sovereign_stacks() -> None:
 def plans() -> dict[str, dict[str, Any]]:
     from aifactory.cli.planrun import plan_stack
 
-    return {stack: plan_stack(stack).as_json() for stack in ("commercial-us", "sovereign-eu", "slurm-datahall")}
+    return {stack: plan_stack(stack).as_json() for stack in ("commercial-us", "sovereign-eu", "slurm-aws")}
 
 
 def _find(plan: dict[str, Any], rtype: str, name_part: str = "") -> dict[str, Any]:
@@ -496,7 +496,7 @@ def test_weakened_plan_is_caught(
     assert expected <= new, new
 
 
-@pytest.mark.parametrize("stack", ["commercial-us", "sovereign-eu", "slurm-datahall"])
+@pytest.mark.parametrize("stack", ["commercial-us", "sovereign-eu", "slurm-aws"])
 def test_example_plans_meet_the_mandatory_controls(stack: str, plans: dict[str, dict[str, Any]]) -> None:
     from aifactory.cli.planrun import policy_verdicts
 
@@ -515,7 +515,7 @@ def test_every_vpc_default_security_group_is_closed(plans: dict[str, dict[str, A
 
 
 def test_slurm_head_without_egress_sends_only_inside_the_vpc_and_to_s3(plans: dict[str, dict[str, Any]]) -> None:
-    plan = plans["slurm-datahall"]
+    plan = plans["slurm-aws"]
     head = _find(plan, SG, "slurm-head")["inputs"]
     vpc = _find(plan, VPC)["inputs"]
     assert [r.get("cidrBlocks") for r in head["egress"] if r.get("cidrBlocks")] == [[vpc["cidrBlock"]]]

@@ -629,6 +629,15 @@ def test_rack_cooling_class_of_the_hardware(monkeypatch: pytest.MonkeyPatch) -> 
     assert ok == []
 
 
+def test_rack_cooling_class_of_the_customer_s_servers() -> None:
+    # GB200 NVL72 in the server catalog needs liquid cooling (NVIDIA DGX GB Rack Scale Systems User Guide).
+    nodes = [{"name": "nvl-0001", "server": "gb200-nvl72"}]
+    messages = validate_stack("rack-power-and-cooling", factory([rack("r1", "air", 40.0, 14.3, nodes)]), base=SOVEREIGN)
+    assert any("gb200-nvl72 that needs liquid cooling" in m for m in messages), messages
+    ok = validate_stack("rack-power-and-cooling", factory([rack("r1", "liquid", 130.0, 14.3, nodes)]), base=SOVEREIGN)
+    assert ok == []
+
+
 def test_rack_limits_are_configurable() -> None:
     messages = validate_stack(
         "rack-power-and-cooling",

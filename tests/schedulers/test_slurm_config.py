@@ -65,7 +65,8 @@ DATAHALL_1024: dict[str, Any] = {
         "registryMirror": "mirror.example.internal/ai",
     },
     "aifactory:fleets": [
-        {"name": "train", "instanceType": "p5.48xlarge", "count": 128, "availabilityZone": "us-east-1a"}
+        # The customer's own servers, static Slurm nodes in their data hall (no EC2 instance).
+        {"name": "train", "kind": "hybrid", "server": "dgx-h100", "count": 128}
     ],
     "aifactory:site": {
         "kind": "datahall",

@@ -154,16 +154,12 @@ def test_every_number_has_a_unit() -> None:
     assert stack_schema()["$defs"]["Fleet"]["properties"]["rootVolumeGiB"][UNIT_KEY] == "GiB"
 
 
-# The server catalog of hybrid fleets lands with issue 14 (data halls); no name to show yet.
-NO_EXAMPLE = {"aifactory:fleets[].server"}
-
-
 def test_every_reference_row_has_type_default_description_and_example() -> None:
     rows = reference_rows()
     assert len(rows) > 100
     for row in rows:
         assert row.type and row.default and row.description, row
-        assert row.example or row.key in NO_EXAMPLE, row.key
+        assert row.example, row.key
 
 
 def test_the_reference_names_every_leaf_key_of_the_example_stacks() -> None:

@@ -6,19 +6,24 @@ import dataclasses
 from typing import Any
 
 import pytest
-from aifactory.catalog.instance_types import get_instance_type, instance_types
+from aifactory.catalog.servers import get_server, servers
 from aifactory.spec.errors import ConfigError
 from aifactory.spec.loading import spec_from_config
 
 from tests.stackfiles import PINNED_IMAGES
 
+EC2_FLEET = {"name": "train", "instanceType": "p5.48xlarge", "count": 4}
+HALL_FLEET = {"name": "train", "kind": "hybrid", "server": "dgx-h100", "count": 4}
+"""A data hall racks the customer's own servers: its stacks' default fleet is a hybrid one."""
+
 
 def config(fleets: list[dict[str, Any]] | None = None, site: dict[str, Any] | None = None) -> dict[str, Any]:
+    hall = site is not None and site.get("kind") == "datahall"
     cfg: dict[str, Any] = {
         "aws:region": "us-east-1",
         "aifactory:profile": "commercial",
         "aifactory:images": PINNED_IMAGES,
-        "aifactory:fleets": fleets or [{"name": "train", "instanceType": "p5.48xlarge", "count": 4}],
+        "aifactory:fleets": fleets or [HALL_FLEET if hall else EC2_FLEET],
     }
     if site is not None:
         cfg["aifactory:site"] = site
@@ -93,7 +98,7 @@ def test_rack_that_holds_no_node() -> None:
 
 
 def test_liquid_only_hardware_without_liquid_racks(monkeypatch: pytest.MonkeyPatch) -> None:
-    liquid = dataclasses.replace(get_instance_type("p5.48xlarge"), cooling="liquid")
-    monkeypatch.setitem(instance_types(), "p5.48xlarge", liquid)
+    liquid = dataclasses.replace(get_server("dgx-h100"), cooling="liquid")
+    monkeypatch.setitem(servers(), "dgx-h100", liquid)
     text = error_text(config(site={"kind": "datahall", "racks": [rack("a")]}))
-    assert "aifactory:fleets[0].instanceType" in text and "liquid" in text
+    assert "aifactory:fleets[0].server" in text and "liquid" in text
