@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from ..catalog.instance_types import InstanceType, get_instance_type
 from ..catalog.power_curves import relative_throughput
-from ..kubernetes_names import AWS_NETWORK_LAYERS, HOSTNAME_LABEL
+from ..kubernetes_names import AWS_TOPOLOGY_NAMES, HOSTNAME_LABEL, aws_topology_levels
 from ..spec.errors import ConfigIssue, config_path
 from ..spec.model import FactorySpec, Fleet
 from ..spec.site import COOLING_RANK, ROOT_SWITCH, AwsSite, DatahallSite, Rack
@@ -32,6 +32,8 @@ LABEL_RACK = "topology.aifactory.io/rack"
 LABEL_DOMAIN = "topology.aifactory.io/domain"
 LABEL_FLEET = "topology.aifactory.io/fleet"
 LABEL_GPU_POWER_CAP = "aifactory.io/gpu-power-cap-w"
+DATAHALL_TOPOLOGY = "aifactory"
+"""The Kueue Topology of a data hall (block, rack, host)."""
 # Partition placement groups hold at most 7 partitions per AZ (EC2 user guide, "Placement groups").
 MAX_PARTITIONS = 7
 CAP_STEP_W = 25  # granularity of the power-cap search; nvidia-smi accepts whole watts
@@ -118,11 +120,52 @@ class PlacementPlan:
     def domains_for(self, fleet: str) -> tuple[Domain, ...]:
         return tuple(d for d in self.domains if d.fleet == fleet)
 
-    def kueue_topology_levels(self) -> list[str]:
-        """Node label keys, broadest first, `kubernetes.io/hostname` last."""
+    def kueue_topology_levels(self) -> list[str] | None:
+        """The data hall's one Topology: node label keys, broadest first, `kubernetes.io/hostname` last.
+
+        None on AWS, where each fleet's levels are the EC2 network layers of its instance type
+        (`kueue_topologies`)."""
         if self.site == "aws":
-            return [*AWS_NETWORK_LAYERS, HOSTNAME_LABEL]
+            return None
         return [LABEL_BLOCK, LABEL_RACK, HOSTNAME_LABEL]
+
+    def kueue_topology_of(self, fleet: str) -> str | None:
+        """The Kueue Topology a fleet's ResourceFlavor names; None for an EC2 type without topology."""
+        domains = self.domains_for(fleet)
+        if not domains:
+            return None
+        if self.site != "aws":
+            return DATAHALL_TOPOLOGY
+        layers = get_instance_type(domains[0].instance_type).network_node_layers
+        return None if layers is None else AWS_TOPOLOGY_NAMES[layers]
+
+    def kueue_topologies(self) -> dict[str, list[str]]:
+        """Every Topology the fleets use, by name: one per EC2 layer count in use, or the data hall's."""
+        levels = self.kueue_topology_levels()
+        if levels is not None:
+            return {DATAHALL_TOPOLOGY: levels}
+        used = {get_instance_type(d.instance_type).network_node_layers for d in self.domains}
+        return {AWS_TOPOLOGY_NAMES[n]: list(aws_topology_levels(n)) for n in sorted(n for n in used if n is not None)}
+
+    def topology_notes(self) -> list[dict[str, str]]:
+        """Fleets whose instance type has no EC2 topology: their flavor has no Topology, so Kueue
+        places their pods without topology-aware scheduling (EC2 user guide, "Prerequisites for
+        Amazon EC2 topology", "Instance types")."""
+        if self.site != "aws":
+            return []
+        notes = []
+        for fleet in dict.fromkeys(d.fleet for d in self.domains):
+            itype = self.domains_for(fleet)[0].instance_type
+            if get_instance_type(itype).network_node_layers is None:
+                notes.append(
+                    {
+                        "fleet": fleet,
+                        "instance_type": itype,
+                        "note": f"{itype} has no EC2 instance topology (DescribeInstanceTopology does not support it): "
+                        "no network-node-layer labels, no Kueue Topology for its flavor, no Slurm switches",
+                    }
+                )
+        return notes
 
     def summary(self) -> dict[str, Any]:
         """JSON-able report: power, PUE, fullest rack, capping cost, racks and domains."""
@@ -147,6 +190,14 @@ class PlacementPlan:
                 "used_pct": round(100 * fullest.load_kw / fullest.budget_kw, 1) if fullest.budget_kw else 0.0,
             },
             "gpus_capped": capped,
+            "kueue_topologies": {
+                name: {
+                    "levels": levels,
+                    "fleets": sorted({d.fleet for d in self.domains if self.kueue_topology_of(d.fleet) == name}),
+                }
+                for name, levels in self.kueue_topologies().items()
+            },
+            "topology_notes": self.topology_notes(),
             "throughput_given_up_pct": round(100 * lost / gpus, 2) if gpus else 0.0,
             "racks": [
                 {
@@ -231,8 +282,12 @@ def _throughput(itype: InstanceType, cap_w: int | None) -> float:
     return relative_throughput(itype.accelerator.model, itype.accelerator.tdp_w, cap_w)
 
 
-def _fleet_labels(fleet: Fleet, domain: str, block: str, cap_w: int | None) -> dict[str, str]:
-    labels = {LABEL_FLEET: fleet.name, LABEL_BLOCK: block, LABEL_DOMAIN: domain}
+def _fleet_labels(fleet: Fleet, domain: str, block: str | None, cap_w: int | None) -> dict[str, str]:
+    """The fleet, and in a data hall the network block and domain; on AWS (`block` None) no switch
+    label: EC2's own `topology.k8s.aws/network-node-layer-N` labels say where a node really is."""
+    labels = {LABEL_FLEET: fleet.name}
+    if block is not None:
+        labels |= {LABEL_BLOCK: block, LABEL_DOMAIN: domain}
     if cap_w is not None:
         labels[LABEL_GPU_POWER_CAP] = str(cap_w)
     return labels
@@ -303,7 +358,7 @@ def _plan_aws(spec: FactorySpec, site: AwsSite) -> PlacementPlan:
                     gpu_power_cap_w=cap,
                     block=name,
                     racks=(),
-                    labels=_fleet_labels(fleet, name, name, cap),
+                    labels=_fleet_labels(fleet, name, None, cap),
                     node_power_kw=kw,
                     gpus_per_node=itype.gpus,
                     relative_throughput=_throughput(itype, cap),
@@ -318,12 +373,13 @@ def _plan_aws(spec: FactorySpec, site: AwsSite) -> PlacementPlan:
                 groups.append(PlacementGroup(f"{fleet.name}-partition-{g}", fleet.name, "partition", count))
     if issues:
         raise PlacementError(issues)
-    leaves = tuple(Switch(d.name, nodes=d.hostnames) for d in domains)
-    root = Switch(ROOT_SWITCH, switches=tuple(d.name for d in domains))
+    # No planned switch tree on EC2: nobody knows before launch which network nodes an instance
+    # lands under. The Slurm head builds its tree from DescribeInstanceTopology (`ec2_topology`),
+    # Kueue reads EKS's network-node-layer labels (EC2 user guide, "Amazon EC2 topology").
     return PlacementPlan(
         site="aws",
         domains=tuple(domains),
-        switch_tree=SwitchTree((root, *leaves)),
+        switch_tree=SwitchTree(),
         placement_groups=tuple(groups),
     )
 
