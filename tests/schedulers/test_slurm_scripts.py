@@ -287,6 +287,9 @@ def test_head_without_measured_topology_has_no_refresh() -> None:
     assert "aifactory-topology" not in head("none", False)
 
 
+PAIRS = [["train-0001", "i-0p500000000000000"], ["train-0002", "i-0p500000000000005"]]
+
+
 def test_refresh_runs_the_program_and_reconfigures_only_on_change(tmp_path: Path) -> None:
     """The refresh script as the head runs it, with `aws` and `scontrol` stubbed by recorded answers."""
     from aifactory.planning import ec2_topology
@@ -311,7 +314,7 @@ def test_refresh_runs_the_program_and_reconfigures_only_on_change(tmp_path: Path
         "#!/bin/bash\n"
         f'echo "$*" >>{tmp_path}/aws.log\n'
         'case "$2" in\n'
-        '  describe-instances) echo \'[["train-0001", "i-0p500000000000000"], ["train-0002", "i-0p500000000000005"]]\' ;;\n'
+        f"  describe-instances) echo {shlex.quote(json.dumps(PAIRS))} ;;\n"
         f"  describe-instance-topology) cat {fixture} ;;\n"
         "esac\n"
     )
