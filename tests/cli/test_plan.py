@@ -423,3 +423,15 @@ def test_policy_check_catches_a_broken_sovereign_plan(
     assert main(["policy-check", str(path), "--json"]) == 1
     reported = {v["policy"] for v in json.loads(capsys.readouterr().out)["violations"]}
     assert policy in reported
+
+
+def test_plan_notes_fleets_whose_type_has_no_ec2_topology(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stack = write_stack(tmp_path, "topo", base())  # p5 (3 layers) and g6.8xlarge (no EC2 topology)
+    assert main(["plan", str(stack)]) == 0
+    out = capsys.readouterr().out
+    assert "note: fleet eval: g6.8xlarge has no EC2 instance topology" in out
+    assert "kueue topology aifactory" in out and "topology.k8s.aws/network-node-layer-3 > kubernetes.io/hostname" in out
+    assert main(["plan", str(stack), "--json"]) == 0
+    placement = json.loads(capsys.readouterr().out)["summary"]["placement"]
+    assert [n["fleet"] for n in placement["topology_notes"]] == ["eval"]
+    assert placement["kueue_topologies"]["aifactory"]["fleets"] == ["train"]
