@@ -26,7 +26,10 @@ def aws_network_layers(layers: int) -> tuple[str, ...]:
 AWS_NETWORK_LAYERS: tuple[str, ...] = aws_network_layers(3)
 """The three layers every supported type reports."""
 
-AWS_TOPOLOGY_NAMES: dict[int, str] = {3: "aifactory", 4: "aifactory-4-layer"}
+TOPOLOGY_NAME = "aifactory"
+"""0.1's one Kueue Topology: a data hall's, the one a caller's own levels get, and EC2's three-layer one."""
+
+AWS_TOPOLOGY_NAMES: dict[int, str] = {3: TOPOLOGY_NAME, 4: f"{TOPOLOGY_NAME}-4-layer"}
 """Kueue Topology per EC2 layer count. The three-layer one keeps 0.1's name and levels: a
 ResourceFlavor's `topologyName` is immutable (ResourceFlavor CEL rule, kueue
 apis/kueue/v1beta2/resourceflavor_types.go @v0.19.2), so renaming it would strand every flavor."""

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from ..catalog.instance_types import InstanceType, get_instance_type
 from ..catalog.power_curves import relative_throughput
-from ..kubernetes_names import AWS_TOPOLOGY_NAMES, HOSTNAME_LABEL, aws_topology_levels
+from ..kubernetes_names import AWS_TOPOLOGY_NAMES, HOSTNAME_LABEL, TOPOLOGY_NAME, aws_topology_levels
 from ..spec.errors import ConfigIssue, config_path
 from ..spec.model import FactorySpec, Fleet
 from ..spec.site import COOLING_RANK, ROOT_SWITCH, AwsSite, DatahallSite, Rack
@@ -32,7 +32,7 @@ LABEL_RACK = "topology.aifactory.io/rack"
 LABEL_DOMAIN = "topology.aifactory.io/domain"
 LABEL_FLEET = "topology.aifactory.io/fleet"
 LABEL_GPU_POWER_CAP = "aifactory.io/gpu-power-cap-w"
-DATAHALL_TOPOLOGY = "aifactory"
+DATAHALL_TOPOLOGY = TOPOLOGY_NAME
 """The Kueue Topology of a data hall (block, rack, host)."""
 # Partition placement groups hold at most 7 partitions per AZ (EC2 user guide, "Placement groups").
 MAX_PARTITIONS = 7

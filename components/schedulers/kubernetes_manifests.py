@@ -21,7 +21,7 @@ from itertools import pairwise
 from typing import Any
 
 from ..catalog.instance_types import get_instance_type
-from ..kubernetes_names import AWS_TOPOLOGY_NAMES, KUEUE_API, aws_topology_levels
+from ..kubernetes_names import AWS_TOPOLOGY_NAMES, KUEUE_API, TOPOLOGY_NAME, aws_topology_levels
 from ..spec.model import Taint
 from ..spec.scheduler import Queue
 
@@ -53,7 +53,7 @@ SYSTEM_NAMESPACE = "aifactory-system"
 # Kueue requires the hostname level last (Topology CEL rule, apis/kueue/v1beta2/topology_types.go
 # @v0.19.2).
 AWS_TOPOLOGY_LEVELS: tuple[str, ...] = aws_topology_levels(3)
-DEFAULT_TOPOLOGY = AWS_TOPOLOGY_NAMES[3]
+DEFAULT_TOPOLOGY = TOPOLOGY_NAME
 """The one Topology's name when the caller gives the levels (0.1's name)."""
 
 # Extended resources advertised by the device plugins: NVIDIA k8s-device-plugin (`nvidia.com/gpu`),
