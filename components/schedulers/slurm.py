@@ -649,10 +649,13 @@ def _head_topology(cluster: str, version: str, hostnames: list[str]) -> dict[str
     bad = [h for h in hostnames if not _LABEL.match(h)]
     if bad:
         raise ValueError(f"hostnames {bad!r} are not DNS labels")
-    program = Path(ec2_topology.__file__).read_text()
+    program = Path(ec2_topology.__file__).read_text().rstrip("\n")
+    # Written through a quoted here-document: no line of it may end the document early.
+    if "AIFACTORY_PROGRAM" in program.splitlines():
+        raise ValueError("the topology program contains its here-document delimiter")
     fmt = "yaml" if topology_file_name(version) == "topology.yaml" else "conf"
     return {
-        "program": _b64(program),
+        "program": program,
         "program_path": TOPOLOGY_PROGRAM,
         "nodes": _b64(json.dumps(hostnames)),
         "nodes_path": TOPOLOGY_NODES,

@@ -342,3 +342,10 @@ def test_measured_topology_gives_the_head_read_only_ec2_topology_and_a_refresh(p
     # The compute nodes' roles get nothing new, and a planned tree (data hall) keeps no refresh.
     assert not [r for r in _of(plain, "aws:iam/rolePolicy:RolePolicy") if r.name == "slurm-head-topology"]
     assert "aifactory-topology" not in _user_data(plain)
+
+
+def test_head_user_data_with_the_topology_program_fits_ec2s_limit() -> None:
+    # EC2 user guide, "Run commands when you launch an EC2 instance with user data input": user data
+    # is limited to 16 KB before base64; the head's is gzipped (cloud-init accepts that).
+    measured = _plan(accounting=True, kms=KMS, egress="none", measured_topology=True)
+    assert len(base64.b64decode(_head(measured).inputs["userDataBase64"])) < 16 * 1024

@@ -273,7 +273,8 @@ def test_head_ships_the_translation_module_itself_and_the_planned_names() -> Non
     script = head_measuring("none")
     blobs = re.findall(r"<<'AIFACTORY_FILE'\n(.*?)\nAIFACTORY_FILE", script, re.S)
     decoded = [base64.b64decode(b).decode() for b in blobs]
-    assert Path(ec2_topology.__file__).read_text() in decoded
+    program = script.split("<<'AIFACTORY_PROGRAM'\n", 1)[1].split("\nAIFACTORY_PROGRAM\n", 1)[0]
+    assert program + "\n" == Path(ec2_topology.__file__).read_text()
     assert json.dumps(["train-0001", "train-0002"]) in decoded
     assert "--format 'conf'" in script and "--output '/etc/slurm/topology.conf'" in script
     assert "aws ec2 describe-instance-topology" in script and "aws ec2 describe-instances" in script

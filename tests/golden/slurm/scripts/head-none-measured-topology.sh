@@ -131,9 +131,267 @@ bash /etc/slurm/reservations.sh
 # file with: every node unreported) and reconfigures slurmctld when it changed (topology.conf(5):
 # changes take effect on `scontrol reconfigure`). Configless slurmd fetch it from slurmctld.
 install -d -m 0755 /usr/local/lib/aifactory
-base64 -d >'/usr/local/lib/aifactory/ec2_topology.py' <<'AIFACTORY_FILE'
-IiIiU2x1cm0ncyBzd2l0Y2ggdHJlZSBmcm9tIEVDMidzIG1lYXN1cmVkIHRvcG9sb2d5OiBEZXNjcmliZUluc3RhbmNlVG9wb2xvZ3kgYW5zd2VycyAtPiB0b3BvbG9neS5jb25mL3lhbWwuCgpOb2JvZHkga25vd3MgYmVmb3JlIGxhdW5jaCB3aGljaCBuZXR3b3JrIG5vZGVzIGFuIGluc3RhbmNlIGxhbmRzIHVuZGVyLCBzbyBvbiBBV1MgdGhlIFNsdXJtIGhlYWQKbm9kZSBidWlsZHMgaXRzIHRvcG9sb2d5IGZyb20gd2hhdCBFQzIgcmVwb3J0cyBmb3IgdGhlIHJ1bm5pbmcgbm9kZXMsIGFuZCB0aGlzIG1vZHVsZSBpcyB0aGUgb25lCnRyYW5zbGF0aW9uOiB0aGUgcGxhbiByZW5kZXJzIHRoZSBmaXJzdCBmaWxlIHdpdGggaXQgKGV2ZXJ5IG5vZGUgbm90IHlldCByZXBvcnRlZCkgYW5kIHRoZSBoZWFkCnJ1bnMgdGhpcyBzYW1lIGZpbGUgYXMgYSBwcm9ncmFtIChgcHl0aG9uMyBlYzJfdG9wb2xvZ3kucHkgLi4uYCwgd3JpdHRlbiB0aGVyZSBieSBpdHMgdXNlciBkYXRhKQp3aGVuZXZlciB0aGUgYW5zd2VycyBjaGFuZ2UuIFN0YW5kYXJkIGxpYnJhcnkgb25seTogdGhlIGhlYWQncyBVYnVudHUgMjQuMDQgaW1hZ2UgaGFzIHB5dGhvbjMgYnV0Cm5vdCBib3RvMzsgdGhlIEFXUyBDTEkgbWFrZXMgdGhlIGNhbGxzLgoKV2hhdCBFQzIgYW5zd2VycyAoRUMyIEFQSSByZWZlcmVuY2UsIERlc2NyaWJlSW5zdGFuY2VUb3BvbG9neTsgYm90b2NvcmUgZWMyIHNlcnZpY2UtMi5qc29uCmBEZXNjcmliZUluc3RhbmNlVG9wb2xvZ3lSZXN1bHRgIC0+IGBJbnN0YW5jZXNbXWAgb2YgYEluc3RhbmNlVG9wb2xvZ3lgOiBJbnN0YW5jZUlkLCBJbnN0YW5jZVR5cGUsCkdyb3VwTmFtZSwgTmV0d29ya05vZGVzLCBBdmFpbGFiaWxpdHlab25lLCBab25lSWQsIENhcGFjaXR5QmxvY2tJZCk6CgoqIGBOZXR3b3JrTm9kZXNgIGlzIGEgdG9wLWRvd24gdmlldyBvZiB0aGUgaGllcmFyY2h5OiB0aGUgZmlyc3Qgbm9kZSBpcyB0aGUgdG9wIGxheWVyLCB0aGUgbGFzdCB0aGUKICBub2RlIHRoZSBpbnN0YW5jZSBjb25uZWN0cyB0byAoRUMyIHVzZXIgZ3VpZGUsICJIb3cgQW1hem9uIEVDMiB0b3BvbG9neSB3b3JrcyIpLiBUeXBlcyByZXBvcnQgMwogIG9yIDQgbGF5ZXJzIChFQzIgdXNlciBndWlkZSwgIlByZXJlcXVpc2l0ZXMgZm9yIEFtYXpvbiBFQzIgdG9wb2xvZ3kiKTsgYSBjbHVzdGVyIG1heSBtaXggYm90aC4KKiBJdCBpcyBlbXB0eSBvciBhYnNlbnQgd2hpbGUgdGhlIGluc3RhbmNlIGlzIG5vdCBgcnVubmluZ2Agb3IgaXRzIHR5cGUgaXMgdW5zdXBwb3J0ZWQgKHNhbWUKICBzaGFwZSdzIGRvY3VtZW50YXRpb24pOiBzdWNoIG5vZGVzIGFyZSAibm90IHlldCByZXBvcnRlZCIuCgpIb3cgaXQgbWFwcyB0byBTbHVybSdzIHRvcG9sb2d5L3RyZWUgKHRvcG9sb2d5LmNvbmYoNSksIHRvcG9sb2d5LnlhbWwoNSkgZnJvbSBTbHVybSAyNS4wNSk6CgoqIGV2ZXJ5IG5ldHdvcmsgbm9kZSBpcyBhIHN3aXRjaCBuYW1lZCBieSBpdHMgaWQgKGBubi0uLi5gKTsgYSBib3R0b20gbm9kZSBsaXN0cyBpdHMgU2x1cm0gbm9kZXMsCiAgYW4gdXBwZXIgb25lIGl0cyBjaGlsZCBuZXR3b3JrIG5vZGVzOwoqIHRoZSB0b3AtbGF5ZXIgbm9kZXMgb2Ygb25lIEF2YWlsYWJpbGl0eSBab25lIGhhbmcgdW5kZXIgYSBzd2l0Y2ggbmFtZWQgYnkgdGhlIHpvbmUgaWQKICAoYHpvbmUtdXNlMS1hejRgKTogdGhlIGluc3RhbmNlcyBvZiBhIHpvbmUgY2FuIHJlYWNoIGVhY2ggb3RoZXIsIGFuZCB0b3BvbG9neS90cmVlIGxldHMgYSBqb2IKICBzcGFuIG9ubHkgbm9kZXMgY29ubmVjdGVkIHRocm91Z2ggb25lIHN3aXRjaCB0cmVlICh0b3BvbG9neS5jb25mKDUpOiAiSm9icyBjYW4gb25seSBzcGFuIG5vZGVzCiAgY29ubmVjdGVkIGJ5IHRoZSBzYW1lIHN3aXRjaCBmYWJyaWMiKTsKKiBub2RlcyBub3QgeWV0IHJlcG9ydGVkIHNpdCBvbiBhIGxlYWYgc3dpdGNoIGB1bnJlcG9ydGVkYDsgd2hlbiB0aGVyZSBpcyBtb3JlIHRoYW4gb25lIHpvbmUsIG9yCiAgcmVwb3J0ZWQgYW5kIHVucmVwb3J0ZWQgbm9kZXMsIGEgYHJlZ2lvbmAgc3dpdGNoIGpvaW5zIHRoZW0sIGZvciB0aGUgc2FtZSByZWFzb247CiogYSBuZXR3b3JrIG5vZGUgdGhhdCBpcyB0aGUgYm90dG9tIG9mIGEgMy1sYXllciBpbnN0YW5jZSBhbmQgYWJvdmUgYSA0LWxheWVyIG9uZSBrZWVwcyBpdHMKICBpbnN0YW5jZXMgb24gYSBjaGlsZCBsZWFmIGA8bm4+LWhvc3RzYCwgc28gZXZlcnkgc3dpdGNoIGxpc3RzIGVpdGhlciBub2RlcyBvciBzd2l0Y2hlcy4KIiIiCgpmcm9tIF9fZnV0dXJlX18gaW1wb3J0IGFubm90YXRpb25zCgppbXBvcnQgYXJncGFyc2UKaW1wb3J0IGpzb24KaW1wb3J0IG9zCmltcG9ydCByZQppbXBvcnQgc3lzCmltcG9ydCB0ZW1wZmlsZQpmcm9tIGNvbGxlY3Rpb25zLmFiYyBpbXBvcnQgSXRlcmFibGUsIE1hcHBpbmcsIFNlcXVlbmNlCmZyb20gZGF0YWNsYXNzZXMgaW1wb3J0IGRhdGFjbGFzcwpmcm9tIGl0ZXJ0b29scyBpbXBvcnQgcGFpcndpc2UKZnJvbSB0eXBpbmcgaW1wb3J0IEFueQoKVU5SRVBPUlRFRCA9ICJ1bnJlcG9ydGVkIgpSRUdJT04gPSAicmVnaW9uIgpaT05FX1BSRUZJWCA9ICJ6b25lLSIKSE9TVFNfU1VGRklYID0gIi1ob3N0cyIKCiMgTmV0d29yayBub2RlIGlkcyBhcyBFQzIgcHJpbnRzIHRoZW0gKGBubi1lNTA0OTBhMjM3Y2IwZjAxYWAsIEVLUyB1c2VyIGd1aWRlICJQbGFjZSBkaXN0cmlidXRlZAojIEFJL01MIHdvcmtsb2FkcyB3aXRoIG5ldHdvcmsgdG9wb2xvZ3kgbGFiZWxzIik7IFNsdXJtIHN3aXRjaCBuYW1lcyBhcmUgYXQgbW9zdCA2NCBjaGFyYWN0ZXJzCiMgKHRvcG9sb2d5LnlhbWwoNSksIGBzd2l0Y2hgKSwgc28gYW4gaWQgbGVhdmVzIHJvb20gZm9yIHRoZSBgLWhvc3RzYCBzdWZmaXguCl9ORVRXT1JLX05PREUgPSByZS5jb21waWxlKHIiXm5uLVswLTlhLXpdezEsNTJ9XFoiKQojIFpvbmUgaWRzIHN1Y2ggYXMgdXNlMS1hejQgb3IgdXN3Mi1sYXgxLWF6MSAoRUMyIHVzZXIgZ3VpZGUsICJBWiBJRHMiKS4KX1pPTkVfSUQgPSByZS5jb21waWxlKHIiXlthLXowLTldKygtW2EtejAtOV0rKXsxLDR9XFoiKQojIFNsdXJtIG5vZGUgbmFtZXMgYXJlIHRoZSBub2RlcycgaG9zdCBuYW1lcyAoUkZDIDExMjMgbGFiZWxzKSwgYXMgdGhlIGhlYWQncyBzbHVybS5jb25mIGxpc3RzIHRoZW0uCl9IT1NUID0gcmUuY29tcGlsZShyIl5bYS16MC05XShbYS16MC05LV17MCw2MX1bYS16MC05XSk/XFoiKQoKCmNsYXNzIFRvcG9sb2d5RXJyb3IoVmFsdWVFcnJvcik6CiAgICAiIiJUaGUgYW5zd2VycyBjYW5ub3QgYmUgb25lIHN3aXRjaCB0cmVlIChhIG1hbGZvcm1lZCBpZCwgYSBuZXR3b3JrIG5vZGUgdW5kZXIgdHdvIHBhcmVudHMpLiIiIgoKCkBkYXRhY2xhc3MoZnJvemVuPVRydWUpCmNsYXNzIFN3aXRjaDoKICAgICIiIkEgbGVhZiBsaXN0cyBTbHVybSBub2RlcywgYW4gdXBwZXIgc3dpdGNoIGxpc3RzIGNoaWxkIHN3aXRjaGVzOyBuZXZlciBib3RoLiIiIgoKICAgIG5hbWU6IHN0cgogICAgbm9kZXM6IHR1cGxlW3N0ciwgLi4uXSA9ICgpCiAgICBzd2l0Y2hlczogdHVwbGVbc3RyLCAuLi5dID0gKCkKCgpkZWYgaW5zdGFuY2VzX2J5X2lkKGFuc3dlcnM6IEl0ZXJhYmxlW01hcHBpbmdbc3RyLCBBbnldXSkgLT4gZGljdFtzdHIsIE1hcHBpbmdbc3RyLCBBbnldXToKICAgICIiIkluc3RhbmNlSWQgLT4gSW5zdGFuY2VUb3BvbG9neSBvdmVyIGV2ZXJ5IHBhZ2Ugb2YgRGVzY3JpYmVJbnN0YW5jZVRvcG9sb2d5IGFuc3dlcnMuIiIiCiAgICBvdXQ6IGRpY3Rbc3RyLCBNYXBwaW5nW3N0ciwgQW55XV0gPSB7fQogICAgZm9yIHBhZ2UgaW4gYW5zd2VyczoKICAgICAgICBmb3IgaXRlbSBpbiBwYWdlLmdldCgiSW5zdGFuY2VzIikgb3IgW106CiAgICAgICAgICAgIGluc3RhbmNlX2lkID0gaXRlbS5nZXQoIkluc3RhbmNlSWQiKQogICAgICAgICAgICBpZiBpc2luc3RhbmNlKGluc3RhbmNlX2lkLCBzdHIpOgogICAgICAgICAgICAgICAgb3V0W2luc3RhbmNlX2lkXSA9IGl0ZW0KICAgIHJldHVybiBvdXQKCgpkZWYgX3BhdGgoaXRlbTogTWFwcGluZ1tzdHIsIEFueV0gfCBOb25lKSAtPiBsaXN0W3N0cl06CiAgICBub2RlcyA9IChpdGVtIG9yIHt9KS5nZXQoIk5ldHdvcmtOb2RlcyIpIG9yIFtdCiAgICBmb3Igbm9kZSBpbiBub2RlczoKICAgICAgICBpZiBub3QgaXNpbnN0YW5jZShub2RlLCBzdHIpIG9yIG5vdCBfTkVUV09SS19OT0RFLm1hdGNoKG5vZGUpOgogICAgICAgICAgICByYWlzZSBUb3BvbG9neUVycm9yKGYibmV0d29yayBub2RlIHtub2RlIXJ9IGlzIG5vdCBhbiBFQzIgbmV0d29yayBub2RlIGlkIHN1Y2ggYXMgbm4tMDEyM2FiY2QiKQogICAgcmV0dXJuIGxpc3Qobm9kZXMpCgoKZGVmIF96b25lKGl0ZW06IE1hcHBpbmdbc3RyLCBBbnldKSAtPiBzdHI6CiAgICB6b25lID0gaXRlbS5nZXQoIlpvbmVJZCIpIG9yIGl0ZW0uZ2V0KCJBdmFpbGFiaWxpdHlab25lIikKICAgIGlmIG5vdCBpc2luc3RhbmNlKHpvbmUsIHN0cikgb3Igbm90IF9aT05FX0lELm1hdGNoKHpvbmUpOgogICAgICAgIHJhaXNlIFRvcG9sb2d5RXJyb3IoZiJpbnN0YW5jZSB7aXRlbS5nZXQoJ0luc3RhbmNlSWQnKSFyfSBoYXMgbm8gdXNhYmxlIHpvbmUgKHt6b25lIXJ9KSIpCiAgICByZXR1cm4gem9uZQoKCmRlZiBzd2l0Y2hfdHJlZShub2RlczogTWFwcGluZ1tzdHIsIHN0ciB8IE5vbmVdLCBhbnN3ZXJzOiBJdGVyYWJsZVtNYXBwaW5nW3N0ciwgQW55XV0pIC0+IGxpc3RbU3dpdGNoXToKICAgICIiIlN3aXRjaGVzIGZvciBTbHVybSBub2RlcyAoYG5hbWUgLT4gaW5zdGFuY2UgaWRgLCBOb25lIHdoZW4gbm90IGxhdW5jaGVkKSBmcm9tIHRoZSBhbnN3ZXJzLgoKICAgIExlYXZlcyBmaXJzdCwgdGhlbiB1cHBlciBzd2l0Y2hlcyBmcm9tIHRoZSBib3R0b20gdXAsIHRoZSByb290IGxhc3QuIEV2ZXJ5IG5vZGUgaXMgdW5kZXIKICAgIGV4YWN0bHkgb25lIHN3aXRjaC4KICAgICIiIgogICAgYnlfaWQgPSBpbnN0YW5jZXNfYnlfaWQoYW5zd2VycykKICAgIHBhcmVudDogZGljdFtzdHIsIHN0cl0gPSB7fQogICAgY2hpbGRyZW46IGRpY3Rbc3RyLCBzZXRbc3RyXV0gPSB7fQogICAgaG9zdHM6IGRpY3Rbc3RyLCBzZXRbc3RyXV0gPSB7fQogICAgZGVwdGg6IGRpY3Rbc3RyLCBpbnRdID0ge30KICAgIHVucmVwb3J0ZWQ6IGxpc3Rbc3RyXSA9IFtdCiAgICBmb3IgbmFtZSBpbiBzb3J0ZWQobm9kZXMpOgogICAgICAgIGlmIG5vdCBfSE9TVC5tYXRjaChuYW1lKToKICAgICAgICAgICAgcmFpc2UgVG9wb2xvZ3lFcnJvcihmIm5vZGUgbmFtZSB7bmFtZSFyfSBpcyBub3QgYSBob3N0IG5hbWUiKQogICAgICAgIGluc3RhbmNlX2lkID0gbm9kZXNbbmFtZV0KICAgICAgICBpdGVtID0gYnlfaWQuZ2V0KGluc3RhbmNlX2lkKSBpZiBpbnN0YW5jZV9pZCBlbHNlIE5vbmUKICAgICAgICBwYXRoID0gX3BhdGgoaXRlbSkKICAgICAgICBpZiBpdGVtIGlzIE5vbmUgb3Igbm90IHBhdGg6CiAgICAgICAgICAgIHVucmVwb3J0ZWQuYXBwZW5kKG5hbWUpCiAgICAgICAgICAgIGNvbnRpbnVlCiAgICAgICAgY2hhaW4gPSBbWk9ORV9QUkVGSVggKyBfem9uZShpdGVtKSwgKnBhdGhdCiAgICAgICAgZm9yIGxldmVsLCAodXAsIGRvd24pIGluIGVudW1lcmF0ZShwYWlyd2lzZShjaGFpbikpOgogICAgICAgICAgICBzZWVuID0gcGFyZW50LnNldGRlZmF1bHQoZG93biwgdXApCiAgICAgICAgICAgIGlmIHNlZW4gIT0gdXA6CiAgICAgICAgICAgICAgICByYWlzZSBUb3BvbG9neUVycm9yKGYibmV0d29yayBub2RlIHtkb3dufSBpcyByZXBvcnRlZCB1bmRlciBib3RoIHtzZWVufSBhbmQge3VwfSIpCiAgICAgICAgICAgIGNoaWxkcmVuLnNldGRlZmF1bHQodXAsIHNldCgpKS5hZGQoZG93bikKICAgICAgICAgICAgZGVwdGhbZG93bl0gPSBsZXZlbCArIDEKICAgICAgICBkZXB0aC5zZXRkZWZhdWx0KGNoYWluWzBdLCAwKQogICAgICAgIGhvc3RzLnNldGRlZmF1bHQocGF0aFstMV0sIHNldCgpKS5hZGQobmFtZSkKICAgIHN3aXRjaGVzOiBsaXN0W1N3aXRjaF0gPSBbXQogICAgIyBBIG5ldHdvcmsgbm9kZSB3aXRoIGJvdGggaW5zdGFuY2VzIGFuZCBjaGlsZCBuZXR3b3JrIG5vZGVzIGtlZXBzIGl0cyBpbnN0YW5jZXMgb24gYSBsZWFmLgogICAgZm9yIG5vZGUgaW4gc29ydGVkKHNldChob3N0cykgJiBzZXQoY2hpbGRyZW4pKToKICAgICAgICBsZWFmID0gbm9kZSArIEhPU1RTX1NVRkZJWAogICAgICAgIGNoaWxkcmVuW25vZGVdLmFkZChsZWFmKQogICAgICAgIGhvc3RzW2xlYWZdID0gaG9zdHMucG9wKG5vZGUpCiAgICAgICAgZGVwdGhbbGVhZl0gPSBkZXB0aFtub2RlXSArIDEKICAgIGZvciBsZWFmIGluIHNvcnRlZChob3N0cywga2V5PWxhbWJkYSBzOiAoLWRlcHRoW3NdLCBzKSk6CiAgICAgICAgc3dpdGNoZXMuYXBwZW5kKFN3aXRjaChsZWFmLCBub2Rlcz10dXBsZShzb3J0ZWQoaG9zdHNbbGVhZl0pKSkpCiAgICBpZiB1bnJlcG9ydGVkOgogICAgICAgIHN3aXRjaGVzLmFwcGVuZChTd2l0Y2goVU5SRVBPUlRFRCwgbm9kZXM9dHVwbGUodW5yZXBvcnRlZCkpKQogICAgZm9yIHVwIGluIHNvcnRlZChjaGlsZHJlbiwga2V5PWxhbWJkYSBzOiAoLWRlcHRoW3NdLCBzKSk6CiAgICAgICAgc3dpdGNoZXMuYXBwZW5kKFN3aXRjaCh1cCwgc3dpdGNoZXM9dHVwbGUoc29ydGVkKGNoaWxkcmVuW3VwXSkpKSkKICAgIHRvcHMgPSBzb3J0ZWQocyBmb3IgcyBpbiBjaGlsZHJlbiBpZiBzLnN0YXJ0c3dpdGgoWk9ORV9QUkVGSVgpKQogICAgaWYgdW5yZXBvcnRlZDoKICAgICAgICB0b3BzLmFwcGVuZChVTlJFUE9SVEVEKQogICAgaWYgbGVuKHRvcHMpID4gMToKICAgICAgICBzd2l0Y2hlcy5hcHBlbmQoU3dpdGNoKFJFR0lPTiwgc3dpdGNoZXM9dHVwbGUodG9wcykpKQogICAgcmV0dXJuIHN3aXRjaGVzCgoKZGVmIF9uYW1lcyh2YWx1ZXM6IFNlcXVlbmNlW3N0cl0pIC0+IHN0cjoKICAgICMgU2x1cm0gcGFyc2VzIHRoZXNlIHdpdGggaXRzIGhvc3RsaXN0IHBhcnNlciAodG9wb2xvZ3kuY29uZig1KSk7IHBsYWluIGNvbW1hLXNlcGFyYXRlZCBuYW1lcwogICAgIyBwYXJzZSBhcyB0aGVtc2VsdmVzLgogICAgcmV0dXJuICIsIi5qb2luKHZhbHVlcykKCgpkZWYgdG9wb2xvZ3lfY29uZihzd2l0Y2hlczogU2VxdWVuY2VbU3dpdGNoXSkgLT4gc3RyOgogICAgIiIidG9wb2xvZ3kuY29uZig1KSBmb3IgYFRvcG9sb2d5UGx1Z2luPXRvcG9sb2d5L3RyZWVgOiBgU3dpdGNoTmFtZT0uLi4gTm9kZXM9Li4ufFN3aXRjaGVzPS4uLmAuIiIiCiAgICBsaW5lcyA9IFsiIyBHZW5lcmF0ZWQgb24gdGhlIFNsdXJtIGhlYWQgZnJvbSBFQzIgRGVzY3JpYmVJbnN0YW5jZVRvcG9sb2d5IChhaWZhY3RvcnkpOyBkbyBub3QgZWRpdC4iXQogICAgZm9yIHMgaW4gc3dpdGNoZXM6CiAgICAgICAgbWVtYmVycyA9IGYiTm9kZXM9e19uYW1lcyhzLm5vZGVzKX0iIGlmIHMubm9kZXMgZWxzZSBmIlN3aXRjaGVzPXtfbmFtZXMocy5zd2l0Y2hlcyl9IgogICAgICAgIGxpbmVzLmFwcGVuZChmIlN3aXRjaE5hbWU9e3MubmFtZX0ge21lbWJlcnN9IikKICAgIHJldHVybiAiXG4iLmpvaW4obGluZXMpICsgIlxuIgoKCmRlZiB0b3BvbG9neV95YW1sKHN3aXRjaGVzOiBTZXF1ZW5jZVtTd2l0Y2hdLCBuYW1lOiBzdHIgPSAiZWMyIikgLT4gc3RyOgogICAgIiIidG9wb2xvZ3kueWFtbCg1KSAoU2x1cm0gMjUuMDUrKTogb25lIGNsdXN0ZXItZGVmYXVsdCB0cmVlIHRvcG9sb2d5IHdpdGggdGhlIHNhbWUgc3dpdGNoZXMuCgogICAgSlNPTi1xdW90ZWQgc2NhbGFycyBhcmUgWUFNTDsgYG5vZGVzYCBhbmQgYGNoaWxkcmVuYCB0YWtlIGhvc3RsaXN0IHN0cmluZ3MgYXMgaW4gdG9wb2xvZ3kuY29uZi4KICAgICIiIgogICAgbGluZXMgPSBbCiAgICAgICAgIiMgR2VuZXJhdGVkIG9uIHRoZSBTbHVybSBoZWFkIGZyb20gRUMyIERlc2NyaWJlSW5zdGFuY2VUb3BvbG9neSAoYWlmYWN0b3J5KTsgZG8gbm90IGVkaXQuIiwKICAgICAgICBmIi0gdG9wb2xvZ3k6IHtqc29uLmR1bXBzKG5hbWUpfSIsCiAgICAgICAgIiAgY2x1c3Rlcl9kZWZhdWx0OiB0cnVlIiwKICAgICAgICAiICB0cmVlOiIsCiAgICAgICAgIiAgICBzd2l0Y2hlczoiLAogICAgXQogICAgZm9yIHMgaW4gc3dpdGNoZXM6CiAgICAgICAgbGluZXMuYXBwZW5kKGYiICAgIC0gc3dpdGNoOiB7anNvbi5kdW1wcyhzLm5hbWUpfSIpCiAgICAgICAgaWYgcy5ub2RlczoKICAgICAgICAgICAgbGluZXMuYXBwZW5kKGYiICAgICAgbm9kZXM6IHtqc29uLmR1bXBzKF9uYW1lcyhzLm5vZGVzKSl9IikKICAgICAgICBlbHNlOgogICAgICAgICAgICBsaW5lcy5hcHBlbmQoZiIgICAgICBjaGlsZHJlbjoge2pzb24uZHVtcHMoX25hbWVzKHMuc3dpdGNoZXMpKX0iKQogICAgcmV0dXJuICJcbiIuam9pbihsaW5lcykgKyAiXG4iCgoKZGVmIHJlbmRlcihub2RlczogTWFwcGluZ1tzdHIsIHN0ciB8IE5vbmVdLCBhbnN3ZXJzOiBJdGVyYWJsZVtNYXBwaW5nW3N0ciwgQW55XV0sIGZtdDogc3RyKSAtPiBzdHI6CiAgICAiIiJUaGUgZmlsZSdzIHRleHQgaW4gYGZtdGAgKCJjb25mIiBvciAieWFtbCIpLiIiIgogICAgc3dpdGNoZXMgPSBzd2l0Y2hfdHJlZShub2RlcywgYW5zd2VycykKICAgIGlmIGZtdCA9PSAieWFtbCI6CiAgICAgICAgcmV0dXJuIHRvcG9sb2d5X3lhbWwoc3dpdGNoZXMpCiAgICBpZiBmbXQgPT0gImNvbmYiOgogICAgICAgIHJldHVybiB0b3BvbG9neV9jb25mKHN3aXRjaGVzKQogICAgcmFpc2UgVmFsdWVFcnJvcihmImZvcm1hdCB7Zm10IXJ9IGlzIG5laXRoZXIgY29uZiBub3IgeWFtbCIpCgoKZGVmIG5vZGVfaWRzKHBsYW5uZWQ6IEFueSwgcGFpcnM6IEFueSkgLT4gZGljdFtzdHIsIHN0ciB8IE5vbmVdOgogICAgIiIiUGxhbm5lZCBub2RlIG5hbWUgLT4gaW5zdGFuY2UgaWQgZnJvbSB0aGUgRGVzY3JpYmVJbnN0YW5jZXMgcGFpcnM7IE5vbmUgd2hpbGUgbm90IGxhdW5jaGVkLiIiIgogICAgaWYgaXNpbnN0YW5jZShwbGFubmVkLCBkaWN0KToKICAgICAgICBub2RlczogZGljdFtzdHIsIHN0ciB8IE5vbmVdID0ge3N0cihrKTogKHN0cih2KSBpZiB2IGVsc2UgTm9uZSkgZm9yIGssIHYgaW4gcGxhbm5lZC5pdGVtcygpfQogICAgZWxpZiBpc2luc3RhbmNlKHBsYW5uZWQsIGxpc3QpIGFuZCBhbGwoaXNpbnN0YW5jZShuLCBzdHIpIGZvciBuIGluIHBsYW5uZWQpOgogICAgICAgIG5vZGVzID0gZGljdC5mcm9ta2V5cyhwbGFubmVkKQogICAgZWxzZToKICAgICAgICByYWlzZSBUb3BvbG9neUVycm9yKCJ0aGUgbm9kZSBsaXN0IGlzIG5laXRoZXIgYSBsaXN0IG9mIG5hbWVzIG5vciBhbiBvYmplY3Qgb2YgbmFtZSB0byBpbnN0YW5jZSBpZCIpCiAgICBpZiBub3QgaXNpbnN0YW5jZShwYWlycywgbGlzdCk6CiAgICAgICAgcmFpc2UgVG9wb2xvZ3lFcnJvcigidGhlIGluc3RhbmNlcyBhcmUgbm90IGEgbGlzdCBvZiBbbm9kZSBuYW1lLCBpbnN0YW5jZSBpZF0gcGFpcnMiKQogICAgZm9yIHBhaXIgaW4gcGFpcnM6CiAgICAgICAgaWYgaXNpbnN0YW5jZShwYWlyLCBsaXN0KSBhbmQgbGVuKHBhaXIpID09IDIgYW5kIHBhaXJbMF0gaW4gbm9kZXMgYW5kIGlzaW5zdGFuY2UocGFpclsxXSwgc3RyKToKICAgICAgICAgICAgbm9kZXNbcGFpclswXV0gPSBwYWlyWzFdCiAgICByZXR1cm4gbm9kZXMKCgpkZWYgX2xvYWQocGF0aDogc3RyKSAtPiBBbnk6CiAgICB3aXRoIG9wZW4ocGF0aCwgZW5jb2Rpbmc9InV0Zi04IikgYXMgZjoKICAgICAgICByZXR1cm4ganNvbi5sb2FkKGYpCgoKZGVmIG1haW4oYXJndjogU2VxdWVuY2Vbc3RyXSB8IE5vbmUgPSBOb25lKSAtPiBpbnQ6CiAgICAiIiJXcml0ZSB0aGUgdG9wb2xvZ3kgZmlsZSB3aGVuIGl0IGNoYW5nZWQ7IHByaW50IGBjaGFuZ2VkYCBvciBgdW5jaGFuZ2VkYC4gRXhpdCAxIG9uIGJhZCBhbnN3ZXJzLgoKICAgIGAtLW5vZGVzYDogSlNPTiBsaXN0IG9mIHRoZSBTbHVybSBub2RlIG5hbWVzIChzbHVybS5jb25mJ3MpLCBvciBhbiBvYmplY3Qgb2YgbmFtZSAtPiBpbnN0YW5jZSBpZC4KICAgIGAtLWluc3RhbmNlc2A6IEpTT04gbGlzdCBvZiBbbm9kZSBuYW1lLCBpbnN0YW5jZSBpZF0gcGFpcnMgKHRoZSBoZWFkJ3MgRGVzY3JpYmVJbnN0YW5jZXMgcXVlcnkpOwogICAgbmFtZXMgc2x1cm0uY29uZiBkb2VzIG5vdCBsaXN0IGFyZSBpZ25vcmVkLiBgLS1hbnN3ZXJzYDogSlNPTiBmaWxlcywgZWFjaCBvbmUKICAgIERlc2NyaWJlSW5zdGFuY2VUb3BvbG9neSBhbnN3ZXIgKGBhd3MgZWMyIGRlc2NyaWJlLWluc3RhbmNlLXRvcG9sb2d5YCBvdXRwdXQpLgogICAgIiIiCiAgICBwYXJzZXIgPSBhcmdwYXJzZS5Bcmd1bWVudFBhcnNlcihkZXNjcmlwdGlvbj1fX2RvY19fLnNwbGl0bGluZXMoKVswXSkKICAgIHBhcnNlci5hZGRfYXJndW1lbnQoIi0tbm9kZXMiLCByZXF1aXJlZD1UcnVlKQogICAgcGFyc2VyLmFkZF9hcmd1bWVudCgiLS1pbnN0YW5jZXMiKQogICAgcGFyc2VyLmFkZF9hcmd1bWVudCgiLS1hbnN3ZXJzIiwgYWN0aW9uPSJhcHBlbmQiLCBkZWZhdWx0PVtdKQogICAgcGFyc2VyLmFkZF9hcmd1bWVudCgiLS1mb3JtYXQiLCBjaG9pY2VzPSgiY29uZiIsICJ5YW1sIiksIHJlcXVpcmVkPVRydWUpCiAgICBwYXJzZXIuYWRkX2FyZ3VtZW50KCItLW91dHB1dCIsIHJlcXVpcmVkPVRydWUpCiAgICBhcmdzID0gcGFyc2VyLnBhcnNlX2FyZ3MoYXJndikKICAgIHRyeToKICAgICAgICBub2RlcyA9IG5vZGVfaWRzKF9sb2FkKGFyZ3Mubm9kZXMpLCBfbG9hZChhcmdzLmluc3RhbmNlcykgaWYgYXJncy5pbnN0YW5jZXMgZWxzZSBbXSkKICAgICAgICB0ZXh0ID0gcmVuZGVyKG5vZGVzLCBbX2xvYWQocCkgZm9yIHAgaW4gYXJncy5hbnN3ZXJzXSwgYXJncy5mb3JtYXQpCiAgICBleGNlcHQgKE9TRXJyb3IsIFZhbHVlRXJyb3IpIGFzIGVycm9yOgogICAgICAgIHByaW50KGYiYWlmYWN0b3J5LXRvcG9sb2d5OiB7ZXJyb3J9OyBrZWVwaW5nIHthcmdzLm91dHB1dH0iLCBmaWxlPXN5cy5zdGRlcnIpCiAgICAgICAgcmV0dXJuIDEKICAgIHRyeToKICAgICAgICB3aXRoIG9wZW4oYXJncy5vdXRwdXQsIGVuY29kaW5nPSJ1dGYtOCIpIGFzIGY6CiAgICAgICAgICAgIGlmIGYucmVhZCgpID09IHRleHQ6CiAgICAgICAgICAgICAgICBwcmludCgidW5jaGFuZ2VkIikKICAgICAgICAgICAgICAgIHJldHVybiAwCiAgICBleGNlcHQgRmlsZU5vdEZvdW5kRXJyb3I6CiAgICAgICAgcGFzcwogICAgZGlyZWN0b3J5ID0gb3MucGF0aC5kaXJuYW1lKG9zLnBhdGguYWJzcGF0aChhcmdzLm91dHB1dCkpCiAgICBmZCwgdG1wID0gdGVtcGZpbGUubWtzdGVtcChkaXI9ZGlyZWN0b3J5LCBwcmVmaXg9Ii50b3BvbG9neS0iKQogICAgd2l0aCBvcy5mZG9wZW4oZmQsICJ3IiwgZW5jb2Rpbmc9InV0Zi04IikgYXMgZjoKICAgICAgICBmLndyaXRlKHRleHQpCiAgICBvcy5jaG1vZCh0bXAsIDBvNjQ0KQogICAgb3MucmVwbGFjZSh0bXAsIGFyZ3Mub3V0cHV0KQogICAgcHJpbnQoImNoYW5nZWQiKQogICAgcmV0dXJuIDAKCgppZiBfX25hbWVfXyA9PSAiX19tYWluX18iOgogICAgc3lzLmV4aXQobWFpbigpKQo=
-AIFACTORY_FILE
+# Plain text, not base64: the user data is gzipped and must stay under EC2's 16 KB.
+cat >'/usr/local/lib/aifactory/ec2_topology.py' <<'AIFACTORY_PROGRAM'
+"""Slurm's switch tree from EC2's measured topology: DescribeInstanceTopology answers -> topology.conf/yaml.
+
+Nobody knows before launch which network nodes an instance lands under, so on AWS the Slurm head
+node builds its topology from what EC2 reports for the running nodes, and this module is the one
+translation: the plan renders the first file with it (every node not yet reported) and the head
+runs this same file as a program (`python3 ec2_topology.py ...`, written there by its user data)
+whenever the answers change. Standard library only: the head's Ubuntu 24.04 image has python3 but
+not boto3; the AWS CLI makes the calls.
+
+What EC2 answers (EC2 API reference, DescribeInstanceTopology; botocore ec2 service-2.json
+`DescribeInstanceTopologyResult` -> `Instances[]` of `InstanceTopology`: InstanceId, InstanceType,
+GroupName, NetworkNodes, AvailabilityZone, ZoneId, CapacityBlockId):
+
+* `NetworkNodes` is a top-down view of the hierarchy: the first node is the top layer, the last the
+  node the instance connects to (EC2 user guide, "How Amazon EC2 topology works"). Types report 3
+  or 4 layers (EC2 user guide, "Prerequisites for Amazon EC2 topology"); a cluster may mix both.
+* It is empty or absent while the instance is not `running` or its type is unsupported (same
+  shape's documentation): such nodes are "not yet reported".
+
+How it maps to Slurm's topology/tree (topology.conf(5), topology.yaml(5) from Slurm 25.05):
+
+* every network node is a switch named by its id (`nn-...`); a bottom node lists its Slurm nodes,
+  an upper one its child network nodes;
+* the top-layer nodes of one Availability Zone hang under a switch named by the zone id
+  (`zone-use1-az4`): the instances of a zone can reach each other, and topology/tree lets a job
+  span only nodes connected through one switch tree (topology.conf(5): "Jobs can only span nodes
+  connected by the same switch fabric");
+* nodes not yet reported sit on a leaf switch `unreported`; when there is more than one zone, or
+  reported and unreported nodes, a `region` switch joins them, for the same reason;
+* a network node that is the bottom of a 3-layer instance and above a 4-layer one keeps its
+  instances on a child leaf `<nn>-hosts`, so every switch lists either nodes or switches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+UNREPORTED = "unreported"
+REGION = "region"
+ZONE_PREFIX = "zone-"
+HOSTS_SUFFIX = "-hosts"
+
+# Network node ids as EC2 prints them (`nn-e50490a237cb0f01a`, EKS user guide "Place distributed
+# AI/ML workloads with network topology labels"); Slurm switch names are at most 64 characters
+# (topology.yaml(5), `switch`), so an id leaves room for the `-hosts` suffix.
+_NETWORK_NODE = re.compile(r"^nn-[0-9a-z]{1,52}\Z")
+# Zone ids such as use1-az4 or usw2-lax1-az1 (EC2 user guide, "AZ IDs").
+_ZONE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+){1,4}\Z")
+# Slurm node names are the nodes' host names (RFC 1123 labels), as the head's slurm.conf lists them.
+_HOST = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
+
+
+class TopologyError(ValueError):
+    """The answers cannot be one switch tree (a malformed id, a network node under two parents)."""
+
+
+@dataclass(frozen=True)
+class Switch:
+    """A leaf lists Slurm nodes, an upper switch lists child switches; never both."""
+
+    name: str
+    nodes: tuple[str, ...] = ()
+    switches: tuple[str, ...] = ()
+
+
+def instances_by_id(answers: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """InstanceId -> InstanceTopology over every page of DescribeInstanceTopology answers."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for page in answers:
+        for item in page.get("Instances") or []:
+            instance_id = item.get("InstanceId")
+            if isinstance(instance_id, str):
+                out[instance_id] = item
+    return out
+
+
+def _path(item: Mapping[str, Any] | None) -> list[str]:
+    nodes = (item or {}).get("NetworkNodes") or []
+    for node in nodes:
+        if not isinstance(node, str) or not _NETWORK_NODE.match(node):
+            raise TopologyError(f"network node {node!r} is not an EC2 network node id such as nn-0123abcd")
+    return list(nodes)
+
+
+def _zone(item: Mapping[str, Any]) -> str:
+    zone = item.get("ZoneId") or item.get("AvailabilityZone")
+    if not isinstance(zone, str) or not _ZONE_ID.match(zone):
+        raise TopologyError(f"instance {item.get('InstanceId')!r} has no usable zone ({zone!r})")
+    return zone
+
+
+def switch_tree(nodes: Mapping[str, str | None], answers: Iterable[Mapping[str, Any]]) -> list[Switch]:
+    """Switches for Slurm nodes (`name -> instance id`, None when not launched) from the answers.
+
+    Leaves first, then upper switches from the bottom up, the root last. Every node is under
+    exactly one switch.
+    """
+    by_id = instances_by_id(answers)
+    parent: dict[str, str] = {}
+    children: dict[str, set[str]] = {}
+    hosts: dict[str, set[str]] = {}
+    depth: dict[str, int] = {}
+    unreported: list[str] = []
+    for name in sorted(nodes):
+        if not _HOST.match(name):
+            raise TopologyError(f"node name {name!r} is not a host name")
+        instance_id = nodes[name]
+        item = by_id.get(instance_id) if instance_id else None
+        path = _path(item)
+        if item is None or not path:
+            unreported.append(name)
+            continue
+        chain = [ZONE_PREFIX + _zone(item), *path]
+        for level, (up, down) in enumerate(pairwise(chain)):
+            seen = parent.setdefault(down, up)
+            if seen != up:
+                raise TopologyError(f"network node {down} is reported under both {seen} and {up}")
+            children.setdefault(up, set()).add(down)
+            depth[down] = level + 1
+        depth.setdefault(chain[0], 0)
+        hosts.setdefault(path[-1], set()).add(name)
+    switches: list[Switch] = []
+    # A network node with both instances and child network nodes keeps its instances on a leaf.
+    for node in sorted(set(hosts) & set(children)):
+        leaf = node + HOSTS_SUFFIX
+        children[node].add(leaf)
+        hosts[leaf] = hosts.pop(node)
+        depth[leaf] = depth[node] + 1
+    for leaf in sorted(hosts, key=lambda s: (-depth[s], s)):
+        switches.append(Switch(leaf, nodes=tuple(sorted(hosts[leaf]))))
+    if unreported:
+        switches.append(Switch(UNREPORTED, nodes=tuple(unreported)))
+    for up in sorted(children, key=lambda s: (-depth[s], s)):
+        switches.append(Switch(up, switches=tuple(sorted(children[up]))))
+    tops = sorted(s for s in children if s.startswith(ZONE_PREFIX))
+    if unreported:
+        tops.append(UNREPORTED)
+    if len(tops) > 1:
+        switches.append(Switch(REGION, switches=tuple(tops)))
+    return switches
+
+
+def _names(values: Sequence[str]) -> str:
+    # Slurm parses these with its hostlist parser (topology.conf(5)); plain comma-separated names
+    # parse as themselves.
+    return ",".join(values)
+
+
+def topology_conf(switches: Sequence[Switch]) -> str:
+    """topology.conf(5) for `TopologyPlugin=topology/tree`: `SwitchName=... Nodes=...|Switches=...`."""
+    lines = ["# Generated on the Slurm head from EC2 DescribeInstanceTopology (aifactory); do not edit."]
+    for s in switches:
+        members = f"Nodes={_names(s.nodes)}" if s.nodes else f"Switches={_names(s.switches)}"
+        lines.append(f"SwitchName={s.name} {members}")
+    return "\n".join(lines) + "\n"
+
+
+def topology_yaml(switches: Sequence[Switch], name: str = "ec2") -> str:
+    """topology.yaml(5) (Slurm 25.05+): one cluster-default tree topology with the same switches.
+
+    JSON-quoted scalars are YAML; `nodes` and `children` take hostlist strings as in topology.conf.
+    """
+    lines = [
+        "# Generated on the Slurm head from EC2 DescribeInstanceTopology (aifactory); do not edit.",
+        f"- topology: {json.dumps(name)}",
+        "  cluster_default: true",
+        "  tree:",
+        "    switches:",
+    ]
+    for s in switches:
+        lines.append(f"    - switch: {json.dumps(s.name)}")
+        if s.nodes:
+            lines.append(f"      nodes: {json.dumps(_names(s.nodes))}")
+        else:
+            lines.append(f"      children: {json.dumps(_names(s.switches))}")
+    return "\n".join(lines) + "\n"
+
+
+def render(nodes: Mapping[str, str | None], answers: Iterable[Mapping[str, Any]], fmt: str) -> str:
+    """The file's text in `fmt` ("conf" or "yaml")."""
+    switches = switch_tree(nodes, answers)
+    if fmt == "yaml":
+        return topology_yaml(switches)
+    if fmt == "conf":
+        return topology_conf(switches)
+    raise ValueError(f"format {fmt!r} is neither conf nor yaml")
+
+
+def node_ids(planned: Any, pairs: Any) -> dict[str, str | None]:
+    """Planned node name -> instance id from the DescribeInstances pairs; None while not launched."""
+    if isinstance(planned, dict):
+        nodes: dict[str, str | None] = {str(k): (str(v) if v else None) for k, v in planned.items()}
+    elif isinstance(planned, list) and all(isinstance(n, str) for n in planned):
+        nodes = dict.fromkeys(planned)
+    else:
+        raise TopologyError("the node list is neither a list of names nor an object of name to instance id")
+    if not isinstance(pairs, list):
+        raise TopologyError("the instances are not a list of [node name, instance id] pairs")
+    for pair in pairs:
+        if isinstance(pair, list) and len(pair) == 2 and pair[0] in nodes and isinstance(pair[1], str):
+            nodes[pair[0]] = pair[1]
+    return nodes
+
+
+def _load(path: str) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Write the topology file when it changed; print `changed` or `unchanged`. Exit 1 on bad answers.
+
+    `--nodes`: JSON list of the Slurm node names (slurm.conf's), or an object of name -> instance id.
+    `--instances`: JSON list of [node name, instance id] pairs (the head's DescribeInstances query);
+    names slurm.conf does not list are ignored. `--answers`: JSON files, each one
+    DescribeInstanceTopology answer (`aws ec2 describe-instance-topology` output).
+    """
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", required=True)
+    parser.add_argument("--instances")
+    parser.add_argument("--answers", action="append", default=[])
+    parser.add_argument("--format", choices=("conf", "yaml"), required=True)
+    parser.add_argument("--output", required=True)
+    args = parser.parse_args(argv)
+    try:
+        nodes = node_ids(_load(args.nodes), _load(args.instances) if args.instances else [])
+        text = render(nodes, [_load(p) for p in args.answers], args.format)
+    except (OSError, ValueError) as error:
+        print(f"aifactory-topology: {error}; keeping {args.output}", file=sys.stderr)
+        return 1
+    try:
+        with open(args.output, encoding="utf-8") as f:
+            if f.read() == text:
+                print("unchanged")
+                return 0
+    except FileNotFoundError:
+        pass
+    directory = os.path.dirname(os.path.abspath(args.output))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".topology-")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, args.output)
+    print("changed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+AIFACTORY_PROGRAM
 base64 -d >'/etc/slurm/aifactory-nodes.json' <<'AIFACTORY_FILE'
 WyJ0cmFpbi0wMDAxIiwgInRyYWluLTAwMDIiXQ==
 AIFACTORY_FILE
