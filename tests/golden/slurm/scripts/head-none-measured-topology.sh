@@ -150,7 +150,8 @@ GroupName, NetworkNodes, AvailabilityZone, ZoneId, CapacityBlockId):
   node the instance connects to (EC2 user guide, "How Amazon EC2 topology works"). Types report 3
   or 4 layers (EC2 user guide, "Prerequisites for Amazon EC2 topology"); a cluster may mix both.
 * It is empty or absent while the instance is not `running` or its type is unsupported (same
-  shape's documentation): such nodes are "not yet reported".
+  shape's documentation): such nodes are "not yet reported" (for a type without EC2 topology, such
+  as g6, for good; the plan notes those fleets).
 
 How it maps to Slurm's topology/tree (topology.conf(5), topology.yaml(5) from Slurm 25.05):
 
