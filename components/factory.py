@@ -78,7 +78,8 @@ def kubernetes_args(
         "priorities": list(scheduler.priorities),
         "charts": scheduler.charts.model_dump(),
         "registry_mirror": spec.sovereignty.registry_mirror if spec.sovereignty else None,
-        "topology_levels": plan.placement.kueue_topology_levels(),
+        # A data hall's one Topology; on AWS each fleet's follows its instance type's EC2 layers.
+        "topology_levels": plan.placement.kueue_topology_levels() or [],
         "filesystem": filesystem,
         "configure_cluster": configures_cluster_in_stack(plan),
         "admin_role_arns": list(spec.access.administrators) if spec.access is not None else [],
@@ -152,6 +153,8 @@ class AiFactory(pulumi.ComponentResource):
                 "partition": spec.partition,
                 "eks": plan.scheduler == "kubernetes",
                 "auto_scaling": plan.scheduler == "none",
+                # The Slurm head reads the nodes' EC2 topology (DescribeInstanceTopology).
+                "ec2_api": plan.scheduler == "slurm" and plan.placement.site == "aws",
                 "kms_key_arn": key_arn,
                 "tags": tags,
             },
@@ -331,6 +334,8 @@ class AiFactory(pulumi.ComponentResource):
                 "controller_host": slurm.controller_host,
                 "version": scheduler.version,
                 "config_files": dict(slurm.config_files),
+                # EC2's topology is measured on the head; a data hall's switch tree is planned.
+                "measured_topology": self.plan.placement.site == "aws",
                 "accounting": scheduler.accounting == "slurmdbd",
                 "egress": spec.egress,
                 "region": spec.region,

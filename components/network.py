@@ -40,16 +40,23 @@ EKS_INTERFACE_ENDPOINTS = ("ec2", "eks", "eks-auth")
 # API (`aws autoscaling set-instance-health` in the node health check; EC2 Auto Scaling user guide,
 # "Access Amazon EC2 Auto Scaling using an interface VPC endpoint").
 AUTO_SCALING_INTERFACE_ENDPOINTS = ("autoscaling",)
-# Lustre clients, the Slurm head and compute nodes reach nothing else: munge keys come from Secrets
-# Manager, node names from instance metadata tags, the join document from SSM.
+# Lustre clients and Slurm compute nodes reach nothing else: munge keys come from Secrets Manager,
+# node names from instance metadata tags, the join document from SSM.
 
 
-def interface_endpoints(eks: bool, auto_scaling: bool = False) -> tuple[str, ...]:
+# The Slurm head on EC2 calls DescribeInstances and DescribeInstanceTopology for its nodes' switch
+# tree: the EC2 API endpoint `com.amazonaws.<region>.ec2` (PrivateLink guide, "AWS services that
+# integrate with AWS PrivateLink"; EC2 user guide, "Access Amazon EC2 using an interface VPC endpoint").
+EC2_API_INTERFACE_ENDPOINTS = ("ec2",)
+
+
+def interface_endpoints(eks: bool, auto_scaling: bool = False, ec2_api: bool = False) -> tuple[str, ...]:
     """The interface endpoint services a factory's nodes call, in registration order."""
     return (
         BASE_INTERFACE_ENDPOINTS
         + (EKS_INTERFACE_ENDPOINTS if eks else ())
         + (AUTO_SCALING_INTERFACE_ENDPOINTS if auto_scaling else ())
+        + (EC2_API_INTERFACE_ENDPOINTS if ec2_api and not eks else ())
     )
 
 
@@ -71,6 +78,8 @@ class FactoryNetworkArgs(TypedDict):
     """Add the EC2, EKS and EKS Auth interface endpoints."""
     auto_scaling: NotRequired[bool]
     """Add the Auto Scaling interface endpoint (fleets that are Auto Scaling groups report health)."""
+    ec2_api: NotRequired[bool]
+    """Add the EC2 interface endpoint (the Slurm head reads its nodes' instance topology)."""
     kms_key_arn: NotRequired[pulumi.Input[str] | None]
     """Customer-managed key for the flow-log group; None uses CloudWatch's default encryption."""
     flow_log_retention_days: NotRequired[int]
@@ -87,6 +96,7 @@ PLAN_TIME_ARGS = (
     "partition",
     "eks",
     "auto_scaling",
+    "ec2_api",
     "flow_log_retention_days",
     "tags",
 )
@@ -240,7 +250,9 @@ class FactoryNetwork(pulumi.ComponentResource):
             partition,
             private_subnets,
             private_tables,
-            interface_endpoints(bool(args.get("eks", False)), bool(args.get("auto_scaling", False))),
+            interface_endpoints(
+                bool(args.get("eks", False)), bool(args.get("auto_scaling", False)), bool(args.get("ec2_api", False))
+            ),
             tags,
             child,
         )

@@ -59,6 +59,12 @@ class InstanceType:
     rack_units: int
     price: Price
     nccl_allreduce_busbw_gbps: float
+    network_node_layers: int | None
+    """Network nodes DescribeInstanceTopology returns for the type, top layer first: 3, or 4 on
+    p6-b200/p6-b300 (EC2 user guide, "Prerequisites for Amazon EC2 topology", "Instance types");
+    also the `topology.k8s.aws/network-node-layer-N` labels EKS sets on its nodes (EKS user guide,
+    "Place distributed AI/ML workloads with network topology labels"). None: the type has no
+    published topology."""
     sources: dict[str, str]
     estimates: tuple[str, ...]
 
@@ -71,7 +77,14 @@ class InstanceType:
         return self.accelerator.count
 
 
+TOPOLOGY_LAYER_COUNTS = (3, 4)
+"""The layer counts DescribeInstanceTopology reports (EC2 user guide, "How Amazon EC2 topology works")."""
+
+
 def _parse(name: str, raw: dict) -> InstanceType:
+    layers = raw["network_node_layers"]
+    if layers not in (None, *TOPOLOGY_LAYER_COUNTS) or "network_node_layers" not in raw["sources"]:
+        raise ValueError(f"{name}: network_node_layers {layers!r} must be null, 3 or 4 and carry a source")
     fsx_efa = raw["fsx_efa_interfaces"]
     if not 0 <= fsx_efa <= raw["max_efa_interfaces"] or "fsx_efa_interfaces" not in raw["sources"]:
         raise ValueError(
@@ -96,6 +109,7 @@ def _parse(name: str, raw: dict) -> InstanceType:
             usd_per_hour=raw["price"]["usd_per_hour"], region=raw["price"]["region"], date=str(raw["price"]["date"])
         ),
         nccl_allreduce_busbw_gbps=raw["nccl_allreduce_busbw_gbps"],
+        network_node_layers=layers,
         sources=dict(raw["sources"]),
         estimates=tuple(raw.get("estimates", ())),
     )

@@ -16,7 +16,7 @@ import yaml
 from ..planning.factory_plan import FactoryPlan
 from ..planning.placement import PlacementPlan
 from ..planning.thermal import install_plan_csv, write_heatmap
-from ..planning.topology import kueue_topology, node_labels, slurm_topology_conf
+from ..planning.topology import kueue_topologies, node_labels, slurm_topology_conf
 from ..power_cap_boot import power_cap_files, slurm_node_files
 from .planrun import PlanResult, plan_stack
 
@@ -39,8 +39,9 @@ def render_stack(stack: str, stacks_dir: str | None, out: Path) -> list[Path]:
     for relative, text in user_data_files(result).items():
         write(relative, text)
     write("topology/node-labels.json", json.dumps(node_labels(plan), indent=2, sort_keys=True) + "\n")
-    write("topology/topology.conf", slurm_topology_conf(plan.switch_tree))
-    write("topology/kueue-topology.yaml", yaml.safe_dump(kueue_topology(plan, "aifactory"), sort_keys=False))
+    if plan.switch_tree.switches:  # on EC2 the Slurm head writes it from DescribeInstanceTopology
+        write("topology/topology.conf", slurm_topology_conf(plan.switch_tree))
+    write("topology/kueue-topology.yaml", yaml.safe_dump_all(kueue_topologies(plan), sort_keys=False))
     write("thermal/placement.json", json.dumps(plan.summary(), indent=2) + "\n")
     if plan.site == "datahall":
         written.append(write_heatmap(plan, out / "thermal" / "heatmap.png"))
@@ -93,7 +94,9 @@ def kubernetes_files(result: PlanResult, plan: PlacementPlan) -> dict[str, str]:
         )
         nodes = min(2, max(d.nodes for d in domains))
         mirror = spec.sovereignty.registry_mirror if spec.sovereignty else None
-        jobset = nccl_tests_jobset(capacity, nodes, queue, plan.kueue_topology_levels()[-2], registry_mirror=mirror)
+        topology = plan.kueue_topology_of(fleet.name)
+        level = plan.kueue_topologies()[topology][-2] if topology is not None else None
+        jobset = nccl_tests_jobset(capacity, nodes, queue, level, registry_mirror=mirror)
         files["kubernetes/nccl-tests.yaml"] = yaml.safe_dump(jobset, sort_keys=False)
         files["kubernetes/nccl-tests.md"] = nccl_tests_readme(jobset)
     return files

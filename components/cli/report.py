@@ -103,6 +103,9 @@ def _placement_lines(placement: dict[str, Any]) -> list[str]:
         lines.append(f"  {'fullest rack':<28} {fullest}")
     domains = placement.get("domains") or []
     lines.append(f"  {'domains':<28} {len(domains)}")
+    for name, topology in (placement.get("kueue_topologies") or {}).items():
+        lines.append(f"  {'kueue topology ' + name:<28} {' > '.join(topology['levels'])}")
+    lines += [f"  note: fleet {n['fleet']}: {n['note']}" for n in placement.get("topology_notes") or []]
     return lines
 
 

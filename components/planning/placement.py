@@ -20,12 +20,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..catalog.hardware import Hardware, fleet_hardware, hardware_model, whole_rack
+from ..catalog.instance_types import get_instance_type
 from ..catalog.power_curves import relative_throughput
-from ..kubernetes_names import AWS_NETWORK_LAYERS, HOSTNAME_LABEL
+from ..kubernetes_names import (
+    AWS_TOPOLOGY_NAMES,
+    DATAHALL_TOPOLOGY_NAME,
+    HOSTNAME_LABEL,
+    aws_topology_levels,
+)
 from ..schedulers.kubernetes_manifests import FLEET_LABEL
 from ..spec.errors import ConfigIssue, config_path
 from ..spec.model import FactorySpec, Fleet
-from ..spec.site import COOLING_RANK, ROOT_SWITCH, AwsSite, DatahallSite, Rack
+from ..spec.site import AWS_REGION_SWITCH, COOLING_RANK, ROOT_SWITCH, AwsSite, DatahallSite, Rack
 from .topology_model import Switch, SwitchTree, compress_hostlist
 
 LABEL_BLOCK = "topology.aifactory.io/block"
@@ -127,11 +133,57 @@ class PlacementPlan:
     def domains_for(self, fleet: str) -> tuple[Domain, ...]:
         return tuple(d for d in self.domains if d.fleet == fleet)
 
-    def kueue_topology_levels(self) -> list[str]:
-        """Node label keys, broadest first, `kubernetes.io/hostname` last."""
-        if self.site == "aws":
-            return [*AWS_NETWORK_LAYERS, HOSTNAME_LABEL]
+    def kueue_topology_levels(self) -> list[str] | None:
+        """The data hall's one Topology: node label keys, broadest first, `kubernetes.io/hostname` last.
+
+        None without racked servers; EC2 fleets' levels are the network layers of their instance type
+        (`kueue_topologies`), in a data-hall stack too (EC2 instances are not racked)."""
+        if not any(d.server is not None for d in self.domains):
+            return None
         return [LABEL_BLOCK, LABEL_RACK, HOSTNAME_LABEL]
+
+    def _ec2_layers(self, domain: Domain) -> int | None:
+        return None if domain.instance_type is None else get_instance_type(domain.instance_type).network_node_layers
+
+    def kueue_topology_of(self, fleet: str) -> str | None:
+        """The Kueue Topology a fleet's ResourceFlavor names; None for an EC2 type without topology."""
+        domains = self.domains_for(fleet)
+        if not domains:
+            return None
+        if domains[0].server is not None:
+            return DATAHALL_TOPOLOGY_NAME
+        layers = self._ec2_layers(domains[0])
+        return None if layers is None else AWS_TOPOLOGY_NAMES[layers]
+
+    def kueue_topologies(self) -> dict[str, list[str]]:
+        """Every Topology the fleets use, by name: the data hall's, and one per EC2 layer count in use."""
+        topologies: dict[str, list[str]] = {}
+        levels = self.kueue_topology_levels()
+        if levels is not None:
+            topologies[DATAHALL_TOPOLOGY_NAME] = levels
+        used = {self._ec2_layers(d) for d in self.domains if d.server is None}
+        for n in sorted(n for n in used if n is not None):
+            topologies[AWS_TOPOLOGY_NAMES[n]] = list(aws_topology_levels(n))
+        return topologies
+
+    def topology_notes(self) -> list[dict[str, str]]:
+        """EC2 fleets whose instance type has no EC2 topology: their flavor has no Topology, so Kueue
+        places their pods without topology-aware scheduling (EC2 user guide, "Prerequisites for
+        Amazon EC2 topology", "Instance types")."""
+        notes = []
+        for fleet in dict.fromkeys(d.fleet for d in self.domains if d.server is None):
+            domain = self.domains_for(fleet)[0]
+            if domain.instance_type is not None and self._ec2_layers(domain) is None:
+                itype = domain.instance_type
+                notes.append(
+                    {
+                        "fleet": fleet,
+                        "instance_type": itype,
+                        "note": f"{itype} has no EC2 instance topology (DescribeInstanceTopology does not support it): "
+                        "no network-node-layer labels, no Kueue Topology for its flavor, no Slurm switches",
+                    }
+                )
+        return notes
 
     def summary(self) -> dict[str, Any]:
         """JSON-able report: power, PUE, fullest rack, capping cost, racks and domains."""
@@ -156,6 +208,14 @@ class PlacementPlan:
                 "used_pct": round(100 * fullest.load_kw / fullest.budget_kw, 1) if fullest.budget_kw else 0.0,
             },
             "gpus_capped": capped,
+            "kueue_topologies": {
+                name: {
+                    "levels": levels,
+                    "fleets": sorted({d.fleet for d in self.domains if self.kueue_topology_of(d.fleet) == name}),
+                }
+                for name, levels in self.kueue_topologies().items()
+            },
+            "topology_notes": self.topology_notes(),
             "throughput_given_up_pct": round(100 * lost / gpus, 2) if gpus else 0.0,
             "racks": [
                 {
@@ -200,19 +260,21 @@ def plan_placement(spec: FactorySpec) -> PlacementPlan:
 
 def _plan_hall_and_aws(spec: FactorySpec, site: DatahallSite) -> PlacementPlan:
     """A data hall racks the hybrid fleets (the customer's servers); EC2 fleets are placed on AWS as
-    usual, never racked. Both join one switch tree under the root."""
+    usual, never racked. Nobody knows before launch which EC2 network nodes the instances land under,
+    so the switch tree holds them under one `AWS_REGION_SWITCH` leaf beside the hall's blocks: what is
+    known is only that hall and region meet across the site link."""
     hall = _plan_datahall(spec, site)
     if not spec.ec2_fleets:
         return hall
     aws = _plan_aws(spec.model_copy(update={"fleets": spec.ec2_fleets}), AwsSite())
+    hosts = tuple(h for d in aws.domains for h in d.hostnames)
     tops = [s for s in hall.switch_tree.switches if s.name != ROOT_SWITCH]
-    aws_below = [s for s in aws.switch_tree.switches if s.name != ROOT_SWITCH]
-    roots = [s for t in (hall, aws) for s in t.switch_tree.switches if s.name == ROOT_SWITCH]
-    root = Switch(ROOT_SWITCH, switches=tuple(c for r in roots for c in r.switches))
+    (hall_root,) = (s for s in hall.switch_tree.switches if s.name == ROOT_SWITCH)
+    root = Switch(ROOT_SWITCH, switches=(*hall_root.switches, AWS_REGION_SWITCH))
     return PlacementPlan(
         site="datahall",
         domains=(*hall.domains, *aws.domains),
-        switch_tree=SwitchTree((root, *tops, *aws_below)),
+        switch_tree=SwitchTree((root, *tops, Switch(AWS_REGION_SWITCH, nodes=hosts))),
         racks=hall.racks,
         pue=hall.pue,
         placement_groups=aws.placement_groups,
@@ -262,8 +324,12 @@ def _throughput(itype: Hardware, cap_w: int | None) -> float:
     return relative_throughput(itype.accelerator.model, itype.accelerator.tdp_w, cap_w)
 
 
-def _fleet_labels(fleet: Fleet, domain: str, block: str, cap_w: int | None) -> dict[str, str]:
-    labels = {LABEL_FLEET: fleet.name, LABEL_BLOCK: block, LABEL_DOMAIN: domain}
+def _fleet_labels(fleet: Fleet, domain: str, block: str | None, cap_w: int | None) -> dict[str, str]:
+    """The fleet, and in a data hall the network block and domain; on AWS (`block` None) no switch
+    label: EC2's own `topology.k8s.aws/network-node-layer-N` labels say where a node really is."""
+    labels = {LABEL_FLEET: fleet.name}
+    if block is not None:
+        labels |= {LABEL_BLOCK: block, LABEL_DOMAIN: domain}
     if cap_w is not None:
         labels[LABEL_GPU_POWER_CAP] = str(cap_w)
     return labels
@@ -334,7 +400,7 @@ def _plan_aws(spec: FactorySpec, site: AwsSite) -> PlacementPlan:
                     gpu_power_cap_w=cap,
                     block=name,
                     racks=(),
-                    labels=_fleet_labels(fleet, name, name, cap),
+                    labels=_fleet_labels(fleet, name, None, cap),
                     node_power_kw=kw,
                     gpus_per_node=itype.gpus,
                     relative_throughput=_throughput(itype, cap),
@@ -349,12 +415,13 @@ def _plan_aws(spec: FactorySpec, site: AwsSite) -> PlacementPlan:
                 groups.append(PlacementGroup(f"{fleet.name}-partition-{g}", fleet.name, "partition", count))
     if issues:
         raise PlacementError(issues)
-    leaves = tuple(Switch(d.name, nodes=d.hostnames) for d in domains)
-    root = Switch(ROOT_SWITCH, switches=tuple(d.name for d in domains))
+    # No planned switch tree on EC2: nobody knows before launch which network nodes an instance
+    # lands under. The Slurm head builds its tree from DescribeInstanceTopology (`ec2_topology`),
+    # Kueue reads EKS's network-node-layer labels (EC2 user guide, "Amazon EC2 topology").
     return PlacementPlan(
         site="aws",
         domains=tuple(domains),
-        switch_tree=SwitchTree((root, *leaves)),
+        switch_tree=SwitchTree(),
         placement_groups=tuple(groups),
     )
 

@@ -13,18 +13,21 @@ from .placement import PlacementPlan
 from .topology_model import SwitchTree, compress_hostlist
 
 
-def kueue_topology(plan: PlacementPlan, name: str) -> dict[str, Any]:
-    """A Kueue `Topology` whose levels are the plan's node label keys, broadest first, hostname last.
+def kueue_topologies(plan: PlacementPlan) -> list[dict[str, Any]]:
+    """The Kueue `Topology` objects the plan's fleets use, levels broadest first, hostname last.
 
     Shape per Kueue v0.19 topology-aware scheduling (apis/kueue/v1beta2/topology_types.go):
     `spec.levels[].nodeLabel`, 1-16 unique levels, `kubernetes.io/hostname` only as the last one.
     """
-    return {
-        "apiVersion": KUEUE_API,
-        "kind": "Topology",
-        "metadata": {"name": name},
-        "spec": {"levels": [{"nodeLabel": label} for label in plan.kueue_topology_levels()]},
-    }
+    return [
+        {
+            "apiVersion": KUEUE_API,
+            "kind": "Topology",
+            "metadata": {"name": name},
+            "spec": {"levels": [{"nodeLabel": label} for label in levels]},
+        }
+        for name, levels in plan.kueue_topologies().items()
+    ]
 
 
 def slurm_topology_conf(tree: SwitchTree) -> str:

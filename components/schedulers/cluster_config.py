@@ -20,7 +20,6 @@ import pulumi_kubernetes as k8s
 from ..spec.scheduler import ChartVersions, Queue
 from .helm_values import helm_releases, mirror_image, mirror_release
 from .kubernetes_manifests import (
-    AWS_TOPOLOGY_LEVELS,
     KUBECTL_IMAGE,
     SYSTEM_NAMESPACE,
     FleetCapacity,
@@ -60,7 +59,8 @@ class ClusterSettings:
     queues: Sequence[Queue] = ()
     fleets: Sequence[FleetCapacity] = ()
     priorities: Sequence[str] = ()
-    topology_levels: Sequence[str] = AWS_TOPOLOGY_LEVELS
+    topology_levels: Sequence[str] | None = None
+    """One Topology for every fleet; None: each fleet's EC2 layers (`fleet_topologies`)."""
     charts: Mapping[str, str] = field(default_factory=dict)
     registry_mirror: str | None = None
     filesystem: FilesystemArgs | None = None
@@ -190,7 +190,11 @@ def _scheduling_objects(
     queues = list(settings.queues)
     fleets = list(settings.fleets)
     objects = scheduling_objects(
-        queues, fleets, list(settings.priorities), list(settings.topology_levels), split=settings.quotas
+        queues,
+        fleets,
+        list(settings.priorities),
+        list(settings.topology_levels) if settings.topology_levels else None,
+        split=settings.quotas,
     )
     filesystem = settings.filesystem
     if filesystem is not None:

@@ -27,7 +27,7 @@ from .cluster_config import (
     kubeconfig,
 )
 from .helm_values import FSX_CONTROLLER_SERVICE_ACCOUNT, SYSTEM_NODE_LABEL
-from .kubernetes_manifests import AWS_TOPOLOGY_LEVELS, FleetCapacity
+from .kubernetes_manifests import FleetCapacity
 
 __all__ = [
     "ADDONS",
@@ -170,7 +170,9 @@ class KubernetesSchedulerArgs(TypedDict):
     registry_mirror: NotRequired[str | None]
     """In-region registry every chart and image comes from (sovereign)."""
     topology_levels: NotRequired[list[str]]
-    """Kueue Topology levels, broadest first, hostname last (default: EC2 network layers)."""
+    """Kueue Topology levels, broadest first, hostname last, one Topology for every fleet. Default:
+    each fleet's Topology has the EC2 network layers of its instance type (3, or 4), and a type
+    without EC2 topology gets none."""
     filesystem: NotRequired[FilesystemArgs | None]
     """FSx for Lustre to expose as a PersistentVolume in every team namespace."""
     system_release_version: NotRequired[str | None]
@@ -240,7 +242,7 @@ def cluster_settings(
             *hybrid_fleet_capacities(list(args.get("hybrid_fleets", []))),
         ],
         priorities=list(args.get("priorities", [])),
-        topology_levels=list(args.get("topology_levels", list(AWS_TOPOLOGY_LEVELS))),
+        topology_levels=list(args.get("topology_levels") or []) or None,
         charts=dict(args.get("charts", {})),
         registry_mirror=mirror or None,
         filesystem=args.get("filesystem"),

@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any, Literal
 
-from ..catalog.hardware import Hardware, fleet_hardware
-from ..catalog.instance_types import get_instance_type
-from ..kubernetes_names import AWS_NETWORK_LAYERS, HOSTNAME_LABEL, KUEUE_API
+from ..catalog.hardware import Hardware, ec2_instance_type, fleet_hardware
+from ..catalog.instance_types import InstanceType, get_instance_type
+from ..kubernetes_names import AWS_TOPOLOGY_NAMES, DATAHALL_TOPOLOGY_NAME, KUEUE_API, TOPOLOGY_NAME, aws_topology_levels
 from ..spec.model import Taint
 from ..spec.scheduler import Queue
 
@@ -53,7 +53,9 @@ SYSTEM_NAMESPACE = "aifactory-system"
 
 # Kueue requires the hostname level last (Topology CEL rule, apis/kueue/v1beta2/topology_types.go
 # @v0.19.2).
-AWS_TOPOLOGY_LEVELS: tuple[str, ...] = (*AWS_NETWORK_LAYERS, HOSTNAME_LABEL)
+AWS_TOPOLOGY_LEVELS: tuple[str, ...] = aws_topology_levels(3)
+DEFAULT_TOPOLOGY = TOPOLOGY_NAME
+"""The one Topology's name when the caller gives the levels (0.1's name)."""
 
 # Extended resources advertised by the device plugins: NVIDIA k8s-device-plugin (`nvidia.com/gpu`),
 # the Neuron device plugin (`aws.amazon.com/neuron`, one per Neuron device) and the EFA device plugin
@@ -98,6 +100,11 @@ class FleetCapacity:
     @property
     def kind(self) -> Literal["ec2", "hybrid"]:
         return "hybrid" if self.server is not None else "ec2"
+
+    @property
+    def ec2_type(self) -> InstanceType:
+        """The EC2 instance type; KeyError for a hybrid fleet (its servers are not EC2 instances)."""
+        return ec2_instance_type(self)
 
     @property
     def vendor(self) -> str:
@@ -182,22 +189,58 @@ def allocate_quotas(queues: Sequence[Queue], fleets: Sequence[FleetCapacity]) ->
     return {q.name: {f: max(flow[f"q:{q.name}"][f"f:{f}"], 0) for f in allowed[q.name]} for q in queues}
 
 
-def resource_flavor(fleet: FleetCapacity, topology_name: str) -> Manifest:
+def resource_flavor(fleet: FleetCapacity, topology_name: str | None) -> Manifest:
     """One ResourceFlavor per fleet: its node labels, tolerations for its taints, TAS topology.
 
     Kueue adds the flavor's nodeLabels as node selectors and its tolerations to admitted pods; with
-    `topologyName` at least one node label is required (ResourceFlavor CEL rule @v0.19.2).
+    `topologyName` at least one node label is required (ResourceFlavor CEL rule @v0.19.2). Without
+    a topology (an EC2 type DescribeInstanceTopology does not support) the flavor has none.
     """
+    spec: dict[str, Any] = {
+        "nodeLabels": {FLEET_LABEL: fleet.name},
+        "tolerations": [t.toleration() for t in fleet.node_taints],
+    }
+    if topology_name is not None:
+        spec["topologyName"] = topology_name
     return {
         "apiVersion": KUEUE_API,
         "kind": "ResourceFlavor",
         "metadata": {"name": fleet.name, "labels": {FLEET_LABEL: fleet.name}},
-        "spec": {
-            "nodeLabels": {FLEET_LABEL: fleet.name},
-            "tolerations": [t.toleration() for t in fleet.node_taints],
-            "topologyName": topology_name,
-        },
+        "spec": spec,
     }
+
+
+def fleet_topologies(
+    fleets: Sequence[FleetCapacity], topology_levels: Sequence[str] | None, topology_name: str = DEFAULT_TOPOLOGY
+) -> tuple[dict[str, tuple[str, ...]], dict[str, str | None]]:
+    """(Topology name -> levels, fleet -> the Topology its flavor names).
+
+    `topology_levels` (a data hall's block/rack/host, or a caller's own) are the Topology of the
+    customer's racked servers (hybrid fleets, Topology `DATAHALL_TOPOLOGY_NAME`); with no hybrid fleet,
+    every fleet shares them under `topology_name`. Every other
+    fleet gets the EC2 layers of its instance type: the `topology.k8s.aws/network-node-layer-N` labels
+    EKS sets (N up to 3, or 4 on four-layer types), and a type without EC2 topology gets none (EC2 user
+    guide, "Prerequisites for Amazon EC2 topology"; EKS user guide, "Place distributed AI/ML workloads
+    with network topology labels"). EC2 instances beside a hall are not racked, so they never get the
+    hall's levels.
+    """
+    hybrid = [f for f in fleets if f.kind == "hybrid"]
+    racked, name = (hybrid, DATAHALL_TOPOLOGY_NAME) if hybrid else (list(fleets), topology_name)
+    topologies: dict[str, tuple[str, ...]] = {}
+    of: dict[str, str | None] = {}
+    if topology_levels:
+        topologies[name] = tuple(topology_levels)
+        of.update({f.name: name for f in racked})
+    layers_used: set[int] = set()
+    for fleet in fleets:
+        if fleet.name in of:
+            continue
+        layers = fleet.ec2_type.network_node_layers if fleet.kind == "ec2" else None
+        of[fleet.name] = None if layers is None else AWS_TOPOLOGY_NAMES[layers]
+        if layers is not None:
+            layers_used.add(layers)
+    topologies.update({AWS_TOPOLOGY_NAMES[n]: aws_topology_levels(n) for n in sorted(layers_used)})
+    return topologies, of
 
 
 def topology(name: str, levels: Sequence[str]) -> Manifest:
@@ -433,7 +476,7 @@ def nccl_tests_jobset(
     fleet: FleetCapacity,
     nodes: int,
     queue: Queue,
-    topology_level: str,
+    topology_level: str | None,
     image: str = NCCL_TESTS_IMAGE,
     name: str = "nccl-tests",
     priority: str | None = None,
@@ -444,8 +487,8 @@ def nccl_tests_jobset(
     A launcher pod generates an SSH key, serves only the public half on port 8022 inside the pod
     network, waits for the workers' sshd and runs `mpirun`; each worker fetches the public key,
     runs sshd and holds all the node's GPUs and EFA devices. The JobSet succeeds when the launcher
-    does. The workers' pod set must fit in one `topology_level` domain (Kueue TAS). With a
-    `registry_mirror` (sovereign) the image is pulled from the mirror.
+    does. The workers' pod set must fit in one `topology_level` domain (Kueue TAS; None for a fleet
+    whose type has no topology). With a `registry_mirror` (sovereign) the image is pulled from the mirror.
     """
     if registry_mirror:
         image = mirror_image(image, registry_mirror)
@@ -550,7 +593,9 @@ def nccl_tests_jobset(
                             "completions": nodes,
                             "backoffLimit": 0,
                             "template": {
-                                "metadata": {"annotations": {REQUIRED_TOPOLOGY: topology_level}},
+                                "metadata": {
+                                    "annotations": {REQUIRED_TOPOLOGY: topology_level} if topology_level else {}
+                                },
                                 "spec": {
                                     "restartPolicy": "Never",
                                     "containers": [
@@ -718,19 +763,21 @@ def scheduling_objects(
     queues: Sequence[Queue],
     fleets: Sequence[FleetCapacity],
     priorities: Sequence[str],
-    topology_levels: Sequence[str],
-    topology_name: str = "aifactory",
+    topology_levels: Sequence[str] | None,
+    topology_name: str = DEFAULT_TOPOLOGY,
     split: Mapping[str, Mapping[str, int]] | None = None,
 ) -> list[Manifest]:
-    """Namespaces, Topology, ResourceFlavors, ClusterQueues, LocalQueues and priority classes.
+    """Namespaces, Topologies, ResourceFlavors, ClusterQueues, LocalQueues and priority classes.
 
+    `topology_levels` None: one Topology per EC2 layer count the fleets' types have (`fleet_topologies`).
     `split` is the queues' quota per fleet when already allocated (the factory plan's)."""
     split = split if split is not None else allocate_quotas(queues, fleets)
     by_name = {f.name: f for f in fleets}
+    topologies, topology_of = fleet_topologies(fleets, topology_levels, topology_name)
     return [
         *(namespace(ns) for ns in team_namespaces(queues)),
-        topology(topology_name, topology_levels),
-        *(resource_flavor(f, topology_name) for f in fleets),
+        *(topology(name, levels) for name, levels in topologies.items()),
+        *(resource_flavor(f, topology_of[f.name]) for f in fleets),
         *(cluster_queue(q, split[q.name], by_name) for q in queues),
         *(local_queue(q) for q in queues),
         *workload_priority_classes(priorities),

@@ -25,15 +25,17 @@ import gzip
 import ipaddress
 import json
 import re
+from pathlib import Path
 from typing import Literal, NotRequired, Required, TypedDict
 
 import pulumi
 import pulumi_aws as aws
 
 from ..arns import assume_role_policy, managed_policy_arn, regional_service_host, service_principal
+from ..planning import ec2_topology
 from ..rendering import render
 from ..spec.images import AMI_ID
-from .slurm_config import SCRIPT_NAMES, SRUN_PORT_RANGE, slurm_dns_zone
+from .slurm_config import SCRIPT_NAMES, SRUN_PORT_RANGE, slurm_dns_zone, topology_file_name
 
 SLURM_PORTS = (6817, 6819)
 """slurmctld (6817) to slurmdbd (6819) on the head node (slurm.conf(5) SlurmctldPort, slurmdbd.conf(5))."""
@@ -113,6 +115,9 @@ class SlurmSchedulerArgs(TypedDict):
     """Slurm release series the configuration was rendered for (e.g. 22.05)."""
     config_files: Required[dict[str, str]]
     """`render_slurm_configs` output: slurm.conf, gres.conf, cgroup.conf, topology.conf and the scripts."""
+    measured_topology: NotRequired[bool]
+    """EC2 nodes: the head rewrites the topology file from DescribeInstanceTopology every few minutes
+    (default false: the rendered topology.conf is the data hall's real switch tree)."""
     accounting: NotRequired[bool]
     """Run slurmdbd on the head node with an RDS for MariaDB database."""
     egress: NotRequired[str]
@@ -388,6 +393,13 @@ class SlurmScheduler(pulumi.ComponentResource):
         secret_arns: list[pulumi.Input[str]] = [munge.arn]
         if accounting:
             secret_arns.append(rds_secrets)
+        if args.get("measured_topology", False):
+            aws.iam.RolePolicy(
+                f"{name}-head-topology",
+                role=role.id,
+                policy=json.dumps(head_topology_policy()),
+                opts=child,
+            )
         aws.iam.RolePolicy(
             f"{name}-head-secrets",
             role=role.id,
@@ -451,6 +463,10 @@ class SlurmScheduler(pulumi.ComponentResource):
                     files=files,
                     egress=egress,
                     node_cidr=node_cidr,
+                    cluster=cluster,
+                    version=args["version"],
+                    hostnames=[h for g in args["compute_groups"] for h in g["hostnames"]],
+                    measured_topology=bool(args.get("measured_topology", False)),
                 )
             )
         )
@@ -588,6 +604,10 @@ def head_user_data(
     files: list[tuple[str, str]],
     egress: str,
     node_cidr: str = DEFAULT_NODE_CIDR,
+    cluster: str = "",
+    version: str = "",
+    hostnames: list[str] | None = None,
+    measured_topology: bool = False,
 ) -> str:
     """The head node's first-boot script: installs Slurm with NAT egress, requires it in the image
     without (`egress` none), then the IMDS firewall, munge and its root-only share to `node_cidr`,
@@ -611,7 +631,41 @@ def head_user_data(
         packages=HEAD_PACKAGES + (ACCOUNTING_PACKAGES if accounting else ()),
         binaries=HEAD_BINARIES + (ACCOUNTING_BINARIES if accounting else ()),
         missing_hint=OFFLINE_HINT if egress == "none" else ONLINE_HINT,
+        topology=_head_topology(cluster, version, hostnames or []) if measured_topology else None,
     )
+
+
+TOPOLOGY_PROGRAM = "/usr/local/lib/aifactory/ec2_topology.py"
+TOPOLOGY_NODES = "/etc/slurm/aifactory-nodes.json"
+TOPOLOGY_INTERVAL = "2min"
+"""How often the head reads its nodes' EC2 topology: a node that joins is placed within minutes."""
+
+
+def _head_topology(cluster: str, version: str, hostnames: list[str]) -> dict[str, object]:
+    """What the head's topology refresh needs: the translation program (the very file the plan renders
+    the first topology with), the planned node names and where the file goes."""
+    if not _LABEL.match(cluster) or not _SERIES.match(version):
+        raise ValueError(f"measured topology needs a cluster name and a Slurm series, not {cluster!r}, {version!r}")
+    bad = [h for h in hostnames if not _LABEL.match(h)]
+    if bad:
+        raise ValueError(f"hostnames {bad!r} are not DNS labels")
+    program = Path(ec2_topology.__file__).read_text().rstrip("\n")
+    # Written through a quoted here-document: no line of it may end the document early.
+    if "AIFACTORY_PROGRAM" in program.splitlines():
+        raise ValueError("the topology program contains its here-document delimiter")
+    fmt = "yaml" if topology_file_name(version) == "topology.yaml" else "conf"
+    return {
+        "program": program,
+        "program_path": TOPOLOGY_PROGRAM,
+        "nodes": _b64(json.dumps(hostnames)),
+        "nodes_path": TOPOLOGY_NODES,
+        "format": fmt,
+        "output": f"/etc/slurm/{topology_file_name(version)}",
+        "cluster": cluster,
+        "cluster_tag": CLUSTER_TAG,
+        "name_tag": NODE_NAME_TAG,
+        "interval": TOPOLOGY_INTERVAL,
+    }
 
 
 def join_script(
@@ -682,6 +736,28 @@ def _head_policy(secret_arns: list[str], kms: str | None, region: str, partition
             },
             *_kms_statement(kms, ["kms:Decrypt", "kms:GenerateDataKey"], region, partition),
         ],
+    }
+
+
+TOPOLOGY_ACTIONS = ["ec2:DescribeInstances", "ec2:DescribeInstanceTopology"]
+"""What the head calls to build its nodes' switch tree."""
+
+
+def head_topology_policy() -> dict[str, object]:
+    """The head reads which instance is which node (DescribeInstances, by the cluster tag) and where
+    each sits (DescribeInstanceTopology). Neither action takes a resource type or condition key in the
+    Service Authorization Reference ("Actions, resources, and condition keys for Amazon EC2"), so the
+    resource is `*`; the EC2 topology prerequisites page names the same permission ("Prerequisites for
+    Amazon EC2 topology", "IAM permissions").
+
+    Why the head calls and not each node: a node would need the permission on a role its jobs run
+    next to, and a channel to hand its answer to the head (a writable share, a parameter or a tag,
+    each writable by every node). Calling from the head gives one role two read-only actions, adds no
+    path from a compute node to the head, and a node cannot misreport where it sits.
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": TOPOLOGY_ACTIONS, "Resource": "*"}],
     }
 
 

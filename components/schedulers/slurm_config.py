@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 
 from ..catalog.hardware import fleet_hardware
 from ..catalog.instance_types import InstanceType
+from ..planning import ec2_topology
 from ..planning.capacity import CAPACITY_BLOCK_RECLAIM
 from ..planning.placement import PlacementPlan
 from ..planning.topology import slurm_topology_conf
@@ -136,9 +137,19 @@ class SlurmInputs:
     groups: tuple[SlurmNodeGroup, ...]
     partitions: tuple[SlurmPartitionInput, ...]
     switch_tree: SwitchTree
+    """The planned tree (a data hall's switches); empty when the topology is measured."""
     accounting_host: str | None = None
     controller_addr: str | None = None
     runtime: SlurmRuntime = field(default_factory=SlurmRuntime)
+    measured_topology: bool = False
+    """EC2: the head writes the topology file from DescribeInstanceTopology (`ec2_topology`); the
+    rendered one has every node not yet reported."""
+
+
+def topology_file_name(version: str) -> str:
+    """`topology.yaml` from Slurm 25.05 (topology.yaml(5): read first, topology.conf then ignored),
+    `topology.conf` before (topology.conf(5))."""
+    return "topology.yaml" if version_tuple(version) >= (25, 5) else "topology.conf"
 
 
 @dataclass(frozen=True)
@@ -276,6 +287,18 @@ def _checked_topology(tree: SwitchTree) -> str:
     return slurm_topology_conf(tree)
 
 
+def _topology_file(inputs: SlurmInputs, hosts: list[str]) -> dict[str, str]:
+    """A data hall's planned tree (the placement plan's renderer, so Slurm and Kueue read one tree,
+    topology.conf(5)); on EC2 the head's own translation with no answer yet: every node under the
+    `unreported` leaf until the head has read DescribeInstanceTopology."""
+    if not inputs.measured_topology:
+        return {"topology.conf": _checked_topology(inputs.switch_tree)}
+    fmt = "yaml" if topology_file_name(inputs.version) == "topology.yaml" else "conf"
+    for host in hosts:
+        slurm_value(host)
+    return {topology_file_name(inputs.version): ec2_topology.render(dict.fromkeys(hosts), [], fmt)}
+
+
 def _clean(text: str) -> str:
     return text.rstrip("\n") + "\n"
 
@@ -285,8 +308,9 @@ def render_slurm_configs(inputs: SlurmInputs) -> dict[str, str]:
     if not is_supported(inputs.version):
         supported = ", ".join(SUPPORTED_VERSIONS)
         raise ValueError(f"Slurm {inputs.version} is not supported; use one of {supported}")
-    missing = sorted({h for g in inputs.groups for h in g.hostnames} - set(inputs.switch_tree.node_to_leaf()))
-    if missing:
+    hosts = [h for g in inputs.groups for h in g.hostnames]
+    missing = sorted(set(hosts) - set(inputs.switch_tree.node_to_leaf()))
+    if missing and not inputs.measured_topology:
         raise ValueError(f"nodes not under any switch of the topology: {compress_hostlist(missing)}")
     version = version_tuple(inputs.version)
     runtime = inputs.runtime
@@ -308,8 +332,7 @@ def render_slurm_configs(inputs: SlurmInputs) -> dict[str, str]:
         "slurm.conf": render("slurm/slurm.conf.j2", **context),
         "gres.conf": render("slurm/gres.conf.j2", gres_lines=_gres_lines(inputs.groups)),
         "cgroup.conf": render("slurm/cgroup.conf.j2"),
-        # The placement plan's own renderer, so Slurm and Kueue read one tree (topology.conf(5)).
-        "topology.conf": _checked_topology(inputs.switch_tree),
+        **_topology_file(inputs, hosts),
         "prolog.sh": render("slurm/prolog.sh.j2", scripts=scripts, timeout=HEALTH_TIMEOUT_S),
         "epilog.sh": render("slurm/epilog.sh.j2", timeout=EPILOG_CHECK_TIMEOUT_S),
         "healthcheck.sh": render(
@@ -392,6 +415,7 @@ def slurm_inputs_from_plan(
         groups=tuple(groups),
         partitions=partitions,
         switch_tree=plan.switch_tree,
+        measured_topology=plan.site == "aws",
         accounting_host=accounting_host,
         runtime=runtime if runtime is not None else SlurmRuntime(),
     )

@@ -33,6 +33,10 @@ COOLING_RANK: dict[str, int] = {"air": 0, "rear-door": 1, "liquid": 2}
 # ceiling at rack scale (GB200 NVL72 racks run at about 120-130 kW), so its limit is None.
 COOLING_LIMIT_KW: dict[str, float | None] = {"air": 40.0, "rear-door": 75.0, "liquid": None}
 
+AWS_REGION_SWITCH = "aws-region"
+"""The leaf of a data hall's switch tree that holds the stack's EC2 nodes (their EC2 topology is unknown
+before launch); no rack or block may share the name."""
+
 ROOT_SWITCH = "fabric"
 """The root of the site's switch tree; racks and blocks are its other switches, so none may share the name."""
 

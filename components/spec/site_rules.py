@@ -14,7 +14,7 @@ from ..catalog.hardware import hardware_model, known_hardware, whole_rack
 from .errors import ConfigIssue, config_path
 from .numbers import MAX_PUE, MIN_PUE
 from .rules import Rule, repeated_names
-from .site import COOLING_LIMIT_KW, COOLING_RANK, ROOT_SWITCH, DatahallSite, Rack
+from .site import AWS_REGION_SWITCH, COOLING_LIMIT_KW, COOLING_RANK, ROOT_SWITCH, DatahallSite, Rack
 
 if TYPE_CHECKING:
     from .model import FactorySpec
@@ -54,19 +54,24 @@ def site_racks_named_uniquely(spec: FactorySpec) -> Iterator[ConfigIssue]:
                     f"'{value}' cannot be a Kubernetes label value or Slurm switch name",
                     "use up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
                 )
-        if rack.name in blocks or rack.name == ROOT_SWITCH:
+        if rack.name in blocks or rack.name in _RESERVED_SWITCHES:
             yield ConfigIssue(
                 path,
-                f"'{rack.name}' is also the name of a network block or of the root switch '{ROOT_SWITCH}'",
+                f"'{rack.name}' is also the name of a network block or of the switch '{rack.name}' the tree reserves",
                 "name racks and blocks differently: they are switches of the same topology tree",
             )
-    if ROOT_SWITCH in blocks:
-        index = next(i for i, r in enumerate(site.racks) if r.block == ROOT_SWITCH)
-        yield ConfigIssue(
-            config_path("site", "racks", index, "block"),
-            f"'{ROOT_SWITCH}' is reserved for the root switch",
-            "choose another block name",
-        )
+    for reserved in _RESERVED_SWITCHES:
+        if reserved in blocks:
+            index = next(i for i, r in enumerate(site.racks) if r.block == reserved)
+            yield ConfigIssue(
+                config_path("site", "racks", index, "block"),
+                f"'{reserved}' is reserved for a switch of the topology tree",
+                "choose another block name",
+            )
+
+
+_RESERVED_SWITCHES = (ROOT_SWITCH, AWS_REGION_SWITCH)
+"""The tree's root, and the leaf of a hall stack's EC2 nodes (`planning.placement._plan_hall_and_aws`)."""
 
 
 def site_racks_positive(spec: FactorySpec) -> Iterator[ConfigIssue]:

@@ -142,3 +142,39 @@ def test_vendored_offerings_match_the_installed_moto_snapshot() -> None:
     if f"moto {metadata.version('moto')} " not in offerings_source():
         pytest.skip(f"offerings.json is from {offerings_source().split(' ec2')[0]}; run tools/refresh_offerings.py")
     assert shipped == build()
+
+
+# EC2 user guide "Prerequisites for Amazon EC2 topology", "Instance types": 3 network nodes for the
+# p4d/p5/trn families, 4 for p6-b200; g6 is not in the list.
+TOPOLOGY_LAYERS = {
+    "p4d.24xlarge": 3,
+    "p5.48xlarge": 3,
+    "p5en.48xlarge": 3,
+    "p6-b200.48xlarge": 4,
+    "trn1.32xlarge": 3,
+    "trn2.48xlarge": 3,
+    "g6.xlarge": None,
+}
+
+
+@pytest.mark.parametrize("name", sorted(TOPOLOGY_LAYERS))
+def test_topology_layers_per_type(name: str) -> None:
+    entry = get_instance_type(name)
+    assert entry.network_node_layers == TOPOLOGY_LAYERS[name]
+    assert "TOPO" in entry.sources["network_node_layers"]
+
+
+def test_topology_layers_must_be_three_four_or_none() -> None:
+    import importlib
+
+    module = importlib.import_module("aifactory.catalog.instance_types")
+    raw = yaml.safe_load(resources.files("aifactory.catalog").joinpath("data/instance_types.yaml").read_text())
+    entry = dict(raw["p5.48xlarge"], network_node_layers=5)
+    with pytest.raises(ValueError, match="network_node_layers 5"):
+        module._parse("p5.48xlarge", entry)
+    unsourced = dict(
+        raw["p5.48xlarge"],
+        sources={k: v for k, v in raw["p5.48xlarge"]["sources"].items() if k != "network_node_layers"},
+    )
+    with pytest.raises(ValueError, match="carry a source"):
+        module._parse("p5.48xlarge", unsourced)

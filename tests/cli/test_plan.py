@@ -153,14 +153,15 @@ def test_render_writes_every_artifact(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["render", "slurm-aws", "--out", str(tmp_path)]) == 0
     for relative in (
         "plan.json",
-        "topology/topology.conf",
         "topology/kueue-topology.yaml",
         "slurm/slurm.conf",
         "slurm/gres.conf",
+        "slurm/topology.conf",
     ):
         assert (tmp_path / relative).is_file(), relative
     assert list((tmp_path / "bootstrap").glob("*.user-data.txt"))
-    assert (tmp_path / "slurm" / "topology.conf").read_text() == (tmp_path / "topology" / "topology.conf").read_text()
+    # On EC2 the topology is measured on the head, not planned: no planned tree to write.
+    assert not (tmp_path / "topology" / "topology.conf").exists()
     # EC2 instances are not racked: no install plan or heatmap for an AWS site.
     assert not (tmp_path / "thermal" / "install-plan.csv").exists()
     hall = tmp_path / "hall"
@@ -431,3 +432,15 @@ def test_policy_check_catches_a_broken_sovereign_plan(
     assert main(["policy-check", str(path), "--json"]) == 1
     reported = {v["policy"] for v in json.loads(capsys.readouterr().out)["violations"]}
     assert policy in reported
+
+
+def test_plan_notes_fleets_whose_type_has_no_ec2_topology(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stack = write_stack(tmp_path, "topo", base())  # p5 (3 layers) and g6.8xlarge (no EC2 topology)
+    assert main(["plan", str(stack)]) == 0
+    out = capsys.readouterr().out
+    assert "note: fleet eval: g6.8xlarge has no EC2 instance topology" in out
+    assert "kueue topology aifactory" in out and "topology.k8s.aws/network-node-layer-3 > kubernetes.io/hostname" in out
+    assert main(["plan", str(stack), "--json"]) == 0
+    placement = json.loads(capsys.readouterr().out)["summary"]["placement"]
+    assert [n["fleet"] for n in placement["topology_notes"]] == ["eval"]
+    assert placement["kueue_topologies"]["aifactory"]["fleets"] == ["train"]

@@ -185,3 +185,27 @@ def test_only_auto_scaling_fleets_get_the_autoscaling_endpoint(run_program: RunP
     # The head reads its database secret by ARN (no RDS API call), so no RDS endpoint either.
     assert "autoscaling" not in _services(resources) and "rds" not in _services(resources)
     assert "eks" not in _services(resources)
+
+
+def test_a_slurm_head_reading_ec2_topology_gets_the_ec2_endpoint_once() -> None:
+    from aifactory.network import interface_endpoints
+
+    assert interface_endpoints(eks=False, ec2_api=True).count("ec2") == 1
+    assert interface_endpoints(eks=True, ec2_api=True).count("ec2") == 1
+
+
+def test_slurm_factories_on_aws_plan_the_ec2_endpoint(run_program: RunProgram) -> None:
+    from aifactory.factory import AiFactory
+    from aifactory.planning.factory_plan import plan_factory
+    from aifactory.spec import spec_from_config
+
+    from tests.schedulers.test_slurm_config import DEV
+
+    plan = plan_factory(spec_from_config(DEV), "dev")
+    planned = run_program(lambda: AiFactory("dev", {}, plan=plan), DEV, stack="dev")
+    services = {
+        str(r.inputs.get("serviceName", "")).rsplit(".", 1)[-1]
+        for r in planned.resources
+        if r.type == "aws:ec2/vpcEndpoint:VpcEndpoint"
+    }
+    assert "ec2" in services

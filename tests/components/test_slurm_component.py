@@ -326,3 +326,26 @@ def test_head_without_egress_sends_only_inside_the_vpc_and_to_s3() -> None:
 def test_head_with_nat_egress_may_reach_the_internet(plain: list[PlannedResource]) -> None:
     group = next(r for r in _of(plain, "aws:ec2/securityGroup:SecurityGroup") if r.name == "slurm-head")
     assert [e.get("cidrBlocks") for e in group.inputs["egress"]] == [["0.0.0.0/0"]]
+
+
+def test_measured_topology_gives_the_head_read_only_ec2_topology_and_a_refresh(plain: list[PlannedResource]) -> None:
+    measured = _plan(accounting=False, kms=None, measured_topology=True)
+    [policy] = [r for r in _of(measured, "aws:iam/rolePolicy:RolePolicy") if r.name == "slurm-head-topology"]
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    # Service Authorization Reference: neither action takes a resource type, so `*`; nothing else.
+    assert statements == [
+        {"Effect": "Allow", "Action": ["ec2:DescribeInstances", "ec2:DescribeInstanceTopology"], "Resource": "*"}
+    ]
+    script = _user_data(measured)
+    assert "aifactory-topology.timer" in script
+    _shellcheck(script)
+    # The compute nodes' roles get nothing new, and a planned tree (data hall) keeps no refresh.
+    assert not [r for r in _of(plain, "aws:iam/rolePolicy:RolePolicy") if r.name == "slurm-head-topology"]
+    assert "aifactory-topology" not in _user_data(plain)
+
+
+def test_head_user_data_with_the_topology_program_fits_ec2s_limit() -> None:
+    # EC2 user guide, "Run commands when you launch an EC2 instance with user data input": user data
+    # is limited to 16 KB before base64; the head's is gzipped (cloud-init accepts that).
+    measured = _plan(accounting=True, kms=KMS, egress="none", measured_topology=True)
+    assert len(base64.b64decode(_head(measured).inputs["userDataBase64"])) < 16 * 1024

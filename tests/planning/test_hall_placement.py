@@ -71,7 +71,8 @@ def test_ec2_fleets_next_to_a_hall_are_placed_on_aws_not_racked() -> None:
     assert cloud.placement == "cluster" and cloud.racks == () and cloud.server is None
     assert {g.name for g in plan.placement_groups} == {"cloud-cluster"}
     conf = slurm_topology_conf(plan.switch_tree)
-    assert "SwitchName=cloud-d0 Nodes=cloud-[0001-0002]" in conf
+    assert "SwitchName=aws-region Nodes=cloud-[0001-0002]" in conf
+    assert "SwitchName=fabric Switches=aws-region,block-1" in conf
 
 
 def test_a_rack_scale_unit_takes_a_whole_liquid_rack() -> None:

@@ -108,8 +108,8 @@ def test_on_demand_pack_is_one_cluster_group() -> None:
     (domain,) = plan.domains
     assert domain.placement == "cluster" and domain.placement_group == "train-cluster"
     assert domain.hostnames[0] == "train-0001" and domain.hostnames[-1] == "train-0016"
-    assert plan.kueue_topology_levels()[-1] == "kubernetes.io/hostname"
-    assert plan.kueue_topology_levels()[0] == "topology.k8s.aws/network-node-layer-1"
+    assert plan.kueue_topology_levels() is None
+    assert plan.kueue_topologies()["aifactory"][0] == "topology.k8s.aws/network-node-layer-1"
 
 
 def test_spread_uses_seven_partitions_of_one_group() -> None:

@@ -6,8 +6,15 @@ import contextlib
 import re
 from typing import Any
 
-from aifactory.planning.placement import LABEL_BLOCK, LABEL_DOMAIN, LABEL_RACK, PlacementError, plan_placement
-from aifactory.planning.topology import kueue_topology, node_labels, slurm_topology_conf
+from aifactory.planning.placement import (
+    LABEL_BLOCK,
+    LABEL_DOMAIN,
+    LABEL_FLEET,
+    LABEL_RACK,
+    PlacementError,
+    plan_placement,
+)
+from aifactory.planning.topology import kueue_topologies, node_labels, slurm_topology_conf
 from aifactory.spec.model import FactorySpec
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -50,28 +57,34 @@ def test_expand_hostlist_reads_slurm_notation() -> None:
 def assert_agree(spec: FactorySpec) -> None:
     plan = plan_placement(spec)
     labels = node_labels(plan)
+    every_host = {h for d in plan.domains for h in d.hostnames}
+    assert set(labels) == every_host
+    topologies = kueue_topologies(plan)
+    for topo in topologies:
+        levels = [level["nodeLabel"] for level in topo["spec"]["levels"]]
+        assert topo["apiVersion"] == "kueue.x-k8s.io/v1beta2" and topo["kind"] == "Topology"
+        assert levels == plan.kueue_topologies()[topo["metadata"]["name"]] and levels[-1] == "kubernetes.io/hostname"
+        assert len(levels) == len(set(levels)) and 1 <= len(levels) <= 16
+    if plan.site == "aws":
+        # EC2: no planned switches, no switch labels; the levels are EKS's network-node-layer labels.
+        assert plan.switch_tree.switches == ()
+        for host_labels in labels.values():
+            assert LABEL_BLOCK not in host_labels and LABEL_DOMAIN not in host_labels
+            assert LABEL_FLEET in host_labels
+        return
     leaves, uppers = parse_topology_conf(slurm_topology_conf(plan.switch_tree))
     parent = {child: up for up, children in uppers.items() for child in children}
     host_leaf = {h: leaf for leaf, hosts in leaves.items() for h in hosts}
-    every_host = {h for d in plan.domains for h in d.hostnames}
-    assert set(labels) == every_host == set(host_leaf)
+    assert every_host == set(host_leaf)
     roots = [s for s in uppers if s not in parent]
     assert len(roots) == 1
     for host, leaf in host_leaf.items():
-        if plan.site == "datahall":
-            assert labels[host][LABEL_RACK] == leaf
-            assert labels[host][LABEL_BLOCK] == parent[leaf]
-        else:
-            assert labels[host][LABEL_BLOCK] == leaf == labels[host][LABEL_DOMAIN]
-            assert parent[leaf] == roots[0]
-    topo = kueue_topology(plan, "factory")
+        assert labels[host][LABEL_RACK] == leaf
+        assert labels[host][LABEL_BLOCK] == parent[leaf]
+    (topo,) = topologies
     levels = [level["nodeLabel"] for level in topo["spec"]["levels"]]
-    assert topo["apiVersion"] == "kueue.x-k8s.io/v1beta2" and topo["kind"] == "Topology"
-    assert levels == plan.kueue_topology_levels() and levels[-1] == "kubernetes.io/hostname"
-    assert len(levels) == len(set(levels)) and 1 <= len(levels) <= 16
-    if plan.site == "datahall":
-        # Every level above hostname is a label each node carries.
-        assert all(level in labels[h] for h in labels for level in levels[:-1])
+    # Every level above hostname is a label each node carries.
+    assert all(level in labels[h] for h in labels for level in levels[:-1])
 
 
 def test_datahall_outputs_agree_and_conf_is_compact() -> None:
@@ -102,13 +115,38 @@ def test_aws_outputs_agree() -> None:
         }
     )
     assert_agree(spec)
-    levels = kueue_topology(plan_placement(spec), "f")["spec"]["levels"]
-    assert [lv["nodeLabel"] for lv in levels] == [
+    (topology,) = kueue_topologies(plan_placement(spec))
+    assert [lv["nodeLabel"] for lv in topology["spec"]["levels"]] == [
         "topology.k8s.aws/network-node-layer-1",
         "topology.k8s.aws/network-node-layer-2",
         "topology.k8s.aws/network-node-layer-3",
         "kubernetes.io/hostname",
     ]
+
+
+def test_aws_topology_per_layer_count_and_none_for_types_without_topology() -> None:
+    spec = FactorySpec.model_validate(
+        {
+            "region": "us-east-1",
+            "profile": "commercial",
+            "fleets": [
+                {"name": "train", "instanceType": "p5.48xlarge", "count": 2},
+                {"name": "big", "instanceType": "p6-b200.48xlarge", "count": 2},
+                {"name": "dev", "instanceType": "g6.xlarge", "count": 1, "efa": False},
+            ],
+        }
+    )
+    plan = plan_placement(spec)
+    layers = [f"topology.k8s.aws/network-node-layer-{n}" for n in range(1, 5)]
+    assert plan.kueue_topologies() == {
+        "aifactory": [*layers[:3], "kubernetes.io/hostname"],
+        "aifactory-4-layer": [*layers, "kubernetes.io/hostname"],
+    }
+    assert [plan.kueue_topology_of(f) for f in ("train", "big", "dev")] == ["aifactory", "aifactory-4-layer", None]
+    summary = plan.summary()
+    assert summary["kueue_topologies"]["aifactory-4-layer"]["fleets"] == ["big"]
+    (note,) = summary["topology_notes"]
+    assert note["fleet"] == "dev" and "g6.xlarge" in note["note"]
 
 
 @st.composite

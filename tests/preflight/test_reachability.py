@@ -243,3 +243,33 @@ def test_a_runner_without_a_kms_endpoint_cannot_open_the_stack_secrets() -> None
         f"runner runner → kms (tcp 443): unreachable: no route to the internet and no com.amazonaws.{REGION}.kms "
         "interface endpoint"
     ]
+
+
+def test_a_slurm_head_measuring_ec2_topology_needs_the_ec2_endpoint_without_egress() -> None:
+    """The head's topology refresh calls DescribeInstances and DescribeInstanceTopology: a factory without
+    egress and without the EC2 interface endpoint is reported before deploy."""
+    import base64
+    import gzip
+
+    from aifactory.schedulers.slurm import head_user_data
+
+    script = head_user_data(
+        controller_host="slurmctld",
+        zone="aif.slurm.internal",
+        region=REGION,
+        munge_secret_arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:munge-AbCdEf",
+        accounting=False,
+        db_host=None,
+        db_secret_arn=None,
+        files=[],
+        egress="none",
+        cluster="aif",
+        version="23.11",
+        hostnames=["gpu-001", "gpu-002"],
+        measured_topology=True,
+    )
+    # As the head instance carries it: gzip, then base64.
+    data = base64.b64encode(gzip.compress(script.encode())).decode()
+    found = findings(replaced(slurm_world(), "head", userDataBase64=data), "reach.aws-services")
+    expected = f"no route to the internet and no com.amazonaws.{REGION}.ec2 interface endpoint"
+    assert f"instance head → ec2 (tcp 443): unreachable: {expected}" in found

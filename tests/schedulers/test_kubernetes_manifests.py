@@ -227,3 +227,52 @@ def test_validator_rejects_unknown_jobset_field_and_builtin_typo() -> None:
     pv["spec"]["reclaimPolicy"] = "Retain"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(pv, VERSION, strict=True)
+
+
+B200 = m.FleetCapacity("big", "p6-b200.48xlarge", 2)
+G6 = m.FleetCapacity("dev", "g6.xlarge", 1, efa=False)
+MIXED_QUEUES = [Queue(name="research", namespace="research", gpu_quota=8)]
+
+
+def measured_objects() -> list[dict]:
+    """Without given levels each fleet gets the EC2 layers of its type (3, 4, or none)."""
+    return m.scheduling_objects(MIXED_QUEUES, [P5, B200, G6], ["production-training"], None)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [o for o in measured_objects() if o["kind"] in ("Topology", "ResourceFlavor")],
+    ids=lambda o: f"{o['kind']}-{o['metadata']['name']}",
+)
+def test_measured_topology_objects_validate(obj: dict) -> None:
+    validate(obj)
+
+
+def test_one_topology_per_layer_count_and_each_flavor_names_its_types() -> None:
+    objs = measured_objects()
+    topologies = {
+        o["metadata"]["name"]: [lv["nodeLabel"] for lv in o["spec"]["levels"]] for o in objs if o["kind"] == "Topology"
+    }
+    layer = "topology.k8s.aws/network-node-layer-"
+    assert topologies == {
+        "aifactory": [f"{layer}1", f"{layer}2", f"{layer}3", "kubernetes.io/hostname"],
+        "aifactory-4-layer": [f"{layer}1", f"{layer}2", f"{layer}3", f"{layer}4", "kubernetes.io/hostname"],
+    }
+    flavors = {o["metadata"]["name"]: o["spec"] for o in objs if o["kind"] == "ResourceFlavor"}
+    assert flavors["ondemand"]["topologyName"] == "aifactory"
+    assert flavors["big"]["topologyName"] == "aifactory-4-layer"
+    # g6 has no EC2 topology: no Topology for its flavor (Kueue then places without TAS).
+    assert "topologyName" not in flavors["dev"]
+
+
+def test_given_levels_make_one_shared_topology() -> None:
+    objs = m.scheduling_objects(MIXED_QUEUES, [P5, B200], ["production-training"], ["rack", "kubernetes.io/hostname"])
+    assert [o["metadata"]["name"] for o in objs if o["kind"] == "Topology"] == ["aifactory"]
+    assert {o["spec"]["topologyName"] for o in objs if o["kind"] == "ResourceFlavor"} == {"aifactory"}
+
+
+def test_nccl_jobset_without_topology_has_no_required_level() -> None:
+    js = m.nccl_tests_jobset(P5, 2, QUEUES[1], None)
+    worker = next(j for j in js["spec"]["replicatedJobs"] if j["name"] == "worker")
+    assert m.REQUIRED_TOPOLOGY not in worker["template"]["spec"]["template"]["metadata"]["annotations"]
+    validate(js)

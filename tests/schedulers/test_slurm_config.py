@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from datetime import UTC, datetime
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from aifactory.planning.placement import plan_placement
 from aifactory.planning.topology_model import Switch, SwitchTree
 from aifactory.schedulers.slurm_config import (
@@ -138,8 +140,16 @@ def test_every_planned_host_is_a_node_a_switch_member_and_in_a_partition(case: s
     inputs = slurm_inputs_from_plan(spec, plan, cluster_name="c", controller_host="head")
     planned = {h for d in plan.domains for h in d.hostnames}
     assert {h for g in inputs.groups for h in g.hostnames} == planned
-    assert set(plan.switch_tree.node_to_leaf()) == planned
-    conf = render_slurm_configs(inputs)["slurm.conf"]
+    files = render_slurm_configs(inputs)
+    if plan.site == "aws":
+        # Measured on the head: until EC2 reports, every node sits on the `unreported` leaf.
+        (line,) = [x for x in files["topology.conf"].splitlines() if not x.startswith("#")]
+        assert line.startswith("SwitchName=unreported Nodes=")
+        assert set(line.split("Nodes=", 1)[1].split(",")) == planned
+        assert plan.switch_tree.switches == ()
+    else:
+        assert set(plan.switch_tree.node_to_leaf()) == planned
+    conf = files["slurm.conf"]
     assert conf.count("PartitionName=") == len(spec.scheduler.partitions)
     assert "TopologyPlugin=topology/tree" in conf
     assert "SelectType=select/cons_tres" in conf
@@ -243,3 +253,17 @@ def test_health_check_case_patterns_match_the_quoted_node_names(tmp_path: Path) 
     stranger = run("login-01")
     assert stranger.returncode == 0
     assert "not a node of this cluster" in stranger.stderr
+
+
+@pytest.mark.parametrize(
+    ("version", "name"), [("24.11", "topology.conf"), ("25.05", "topology.yaml"), ("25.11", "topology.yaml")]
+)
+def test_measured_topology_file_follows_the_version(version: str, name: str) -> None:
+    inputs = dataclasses.replace(small_inputs(version), switch_tree=SwitchTree(), measured_topology=True)
+    files = render_slurm_configs(inputs)
+    assert name in files and ({"topology.conf", "topology.yaml"} - {name}).isdisjoint(files)
+    if name == "topology.yaml":
+        (topology,) = yaml.safe_load(files[name])
+        assert topology["tree"]["switches"] == [{"switch": "unreported", "nodes": "gpu-01,gpu-02"}]
+    else:
+        assert "SwitchName=unreported Nodes=gpu-01,gpu-02" in files[name]

@@ -4,6 +4,8 @@ with egress, nothing fetched without it, and the image check run for real in bas
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import shlex
 import subprocess
@@ -233,3 +235,101 @@ def test_imds_firewall_admits_root_only_and_is_idempotent(tmp_path: Path) -> Non
     # Root's RETURN comes before the REJECT.
     chain = [c for c in first if c.startswith("iptables -w -A AIFACTORY-IMDS")]
     assert chain[0].endswith("--uid-owner 0 -j RETURN") and chain[-1].endswith("-j REJECT")
+
+
+def head_measuring(egress: str, version: str = "23.11") -> str:
+    return head_user_data(
+        controller_host="slurmctld",
+        zone="aif.slurm.internal",
+        region="eu-north-1",
+        munge_secret_arn=MUNGE_ARN,
+        accounting=False,
+        db_host=None,
+        db_secret_arn=None,
+        files=[("slurm.conf", "Q2x1c3Rlck5hbWU9YWlmCg==")],
+        egress=egress,
+        cluster="aif",
+        version=version,
+        hostnames=["train-0001", "train-0002"],
+        measured_topology=True,
+    )
+
+
+@pytest.mark.parametrize("egress", ["nat", "none"])
+def test_head_measuring_topology_matches_golden_and_parses(egress: str) -> None:
+    script = head_measuring(egress)
+    check_text(GOLDEN / f"head-{egress}-measured-topology.sh", script, __file__)
+    bash_n(script)
+    assert shellcheck(script) == []
+    # The refresh program inside the heredoc passes too.
+    inner = script.split("<<'AIFACTORY_TOPOLOGY'\n", 1)[1].split("\nAIFACTORY_TOPOLOGY\n", 1)[0]
+    bash_n(inner)
+    assert shellcheck(inner) == []
+
+
+def test_head_ships_the_translation_module_itself_and_the_planned_names() -> None:
+    from aifactory.planning import ec2_topology
+
+    script = head_measuring("none")
+    blobs = re.findall(r"<<'AIFACTORY_FILE'\n(.*?)\nAIFACTORY_FILE", script, re.S)
+    decoded = [base64.b64decode(b).decode() for b in blobs]
+    program = script.split("<<'AIFACTORY_PROGRAM'\n", 1)[1].split("\nAIFACTORY_PROGRAM\n", 1)[0]
+    assert program + "\n" == Path(ec2_topology.__file__).read_text()
+    assert json.dumps(["train-0001", "train-0002"]) in decoded
+    assert "--format 'conf'" in script and "--output '/etc/slurm/topology.conf'" in script
+    assert "aws ec2 describe-instance-topology" in script and "aws ec2 describe-instances" in script
+    assert "systemctl enable --now aifactory-topology.timer" in script
+    # Slurm 25.05 reads topology.yaml first (topology.yaml(5)).
+    assert "--format 'yaml'" in head_measuring("none", "25.05")
+    assert "--output '/etc/slurm/topology.yaml'" in head_measuring("none", "25.05")
+
+
+def test_head_without_measured_topology_has_no_refresh() -> None:
+    assert "aifactory-topology" not in head("none", False)
+
+
+PAIRS = [["train-0001", "i-0p500000000000000"], ["train-0002", "i-0p500000000000005"]]
+
+
+def test_refresh_runs_the_program_and_reconfigures_only_on_change(tmp_path: Path) -> None:
+    """The refresh script as the head runs it, with `aws` and `scontrol` stubbed by recorded answers."""
+    from aifactory.planning import ec2_topology
+
+    fixture = Path(__file__).resolve().parent.parent / "fixtures" / "ec2" / "describe-instance-topology.json"
+    script = head_measuring("none")
+    inner = script.split("<<'AIFACTORY_TOPOLOGY'\n", 1)[1].split("\nAIFACTORY_TOPOLOGY\n", 1)[0]
+    program = tmp_path / "ec2_topology.py"
+    program.write_text(Path(ec2_topology.__file__).read_text())
+    nodes = tmp_path / "nodes.json"
+    nodes.write_text(json.dumps(["train-0001", "train-0002"]))
+    out = tmp_path / "topology.conf"
+    inner = (
+        inner.replace("/usr/local/lib/aifactory/ec2_topology.py", str(program))
+        .replace("/etc/slurm/aifactory-nodes.json", str(nodes))
+        .replace("/etc/slurm/topology.conf", str(out))
+        .replace("PATH=/usr/local/sbin", f"PATH={tmp_path}/bin:/usr/local/sbin")
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text(
+        "#!/bin/bash\n"
+        f'echo "$*" >>{tmp_path}/aws.log\n'
+        'case "$2" in\n'
+        f"  describe-instances) echo {shlex.quote(json.dumps(PAIRS))} ;;\n"
+        f"  describe-instance-topology) cat {fixture} ;;\n"
+        "esac\n"
+    )
+    (bin_dir / "scontrol").write_text(f'#!/bin/bash\necho "$*" >>{tmp_path}/scontrol.log\n')
+    for stub in bin_dir.iterdir():
+        stub.chmod(0o755)
+    run = tmp_path / "refresh.sh"
+    run.write_text(inner)
+    for _ in range(2):
+        subprocess.run(["bash", str(run)], check=True, capture_output=True, text=True, timeout=60)
+    assert "SwitchName=nn-1a2b3c4d5e6f70003 Nodes=train-0001" in out.read_text()
+    assert "SwitchName=nn-1a2b3c4d5e6f70004 Nodes=train-0002" in out.read_text()
+    # Reconfigured once: the second run found the same answers.
+    assert (tmp_path / "scontrol.log").read_text().splitlines() == ["reconfigure"]
+    calls = (tmp_path / "aws.log").read_text()
+    assert "--instance-ids i-0p500000000000000 i-0p500000000000005" in calls
+    assert "Name=tag:aifactory:slurm-cluster,Values=aif" in calls

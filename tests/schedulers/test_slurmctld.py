@@ -8,6 +8,7 @@ With CI=true a missing slurmctld fails the test; elsewhere it is a visible skip.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -19,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aifactory.planning import ec2_topology
 from aifactory.planning.placement import plan_placement
-from aifactory.planning.topology_model import SwitchTree
+from aifactory.planning.topology_model import Switch, SwitchTree
 from aifactory.schedulers.slurm_config import (
     SCRIPT_NAMES,
     SlurmRuntime,
@@ -32,6 +34,7 @@ from aifactory.spec import spec_from_config
 from tests.schedulers.test_slurm_config import CASES
 
 pytestmark = pytest.mark.slow
+EC2_ANSWER = Path(__file__).resolve().parent.parent / "fixtures" / "ec2" / "describe-instance-topology.json"
 
 INSTALL = "bash tools/install_slurm.sh"
 NAMESPACE_WRAPPER = 'mount --bind "$0" /etc/hosts && exec "$@"'
@@ -110,6 +113,19 @@ def _start(root: Path, case: str) -> Iterator[Controller]:
     head = socket.gethostname().split(".")[0]
     inputs = slurm_inputs_from_plan(spec, plan, f"aif-{case}", controller_host=head, runtime=runtime)
     files = render_slurm_configs(inputs)
+    tree = inputs.switch_tree
+    if inputs.measured_topology:
+        # EC2: the file the head writes from recorded DescribeInstanceTopology answers (eight p5
+        # under two layer-3 nodes, a four-layer p6-b200, one not running), with this case's nodes.
+        answer = json.loads(EC2_ANSWER.read_text())
+        ids = [i["InstanceId"] for i in answer["Instances"]]
+        # Two leaves of the p5 tree, the four-layer p6-b200, then not running / not launched.
+        picks: list[str | None] = [ids[0], ids[5], ids[8], ids[9], None]
+        names = sorted({h for g in inputs.groups for h in g.hostnames})
+        nodes = {n: picks[k] if k < len(picks) else None for k, n in enumerate(names)}
+        measured = ec2_topology.switch_tree(nodes, [answer])
+        files["topology.conf"] = ec2_topology.topology_conf(measured)
+        tree = SwitchTree(tuple(Switch(s.name, nodes=s.nodes, switches=s.switches) for s in measured))
     for name, text in files.items():
         target = root / "scripts" / name if name in SCRIPT_NAMES else root / name
         target.write_text(text)
@@ -165,7 +181,7 @@ def _start(root: Path, case: str) -> Iterator[Controller]:
         root=root,
         hosts=hosts,
         conf=conf,
-        tree=inputs.switch_tree,
+        tree=tree,
         partitions={
             p.name: {h for g in inputs.groups if g.fleet in p.fleets for h in g.hostnames} for p in inputs.partitions
         },

@@ -59,6 +59,12 @@ def test_rack_named_like_a_block() -> None:
     assert "aifactory:site.racks[0].name" in text
 
 
+@pytest.mark.parametrize("switch", ["fabric", "aws-region"])
+def test_racks_and_blocks_cannot_take_the_tree_s_reserved_switch_names(switch: str) -> None:
+    text = error_text(config(site={"kind": "datahall", "racks": [rack(switch), rack("b", block=switch)]}))
+    assert "aifactory:site.racks[0].name" in text and "aifactory:site.racks[1].block" in text
+
+
 def test_non_positive_power_and_units() -> None:
     text = error_text(config(site={"kind": "datahall", "racks": [rack("a", powerKw=0), rack("b", rackUnits=-1)]}))
     assert "aifactory:site.racks[0].powerKw" in text and "aifactory:site.racks[1].rackUnits" in text
