@@ -11,28 +11,31 @@ from .placement import PlacementPlan
 
 
 def fleet_summaries(spec: FactorySpec, plan: PlacementPlan) -> list[dict[str, Any]]:
+    """One row per fleet. Power only for a data hall: EC2 exposes no rack power, so an AWS figure
+    would be a catalog estimate nobody can measure, budget or pay for."""
     rows = []
     for fleet in spec.fleets:
         entry = get_instance_type(fleet.instance_type)
         domains = plan.domains_for(fleet.name)
         power_kw = sum(d.node_power_kw * d.nodes for d in domains)
-        rows.append(
-            {
-                "name": fleet.name,
-                "instance_type": fleet.instance_type,
-                "nodes": fleet.count,
-                "gpus": fleet.count * entry.gpus,
-                "accelerator": entry.accelerator.model,
-                "efa_interfaces_per_node": efa_device_count(entry) if fleet.efa else 0,
-                "network_gbps_per_node": entry.network_gbps,
-                "capacity": fleet.capacity.type,
-                "placement": sorted({d.placement for d in domains}),
-                "domains": len(domains),
-                "power_kw": round(power_kw, 2),
-                "cost_per_hour_usd": round(fleet.count * entry.price.usd_per_hour, 2),
-                "price_source": f"{entry.price.region} on-demand, {entry.price.date}",
-            }
-        )
+        row: dict[str, Any] = {
+            "name": fleet.name,
+            "instance_type": fleet.instance_type,
+            "nodes": fleet.count,
+            "gpus": fleet.count * entry.gpus,
+            "accelerator": entry.accelerator.model,
+            "efa_interfaces_per_node": efa_device_count(entry) if fleet.efa else 0,
+            "network_gbps_per_node": entry.network_gbps,
+            "capacity": fleet.capacity.type,
+            "placement": sorted({d.placement for d in domains}),
+            "domains": len(domains),
+            "power_kw": round(power_kw, 2),
+            "cost_per_hour_usd": round(fleet.count * entry.price.usd_per_hour, 2),
+            "price_source": f"{entry.price.region} on-demand, {entry.price.date}",
+        }
+        if plan.site != "datahall":
+            del row["power_kw"]
+        rows.append(row)
     return rows
 
 
@@ -41,12 +44,14 @@ def factory_summary(spec: FactorySpec, plan: PlacementPlan, storage: dict[str, A
     summary: dict[str, Any] = {
         "nodes": sum(f["nodes"] for f in fleets),
         "gpus": sum(f["gpus"] for f in fleets),
-        "power_kw": round(sum(f["power_kw"] for f in fleets), 2),
+        "power_kw": round(sum(f.get("power_kw", 0.0) for f in fleets), 2),
         "cost_per_hour_usd": round(sum(f["cost_per_hour_usd"] for f in fleets), 2),
         "storage_throughput_gbps": storage["throughput_gbps"] if storage else 0.0,
         "fleets": fleets,
         "placement": plan.summary(),
     }
+    if plan.site != "datahall":
+        del summary["power_kw"]
     if storage:
         summary["storage"] = storage
     return summary

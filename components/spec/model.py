@@ -74,6 +74,14 @@ class Capacity(SpecModel):
     end_time: datetime | None = Field(
         default=None, description="Capacity block end (ISO 8601 with zone); instances go 30 minutes before."
     )
+    # EC2 user guide, "Capacity Reservations for cluster placement groups": an On-Demand Capacity
+    # Reservation can be created in a cluster placement group, and instances use it only when they
+    # launch into that group. Syntax and region are `placement_rules.capacity_placement_group_valid`.
+    placement_group: str | None = Field(
+        default=None,
+        description="Capacity reservations only: the name or ARN of the cluster placement group the "
+        "reservation was created in; the launch template launches into it.",
+    )
 
 
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
@@ -146,6 +154,56 @@ class PowerCapBounds(SpecModel):
     max: Count = Field(le=MAX_GPU_POWER_W, description="Highest per-GPU power limit the planner may set (W).")
 
 
+AwsPlacementStrategy = Literal["cluster", "partition"]
+
+
+class FleetPlacement(SpecModel):
+    """An EC2 placement group the fleet asks for (on-demand and spot capacity only)."""
+
+    strategy: AwsPlacementStrategy = Field(
+        description="`cluster` (one low-latency group in one AZ; the default for EFA fleets) or `partition` "
+        "(nodes split across partitions on distinct racks, for fault isolation)."
+    )
+    # The range (1-7 per AZ) and the fleet size are `placement_rules.fleet_placement_valid`.
+    partitions: Integer | None = Field(
+        default=None, description="`partition` only: number of partitions (1-7; default min(7, count))."
+    )
+
+
+# Why a GPU runs below its board power on EC2, where no facility forces a cap (EC2 bills per instance
+# and exposes no rack power): a closed list, so every capped AWS fleet names its reason.
+GPU_POWER_LIMIT_REASONS: dict[str, str] = {
+    "throughput-study": "measure how training throughput responds to a GPU power limit, independent of any "
+    "facility (for example to choose the caps of a data hall before buying it)",
+    "datahall-parity": "run at the limit the same accelerators run under in the customer's data hall, so "
+    "results from both sites compare",
+    "energy-study": "measure energy per step or per token at a limit (the driver's energy counters)",
+}
+GpuPowerLimitReason = Literal["throughput-study", "datahall-parity", "energy-study"]
+
+
+def _reason_not_cost(value: Any) -> Any:
+    if value == "cost":
+        raise PydanticCustomError(
+            "config_issue",
+            "'cost' is not a reason on EC2: instances are billed per second of the instance, not per watt, "
+            "so a lower GPU power limit saves nothing and lowers throughput per dollar",
+            {"fix": "remove `gpuPowerLimit`, or name why you cap: " + ", ".join(GPU_POWER_LIMIT_REASONS)},
+        )
+    return value
+
+
+class GpuPowerLimit(SpecModel):
+    """A fixed per-GPU power limit on an EC2 fleet, set at boot, with the reason for it."""
+
+    watts: Count = Field(le=MAX_GPU_POWER_W, description="Per-GPU power limit set at boot (W).")
+    reason: Annotated[GpuPowerLimitReason, BeforeValidator(_reason_not_cost)] = Field(
+        description="Why the fleet runs capped: "
+        + "; ".join(f"`{k}`: {v}" for k, v in GPU_POWER_LIMIT_REASONS.items())
+        + "."
+    )
+
+
 class Fleet(SpecModel):
     name: str
     kind: FleetKind = Field(
@@ -178,8 +236,21 @@ class Fleet(SpecModel):
     node_power_kw: PositiveFloat | None = Field(
         default=None, le=MAX_RACK_POWER_KW, description="Override the catalog's node power (kW)."
     )
-    gpu_power_cap_w: Annotated[PowerCapBounds | None, NotNull] = None
-    strategy: PlacementStrategy = "pack"
+    gpu_power_cap_w: Annotated[PowerCapBounds | None, NotNull] = Field(
+        default=None,
+        description="Data halls only: bounds within which the planner may cap GPUs to fit the rack power.",
+    )
+    gpu_power_limit: Annotated[GpuPowerLimit | None, NotNull] = Field(
+        default=None, description="EC2 fleets only: a fixed per-GPU limit with its reason {watts, reason}."
+    )
+    strategy: PlacementStrategy = Field(
+        default="pack", description="Data halls only: `pack` racks densely or `spread` across racks."
+    )
+    placement: Annotated[FleetPlacement | None, NotNull] = Field(
+        default=None,
+        description="EC2 on-demand and spot fleets: the placement group to launch into {strategy, partitions}; "
+        "default a cluster group for EFA fleets, none otherwise. Reserved capacity is its own placement.",
+    )
 
 
 class FactorySpec(SpecModel):
