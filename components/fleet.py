@@ -13,6 +13,7 @@ from .plan_time import require_plan_time
 from .planning.capacity import CAPACITY_BLOCK_RECLAIM
 from .planning.efa_layout import efa_interfaces
 from .spec.images import AMI_ID
+from .spec.placement_rules import is_placement_group_name
 
 # Root devices: AL2023 (EKS AMIs) boot from /dev/xvda, the Ubuntu DLAMIs from /dev/sda1.
 _ROOT_DEVICE = {"kubernetes": "/dev/xvda", "slurm": "/dev/sda1", "none": "/dev/sda1"}
@@ -26,9 +27,11 @@ class FleetDomainArgs(TypedDict):
     nodes: Required[int]
     """Number of nodes in the domain."""
     placement: NotRequired[str]
-    """`cluster`, `partition`, `reservation` or `rack`."""
+    """`cluster`, `partition`, `reservation`, `none` or `rack`."""
     placement_group: NotRequired[str | None]
-    """Logical placement group shared by the fleet's domains (cluster or partition strategy)."""
+    """`cluster`/`partition`: logical placement group the fleet creates and its domains share.
+    `reservation`: the name of the existing cluster placement group the capacity reservation was
+    created in (launched into, never created); None for a reservation or block placed by EC2."""
     partition_number: NotRequired[int | None]
     """Partition (1-7) of a partition placement group."""
     gpu_power_cap_w: NotRequired[int | None]
@@ -102,6 +105,13 @@ class GpuFleet(pulumi.ComponentResource):
     def __init__(self, name: str, args: GpuFleetArgs, opts: pulumi.ResourceOptions | None = None):
         require_plan_time("GpuFleet", args, PLAN_TIME_ARGS)
         image_id = self._image_id(name, args)  # before anything registers
+        for domain in args["domains"]:
+            reservation_group = domain.get("placement_group") if domain.get("placement") == "reservation" else None
+            if reservation_group is not None and not is_placement_group_name(reservation_group):
+                raise ValueError(
+                    f"GpuFleet '{name}': domain '{domain['name']}' placement_group {reservation_group!r} is not a "
+                    "placement group name (1-255 printable ASCII characters, no spaces)"
+                )
         super().__init__("aifactory:index:GpuFleet", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         entry = get_instance_type(args["instance_type"])
@@ -251,6 +261,10 @@ class GpuFleet(pulumi.ComponentResource):
                 group_name=group.name,
                 partition_number=domain.get("partition_number") if domain.get("placement") == "partition" else None,
             )
+        elif domain.get("placement") == "reservation" and domain.get("placement_group"):
+            # EC2 user guide, "Capacity Reservations for cluster placement groups": instances use a
+            # reservation made in a cluster group only when they launch into that group.
+            placement = aws.ec2.LaunchTemplatePlacementArgs(group_name=domain.get("placement_group"))
         reservation = None
         market = None
         if capacity_type in ("capacity-reservation", "capacity-block"):

@@ -20,17 +20,20 @@ def plan_lines(result: PlanResult, tree: bool = False) -> list[str]:
         "",
         "fleets",
     ]
+    # Power figures only where the plan has them (a data hall): EC2 exposes no rack power.
     for f in summary["fleets"]:
         hardware = f.get("hardware") or f["instance_type"]
+        power = f"  {f['power_kw']:>9.1f} kW" if "power_kw" in f else ""
         lines.append(
             f"  {f['name']:<16} {f['nodes']:>5} x {hardware:<17} {f['gpus']:>6} {f['accelerator']:<16}"
             f" EFA {f['efa_interfaces_per_node']:>2}/node {f['network_gbps_per_node'] or 0:>5} Gbps"
             f"  {f['capacity']:<20} {','.join(f['placement']):<12} {f['domains']:>3} domain(s)"
-            f"  {f['power_kw']:>9.1f} kW  ${f['cost_per_hour_usd']:>10,.2f}/h"
+            f"{power}  ${f['cost_per_hour_usd']:>10,.2f}/h"
         )
+    power = f"IT power {summary['power_kw']:.1f} kW, " if "power_kw" in summary else ""
     lines += [
         "",
-        f"total      {summary['nodes']} nodes, {summary['gpus']} accelerators, IT power {summary['power_kw']:.1f} kW, "
+        f"total      {summary['nodes']} nodes, {summary['gpus']} accelerators, {power}"
         f"${summary['cost_per_hour_usd']:,.2f}/h on-demand equivalent",
     ]
     placement = summary.get("placement") or {}

@@ -1,8 +1,11 @@
 """Cooling-aware placement: every node of every fleet into a placement domain (EC2) or a rack (data hall).
 
-On AWS a domain is EC2 capacity: the capacity reservation or block itself (already co-located, so never
-a placement group: forcing one onto reserved capacity fails with InsufficientInstanceCapacity), a
-cluster placement group, or one partition (1..7) of a partition placement group. In a data hall a
+On AWS placement is a capacity choice per fleet (`aws_placement_kind`): the capacity reservation or
+block itself (already co-located, so never a new placement group: forcing one onto reserved capacity
+fails with InsufficientInstanceCapacity; a reservation made in a cluster group launches into that
+group), one cluster placement group for EFA fleets on on-demand or spot capacity, one partition
+(1..7) of a partition placement group where a fleet asks for fault isolation, or EC2's own placement.
+EC2 exposes no rack power or cooling, so nothing is placed by power there. In a data hall a
 domain is the nodes of one fleet in one rack; racks are packed under their power budget (less
 headroom, at most what their cooling class removes), cooling class and rack units, and a fleet spans
 as few network blocks as it can. When power limits the count, GPUs are capped within the fleet's
@@ -31,6 +34,7 @@ from ..kubernetes_names import (
 from ..schedulers.kubernetes_manifests import FLEET_LABEL
 from ..spec.errors import ConfigIssue, config_path
 from ..spec.model import FactorySpec, Fleet
+from ..spec.placement_rules import MAX_PARTITIONS, RESERVED, placement_group_name
 from ..spec.site import AWS_REGION_SWITCH, COOLING_RANK, ROOT_SWITCH, AwsSite, DatahallSite, Rack
 from .topology_model import Switch, SwitchTree, compress_hostlist
 
@@ -39,12 +43,11 @@ LABEL_RACK = "topology.aifactory.io/rack"
 LABEL_DOMAIN = "topology.aifactory.io/domain"
 LABEL_FLEET = "topology.aifactory.io/fleet"
 LABEL_GPU_POWER_CAP = "aifactory.io/gpu-power-cap-w"
-# Partition placement groups hold at most 7 partitions per AZ (EC2 user guide, "Placement groups").
-MAX_PARTITIONS = 7
 CAP_STEP_W = 25  # granularity of the power-cap search; nvidia-smi accepts whole watts
 _EPS = 1e-9
 
-PlacementKind = Literal["cluster", "partition", "reservation", "rack"]
+PlacementKind = Literal["cluster", "partition", "reservation", "none", "rack"]
+"""`none`: an EC2 fleet with no placement group (no EFA, on-demand or spot, none asked for)."""
 
 
 class PlacementError(Exception):
@@ -77,6 +80,8 @@ class Domain:
     relative_throughput: float
     server: str | None = None
     """The server model of a hybrid fleet (the customer's own servers, racked, never launched)."""
+    gpu_power_reason: str | None = None
+    """Why an EC2 fleet runs capped (`gpuPowerLimit.reason`); None when uncapped or in a data hall."""
 
     @property
     def hardware(self) -> str:
@@ -86,7 +91,9 @@ class Domain:
 
 @dataclass(frozen=True)
 class PlacementGroup:
-    """An EC2 placement group the domains reference by `placement_group`."""
+    """An EC2 placement group the factory creates; domains reference it by `placement_group`.
+
+    A reservation's own cluster group (`capacity.placementGroup`) exists already and is not listed."""
 
     name: str
     fleet: str
@@ -186,27 +193,34 @@ class PlacementPlan:
         return notes
 
     def summary(self) -> dict[str, Any]:
-        """JSON-able report: power, PUE, fullest rack, capping cost, racks and domains."""
-        it_kw = sum(d.nodes * d.node_power_kw for d in self.domains)
+        """JSON-able report: nodes, GPUs, capping cost and domains; for a data hall also power, PUE and racks.
+
+        An AWS site has no rack, cooling, PUE or facility-power figures: EC2 exposes none of them."""
         gpus = sum(d.nodes * d.gpus_per_node for d in self.domains)
         capped = sum(d.nodes * d.gpus_per_node for d in self.domains if d.gpu_power_cap_w is not None)
         lost = sum(d.nodes * d.gpus_per_node * (1 - d.relative_throughput) for d in self.domains)
-        fullest = max(self.racks, key=lambda r: r.load_kw / r.budget_kw if r.budget_kw else 0.0, default=None)
-        return {
+        out: dict[str, Any] = {
             "site": self.site,
             "nodes": sum(d.nodes for d in self.domains),
             "gpus": gpus,
-            "it_power_kw": round(it_kw, 3),
-            "facility_power_kw": round(it_kw * self.pue, 3) if self.pue is not None else None,
-            "pue": self.pue,
-            "fullest_rack": None
-            if fullest is None
-            else {
-                "name": fullest.name,
-                "power_kw": round(fullest.load_kw, 3),
-                "budget_kw": round(fullest.budget_kw, 3),
-                "used_pct": round(100 * fullest.load_kw / fullest.budget_kw, 1) if fullest.budget_kw else 0.0,
-            },
+        }
+        if self.site == "datahall":
+            it_kw = sum(d.nodes * d.node_power_kw for d in self.domains)
+            fullest = max(self.racks, key=lambda r: r.load_kw / r.budget_kw if r.budget_kw else 0.0, default=None)
+            out |= {
+                "it_power_kw": round(it_kw, 3),
+                "facility_power_kw": round(it_kw * self.pue, 3) if self.pue is not None else None,
+                "pue": self.pue,
+                "fullest_rack": None
+                if fullest is None
+                else {
+                    "name": fullest.name,
+                    "power_kw": round(fullest.load_kw, 3),
+                    "budget_kw": round(fullest.budget_kw, 3),
+                    "used_pct": round(100 * fullest.load_kw / fullest.budget_kw, 1) if fullest.budget_kw else 0.0,
+                },
+            }
+        out |= {
             "gpus_capped": capped,
             "kueue_topologies": {
                 name: {
@@ -217,7 +231,9 @@ class PlacementPlan:
             },
             "topology_notes": self.topology_notes(),
             "throughput_given_up_pct": round(100 * lost / gpus, 2) if gpus else 0.0,
-            "racks": [
+        }
+        if self.site == "datahall":
+            out["racks"] = [
                 {
                     "name": r.name,
                     "hall": r.hall,
@@ -229,25 +245,29 @@ class PlacementPlan:
                     "nodes": r.nodes,
                 }
                 for r in self.racks
-            ],
-            "domains": [
-                {
-                    "name": d.name,
-                    "fleet": d.fleet,
-                    "instance_type": d.instance_type,
-                    "server": d.server,
-                    "nodes": d.nodes,
-                    "hosts": compress_hostlist(d.hostnames),
-                    "placement": d.placement,
-                    "placement_group": d.placement_group,
-                    "partition_number": d.partition_number,
-                    "gpu_power_cap_w": d.gpu_power_cap_w,
-                    "block": d.block,
-                    "racks": list(d.racks),
-                }
-                for d in self.domains
-            ],
+            ]
+        out["domains"] = [self._domain_summary(d) for d in self.domains]
+        return out
+
+    def _domain_summary(self, d: Domain) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "name": d.name,
+            "fleet": d.fleet,
+            "instance_type": d.instance_type,
+            "server": d.server,
+            "nodes": d.nodes,
+            "hosts": compress_hostlist(d.hostnames),
+            "placement": d.placement,
+            "placement_group": d.placement_group,
+            "partition_number": d.partition_number,
+            "gpu_power_cap_w": d.gpu_power_cap_w,
+            "block": d.block,
         }
+        if self.site == "datahall":
+            row["racks"] = list(d.racks)
+        else:
+            row["gpu_power_reason"] = d.gpu_power_reason
+        return row
 
 
 def plan_placement(spec: FactorySpec) -> PlacementPlan:
@@ -344,38 +364,43 @@ def _split(count: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
+def aws_placement_kind(fleet: Fleet) -> PlacementKind:
+    """Where an EC2 fleet's nodes go: a capacity choice, never a power figure.
+
+    * Capacity reservations and capacity blocks are their own placement (EC2 user guide, "Capacity
+      Blocks for ML": instances of a block are placed close together in EC2 UltraClusters; "Capacity
+      Reservations for cluster placement groups": a reservation made in a cluster group is used by
+      launching into that group, `capacity.placementGroup`). No group is created for them.
+    * A partition placement group only where the fleet asks for fault isolation (`placement.strategy:
+      partition`); AWS intends it for large replicated workloads (EC2 user guide, "Placement
+      strategies": Hadoop, Cassandra, Kafka), not for tightly coupled training.
+    * One cluster placement group for EFA fleets on on-demand or spot capacity (EC2 user guide,
+      "Placement strategies": cluster groups give the low-latency node-to-node network tightly coupled
+      HPC needs; "Placement group rules and limitations": a spot instance may launch into a group
+      unless it stops or hibernates on interruption, and the factory's spot instances terminate), or
+      where a fleet asks for one.
+    * Otherwise no group: EC2 spreads the instances across its hardware (EC2 user guide, "Placement groups").
+    """
+    if fleet.capacity.type in RESERVED:
+        return "reservation"
+    if fleet.placement is not None:
+        return fleet.placement.strategy
+    return "cluster" if fleet.efa else "none"
+
+
 def _plan_aws(spec: FactorySpec, site: AwsSite) -> PlacementPlan:
     domains: list[Domain] = []
     groups: list[PlacementGroup] = []
-    issues: list[ConfigIssue] = []
     for fleet in spec.fleets:
         itype = fleet_hardware(fleet)
-        cap = power_cap_levels(fleet, itype)[0]
+        limit = fleet.gpu_power_limit
+        cap = limit.watts if limit is not None and itype.accelerator.power_cappable else None
         kw = node_power_kw(fleet, itype, cap)
-        limit = site.max_nodes_per_domain
-        if site.domain_power_kw is not None:
-            by_power = math.floor(site.domain_power_kw / kw + _EPS)
-            if by_power < 1:
-                issues.append(
-                    ConfigIssue(
-                        config_path("site", "domainPowerKw"),
-                        f"{site.domain_power_kw} kW cannot hold one {fleet.instance_type} node of fleet "
-                        f"'{fleet.name}' ({kw:.2f} kW)",
-                        f"raise `domainPowerKw` to at least {kw:.2f} or remove it",
-                    )
-                )
-                continue
-            limit = by_power if limit is None else min(limit, by_power)
-        parts = 1 if limit is None else math.ceil(fleet.count / limit)
-        reserved = fleet.capacity.type in ("capacity-reservation", "capacity-block")
-        if reserved:
-            kind: PlacementKind = "reservation"
-        elif fleet.strategy == "spread" or parts > 1:
-            kind = "partition"
-            if fleet.strategy == "spread":
-                parts = max(parts, min(MAX_PARTITIONS, fleet.count))
-        else:
-            kind = "cluster"
+        kind = aws_placement_kind(fleet)
+        parts = 1
+        if kind == "partition":
+            asked = fleet.placement.partitions if fleet.placement is not None else None
+            parts = asked if asked is not None else min(MAX_PARTITIONS, fleet.count)
         names = hostnames(fleet)
         start = 0
         for k, size in enumerate(_split(fleet.count, parts)):
@@ -385,8 +410,11 @@ def _plan_aws(spec: FactorySpec, site: AwsSite) -> PlacementPlan:
             if kind == "cluster":
                 group = f"{fleet.name}-cluster"
             elif kind == "partition":
-                group = f"{fleet.name}-partition-{k // MAX_PARTITIONS}"
-                partition = k % MAX_PARTITIONS + 1
+                group = f"{fleet.name}-partition-0"
+                partition = k + 1
+            elif kind == "reservation" and fleet.capacity.placement_group is not None:
+                # The cluster group the reservation was created in: the launch template names it.
+                group = placement_group_name(fleet.capacity.placement_group)
             domains.append(
                 Domain(
                     name=name,
@@ -404,17 +432,14 @@ def _plan_aws(spec: FactorySpec, site: AwsSite) -> PlacementPlan:
                     node_power_kw=kw,
                     gpus_per_node=itype.gpus,
                     relative_throughput=_throughput(itype, cap),
+                    gpu_power_reason=limit.reason if cap is not None and limit is not None else None,
                 )
             )
             start += size
         if kind == "cluster":
             groups.append(PlacementGroup(f"{fleet.name}-cluster", fleet.name, "cluster", None))
         elif kind == "partition":
-            for g in range(math.ceil(parts / MAX_PARTITIONS)):
-                count = min(MAX_PARTITIONS, parts - g * MAX_PARTITIONS)
-                groups.append(PlacementGroup(f"{fleet.name}-partition-{g}", fleet.name, "partition", count))
-    if issues:
-        raise PlacementError(issues)
+            groups.append(PlacementGroup(f"{fleet.name}-partition-0", fleet.name, "partition", parts))
     # No planned switch tree on EC2: nobody knows before launch which network nodes an instance
     # lands under. The Slurm head builds its tree from DescribeInstanceTopology (`ec2_topology`),
     # Kueue reads EKS's network-node-layer labels (EC2 user guide, "Amazon EC2 topology").

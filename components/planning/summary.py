@@ -12,6 +12,8 @@ from .placement import PlacementPlan
 
 
 def fleet_summaries(spec: FactorySpec, plan: PlacementPlan) -> list[dict[str, Any]]:
+    """One row per fleet. Power only for a data hall: EC2 exposes no rack power, so an AWS figure
+    would be a catalog estimate nobody can measure, budget or pay for."""
     rows = []
     for fleet in spec.fleets:
         hardware = fleet_hardware(fleet)
@@ -47,6 +49,9 @@ def fleet_summaries(spec: FactorySpec, plan: PlacementPlan) -> list[dict[str, An
                 "cost_per_hour_usd": 0.0,
                 "price_source": "customer-owned servers: no EC2 price",
             }
+        if fleet.kind == "ec2":
+            # EC2 exposes no rack power: an AWS figure would be a catalog estimate nobody can budget.
+            del row["power_kw"]
         rows.append(row)
     return rows
 
@@ -56,12 +61,14 @@ def factory_summary(spec: FactorySpec, plan: PlacementPlan, storage: dict[str, A
     summary: dict[str, Any] = {
         "nodes": sum(f["nodes"] for f in fleets),
         "gpus": sum(f["gpus"] for f in fleets),
-        "power_kw": round(sum(f["power_kw"] for f in fleets), 2),
+        "power_kw": round(sum(f.get("power_kw", 0.0) for f in fleets), 2),
         "cost_per_hour_usd": round(sum(f["cost_per_hour_usd"] for f in fleets), 2),
         "storage_throughput_gbps": storage["throughput_gbps"] if storage else 0.0,
         "fleets": fleets,
         "placement": plan.summary(),
     }
+    if plan.site != "datahall":
+        del summary["power_kw"]
     if storage:
         summary["storage"] = storage
     return summary

@@ -82,16 +82,20 @@ def check_efa_layout(resource_type: str, props: Mapping[str, Any], config: Polic
 @policy(
     "no-placement-group-on-reserved-capacity",
     enforcement="mandatory",
-    description="No placement group on capacity reservations or capacity blocks.",
+    description="No new placement group on capacity reservations, none at all on capacity blocks.",
 )
 def check_no_placement_group_on_reserved_capacity(
     resource_type: str, props: Mapping[str, Any], config: PolicyConfig
 ) -> list[str]:
-    """No placement group on capacity reservations or capacity blocks.
+    """No placement group on capacity blocks; on a capacity reservation only the existing cluster group
+    it was created in.
 
-    Those instances are already placed; forcing a placement group on them fails launches with
-    InsufficientInstanceCapacity (EC2 user guide, "Capacity Blocks for ML"; "Use capacity
-    reservations with cluster placement groups").
+    Capacity block instances are placed by EC2 (EC2 user guide, "Capacity Blocks for ML": close
+    together in EC2 UltraClusters); forcing a group fails launches with InsufficientInstanceCapacity.
+    A capacity reservation made in a cluster placement group is used only by instances launched into
+    that group (EC2 user guide, "Capacity Reservations for cluster placement groups"): a literal
+    group name is that group. A group whose name is unknown in preview is an output of a group the
+    deploy creates, which cannot be the one the reservation was made in.
     """
     if resource_type == LAUNCH_TEMPLATE:
         placement = props.get("placement")
@@ -114,6 +118,9 @@ def check_no_placement_group_on_reserved_capacity(
     where = "" if is_unknown(group) else f" {group}"
     if market_type == "capacity-block":
         return [f"placement group{where} on a capacity block; capacity blocks are already co-located"]
-    if reserved:
-        return [f"placement group{where} on a capacity reservation; reserved instances are already placed"]
+    if reserved and is_unknown(group):
+        return [
+            "placement group created with the stack on a capacity reservation; reserved instances are already "
+            "placed (name the existing cluster group the reservation was made in, `capacity.placementGroup`)"
+        ]
     return []

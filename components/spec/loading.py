@@ -21,8 +21,10 @@ from .errors import NAMESPACE, ConfigError, ConfigIssue, config_path, did_you_me
 from .fleet_kind_rules import FLEET_KIND_RULES
 from .images import images_pinned, images_well_formed
 from .model import FactorySpec
+from .placement_rules import PLACEMENT_RULES
 from .rules import FOUNDATION_RULES, Rule, region_is_known
 from .scheduler_rules import SCHEDULER_RULES
+from .site import REMOVED_AWS_SITE_KEYS
 from .site_rules import SITE_RULES
 from .stackfile import SecureValue, read_stack_file
 from .storage_rules import STORAGE_RULES
@@ -32,6 +34,7 @@ SPEC_RULES: tuple[Rule, ...] = (
     + FLEET_KIND_RULES
     + STORAGE_RULES
     + SITE_RULES
+    + PLACEMENT_RULES
     + SCHEDULER_RULES
     + ACCESS_RULES
     + (images_well_formed, images_pinned)
@@ -244,6 +247,9 @@ def _issue_from_pydantic(err: Any) -> ConfigIssue:
     if kind == "missing":
         return ConfigIssue(path, "is required but missing", f"set `{path}` in the stack file")
     if kind == "extra_forbidden":
+        removed = _removed_key(tuple(err["loc"]))
+        if removed is not None:
+            return ConfigIssue(path, *removed)
         known = _field_names_at(FactorySpec, loc[:-1])
         return ConfigIssue(path, "is not a known key", did_you_mean(str(loc[-1]), known))
     if kind == "literal_error":
@@ -259,6 +265,13 @@ def _issue_from_pydantic(err: Any) -> ConfigIssue:
         return ConfigIssue(path, err["msg"], err["ctx"]["fix"])
     message = err["msg"].removeprefix("Value error, ")
     return ConfigIssue(path, f"{message} (got {value!r})", _fix_for(kind, err))
+
+
+def _removed_key(loc: tuple[int | str, ...]) -> tuple[str, str] | None:
+    """Why a key 0.1 accepted is gone and what to write instead; None for a key that never existed."""
+    if len(loc) == 3 and loc[:2] == ("site", "aws") and isinstance(loc[2], str):
+        return REMOVED_AWS_SITE_KEYS.get(loc[2])
+    return None
 
 
 def _fix_for(kind: str, err: Any) -> str:

@@ -94,6 +94,15 @@ class Capacity(SpecModel):
         description="Capacity block end (ISO 8601 with zone); instances go 30 minutes before.",
         examples=["2026-12-15T11:30:00Z"],
     )
+    # EC2 user guide, "Capacity Reservations for cluster placement groups": an On-Demand Capacity
+    # Reservation can be created in a cluster placement group, and instances use it only when they
+    # launch into that group. Syntax and region are `placement_rules.capacity_placement_group_valid`.
+    placement_group: str | None = Field(
+        default=None,
+        description="Capacity reservations only: the name or ARN of the cluster placement group the "
+        "reservation was created in; the launch template launches into it.",
+        examples=["train-cpg"],
+    )
 
 
 TaintEffect = Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
@@ -182,6 +191,61 @@ class PowerCapBounds(SpecModel):
     )
 
 
+AwsPlacementStrategy = Literal["cluster", "partition"]
+
+
+class FleetPlacement(SpecModel):
+    """An EC2 placement group the fleet asks for (on-demand and spot capacity only)."""
+
+    strategy: AwsPlacementStrategy = Field(
+        description="`cluster` (one low-latency group in one AZ; the default for EFA fleets) or `partition` "
+        "(nodes split across partitions on distinct racks, for fault isolation)."
+    )
+    # The range (1-7 per AZ) and the fleet size are `placement_rules.fleet_placement_valid`.
+    partitions: Integer | None = Field(
+        default=None,
+        json_schema_extra=unit("partitions"),
+        description="`partition` only: number of partitions (1-7; default min(7, count)).",
+        examples=[4],
+    )
+
+
+# Why a GPU runs below its board power on EC2, where no facility forces a cap (EC2 bills per instance
+# and exposes no rack power): a closed list, so every capped AWS fleet names its reason.
+GPU_POWER_LIMIT_REASONS: dict[str, str] = {
+    "throughput-study": "measure how training throughput responds to a GPU power limit, independent of any "
+    "facility (for example to choose the caps of a data hall before buying it)",
+    "datahall-parity": "run at the limit the same accelerators run under in the customer's data hall, so "
+    "results from both sites compare",
+    "energy-study": "measure energy per step or per token at a limit (the driver's energy counters)",
+}
+GpuPowerLimitReason = Literal["throughput-study", "datahall-parity", "energy-study"]
+
+
+def _reason_not_cost(value: Any) -> Any:
+    if value == "cost":
+        raise PydanticCustomError(
+            "config_issue",
+            "'cost' is not a reason on EC2: instances are billed per second of the instance, not per watt, "
+            "so a lower GPU power limit saves nothing and lowers throughput per dollar",
+            {"fix": "remove `gpuPowerLimit`, or name why you cap: " + ", ".join(GPU_POWER_LIMIT_REASONS)},
+        )
+    return value
+
+
+class GpuPowerLimit(SpecModel):
+    """A fixed per-GPU power limit on an EC2 fleet, set at boot, with the reason for it."""
+
+    watts: Count = Field(
+        le=MAX_GPU_POWER_W, json_schema_extra=unit("W"), description="Per-GPU power limit set at boot.", examples=[500]
+    )
+    reason: Annotated[GpuPowerLimitReason, BeforeValidator(_reason_not_cost)] = Field(
+        description="Why the fleet runs capped: "
+        + "; ".join(f"`{k}`: {v}" for k, v in GPU_POWER_LIMIT_REASONS.items())
+        + "."
+    )
+
+
 class Fleet(SpecModel):
     name: str = Field(
         description="Fleet name, unique in the stack: a short DNS label that prefixes the fleet's node names "
@@ -253,13 +317,21 @@ class Fleet(SpecModel):
     gpu_power_cap_w: Annotated[PowerCapBounds | None, NotNull] = Field(
         default=None,
         alias="gpuPowerCapW",
-        description="Bounds of the per-GPU power limit the planner may set to fit the site's power (W); "
+        description="Data halls only: bounds within which the planner may cap GPUs to fit the rack power (W); "
         "default: no power cap.",
+    )
+    gpu_power_limit: Annotated[GpuPowerLimit | None, NotNull] = Field(
+        default=None, description="EC2 fleets only: a fixed per-GPU limit with its reason {watts, reason}."
     )
     strategy: PlacementStrategy = Field(
         default="pack",
-        description="`pack` keeps the fleet in as few placement domains as its limits allow (lowest latency "
-        "between nodes); `spread` spreads it over as many as it can (fewer nodes lost with one domain).",
+        description="Data halls only: `pack` racks the fleet densely, `spread` spreads it across racks (fewer "
+        "nodes lost with one rack).",
+    )
+    placement: Annotated[FleetPlacement | None, NotNull] = Field(
+        default=None,
+        description="EC2 on-demand and spot fleets: the placement group to launch into {strategy, partitions}; "
+        "default a cluster group for EFA fleets, none otherwise. Reserved capacity is its own placement.",
     )
 
 

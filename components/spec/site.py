@@ -8,7 +8,6 @@ from pydantic import Field, Strict
 
 from .base import SpecModel, unit
 from .numbers import (
-    MAX_NODES_PER_FLEET,
     MAX_PUE,
     MAX_RACK_POWER_KW,
     MAX_RACK_UNITS,
@@ -17,7 +16,6 @@ from .numbers import (
     Count,
     Integer,
     Number,
-    PositiveFloat,
 )
 
 CoolingClass = Literal["air", "rear-door", "liquid"]
@@ -42,23 +40,29 @@ ROOT_SWITCH = "fabric"
 
 
 class AwsSite(SpecModel):
-    kind: Literal["aws"] = Field(default="aws", description="`aws`: nodes in EC2 placement domains.")
-    # A placement domain is at most a fleet (numbers.MAX_NODES_PER_FLEET nodes of at most one rack's
-    # power each); 100 MW per domain is above any single hall.
-    domain_power_kw: PositiveFloat | None = Field(
-        default=None,
-        le=100_000.0,
-        json_schema_extra=unit("kW"),
-        description="Optional power envelope per placement domain.",
-        examples=[500.0],
-    )
-    max_nodes_per_domain: Count | None = Field(
-        default=None,
-        le=MAX_NODES_PER_FLEET,
-        json_schema_extra=unit("nodes"),
-        description="Split a fleet into placement domains of at most this many nodes.",
-        examples=[16],
-    )
+    """EC2 capacity: where a fleet's nodes go is a capacity choice made per fleet (`fleets[].capacity`,
+    `fleets[].placement`), not a site figure. EC2 exposes no rack power or cooling to a customer, so
+    the site has no power envelope to place against."""
+
+    kind: Literal["aws"] = Field(default="aws", description="`aws`: nodes on EC2 capacity.")
+
+
+REMOVED_AWS_SITE_KEYS: dict[str, tuple[str, str]] = {
+    "domainPowerKw": (
+        "was removed: EC2 exposes no rack power or cooling, so a power envelope per placement domain "
+        "bounds nothing real (it only split fleets into partition placement groups, which AWS intends "
+        "for fault isolation, not for tightly coupled training)",
+        "remove `domainPowerKw`; for fault isolation set the fleet's `placement: {strategy: partition, "
+        "partitions: 2-7}`; to run GPUs capped on purpose set the fleet's `gpuPowerLimit: {watts, reason}`",
+    ),
+    "maxNodesPerDomain": (
+        "was removed: on EC2 a fleet's placement is its capacity (reservation, capacity block or one "
+        "cluster placement group), not a node count per power domain",
+        "remove `maxNodesPerDomain`; for fault isolation set the fleet's `placement: {strategy: partition, "
+        "partitions: 2-7}`",
+    ),
+}
+"""`aifactory:site` keys of `kind: aws` that 0.1 accepted, with why they are gone and what to write instead."""
 
 
 _COOLING = "Cooling class: `air` (up to 40 kW), `rear-door` (up to 75 kW) or `liquid`."

@@ -144,6 +144,9 @@ def site_cooling_removes_rack_power(spec: FactorySpec) -> Iterator[ConfigIssue]:
 
 
 def fleet_power_caps_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """`gpuPowerCapW` bounds of a data hall's fleets (on AWS the bounds are refused, `placement_rules`)."""
+    if _datahall(spec) is None:
+        return
     for i, fleet in enumerate(spec.fleets):
         bounds = fleet.gpu_power_cap_w
         entry = known_hardware(fleet)

@@ -12,6 +12,7 @@ import pytest
 from aifactory.cli.main import main
 from aifactory.policies import POLICIES
 
+from tests.policy.harness import UNKNOWN
 from tests.stackfiles import base, write_stack
 
 EXAMPLES = ["dev", "commercial-us", "sovereign-eu", "slurm-aws", "sovereign-datahall"]
@@ -59,8 +60,11 @@ def test_json_contract(plans: dict[str, dict[str, Any]]) -> None:
     assert sorted(u for s in stacks.values() for u in s["urns"]) == sorted(r["urn"] for r in plan["resources"])
     assert "kubeconfig" in stacks["aifactory-cluster"]["outputs"]
     summary = plan["summary"]
-    for key in ("nodes", "gpus", "power_kw", "cost_per_hour_usd", "storage_throughput_gbps"):
+    for key in ("nodes", "gpus", "cost_per_hour_usd", "storage_throughput_gbps"):
         assert isinstance(summary[key], int | float), key
+    # An AWS site: no rack, cooling, PUE or power figures (EC2 exposes none).
+    assert "power_kw" not in summary and all("power_kw" not in f for f in summary["fleets"])
+    assert not {"it_power_kw", "facility_power_kw", "pue", "fullest_rack", "racks"} & set(summary["placement"])
     assert summary["nodes"] == 160 and summary["gpus"] == 1280
     assert summary["storage_throughput_gbps"] > 0
     assert set(plan["policy"]) >= {"violations"}
@@ -104,11 +108,11 @@ def test_capacity_block_fleet_has_no_placement_group_and_exposes_its_drain(plans
 def test_human_plan_shows_fleets_totals_and_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "commercial-us", "--tree"]) == 0
     out = capsys.readouterr().out
+    assert "IT power" not in out and "facility_power_kw" not in out and "pue" not in out  # an AWS site
     for fragment in (
         "fleets",
         "p5en.48xlarge",
         "1280 accelerators",
-        "IT power",
         "/h",
         "storage",
         "resource tree",
@@ -252,7 +256,8 @@ def _drop_efa_interface(plan: dict[str, Any]) -> None:
 
 @breaks("no-placement-group-on-reserved-capacity")
 def _placement_group_on_reservation(plan: dict[str, Any]) -> None:
-    _find(plan, "aws:ec2/launchTemplate:LaunchTemplate")["inputs"]["placement"] = {"groupName": "forced"}
+    # A group the deploy creates: its name is unknown in preview (a literal name is the reservation's own group).
+    _find(plan, "aws:ec2/launchTemplate:LaunchTemplate")["inputs"]["placement"] = {"groupName": UNKNOWN}
 
 
 @breaks("fsx-lustre-durability")
@@ -444,3 +449,10 @@ def test_plan_notes_fleets_whose_type_has_no_ec2_topology(tmp_path: Path, capsys
     placement = json.loads(capsys.readouterr().out)["summary"]["placement"]
     assert [n["fleet"] for n in placement["topology_notes"]] == ["eval"]
     assert placement["kueue_topologies"]["aifactory"]["fleets"] == ["train"]
+
+
+def test_data_hall_plan_keeps_its_power_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "sovereign-datahall", "--json"]) in (0, 1)
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert isinstance(summary["power_kw"], float) and all("power_kw" in f for f in summary["fleets"])
+    assert {"it_power_kw", "facility_power_kw", "pue", "fullest_rack", "racks"} <= set(summary["placement"])

@@ -96,6 +96,51 @@ def test_placement_group_only_where_capacity_allows_one(capacity: str) -> None:
     assert market == {"capacity-block": "capacity-block", "spot": "spot"}.get(capacity)
 
 
+@pytest.mark.parametrize("scheduler", [None, {"kind": "kubernetes"}])
+def test_reservation_launches_into_the_cluster_group_it_was_made_in(scheduler: dict[str, Any] | None) -> None:
+    arn = "arn:aws:ec2:us-east-2:123456789012:placement-group/train-cpg"
+    resources = _plan("p5.48xlarge", {**CAPACITY["capacity-reservation"], "placementGroup": arn}, scheduler)
+    (lt,) = [r for r in _launch_templates(resources) if "-gpu-" in r.name]
+    assert lt.inputs["placement"] == {"groupName": "train-cpg"}  # the existing group, by name
+    assert [r for r in resources if r.type == "aws:ec2/placementGroup:PlacementGroup"] == []
+    target = lt.inputs["capacityReservationSpecification"]["capacityReservationTarget"]
+    assert target["capacityReservationId"] == "cr-0123456789abcdef0"
+
+
+def test_partition_group_only_when_the_fleet_asks() -> None:
+    region, zone = _region_and_zone("p5.48xlarge")
+    fleet = {"name": "kv", "instanceType": "p5.48xlarge", "count": 6, "availabilityZone": zone}
+    config: dict[str, Any] = {
+        "aws:region": region,
+        "aifactory:profile": "commercial",
+        "aifactory:images": PINNED_IMAGES,
+        "aifactory:fleets": [{**fleet, "placement": {"strategy": "partition", "partitions": 3}}],
+    }
+    resources = run_program(config, "fleet", region, "aws", program_main).resources
+    (group,) = [r for r in resources if r.type == "aws:ec2/placementGroup:PlacementGroup"]
+    assert (group.name, group.inputs["strategy"], group.inputs["partitionCount"]) == (
+        "fleet-kv-kv-partition-0",
+        "partition",
+        3,
+    )
+    numbers = sorted(int(lt.inputs["placement"]["partitionNumber"]) for lt in _launch_templates(resources))
+    assert numbers == [1, 2, 3]
+
+
+def test_fleet_without_efa_gets_no_placement_group() -> None:
+    region = "us-east-1"
+    config: dict[str, Any] = {
+        "aws:region": region,
+        "aifactory:profile": "commercial",
+        "aifactory:images": PINNED_IMAGES,
+        "aifactory:fleets": [{"name": "inf", "instanceType": "g6.8xlarge", "count": 2, "efa": False}],
+    }
+    resources = run_program(config, "fleet", region, "aws", program_main).resources
+    assert [r for r in resources if r.type == "aws:ec2/placementGroup:PlacementGroup"] == []
+    (lt,) = _launch_templates(resources)
+    assert "placement" not in lt.inputs
+
+
 def test_autoscaling_group_per_domain_without_a_scheduler() -> None:
     resources = _plan("p5.48xlarge", CAPACITY["on-demand"])
     (group,) = [r for r in resources if r.type == "aws:autoscaling/group:Group"]
@@ -187,3 +232,23 @@ def test_node_hop_limit_is_one_unless_containers_on_a_bridge_may_need_two(
     for lt in templates:
         assert lt.inputs["metadataOptions"]["httpPutResponseHopLimit"] == hops, lt.name
         assert lt.inputs["metadataOptions"]["httpTokens"] == "required"
+
+
+def test_gpu_power_limit_with_its_reason_is_applied_at_boot() -> None:
+    import base64
+
+    region = "us-east-1"
+    fleet = {"name": "study", "instanceType": "p5.48xlarge", "count": 2, "availabilityZone": "us-east-1a"}
+    config: dict[str, Any] = {
+        "aws:region": region,
+        "aifactory:profile": "commercial",
+        "aifactory:images": PINNED_IMAGES,
+        "aifactory:fleets": [{**fleet, "gpuPowerLimit": {"watts": 500, "reason": "throughput-study"}}],
+    }
+    resources = run_program(config, "fleet", region, "aws", program_main).resources
+    (lt,) = _launch_templates(resources)
+    user_data = base64.b64decode(lt.inputs["userData"]).decode()
+    assert "ExecStart=/usr/bin/nvidia-smi -pl 500" in user_data
+    uncapped = run_program({**config, "aifactory:fleets": [fleet]}, "fleet", region, "aws", program_main).resources
+    (lt,) = _launch_templates(uncapped)
+    assert "nvidia-smi -pl" not in base64.b64decode(lt.inputs["userData"]).decode()

@@ -224,7 +224,7 @@ def test_changing_fleets_and_network_leaves_every_storage_input_unchanged(run_pr
     changed = {
         **BASE,
         "aifactory:fleets": [
-            {"name": "train", "instanceType": "p5.48xlarge", "count": 16, "strategy": "spread"},
+            {"name": "train", "instanceType": "p5.48xlarge", "count": 16, "placement": {"strategy": "partition"}},
             {"name": "eval", "instanceType": "p4d.24xlarge", "count": 2, "efa": False},
         ],
         "aifactory:network": {"cidr": "10.8.0.0/16"},

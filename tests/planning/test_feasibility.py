@@ -49,7 +49,6 @@ K8S_TWO_QUEUES = {
             "aifactory:site.racks",
             "120 of 128",
         ),
-        (config(site={"kind": "aws", "domainPowerKw": 4}), "aifactory:site.domainPowerKw", "kW"),
         (config(storage={"capacityTiB": 100}), "aifactory:storage.capacityTiB", "100800 GiB"),
         (
             # Within 46,000 GiB: 2,400 GiB steps reach 45,600 GiB, EFA's 4,800 GiB steps only 43,200 GiB.

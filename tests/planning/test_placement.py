@@ -112,35 +112,102 @@ def test_on_demand_pack_is_one_cluster_group() -> None:
     assert plan.kueue_topologies()["aifactory"][0] == "topology.k8s.aws/network-node-layer-1"
 
 
-def test_spread_uses_seven_partitions_of_one_group() -> None:
+def test_partition_group_only_when_asked_and_seven_by_default() -> None:
     plan = plan_placement(
-        make_spec([{"name": "inf", "instanceType": "p4d.24xlarge", "count": 20, "strategy": "spread"}])
+        make_spec(
+            [{"name": "inf", "instanceType": "p4d.24xlarge", "count": 20, "placement": {"strategy": "partition"}}]
+        )
     )
     assert [d.partition_number for d in plan.domains] == [1, 2, 3, 4, 5, 6, 7]
     assert {d.placement_group for d in plan.domains} == {"inf-partition-0"}
     assert sum(d.nodes for d in plan.domains) == 20
-    assert plan.placement_groups[0].partition_count == 7
+    assert [(g.strategy, g.partition_count) for g in plan.placement_groups] == [("partition", 7)]
 
 
-def test_domain_power_envelope_splits_into_partitions() -> None:
-    spec = make_spec(
-        [{"name": "train", "instanceType": "p5.48xlarge", "count": 100}],
-        {"kind": "aws", "domainPowerKw": 110},
+def test_partition_count_as_asked() -> None:
+    fleet = {
+        "name": "kv",
+        "instanceType": "p4d.24xlarge",
+        "count": 10,
+        "placement": {"strategy": "partition", "partitions": 3},
+    }
+    plan = plan_placement(make_spec([fleet]))
+    assert [(d.partition_number, d.nodes) for d in plan.domains] == [(1, 4), (2, 3), (3, 3)]
+    assert plan.placement_groups[0].partition_count == 3
+
+
+def test_spread_on_aws_no_longer_makes_partitions() -> None:
+    # 0.1 turned `strategy: spread` into a partition group; the rules refuse it, the planner ignores it.
+    plan = plan_placement(make_spec([{"name": "t", "instanceType": "p5.48xlarge", "count": 20, "strategy": "spread"}]))
+    assert [d.placement for d in plan.domains] == ["cluster"]
+
+
+@pytest.mark.parametrize("ctype", ["on-demand", "spot"])
+def test_efa_fleet_on_demand_or_spot_is_one_cluster_group_of_any_size(ctype: str) -> None:
+    plan = plan_placement(
+        make_spec([{"name": "t", "instanceType": "p5.48xlarge", "count": 500, "capacity": {"type": ctype}}])
     )
-    plan = plan_placement(spec)
-    assert all(d.nodes <= 10 for d in plan.domains)  # 110 kW / 10.2 kW = 10 nodes
-    assert len(plan.domains) == 10
-    assert [g.partition_count for g in plan.placement_groups] == [7, 3]
-    assert all(d.placement == "partition" and 1 <= (d.partition_number or 0) <= 7 for d in plan.domains)
+    (domain,) = plan.domains
+    assert domain.placement == "cluster" and domain.nodes == 500
+    assert [(g.name, g.strategy) for g in plan.placement_groups] == [("t-cluster", "cluster")]
 
 
-def test_domain_power_below_one_node_names_the_path() -> None:
-    spec = make_spec(
-        [{"name": "train", "instanceType": "p5.48xlarge", "count": 4}], {"kind": "aws", "domainPowerKw": 5}
-    )
-    with pytest.raises(PlacementError) as exc:
-        plan_placement(spec)
-    assert "aifactory:site.domainPowerKw" in str(exc.value)
+def test_fleet_without_efa_gets_no_group_unless_it_asks() -> None:
+    plain = {"name": "inf", "instanceType": "g6.xlarge", "count": 4, "efa": False}
+    plan = plan_placement(make_spec([plain]))
+    assert [(d.placement, d.placement_group) for d in plan.domains] == [("none", None)]
+    assert plan.placement_groups == ()
+    asked = plan_placement(make_spec([{**plain, "placement": {"strategy": "cluster"}}]))
+    assert [d.placement_group for d in asked.domains] == ["inf-cluster"]
+
+
+@pytest.mark.parametrize("ctype", ["capacity-reservation", "capacity-block"])
+def test_reserved_capacity_is_its_own_placement(ctype: str) -> None:
+    cap: dict[str, Any] = {"type": ctype, "reservationId": RESERVATION}
+    if ctype == "capacity-block":
+        cap["endTime"] = "2030-01-01T00:00:00Z"
+    plan = plan_placement(make_spec([{"name": "t", "instanceType": "p5.48xlarge", "count": 64, "capacity": cap}]))
+    (domain,) = plan.domains
+    assert (domain.placement, domain.placement_group, domain.nodes) == ("reservation", None, 64)
+    assert plan.placement_groups == ()
+
+
+@pytest.mark.parametrize("group", ["train-cpg", "arn:aws:ec2:us-east-1:123456789012:placement-group/train-cpg"])
+def test_reservation_launches_into_the_cluster_group_it_was_made_in(group: str) -> None:
+    cap = {"type": "capacity-reservation", "reservationId": RESERVATION, "placementGroup": group}
+    plan = plan_placement(make_spec([{"name": "t", "instanceType": "p5.48xlarge", "count": 8, "capacity": cap}]))
+    (domain,) = plan.domains
+    assert (domain.placement, domain.placement_group) == ("reservation", "train-cpg")
+    assert plan.placement_groups == ()  # the group exists already; the factory does not create it
+
+
+def test_gpu_power_limit_caps_every_node_and_carries_its_reason() -> None:
+    fleet = {
+        "name": "t",
+        "instanceType": "p5.48xlarge",
+        "count": 4,
+        "gpuPowerLimit": {"watts": 500, "reason": "throughput-study"},
+    }
+    plan = plan_placement(make_spec([fleet]))
+    (domain,) = plan.domains
+    assert domain.gpu_power_cap_w == 500 and domain.gpu_power_reason == "throughput-study"
+    assert domain.labels["aifactory.io/gpu-power-cap-w"] == "500"
+    summary = plan.summary()
+    assert summary["gpus_capped"] == 32 and summary["throughput_given_up_pct"] > 0
+    assert summary["domains"][0]["gpu_power_reason"] == "throughput-study"
+
+
+FACILITY_KEYS = {"it_power_kw", "facility_power_kw", "pue", "fullest_rack", "racks"}
+
+
+def test_aws_summary_has_no_rack_cooling_or_facility_figures() -> None:
+    summary = plan_placement(make_spec([{"name": "t", "instanceType": "p5.48xlarge", "count": 4}])).summary()
+    assert not FACILITY_KEYS & set(summary)
+    assert all("racks" not in d for d in summary["domains"])
+    hall = plan_placement(
+        make_spec([{"name": "t", "kind": "hybrid", "server": "dgx-h100", "count": 4}], {"kind": "datahall", "racks": 4})
+    ).summary()
+    assert set(hall) >= FACILITY_KEYS and all("racks" in d for d in hall["domains"])
 
 
 capacity_types = st.sampled_from(["on-demand", "spot", "capacity-reservation", "capacity-block"])
@@ -152,21 +219,23 @@ def aws_specs(draw: st.DrawFn) -> FactorySpec:
     for i in range(draw(st.integers(1, 4))):
         ctype = draw(capacity_types)
         cap: dict[str, Any] = {"type": ctype}
+        fleet: dict[str, Any] = {
+            "name": f"f{i}",
+            "instanceType": draw(st.sampled_from(["p5.48xlarge", "p4d.24xlarge", "trn1.32xlarge", "g6.xlarge"])),
+            "count": draw(st.integers(1, 200)),
+            "capacity": cap,
+            "efa": draw(st.booleans()),
+        }
         if ctype in ("capacity-reservation", "capacity-block"):
             cap["reservationId"] = RESERVATION
+        else:
+            fleet |= draw(
+                st.sampled_from([{}, {"placement": {"strategy": "cluster"}}, {"placement": {"strategy": "partition"}}])
+            )
         if ctype == "capacity-block":
             cap["endTime"] = "2030-01-01T00:00:00Z"
-        fleets.append(
-            {
-                "name": f"f{i}",
-                "instanceType": draw(st.sampled_from(["p5.48xlarge", "p4d.24xlarge", "trn1.32xlarge"])),
-                "count": draw(st.integers(1, 200)),
-                "strategy": draw(st.sampled_from(["pack", "spread"])),
-                "capacity": cap,
-            }
-        )
-    site = {"kind": "aws", "maxNodesPerDomain": draw(st.one_of(st.none(), st.integers(1, 64)))}
-    return make_spec(fleets, site)
+        fleets.append(fleet)
+    return make_spec(fleets, draw(st.sampled_from([None, {"kind": "aws"}])))
 
 
 @settings(max_examples=60, deadline=None)
@@ -180,9 +249,15 @@ def test_aws_binding_invariants(spec: FactorySpec) -> None:
         assert sum(d.nodes for d in domains) == fleet.count
         hosts = [h for d in domains for h in d.hostnames]
         assert hosts == sorted(hosts) and len(set(hosts)) == fleet.count
+        # One placement per fleet; only a partition group splits a fleet into domains (at most 7).
+        assert len({d.placement for d in domains}) == 1
+        assert len(domains) == 1 or domains[0].placement == "partition"
+        assert len(domains) <= 7
         for d in domains:
             if fleet.capacity.type in ("capacity-reservation", "capacity-block"):
                 assert d.placement == "reservation" and d.placement_group is None
+            elif fleet.placement is None and not fleet.efa:
+                assert d.placement == "none" and d.placement_group is None
             else:
                 assert d.placement_group in groups
             if d.placement == "partition":
@@ -190,8 +265,6 @@ def test_aws_binding_invariants(spec: FactorySpec) -> None:
                 assert d.partition_number <= (groups[d.placement_group].partition_count or 0)
             else:
                 assert d.partition_number is None
-            if spec.site is not None and spec.site.kind == "aws" and spec.site.max_nodes_per_domain:
-                assert d.nodes <= spec.site.max_nodes_per_domain
     json.dumps(plan.summary())
 
 

@@ -109,7 +109,7 @@ def test_aws_outputs_agree() -> None:
             "region": "us-east-1",
             "profile": "commercial",
             "fleets": [
-                {"name": "train", "instanceType": "p5.48xlarge", "count": 30, "strategy": "spread"},
+                {"name": "train", "instanceType": "p5.48xlarge", "count": 30, "placement": {"strategy": "partition"}},
                 {"name": "inf", "instanceType": "p4d.24xlarge", "count": 3},
             ],
         }
@@ -151,18 +151,24 @@ def test_aws_topology_per_layer_count_and_none_for_types_without_topology() -> N
 
 @st.composite
 def specs(draw: st.DrawFn) -> FactorySpec:
+    aws = draw(st.booleans())
     fleets: list[dict[str, Any]] = [
         {
             "name": f"f{i}",
             "instanceType": draw(st.sampled_from(["p5.48xlarge", "p4d.24xlarge", "trn1.32xlarge"])),
             "count": draw(st.integers(1, 60)),
-            "strategy": draw(st.sampled_from(["pack", "spread"])),
+            # On AWS fault isolation is a partition placement group asked for; a data hall spreads racks.
+            **(
+                draw(st.sampled_from([{}, {"placement": {"strategy": "partition"}}]))
+                if aws
+                else {"strategy": draw(st.sampled_from(["pack", "spread"]))}
+            ),
         }
         for i in range(draw(st.integers(1, 3)))
     ]
     site: dict[str, Any]
-    if draw(st.booleans()):
-        site = {"kind": "aws", "maxNodesPerDomain": draw(st.one_of(st.none(), st.integers(1, 20)))}
+    if aws:
+        site = {"kind": "aws"}
     else:
         # A data hall racks the customer's own servers.
         for fleet in fleets:

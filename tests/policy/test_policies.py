@@ -284,11 +284,13 @@ CASES: list[tuple[str, PolicyConfig, str, dict[str, Any], dict[str, Any], str]] 
         "no EFA interface",
     ),
     (
+        # A literal name is the existing cluster group the reservation was made in (capacity.placementGroup);
+        # a group output (unknown in preview) is one the deploy creates.
         "no-placement-group-on-reserved-capacity",
         COMMERCIAL,
         LT,
-        {**good_lt(), "placement": {}},
-        {**good_lt(), "placement": {"groupName": "pg-1"}},
+        {**good_lt(), "placement": {"groupName": "train-cpg"}},
+        {**good_lt(), "placement": {"groupName": UNKNOWN}},
         "capacity reservation",
     ),
     (
@@ -727,7 +729,12 @@ def test_run_policies_uses_provider_default_tags() -> None:
 
 
 def test_run_policies_and_crossguard_agree() -> None:
-    bad_lt = {**good_lt(), "placement": {"groupName": "pg"}, "metadataOptions": {"httpTokens": "optional"}}
+    bad_lt = {
+        **good_lt(),
+        "placement": {"groupName": "pg"},
+        "instanceMarketOptions": {"marketType": "capacity-block"},
+        "metadataOptions": {"httpTokens": "optional"},
+    }
     found = {v.policy for v in run_policies([plan_resource(LT, "lt", bad_lt)], "sovereign", SOVEREIGN, None)}
     harness = {p.id for p in POLICIES if p.resource_check and validate_resource(p.id, LT, bad_lt, base=SOVEREIGN)}
     assert found == harness == {"no-placement-group-on-reserved-capacity", "imdsv2-required"}

@@ -54,7 +54,7 @@ EXPECTED: dict[str, tuple[str, str, bool, str]] = {
         "compute",
         "mandatory",
         False,
-        "No placement group on capacity reservations or capacity blocks.",
+        "No new placement group on capacity reservations, none at all on capacity blocks.",
     ),
     "iam-no-wildcard-admin": (
         "identity",

@@ -84,17 +84,20 @@ def test_air_rack_beyond_air_cooling() -> None:
     assert "aifactory:site.racks[0].powerKw" in text and "rear-door or liquid" in text
 
 
+HALL = {"kind": "datahall", "racks": 4}  # power-cap bounds are a data hall's (on AWS: placement_rules)
+
+
 def test_power_cap_bounds() -> None:
     inverted = [{"name": "t", "instanceType": "p5.48xlarge", "count": 1, "gpuPowerCapW": {"min": 600, "max": 500}}]
-    assert "aifactory:fleets[0].gpuPowerCapW" in error_text(config(inverted))
+    assert "aifactory:fleets[0].gpuPowerCapW" in error_text(config(inverted, HALL))
     outside = [{"name": "t", "instanceType": "p5.48xlarge", "count": 1, "gpuPowerCapW": {"min": 100, "max": 800}}]
-    text = error_text(config(outside))
+    text = error_text(config(outside, HALL))
     assert "aifactory:fleets[0].gpuPowerCapW.min" in text and "aifactory:fleets[0].gpuPowerCapW.max" in text
 
 
 def test_power_cap_on_trainium() -> None:
     fleets = [{"name": "t", "instanceType": "trn1.32xlarge", "count": 1, "gpuPowerCapW": {"min": 210, "max": 210}}]
-    text = error_text(config(fleets))
+    text = error_text(config(fleets, HALL))
     assert "aifactory:fleets[0].gpuPowerCapW" in text and "cannot be power-capped" in text
 
 
