@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ..arns import assume_role_policy, managed_policy_arn, service_principal
+from ..spec import aws_values
 from ..spec.images import RELEASE_VERSION
 from ..spec.model import Taint, parse_taint
 from ..spec.scheduler import Queue
@@ -70,7 +71,7 @@ TAINT_EFFECTS = {
 }
 SYSTEM_INSTANCE_TYPE = "m7i.xlarge"
 
-SERVICE_CIDR = "172.20.0.0/16"
+SERVICE_CIDR = aws_values.SERVICE_CIDR
 
 
 class NodeGroupArgs(TypedDict):

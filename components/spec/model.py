@@ -12,6 +12,7 @@ from ..catalog.regions import partition_of
 from .access import AccessSpec
 from .aws_values import vpc_cidr_problem
 from .base import NotNull, SpecModel
+from .hybrid import HybridSpec
 from .images import AMI_ID
 from .numbers import MAX_NODES_PER_FLEET, MAX_RACK_POWER_KW, Count, Integer, PositiveFloat
 from .scheduler import SchedulerSpec
@@ -197,6 +198,11 @@ class FactorySpec(SpecModel):
     site: Annotated[SiteSpec | None, NotNull] = None
     scheduler: Annotated[SchedulerSpec | None, NotNull] = None
     access: Annotated[AccessSpec | None, NotNull] = None
+    hybrid: Annotated[HybridSpec | None, NotNull] = Field(
+        default=None,
+        description="The data hall's side of EKS Hybrid Nodes / on-premises Slurm nodes: remote networks, "
+        "credentials and the site link (`spec/hybrid.py`).",
+    )
     images: dict[str, str] = Field(
         default_factory=dict,
         description="Pinned machine images by role (`spec/images.py`); `aifactory images pin <stack>` writes them.",
