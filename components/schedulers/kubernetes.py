@@ -163,6 +163,10 @@ class KubernetesSchedulerArgs(TypedDict):
     created or updated."""
     tags: NotRequired[dict[str, str]]
     """Tags for every taggable resource."""
+    remote_node_cidrs: NotRequired[list[str]]
+    """On-premises networks of EKS Hybrid Nodes (`aifactory:hybrid.remoteNodeCidrs`); none: no hybrid nodes."""
+    remote_pod_cidrs: NotRequired[list[str]]
+    """On-premises networks of the hybrid nodes' pods."""
     configure_cluster: NotRequired[bool]
     """Create the Kubernetes provider, Helm releases and Kueue objects here (default true). False for a
     private endpoint: the cluster-configuration stack creates them from inside the VPC."""
@@ -350,6 +354,9 @@ class KubernetesScheduler(pulumi.ComponentResource):
             kubernetes_network_config=aws.eks.ClusterKubernetesNetworkConfigArgs(
                 service_ipv4_cidr=SERVICE_CIDR, ip_family="ipv4"
             ),
+            # EKS API reference, RemoteNetworkConfigRequest: the hybrid nodes' (and their pods') networks,
+            # which EKS routes to through the VPC; they can be added, changed or removed after creation.
+            remote_network_config=remote_network_config(args),
             # The managed add-ons below replace the self-managed ones EKS would otherwise install.
             bootstrap_self_managed_addons=False,
             tags=tags,
@@ -564,6 +571,18 @@ class KubernetesScheduler(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
         )
+
+
+def remote_network_config(args: KubernetesSchedulerArgs) -> aws.eks.ClusterRemoteNetworkConfigArgs | None:
+    """The cluster's EKS Hybrid Nodes networks, or None without hybrid nodes (0.1 clusters stay unchanged)."""
+    nodes = list(args.get("remote_node_cidrs", []))
+    if not nodes:
+        return None
+    pods = list(args.get("remote_pod_cidrs", []))
+    return aws.eks.ClusterRemoteNetworkConfigArgs(
+        remote_node_networks=aws.eks.ClusterRemoteNetworkConfigRemoteNodeNetworksArgs(cidrs=nodes),
+        remote_pod_networks=aws.eks.ClusterRemoteNetworkConfigRemotePodNetworksArgs(cidrs=pods) if pods else None,
+    )
 
 
 RESERVED_CAPACITY = ("capacity-reservation", "capacity-block")
