@@ -27,6 +27,11 @@ from .storage import ParallelFilesystem, spec_args
 from .tags import factory_tags
 
 
+def eks_cluster_name(factory: str) -> str:
+    """The EKS cluster's name: the scheduler component is `<factory>-eks` and names its cluster after itself."""
+    return f"{factory}-eks"
+
+
 def configures_cluster_in_stack(plan: FactoryPlan) -> bool:
     """Whether the infrastructure stack creates the Kubernetes side itself: only when `pulumi up`
     can reach the API server, i.e. the endpoint is public (and private). A private endpoint is
@@ -408,7 +413,7 @@ class AiFactory(pulumi.ComponentResource):
         args["kms_key_arn"] = key_arn
         args["tags"] = tags
         args["system_release_version"] = pinned_image(spec, eks_system_release_key(scheduler.version))
-        return KubernetesScheduler(f"{name}-eks", args, child, quotas=self.plan.quotas)
+        return KubernetesScheduler(eks_cluster_name(name), args, child, quotas=self.plan.quotas)
 
     def _user_data(
         self, domain: Domain, cluster: pulumi.Output[NodeadmCluster] | None, slurm_controller: pulumi.Input[str] | None
@@ -494,6 +499,17 @@ class AiFactory(pulumi.ComponentResource):
                     "dnsName": self.storage.dns_name,
                     "mountName": self.storage.mount_name,
                 }
+        if self.hybrid is not None:
+            # What each server's NodeConfig placeholders name (`schedulers/hybrid_nodeconfig.py`); the
+            # activation code stays a Pulumi secret.
+            outputs["hybridNodes"] = {
+                "vpnGatewayId": self.hybrid.vpn_gateway_id,
+                "roleArn": self.hybrid.role_arn,
+                "activationId": self.hybrid.activation_id,
+                "activationCode": self.hybrid.activation_code,
+                "trustAnchorArn": self.hybrid.trust_anchor_arn,
+                "profileArn": self.hybrid.profile_arn,
+            }
         if self.cluster_runner is not None:
             outputs["clusterRunner"] = {"project": self.cluster_runner.project_name}
         deadlines = {
