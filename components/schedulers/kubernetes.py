@@ -55,6 +55,8 @@ CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "sch
 # Managed add-ons: networking, DNS, service proxy, Pod Identity for the drivers, and the node
 # monitoring agent whose GPU health conditions drive node auto-repair (EKS user guide
 # workloads/workloads-add-ons-available-eks.adoc, nodes/node-repair.adoc).
+# The VPC CNI's aws-node DaemonSet keeps off EKS Hybrid Nodes by its own default anti-affinity to
+# `eks.amazonaws.com/compute-type: hybrid`; Cilium serves those (helm_values.cilium_release).
 ADDONS = ["vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "eks-node-monitoring-agent"]
 # EKS node-group capacity types per fleet capacity (CreateNodegroup capacityType; capacity blocks
 # need CAPACITY_BLOCK with a launch template targeting the block, ml/capacity-blocks-mng.adoc).
@@ -216,6 +218,7 @@ def cluster_settings(
         registry_mirror=mirror or None,
         filesystem=args.get("filesystem"),
         quotas=quotas,
+        remote_pod_cidrs=tuple(args.get("remote_pod_cidrs", [])) if args.get("remote_node_cidrs") else (),
     )
 
 

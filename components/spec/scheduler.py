@@ -78,6 +78,9 @@ class ChartVersions(SpecModel):
     efa_device_plugin: ChartVersion = "v0.5.30"
     fsx_csi_driver: ChartVersion = "1.17.0"
     dcgm_exporter: ChartVersion = "4.8.2"
+    # EKS user guide, "Configure a CNI for hybrid nodes": Cilium v1.16.x is the supported CNI line for
+    # hybrid nodes on every EKS Kubernetes version; installed only with hybrid nodes.
+    cilium: ChartVersion = "1.16.6"
 
 
 class ClusterRunner(SpecModel):

@@ -199,3 +199,10 @@ def test_slurm_head_admits_the_data_hall_and_reaches_its_slurmd(run_program: Run
     assert not planned.of_type("aws:ssm/activation:Activation")
     assert not [r for r in planned.of_type("aws:iam/role:Role") if r.name == "hall-hybrid-node"]
     assert planned.one("aws:ec2/vpnConnection:VpnConnection")
+
+
+def test_the_cluster_stack_installs_cilium_for_the_remote_pods() -> None:
+    from aifactory.factory import plan_cluster_settings
+
+    settings = plan_cluster_settings(plan_from_config(copy.deepcopy(CONFIG), "hall"), None)
+    assert tuple(settings.remote_pod_cidrs) == tuple(PODS)
