@@ -126,3 +126,22 @@ def test_golden_and_render_writes_them(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "hybrid/nodeconfig/hall-0001.yaml").read_text() == rendered[
         "hybrid/nodeconfig/hall-0001.yaml"
     ]
+
+
+def test_plan_shows_the_hybrid_section_in_text_and_json(tmp_path: Path) -> None:
+    from aifactory.cli.planrun import plan_stack
+    from aifactory.cli.report import plan_lines
+
+    write_stack(tmp_path, "hall", CONFIG)
+    result = plan_stack("hall", str(tmp_path))
+    assert result.as_json()["summary"]["hybrid"] == {
+        "remote_node_cidrs": ["192.168.0.0/20"],
+        "remote_pod_cidrs": ["192.168.64.0/18"],
+        "credentials": "ssm",
+        "link": "vpn",
+        "servers": 2,
+        "hosts": "hall-[0001-0002]",
+    }
+    text = "\n".join(plan_lines(result))
+    assert "hybrid nodes\n  servers          2 (hall-[0001-0002])" in text
+    assert "  link             vpn" in text
