@@ -8,6 +8,7 @@ from .bootstrap import BootstrapContext, FsxMount, NodeadmCluster, render_user_d
 from .catalog.hardware import ec2_instance_type
 from .encryption import customer_managed_key
 from .fleet import GpuFleet, drain_deadline
+from .hybrid import HybridNodes
 from .network import FactoryNetwork
 from .planning.factory_plan import FactoryPlan, plan_factory, plan_from_config
 from .planning.placement import Domain
@@ -18,11 +19,17 @@ from .schedulers.node_groups import KubernetesNodeGroups
 from .schedulers.slurm import SlurmScheduler
 from .spec import ConfigError, FactorySpec
 from .spec.errors import NAMESPACE
+from .spec.hybrid import hybrid_server_count
 from .spec.images import SLURM_HEAD_KEY, eks_system_release_key, fleet_image, images_pinned, pinned_image
 from .spec.scheduler import KubernetesScheduler as KubernetesSpec
 from .spec.scheduler import SlurmScheduler as SlurmSpec
 from .storage import ParallelFilesystem, spec_args
 from .tags import factory_tags
+
+
+def eks_cluster_name(factory: str) -> str:
+    """The EKS cluster's name: the scheduler component is `<factory>-eks` and names its cluster after itself."""
+    return f"{factory}-eks"
 
 
 def configures_cluster_in_stack(plan: FactoryPlan) -> bool:
@@ -83,6 +90,8 @@ def kubernetes_args(
         "filesystem": filesystem,
         "configure_cluster": configures_cluster_in_stack(plan),
         "admin_role_arns": list(spec.access.administrators) if spec.access is not None else [],
+        "remote_node_cidrs": list(spec.hybrid.remote_node_cidrs) if spec.hybrid is not None else [],
+        "remote_pod_cidrs": list(spec.hybrid.remote_pod_cidrs) if spec.hybrid is not None else [],
     }
 
 
@@ -265,6 +274,7 @@ class AiFactory(pulumi.ComponentResource):
             self.cluster_runner = self._cluster_runner(name, key_arn, tags, child)
 
         self.slurm: SlurmScheduler | None = self._slurm(name, key_arn, tags, child) if plan.slurm else None
+        self.hybrid: HybridNodes | None = self._hybrid(name, tags, child) if spec.hybrid is not None else None
 
         self.vpc_id = self.network.vpc_id
         self.kms_key_arn = pulumi.Output.from_input(key_arn)
@@ -281,6 +291,32 @@ class AiFactory(pulumi.ComponentResource):
                 group["launch_template_version"] = fleet.launch_template_versions[g.name]
                 group["node_role_arn"] = fleet.instance_role_arn
         return groups
+
+    def _hybrid(self, name: str, tags: dict[str, str], child: pulumi.ResourceOptions) -> HybridNodes:
+        """The data hall's link, routes and (EKS) node identity."""
+        spec = self.spec
+        hybrid = spec.hybrid
+        assert hybrid is not None
+        k8s = self.kubernetes
+        return HybridNodes(
+            f"{name}-hybrid",
+            {
+                "region": spec.region,
+                "partition": spec.partition,
+                "vpc_id": self.network.vpc_id,
+                "vpc_cidr": spec.network.cidr,
+                "route_tables": dict(self.network.private_route_table_ids_by_zone),
+                "remote_node_cidrs": list(hybrid.remote_node_cidrs),
+                "remote_pod_cidrs": list(hybrid.remote_pod_cidrs),
+                "link": hybrid.link.model_dump(),
+                "credentials": hybrid.credentials.model_dump() if hybrid.credentials is not None else None,
+                "servers": hybrid_server_count(spec),
+                "cluster_name": k8s.cluster_name if k8s is not None else None,
+                "cluster_security_group_id": k8s.cluster_security_group_id if k8s is not None else None,
+                "tags": tags,
+            },
+            child,
+        )
 
     def _cluster_runner(
         self, name: str, key_arn: pulumi.Input[str] | None, tags: dict[str, str], child: pulumi.ResourceOptions
@@ -359,6 +395,7 @@ class AiFactory(pulumi.ComponentResource):
                 ],
                 "kms_key_arn": key_arn,
                 "head_ami_id": pinned_image(spec, SLURM_HEAD_KEY),
+                "remote_node_cidrs": list(spec.hybrid.remote_node_cidrs) if spec.hybrid is not None else [],
                 "tags": tags,
             },
             child,
@@ -387,7 +424,7 @@ class AiFactory(pulumi.ComponentResource):
         args["kms_key_arn"] = key_arn
         args["tags"] = tags
         args["system_release_version"] = pinned_image(spec, eks_system_release_key(scheduler.version))
-        return KubernetesScheduler(f"{name}-eks", args, child, quotas=self.plan.quotas)
+        return KubernetesScheduler(eks_cluster_name(name), args, child, quotas=self.plan.quotas)
 
     def _user_data(
         self, domain: Domain, cluster: pulumi.Output[NodeadmCluster] | None, slurm_controller: pulumi.Input[str] | None
@@ -473,6 +510,17 @@ class AiFactory(pulumi.ComponentResource):
                     "dnsName": self.storage.dns_name,
                     "mountName": self.storage.mount_name,
                 }
+        if self.hybrid is not None:
+            # What each server's NodeConfig placeholders name (`schedulers/hybrid_nodeconfig.py`); the
+            # activation code stays a Pulumi secret.
+            outputs["hybridNodes"] = {
+                "vpnGatewayId": self.hybrid.vpn_gateway_id,
+                "roleArn": self.hybrid.role_arn,
+                "activationId": self.hybrid.activation_id,
+                "activationCode": self.hybrid.activation_code,
+                "trustAnchorArn": self.hybrid.trust_anchor_arn,
+                "profileArn": self.hybrid.profile_arn,
+            }
         if self.cluster_runner is not None:
             outputs["clusterRunner"] = {"project": self.cluster_runner.project_name}
         deadlines = {

@@ -281,6 +281,10 @@ class FactoryNetwork(pulumi.ComponentResource):
         self.node_security_group_id = node_sg.id
         self.s3_prefix_list_id = s3.prefix_list_id
         self.subnet_ids_by_zone = {p.availability_zone: s.id for p, s in zip(layout, private_subnets, strict=True)}
+        self.private_route_table_ids_by_zone = {
+            p.availability_zone: t.id for p, t in zip(layout, private_tables, strict=True)
+        }
+        """The private subnets' route tables, by zone (routes to on-premises networks go here)."""
         self.register_outputs(
             {
                 "vpc_id": self.vpc_id,

@@ -49,6 +49,17 @@ CONFUSED_DEPUTY: Mapping[str, TrustSupport] = {
         "session tags EKS Pod Identity sets (aws:RequestTag/eks-cluster-name, kubernetes-namespace, "
         "kubernetes-service-account); the page documents no aws:SourceArn",
     ),
+    "ssm": TrustSupport(
+        "source",
+        "EKS user guide, 'Prepare credentials for hybrid nodes': the hybrid nodes role trusts ssm.amazonaws.com "
+        "with aws:SourceAccount and aws:SourceArn (arn:...:ssm:region:account:*) for SSM hybrid activations",
+    ),
+    "rolesanywhere": TrustSupport(
+        "source",
+        "EKS user guide, 'Prepare credentials for hybrid nodes': the hybrid nodes role trusts "
+        "rolesanywhere.amazonaws.com for the trust anchor only (aws:SourceArn), with the certificate CN as "
+        "the role session name",
+    ),
     "ec2": TrustSupport(
         "none",
         "IAM user guide, 'Use an IAM role to grant permissions to applications running on Amazon EC2 "

@@ -73,6 +73,29 @@ def validate_custom_resource(obj: dict[str, Any]) -> None:
         raise CrdValidationError(f"{key[1]} {obj.get('metadata', {}).get('name')}: " + "; ".join(problems))
 
 
+HYBRID_NODECONFIG_CRD = CRD_DIR / "hybrid" / "hybrid.node.eks.aws_nodeconfigs.yaml"
+
+
+@functools.cache
+def _hybrid_schema() -> dict[str, Any]:
+    crd = yaml.safe_load(HYBRID_NODECONFIG_CRD.read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
+    return _strict(version["schema"]["openAPIV3Schema"])
+
+
+def validate_hybrid_node_config(obj: dict[str, Any]) -> None:
+    """Strictly validate an EKS Hybrid Nodes `NodeConfig` (aws/eks-hybrid's CRD, whose group, version and
+    kind are the AL2023 nodeadm's too)."""
+    if (obj.get("apiVersion"), obj.get("kind")) != ("node.eks.aws/v1alpha1", "NodeConfig"):
+        raise CrdValidationError(f"not a node.eks.aws/v1alpha1 NodeConfig: {obj.get('apiVersion')} {obj.get('kind')}")
+    validator = jsonschema.Draft7Validator(_hybrid_schema())
+    errors = sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise CrdValidationError(
+            "; ".join(f"{'.'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}" for e in errors)
+        )
+
+
 def cel_checks(obj: dict[str, Any]) -> list[str]:
     """The `x-kubernetes-validations` rules of Kueue v1beta2 that the generated objects rely on."""
     kind, spec = obj.get("kind"), obj.get("spec", {})
@@ -101,4 +124,4 @@ def cel_checks(obj: dict[str, Any]) -> list[str]:
     return problems
 
 
-__all__ = ["CrdValidationError", "cel_checks", "validate_custom_resource"]
+__all__ = ["CrdValidationError", "cel_checks", "validate_custom_resource", "validate_hybrid_node_config"]

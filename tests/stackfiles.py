@@ -63,3 +63,17 @@ def write_stack(directory: Path, name: str, config: dict[str, Any]) -> Path:
     path = directory / f"Pulumi.{name}.yaml"
     path.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
     return path
+
+
+HALL_LINK_SLURM: dict[str, Any] = {
+    "remoteNodeCidrs": ["192.168.0.0/20"],
+    "link": {"kind": "vpn", "customerGatewayIp": "81.2.69.160", "bgpAsn": 65010},
+}
+"""`aifactory:hybrid` of a data hall whose servers run slurmd (the hall's node network and its VPN)."""
+
+HALL_LINK_EKS: dict[str, Any] = {
+    **HALL_LINK_SLURM,
+    "remotePodCidrs": ["192.168.64.0/18"],
+    "credentials": {"kind": "ssm"},
+}
+"""`aifactory:hybrid` of a data hall whose servers join EKS as hybrid nodes (plus Cilium's pod pool and SSM)."""

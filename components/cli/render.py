@@ -54,6 +54,8 @@ def render_stack(stack: str, stacks_dir: str | None, out: Path) -> list[Path]:
         write(relative, text)
     for relative, text in slurm_files(result.plan).items():
         write(relative, text)
+    for relative, text in hybrid_files(result.plan).items():
+        write(relative, text)
     return written
 
 
@@ -99,6 +101,38 @@ def kubernetes_files(result: PlanResult, plan: PlacementPlan) -> dict[str, str]:
         jobset = nccl_tests_jobset(capacity, nodes, queue, level, registry_mirror=mirror)
         files["kubernetes/nccl-tests.yaml"] = yaml.safe_dump(jobset, sort_keys=False)
         files["kubernetes/nccl-tests.md"] = nccl_tests_readme(jobset)
+    return files
+
+
+def hybrid_files(plan: FactoryPlan) -> dict[str, str]:
+    """One nodeadm `NodeConfig` per EKS Hybrid Node server (`schedulers/hybrid_nodeconfig.py`), named by
+    the server's host name; the deploy-time values are placeholders naming their stack output."""
+    spec = plan.spec
+    hybrid = spec.hybrid
+    if hybrid is None or hybrid.credentials is None or spec.scheduler is None or spec.scheduler.kind != "kubernetes":
+        return {}
+    from ..factory import eks_cluster_name
+    from ..planning.placement import hostnames
+    from ..schedulers.hybrid_nodeconfig import hybrid_node_config, server_labels_and_taints
+
+    per_host = node_labels(plan.placement)
+    files = {}
+    for fleet in spec.fleets:
+        if fleet.kind != "hybrid" or fleet.server is None:
+            continue
+        for host in hostnames(fleet):
+            labels, taints = server_labels_and_taints(
+                fleet.name, fleet.server, fleet.labels, per_host.get(host, {}), fleet.taints
+            )
+            config = hybrid_node_config(
+                cluster_name=eks_cluster_name(plan.name),
+                region=spec.region,
+                node_name=host,
+                credentials=hybrid.credentials.model_dump(),
+                labels=labels,
+                taints=taints,
+            )
+            files[f"hybrid/nodeconfig/{host}.yaml"] = yaml.safe_dump(config, sort_keys=False)
     return files
 
 

@@ -38,6 +38,17 @@ def plan_lines(result: PlanResult, tree: bool = False) -> list[str]:
     ]
     placement = summary.get("placement") or {}
     lines += _placement_lines(placement)
+    hybrid = summary.get("hybrid")
+    if hybrid:
+        lines += [
+            "",
+            "hybrid nodes",
+            f"  servers          {hybrid['servers']} ({hybrid['hosts']})",
+            f"  node networks    {', '.join(hybrid['remote_node_cidrs'])}",
+            f"  pod networks     {', '.join(hybrid['remote_pod_cidrs']) or '-'}",
+            f"  credentials      {hybrid['credentials'] or '- (Slurm)'}",
+            f"  link             {hybrid['link']}",
+        ]
     storage = summary.get("storage")
     if storage:
         lines += ["", "storage", *(f"  {k:<28} {v}" for k, v in storage.items())]

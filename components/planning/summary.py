@@ -8,7 +8,8 @@ from ..catalog.hardware import fleet_hardware, hardware_model
 from ..catalog.instance_types import InstanceType
 from ..spec.model import FactorySpec
 from .efa_layout import efa_device_count
-from .placement import PlacementPlan
+from .placement import PlacementPlan, hostnames
+from .topology_model import compress_hostlist
 
 
 def fleet_summaries(spec: FactorySpec, plan: PlacementPlan) -> list[dict[str, Any]]:
@@ -71,4 +72,24 @@ def factory_summary(spec: FactorySpec, plan: PlacementPlan, storage: dict[str, A
         del summary["power_kw"]
     if storage:
         summary["storage"] = storage
+    hybrid = hybrid_summary(spec)
+    if hybrid is not None:
+        summary["hybrid"] = hybrid
     return summary
+
+
+def hybrid_summary(spec: FactorySpec) -> dict[str, Any] | None:
+    """The data hall's side of the plan: its networks, how its servers get credentials and reach the VPC,
+    and which servers join (`aifactory:hybrid`)."""
+    hybrid = spec.hybrid
+    if hybrid is None:
+        return None
+    servers = [host for fleet in spec.fleets if fleet.kind == "hybrid" for host in hostnames(fleet)]
+    return {
+        "remote_node_cidrs": list(hybrid.remote_node_cidrs),
+        "remote_pod_cidrs": list(hybrid.remote_pod_cidrs),
+        "credentials": hybrid.credentials.kind if hybrid.credentials is not None else None,
+        "link": hybrid.link.kind,
+        "servers": len(servers),
+        "hosts": compress_hostlist(servers),
+    }

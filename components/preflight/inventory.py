@@ -97,6 +97,12 @@ class Inventory:
     subnet_cidrs: dict[str, str] = field(default_factory=dict)
     route_table_of: dict[str, str] = field(default_factory=dict)
     internet_route_tables: set[str] = field(default_factory=set)
+    routes: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
+    """Route table → (destination CIDR, gateway id) of its routes through a gateway."""
+    vpn_gateways: set[str] = field(default_factory=set)
+    """Virtual private gateways of the plan (the data hall's link)."""
+    remote_node_cidrs: tuple[str, ...] = ()
+    """The cluster's EKS Hybrid Nodes networks (remoteNetworkConfig.remoteNodeNetworks)."""
     interface_endpoints: dict[str, Member] = field(default_factory=dict)
     private_dns: dict[str, bool] = field(default_factory=dict)
     gateway_endpoints: dict[str, GatewayEndpoint] = field(default_factory=dict)
@@ -214,7 +220,11 @@ class _Reader:
                 inv.subnet_cidrs[str(r["id"])] = inputs.get("cidrBlock", "")
             elif typ == "aws:ec2/routeTableAssociation:RouteTableAssociation":
                 inv.route_table_of[inputs["subnetId"]] = inputs["routeTableId"]
+            elif typ == "aws:ec2/vpnGateway:VpnGateway":
+                inv.vpn_gateways.add(str(r["id"]))
             elif typ == "aws:ec2/route:Route":
+                if inputs.get("gatewayId") and inputs.get("destinationCidrBlock"):
+                    inv.routes[inputs["routeTableId"]].append((inputs["destinationCidrBlock"], inputs["gatewayId"]))
                 if inputs.get("destinationCidrBlock") == INTERNET and (
                     inputs.get("natGatewayId") or inputs.get("gatewayId")
                 ):
@@ -266,6 +276,8 @@ class _Reader:
                 inv.private_dns[service] = bool(inputs.get("privateDnsEnabled"))
         elif typ == "aws:eks/cluster:Cluster":
             vpc = inputs.get("vpcConfig") or {}
+            remote = ((inputs.get("remoteNetworkConfig") or {}).get("remoteNodeNetworks") or {}).get("cidrs") or []
+            inv.remote_node_cidrs = tuple(str(c) for c in remote)
             cluster_group = (outputs.get("vpcConfig") or {}).get("clusterSecurityGroupId")
             groups = set(vpc.get("securityGroupIds") or [])
             if cluster_group:

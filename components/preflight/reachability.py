@@ -132,6 +132,41 @@ def eks_api(inv: Inventory) -> Iterator[Finding]:
 
 
 @rule(
+    "reach.hybrid-eks-api",
+    "the data hall's hybrid nodes reach the EKS API (tcp 443) through the link, and the answers route back",
+    "EKS user guide, 'Prepare networking for hybrid nodes' (VPC routes to the on-premises networks; cluster "
+    "security group: inbound 443 from the remote node CIDRs)",
+)
+def hybrid_eks_api(inv: Inventory) -> Iterator[Finding]:
+    for plane in inv.of_kind("control-plane"):
+        for cidr in inv.remote_node_cidrs:
+            subject = f"{cidr} (hybrid nodes) → {plane.name} (tcp 443)"
+            admitted = any(
+                _admits(r, "tcp", HTTPS) and r.cidr is not None and cidr_covers(r.cidr, cidr)
+                for r in _rules(inv, plane.groups, "ingress")
+            )
+            if not admitted:
+                yield Finding(
+                    "reach.hybrid-eks-api",
+                    subject,
+                    f"blocked: no ingress rule of {_names(inv, plane.groups)} admits it",
+                )
+            for subnet in plane.subnets:
+                table = inv.route_table_of.get(subnet)
+                routed = any(
+                    gateway in inv.vpn_gateways and cidr_covers(destination, cidr)
+                    for destination, gateway in inv.routes.get(table or "", [])
+                )
+                if not routed:
+                    yield Finding(
+                        "reach.hybrid-eks-api",
+                        subject,
+                        f"no return route: route table {table} of subnet {subnet} sends {cidr} to no virtual "
+                        "private gateway",
+                    )
+
+
+@rule(
     "reach.kubelet",
     "the control plane reaches every kubelet (tcp 10250)",
     "EKS user guide, 'View Amazon EKS security group requirements for clusters' (minimum outbound to nodes)",

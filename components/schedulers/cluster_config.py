@@ -65,6 +65,8 @@ class ClusterSettings:
     registry_mirror: str | None = None
     filesystem: FilesystemArgs | None = None
     quotas: Mapping[str, Mapping[str, int]] | None = None
+    remote_pod_cidrs: Sequence[str] = ()
+    """The hybrid nodes' pod networks: with any, Cilium is installed for them."""
 
 
 class KubernetesObject(pulumi.CustomResource):
@@ -161,7 +163,7 @@ def _releases(
 ) -> k8s.helm.v3.Release:
     """The pinned Helm releases (mirrored in sovereign stacks); returns Kueue's."""
     charts = ChartVersions(**settings.charts)
-    releases = helm_releases(charts, kueue_configuration(), settings.region)
+    releases = helm_releases(charts, kueue_configuration(), settings.region, settings.remote_pod_cidrs)
     if settings.registry_mirror:
         releases = [mirror_release(r, settings.registry_mirror) for r in releases]
     installed: dict[str, k8s.helm.v3.Release] = {}

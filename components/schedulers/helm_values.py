@@ -10,7 +10,9 @@ Chart locations, versions and value keys are from the charts themselves:
   v0.5.20; plugin >= v0.5.10 stops counting p6-b200's two NVLink `ibp*` devices as EFA,
   aws/sagemaker-hyperpod-cli PR #282);
 - FSx CSI driver: kubernetes-sigs/aws-fsx-csi-driver charts/aws-fsx-csi-driver @1.17.0;
-- DCGM exporter: NVIDIA/dcgm-exporter deployment/ @4.8.2.
+- DCGM exporter: NVIDIA/dcgm-exporter deployment/ @4.8.2;
+- Cilium (hybrid nodes only): `cilium` in https://helm.cilium.io, values from the EKS user guide,
+  "Configure a CNI for hybrid nodes".
 
 In a sovereign factory `mirror_release` rewrites every chart and image to the registry mirror.
 """
@@ -18,7 +20,7 @@ In a sovereign factory `mirror_release` rewrites every chart and image to the re
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -58,8 +60,58 @@ def _set(values: dict[str, Any], dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
-def helm_releases(charts: ChartVersions, kueue_config: Mapping[str, Any], region: str) -> list[HelmRelease]:
-    """The releases every Kubernetes factory runs, pinned to `charts`."""
+HYBRID_COMPUTE_TYPE = {"key": "eks.amazonaws.com/compute-type", "operator": "In", "values": ["hybrid"]}
+"""EKS labels every hybrid node `eks.amazonaws.com/compute-type: hybrid`; the VPC CNI (aws-node) carries an
+anti-affinity to it by default, so it never runs there (EKS user guide, "Configure a CNI for hybrid nodes")."""
+HYBRID_AFFINITY = {
+    "nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [HYBRID_COMPUTE_TYPE]}]
+        }
+    }
+}
+CILIUM_POD_MASK = 25
+"""Per-node pod block of Cilium's cluster pool: a /25, 128 pod addresses (more than kubelet's 110 pods)."""
+
+
+def cilium_release(version: str, remote_pod_cidrs: Sequence[str]) -> HelmRelease:
+    """Cilium on the hybrid nodes only, as the EKS user guide configures it ("Configure a CNI for hybrid
+    nodes"): agent and operator with affinity to hybrid nodes, cluster-pool IPAM over the cluster's remote
+    pod networks (which must not change once deployed), VXLAN overlay by default, no Envoy, and no
+    kube-proxy replacement (the kube-proxy add-on keeps serving Services)."""
+    return HelmRelease(
+        "cilium",
+        "kube-system",
+        "cilium",
+        version,
+        "https://helm.cilium.io",
+        {
+            "affinity": HYBRID_AFFINITY,
+            "ipam": {
+                "mode": "cluster-pool",
+                "operator": {
+                    "clusterPoolIPv4MaskSize": CILIUM_POD_MASK,
+                    "clusterPoolIPv4PodCIDRList": list(remote_pod_cidrs),
+                },
+            },
+            "loadBalancer": {"serviceTopology": True},
+            "operator": {"affinity": HYBRID_AFFINITY, "unmanagedPodWatcher": {"restart": False}},
+            "envoy": {"enabled": False},
+            "kubeProxyReplacement": False,
+        },
+        {"image.repository": "quay.io/cilium/cilium", "operator.image.repository": "quay.io/cilium/operator"},
+    )
+
+
+def helm_releases(
+    charts: ChartVersions, kueue_config: Mapping[str, Any], region: str, remote_pod_cidrs: Sequence[str] = ()
+) -> list[HelmRelease]:
+    """The releases every Kubernetes factory runs, pinned to `charts` (and Cilium with hybrid nodes)."""
+    hybrid = [cilium_release(charts.cilium, remote_pod_cidrs)] if remote_pod_cidrs else []
+    return [*_common_releases(charts, kueue_config, region), *hybrid]
+
+
+def _common_releases(charts: ChartVersions, kueue_config: Mapping[str, Any], region: str) -> list[HelmRelease]:
     kueue_tag = f"v{charts.kueue}"
     return [
         HelmRelease(
@@ -191,12 +243,14 @@ def registry_references(release: HelmRelease) -> Iterator[str]:
 
 # Values that name Kubernetes API groups or taint keys: they look like `host/path`, name no registry.
 _API_GROUP_KEYS = frozenset({"apiVersion", "frameworks", "key"})
+# Values that hold IPv4 networks (`10.244.0.0/16` has the shape of `host/path`, names no registry).
+_NETWORK_KEYS = frozenset({"clusterPoolIPv4PodCIDRList"})
 
 
 def _strings_with_hosts(value: Any) -> Iterator[str]:
     if isinstance(value, Mapping):
         for key, v in value.items():
-            if key not in _API_GROUP_KEYS:
+            if key not in _API_GROUP_KEYS | _NETWORK_KEYS:
                 yield from _strings_with_hosts(v)
     elif isinstance(value, list):
         for v in value:

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ..arns import assume_role_policy, managed_policy_arn, service_principal
+from ..spec import aws_values
 from ..spec.images import RELEASE_VERSION
 from ..spec.model import Taint, parse_taint
 from ..spec.scheduler import Queue
@@ -54,6 +55,8 @@ CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "sch
 # Managed add-ons: networking, DNS, service proxy, Pod Identity for the drivers, and the node
 # monitoring agent whose GPU health conditions drive node auto-repair (EKS user guide
 # workloads/workloads-add-ons-available-eks.adoc, nodes/node-repair.adoc).
+# The VPC CNI's aws-node DaemonSet keeps off EKS Hybrid Nodes by its own default anti-affinity to
+# `eks.amazonaws.com/compute-type: hybrid`; Cilium serves those (helm_values.cilium_release).
 ADDONS = ["vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "eks-node-monitoring-agent"]
 # EKS node-group capacity types per fleet capacity (CreateNodegroup capacityType; capacity blocks
 # need CAPACITY_BLOCK with a launch template targeting the block, ml/capacity-blocks-mng.adoc).
@@ -70,7 +73,7 @@ TAINT_EFFECTS = {
 }
 SYSTEM_INSTANCE_TYPE = "m7i.xlarge"
 
-SERVICE_CIDR = "172.20.0.0/16"
+SERVICE_CIDR = aws_values.SERVICE_CIDR
 
 
 class NodeGroupArgs(TypedDict):
@@ -181,6 +184,10 @@ class KubernetesSchedulerArgs(TypedDict):
     created or updated."""
     tags: NotRequired[dict[str, str]]
     """Tags for every taggable resource."""
+    remote_node_cidrs: NotRequired[list[str]]
+    """On-premises networks of EKS Hybrid Nodes (`aifactory:hybrid.remoteNodeCidrs`); none: no hybrid nodes."""
+    remote_pod_cidrs: NotRequired[list[str]]
+    """On-premises networks of the hybrid nodes' pods."""
     configure_cluster: NotRequired[bool]
     """Create the Kubernetes provider, Helm releases and Kueue objects here (default true). False for a
     private endpoint: the cluster-configuration stack creates them from inside the VPC."""
@@ -247,6 +254,7 @@ def cluster_settings(
         registry_mirror=mirror or None,
         filesystem=args.get("filesystem"),
         quotas=quotas,
+        remote_pod_cidrs=tuple(args.get("remote_pod_cidrs", [])) if args.get("remote_node_cidrs") else (),
     )
 
 
@@ -385,6 +393,9 @@ class KubernetesScheduler(pulumi.ComponentResource):
             kubernetes_network_config=aws.eks.ClusterKubernetesNetworkConfigArgs(
                 service_ipv4_cidr=SERVICE_CIDR, ip_family="ipv4"
             ),
+            # EKS API reference, RemoteNetworkConfigRequest: the hybrid nodes' (and their pods') networks,
+            # which EKS routes to through the VPC; they can be added, changed or removed after creation.
+            remote_network_config=remote_network_config(args),
             # The managed add-ons below replace the self-managed ones EKS would otherwise install.
             bootstrap_self_managed_addons=False,
             tags=tags,
@@ -599,6 +610,18 @@ class KubernetesScheduler(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
         )
+
+
+def remote_network_config(args: KubernetesSchedulerArgs) -> aws.eks.ClusterRemoteNetworkConfigArgs | None:
+    """The cluster's EKS Hybrid Nodes networks, or None without hybrid nodes (0.1 clusters stay unchanged)."""
+    nodes = list(args.get("remote_node_cidrs", []))
+    if not nodes:
+        return None
+    pods = list(args.get("remote_pod_cidrs", []))
+    return aws.eks.ClusterRemoteNetworkConfigArgs(
+        remote_node_networks=aws.eks.ClusterRemoteNetworkConfigRemoteNodeNetworksArgs(cidrs=nodes),
+        remote_pod_networks=aws.eks.ClusterRemoteNetworkConfigRemotePodNetworksArgs(cidrs=pods) if pods else None,
+    )
 
 
 RESERVED_CAPACITY = ("capacity-reservation", "capacity-block")

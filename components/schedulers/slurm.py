@@ -145,6 +145,8 @@ class SlurmSchedulerArgs(TypedDict):
     """The VPC's CIDR: the only clients the head's munge key share is exported to (default 10.0.0.0/16)."""
     compute_groups: Required[list[SlurmComputeGroupArgs]]
     """One entry per placement domain."""
+    remote_node_cidrs: NotRequired[list[str]]
+    """On-premises networks of the data hall's slurmd servers (`aifactory:hybrid.remoteNodeCidrs`)."""
     kms_key_arn: NotRequired[pulumi.Input[str] | None]
     """Customer-managed key for the head volume, the munge secret and the database (sovereign)."""
     head_instance_type: NotRequired[str]
@@ -269,6 +271,19 @@ class SlurmScheduler(pulumi.ComponentResource):
                         description="HTTPS to S3 through the gateway endpoint",
                     )
                 )
+        remote = list(args.get("remote_node_cidrs", []))
+        if remote and args.get("egress", "nat") == "none":
+            # slurmctld (and srun on the head) reach the data hall's slurmd through the link
+            # (slurm.conf(5) SlurmdPort; the default egress above already allows it with NAT).
+            egress.append(
+                aws.ec2.SecurityGroupEgressArgs(
+                    protocol="tcp",
+                    from_port=SLURMD_PORT,
+                    to_port=SLURMD_PORT,
+                    cidr_blocks=remote,
+                    description="slurmctld to the data hall's slurmd",
+                )
+            )
         head_sg = aws.ec2.SecurityGroup(
             f"{name}-head",
             description="Slurm head node: slurmctld and slurmdbd from the fleets' nodes only",
@@ -301,6 +316,23 @@ class SlurmScheduler(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
+        for cidr in remote:
+            # The data hall's servers talk to the head as the fleets' nodes do (HEAD_INGRESS), through the
+            # link, but not to the munge key share: that is exported to the VPC only.
+            for rule, (low, high), description in HEAD_INGRESS:
+                if rule == "munge-share":
+                    continue
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-{rule}-{cidr.replace('.', '-').replace('/', '-')}",
+                    security_group_id=head_sg.id,
+                    cidr_ipv4=cidr,
+                    ip_protocol="tcp",
+                    from_port=low,
+                    to_port=high,
+                    description=description.replace("the fleet", "the data hall"),
+                    tags=tags,
+                    opts=child,
+                )
         return head_sg
 
     def _munge_secret(self, args: SlurmSchedulerArgs) -> aws.secretsmanager.Secret:

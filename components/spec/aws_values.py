@@ -19,6 +19,11 @@ VPC_MIN_PREFIX, VPC_MAX_PREFIX = 16, 28
 # publicAccessCidrs in the EKS API reference).
 EKS_MAX_PUBLIC_ACCESS_CIDRS = 40
 
+# The EKS cluster's Kubernetes service CIDR, fixed so node bootstrap (NodeConfig spec.cluster.cidr) knows
+# it without a lookup and remote networks can be checked against it; 172.20.0.0/16 is what EKS picks itself
+# for VPCs in 10.0.0.0/8 (EKS API reference, KubernetesNetworkConfigRequest serviceIpv4Cidr).
+SERVICE_CIDR = "172.20.0.0/16"
+
 # AWS KMS developer guide, "Key identifiers (KeyId)": a key ARN is
 # arn:<partition>:kms:<region>:<12-digit account>:key/<key id>, the key id a UUID, or `mrk-` and 32
 # hex digits for a multi-Region key. An alias ARN (`alias/<name>`) names a key only indirectly and is

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from .access import ACCESS_RULES
 from .errors import NAMESPACE, ConfigError, ConfigIssue, config_path, did_you_mean
 from .fleet_kind_rules import FLEET_KIND_RULES
+from .hybrid import HYBRID_RULES
 from .images import images_pinned, images_well_formed
 from .model import FactorySpec
 from .placement_rules import PLACEMENT_RULES
@@ -37,6 +38,7 @@ SPEC_RULES: tuple[Rule, ...] = (
     + PLACEMENT_RULES
     + SCHEDULER_RULES
     + ACCESS_RULES
+    + HYBRID_RULES
     + (images_well_formed, images_pinned)
 )
 
@@ -222,7 +224,8 @@ def _decode(value: Any) -> Any:
     return value
 
 
-_UNION_TAGS = {"kubernetes", "slurm", "aws", "datahall"}
+_UNION_TAGS = {"kubernetes", "slurm", "aws", "datahall", "ssm", "roles-anywhere", "vpn", "direct-connect"}
+_UNION_PARENTS = ("scheduler", "site", "credentials", "link")
 
 
 def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
@@ -233,7 +236,7 @@ def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
             "[" in part or part in {"int", "str", "float", "bool"} or part.startswith("constrained-")
         ):
             continue
-        if isinstance(part, str) and part in _UNION_TAGS and i > 0 and loc[i - 1] in ("scheduler", "site"):
+        if isinstance(part, str) and part in _UNION_TAGS and i > 0 and loc[i - 1] in _UNION_PARENTS:
             continue
         cleaned.append(part)
     return tuple(cleaned)

@@ -12,6 +12,7 @@ from ..catalog.regions import partition_of
 from .access import AccessSpec
 from .aws_values import vpc_cidr_problem
 from .base import NotNull, SpecModel, unit
+from .hybrid import HybridSpec
 from .images import AMI_ID
 from .numbers import MAX_NODES_PER_FLEET, MAX_RACK_POWER_KW, Count, Integer, PositiveFloat
 from .scheduler import SchedulerSpec
@@ -355,15 +356,18 @@ class FactorySpec(SpecModel):
     # default of 30 managed node groups per cluster (AWS General Reference, "Amazon EKS endpoints and
     # quotas") and bounds the planner at 100 fleets of at most MAX_NODES_PER_FLEET nodes.
     fleets: list[Fleet] = Field(
-        min_length=1, max_length=100, description="The node fleets: each one instance type in one zone (1-100)."
+        min_length=1,
+        max_length=100,
+        description="The node fleets (1-100): EC2 instances of one type in one zone, or the customer's own "
+        "servers of one model.",
     )
     storage: Annotated[StorageSpec | None, NotNull] = Field(
         default=None, description="The FSx for Lustre file system every node mounts; default: none."
     )
     site: Annotated[SiteSpec | None, NotNull] = Field(
         default=None,
-        description="Where nodes are placed: `kind: aws` (EC2 placement domains) or `kind: datahall` (the racks "
-        "of a data hall).",
+        description="Where nodes are placed: `kind: aws` (EC2 capacity) or `kind: datahall` (the racks of the "
+        "customer's halls for `kind: hybrid` fleets).",
     )
     scheduler: Annotated[SchedulerSpec | None, NotNull] = Field(
         default=None,
@@ -372,6 +376,11 @@ class FactorySpec(SpecModel):
     )
     access: Annotated[AccessSpec | None, NotNull] = Field(
         default=None, description="Who administers the factory's key and cluster."
+    )
+    hybrid: Annotated[HybridSpec | None, NotNull] = Field(
+        default=None,
+        description="The data hall's side of EKS Hybrid Nodes / on-premises Slurm nodes: remote networks, "
+        "credentials and the site link (`spec/hybrid.py`).",
     )
     images: dict[str, str] = Field(
         default_factory=dict,

@@ -94,6 +94,11 @@ class ChartVersions(SpecModel):
     )
     fsx_csi_driver: ChartVersion = Field(default="1.17.0", description="FSx for Lustre CSI driver chart version.")
     dcgm_exporter: ChartVersion = Field(default="4.8.2", description="NVIDIA DCGM exporter chart version.")
+    # EKS user guide, "Configure a CNI for hybrid nodes": Cilium v1.16.x is the supported CNI line for
+    # hybrid nodes on every EKS Kubernetes version; installed only with hybrid nodes.
+    cilium: ChartVersion = Field(
+        default="1.16.6", description="Cilium chart version (installed only with hybrid nodes)."
+    )
 
 
 class ClusterRunner(SpecModel):

@@ -219,6 +219,15 @@ def test_unreadable_plan_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
         # route53/record.go: `name` and `zone_id` force new; `type` and `set_identifier` do not.
         ("aws:route53/record:Record", {"name": "a", "type": "A"}, {"type": "AAAA"}, "update"),
         ("aws:route53/record:Record", {"name": "a", "setIdentifier": "x"}, {"setIdentifier": "y"}, "update"),
+        # eks/cluster.go: remote_network_config is UpdateClusterConfig (EKS API RemoteNetworkConfigRequest).
+        (
+            "aws:eks/cluster:Cluster",
+            {"remoteNetworkConfig": {"remoteNodeNetworks": {"cidrs": ["192.168.0.0/20"]}}},
+            {"remoteNetworkConfig": {"remoteNodeNetworks": {"cidrs": ["192.168.0.0/19"]}}},
+            "update",
+        ),
+        # No UpdateActivation: a new registration limit is a new activation.
+        ("aws:ssm/activation:Activation", {"registrationLimit": 4}, {"registrationLimit": 8}, "replace"),
         # ssm/association.go: `name` (the document) forces new.
         ("aws:ssm/association:Association", {"name": "AWS-RunShellScript"}, {"name": "AWS-RunPatch"}, "replace"),
         # ec2/vpc_flow_log.go: every argument but tags forces new, including the regional NAT gateway.
@@ -277,6 +286,8 @@ def test_unreadable_plan_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
         "ssm-document-type",
         "record-type",
         "record-set-identifier",
+        "eks-remote-network-update",
+        "ssm-activation-limit",
         "ssm-association-name",
         "flow-log-regional-nat",
         "eip-address",

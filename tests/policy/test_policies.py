@@ -828,3 +828,18 @@ def test_imdsv2_accepts_hop_limit_one_or_two_and_refuses_more(resource_type: str
     assert check_imdsv2(resource_type, options(3), config)
     assert check_imdsv2(resource_type, options(1, tokens="optional"), config)
     assert check_imdsv2("aws:ec2/instance:Instance", {"launchTemplate": {"id": "lt-1"}}, config) == []
+
+
+def test_hybrid_resources_stay_in_region() -> None:
+    # The data hall's trust anchor, activation and Direct Connect association are judged like every other
+    # AWS resource: their region and every ARN they name (policies/sovereignty.py).
+    eu = PolicyConfig.from_sovereignty("sovereign", {"allowedRegions": ["eu-north-1"], "registryMirror": MIRROR})
+    pca = "arn:aws:acm-pca:{}:123456789012:certificate-authority/12345678-1234-1234-1234-123456789012"
+    anchor = "aws:rolesanywhere/trustAnchor:TrustAnchor"
+    ok = {"source": {"sourceType": "AWS_ACM_PCA", "sourceData": {"acmPcaArn": pca.format("eu-north-1")}}}
+    bad = {"source": {"sourceType": "AWS_ACM_PCA", "sourceData": {"acmPcaArn": pca.format("us-east-1")}}}
+    assert validate_resource("allowed-regions", anchor, ok, base=eu) == []
+    assert any("us-east-1" in m for m in validate_resource("allowed-regions", anchor, bad, base=eu))
+    activation = "aws:ssm/activation:Activation"
+    assert validate_resource("allowed-regions", activation, {"region": "eu-north-1"}, base=eu) == []
+    assert validate_resource("allowed-regions", activation, {"region": "us-east-1"}, base=eu)

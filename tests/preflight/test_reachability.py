@@ -273,3 +273,27 @@ def test_a_slurm_head_measuring_ec2_topology_needs_the_ec2_endpoint_without_egre
     found = findings(replaced(slurm_world(), "head", userDataBase64=data), "reach.aws-services")
     expected = f"no route to the internet and no com.amazonaws.{REGION}.ec2 interface endpoint"
     assert f"instance head → ec2 (tcp 443): unreachable: {expected}" in found
+
+
+def _hybrid_world() -> list[dict[str, Any]]:
+    world = replaced(eks_world(), "cluster", remoteNetworkConfig={"remoteNodeNetworks": {"cidrs": ["192.168.0.0/20"]}})
+    return [
+        *world,
+        res("aws:ec2/vpnGateway:VpnGateway", "vgw", "vgw-1"),
+        res(
+            "aws:ec2/route:Route", "r-a", routeTableId="rtb-a", destinationCidrBlock="192.168.0.0/20", gatewayId="vgw-1"
+        ),
+        res(
+            "aws:ec2/route:Route", "r-b", routeTableId="rtb-b", destinationCidrBlock="192.168.0.0/20", gatewayId="vgw-1"
+        ),
+        ingress("api-hall", "sg-cluster", "tcp", (443, 443), cidrIpv4="192.168.0.0/20"),
+    ]
+
+
+def test_hybrid_nodes_reach_the_api_through_the_link() -> None:
+    assert findings(_hybrid_world(), "reach.hybrid-eks-api") == []
+    assert findings(eks_world(), "reach.hybrid-eks-api") == []  # no hybrid nodes, nothing to check
+    (blocked,) = findings(without(_hybrid_world(), "api-hall"), "reach.hybrid-eks-api")
+    assert blocked.startswith("192.168.0.0/20 (hybrid nodes) → EKS control plane (tcp 443): blocked: no ingress")
+    (unrouted,) = findings(without(_hybrid_world(), "r-b"), "reach.hybrid-eks-api")
+    assert "route table rtb-b of subnet subnet-b" in unrouted

@@ -60,3 +60,34 @@ def test_walker_finds_a_public_image_hidden_in_values() -> None:
 def test_mirror_keeps_the_upstream_host_in_the_path() -> None:
     assert mirror_image("nvcr.io/nvidia/k8s-device-plugin", MIRROR) == f"{MIRROR}/nvcr.io/nvidia/k8s-device-plugin"
     assert mirror_image(f"{MIRROR}/x/y", MIRROR) == f"{MIRROR}/x/y"
+
+
+def test_cilium_only_with_hybrid_nodes_and_only_on_them() -> None:
+    from aifactory.schedulers.helm_values import HYBRID_COMPUTE_TYPE, helm_releases
+    from aifactory.spec.scheduler import ChartVersions
+
+    charts = ChartVersions()
+    assert "cilium" not in {r.name for r in helm_releases(charts, {}, "us-east-1")}
+    (cilium,) = [r for r in helm_releases(charts, {}, "us-east-1", ["192.168.64.0/18"]) if r.name == "cilium"]
+    assert (cilium.chart, cilium.version, cilium.repository) == ("cilium", "1.16.6", "https://helm.cilium.io")
+    values = cilium.values
+    for affinity in (values["affinity"], values["operator"]["affinity"]):
+        terms = affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        assert terms == [{"matchExpressions": [HYBRID_COMPUTE_TYPE]}]
+    assert values["ipam"] == {
+        "mode": "cluster-pool",
+        "operator": {"clusterPoolIPv4MaskSize": 25, "clusterPoolIPv4PodCIDRList": ["192.168.64.0/18"]},
+    }
+    assert values["kubeProxyReplacement"] is False
+
+
+def test_cilium_comes_from_the_mirror_in_a_sovereign_stack() -> None:
+    from aifactory.schedulers.helm_values import cilium_release, mirror_image, mirror_release, outside_mirror
+
+    mirror = "123456789012.dkr.ecr.eu-north-1.amazonaws.com/mirror"
+    release = mirror_release(cilium_release("1.16.6", ["10.244.0.0/16"]), mirror)
+    assert release.chart == f"oci://{mirror}/charts/cilium" and release.repository is None
+    assert release.values["image"]["repository"] == mirror_image("quay.io/cilium/cilium", mirror)
+    assert release.values["operator"]["image"]["repository"] == mirror_image("quay.io/cilium/operator", mirror)
+    assert release.values["image"]["repository"].startswith(mirror + "/")
+    assert outside_mirror(release, mirror) == []

@@ -25,7 +25,7 @@ from aifactory.spec import spec_from_config
 from aifactory.spec.scheduler import VALIDATED_VERSION
 
 from tests.golden import check_tree
-from tests.stackfiles import PINNED_IMAGES
+from tests.stackfiles import HALL_LINK_SLURM, PINNED_IMAGES
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "slurm"
 
@@ -76,6 +76,7 @@ DATAHALL_1024: dict[str, Any] = {
         "racksPerBlock": 8,
         "rackDefaults": {"powerKw": 60, "cooling": "rear-door"},
     },
+    "aifactory:hybrid": HALL_LINK_SLURM,
     "aifactory:scheduler": {
         "kind": "slurm",
         "version": VALIDATED_VERSION,

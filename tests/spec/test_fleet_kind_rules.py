@@ -29,7 +29,7 @@ def config(fleets: list[dict[str, Any]], site: dict[str, Any] | None = HALL) -> 
 def issues(cfg: dict[str, Any]) -> dict[str, str]:
     with pytest.raises(ConfigError) as exc:
         spec_from_config(cfg)
-    return {i.path: f"{i.problem} Fix: {i.fix}" for i in exc.value.issues}
+    return {i.path: f"{i.problem} Fix: {i.fix}" for i in exc.value.errors}
 
 
 def test_a_hybrid_fleet_of_catalog_servers_in_a_data_hall_is_valid() -> None:

@@ -4,6 +4,7 @@ in the repository, every example stack valid, broken stacks refused, every field
 from __future__ import annotations
 
 import json
+import re
 import typing
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,7 @@ def test_every_reference_row_has_type_default_description_and_example() -> None:
 def test_the_reference_names_every_leaf_key_of_the_example_stacks() -> None:
     documented = {r.key.replace(" (kind: kubernetes)", "").replace(" (kind: slurm)", "") for r in reference_rows()}
     documented |= {k.replace(" (kind: datahall)", "").replace(" (kind: aws)", "") for k in documented}
+    documented |= {re.sub(r" \(kind: [a-z-]+\)", "", k) for k in documented}
 
     def paths(value: Any, path: str) -> typing.Iterator[str]:
         yield path
