@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from aifactory.spec import ConfigError, spec_from_config
-from aifactory.spec.loading import validate_config
 from aifactory.spec.hybrid import remote_cidr_problem
+from aifactory.spec.loading import validate_config
 
 CA = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ0FfY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
 
