@@ -90,6 +90,8 @@ def test_wheel_installs_and_composes_outside_the_repository(tmp_path: Path) -> N
         "aifactory/catalog/data/instance_types.yaml",
         "aifactory/catalog/data/offerings.json",
         "aifactory/policies/__init__.py",
+        # PEP 561: type checkers read a consumer's `aifactory` imports only with this marker.
+        "aifactory/py.typed",
     ):
         assert expected in names, expected
     # Every package of the source tree ships: `aifactory plan` imports all of them.
