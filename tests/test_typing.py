@@ -25,7 +25,7 @@ CORRECT = textwrap.dedent("""
         "ami_id": "ami-0123456789abcdef0",
     }
     fleet = GpuFleet("gpu", args)
-""")
+""").lstrip()
 STRICT = ("--config-settings", "editable_mode=strict")
 """The editable mode whose `.pth` names a directory (a tree of links) instead of installing an import
 hook: mypy reads `.pth` path entries but runs no hook (mypy docs, "Using installed packages")."""
