@@ -6,6 +6,7 @@ import pulumi
 
 from .bootstrap import BootstrapContext, FsxMount, NodeadmCluster, render_user_data
 from .catalog.hardware import ec2_instance_type
+from .component_args import config_issues_at_args, validate_component_args
 from .encryption import customer_managed_key
 from .fleet import GpuFleet, drain_deadline
 from .hybrid import HybridNodes
@@ -130,13 +131,18 @@ class AiFactory(pulumi.ComponentResource):
     ):
         if plan is not None and spec is not None:
             raise ValueError("pass AiFactory either plan= or spec=, not both")
+        validate_component_args(AiFactoryArgs, args)
         if spec is not None:
             # 0.1 programs pass a validated spec; it is planned here, once.
             plan = plan_factory(spec, name)
         if plan is None:
             # Validate and plan before registering anything: an invalid config creates no resource.
             config = {f"{NAMESPACE}:{k}": v for k, v in args.get("config", {}).items()}
-            plan = plan_from_config({"aws:region": args.get("region"), **config}, name)
+            try:
+                plan = plan_from_config({"aws:region": args.get("region"), **config}, name)
+            except ConfigError as exc:
+                # The stack config's paths, at the args that carried them (`config.fleets[0].count`).
+                raise config_issues_at_args(exc) from None
         elif plan.name != name:
             raise ValueError(f"AiFactory '{name}' was given the plan of factory '{plan.name}'; use the same name")
         unpinned = list(images_pinned(plan.spec))

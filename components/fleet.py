@@ -7,8 +7,13 @@ from typing import NotRequired, Required, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+# `pulumi.Input[T]` is `T | Awaitable[T] | "Output[T]"`, the last a string that `typing.get_type_hints`
+# of this module's Args TypedDicts resolves in this module's namespace.
+from pulumi.output import Output, T  # noqa: F401
+
 from .arns import assume_role_policy, managed_policy_arn, service_principal
 from .catalog.instance_types import InstanceType, get_instance_type
+from .component_args import gpu_fleet_issues, validate_component_args
 from .plan_time import require_plan_time
 from .planning.capacity import CAPACITY_BLOCK_RECLAIM
 from .planning.efa_layout import efa_interfaces
@@ -104,6 +109,8 @@ class GpuFleet(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GpuFleetArgs, opts: pulumi.ResourceOptions | None = None):
         require_plan_time("GpuFleet", args, PLAN_TIME_ARGS)
+        # The stack config's rules, before anything registers (`component_args`).
+        validate_component_args(GpuFleetArgs, args, gpu_fleet_issues)
         image_id = self._image_id(name, args)  # before anything registers
         for domain in args["domains"]:
             reservation_group = domain.get("placement_group") if domain.get("placement") == "reservation" else None

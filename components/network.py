@@ -7,7 +7,12 @@ from typing import NotRequired, Required, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+# `pulumi.Input[T]` is `T | Awaitable[T] | "Output[T]"`, the last a string that `typing.get_type_hints`
+# of this module's Args TypedDicts resolves in this module's namespace.
+from pulumi.output import Output, T  # noqa: F401
+
 from .arns import endpoint_service_name
+from .component_args import factory_network_issues, validate_component_args
 from .plan_time import require_plan_time
 from .planning.network_plan import SubnetPlan, plan_subnets
 from .tags import ROLE_EFA, TAG_ROLE
@@ -125,6 +130,8 @@ class FactoryNetwork(pulumi.ComponentResource):
         """`subnets` is the factory plan's layout (so a factory splits its CIDR once); without it the
         args are split here."""
         require_plan_time("FactoryNetwork", args, PLAN_TIME_ARGS)
+        # The stack config's rules, before anything registers (`component_args`).
+        validate_component_args(FactoryNetworkArgs, args, factory_network_issues)
         if subnets is not None and [s.availability_zone for s in subnets] != list(args["availability_zones"]):
             raise ValueError("FactoryNetwork: `subnets` must follow `availability_zones`, zone for zone")
         super().__init__("aifactory:index:FactoryNetwork", name, None, opts)

@@ -16,20 +16,20 @@ class PlanTimeValueError(TypeError):
     """A component received a resource output where it computes with the value at plan time."""
 
 
-def _holds_output(value: Any) -> bool:
+def holds_output(value: Any) -> bool:
     if isinstance(value, pulumi.Output):
         return True
     if isinstance(value, Mapping):
-        return any(_holds_output(v) for v in value.values())
+        return any(holds_output(v) for v in value.values())
     if isinstance(value, list | tuple):
-        return any(_holds_output(v) for v in value)
+        return any(holds_output(v) for v in value)
     return False
 
 
 def require_plan_time(component: str, args: Mapping[str, Any], keys: Iterable[str]) -> None:
     """Raise `PlanTimeValueError` naming the first of `keys` whose value is (or holds) an Output."""
     for key in keys:
-        if key in args and _holds_output(args[key]):
+        if key in args and holds_output(args[key]):
             raise PlanTimeValueError(
                 f"{component}: `{key}` must be a plain value known when the program runs, not a resource "
                 f"output: the component computes with it while planning its resources. Pass the value itself."

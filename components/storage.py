@@ -13,6 +13,11 @@ from typing import NotRequired, Required, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+# `pulumi.Input[T]` is `T | Awaitable[T] | "Output[T]"`, the last a string that `typing.get_type_hints`
+# of this module's Args TypedDicts resolves in this module's namespace.
+from pulumi.output import Output, T  # noqa: F401
+
+from .component_args import parallel_filesystem_issues, validate_component_args
 from .plan_time import require_plan_time
 from .planning.storage_plan import final_backup_on_delete
 from .planning.storage_sizing import (
@@ -197,8 +202,8 @@ class ParallelFilesystem(pulumi.ComponentResource):
     ):
         """`sizing` is the factory plan's (so a factory sizes once); without it the args are sized here."""
         require_plan_time("ParallelFilesystem", args, PLAN_TIME_ARGS)
-        if args.get("backup_retention_days") and (args.get("s3_import_path") or args.get("s3_export_path")):
-            raise ValueError("FSx cannot back up a file system linked to S3: leave backup_retention_days unset or 0")
+        # The stack config's rules, before anything registers (`component_args`).
+        validate_component_args(ParallelFilesystemArgs, args, parallel_filesystem_issues)
         super().__init__("aifactory:index:ParallelFilesystem", name, None, opts)
         kind = args.get("deployment_type", "PERSISTENT_2")
         deployment_type: DeploymentType = "SCRATCH_2" if kind == "SCRATCH_2" else "PERSISTENT_2"

@@ -4,6 +4,7 @@ templates and data, and a small program composing components runs under the pack
 
 from __future__ import annotations
 
+import site
 import subprocess
 import sys
 import textwrap
@@ -46,6 +47,31 @@ PROGRAM = textwrap.dedent("""
 """)
 
 
+def fresh_environment(venv: Path) -> Path:
+    """A new virtual environment that sees this interpreter's dependencies but not this package.
+
+    `--system-site-packages` alone exposes the *base* interpreter's site-packages: run from a virtual
+    environment (the README's `pip install -e .` in a venv), the dependencies installed there would be
+    missing. So the environment is created from the base interpreter (`sys._base_executable`, what
+    `venv` itself uses) and a `.pth` file lists every site-packages directory of the running
+    interpreter after its own. A `.pth` line only adds a directory to `sys.path` and runs no `.pth`
+    file found there (Python docs, `site`), so the outer environment's editable-install finder for
+    `aifactory` is not installed: the wheel installed here is the only `aifactory` on the path.
+    """
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    inner = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    outer = [*site.getsitepackages(), *([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])]
+    (Path(inner) / "outer-environment.pth").write_text("".join(f"{d}\n" for d in outer if Path(d).is_dir()))
+    return python
+
+
 @pytest.mark.slow
 def test_wheel_installs_and_composes_outside_the_repository(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
@@ -64,6 +90,8 @@ def test_wheel_installs_and_composes_outside_the_repository(tmp_path: Path) -> N
         "aifactory/catalog/data/instance_types.yaml",
         "aifactory/catalog/data/offerings.json",
         "aifactory/policies/__init__.py",
+        # PEP 561: type checkers read a consumer's `aifactory` imports only with this marker.
+        "aifactory/py.typed",
     ):
         assert expected in names, expected
     # Every package of the source tree ships: `aifactory plan` imports all of them.
@@ -71,9 +99,7 @@ def test_wheel_installs_and_composes_outside_the_repository(tmp_path: Path) -> N
         shipped = "aifactory/" + init.relative_to(ROOT / "components").as_posix()
         assert shipped in names, f"{shipped} is not in the wheel: add its package to pyproject.toml"
 
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-    python = venv / "bin" / "python"
+    python = fresh_environment(tmp_path / "venv")
     subprocess.run(
         [str(python), "-m", "pip", "install", "--no-deps", "--force-reinstall", str(wheel)],
         check=True,

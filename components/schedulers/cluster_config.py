@@ -17,6 +17,10 @@ from typing import Any, TypedDict, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
+# `pulumi.Input[T]` is `T | Awaitable[T] | "Output[T]"`, the last a string that `typing.get_type_hints`
+# of this module's Args TypedDicts resolves in this module's namespace.
+from pulumi.output import Output, T  # noqa: F401
+
 from ..spec.scheduler import ChartVersions, Queue
 from .helm_values import helm_releases, mirror_image, mirror_release
 from .kubernetes_manifests import (

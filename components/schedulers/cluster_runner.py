@@ -22,6 +22,10 @@ import pulumi
 import pulumi_aws as aws
 import yaml
 
+# `pulumi.Input[T]` is `T | Awaitable[T] | "Output[T]"`, the last a string that `typing.get_type_hints`
+# of this module's Args TypedDicts resolves in this module's namespace.
+from pulumi.output import Output, T  # noqa: F401
+
 from ..arns import endpoint_service_name
 from ..trust import source_conditions, trust_policy
 

@@ -13,7 +13,12 @@ from typing import Any, NotRequired, Required, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+# `pulumi.Input[T]` is `T | Awaitable[T] | "Output[T]"`, the last a string that `typing.get_type_hints`
+# of this module's Args TypedDicts resolves in this module's namespace.
+from pulumi.output import Output, T  # noqa: F401
+
 from ..arns import assume_role_policy, managed_policy_arn, service_principal
+from ..component_args import kubernetes_scheduler_issues, validate_component_args
 from ..spec import aws_values
 from ..spec.images import RELEASE_VERSION
 from ..spec.model import Taint, parse_taint
@@ -280,6 +285,8 @@ class KubernetesScheduler(pulumi.ComponentResource):
         quotas: Mapping[str, Mapping[str, int]] | None = None,
     ):
         """`quotas`: the factory plan's split of each queue's quota over the fleets; allocated here without it."""
+        # The stack config's rules, before anything registers (`component_args`).
+        validate_component_args(KubernetesSchedulerArgs, args, kubernetes_scheduler_issues)
         super().__init__("aifactory:index:KubernetesScheduler", name, None, opts)
         self._name = name
         self._partition = args.get("partition", "aws")

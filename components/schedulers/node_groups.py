@@ -12,6 +12,11 @@ from typing import NotRequired, Required, TypedDict
 
 import pulumi
 
+# `pulumi.Input[T]` is `T | Awaitable[T] | "Output[T]"`, the last a string that `typing.get_type_hints`
+# of this module's Args TypedDicts resolves in this module's namespace.
+from pulumi.output import Output, T  # noqa: F401
+
+from ..component_args import kubernetes_node_groups_issues, validate_component_args
 from .kubernetes import KubernetesScheduler, NodeGroupArgs, node_group
 
 
@@ -66,6 +71,8 @@ class KubernetesNodeGroups(pulumi.ComponentResource):
         """`moved_from`: the scheduler these groups were children of in 0.1; each group carries an alias
         to its old URN there, so upgrading moves them instead of replacing them (Pulumi docs,
         "Resource option: aliases")."""
+        # The stack config's rules, before anything registers (`component_args`).
+        validate_component_args(KubernetesNodeGroupsArgs, args, kubernetes_node_groups_issues)
         super().__init__("aifactory:index:KubernetesNodeGroups", name, None, opts)
         tags = dict(args.get("tags", {}))
         aliases = [pulumi.Alias(parent=moved_from)] if moved_from is not None else None

@@ -31,7 +31,12 @@ from typing import Literal, NotRequired, Required, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+# `pulumi.Input[T]` is `T | Awaitable[T] | "Output[T]"`, the last a string that `typing.get_type_hints`
+# of this module's Args TypedDicts resolves in this module's namespace.
+from pulumi.output import Output, T  # noqa: F401
+
 from ..arns import assume_role_policy, managed_policy_arn, regional_service_host, service_principal
+from ..component_args import slurm_scheduler_issues, validate_component_args
 from ..planning import ec2_topology
 from ..rendering import render
 from ..spec.images import AMI_ID
@@ -208,6 +213,10 @@ class SlurmScheduler(pulumi.ComponentResource):
     node_instance_ids: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, args: SlurmSchedulerArgs, opts: pulumi.ResourceOptions | None = None):
+        # The stack config's rules, before anything registers (`component_args`); then the checks of the
+        # values only this component takes (host names, CIDRs), also before the component registers.
+        validate_component_args(SlurmSchedulerArgs, args, slurm_scheduler_issues)
+        _validate(args)
         head_ami = args.get("head_ami_id")
         if not isinstance(head_ami, str) or not AMI_ID.match(head_ami):
             raise ValueError(
@@ -215,7 +224,6 @@ class SlurmScheduler(pulumi.ComponentResource):
                 "digits); pin `aifactory:images.slurm-head` with `aifactory images pin <stack>`"
             )
         super().__init__("aifactory:index:SlurmScheduler", name, None, opts)
-        _validate(args)
         self._name = name
         self._tags = dict(args.get("tags", {}))
         self._cluster = args["cluster_name"]

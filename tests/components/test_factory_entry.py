@@ -61,5 +61,5 @@ def test_infeasible_args_register_nothing(run_program: RunProgram) -> None:
             registered.append(str(exc))
 
     planned = run_program(program, CONFIG, stack="research")
-    assert registered and "aifactory:storage.throughputGBps" in registered[0]
+    assert registered and "AiFactoryArgs.config.storage.throughputGBps" in registered[0]
     assert [r.type for r in planned.resources if r.type != "pulumi:pulumi:Stack"] == []

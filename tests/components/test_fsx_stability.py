@@ -85,7 +85,9 @@ def test_an_s3_linked_file_system_is_tagged_with_its_bucket(run_program: RunProg
 def test_backups_of_an_s3_linked_file_system_are_refused_before_anything_registers(
     run_program: RunProgram,
 ) -> None:
-    with pytest.raises(Exception, match="cannot back up a file system linked to S3"):
+    with pytest.raises(
+        ConfigError, match=r"ParallelFilesystemArgs.backup_retention_days: FSx cannot back up a file system linked"
+    ):
         _component(run_program, s3_import_path="s3://factory-data/datasets/", backup_retention_days=7)
 
 

@@ -78,7 +78,7 @@ def sovereign(run_program: RunProgram) -> dict[str, Any]:
         base_args(
             sovereign=True,
             endpoint="public",
-            kms_key_arn="arn:aws-us-gov:kms:us-gov-west-1:1:key/k",
+            kms_key_arn="arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
             registry_mirror="registry.example.internal/af",
         ),
     )

@@ -14,7 +14,8 @@ from tests.conftest import PlannedProgram, RunProgram
 from tests.stackfiles import PINNED_IMAGES
 
 CLIENT_SG = "sg-clients"
-KEY = "arn:aws:kms:us-east-1:111122223333:key/abcd"
+KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+GOV_KEY = "arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 def build(
@@ -160,11 +161,11 @@ def test_data_repository_associations_import_datasets_and_export_checkpoints(run
 
 
 def test_bucket_is_in_region_encrypted_versioned_private_and_tls_only(run_program: RunProgram) -> None:
-    plan, _ = build(run_program, ("bkt", args(kms_key_arn=KEY, partition="aws-us-gov", region="us-gov-west-1")))
+    plan, _ = build(run_program, ("bkt", args(kms_key_arn=GOV_KEY, partition="aws-us-gov", region="us-gov-west-1")))
     bucket = plan.one(BUCKET)
     assert bucket.inputs["bucket"] == "factory-data" and bucket.inputs["region"] == "us-gov-west-1"
     default = plan.one(SSE).inputs["rules"][0]["applyServerSideEncryptionByDefault"]
-    assert default == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KEY}
+    assert default == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": GOV_KEY}
     versioning = plan.one("aws:s3/bucketVersioning:BucketVersioning")
     assert versioning.inputs["versioningConfiguration"] == {"status": "Enabled"}
     block = plan.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
