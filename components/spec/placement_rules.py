@@ -15,6 +15,7 @@ from .aws_values import Problem
 from .errors import ConfigIssue, config_path
 from .model import GPU_POWER_LIMIT_REASONS, Fleet
 from .rules import Rule
+from .site_rules import power_limit_issues
 
 if TYPE_CHECKING:
     from .model import FactorySpec
@@ -205,23 +206,12 @@ def fleet_gpu_power_limit_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:
                 f"remove `gpuPowerCapW`; to run GPUs capped on purpose set `gpuPowerLimit: {{watts: {bounds.max}, "
                 f"reason: ...}}` with one of: {', '.join(GPU_POWER_LIMIT_REASONS)}",
             )
-        entry = catalog.get(fleet.instance_type) if fleet.instance_type is not None else None
-        if limit is None or entry is None:
+        if limit is None or fleet.instance_type is None or (entry := catalog.get(fleet.instance_type)) is None:
             continue
-        acc = entry.accelerator
         path = config_path("fleets", i, "gpuPowerLimit")
-        if not acc.power_cappable:
-            yield ConfigIssue(
-                path,
-                f"{acc.model} accelerators of {fleet.instance_type} cannot be power-capped",
-                "remove `gpuPowerLimit`",
-            )
-        elif not acc.power_limit_min_w <= limit.watts <= acc.tdp_w:
-            yield ConfigIssue(
-                f"{path}.watts",
-                f"{limit.watts} W is outside what {acc.model} accepts ({acc.power_limit_min_w}-{acc.tdp_w} W)",
-                f"use a limit between {acc.power_limit_min_w} and {acc.tdp_w} W",
-            )
+        yield from power_limit_issues(
+            entry.accelerator, fleet.instance_type, path, "gpuPowerLimit", (("watts", limit.watts),)
+        )
 
 
 PLACEMENT_RULES: tuple[Rule, ...] = (

@@ -7,10 +7,11 @@ any resource exists.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from ..catalog.hardware import hardware_model, known_hardware, whole_rack
+from ..catalog.instance_types import Accelerator
 from .errors import ConfigIssue, config_path
 from .numbers import MAX_PUE, MIN_PUE
 from .rules import Rule, repeated_names
@@ -143,6 +144,23 @@ def site_cooling_removes_rack_power(spec: FactorySpec) -> Iterator[ConfigIssue]:
             )
 
 
+def power_limit_issues(
+    acc: Accelerator, model: str, path: str, key: str, watts: Iterable[tuple[str, int]]
+) -> Iterator[ConfigIssue]:
+    """What a GPU takes as a power limit (`nvidia-smi -pl`, from its minimum to its board power): one issue
+    when it cannot be capped at all, else one per value outside that range (`<path>.<field>`)."""
+    if not acc.power_cappable:
+        yield ConfigIssue(path, f"{acc.model} accelerators of {model} cannot be power-capped", f"remove `{key}`")
+        return
+    for field, value in watts:
+        if not acc.power_limit_min_w <= value <= acc.tdp_w:
+            yield ConfigIssue(
+                f"{path}.{field}",
+                f"{value} W is outside what {acc.model} accepts ({acc.power_limit_min_w}-{acc.tdp_w} W)",
+                f"use a limit between {acc.power_limit_min_w} and {acc.tdp_w} W",
+            )
+
+
 def fleet_power_caps_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:
     """`gpuPowerCapW` bounds of a data hall's fleets (on AWS the bounds are refused, `placement_rules`)."""
     if _datahall(spec) is None:
@@ -154,22 +172,11 @@ def fleet_power_caps_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:
             continue
         acc = entry.accelerator
         path = config_path("fleets", i, "gpuPowerCapW")
-        if not acc.power_cappable:
-            yield ConfigIssue(
-                path,
-                f"{acc.model} accelerators of {hardware_model(fleet)} cannot be power-capped",
-                "remove `gpuPowerCapW`",
-            )
-            continue
-        if bounds.min > bounds.max:
+        if acc.power_cappable and bounds.min > bounds.max:
             yield ConfigIssue(path, f"min {bounds.min} W is above max {bounds.max} W", "swap them or make min <= max")
-        for key, value in (("min", bounds.min), ("max", bounds.max)):
-            if not acc.power_limit_min_w <= value <= acc.tdp_w:
-                yield ConfigIssue(
-                    f"{path}.{key}",
-                    f"{value} W is outside what {acc.model} accepts ({acc.power_limit_min_w}-{acc.tdp_w} W)",
-                    f"use a limit between {acc.power_limit_min_w} and {acc.tdp_w} W",
-                )
+        yield from power_limit_issues(
+            acc, hardware_model(fleet), path, "gpuPowerCapW", (("min", bounds.min), ("max", bounds.max))
+        )
 
 
 def _lowest_node_kw(spec: FactorySpec) -> list[tuple[int, str, float, int, int]]:
