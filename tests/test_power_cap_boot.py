@@ -103,9 +103,10 @@ def test_on_prem_slurm_nodes_get_a_configless_slurmd_drop_in() -> None:
     from aifactory.planning.factory_plan import plan_from_config
     from aifactory.power_cap_boot import slurm_node_files
 
-    from tests.stackfiles import PINNED_IMAGES
+    from tests.stackfiles import HALL_LINK_SLURM, PINNED_IMAGES
 
     cfg = {
+        "aifactory:hybrid": HALL_LINK_SLURM,
         "aws:region": "us-east-1",
         "aifactory:profile": "commercial",
         "aifactory:images": PINNED_IMAGES,

@@ -84,7 +84,7 @@ def test_bash_completes_subcommands_options_and_stack_names(bash_script: Path) -
     assert _bash_complete(bash_script, ["aifactory", "images", "pin", "de"], ROOT) == ["dev"]
     elsewhere = ROOT / "tests"
     assert _bash_complete(
-        bash_script, ["aifactory", "render", "--stacks-dir", str(ROOT / "stacks"), "sov"], elsewhere
+        bash_script, ["aifactory", "render", "--stacks-dir", str(ROOT / "stacks"), "sovereign-e"], elsewhere
     ) == ["sovereign-eu"]
     assert "--stacks-dir" in _bash_complete(bash_script, ["aifactory", "plan", "--"], ROOT)
     assert _bash_complete(bash_script, ["aifactory", "completion", ""], ROOT) == ["bash", "zsh", "fish"]

@@ -89,6 +89,10 @@ def test_render_writes_the_slurm_configuration_the_head_is_deployed_with(tmp_pat
     result = plan_stack("slurm-aws")
     deployed = _head_files(result)
     assert {"slurm.conf", "topology.conf", "gres.conf"} <= set(deployed)
+    # The head also gets the planned node names its topology refresh asks EC2 about: input, not configuration.
+    assert set(json.loads(deployed.pop("aifactory-nodes.json"))) == {
+        h for d in result.placement.domains for h in d.hostnames
+    }
     for name, text in deployed.items():
         assert (tmp_path / "slurm" / name).read_text() == text, name
     conf = deployed["slurm.conf"]

@@ -9,7 +9,7 @@ import pytest
 from aifactory.planning.factory_plan import plan_from_config
 from aifactory.spec import ConfigError, spec_from_config
 
-from tests.stackfiles import PINNED_IMAGES
+from tests.stackfiles import HALL_LINK_EKS, PINNED_IMAGES
 
 P5 = {"name": "train", "instanceType": "p5.48xlarge", "count": 4}
 DGX_H100 = {"name": "train", "kind": "hybrid", "server": "dgx-h100", "count": 4}
@@ -82,6 +82,7 @@ def test_every_infeasibility_is_reported_in_one_run() -> None:
         site={"kind": "datahall", "racks": 40},
         storage={"throughputGBps": 99},
         scheduler={"kind": "kubernetes", "queues": [{"name": "a", "namespace": "a", "gpuQuota": 2048}]},
+        hybrid=HALL_LINK_EKS,
     )
     with pytest.raises(ConfigError) as info:
         plan_from_config(cfg, "t")
