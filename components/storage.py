@@ -187,7 +187,7 @@ class ParallelFilesystem(pulumi.ComponentResource):
     checkpoint_layout_command: pulumi.Output[str]
     throughput_gbps: pulumi.Output[float]
     capacity_tib: pulumi.Output[float]
-    monthly_cost_usd: pulumi.Output[float]
+    monthly_cost_usd: pulumi.Output[float | None]
     checkpoint_seconds: pulumi.Output[float | None]
     security_group_id: pulumi.Output[str]
     bucket_name: pulumi.Output[str | None]

@@ -34,13 +34,6 @@ class NodePower:
 
 
 @dataclass(frozen=True)
-class Price:
-    usd_per_hour: float
-    region: str
-    date: str
-
-
-@dataclass(frozen=True)
 class InstanceType:
     name: str
     family: str
@@ -57,7 +50,6 @@ class InstanceType:
     node_power_kw: NodePower
     cooling: CoolingClass
     rack_units: int
-    price: Price
     nccl_allreduce_busbw_gbps: float
     network_node_layers: int | None
     """Network nodes DescribeInstanceTopology returns for the type, top layer first: 3, or 4 on
@@ -105,9 +97,6 @@ def _parse(name: str, raw: dict) -> InstanceType:
         node_power_kw=NodePower(**raw["node_power_kw"]),
         cooling=raw["cooling"],
         rack_units=raw["rack_units"],
-        price=Price(
-            usd_per_hour=raw["price"]["usd_per_hour"], region=raw["price"]["region"], date=str(raw["price"]["date"])
-        ),
         nccl_allreduce_busbw_gbps=raw["nccl_allreduce_busbw_gbps"],
         network_node_layers=layers,
         sources=dict(raw["sources"]),

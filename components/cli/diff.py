@@ -65,7 +65,9 @@ class ResourceChange:
 @dataclass
 class PlanDiff:
     changes: list[ResourceChange] = field(default_factory=list)
-    deltas: dict[str, dict[str, float]] = field(default_factory=dict)
+    deltas: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    """Per figure: old, new, delta. None where a plan has the key without a figure (a cost without a price
+    is unknown, not 0); a key a plan does not have (power on an AWS site) counts as 0."""
     unlisted: list[str] = field(default_factory=list)
     """Changed resource types the replace table does not list: whether they are replaced is unknown."""
 
@@ -138,11 +140,13 @@ def _refers_to(values: Iterable[Any], identities: Mapping[str, str]) -> str | No
     return None
 
 
-def _delta(summary: Mapping[str, Any], path: Sequence[str]) -> float:
+def _delta(summary: Mapping[str, Any], path: Sequence[str]) -> float | None:
     value: Any = summary
     for key in path:
-        value = value.get(key) if isinstance(value, Mapping) else None
-    return float(value) if isinstance(value, int | float) else 0.0
+        if not isinstance(value, Mapping) or key not in value:
+            return 0.0
+        value = value[key]
+    return float(value) if isinstance(value, int | float) else None
 
 
 def diff_plans(old: Mapping[str, Any], new: Mapping[str, Any], allow_replace: Iterable[str] = ()) -> PlanDiff:
@@ -227,11 +231,14 @@ def diff_plans(old: Mapping[str, Any], new: Mapping[str, Any], allow_replace: It
     old_summary, new_summary = old.get("summary") or {}, new.get("summary") or {}
     for label, where in DELTAS:
         before, after = _delta(old_summary, where), _delta(new_summary, where)
-        result.deltas[label] = {"old": before, "new": after, "delta": round(after - before, 4)}
+        delta = None if before is None or after is None else round(after - before, 4)
+        result.deltas[label] = {"old": before, "new": after, "delta": delta}
     return result
 
 
-def _number(value: float) -> str:
+def _number(value: float | None) -> str:
+    if value is None:
+        return "unknown"
     return f"{value:g}" if value == int(value) else f"{value:,.2f}"
 
 
@@ -256,7 +263,7 @@ def render_text(diff: PlanDiff) -> list[str]:
             lines.append(f"  {MARKS[action]:<2} {c.type:<{type_width}}  {c.name:<{name_width}}  {why}{flag}".rstrip())
     lines += ["", "deltas"]
     for label, d in diff.deltas.items():
-        sign = "+" if d["delta"] > 0 else ""
+        sign = "+" if (d["delta"] or 0) > 0 else ""
         lines.append(f"  {label:<26} {_number(d['old']):>12} -> {_number(d['new']):>12}  ({sign}{_number(d['delta'])})")
     if diff.unlisted:
         lines += [

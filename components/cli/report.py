@@ -28,13 +28,16 @@ def plan_lines(result: PlanResult, tree: bool = False) -> list[str]:
             f"  {f['name']:<16} {f['nodes']:>5} x {hardware:<17} {f['gpus']:>6} {f['accelerator']:<16}"
             f" EFA {f['efa_interfaces_per_node']:>2}/node {f['network_gbps_per_node'] or 0:>5} Gbps"
             f"  {f['capacity']:<20} {','.join(f['placement']):<12} {f['domains']:>3} domain(s)"
-            f"{power}  ${f['cost_per_hour_usd']:>10,.2f}/h"
+            f"{power}  {_usd(f['cost_per_hour_usd'], '/h'):>13}"
         )
+        lines.append(f"      price: {_price_line(f)}")
     power = f"IT power {summary['power_kw']:.1f} kW, " if "power_kw" in summary else ""
     lines += [
         "",
         f"total      {summary['nodes']} nodes, {summary['gpus']} accelerators, {power}"
-        f"${summary['cost_per_hour_usd']:,.2f}/h on-demand equivalent",
+        f"{_usd(summary['cost_per_hour_usd'], '/h')} ({'fleets and storage' if 'storage' in summary else 'fleets'}"
+        ", each at its price basis)",
+        *(f"  note: {n}" for n in summary["price_notes"]),
     ]
     placement = summary.get("placement") or {}
     lines += _placement_lines(placement)
@@ -76,6 +79,19 @@ def plan_lines(result: PlanResult, tree: bool = False) -> list[str]:
         lines.append(f"  [{f['rule']}] {f['subject']}")
         lines.append(f"      {f['message']}")
     return lines
+
+
+def _usd(value: float | None, unit: str) -> str:
+    return "unknown" if value is None else f"${value:,.2f}{unit}"
+
+
+def _price_line(row: dict[str, Any]) -> str:
+    if row["cost_per_hour_usd"] is None:
+        return f"{row['price_basis']}, unknown: {row['price_note']}"
+    dated = f" ({row['price_date']})" if row["price_date"] else ""
+    return f"{row['price_basis']}, {row['price_source']}{dated}" + (
+        f"; {row['price_note']}" if row["price_note"] else ""
+    )
 
 
 STACK_ROLES = {

@@ -17,8 +17,12 @@ class StoragePlanFigures:
     capacity_tib: float
     throughput_gbps: float
     gbps_per_gpu: float
-    monthly_cost_usd: float
+    monthly_cost_usd: float | None
+    """None when the region's price table has no price for the configuration (`price_note` says so)."""
     cost_is_estimate: bool
+    price_source: str | None
+    price_date: str | None
+    price_note: str | None
     checkpoint_seconds: float | None
     efa_enabled: bool
     final_backup: str
@@ -63,8 +67,11 @@ def plan_figures(sizing: FilesystemSizing, gpus: int, s3_linked: bool = False) -
         capacity_tib=sizing.capacity_tib,
         throughput_gbps=sizing.throughput_gbps,
         gbps_per_gpu=sizing.gbps_per_gpu(gpus),
-        monthly_cost_usd=sizing.monthly_cost_usd,
-        cost_is_estimate=sizing.cost_is_estimate,
+        monthly_cost_usd=sizing.price.monthly_cost_usd,
+        cost_is_estimate=sizing.price.estimate,
+        price_source=sizing.price.source,
+        price_date=sizing.price.date,
+        price_note=sizing.price.note,
         checkpoint_seconds=sizing.checkpoint_seconds,
         efa_enabled=sizing.efa_enabled,
         final_backup=final_backup_on_delete(sizing.deployment_type, s3_linked)[1],

@@ -1,7 +1,7 @@
 """Size an FSx for Lustre file system from capacity, throughput and checkpoint targets.
 
 Pure: no Pulumi. `size_filesystem` returns the cheapest configuration AWS accepts that meets every
-target, priced from `catalog/data/fsx_lustre_pricing.yaml`.
+target, priced from the region's table in `catalog/data/prices/`.
 
 Service rules used here (FSx for Lustre User Guide and API reference, read 2026-09):
 - SSD capacity for SCRATCH_2 and PERSISTENT_2 is 1,200 GiB, 2,400 GiB, then steps of 2,400 GiB
@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ..catalog.fsx_pricing import fsx_prices
+from ..catalog.prices import RegionPrices, region_prices
 from ..spec.numbers import GIB_PER_TIB
 from ..spec.storage import DEFAULT_QUOTA_GIB, DeploymentType
 
@@ -38,6 +38,11 @@ STEP_GIB = 2400
 PERSISTENT_2_TIERS = (125, 250, 500, 1000)
 SCRATCH_2_BASELINE = 200
 EFA_STEP_GIB = {125: 38_400, 250: 19_200, 500: 9_600, 1000: 4_800}
+METADATA_MODE: MetadataMode = "AUTOMATIC"
+
+RANKING_REGION = "us-east-1"
+"""A region without FSx prices still needs the cheapest configuration chosen: it is ranked by this
+region's prices, and the plan shows its cost as unknown, never this region's figure."""
 
 # Lustre's progressive file layout for checkpoint directories: small files stay on one storage target
 # (OST); large checkpoint shards are spread wider, and everything past 16 GiB goes across every OST
@@ -178,12 +183,52 @@ def _cheapest_for_tier(
     return chosen if chosen.capacity_gib <= max_gib else None
 
 
-def monthly_cost_usd(config: FsxConfiguration, region: str) -> float:
-    prices = fsx_prices(region)
-    price = prices.price(config.deployment_type, config.per_unit_throughput)
-    storage = config.capacity_gib * price.usd_per_gb_month
-    metadata = prices.automatic_metadata_usd_per_month.usd_per_gb_month if config.efa_enabled else 0.0
-    return storage + metadata
+def monthly_cost_usd(config: FsxConfiguration, prices: RegionPrices) -> float | None:
+    """Storage, separately billed throughput and metadata per month; None when the table lacks a part."""
+    tier = prices.fsx_tier(config.deployment_type, config.per_unit_throughput)
+    metadata = prices.fsx_lustre_metadata.get(METADATA_MODE) if config.efa_enabled else None
+    if tier is None or (config.efa_enabled and metadata is None):
+        return None
+    throughput_mbps = config.per_unit_throughput * config.capacity_gib / GIB_PER_TIB
+    cost = config.capacity_gib * tier.usd_per_gb_month + throughput_mbps * tier.usd_per_mbps_month
+    return cost + (metadata.usd if metadata is not None else 0.0)
+
+
+@dataclass(frozen=True)
+class SizingPrice:
+    """The chosen configuration's monthly cost in the stack's region, with its source and date."""
+
+    monthly_cost_usd: float | None
+    estimate: bool
+    source: str | None
+    date: str | None
+    note: str | None
+
+
+def _ranking_prices(region: str, deployment_types: Sequence[DeploymentType]) -> RegionPrices | None:
+    own = region_prices(region)
+    if own is not None and all(own.fsx_lustre.get(kind) for kind in deployment_types):
+        return own
+    return region_prices(RANKING_REGION)
+
+
+def _sizing_price(config: FsxConfiguration, region: str) -> SizingPrice:
+    prices = region_prices(region)
+    tier = prices.fsx_tier(config.deployment_type, config.per_unit_throughput) if prices else None
+    cost = monthly_cost_usd(config, prices) if prices else None
+    if prices is None or tier is None or cost is None:
+        return SizingPrice(
+            None,
+            False,
+            None,
+            None,
+            f"no FSx for Lustre {config.deployment_type} price for {region}; the configuration is the cheapest "
+            f"by {RANKING_REGION}'s prices",
+        )
+    metadata = prices.fsx_lustre_metadata.get(METADATA_MODE) if config.efa_enabled else None
+    estimated = [p for p in (tier, metadata) if p is not None and p.estimate]
+    note = "; ".join(f"estimate: {p.note}" for p in estimated) or None
+    return SizingPrice(cost, bool(estimated), tier.source, tier.date, note)
 
 
 def largest_capacity_gib(tier: int, efa: bool, max_gib: int) -> int | None:
@@ -235,9 +280,7 @@ class FilesystemSizing:
     metadata_mode: MetadataMode | None
     throughput_gbps: float
     capacity_tib: float
-    monthly_cost_usd: float
-    cost_is_estimate: bool
-    price_region: str
+    price: SizingPrice
     checkpoint_size_tb: float | None
     checkpoint_seconds: float | None
     """Seconds to write one checkpoint at the file system's throughput (None without a checkpoint size)."""
@@ -248,6 +291,10 @@ class FilesystemSizing:
     def per_unit_storage_throughput(self) -> int | None:
         """The `per_unit_storage_throughput` argument: SCRATCH_2 takes none."""
         return self.per_unit_throughput if self.deployment_type == "PERSISTENT_2" else None
+
+    @property
+    def monthly_cost_usd(self) -> float | None:
+        return self.price.monthly_cost_usd
 
     def gbps_per_gpu(self, gpus: int) -> float:
         return self.throughput_gbps / gpus if gpus > 0 else 0.0
@@ -285,22 +332,22 @@ def size_filesystem(
             f"{max_capacity_tib(deployment_types, efa_enabled, quota_gib):g} TiB and "
             f"{max_throughput_gbps(deployment_types, efa_enabled, quota_gib):g} GB/s)"
         )
-    best = min(candidates, key=lambda c: (round(monthly_cost_usd(c, region), 6), -c.throughput_gbps))
-    prices = fsx_prices(region)
-    price = prices.price(best.deployment_type, best.per_unit_throughput)
+    ranking = _ranking_prices(region, deployment_types)
+
+    def rank(c: FsxConfiguration) -> tuple[float, float]:
+        cost = monthly_cost_usd(c, ranking) if ranking is not None else None
+        return (math.inf if cost is None else round(cost, 6), -c.throughput_gbps)
+
+    best = min(candidates, key=rank)
     return FilesystemSizing(
         deployment_type=best.deployment_type,
         per_unit_throughput=best.per_unit_throughput,
         capacity_gib=best.capacity_gib,
         efa_enabled=efa_enabled,
-        metadata_mode="AUTOMATIC" if efa_enabled else None,
+        metadata_mode=METADATA_MODE if efa_enabled else None,
         throughput_gbps=best.throughput_gbps,
         capacity_tib=best.capacity_tib,
-        monthly_cost_usd=monthly_cost_usd(best, region),
-        cost_is_estimate=price.estimate
-        or prices.borrowed_from is not None
-        or (efa_enabled and prices.automatic_metadata_usd_per_month.estimate),
-        price_region=prices.borrowed_from or region,
+        price=_sizing_price(best, region),
         checkpoint_size_tb=checkpoint_size_tb,
         checkpoint_seconds=checkpoint_size_tb * 1000 / best.throughput_gbps if checkpoint_size_tb else None,
         quota_gib=quota_gib,

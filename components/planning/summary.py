@@ -6,7 +6,9 @@ from typing import Any
 
 from ..catalog.hardware import fleet_hardware, hardware_model
 from ..catalog.instance_types import InstanceType
+from ..catalog.prices import HOURS_PER_MONTH
 from ..spec.model import FactorySpec
+from .costs import OWNED, FleetCost, fleet_cost
 from .efa_layout import efa_device_count
 from .placement import PlacementPlan, hostnames
 from .topology_model import compress_hostlist
@@ -38,23 +40,47 @@ def fleet_summaries(spec: FactorySpec, plan: PlacementPlan) -> list[dict[str, An
                 "efa_interfaces_per_node": efa_device_count(hardware) if fleet.efa else 0,
                 "network_gbps_per_node": hardware.network_gbps,
                 "capacity": fleet.capacity.type,
-                "cost_per_hour_usd": round(fleet.count * hardware.price.usd_per_hour, 2),
-                "price_source": f"{hardware.price.region} on-demand, {hardware.price.date}",
             }
+            cost = fleet_cost(hardware.name, fleet.count, fleet.capacity.type, spec.region)
         else:
             # The customer owns the servers: there is no EC2 price to add, and the report says so.
-            row |= {
-                "efa_interfaces_per_node": 0,
-                "network_gbps_per_node": None,
-                "capacity": "owned",
-                "cost_per_hour_usd": 0.0,
-                "price_source": "customer-owned servers: no EC2 price",
-            }
+            row |= {"efa_interfaces_per_node": 0, "network_gbps_per_node": None, "capacity": "owned"}
+            cost = OWNED
+        row |= price_fields(cost)
         if fleet.kind == "ec2":
             # EC2 exposes no rack power: an AWS figure would be a catalog estimate nobody can budget.
             del row["power_kw"]
         rows.append(row)
     return rows
+
+
+def price_fields(cost: FleetCost) -> dict[str, Any]:
+    """The keys every priced row of the plan carries: the figure, how it was priced, from what and when."""
+    return {
+        "cost_per_hour_usd": cost.cost_per_hour_usd,
+        "price_basis": cost.basis,
+        "price_source": cost.source,
+        "price_date": cost.date,
+        "price_note": cost.note,
+    }
+
+
+def total_cost_per_hour(fleets: list[dict[str, Any]], storage: dict[str, Any] | None) -> float | None:
+    """Fleets plus the file system's monthly cost spread over the month; None when any part is unknown
+    (a partial sum would read as the whole)."""
+    parts: list[float | None] = [f["cost_per_hour_usd"] for f in fleets]
+    if storage is not None:
+        monthly = storage["monthly_cost_usd"]
+        parts.append(None if monthly is None else monthly / HOURS_PER_MONTH)
+    known = [p for p in parts if p is not None]
+    return round(sum(known), 2) if len(known) == len(parts) else None
+
+
+def price_notes(fleets: list[dict[str, Any]], storage: dict[str, Any] | None) -> list[str]:
+    notes = [f"fleet {f['name']}: {f['price_note']}" for f in fleets if f["price_note"]]
+    if storage is not None and storage["price_note"]:
+        notes.append(f"storage: {storage['price_note']}")
+    return notes
 
 
 def factory_summary(spec: FactorySpec, plan: PlacementPlan, storage: dict[str, Any] | None) -> dict[str, Any]:
@@ -63,7 +89,8 @@ def factory_summary(spec: FactorySpec, plan: PlacementPlan, storage: dict[str, A
         "nodes": sum(f["nodes"] for f in fleets),
         "gpus": sum(f["gpus"] for f in fleets),
         "power_kw": round(sum(f.get("power_kw", 0.0) for f in fleets), 2),
-        "cost_per_hour_usd": round(sum(f["cost_per_hour_usd"] for f in fleets), 2),
+        "cost_per_hour_usd": total_cost_per_hour(fleets, storage),
+        "price_notes": price_notes(fleets, storage),
         "storage_throughput_gbps": storage["throughput_gbps"] if storage else 0.0,
         "fleets": fleets,
         "placement": plan.summary(),

@@ -310,3 +310,12 @@ def test_replace_entries_follow_the_provider_schema(
     before = {**res("r", typ), "inputs": old_inputs}
     after = {**before, "inputs": {**old_inputs, **new_inputs}}
     assert actions(diff_plans(doc(before), doc(after))) == {"r": expected}
+
+
+def test_an_unknown_cost_is_unknown_in_the_deltas_not_zero() -> None:
+    old, new = doc(), doc()
+    new["summary"]["cost_per_hour_usd"] = None  # the new plan's region has no price for a fleet
+    diff = diff_plans(old, new)
+    assert diff.deltas["cost_per_hour_usd"] == {"old": old["summary"]["cost_per_hour_usd"], "new": None, "delta": None}
+    assert diff.deltas["storage_monthly_cost_usd"] == {"old": 0.0, "new": 0.0, "delta": 0.0}  # no file system
+    assert any("cost_per_hour_usd" in line and "unknown" in line for line in render_text(diff))

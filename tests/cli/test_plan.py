@@ -60,8 +60,17 @@ def test_json_contract(plans: dict[str, dict[str, Any]]) -> None:
     assert sorted(u for s in stacks.values() for u in s["urns"]) == sorted(r["urn"] for r in plan["resources"])
     assert "kubeconfig" in stacks["aifactory-cluster"]["outputs"]
     summary = plan["summary"]
-    for key in ("nodes", "gpus", "cost_per_hour_usd", "storage_throughput_gbps"):
+    for key in ("nodes", "gpus", "storage_throughput_gbps"):
         assert isinstance(summary[key], int | float), key
+    # The 64-node p5en block has no capacity-block rate in us-east-1's table: the fleet's cost, and so
+    # the total, is unknown (null), with a note, rather than another purchase option's figure.
+    assert summary["cost_per_hour_usd"] is None
+    assert summary["price_notes"][0] == "fleet block: no capacity-block rate for p5en.48xlarge in us-east-1"
+    assert summary["price_notes"][1].startswith("storage: estimate: ")  # the 500 MB/s/TiB tier's price is one
+    for fleet in summary["fleets"]:
+        assert {"cost_per_hour_usd", "price_basis", "price_source", "price_date", "price_note"} <= set(fleet)
+    assert summary["fleets"][1]["price_basis"] == "on-demand" and summary["fleets"][1]["price_date"] == "2025-06"
+    assert {"monthly_cost_usd", "price_source", "price_date", "price_note"} <= set(summary["storage"])
     # An AWS site: no rack, cooling, PUE or power figures (EC2 exposes none).
     assert "power_kw" not in summary and all("power_kw" not in f for f in summary["fleets"])
     assert not {"it_power_kw", "facility_power_kw", "pue", "fullest_rack", "racks"} & set(summary["placement"])

@@ -2,7 +2,7 @@
 
 The storage sizing tests brute-force against this table, never against
 `aifactory.planning.storage_sizing`, so a wrong constant or step rule in the module cannot agree
-with itself. Prices come from the checked-in price data (`aifactory.catalog.fsx_pricing`), which
+with itself. Prices come from the checked-in price data (`aifactory.catalog.prices`), which
 is data, not sizing logic.
 
 Sources (read through the `search` tool, 2026):
@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aifactory.catalog.fsx_pricing import fsx_prices
+from aifactory.catalog.prices import region_prices
 
 GIB_PER_TIB = 1024
 
@@ -65,9 +65,12 @@ class Option:
         return self.tier * self.capacity_gib / GIB_PER_TIB / 1000
 
     def monthly_cost_usd(self, region: str) -> float:
-        prices = fsx_prices(region)
-        storage = self.capacity_gib * prices.price(self.deployment_type, self.tier).usd_per_gb_month
-        return storage + (prices.automatic_metadata_usd_per_month.usd_per_gb_month if self.efa else 0.0)
+        prices = region_prices(region)
+        assert prices is not None, f"no price table for {region}"
+        tier = prices.fsx_lustre[self.deployment_type][self.tier]
+        throughput_mbps = self.tier * self.capacity_gib / GIB_PER_TIB
+        storage = self.capacity_gib * tier.usd_per_gb_month + throughput_mbps * tier.usd_per_mbps_month
+        return storage + (prices.fsx_lustre_metadata["AUTOMATIC"].usd if self.efa else 0.0)
 
 
 def capacities_gib(tier: int, efa: bool, max_gib: int) -> list[int]:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
+from aifactory.catalog.prices import region_prices
 from aifactory.planning.storage_sizing import (
     DEFAULT_QUOTA_GIB,
+    FsxConfiguration,
     SizingError,
     StorageTargets,
     lfs_setstripe_command,
+    monthly_cost_usd,
     size_filesystem,
     valid_capacities_gib,
 )
@@ -31,8 +35,15 @@ def brute_force(targets: StorageTargets, kinds: tuple, efa: bool, region: str, q
     return min(costs) if costs else None
 
 
+def priced(region: str, kinds: tuple) -> bool:
+    table = region_prices(region)
+    return table is not None and all(table.fsx_lustre.get(k) for k in kinds)
+
+
 def check_against_search(targets: StorageTargets, kinds: tuple, efa: bool, region: str, quota: int) -> None:
-    best = brute_force(targets, kinds, efa, region, quota)
+    # A region without FSx prices is sized by us-east-1's prices and shows no cost of its own.
+    ranking_region = region if priced(region, kinds) else "us-east-1"
+    best = brute_force(targets, kinds, efa, ranking_region, quota)
     try:
         sizing = size_filesystem(
             capacity_tib=targets.capacity_tib,
@@ -54,7 +65,11 @@ def check_against_search(targets: StorageTargets, kinds: tuple, efa: bool, regio
         chosen, targets.capacity_tib, targets.throughput_gbps, targets.checkpoint_size_tb, targets.checkpoint_seconds
     )
     assert sizing.throughput_gbps == pytest.approx(chosen.throughput_gbps)
-    assert sizing.monthly_cost_usd == pytest.approx(best)
+    assert chosen.monthly_cost_usd(ranking_region) == pytest.approx(best)
+    if ranking_region == region:
+        assert sizing.monthly_cost_usd == pytest.approx(best)
+    else:
+        assert sizing.monthly_cost_usd is None and region in (sizing.price.note or "")
 
 
 @pytest.mark.parametrize(
@@ -159,10 +174,32 @@ def test_scratch_takes_no_per_unit_throughput_argument():
     assert sizing.throughput_gbps == pytest.approx(200 * 4800 / 1024 / 1000)
 
 
-def test_region_without_prices_borrows_us_east_1_and_says_so():
+def test_region_without_prices_has_no_cost_and_says_so():
     sizing = size_filesystem(capacity_tib=1, region="ap-south-1")
-    assert sizing.cost_is_estimate
-    assert sizing.price_region == "us-east-1"
+    assert sizing.monthly_cost_usd is None
+    assert sizing.price.source is None and sizing.price.date is None
+    assert "no FSx for Lustre PERSISTENT_2 price for ap-south-1" in (sizing.price.note or "")
+    # the choice is still the cheapest: ranked by us-east-1's prices, whose figure is not shown
+    assert (sizing.per_unit_throughput, sizing.capacity_gib) == (125, 1200)
+
+
+def test_priced_region_names_source_and_date():
+    sizing = size_filesystem(capacity_tib=1, region="us-east-1")
+    assert sizing.monthly_cost_usd == pytest.approx(1200 * 0.145)
+    assert sizing.price.source is not None and sizing.price.source.startswith("C3X:")
+    assert sizing.price.date == "2026-09-01" and not sizing.price.estimate
+
+
+def test_throughput_billed_apart_is_added(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = region_prices("us-east-1")
+    assert table is not None
+    tier = table.fsx_lustre["PERSISTENT_2"][125]
+    billed = dataclasses.replace(tier, usd_per_mbps_month=0.5)
+    patched = dataclasses.replace(table, fsx_lustre={"PERSISTENT_2": {125: billed}})
+    config = FsxConfiguration("PERSISTENT_2", 125, 2400, False)
+    # 2,400 GiB at 125 MB/s/TiB is 292.97 MB/s, billed at $0.50 per MBps-month on top of storage
+    assert monthly_cost_usd(config, patched) == pytest.approx(2400 * tier.usd_per_gb_month + 125 * 2400 / 1024 * 0.5)
+    assert monthly_cost_usd(FsxConfiguration("PERSISTENT_2", 250, 2400, False), patched) is None
 
 
 def test_gbps_per_gpu():
