@@ -21,6 +21,9 @@ class Accelerator:
     memory_gib: int
     tdp_w: int
     power_limit_min_w: int
+    neuron_cores: int | None = None
+    """NeuronCores per Neuron device as the Neuron runtime exposes them (one collective rank each); None
+    for other accelerators."""
 
     @property
     def power_cappable(self) -> bool:
