@@ -23,6 +23,7 @@ from typing import Any, Literal
 from ..catalog.hardware import Hardware, ec2_instance_type, fleet_hardware
 from ..catalog.instance_types import InstanceType, get_instance_type
 from ..kubernetes_names import AWS_TOPOLOGY_NAMES, DATAHALL_TOPOLOGY_NAME, KUEUE_API, TOPOLOGY_NAME, aws_topology_levels
+from ..planning.efa_layout import efa_device_count
 from ..spec.model import Taint
 from ..spec.scheduler import Queue
 
@@ -126,9 +127,11 @@ class FleetCapacity:
 
     @property
     def efa_per_node(self) -> int:
+        """EFA devices of a node: the interfaces its launch template declares (`efa_layout`)."""
         if self.instance_type is None or not self.efa:
             return 0
-        return get_instance_type(self.instance_type).max_efa_interfaces
+        instance_type = get_instance_type(self.instance_type)
+        return efa_device_count(instance_type) if instance_type.efa_capable else 0
 
     @property
     def node_labels(self) -> dict[str, str]:
