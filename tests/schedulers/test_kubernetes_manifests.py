@@ -373,3 +373,21 @@ def test_fabric_test_per_fleet_kind_never_raises() -> None:
         nodes = 1 if fleet is TRN2 else 2
         test = m.fabric_test(fleet, nodes, QUEUES[0], None)
         assert test.jobset is None and why in test.readme, (why, test.readme)
+
+
+@pytest.mark.parametrize(
+    "jobset",
+    [m.nccl_tests_jobset(P5, 2, QUEUES[1], None), m.nccom_test_jobset(TRN2, 2, QUEUES[2], None)],
+    ids=["nccl-tests", "nccom-test"],
+)
+def test_fabric_test_scripts_parse_and_pass_shellcheck(jobset: dict) -> None:
+    import subprocess
+
+    from tests.validators import shellcheck
+
+    for job in jobset["spec"]["replicatedJobs"]:
+        (container,) = job["template"]["spec"]["template"]["spec"]["containers"]
+        assert container["command"][:2] == ["/bin/bash", "-c"]
+        script = container["command"][2]
+        subprocess.run(["bash", "-n"], input=script, text=True, check=True, timeout=30)
+        assert shellcheck(script) == [], job["name"]
