@@ -21,6 +21,9 @@ class Accelerator:
     memory_gib: int
     tdp_w: int
     power_limit_min_w: int
+    neuron_cores: int | None = None
+    """NeuronCores per Neuron device as the Neuron runtime exposes them (one collective rank each); None
+    for other accelerators."""
 
     @property
     def power_cappable(self) -> bool:
@@ -83,6 +86,10 @@ def _parse(name: str, raw: dict) -> InstanceType:
             f"{name}: fsx_efa_interfaces {fsx_efa} must be 0..max_efa_interfaces ({raw['max_efa_interfaces']}) "
             "and carry a source"
         )
+    cores = raw["accelerator"].get("neuron_cores")
+    neuron = raw["accelerator"]["vendor"] == "aws"
+    if neuron != (cores is not None) or (neuron and "accelerator.neuron_cores" not in raw["sources"]):
+        raise ValueError(f"{name}: Neuron devices, and only they, need accelerator.neuron_cores with a source")
     return InstanceType(
         name=name,
         family=raw["family"],

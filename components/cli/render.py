@@ -70,11 +70,12 @@ def user_data_files(result: PlanResult) -> dict[str, str]:
 
 
 def kubernetes_files(result: PlanResult, plan: PlacementPlan) -> dict[str, str]:
-    """The cluster's objects as applied (from the plan) plus the nccl-tests acceptance JobSet."""
+    """The cluster's objects as applied (from the plan) plus the fabric acceptance test of the first EC2
+    fleet (nccl-tests on NVIDIA GPUs, nccom-test on Trainium), or a note why it has none."""
     spec = result.spec
     if spec.scheduler is None or spec.scheduler.kind != "kubernetes":
         return {}
-    from ..schedulers.kubernetes_manifests import FleetCapacity, nccl_tests_jobset, nccl_tests_readme
+    from ..schedulers.kubernetes_manifests import FleetCapacity, fabric_test
 
     objects: list[dict[str, Any]] = []
     releases: dict[str, Any] = {}
@@ -87,10 +88,10 @@ def kubernetes_files(result: PlanResult, plan: PlacementPlan) -> dict[str, str]:
     for name, inputs in sorted(releases.items()):
         files[f"kubernetes/helm/{name}.yaml"] = yaml.safe_dump(inputs, sort_keys=False)
     if spec.scheduler.queues and spec.ec2_fleets:
-        # nccl-tests measures EFA between EC2 nodes; the customer's servers use their own fabric.
+        # The test measures EFA between EC2 nodes; the customer's servers use their own fabric.
         fleet = spec.ec2_fleets[0]
         domains = plan.domains_for(fleet.name)
-        capacity = FleetCapacity(name=fleet.name, instance_type=fleet.instance_type, nodes=fleet.count)
+        capacity = FleetCapacity(name=fleet.name, instance_type=fleet.instance_type, nodes=fleet.count, efa=fleet.efa)
         queue = next(
             (q for q in spec.scheduler.queues if q.fleets is None or fleet.name in q.fleets), spec.scheduler.queues[0]
         )
@@ -98,9 +99,13 @@ def kubernetes_files(result: PlanResult, plan: PlacementPlan) -> dict[str, str]:
         mirror = spec.sovereignty.registry_mirror if spec.sovereignty else None
         topology = plan.kueue_topology_of(fleet.name)
         level = plan.kueue_topologies()[topology][-2] if topology is not None else None
-        jobset = nccl_tests_jobset(capacity, nodes, queue, level, registry_mirror=mirror)
-        files["kubernetes/nccl-tests.yaml"] = yaml.safe_dump(jobset, sort_keys=False)
-        files["kubernetes/nccl-tests.md"] = nccl_tests_readme(jobset)
+        test = fabric_test(capacity, nodes, queue, level, registry_mirror=mirror)
+        if test.jobset is None:
+            files["kubernetes/fabric-test.md"] = test.readme
+        else:
+            name = test.jobset["metadata"]["name"]
+            files[f"kubernetes/{name}.yaml"] = yaml.safe_dump(test.jobset, sort_keys=False)
+            files[f"kubernetes/{name}.md"] = test.readme
     return files
 
 

@@ -167,7 +167,7 @@ def _releases(
 ) -> k8s.helm.v3.Release:
     """The pinned Helm releases (mirrored in sovereign stacks); returns Kueue's."""
     charts = ChartVersions(**settings.charts)
-    releases = helm_releases(charts, kueue_configuration(), settings.region, settings.remote_pod_cidrs)
+    releases = helm_releases(charts, kueue_configuration(), settings.region, settings.remote_pod_cidrs, settings.fleets)
     if settings.registry_mirror:
         releases = [mirror_release(r, settings.registry_mirror) for r in releases]
     installed: dict[str, k8s.helm.v3.Release] = {}

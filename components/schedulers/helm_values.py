@@ -13,6 +13,8 @@ Chart locations, versions and value keys are from the charts themselves:
 - DCGM exporter: NVIDIA/dcgm-exporter deployment/ @4.8.2;
 - Cilium (hybrid nodes only): `cilium` in https://helm.cilium.io, values from the EKS user guide,
   "Configure a CNI for hybrid nodes".
+- Neuron device plugin (Neuron fleets only): `oci://public.ecr.aws/neuron/neuron-helm-chart`,
+  aws-neuron/neuron-helm-charts charts/neuron-helm-chart @1.9.0 (values.yaml, README.md).
 
 In a sovereign factory `mirror_release` rewrites every chart and image to the registry mirror.
 """
@@ -27,11 +29,11 @@ from typing import Any
 import yaml
 
 from ..spec.scheduler import ChartVersions
-from .kubernetes_manifests import ACCELERATOR_TAINT, REGISTRY_HOST, mirror_image
+from .kubernetes_manifests import ACCELERATOR_TAINT, NEURON_VENDOR, REGISTRY_HOST, FleetCapacity, mirror_image
 
 GPU_TOLERATIONS = [
     {"key": ACCELERATOR_TAINT["nvidia"].key, "operator": "Exists", "effect": "NoSchedule"},
-    {"key": ACCELERATOR_TAINT["aws"].key, "operator": "Exists", "effect": "NoSchedule"},
+    {"key": ACCELERATOR_TAINT[NEURON_VENDOR].key, "operator": "Exists", "effect": "NoSchedule"},
 ]
 # Controllers run on the small system node group (no accelerators, no taint), selected by this label.
 SYSTEM_NODE_LABEL = {"aifactory.io/node-role": "system"}
@@ -103,12 +105,58 @@ def cilium_release(version: str, remote_pod_cidrs: Sequence[str]) -> HelmRelease
     )
 
 
+NEURON_CHART = "oci://public.ecr.aws/neuron/neuron-helm-chart"
+
+
+def neuron_release(version: str, fleets: Sequence[FleetCapacity]) -> HelmRelease:
+    """The Neuron device plugin for the Neuron `fleets`, from AWS's Neuron Helm chart.
+
+    The plugin advertises `aws.amazon.com/neuron` (whole devices, what the Kueue quotas count) and
+    `aws.amazon.com/neuroncore` (Neuron docs containers/tutorials/k8s-neuron-device-plugin). The chart's
+    default affinity already selects the Neuron instance types (its `neuronInstances` list has trn1,
+    trn1n and trn2) and keeps off hybrid, Fargate and Auto Mode nodes, so it stays; its tolerations are
+    replaced by the fleets' own taints, every key tolerated whatever its value. Off:
+    - the scheduler extension: it picks connected devices for pods that take part of a node (Neuron docs
+      deploy/infrastructure/scheduler: "optional and primarily beneficial for workloads that require
+      specific subsets of Neuron devices or cores"); the fabric test takes whole nodes, and on EKS the
+      extension runs only as a second kube-scheduler that pods must name in `schedulerName` (Neuron docs
+      containers/tutorials/k8s-multiple-scheduler: EKS does not support it in the default scheduler);
+    - the node problem detector, on by default: its Neuron health conditions act only with the recovery
+      agent, which needs its own IAM permissions (chart README); AWS's device plugin install sets it off
+      too (`--set "npd.enabled=false"`, Neuron docs containers/tutorials/k8s-neuron-device-plugin).
+    """
+    tolerations: dict[tuple[str, str], dict[str, str]] = {}
+    for fleet in fleets:
+        for taint in fleet.node_taints:
+            tolerations[(taint.key, taint.effect)] = {"key": taint.key, "operator": "Exists", "effect": taint.effect}
+    return HelmRelease(
+        "neuron-device-plugin",
+        "kube-system",
+        NEURON_CHART,
+        version,
+        None,
+        {
+            "devicePlugin": {"enabled": True, "tolerations": list(tolerations.values())},
+            "scheduler": {"enabled": False},
+            "npd": {"enabled": False},
+        },
+        {"devicePlugin.image.repository": "public.ecr.aws/neuron/neuron-device-plugin"},
+    )
+
+
 def helm_releases(
-    charts: ChartVersions, kueue_config: Mapping[str, Any], region: str, remote_pod_cidrs: Sequence[str] = ()
+    charts: ChartVersions,
+    kueue_config: Mapping[str, Any],
+    region: str,
+    remote_pod_cidrs: Sequence[str] = (),
+    fleets: Sequence[FleetCapacity] = (),
 ) -> list[HelmRelease]:
-    """The releases every Kubernetes factory runs, pinned to `charts` (and Cilium with hybrid nodes)."""
+    """The releases every Kubernetes factory runs, pinned to `charts`, with Cilium for hybrid nodes and
+    the Neuron device plugin for Neuron fleets."""
     hybrid = [cilium_release(charts.cilium, remote_pod_cidrs)] if remote_pod_cidrs else []
-    return [*_common_releases(charts, kueue_config, region), *hybrid]
+    neuron_fleets = [f for f in fleets if f.vendor == NEURON_VENDOR]
+    neuron = [neuron_release(charts.neuron_helm_chart, neuron_fleets)] if neuron_fleets else []
+    return [*_common_releases(charts, kueue_config, region), *hybrid, *neuron]
 
 
 def _common_releases(charts: ChartVersions, kueue_config: Mapping[str, Any], region: str) -> list[HelmRelease]:

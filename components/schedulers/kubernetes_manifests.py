@@ -23,6 +23,7 @@ from typing import Any, Literal
 from ..catalog.hardware import Hardware, ec2_instance_type, fleet_hardware
 from ..catalog.instance_types import InstanceType, get_instance_type
 from ..kubernetes_names import AWS_TOPOLOGY_NAMES, DATAHALL_TOPOLOGY_NAME, KUEUE_API, TOPOLOGY_NAME, aws_topology_levels
+from ..planning.efa_layout import efa_device_count
 from ..spec.model import Taint
 from ..spec.scheduler import Queue
 
@@ -60,7 +61,9 @@ DEFAULT_TOPOLOGY = TOPOLOGY_NAME
 # Extended resources advertised by the device plugins: NVIDIA k8s-device-plugin (`nvidia.com/gpu`),
 # the Neuron device plugin (`aws.amazon.com/neuron`, one per Neuron device) and the EFA device plugin
 # (`vpc.amazonaws.com/efa`) (EKS user guide ml/device-management-efa.adoc, ml/ml-eks-optimized-ami.adoc).
-ACCELERATOR_RESOURCE = {"nvidia": "nvidia.com/gpu", "aws": "aws.amazon.com/neuron"}
+NEURON_VENDOR = "aws"
+"""The catalog's accelerator vendor of Trainium and Inferentia."""
+ACCELERATOR_RESOURCE = {"nvidia": "nvidia.com/gpu", NEURON_VENDOR: "aws.amazon.com/neuron"}
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
 # The EFA driver pre-allocates 5128 x 2 MiB hugepages; EFA pods request hugepages-2Mi next to the
 # EFA devices (EKS user guide ml/node-efa.adoc). 5120Mi is AWS's nccl-tests figure.
@@ -75,7 +78,7 @@ EKS_CAPACITY_BLOCK_SCALEDOWN = timedelta(minutes=40)
 # The NVIDIA device plugin chart tolerates `nvidia.com/gpu` by default (values.yaml @v0.20.0).
 ACCELERATOR_TAINT = {
     "nvidia": Taint(key="nvidia.com/gpu", value="true", effect="NoSchedule"),
-    "aws": Taint(key="aws.amazon.com/neuron", value="true", effect="NoSchedule"),
+    NEURON_VENDOR: Taint(key="aws.amazon.com/neuron", value="true", effect="NoSchedule"),
 }
 
 
@@ -124,9 +127,11 @@ class FleetCapacity:
 
     @property
     def efa_per_node(self) -> int:
+        """EFA devices of a node: the interfaces its launch template declares (`efa_layout`)."""
         if self.instance_type is None or not self.efa:
             return 0
-        return get_instance_type(self.instance_type).max_efa_interfaces
+        instance_type = get_instance_type(self.instance_type)
+        return efa_device_count(instance_type) if instance_type.efa_capable else 0
 
     @property
     def node_labels(self) -> dict[str, str]:
@@ -450,19 +455,30 @@ def fsx_volumes(
 # sshd), built from aws-samples/awsome-distributed-training micro-benchmarks/nccl-tests/
 # nccl-tests.Dockerfile and published in its public registry; pinned by its version tag.
 NCCL_TESTS_IMAGE = "public.ecr.aws/hpc-cloud/nccl-tests:cuda13.0.2-efa1.48.0-ofiv1.19.0-ncclv2.30.4-1-testsv2.18.3"
+# AWS's Neuron deep learning container for training on trn1/trn2 (aws-neuron/deep-learning-containers
+# README, "pytorch-training-neuronx", Neuron SDK 2.27.1): aws-neuronx-tools (nccom-test), the Neuron
+# collectives and runtime, the EFA user-space libraries, Open MPI and sshd "for MPI operator in k8s"
+# (docker/pytorch/training Dockerfile.neuronx); pinned by its version tag.
+NCCOM_TEST_IMAGE = "public.ecr.aws/neuron/pytorch-training-neuronx:2.9.0-neuronx-py312-sdk2.27.1-ubuntu24.04"
 EXPECTED_BUSBW_ANNOTATION = "aifactory.io/expected-allreduce-busbw-gbps"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 REQUIRED_TOPOLOGY = "kueue.x-k8s.io/podset-required-topology"
 _KEY_PORT = 8022
+# Any free port on the first host (Neuron docs tools/neuron-sys-tools/nccom-test, "MPI Execution").
+_NEURON_ROOT_COMM_PORT = 45654
 
-# NCCL over EFA through the aws-ofi-nccl plugin: libfabric's EFA provider, fork-safe verbs, the
-# plugin's tuner; buffer sizes from AWS's nccl-tests example (awsome-distributed-training
-# micro-benchmarks/nccl-tests/kubernetes/nccl-tests.yaml).
-NCCL_EFA_ENV = {
+# libfabric's EFA provider with device RDMA and fork-safe verbs (libfabric fi_efa(7)), for NCCL's
+# aws-ofi-nccl plugin and the Neuron collectives alike.
+LIBFABRIC_EFA_ENV = {
     "FI_PROVIDER": "efa",
     "FI_EFA_USE_DEVICE_RDMA": "1",
     "FI_EFA_FORK_SAFE": "1",
+}
+# NCCL over EFA through the aws-ofi-nccl plugin: the plugin's tuner; buffer sizes from AWS's nccl-tests
+# example (awsome-distributed-training micro-benchmarks/nccl-tests/kubernetes/nccl-tests.yaml).
+NCCL_EFA_ENV = {
+    **LIBFABRIC_EFA_ENV,
     "NCCL_DEBUG": "INFO",
     "NCCL_BUFFSIZE": "8388608",
     "NCCL_P2P_NET_CHUNKSIZE": "524288",
@@ -472,71 +488,71 @@ NCCL_EFA_ENV = {
 }
 
 
-def nccl_tests_jobset(
-    fleet: FleetCapacity,
-    nodes: int,
-    queue: Queue,
-    topology_level: str | None,
-    image: str = NCCL_TESTS_IMAGE,
-    name: str = "nccl-tests",
-    priority: str | None = None,
-    registry_mirror: str | None = None,
-) -> Manifest:
-    """A JobSet that runs nccl-tests `all_reduce_perf` over EFA across `nodes` nodes of `fleet`.
-
-    A launcher pod generates an SSH key, serves only the public half on port 8022 inside the pod
-    network, waits for the workers' sshd and runs `mpirun`; each worker fetches the public key,
-    runs sshd and holds all the node's GPUs and EFA devices. The JobSet succeeds when the launcher
-    does. The workers' pod set must fit in one `topology_level` domain (Kueue TAS; None for a fleet
-    whose type has no topology). With a `registry_mirror` (sovereign) the image is pulled from the mirror.
-    """
-    if registry_mirror:
-        image = mirror_image(image, registry_mirror)
-    if fleet.vendor != "nvidia":
-        raise ValueError(f"nccl-tests needs NVIDIA GPUs; fleet '{fleet.name}' is {fleet.instance_type}")
+def _benchmark_checks(fleet: FleetCapacity, nodes: int) -> str:
+    """The fleet's instance type, after the checks every cross-node benchmark needs."""
+    if fleet.instance_type is None:
+        raise ValueError(f"a fabric test runs on EC2 fleets; fleet '{fleet.name}' is the customer's {fleet.server}")
     if fleet.efa_per_node == 0:
         raise ValueError(f"fleet '{fleet.name}' has no EFA interfaces")
     if not 2 <= nodes <= fleet.nodes:
         raise ValueError(f"nodes must be between 2 and the fleet's {fleet.nodes}")
-    gpus = fleet.accelerators_per_node
-    if fleet.instance_type is None:
-        raise ValueError(f"nccl-tests runs on EC2 fleets; fleet '{fleet.name}' is the customer's {fleet.server}")
-    expected = get_instance_type(fleet.instance_type).nccl_allreduce_busbw_gbps
-    workers = [f"{name}-worker-0-{i}.{name}" for i in range(nodes)]
-    passed = " ".join(f"-x {k}" for k in NCCL_EFA_ENV)
-    launcher_script = "\n".join(
-        [
-            "set -euo pipefail",
-            "mkdir -p /root/.ssh /srv/key",
-            "ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519",
-            "cp /root/.ssh/id_ed25519.pub /srv/key/authorized_keys",
-            f"(cd /srv/key && python3 -m http.server {_KEY_PORT}) &",
-            f"for host in {' '.join(shlex.quote(w) for w in workers)}; do",
-            "  until (exec 3<>/dev/tcp/$host/22) 2>/dev/null; do sleep 2; done",
-            "done",
-            f"mpirun --allow-run-as-root --tag-output -np {nodes * gpus} -N {gpus} "
-            f"--host {shlex.quote(','.join(f'{w}:{gpus}' for w in workers))} --bind-to none {passed} "
-            "--mca pml ^ucx --mca btl tcp,self --mca btl_tcp_if_exclude lo,docker0,veth_def_agent "
-            "/opt/nccl-tests/build/all_reduce_perf -b 8 -e 16G -f 2 -g 1 -c 1 -n 100",
-        ]
-    )
-    worker_script = "\n".join(
-        [
-            "set -euo pipefail",
-            "mkdir -p /root/.ssh /run/sshd",
-            f"until curl -sf {shlex.quote(f'http://{name}-launcher-0-0.{name}:{_KEY_PORT}/authorized_keys')} "
-            "-o /root/.ssh/authorized_keys; do sleep 2; done",
-            "ssh-keygen -A",
-            "exec /usr/sbin/sshd -D -e",
-        ]
-    )
-    env = [{"name": k, "value": v} for k, v in NCCL_EFA_ENV.items()]
+    return fleet.instance_type
+
+
+def _worker_hosts(name: str, nodes: int) -> list[str]:
+    """The workers' DNS names (JobSet `enableDNSHostnames`: `<jobset>-<job>-<index>-<pod>.<jobset>`)."""
+    return [f"{name}-worker-0-{i}.{name}" for i in range(nodes)]
+
+
+def _ssh_launcher_start(workers: Sequence[str]) -> list[str]:
+    """The launcher's first lines: a fresh SSH key, its public half served on `_KEY_PORT` inside the pod
+    network, then a wait for every worker's sshd."""
+    return [
+        "set -euo pipefail",
+        "mkdir -p /root/.ssh /srv/key",
+        "ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519",
+        "cp /root/.ssh/id_ed25519.pub /srv/key/authorized_keys",
+        f"(cd /srv/key && python3 -m http.server {_KEY_PORT}) &",
+        f"for host in {' '.join(shlex.quote(w) for w in workers)}; do",
+        "  until (exec 3<>/dev/tcp/$host/22) 2>/dev/null; do sleep 2; done",
+        "done",
+    ]
+
+
+def _ssh_worker_fetch_key(name: str) -> list[str]:
+    return [
+        "set -euo pipefail",
+        "mkdir -p /root/.ssh /run/sshd",
+        f"until curl -sf {shlex.quote(f'http://{name}-launcher-0-0.{name}:{_KEY_PORT}/authorized_keys')} "
+        "-o /root/.ssh/authorized_keys; do sleep 2; done",
+        "ssh-keygen -A",
+    ]
+
+
+def _launcher_worker_jobset(
+    name: str,
+    fleet: FleetCapacity,
+    nodes: int,
+    queue: Queue,
+    topology_level: str | None,
+    image: str,
+    scripts: tuple[str, str],
+    env: Mapping[str, str],
+    priority: str | None,
+) -> Manifest:
+    """A JobSet of one launcher pod running `scripts[0]` and `nodes` worker pods running `scripts[1]`,
+    each worker holding all the node's accelerators and EFA devices. The JobSet succeeds when the launcher
+    does. The workers' pod set must fit in one `topology_level` domain (Kueue TAS; None for a fleet whose
+    type has no topology)."""
+    launcher_script, worker_script = scripts
+    expected = get_instance_type(_benchmark_checks(fleet, nodes)).nccl_allreduce_busbw_gbps
+    env_list = [{"name": k, "value": v} for k, v in env.items()]
     shm = {"name": "dshm", "emptyDir": {"medium": "Memory"}}
     labels = {QUEUE_LABEL: queue.name}
     if priority:
         labels[PRIORITY_LABEL] = priority
     worker_limits = {
-        fleet.accelerator_resource: gpus,
+        fleet.accelerator_resource: fleet.accelerators_per_node,
         EFA_RESOURCE: fleet.efa_per_node,
         "hugepages-2Mi": EFA_HUGEPAGES,
         "memory": "32Gi",
@@ -572,7 +588,7 @@ def nccl_tests_jobset(
                                             "name": "launcher",
                                             "image": image,
                                             "command": ["/bin/bash", "-c", launcher_script],
-                                            "env": env,
+                                            "env": env_list,
                                             "resources": {
                                                 "requests": {"cpu": 1, "memory": "2Gi"},
                                                 "limits": {"cpu": 1, "memory": "2Gi"},
@@ -603,7 +619,7 @@ def nccl_tests_jobset(
                                             "name": "worker",
                                             "image": image,
                                             "command": ["/bin/bash", "-c", worker_script],
-                                            "env": env,
+                                            "env": env_list,
                                             "ports": [{"containerPort": 22, "name": "ssh"}],
                                             "resources": {
                                                 "requests": dict(worker_limits),
@@ -623,7 +639,129 @@ def nccl_tests_jobset(
     }
 
 
-def nccl_tests_readme(jobset: Manifest) -> str:
+def nccl_tests_jobset(
+    fleet: FleetCapacity,
+    nodes: int,
+    queue: Queue,
+    topology_level: str | None,
+    image: str = NCCL_TESTS_IMAGE,
+    name: str = "nccl-tests",
+    priority: str | None = None,
+    registry_mirror: str | None = None,
+) -> Manifest:
+    """A JobSet that runs nccl-tests `all_reduce_perf` over EFA across `nodes` nodes of `fleet`.
+
+    A launcher pod generates an SSH key, serves only the public half on port 8022 inside the pod
+    network, waits for the workers' sshd and runs `mpirun`; each worker fetches the public key,
+    runs sshd and holds all the node's GPUs and EFA devices. The JobSet succeeds when the launcher
+    does. The workers' pod set must fit in one `topology_level` domain (Kueue TAS; None for a fleet
+    whose type has no topology). With a `registry_mirror` (sovereign) the image is pulled from the mirror.
+    """
+    if registry_mirror:
+        image = mirror_image(image, registry_mirror)
+    if fleet.vendor != "nvidia":
+        raise ValueError(f"nccl-tests needs NVIDIA GPUs; fleet '{fleet.name}' is {fleet.instance_type}")
+    gpus = fleet.accelerators_per_node
+    workers = _worker_hosts(name, nodes)
+    passed = " ".join(f"-x {k}" for k in NCCL_EFA_ENV)
+    launcher_script = "\n".join(
+        [
+            *_ssh_launcher_start(workers),
+            f"mpirun --allow-run-as-root --tag-output -np {nodes * gpus} -N {gpus} "
+            f"--host {shlex.quote(','.join(f'{w}:{gpus}' for w in workers))} --bind-to none {passed} "
+            "--mca pml ^ucx --mca btl tcp,self --mca btl_tcp_if_exclude lo,docker0,veth_def_agent "
+            "/opt/nccl-tests/build/all_reduce_perf -b 8 -e 16G -f 2 -g 1 -c 1 -n 100",
+        ]
+    )
+    worker_script = "\n".join([*_ssh_worker_fetch_key(name), "exec /usr/sbin/sshd -D -e"])
+    return _launcher_worker_jobset(
+        name, fleet, nodes, queue, topology_level, image, (launcher_script, worker_script), NCCL_EFA_ENV, priority
+    )
+
+
+def nccom_test_jobset(
+    fleet: FleetCapacity,
+    nodes: int,
+    queue: Queue,
+    topology_level: str | None,
+    image: str = NCCOM_TEST_IMAGE,
+    name: str = "nccom-test",
+    priority: str | None = None,
+    registry_mirror: str | None = None,
+) -> Manifest:
+    """A JobSet that runs Neuron's `nccom-test` all-reduce over EFA across `nodes` nodes of a Trainium fleet.
+
+    The same launcher and workers as `nccl_tests_jobset`. nccom-test's MPI mode starts a `neuron-bench`
+    process on every host given to `--hosts`, divides the ranks (`-r`) equally over them (`-N` hosts) and
+    needs `NEURON_RT_ROOT_COMM_ID` set to the first host's IP address and a free port; the invoking host
+    may be another one that can start MPI processes on them (Neuron docs tools/neuron-sys-tools/nccom-test,
+    "MPI Execution"; the flags are its two-instance example: 8 B to 1 GiB in steps of 2x, 50 measured and
+    5 warm-up operations, fp32). One rank per NeuronCore. Workers pass their environment to the MPI
+    processes sshd starts (`~/.ssh/environment`), as SSH sessions do not inherit the container's.
+    """
+    if registry_mirror:
+        image = mirror_image(image, registry_mirror)
+    accelerator = fleet.hardware.accelerator
+    if fleet.vendor != NEURON_VENDOR or accelerator.neuron_cores is None:
+        raise ValueError(f"nccom-test needs Neuron devices; fleet '{fleet.name}' is {fleet.instance_type}")
+    if not accelerator.model.startswith("Trainium"):
+        raise ValueError(
+            f"nccom-test runs across instances only on Trainium; fleet '{fleet.name}' is {fleet.instance_type}"
+        )
+    ranks = nodes * fleet.accelerators_per_node * accelerator.neuron_cores
+    workers = _worker_hosts(name, nodes)
+    hosts = " ".join(shlex.quote(w) for w in workers)
+    launcher_script = "\n".join(
+        [
+            *_ssh_launcher_start(workers),
+            f"root=$(getent hosts {shlex.quote(workers[0])} | awk '{{print $1; exit}}')",
+            f'export NEURON_RT_ROOT_COMM_ID="$root:{_NEURON_ROOT_COMM_PORT}"',
+            f"nccom-test -r {ranks} -N {nodes} -b 8 -e 1GB -f 2 -n 50 -w 5 -d fp32 allr --hosts {hosts}",
+        ]
+    )
+    worker_script = "\n".join(
+        [
+            *_ssh_worker_fetch_key(name),
+            "env | grep -E '^(PATH|LD_LIBRARY_PATH|FI_[A-Z_]+|NEURON_[A-Z_]+)=' > /root/.ssh/environment",
+            "exec /usr/sbin/sshd -D -e -o PermitUserEnvironment=yes",
+        ]
+    )
+    return _launcher_worker_jobset(
+        name, fleet, nodes, queue, topology_level, image, (launcher_script, worker_script), LIBFABRIC_EFA_ENV, priority
+    )
+
+
+@dataclass(frozen=True)
+class FabricTest:
+    """A fleet's cross-node fabric test: the JobSet and its instructions, or no JobSet and why."""
+
+    jobset: Manifest | None
+    readme: str
+
+
+def fabric_test(
+    fleet: FleetCapacity, nodes: int, queue: Queue, topology_level: str | None, registry_mirror: str | None = None
+) -> FabricTest:
+    """The benchmark that measures `fleet`'s EFA fabric: nccl-tests on NVIDIA GPUs, nccom-test on Trainium,
+    none (with the reason) for a fleet it cannot run on."""
+    if fleet.instance_type is None:
+        why = f"fleet `{fleet.name}` is the customer's own {fleet.server} servers; they use their own fabric"
+    elif fleet.efa_per_node == 0:
+        why = f"fleet `{fleet.name}` ({fleet.instance_type}) has no EFA interfaces"
+    elif nodes < 2:
+        why = f"fleet `{fleet.name}` has fewer than two nodes in one placement domain"
+    elif fleet.vendor == "nvidia":
+        jobset = nccl_tests_jobset(fleet, nodes, queue, topology_level, registry_mirror=registry_mirror)
+        return FabricTest(jobset, nccl_tests_readme(jobset))
+    elif fleet.vendor == NEURON_VENDOR and fleet.hardware.accelerator.model.startswith("Trainium"):
+        jobset = nccom_test_jobset(fleet, nodes, queue, topology_level, registry_mirror=registry_mirror)
+        return FabricTest(jobset, nccom_test_readme(jobset))
+    else:
+        why = f"no cross-node collective benchmark runs on {fleet.instance_type} (fleet `{fleet.name}`)"
+    return FabricTest(None, f"### No fabric test\n\n{why[0].upper()}{why[1:]}, so `render` writes no JobSet for it.\n")
+
+
+def _acceptance_readme(jobset: Manifest, title: str, tool: str) -> str:
     """The acceptance test after `pulumi up`, for the README: submit, read the bus bandwidth, compare."""
     meta = jobset["metadata"]
     ns, name = meta["namespace"], meta["name"]
@@ -632,7 +770,7 @@ def nccl_tests_readme(jobset: Manifest) -> str:
     nodes = jobset["spec"]["replicatedJobs"][1]["template"]["spec"]["parallelism"]
     return "\n".join(
         [
-            f"### Acceptance test: nccl-tests all_reduce over EFA on fleet `{fleet}`",
+            f"### Acceptance test: {title} on fleet `{fleet}`",
             "",
             "```bash",
             "aifactory render <stack> --out rendered/",
@@ -643,10 +781,19 @@ def nccl_tests_readme(jobset: Manifest) -> str:
             "```",
             "",
             f"Across {nodes} nodes the average bus bandwidth at large message sizes should be close to "
-            f"**{expected} GB/s** (the catalog's figure for this instance type); much less points at EFA, "
+            f"**{expected} GB/s** (the catalog's figure for this instance type{tool}); much less points at EFA, "
             "the security group or the placement.",
         ]
     )
+
+
+def nccl_tests_readme(jobset: Manifest) -> str:
+    return _acceptance_readme(jobset, "nccl-tests all_reduce over EFA", "")
+
+
+def nccom_test_readme(jobset: Manifest) -> str:
+    # nccom-test prints the same `Avg bus bandwidth` line, in GiB/s (Neuron docs, nccom-test "Output description").
+    return _acceptance_readme(jobset, "nccom-test all-reduce over EFA", ", an estimate; nccom-test reports GiB/s")
 
 
 # A kubectl image from the Kubernetes project's registry, at the cluster's minor version.

@@ -99,6 +99,12 @@ class ChartVersions(SpecModel):
     cilium: ChartVersion = Field(
         default="1.16.6", description="Cilium chart version (installed only with hybrid nodes)."
     )
+    # aws-neuron/neuron-helm-charts release 1.9.0 (Neuron SDK 2.31.0, device plugin 2.31.0.0): the newest
+    # release whose values.yaml the factory's values were checked against.
+    neuron_helm_chart: ChartVersion = Field(
+        default="1.9.0",
+        description="AWS Neuron Helm chart version (the Neuron device plugin; installed only with Neuron fleets).",
+    )
 
 
 class ClusterRunner(SpecModel):

@@ -184,3 +184,23 @@ def test_topology_layers_must_be_three_four_or_none() -> None:
     )
     with pytest.raises(ValueError, match="carry a source"):
         module._parse("p5.48xlarge", unsourced)
+
+
+def test_neuron_types_carry_their_neuron_cores_and_nothing_else_does() -> None:
+    from aifactory.catalog.instance_types import _parse
+
+    cores = {name: t.accelerator.neuron_cores for name, t in instance_types().items() if t.accelerator.vendor == "aws"}
+    # Two NeuronCore-v2 per Trainium; four logical cores per Trainium2 at the default LNC=2 (Neuron docs).
+    assert cores == {"trn1.32xlarge": 2, "trn1n.32xlarge": 2, "trn2.48xlarge": 4}
+    assert all(t.accelerator.neuron_cores is None for t in instance_types().values() if t.accelerator.vendor != "aws")
+    raw = yaml.safe_load(resources.files("aifactory.catalog").joinpath("data/instance_types.yaml").read_text())
+    missing = raw["trn2.48xlarge"] | {
+        "accelerator": {k: v for k, v in raw["trn2.48xlarge"]["accelerator"].items() if k != "neuron_cores"}
+    }
+    unsourced = raw["trn2.48xlarge"] | {
+        "sources": {k: v for k, v in raw["trn2.48xlarge"]["sources"].items() if k != "accelerator.neuron_cores"}
+    }
+    on_a_gpu = raw["p5.48xlarge"] | {"accelerator": raw["p5.48xlarge"]["accelerator"] | {"neuron_cores": 2}}
+    for name, entry in (("trn2.48xlarge", missing), ("trn2.48xlarge", unsourced), ("p5.48xlarge", on_a_gpu)):
+        with pytest.raises(ValueError, match="neuron_cores"):
+            _parse(name, entry)

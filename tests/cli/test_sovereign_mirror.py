@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,3 +105,37 @@ def test_the_enumeration_sees_upstream_references_in_a_commercial_stack() -> Non
     assert any(ref.startswith("oci://registry.k8s.io/") for ref in upstream)
     assert any(ref.startswith("https://nvidia.github.io/") for ref in upstream)
     assert any(ref.startswith("registry.k8s.io/kubectl:") for ref in upstream)
+
+
+def test_a_sovereign_trainium_stack_pulls_the_neuron_plugin_and_nccom_test_through_its_mirror(
+    tmp_path: Path,
+) -> None:
+    # sovereign-eu moved to us-east-2 (EC2 offers no trn2 in eu-north-1) with a Trainium2 fleet.
+    example = (Path(__file__).resolve().parents[2] / "stacks" / "Pulumi.sovereign-eu.yaml").read_text()
+    config = yaml.safe_load(example.replace("eu-north-1", "us-east-2"))["config"]
+    config["aifactory:fleets"] = [
+        {
+            "name": "trn",
+            "instanceType": "trn2.48xlarge",
+            "count": 4,
+            "availabilityZone": "us-east-2a",
+            "capacity": {"type": "capacity-reservation", "reservationId": "cr-07f6e5d4c3b2a1908"},
+        }
+    ]
+    config["aifactory:network"]["availabilityZones"] = ["us-east-2a", "us-east-2b"]
+    config["aifactory:storage"].pop("efaEnabled")  # trn2 is no FSx EFA client
+    config["aifactory:scheduler"]["queues"] = [{"name": "lab", "namespace": "lab", "gpuQuota": 64}]
+    config["aifactory:images"] = {
+        "eks-1.35-neuron": "ami-0d2f4a6c8e0b13579",
+        "eks-1.35-system-release": "1.35.0-20261118",
+    }
+    path = tmp_path / "Pulumi.sovereign-trn.yaml"
+    path.write_text(yaml.safe_dump({"config": config}))
+    result = plan_stack(str(path))
+    mirror = config["aifactory:sovereignty"]["registryMirror"]
+    refs = references(result)
+    outside = sorted(r for kind in refs.values() for r in kind if not r.startswith((f"{mirror}/", f"oci://{mirror}/")))
+    assert outside == []
+    assert f"oci://{mirror}/charts/neuron-helm-chart" in refs["charts"]
+    assert f"{mirror}/public.ecr.aws/neuron/neuron-device-plugin" in refs["images"]
+    assert any(r.startswith(f"{mirror}/public.ecr.aws/neuron/pytorch-training-neuronx:") for r in refs["images"])

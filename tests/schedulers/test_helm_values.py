@@ -91,3 +91,57 @@ def test_cilium_comes_from_the_mirror_in_a_sovereign_stack() -> None:
     assert release.values["operator"]["image"]["repository"] == mirror_image("quay.io/cilium/operator", mirror)
     assert release.values["image"]["repository"].startswith(mirror + "/")
     assert outside_mirror(release, mirror) == []
+
+
+def _neuron(fleets: list) -> list:
+    return [r for r in helm_releases(ChartVersions(), {}, "us-east-2", (), fleets) if r.name == "neuron-device-plugin"]
+
+
+def test_neuron_device_plugin_only_with_neuron_fleets() -> None:
+    from aifactory.schedulers.kubernetes_manifests import FleetCapacity
+
+    assert _neuron([FleetCapacity("train", "p5.48xlarge", 2)]) == []
+    assert _neuron([]) == []
+    (release,) = _neuron([FleetCapacity("train", "p5.48xlarge", 2), FleetCapacity("trn", "trn2.48xlarge", 2)])
+    # aws-neuron/neuron-helm-charts 1.9.0: the OCI chart in ECR Public, pinned.
+    assert (release.chart, release.version, release.repository) == (
+        "oci://public.ecr.aws/neuron/neuron-helm-chart",
+        "1.9.0",
+        None,
+    )
+    assert release.values["devicePlugin"]["enabled"] is True
+    assert release.values["scheduler"] == {"enabled": False} and release.values["npd"] == {"enabled": False}
+    assert release.images == {"devicePlugin.image.repository": "public.ecr.aws/neuron/neuron-device-plugin"}
+
+
+def test_neuron_device_plugin_tolerates_every_taint_of_the_neuron_fleets() -> None:
+    from aifactory.schedulers.kubernetes_manifests import FleetCapacity
+    from aifactory.spec.model import Taint
+
+    team = Taint(key="example.com/team", value="llm", effect="NoExecute")
+    (release,) = _neuron(
+        [FleetCapacity("a", "trn2.48xlarge", 2, taints=(team,)), FleetCapacity("b", "trn1.32xlarge", 2)]
+    )
+    tolerations = release.values["devicePlugin"]["tolerations"]
+    assert tolerations == [
+        {"key": "aws.amazon.com/neuron", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "example.com/team", "operator": "Exists", "effect": "NoExecute"},
+    ]
+    # A pod with these tolerations lands on every Neuron node: each node taint is tolerated.
+    for fleet in (FleetCapacity("a", "trn2.48xlarge", 2, taints=(team,)), FleetCapacity("b", "trn1.32xlarge", 2)):
+        for taint in fleet.node_taints:
+            assert any(t["key"] == taint.key and t["effect"] == taint.effect for t in tolerations), taint
+
+
+def test_neuron_device_plugin_comes_from_the_mirror_in_a_sovereign_stack() -> None:
+    from aifactory.schedulers.kubernetes_manifests import FleetCapacity
+
+    (release,) = _neuron([FleetCapacity("trn", "trn2.48xlarge", 2)])
+    assert outside_mirror(release, MIRROR) == [release.chart, "public.ecr.aws/neuron/neuron-device-plugin"]
+    mirrored = mirror_release(release, MIRROR)
+    assert outside_mirror(mirrored, MIRROR) == []
+    assert mirrored.chart == f"oci://{MIRROR}/charts/neuron-helm-chart"
+    assert mirrored.values["devicePlugin"]["image"]["repository"] == (
+        f"{MIRROR}/public.ecr.aws/neuron/neuron-device-plugin"
+    )
+    assert mirrored.values["devicePlugin"]["tolerations"] == release.values["devicePlugin"]["tolerations"]

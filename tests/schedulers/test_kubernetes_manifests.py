@@ -43,6 +43,7 @@ def all_objects() -> list[dict]:
         m.team_namespaces(QUEUES),
     )
     objs.append(m.nccl_tests_jobset(P5, 2, QUEUES[1], "topology.k8s.aws/network-node-layer-3"))
+    objs.append(m.nccom_test_jobset(TRN, 2, QUEUES[2], "topology.k8s.aws/network-node-layer-3"))
     objs.append(m.namespace(m.SYSTEM_NAMESPACE))
     objs += m.capacity_block_drain(BLOCK, VERSION, timedelta(minutes=15))
     return objs
@@ -276,3 +277,117 @@ def test_nccl_jobset_without_topology_has_no_required_level() -> None:
     worker = next(j for j in js["spec"]["replicatedJobs"] if j["name"] == "worker")
     assert m.REQUIRED_TOPOLOGY not in worker["template"]["spec"]["template"]["metadata"]["annotations"]
     validate(js)
+
+
+TRN2 = m.FleetCapacity("trn2", "trn2.48xlarge", 4)
+
+
+def _worker(js: dict) -> dict:
+    return js["spec"]["replicatedJobs"][1]["template"]["spec"]["template"]
+
+
+def _launcher_script(js: dict) -> str:
+    return js["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]["containers"][0]["command"][2]
+
+
+def test_nccom_jobset_takes_whole_trainium_nodes_with_their_efa_layout() -> None:
+    from aifactory.catalog.instance_types import get_instance_type
+    from aifactory.planning.efa_layout import efa_device_count
+
+    js = m.nccom_test_jobset(TRN2, 2, QUEUES[2], "topology.k8s.aws/network-node-layer-3")
+    validate(js)
+    assert js["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "neuron"
+    pod = _worker(js)
+    assert pod["metadata"]["annotations"][m.REQUIRED_TOPOLOGY] == "topology.k8s.aws/network-node-layer-3"
+    limits = pod["spec"]["containers"][0]["resources"]["limits"]
+    # All 16 Trainium2 devices and every EFA device the launch template gives the node.
+    assert limits["aws.amazon.com/neuron"] == 16
+    assert limits[m.EFA_RESOURCE] == efa_device_count(get_instance_type("trn2.48xlarge")) == 16
+    assert "nvidia.com/gpu" not in limits
+    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    assert env == m.LIBFABRIC_EFA_ENV and not any(k.startswith("NCCL_") for k in env)
+    images = {
+        c["image"]
+        for job in js["spec"]["replicatedJobs"]
+        for c in job["template"]["spec"]["template"]["spec"]["containers"]
+    }
+    assert images == {m.NCCOM_TEST_IMAGE}
+
+
+def test_nccom_command_is_the_documented_multi_instance_all_reduce() -> None:
+    # Neuron docs nccom-test "MPI Execution": 64 ranks on two trn1.32xlarge (16 devices x 2 NeuronCores).
+    script = _launcher_script(m.nccom_test_jobset(TRN, 2, QUEUES[2], None))
+    hosts = "nccom-test-worker-0-0.nccom-test nccom-test-worker-0-1.nccom-test"
+    assert f"nccom-test -r 64 -N 2 -b 8 -e 1GB -f 2 -n 50 -w 5 -d fp32 allr --hosts {hosts}" in script
+    assert "getent hosts nccom-test-worker-0-0.nccom-test" in script
+    assert 'export NEURON_RT_ROOT_COMM_ID="$root:45654"' in script
+    assert script.index("NEURON_RT_ROOT_COMM_ID") < script.index("nccom-test -r")
+    # trn2 at the default LNC=2: 4 logical NeuronCores per device, 64 per node.
+    assert "nccom-test -r 192 -N 3 " in _launcher_script(m.nccom_test_jobset(TRN2, 3, QUEUES[2], None))
+    worker = _worker(m.nccom_test_jobset(TRN, 2, QUEUES[2], None))["spec"]["containers"][0]["command"][2]
+    assert "/root/.ssh/environment" in worker and "PermitUserEnvironment=yes" in worker
+    assert "mpirun" not in script and "all_reduce_perf" not in script
+
+
+def test_nccom_jobset_refuses_gpus_and_pulls_through_the_mirror() -> None:
+    with pytest.raises(ValueError, match="Neuron devices"):
+        m.nccom_test_jobset(P5, 2, QUEUES[1], None)
+    with pytest.raises(ValueError, match="between 2"):
+        m.nccom_test_jobset(TRN, 3, QUEUES[2], None)
+    mirror = "123456789012.dkr.ecr.eu-north-1.amazonaws.com/mirror"
+    js = m.nccom_test_jobset(TRN, 2, QUEUES[2], None, registry_mirror=mirror)
+    images = {
+        c["image"]
+        for job in js["spec"]["replicatedJobs"]
+        for c in job["template"]["spec"]["template"]["spec"]["containers"]
+    }
+    assert images == {f"{mirror}/{m.NCCOM_TEST_IMAGE}"}
+
+
+def test_the_quota_counts_what_the_device_plugins_advertise_and_the_tests_request() -> None:
+    # The Neuron device plugin advertises whole devices as aws.amazon.com/neuron (Neuron docs
+    # containers/tutorials/k8s-neuron-device-plugin), the NVIDIA one nvidia.com/gpu.
+    assert m.ACCELERATOR_RESOURCE == {"nvidia": "nvidia.com/gpu", "aws": "aws.amazon.com/neuron"}
+    cq = next(o for o in all_objects() if o["kind"] == "ClusterQueue" and o["metadata"]["name"] == "neuron")
+    (group,) = cq["spec"]["resourceGroups"]
+    assert group["coveredResources"][0] == "aws.amazon.com/neuron"
+    requested = _worker(m.nccom_test_jobset(TRN, 2, QUEUES[2], None))["spec"]["containers"][0]["resources"]["requests"]
+    assert set(group["coveredResources"]) <= set(requested)
+
+
+def test_fabric_test_per_fleet_kind_never_raises() -> None:
+    level = "topology.k8s.aws/network-node-layer-3"
+    nccl = m.fabric_test(P5, 2, QUEUES[1], level)
+    assert nccl.jobset is not None and nccl.jobset["metadata"]["name"] == "nccl-tests"
+    assert nccl.jobset == m.nccl_tests_jobset(P5, 2, QUEUES[1], level) and "nccl-tests" in nccl.readme
+    nccom = m.fabric_test(TRN2, 2, QUEUES[2], level)
+    assert nccom.jobset is not None and nccom.jobset["metadata"]["name"] == "nccom-test"
+    assert "nccom-test all-reduce" in nccom.readme and "480 GB/s" in nccom.readme
+    hybrid = m.FleetCapacity("hall", None, 4, efa=False, server="dgx-b200")
+    cases = {
+        "no EFA interfaces": m.FleetCapacity("dev", "g6.xlarge", 2, efa=False),
+        "fewer than two nodes": TRN2,
+        "own": hybrid,
+    }
+    for why, fleet in cases.items():
+        nodes = 1 if fleet is TRN2 else 2
+        test = m.fabric_test(fleet, nodes, QUEUES[0], None)
+        assert test.jobset is None and why in test.readme, (why, test.readme)
+
+
+@pytest.mark.parametrize(
+    "jobset",
+    [m.nccl_tests_jobset(P5, 2, QUEUES[1], None), m.nccom_test_jobset(TRN2, 2, QUEUES[2], None)],
+    ids=["nccl-tests", "nccom-test"],
+)
+def test_fabric_test_scripts_parse_and_pass_shellcheck(jobset: dict) -> None:
+    import subprocess
+
+    from tests.validators import shellcheck
+
+    for job in jobset["spec"]["replicatedJobs"]:
+        (container,) = job["template"]["spec"]["template"]["spec"]["containers"]
+        assert container["command"][:2] == ["/bin/bash", "-c"]
+        script = container["command"][2]
+        subprocess.run(["bash", "-n"], input=script, text=True, check=True, timeout=30)
+        assert shellcheck(script) == [], job["name"]
