@@ -15,6 +15,7 @@ from ..spec import ConfigError, ConfigIssue
 from .completion import SHELLS, completion_script
 from .diff import PlanDocumentError, diff_plans, load_plan_document, render_text
 from .planrun import PlanResult, StackNotFound, plan_stack, policy_verdicts, resolve_stack_file
+from .render import MANIFEST, RenderFailed, RenderRefused
 from .report import print_plan
 
 EXIT_OK, EXIT_POLICY, EXIT_CONFIG = 0, 1, 2
@@ -23,6 +24,17 @@ STACK_HELP = "stack name in stacks/ or a path to Pulumi.<name>.yaml"
 STACKS_DIR_HELP = "where stack files live (default: ./stacks)"
 EXIT_DRIFT = 1
 """`images pin --check`: a pinned image differs from the current one."""
+EXIT_RENDER_FAILED = 1
+"""`render`: a renderer failed; the directory was left as it was."""
+RENDER_DESCRIPTION = f"""Write every generated artifact of STACK into DIR for review.
+
+DIR changes only when every file rendered: the files are written into a temporary sibling
+directory and moved in after the last one, so a failed render (exit 1) leaves DIR as it was.
+{MANIFEST} in DIR records what aifactory wrote (stack, paths, SHA-256). A later render into
+DIR removes the files the previous one wrote and this one does not, except files changed since
+(they are kept and listed). Files aifactory did not write are never removed: a non-empty DIR
+without {MANIFEST}, or a file of yours where this render writes one, is refused (exit 2);
+--force writes anyway, overwriting same-named files and removing nothing else."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,9 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("new", type=Path, help="`aifactory plan --json` output of what would be")
     diff.add_argument("--json", action="store_true", help="print the diff as one JSON object")
     diff.add_argument("--allow-replace", action="append", default=[], metavar="URN_OR_TYPE", help=ALLOW_HELP)
-    render = commands.add_parser("render", help="write every generated artifact for review")
+    render = commands.add_parser(
+        "render",
+        help="write every generated artifact for review",
+        description=RENDER_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     render.add_argument("stack", help=STACK_HELP)
-    render.add_argument("--out", required=True, type=Path, help="directory to write the artifacts into")
+    render.add_argument("dir", nargs="?", type=Path, default=None, help="directory to write the artifacts into")
+    render.add_argument("--out", type=Path, default=None, help="the same directory, as an option (0.1)")
+    render.add_argument(
+        "--force",
+        action="store_true",
+        help=f"write into a non-empty directory without {MANIFEST} and over files aifactory did not write",
+    )
     render.add_argument("--stacks-dir", default=None, help=STACKS_DIR_HELP)
     check = commands.add_parser("policy-check", help="run the policy pack over a plan JSON")
     check.add_argument("plan", type=Path, help="output of `aifactory plan --json` (possibly edited)")
@@ -97,12 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print_plan(result, tree=args.tree)
             return EXIT_POLICY if result.mandatory_violations() or result.preflight else EXIT_OK
         if args.command == "render":
-            from .render import render_stack
-
-            written = render_stack(args.stack, args.stacks_dir, args.out)
-            for path in written:
-                print(path)
-            return EXIT_OK
+            return _render(args.stack, args.stacks_dir, args.dir, args.out, args.force)
         if args.command == "images":
             return _pin_images(args.stack, args.stacks_dir, args.check)
         return _policy_check(args.plan, args.json)
@@ -161,6 +179,30 @@ def _config_errors(issues: Sequence[ConfigIssue], as_json: bool) -> int:
     for issue in issues:
         print(f"  {issue}", file=sys.stderr)
     return EXIT_CONFIG
+
+
+def _render(stack: str, stacks_dir: str | None, folder: Path | None, out: Path | None, force: bool) -> int:
+    from .render import render_stack
+
+    target = folder or out
+    if target is None or (folder is not None and out is not None):
+        print("aifactory render: name the directory once, as DIR or as --out DIR", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        result = render_stack(stack, stacks_dir, target, force=force)
+    except RenderRefused as exc:
+        print(f"render refused: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except RenderFailed as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_RENDER_FAILED
+    for path in result.written:
+        print(path)
+    for path in result.removed:
+        print(f"removed {path} (the previous render wrote it; this one does not)")
+    for path in result.kept:
+        print(f"kept {path}: the previous render wrote it, and it changed since; delete it if you no longer need it")
+    return EXIT_OK
 
 
 def _pin_images(stack: str, stacks_dir: str | None, check: bool) -> int:
