@@ -55,7 +55,7 @@ def build_policies(base: PolicyConfig) -> list[Policy]:
             # strings, which the checks skip, instead of raising UnknownValueError mid-check.
             props = serialize_properties(args.props)
             for message in check(args.resource_type, props, config):
-                report_violation(message, None)
+                report_violation(defn.message(message), None)
 
         return validate
 
@@ -68,7 +68,7 @@ def build_policies(base: PolicyConfig) -> list[Policy]:
                 {"type": r.resource_type, "inputs": serialize_properties(r.props)} for r in args.resources
             ]
             for message in check(placement_from_resources(resources), config):
-                report_violation(message, None)
+                report_violation(defn.message(message), None)
 
         return validate
 
@@ -82,7 +82,7 @@ def build_policies(base: PolicyConfig) -> list[Policy]:
                 for r in args.resources
             ]
             for urn, message in check(resources, config):
-                report_violation(message, urn or None)
+                report_violation(defn.message(message), urn or None)
 
         return validate
 
@@ -95,6 +95,7 @@ def build_policies(base: PolicyConfig) -> list[Policy]:
                 ResourceValidationPolicy(
                     name=defn.id,
                     description=defn.description,
+                    remediation_steps=defn.fix,
                     enforcement_level=level,
                     config_schema=schema,
                     validate=resource_validator(defn, defn.resource_check),
@@ -105,6 +106,7 @@ def build_policies(base: PolicyConfig) -> list[Policy]:
                 StackValidationPolicy(
                     name=defn.id,
                     description=defn.description,
+                    remediation_steps=defn.fix,
                     enforcement_level=level,
                     config_schema=schema,
                     validate=inventory_validator(defn, defn.inventory_check),
@@ -116,6 +118,7 @@ def build_policies(base: PolicyConfig) -> list[Policy]:
                 StackValidationPolicy(
                     name=defn.id,
                     description=defn.description,
+                    remediation_steps=defn.fix,
                     enforcement_level=level,
                     config_schema=schema,
                     validate=stack_validator(defn, defn.stack_check),

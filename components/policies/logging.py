@@ -27,6 +27,10 @@ EKS_AUDIT_LOG_TYPE = "audit"
 
 @policy(
     "log-group-retention",
+    fix=(
+        "set `retentionInDays` to at least the configured minimum (`minRetentionDays`, default 365), or leave"
+        " it out to keep events forever"
+    ),
     enforcement="mandatory",
     description=(
         "[CloudWatch.16] CloudWatch log groups should be retained for a specified time period: "
@@ -63,6 +67,7 @@ def _vpc_flow_log(props: Mapping[str, Any]) -> bool:
 
 @policy(
     "flow-logs-capture-all",
+    fix="set the flow log's `trafficType` to `ALL`",
     enforcement="mandatory",
     description=(
         "[EC2.6] VPC flow logs capture ALL traffic, not only rejected traffic: accepted flows are "
@@ -86,6 +91,7 @@ def check_flow_log_traffic(resource_type: str, props: Mapping[str, Any], config:
 
 @inventory_policy(
     "vpc-flow-logging",
+    fix="add an `aws:ec2/flowLog:FlowLog` with the VPC's `vpcId` and `trafficType: ALL`",
     enforcement="mandatory",
     description="[EC2.6] VPC flow logging should be enabled in all VPCs (CIS 3.7): one flow log per VPC.",
 )
@@ -112,6 +118,7 @@ def check_vpc_flow_logging(resources: Sequence[Mapping[str, Any]], config: Polic
 
 @policy(
     "eks-audit-logging",
+    fix="add `audit` to the cluster's `enabledClusterLogTypes`",
     enforcement="mandatory",
     description="[EKS.8] EKS clusters should have audit logging enabled (control-plane log type 'audit').",
 )

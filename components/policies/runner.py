@@ -241,15 +241,15 @@ def run_policies(
             continue
         level = defn.level(profile)
         if defn.stack_check is not None:
-            violations += [Violation(defn.id, level, "", m) for m in defn.stack_check(placement, config)]
+            violations += [Violation(defn.id, level, "", defn.message(m)) for m in defn.stack_check(placement, config)]
             continue
         if defn.inventory_check is not None:
             found = defn.inventory_check(resources, config)
-            violations += [Violation(defn.id, level, urn, m) for urn, m in found]
+            violations += [Violation(defn.id, level, urn, defn.message(m)) for urn, m in found]
             continue
         assert defn.resource_check is not None
         for res in resources:
             inputs = res.get("inputs") or {}
             for message in defn.resource_check(str(res.get("type", "")), inputs, config):
-                violations.append(Violation(defn.id, level, str(res.get("urn", "")), message))
+                violations.append(Violation(defn.id, level, str(res.get("urn", "")), defn.message(message)))
     return violations
