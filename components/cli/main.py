@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..spec import ConfigError, ConfigIssue
 from .completion import SHELLS, completion_script
@@ -18,12 +18,19 @@ from .planrun import PlanResult, StackNotFound, plan_stack, policy_verdicts, res
 from .render import MANIFEST, RenderFailed, RenderRefused
 from .report import print_plan
 
+if TYPE_CHECKING:
+    from ..policies.pack_config import PackConfig
+
 EXIT_OK, EXIT_POLICY, EXIT_CONFIG = 0, 1, 2
 ALLOW_HELP = "accept replacing or removing this stateful resource (URN) or every one of this type (repeatable)"
 STACK_HELP = "stack name in stacks/ or a path to Pulumi.<name>.yaml"
 STACKS_DIR_HELP = "where stack files live (default: ./stacks)"
 EXIT_DRIFT = 1
 """`images pin --check`: a pinned image differs from the current one."""
+POLICY_CONFIG_HELP = (
+    "policy levels and properties, the JSON file `pulumi preview --policy-pack-config` takes "
+    "(policy/README.md, 'Configure'): disabled policies do not run, advisory ones do not fail"
+)
 EXIT_RENDER_FAILED = 1
 """`render`: a renderer failed; the directory was left as it was."""
 RENDER_DESCRIPTION = f"""Write every generated artifact of STACK into DIR for review.
@@ -51,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--against", type=Path, default=None, help="print what changes from this earlier `plan --json` output instead"
     )
     plan.add_argument("--allow-replace", action="append", default=[], metavar="URN_OR_TYPE", help=ALLOW_HELP)
+    plan.add_argument("--policy-config", type=Path, default=None, metavar="FILE", help=POLICY_CONFIG_HELP)
     diff = commands.add_parser("diff", help="what applying NEW over OLD adds, removes, changes and replaces")
     diff.add_argument("old", type=Path, help="`aifactory plan --json` output of what is deployed")
     diff.add_argument("new", type=Path, help="`aifactory plan --json` output of what would be")
@@ -74,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("policy-check", help="run the policy pack over a plan JSON")
     check.add_argument("plan", type=Path, help="output of `aifactory plan --json` (possibly edited)")
     check.add_argument("--json", action="store_true", help="print the violations as one JSON object")
+    check.add_argument("--policy-config", type=Path, default=None, metavar="FILE", help=POLICY_CONFIG_HELP)
     images = commands.add_parser("images", help="pin the machine images a stack boots")
     image_commands = images.add_subparsers(dest="images_command", required=True)
     pin = image_commands.add_parser(
@@ -108,9 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "diff":
             return _diff(_read_plan(args.old), _read_plan(args.new), args.json, args.allow_replace)
+        pack = _read_policy_config(args.policy_config) if getattr(args, "policy_config", None) else None
         if args.command == "plan":
             old = _read_plan(args.against) if args.against is not None else None
-            result = plan_stack(args.stack, args.stacks_dir)
+            result = plan_stack(args.stack, args.stacks_dir, pack)
             if old is not None:
                 code = _diff(old, result.as_json(), args.json, args.allow_replace)
                 return max(code, EXIT_POLICY if result.mandatory_violations() or result.preflight else EXIT_OK)
@@ -123,7 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _render(args.stack, args.stacks_dir, args.dir, args.out, args.force)
         if args.command == "images":
             return _pin_images(args.stack, args.stacks_dir, args.check)
-        return _policy_check(args.plan, args.json)
+        return _policy_check(args.plan, args.json, pack)
+    except PolicyConfigError as exc:
+        return _config_errors(exc.issues, as_json, "invalid policy config:")
     except ConfigError as exc:
         return _config_errors(exc.issues, as_json)
     except StackNotFound as exc:
@@ -169,13 +181,26 @@ def _diff(old: dict[str, Any], new: dict[str, Any], as_json: bool, allow_replace
     return EXIT_POLICY if result.failed else EXIT_OK
 
 
-def _config_errors(issues: Sequence[ConfigIssue], as_json: bool) -> int:
+class PolicyConfigError(ConfigError):
+    """A `--policy-config` file's problems, reported under their own heading."""
+
+
+def _read_policy_config(path: Path) -> PackConfig:
+    from ..policies.pack_config import read_pack_config
+
+    try:
+        return read_pack_config(path)
+    except ConfigError as exc:
+        raise PolicyConfigError(exc.issues) from None
+
+
+def _config_errors(issues: Sequence[ConfigIssue], as_json: bool, heading: str = "invalid stack config:") -> int:
     """Exit 2 with every issue: on stderr, one a line, or with `--json` as one JSON object on stdout,
     `{"errors": [{"path", "problem", "fix", "severity", "file", "line", "column"}]}` (README, CLI section)."""
     if as_json:
         print(json.dumps({"errors": [issue.as_json() for issue in issues]}, indent=2))
         return EXIT_CONFIG
-    print("invalid stack config:", file=sys.stderr)
+    print(heading, file=sys.stderr)
     for issue in issues:
         print(f"  {issue}", file=sys.stderr)
     return EXIT_CONFIG
@@ -231,7 +256,7 @@ def _pin_images(stack: str, stacks_dir: str | None, check: bool) -> int:
     return EXIT_OK
 
 
-def _policy_check(path: Path, as_json: bool) -> int:
+def _policy_check(path: Path, as_json: bool, pack: PackConfig | None) -> int:
     fix = "pass the output of `aifactory plan --json`"
     try:
         document: Any = json.loads(path.read_text(encoding="utf-8"))
@@ -245,7 +270,7 @@ def _policy_check(path: Path, as_json: bool) -> int:
         problem = "is not a plan document (an object with a `resources` list)"
         return _plan_json_error(ConfigIssue(str(path), problem, fix, str(path)), as_json)
     try:
-        violations = policy_verdicts(document)
+        violations = policy_verdicts(document, pack)
     except (AttributeError, KeyError, TypeError, ValueError, RecursionError) as exc:
         # An edited plan whose resources lack what `plan --json` writes: refused, not a traceback.
         problem = f"is not a plan document ({type(exc).__name__}: {exc})"

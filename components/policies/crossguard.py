@@ -11,16 +11,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from .pack_config import config_schema
 from .registry import POLICIES, InventoryCheck, PolicyDef, ResourceCheck, StackCheck
-from .runner import AWS_PROVIDER, CONFIG_SCHEMA, PolicyConfig, placement_from_resources, provider_default_tags
+from .runner import AWS_PROVIDER, PolicyConfig, placement_from_resources, provider_default_tags
 
 if TYPE_CHECKING:
     from pulumi_policy import Policy
-
-
-def config_schema(defn: PolicyDef) -> dict[str, dict[str, Any]]:
-    """The CrossGuard config properties one policy accepts: `profile` and its own `config_keys`."""
-    return {key: CONFIG_SCHEMA[key] for key in ("profile", *defn.config_keys)}
 
 
 def build_policies(base: PolicyConfig) -> list[Policy]:

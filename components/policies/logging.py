@@ -11,14 +11,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .registry import inventory_policy, policy
-from .runner import EKS_CLUSTER, PolicyConfig, known, strings
+from .runner import EKS_CLUSTER, MIN_LOG_RETENTION_DAYS, PolicyConfig, known, strings
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 VPC = "aws:ec2/vpc:Vpc"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
-
-MIN_LOG_RETENTION_DAYS = 365
-"""[CloudWatch.16] parameter `minRetentionTime`, Security Hub default 365 days."""
 
 # The control-plane log type [EKS.8] requires (parameter `logTypes`, default `audit`); the factory
 # enables all five (EKS user guide, "Send control plane logs to CloudWatch Logs").
@@ -32,6 +29,7 @@ EKS_AUDIT_LOG_TYPE = "audit"
         " it out to keep events forever"
     ),
     enforcement="mandatory",
+    config_keys=("minRetentionDays",),
     description=(
         "[CloudWatch.16] CloudWatch log groups should be retained for a specified time period: "
         f"at least {MIN_LOG_RETENTION_DAYS} days (or never expire)."
@@ -50,9 +48,9 @@ def check_log_retention(resource_type: str, props: Mapping[str, Any], config: Po
     days = props.get("retentionInDays")
     if days is None or not known(days) or not isinstance(days, int | float) or days == 0:
         return []
-    if days < MIN_LOG_RETENTION_DAYS:
+    if days < config.min_log_retention_days:
         return [
-            f"retentionInDays is {int(days)}; keep log events at least {MIN_LOG_RETENTION_DAYS} days "
+            f"retentionInDays is {int(days)}; keep log events at least {config.min_log_retention_days} days "
             "([CloudWatch.16]) so an incident can still be investigated"
         ]
     return []

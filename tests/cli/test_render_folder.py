@@ -66,9 +66,7 @@ def test_empty_directories_of_removed_files_go_too(tmp_path: Path) -> None:
     assert not (out / "slurm").exists()
 
 
-def test_a_stale_file_changed_since_it_was_written_is_kept(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_stale_file_changed_since_it_was_written_is_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "rendered"
     assert main(["render", "slurm-aws", str(out)]) == 0
     (out / "slurm" / "slurm.conf").write_text("# edited by hand\n")

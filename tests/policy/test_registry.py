@@ -388,11 +388,29 @@ def test_one_decorated_function_reaches_both_runners(monkeypatch: pytest.MonkeyP
     assert {"test-no-widgets", "test-stack"} <= {p.name for p in build_policies(PolicyConfig())}
 
 
-def test_policy_readme_lists_exactly_the_registry() -> None:
-    # policy/README.md's table is what users read to configure the pack: one row per policy.
+def readme_rows(heading: str) -> list[list[str]]:
+    """The cells of the table rows whose first cell is code, in policy/README.md's `heading` section."""
     from pathlib import Path
 
     readme = (Path(__file__).parents[2] / "policy" / "README.md").read_text()
-    rows = [line.split("|")[1].strip().strip("`") for line in readme.splitlines() if line.startswith("| `")]
+    section = readme.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return [[c.strip() for c in line.split("|")[1:-1]] for line in section.splitlines() if line.startswith("| `")]
+
+
+def test_policy_readme_lists_exactly_the_registry() -> None:
+    # policy/README.md's table is what users read to configure the pack: one row per policy.
+    rows = [cells[0].strip("`") for cells in readme_rows("Policies")]
     assert sorted(rows) == sorted(POLICIES.ids())
     assert len(rows) == len(set(rows))
+
+
+def test_policy_readme_lists_each_policy_s_properties_and_each_property() -> None:
+    listed = {cells[0].strip("`"): cells[2] for cells in readme_rows("Policies")}
+    for p in POLICIES:
+        assert listed[p.id] == (", ".join(f"`{k}`" for k in p.config_keys) or "—"), p.id
+    from aifactory.policies.pack_config import ENFORCEMENT_LEVELS
+
+    named = [cells[0].strip("`") for cells in readme_rows("Configure")]
+    assert [n for n in named if n in ENFORCEMENT_LEVELS] == list(ENFORCEMENT_LEVELS)
+    properties = [n for n in named if n not in ENFORCEMENT_LEVELS]
+    assert sorted(properties) == sorted(set(CONFIG_SCHEMA) - {"profile"})
