@@ -66,8 +66,9 @@ def render_stack(stack: str, stacks_dir: str | None, out: Path, force: bool = Fa
     """
     result = plan_stack(stack, stacks_dir)
     previous = _previous_render(out, force)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.render-", dir=out.parent))
+    where = Path(os.path.abspath(out))  # `render dev .` stages beside the folder, not inside it
+    where.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{where.name}.render-", dir=where.parent))
     staging.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; the folder it becomes gets the usual mode
     try:
         try:

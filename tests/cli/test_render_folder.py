@@ -189,3 +189,13 @@ def test_an_invalid_stack_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "rendered"
     assert main(["render", str(bad), str(out)]) == 2
     assert not out.exists()
+
+
+def test_the_current_directory_is_staged_beside_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "rendered"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    assert main(["render", str(Path(__file__).parents[2] / "stacks" / "Pulumi.dev.yaml"), "."]) == 0
+    assert (folder / MANIFEST).is_file() and (folder / "plan.json").is_file()
+    assert not [p for p in folder.iterdir() if ".render-" in p.name]
+    assert [p.name for p in tmp_path.iterdir()] == ["rendered"]
