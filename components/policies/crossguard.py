@@ -82,6 +82,8 @@ def build_policies(base: PolicyConfig) -> list[Policy]:
 
         return validate
 
+    # Each policy's fix is its `remediation_steps`, "guidance for how to fix a violation" (Pulumi docs,
+    # "Policy metadata"); its config properties are the `configSchema` `--policy-config` checks offline.
     policies: list[Policy] = []
     for defn in POLICIES:
         schema = PolicyConfigSchema(properties=config_schema(defn))
