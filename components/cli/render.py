@@ -66,7 +66,8 @@ def render_stack(stack: str, stacks_dir: str | None, out: Path, force: bool = Fa
     """
     result = plan_stack(stack, stacks_dir)
     previous = _previous_render(out, force)
-    where = Path(os.path.abspath(out))  # `render dev .` stages beside the folder, not inside it
+    # Beside the real folder (`render dev .`, a symlinked folder): one file system, so every move is a rename.
+    where = Path(os.path.realpath(out))
     where.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{where.name}.render-", dir=where.parent))
     staging.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; the folder it becomes gets the usual mode
@@ -86,7 +87,13 @@ def render_stack(stack: str, stacks_dir: str | None, out: Path, force: bool = Fa
                 f"{out} holds files aifactory did not write that this render would overwrite: "
                 f"{', '.join(sorted(clashes))}; move them away, or pass --force to overwrite them"
             )
-        return _commit(staging, out, result.stack, digests, previous)
+        try:
+            return _commit(staging, out, result.stack, digests, previous)
+        except OSError as exc:
+            raise RenderFailed(
+                f"moving the rendered files into {out} failed ({exc}); files already moved are listed in "
+                f"{out / MANIFEST}, and the next render cleans them up"
+            ) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

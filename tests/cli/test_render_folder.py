@@ -199,3 +199,25 @@ def test_the_current_directory_is_staged_beside_it(tmp_path: Path, monkeypatch: 
     assert (folder / MANIFEST).is_file() and (folder / "plan.json").is_file()
     assert not [p for p in folder.iterdir() if ".render-" in p.name]
     assert [p.name for p in tmp_path.iterdir()] == ["rendered"]
+
+
+def test_a_symlinked_folder_is_staged_beside_its_target(tmp_path: Path) -> None:
+    real = tmp_path / "disk" / "rendered"
+    real.mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    assert main(["render", "dev", str(link)]) == 0
+    assert (real / "plan.json").is_file() and link.is_symlink()
+    assert [p.name for p in real.parent.iterdir()] == ["rendered"]
+
+
+def test_a_move_that_fails_is_reported_without_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "rendered"
+    assert main(["render", "dev", str(out)]) == 0
+    (out / "slurm" / "slurm.conf").mkdir(parents=True)  # a directory where a file goes: no rename over it
+    capsys.readouterr()
+    assert main(["render", "slurm-aws", str(out), "--force"]) == 1
+    err = capsys.readouterr().err
+    assert f"moving the rendered files into {out} failed" in err and "Traceback" not in err
+    files = manifest(out)["files"]
+    assert isinstance(files, dict) and "slurm/gres.conf" in files  # on record for the next render
