@@ -39,7 +39,7 @@ def _kind(action: argparse.Action) -> str:
         return "choice:" + " ".join(str(c) for c in action.choices)
     if action.dest == "stack":
         return "stack"
-    if action.dest == "stacks_dir" or action.dest == "out":
+    if action.dest in ("stacks_dir", "out", "dir"):
         return "dir"
     if action.type is Path:
         return "file"

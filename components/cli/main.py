@@ -9,13 +9,17 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..spec import ConfigError, ConfigIssue
 from .completion import SHELLS, completion_script
 from .diff import PlanDocumentError, diff_plans, load_plan_document, render_text
 from .planrun import PlanResult, StackNotFound, plan_stack, policy_verdicts, resolve_stack_file
+from .render import MANIFEST, RenderFailed, RenderRefused
 from .report import print_plan
+
+if TYPE_CHECKING:
+    from ..policies.pack_config import PackConfig
 
 EXIT_OK, EXIT_POLICY, EXIT_CONFIG = 0, 1, 2
 ALLOW_HELP = "accept replacing or removing this stateful resource (URN) or every one of this type (repeatable)"
@@ -23,6 +27,21 @@ STACK_HELP = "stack name in stacks/ or a path to Pulumi.<name>.yaml"
 STACKS_DIR_HELP = "where stack files live (default: ./stacks)"
 EXIT_DRIFT = 1
 """`images pin --check`: a pinned image differs from the current one."""
+POLICY_CONFIG_HELP = (
+    "policy levels and properties, the JSON file `pulumi preview --policy-pack-config` takes "
+    "(policy/README.md, 'Configure'): disabled policies do not run, advisory ones do not fail"
+)
+EXIT_RENDER_FAILED = 1
+"""`render`: a renderer failed; the directory was left as it was."""
+RENDER_DESCRIPTION = f"""Write every generated artifact of STACK into DIR for review.
+
+DIR changes only when every file rendered: the files are written into a temporary sibling
+directory and moved in after the last one, so a failed render (exit 1) leaves DIR as it was.
+{MANIFEST} in DIR records what aifactory wrote (stack, paths, SHA-256). A later render into
+DIR removes the files the previous one wrote and this one does not, except files changed since
+(they are kept and listed). Files aifactory did not write are never removed: a non-empty DIR
+without {MANIFEST}, or a file of yours where this render writes one, is refused (exit 2);
+--force writes anyway, overwriting same-named files and removing nothing else."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,18 +58,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--against", type=Path, default=None, help="print what changes from this earlier `plan --json` output instead"
     )
     plan.add_argument("--allow-replace", action="append", default=[], metavar="URN_OR_TYPE", help=ALLOW_HELP)
+    plan.add_argument("--policy-config", type=Path, default=None, metavar="FILE", help=POLICY_CONFIG_HELP)
     diff = commands.add_parser("diff", help="what applying NEW over OLD adds, removes, changes and replaces")
     diff.add_argument("old", type=Path, help="`aifactory plan --json` output of what is deployed")
     diff.add_argument("new", type=Path, help="`aifactory plan --json` output of what would be")
     diff.add_argument("--json", action="store_true", help="print the diff as one JSON object")
     diff.add_argument("--allow-replace", action="append", default=[], metavar="URN_OR_TYPE", help=ALLOW_HELP)
-    render = commands.add_parser("render", help="write every generated artifact for review")
+    render = commands.add_parser(
+        "render",
+        help="write every generated artifact for review",
+        description=RENDER_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     render.add_argument("stack", help=STACK_HELP)
-    render.add_argument("--out", required=True, type=Path, help="directory to write the artifacts into")
+    render.add_argument("dir", nargs="?", type=Path, default=None, help="directory to write the artifacts into")
+    render.add_argument("--out", type=Path, default=None, help="the same directory, as an option (0.1)")
+    render.add_argument(
+        "--force",
+        action="store_true",
+        help=f"write into a non-empty directory without {MANIFEST} and over files aifactory did not write",
+    )
     render.add_argument("--stacks-dir", default=None, help=STACKS_DIR_HELP)
     check = commands.add_parser("policy-check", help="run the policy pack over a plan JSON")
     check.add_argument("plan", type=Path, help="output of `aifactory plan --json` (possibly edited)")
     check.add_argument("--json", action="store_true", help="print the violations as one JSON object")
+    check.add_argument("--policy-config", type=Path, default=None, metavar="FILE", help=POLICY_CONFIG_HELP)
     images = commands.add_parser("images", help="pin the machine images a stack boots")
     image_commands = images.add_subparsers(dest="images_command", required=True)
     pin = image_commands.add_parser(
@@ -85,9 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "diff":
             return _diff(_read_plan(args.old), _read_plan(args.new), args.json, args.allow_replace)
+        pack = _read_policy_config(args.policy_config) if getattr(args, "policy_config", None) else None
         if args.command == "plan":
             old = _read_plan(args.against) if args.against is not None else None
-            result = plan_stack(args.stack, args.stacks_dir)
+            result = plan_stack(args.stack, args.stacks_dir, pack)
             if old is not None:
                 code = _diff(old, result.as_json(), args.json, args.allow_replace)
                 return max(code, EXIT_POLICY if result.mandatory_violations() or result.preflight else EXIT_OK)
@@ -97,15 +130,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print_plan(result, tree=args.tree)
             return EXIT_POLICY if result.mandatory_violations() or result.preflight else EXIT_OK
         if args.command == "render":
-            from .render import render_stack
-
-            written = render_stack(args.stack, args.stacks_dir, args.out)
-            for path in written:
-                print(path)
-            return EXIT_OK
+            return _render(args.stack, args.stacks_dir, args.dir, args.out, args.force)
         if args.command == "images":
             return _pin_images(args.stack, args.stacks_dir, args.check)
-        return _policy_check(args.plan, args.json)
+        return _policy_check(args.plan, args.json, pack)
+    except PolicyConfigError as exc:
+        return _config_errors(exc.issues, as_json, "invalid policy config:")
     except ConfigError as exc:
         return _config_errors(exc.issues, as_json)
     except StackNotFound as exc:
@@ -151,16 +181,53 @@ def _diff(old: dict[str, Any], new: dict[str, Any], as_json: bool, allow_replace
     return EXIT_POLICY if result.failed else EXIT_OK
 
 
-def _config_errors(issues: Sequence[ConfigIssue], as_json: bool) -> int:
+class PolicyConfigError(ConfigError):
+    """A `--policy-config` file's problems, reported under their own heading."""
+
+
+def _read_policy_config(path: Path) -> PackConfig:
+    from ..policies.pack_config import read_pack_config
+
+    try:
+        return read_pack_config(path)
+    except ConfigError as exc:
+        raise PolicyConfigError(exc.issues) from None
+
+
+def _config_errors(issues: Sequence[ConfigIssue], as_json: bool, heading: str = "invalid stack config:") -> int:
     """Exit 2 with every issue: on stderr, one a line, or with `--json` as one JSON object on stdout,
     `{"errors": [{"path", "problem", "fix", "severity", "file", "line", "column"}]}` (README, CLI section)."""
     if as_json:
         print(json.dumps({"errors": [issue.as_json() for issue in issues]}, indent=2))
         return EXIT_CONFIG
-    print("invalid stack config:", file=sys.stderr)
+    print(heading, file=sys.stderr)
     for issue in issues:
         print(f"  {issue}", file=sys.stderr)
     return EXIT_CONFIG
+
+
+def _render(stack: str, stacks_dir: str | None, folder: Path | None, out: Path | None, force: bool) -> int:
+    from .render import render_stack
+
+    target = folder or out
+    if target is None or (folder is not None and out is not None):
+        print("aifactory render: name the directory once, as DIR or as --out DIR", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        result = render_stack(stack, stacks_dir, target, force=force)
+    except RenderRefused as exc:
+        print(f"render refused: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except RenderFailed as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_RENDER_FAILED
+    for path in result.written:
+        print(path)
+    for path in result.removed:
+        print(f"removed {path} (the previous render wrote it; this one does not)")
+    for path in result.kept:
+        print(f"kept {path}: the previous render wrote it, and it changed since; delete it if you no longer need it")
+    return EXIT_OK
 
 
 def _pin_images(stack: str, stacks_dir: str | None, check: bool) -> int:
@@ -189,7 +256,7 @@ def _pin_images(stack: str, stacks_dir: str | None, check: bool) -> int:
     return EXIT_OK
 
 
-def _policy_check(path: Path, as_json: bool) -> int:
+def _policy_check(path: Path, as_json: bool, pack: PackConfig | None) -> int:
     fix = "pass the output of `aifactory plan --json`"
     try:
         document: Any = json.loads(path.read_text(encoding="utf-8"))
@@ -203,7 +270,7 @@ def _policy_check(path: Path, as_json: bool) -> int:
         problem = "is not a plan document (an object with a `resources` list)"
         return _plan_json_error(ConfigIssue(str(path), problem, fix, str(path)), as_json)
     try:
-        violations = policy_verdicts(document)
+        violations = policy_verdicts(document, pack)
     except (AttributeError, KeyError, TypeError, ValueError, RecursionError) as exc:
         # An edited plan whose resources lack what `plan --json` writes: refused, not a traceback.
         problem = f"is not a plan document ({type(exc).__name__}: {exc})"

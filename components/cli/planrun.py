@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..planning.factory_plan import FactoryPlan, plan_from_config
 from ..planning.placement import PlacementPlan
@@ -13,6 +13,9 @@ from ..spec import ConfigError, FactorySpec
 from ..spec.loading import stack_name
 from ..spec.stackfile import read_stack_file
 from .engine import PlannedResource, run_program
+
+if TYPE_CHECKING:
+    from ..policies.pack_config import PackConfig
 
 
 class StackNotFound(Exception):
@@ -118,9 +121,10 @@ def resolve_stack_file(stack: str, stacks_dir: str | None) -> Path:
     )
 
 
-def plan_stack(stack: str, stacks_dir: str | None = None) -> PlanResult:
+def plan_stack(stack: str, stacks_dir: str | None = None, pack: PackConfig | None = None) -> PlanResult:
     """Validate and plan the stack (raises `ConfigError` before anything is registered), then run the
-    program on that plan under mocks and review the result with the policy pack."""
+    program on that plan under mocks and review the result with the policy pack (configured by `pack`,
+    a `--policy-config` file)."""
     path = resolve_stack_file(stack, stacks_dir)
     stackfile = read_stack_file(path)
     config = stackfile.config
@@ -157,7 +161,7 @@ def plan_stack(stack: str, stacks_dir: str | None = None) -> PlanResult:
         cluster_outputs = cluster.outputs
     result = PlanResult(plan, resources, run.outputs, cluster_outputs=cluster_outputs)
     document = result.as_json()
-    result.violations = policy_verdicts(document)
+    result.violations = policy_verdicts(document, pack)
     result.preflight = preflight_findings(plan, document["resources"])
     return result
 
@@ -179,7 +183,7 @@ def preflight_findings(plan: FactoryPlan, resources: list[dict[str, Any]]) -> li
     return [f.as_json() for f in found]
 
 
-def policy_verdicts(document: dict[str, Any]) -> list[dict[str, str]]:
+def policy_verdicts(document: dict[str, Any], pack: PackConfig | None = None) -> list[dict[str, str]]:
     """Run the policy pack over a plan document's resources (as `aifactory plan --json` emits)."""
     from ..policies import PolicyConfig, placement_from_resources, run_policies
 
@@ -187,6 +191,6 @@ def policy_verdicts(document: dict[str, Any]) -> list[dict[str, str]]:
     profile = document.get("profile", "commercial")
     placement = (document.get("summary") or {}).get("placement") or placement_from_resources(resources)
     violations = run_policies(
-        resources, profile, PolicyConfig.from_sovereignty(profile, document.get("sovereignty")), placement
+        resources, profile, PolicyConfig.from_sovereignty(profile, document.get("sovereignty")), placement, pack
     )
     return [{"policy": v.policy, "level": v.level, "urn": v.urn, "message": v.message} for v in violations]

@@ -2,13 +2,25 @@
 
 Node user data is taken from the planned launch templates, so it is byte for byte what nodes get;
 scheduler configs and manifests from the same renderers the components use.
+
+The folder changes only when every file rendered: files are written into a temporary sibling
+directory first and moved into place after the last one. The manifest `MANIFEST` records what
+aifactory wrote (stack, relative paths, SHA-256 of each file), so the next render into the folder
+removes exactly the files the previous one wrote and this one does not, and never a file it did not
+write (or one changed since it wrote it).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
-from pathlib import Path
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -18,44 +30,220 @@ from ..planning.placement import PlacementPlan
 from ..planning.thermal import install_plan_csv, write_heatmap
 from ..planning.topology import kueue_topologies, node_labels, slurm_topology_conf
 from ..power_cap_boot import power_cap_files, slurm_node_files
+from ..spec import ConfigError
 from .planrun import PlanResult, plan_stack
 
 _KUBERNETES_PREFIX = "kubernetes:"
+MANIFEST = ".aifactory-render.json"
+"""What aifactory wrote into a render folder: `{"tool", "version", "stack", "files": {path: sha256}}`."""
+MANIFEST_TOOL = "aifactory render"
+MANIFEST_VERSION = 1
 
 
-def render_stack(stack: str, stacks_dir: str | None, out: Path) -> list[Path]:
+class RenderRefused(Exception):
+    """The folder is not one render may write into (as it stands, or without `--force`); nothing written."""
+
+
+class RenderFailed(Exception):
+    """A renderer failed; the folder was left as it was."""
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    written: list[Path]
+    """Every file of this render, in the folder."""
+    removed: list[Path]
+    """Files the previous render wrote that this one does not."""
+    kept: list[Path]
+    """Files the previous render wrote that this one does not, kept because they changed since."""
+
+
+def render_stack(stack: str, stacks_dir: str | None, out: Path, force: bool = False) -> RenderResult:
+    """Plan the stack, render every artifact beside `out` and move them into `out`.
+
+    Raises `ConfigError` (invalid stack) and `RenderRefused` before anything is written, and
+    `RenderFailed` when a renderer raises; in all three cases `out` is as it was.
+    """
     result = plan_stack(stack, stacks_dir)
+    previous = _previous_render(out, force)
+    # Beside the real folder (`render dev .`, a symlinked folder): one file system, so every move is a rename.
+    where = Path(os.path.realpath(out))
+    where.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{where.name}.render-", dir=where.parent))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; the folder it becomes gets the usual mode
+    try:
+        try:
+            files = _render_into(result, staging)
+        except ConfigError:
+            raise
+        except Exception as exc:  # any renderer: reported with the folder's state, never half-written
+            raise RenderFailed(
+                f"render of stack {result.stack} failed ({type(exc).__name__}: {exc}); {out} was left as it was"
+            ) from exc
+        digests = {name: _sha256(staging / name) for name in files}
+        clashes = [name for name in digests if name not in previous and (out / name).exists()]
+        if clashes and not force:
+            raise RenderRefused(
+                f"{out} holds files aifactory did not write that this render would overwrite: "
+                f"{', '.join(sorted(clashes))}; move them away, or pass --force to overwrite them"
+            )
+        try:
+            return _commit(staging, out, result.stack, digests, previous)
+        except OSError as exc:
+            raise RenderFailed(
+                f"moving the rendered files into {out} failed ({exc}); files already moved are listed in "
+                f"{out / MANIFEST}, and the next render cleans them up"
+            ) from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _previous_render(out: Path, force: bool) -> dict[str, str]:
+    """The files (path -> SHA-256) the previous render recorded in `out`; empty for a new or empty folder.
+
+    A folder with files but no readable manifest was not written by aifactory (or not by this
+    version): refused unless `force`, which then writes over same-named files and removes nothing.
+    """
+    if not out.exists():
+        return {}
+    if not out.is_dir():
+        raise RenderRefused(f"{out} is not a directory; name a directory to render into")
+    manifest = out / MANIFEST
+    if manifest.is_file():
+        recorded = _read_manifest(manifest)
+        if recorded is not None:
+            return recorded
+        problem = f"{manifest} is not a manifest aifactory wrote"
+    elif any(out.iterdir()):
+        problem = f"{out} is not empty and has no {MANIFEST}, so aifactory cannot tell its files from yours"
+    else:
+        return {}
+    if force:
+        return {}
+    raise RenderRefused(
+        f"{problem}; render into a new or empty directory, or pass --force to write into it "
+        "(same-named files are overwritten, nothing is removed)"
+    )
+
+
+def _read_manifest(path: Path) -> dict[str, str] | None:
+    """The manifest's files, or None when it is not one (unreadable, another shape, a path that leaves
+    the folder): a tampered manifest must not make render delete anything outside what it wrote."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(document, Mapping) or document.get("tool") != MANIFEST_TOOL:
+        return None
+    files = document.get("files")
+    if not isinstance(files, Mapping):
+        return None
+    recorded: dict[str, str] = {}
+    for name, digest in files.items():
+        if not isinstance(name, str) or not isinstance(digest, str) or not _inside(name):
+            return None
+        recorded[name] = digest
+    return recorded
+
+
+def _inside(name: str) -> bool:
+    """A relative POSIX path that stays inside the folder and is not the manifest itself."""
+    parts = PurePosixPath(name).parts
+    return bool(parts) and not name.startswith("/") and ".." not in parts and "\\" not in name and name != MANIFEST
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_manifest(directory: Path, stack: str, files: Mapping[str, str]) -> None:
+    document = {
+        "tool": MANIFEST_TOOL,
+        "version": MANIFEST_VERSION,
+        "stack": stack,
+        "files": dict(sorted(files.items())),
+    }
+    temporary = directory / f"{MANIFEST}.tmp"
+    temporary.write_text(json.dumps(document, indent=2) + "\n")
+    os.replace(temporary, directory / MANIFEST)
+
+
+def _commit(
+    staging: Path, out: Path, stack: str, files: Mapping[str, str], previous: Mapping[str, str]
+) -> RenderResult:
+    """Move the staged files into `out` and remove the previous render's files this one does not write."""
+    written = [out / name for name in sorted(files)]
+    if not out.exists():
+        _write_manifest(staging, stack, files)
+        os.replace(staging, out)  # one rename: the folder appears complete or not at all
+        return RenderResult(written, [], [])
+    # The manifest names old and new files until the move is done, so an interrupted commit still
+    # leaves every file aifactory wrote on record for the next render to clean up.
+    _write_manifest(out, stack, {**previous, **files})
+    for name in sorted(files):
+        target = out / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / name, target)
+    removed: list[Path] = []
+    kept: dict[str, str] = {}
+    for name, digest in sorted(previous.items()):
+        path = out / name
+        if name in files or not (path.is_file() or path.is_symlink()):
+            continue
+        if path.is_symlink() or _sha256(path) != digest:
+            kept[name] = digest  # changed since aifactory wrote it: the user's now, still on record
+            continue
+        path.unlink()
+        removed.append(path)
+        _remove_empty_parents(path.parent, out)
+    _write_manifest(out, stack, {**files, **kept})
+    return RenderResult(written, removed, [out / name for name in kept])
+
+
+def _remove_empty_parents(directory: Path, root: Path) -> None:
+    while directory != root and directory.is_dir() and not any(directory.iterdir()):
+        directory.rmdir()
+        directory = directory.parent
+
+
+def _render_into(result: PlanResult, out: Path) -> list[str]:
+    """Write every artifact of the planned stack under `out`; the relative paths written."""
     plan = result.placement
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
+    written: list[str] = []
 
     def write(relative: str, text: str) -> None:
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-        written.append(path)
+        written.append(relative)
+
+    def write_each(files: Mapping[str, str]) -> None:
+        for relative, text in files.items():
+            write(relative, text)
 
     write("plan.json", json.dumps(result.as_json(), indent=2) + "\n")
-    for relative, text in user_data_files(result).items():
-        write(relative, text)
+    write_each(user_data_files(result))
     write("topology/node-labels.json", json.dumps(node_labels(plan), indent=2, sort_keys=True) + "\n")
     if plan.switch_tree.switches:  # on EC2 the Slurm head writes it from DescribeInstanceTopology
         write("topology/topology.conf", slurm_topology_conf(plan.switch_tree))
     write("topology/kueue-topology.yaml", yaml.safe_dump_all(kueue_topologies(plan), sort_keys=False))
     write("thermal/placement.json", json.dumps(plan.summary(), indent=2) + "\n")
     if plan.site == "datahall":
-        written.append(write_heatmap(plan, out / "thermal" / "heatmap.png"))
+        heatmap = "thermal/heatmap.png"
+        write_heatmap(plan, out / heatmap)
+        written.append(heatmap)
         write("thermal/install-plan.csv", install_plan_csv(plan))
-        for relative, text in power_cap_files(plan).items():
-            write(relative, text)
-        for relative, text in slurm_node_files(result.plan).items():
-            write(relative, text)
-    for relative, text in kubernetes_files(result, plan).items():
-        write(relative, text)
-    for relative, text in slurm_files(result.plan).items():
-        write(relative, text)
-    for relative, text in hybrid_files(result.plan).items():
-        write(relative, text)
+        write_each(power_cap_files(plan))
+        write_each(slurm_node_files(result.plan))
+    write_each(kubernetes_files(result, plan))
+    write_each(slurm_files(result.plan))
+    write_each(hybrid_files(result.plan))
     return written
 
 

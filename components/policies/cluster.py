@@ -22,6 +22,10 @@ def eks_version_supported(version: str, today: date) -> bool:
 
 @policy(
     "eks-supported-version",
+    fix=(
+        "set `aifactory:scheduler.version` to a Kubernetes version EKS still supports (EKS user guide, "
+        "'Understand the Kubernetes version lifecycle on EKS') and plan the upgrade"
+    ),
     enforcement="mandatory",
     description="[EKS.2] EKS clusters should run on a supported Kubernetes version.",
 )
@@ -48,6 +52,10 @@ def check_eks_version(resource_type: str, props: Mapping[str, Any], config: Poli
 
 @policy(
     "eks-secrets-encryption",
+    fix=(
+        "give the cluster `encryptionConfig` with `resources: [secrets]` and a KMS key "
+        "(`aifactory:sovereignty.kmsKeyArn` in sovereign stacks)"
+    ),
     enforcement="advisory",
     description=(
         "[EKS.3] EKS clusters should use encrypted Kubernetes secrets (envelope encryption with a "

@@ -28,6 +28,10 @@ def _instance_block_devices(props: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 @policy(
     "encrypted-disks",
+    fix=(
+        "make every node disk `volumeType: gp3` with `encrypted: true` (and `kmsKeyId` set to the factory's "
+        "customer-managed key in sovereign stacks)"
+    ),
     enforcement="mandatory",
     description="Node disks are gp3 and encrypted (customer-managed key in sovereign stacks).",
 )
@@ -46,6 +50,7 @@ def check_encrypted_disks(resource_type: str, props: Mapping[str, Any], config: 
 
 @policy(
     "imdsv2-required",
+    fix="set `metadataOptions.httpTokens: required` and `httpPutResponseHopLimit` to 1 or 2",
     enforcement="mandatory",
     description="Launch templates and instances require IMDSv2 (httpTokens required) with hop limit 1 or 2 "
     "(EC2 user guide, 'Configure the instance metadata options'; EKS best practices guide, 'Restrict access "
@@ -66,6 +71,10 @@ def check_imdsv2(resource_type: str, props: Mapping[str, Any], config: PolicyCon
 
 @policy(
     "efa-interface-layout",
+    fix=(
+        "declare one EFA interface per network card of the instance type (card 0 at device index 0, `efa` or "
+        "`efa-only` on the others), as `aifactory.planning` lays them out"
+    ),
     enforcement="mandatory",
     description="EFA launch templates declare the instance type's complete interface layout.",
 )
@@ -81,6 +90,10 @@ def check_efa_layout(resource_type: str, props: Mapping[str, Any], config: Polic
 
 @policy(
     "no-placement-group-on-reserved-capacity",
+    fix=(
+        "drop the placement group; on a capacity reservation made in a cluster group, name that existing "
+        "group in `aifactory:fleets[].capacity.placementGroup`"
+    ),
     enforcement="mandatory",
     description="No new placement group on capacity reservations, none at all on capacity blocks.",
 )

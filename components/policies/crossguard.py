@@ -11,16 +11,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from .pack_config import config_schema
 from .registry import POLICIES, InventoryCheck, PolicyDef, ResourceCheck, StackCheck
-from .runner import AWS_PROVIDER, CONFIG_SCHEMA, PolicyConfig, placement_from_resources, provider_default_tags
+from .runner import AWS_PROVIDER, PolicyConfig, placement_from_resources, provider_default_tags
 
 if TYPE_CHECKING:
     from pulumi_policy import Policy
-
-
-def config_schema(defn: PolicyDef) -> dict[str, dict[str, Any]]:
-    """The CrossGuard config properties one policy accepts: `profile` and its own `config_keys`."""
-    return {key: CONFIG_SCHEMA[key] for key in ("profile", *defn.config_keys)}
 
 
 def build_policies(base: PolicyConfig) -> list[Policy]:
@@ -55,7 +51,7 @@ def build_policies(base: PolicyConfig) -> list[Policy]:
             # strings, which the checks skip, instead of raising UnknownValueError mid-check.
             props = serialize_properties(args.props)
             for message in check(args.resource_type, props, config):
-                report_violation(message, None)
+                report_violation(defn.message(message), None)
 
         return validate
 
@@ -68,7 +64,7 @@ def build_policies(base: PolicyConfig) -> list[Policy]:
                 {"type": r.resource_type, "inputs": serialize_properties(r.props)} for r in args.resources
             ]
             for message in check(placement_from_resources(resources), config):
-                report_violation(message, None)
+                report_violation(defn.message(message), None)
 
         return validate
 
@@ -82,10 +78,12 @@ def build_policies(base: PolicyConfig) -> list[Policy]:
                 for r in args.resources
             ]
             for urn, message in check(resources, config):
-                report_violation(message, urn or None)
+                report_violation(defn.message(message), urn or None)
 
         return validate
 
+    # Each policy's fix is its `remediation_steps`, "guidance for how to fix a violation" (Pulumi docs,
+    # "Policy metadata"); its config properties are the `configSchema` `--policy-config` checks offline.
     policies: list[Policy] = []
     for defn in POLICIES:
         schema = PolicyConfigSchema(properties=config_schema(defn))
@@ -95,6 +93,7 @@ def build_policies(base: PolicyConfig) -> list[Policy]:
                 ResourceValidationPolicy(
                     name=defn.id,
                     description=defn.description,
+                    remediation_steps=defn.fix,
                     enforcement_level=level,
                     config_schema=schema,
                     validate=resource_validator(defn, defn.resource_check),
@@ -105,6 +104,7 @@ def build_policies(base: PolicyConfig) -> list[Policy]:
                 StackValidationPolicy(
                     name=defn.id,
                     description=defn.description,
+                    remediation_steps=defn.fix,
                     enforcement_level=level,
                     config_schema=schema,
                     validate=inventory_validator(defn, defn.inventory_check),
@@ -116,6 +116,7 @@ def build_policies(base: PolicyConfig) -> list[Policy]:
                 StackValidationPolicy(
                     name=defn.id,
                     description=defn.description,
+                    remediation_steps=defn.fix,
                     enforcement_level=level,
                     config_schema=schema,
                     validate=stack_validator(defn, defn.stack_check),

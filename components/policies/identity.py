@@ -57,6 +57,7 @@ def _as_list(value: Any) -> list[Any]:
 
 @policy(
     "iam-no-wildcard-admin",
+    fix="list the actions the role needs, and for `iam:PassRole` the ARNs of the roles it may pass",
     enforcement="mandatory",
     description="No IAM statement allows every action, or iam:PassRole, on every resource.",
 )
@@ -88,6 +89,7 @@ _TRUST_NO_RESOURCE = "Statement contains neither Resource nor NotResource"
 
 @policy(
     "iam-policy-lint",
+    fix="correct the policy document as the finding says (parliament's issue text names the statement)",
     enforcement="mandatory",
     description="Every IAM policy document passes parliament with no high or critical finding.",
 )
@@ -149,6 +151,7 @@ def _actions(stmt: Mapping[str, Any]) -> list[str]:
 
 @policy(
     "iam-no-service-wildcard",
+    fix="replace `service:*` with the actions the role calls (a prefix such as `ec2:Describe*` is allowed)",
     enforcement="mandatory",
     description=(
         "[IAM.21] IAM customer managed policies that you create should not allow wildcard actions "
@@ -182,6 +185,10 @@ def _matches_decrypt(action: str) -> bool:
 
 @policy(
     "kms-no-wildcard-decrypt",
+    fix=(
+        "name the key ARNs in `Resource` for `kms:Decrypt` / `kms:ReEncryptFrom`, or add a `kms:ViaService` /"
+        " `kms:CallerAccount` condition"
+    ),
     enforcement="mandatory",
     description=(
         "[KMS.1] [KMS.2] IAM policies (customer managed and inline) should not allow decryption "
@@ -242,6 +249,10 @@ def _scoped(stmt: Mapping[str, Any]) -> bool:
 
 @policy(
     "no-public-principal",
+    fix=(
+        "name the account, role or service principal, or add an `aws:SourceAccount`, `aws:SourceArn`, "
+        "`aws:PrincipalAccount` or `aws:PrincipalOrgID` condition"
+    ),
     enforcement="mandatory",
     description=(
         "[KMS.5] [S3.2] [S3.3] No trust, key, bucket or secret policy allows Principal '*' unless a "

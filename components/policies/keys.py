@@ -21,6 +21,7 @@ _ROTATABLE_SPEC = "SYMMETRIC_DEFAULT"
 
 @policy(
     "kms-key-rotation",
+    fix="set `enableKeyRotation: true` on the key",
     enforcement="mandatory",
     description="[KMS.4] AWS KMS key rotation should be enabled (CIS 3.6) on every symmetric key the factory creates.",
 )

@@ -11,14 +11,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .registry import inventory_policy, policy
-from .runner import EKS_CLUSTER, PolicyConfig, known, strings
+from .runner import EKS_CLUSTER, MIN_LOG_RETENTION_DAYS, PolicyConfig, known, strings
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 VPC = "aws:ec2/vpc:Vpc"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
-
-MIN_LOG_RETENTION_DAYS = 365
-"""[CloudWatch.16] parameter `minRetentionTime`, Security Hub default 365 days."""
 
 # The control-plane log type [EKS.8] requires (parameter `logTypes`, default `audit`); the factory
 # enables all five (EKS user guide, "Send control plane logs to CloudWatch Logs").
@@ -27,7 +24,12 @@ EKS_AUDIT_LOG_TYPE = "audit"
 
 @policy(
     "log-group-retention",
+    fix=(
+        "set `retentionInDays` to at least the configured minimum (`minRetentionDays`, default 365), or leave"
+        " it out to keep events forever"
+    ),
     enforcement="mandatory",
+    config_keys=("minRetentionDays",),
     description=(
         "[CloudWatch.16] CloudWatch log groups should be retained for a specified time period: "
         f"at least {MIN_LOG_RETENTION_DAYS} days (or never expire)."
@@ -46,9 +48,9 @@ def check_log_retention(resource_type: str, props: Mapping[str, Any], config: Po
     days = props.get("retentionInDays")
     if days is None or not known(days) or not isinstance(days, int | float) or days == 0:
         return []
-    if days < MIN_LOG_RETENTION_DAYS:
+    if days < config.min_log_retention_days:
         return [
-            f"retentionInDays is {int(days)}; keep log events at least {MIN_LOG_RETENTION_DAYS} days "
+            f"retentionInDays is {int(days)}; keep log events at least {config.min_log_retention_days} days "
             "([CloudWatch.16]) so an incident can still be investigated"
         ]
     return []
@@ -63,6 +65,7 @@ def _vpc_flow_log(props: Mapping[str, Any]) -> bool:
 
 @policy(
     "flow-logs-capture-all",
+    fix="set the flow log's `trafficType` to `ALL`",
     enforcement="mandatory",
     description=(
         "[EC2.6] VPC flow logs capture ALL traffic, not only rejected traffic: accepted flows are "
@@ -86,6 +89,7 @@ def check_flow_log_traffic(resource_type: str, props: Mapping[str, Any], config:
 
 @inventory_policy(
     "vpc-flow-logging",
+    fix="add an `aws:ec2/flowLog:FlowLog` with the VPC's `vpcId` and `trafficType: ALL`",
     enforcement="mandatory",
     description="[EC2.6] VPC flow logging should be enabled in all VPCs (CIS 3.7): one flow log per VPC.",
 )
@@ -112,6 +116,7 @@ def check_vpc_flow_logging(resources: Sequence[Mapping[str, Any]], config: Polic
 
 @policy(
     "eks-audit-logging",
+    fix="add `audit` to the cluster's `enabledClusterLogTypes`",
     enforcement="mandatory",
     description="[EKS.8] EKS clusters should have audit logging enabled (control-plane log type 'audit').",
 )

@@ -18,6 +18,10 @@ _OPEN_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
 
 @policy(
     "no-public-network",
+    fix=(
+        "remove the internet gateway, public NAT gateway or elastic IP; reach AWS services through VPC "
+        "endpoints (`aifactory:network.egress: none`)"
+    ),
     enforcement="mandatory",
     description="No internet gateway, public NAT gateway or elastic IP: no internet path at all.",
     sovereign_only=True,
@@ -44,6 +48,7 @@ def check_no_public_network(resource_type: str, props: Mapping[str, Any], config
 
 @policy(
     "no-public-ip",
+    fix="set `mapPublicIpOnLaunch` / `associatePublicIpAddress` to false; nodes reach out through NAT or VPC endpoints",
     enforcement="mandatory",
     description=(
         "[EC2.9] [EC2.15] [EC2.25] No instance, subnet or launch template gives a public IPv4 "
@@ -84,6 +89,7 @@ def _self_only_rule(rule: Mapping[str, Any], where: str) -> list[str]:
 
 @policy(
     "efa-security-group-self-only",
+    fix="give the EFA group one ingress and one egress rule, all traffic, `self: true`, and nothing else",
     enforcement="mandatory",
     description="The EFA security group allows all traffic to and from itself and nothing else.",
 )
@@ -125,6 +131,10 @@ def check_efa_security_group(resource_type: str, props: Mapping[str, Any], confi
 
 @policy(
     "no-open-ingress",
+    fix=(
+        "admit only the networks or security groups that need the port "
+        "(`aifactory:scheduler.publicAccessCidrs` for the EKS API)"
+    ),
     enforcement="mandatory",
     description=(
         "[EC2.18] [EC2.19] [EC2.53] [EC2.54] No security group ingress from 0.0.0.0/0 or ::/0, "
@@ -161,6 +171,7 @@ def check_no_open_ingress(resource_type: str, props: Mapping[str, Any], config: 
 
 @policy(
     "private-cluster-endpoint",
+    fix="set `aifactory:scheduler.endpoint: private` (and run the cluster stack from inside the VPC)",
     enforcement="advisory",
     description=(
         "[EKS.1] EKS cluster endpoints should not be publicly accessible. Advisory outside sovereign "
@@ -191,6 +202,10 @@ def check_private_endpoint(resource_type: str, props: Mapping[str, Any], config:
 
 @policy(
     "eks-public-endpoint-restricted",
+    fix=(
+        "list the networks that may reach the API in `aifactory:scheduler.publicAccessCidrs`, or make the "
+        "endpoint private"
+    ),
     enforcement="mandatory",
     description="[EKS.1] A public EKS endpoint admits only listed networks, never 0.0.0.0/0.",
 )
@@ -229,6 +244,7 @@ def _open_egress_rule(protocol: Any, from_port: Any, to_port: Any, cidrs: list[s
 
 @policy(
     "no-open-egress",
+    fix="allow out to 0.0.0.0/0 or ::/0 only tcp 443, and everything else to the VPC, endpoint groups or prefix lists",
     enforcement="advisory",
     description=(
         "Security groups allow out to 0.0.0.0/0 or ::/0 only HTTPS (no FSBP control; least "
@@ -265,6 +281,7 @@ _DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
 
 @policy(
     "default-security-group-closed",
+    fix="manage the VPC's default security group with no ingress and no egress rules",
     enforcement="mandatory",
     description="[EC2.2] VPC default security groups should not allow inbound or outbound traffic (CIS 5.4).",
 )
@@ -286,6 +303,7 @@ def check_default_security_group(resource_type: str, props: Mapping[str, Any], c
 
 @inventory_policy(
     "default-security-group-managed",
+    fix="add an `aws:ec2/defaultSecurityGroup:DefaultSecurityGroup` for the VPC with no rules",
     enforcement="mandatory",
     description="[EC2.2] Every VPC's default security group is managed by the stack and left with no rules.",
 )

@@ -34,7 +34,9 @@ class PolicyDef:
 
     `enforcement` is the level outside sovereign stacks; in sovereign stacks every policy is
     mandatory. `sovereign_only` policies do not run in commercial stacks. `config_keys` are the
-    CrossGuard config properties (of `CONFIG_SCHEMA`) the policy reads, besides `profile`.
+    CrossGuard config properties (of `CONFIG_SCHEMA`) the policy reads, besides `profile`. `fix`
+    is how to resolve a violation: every message ends with it (`message`), and CrossGuard shows it
+    as the policy's remediation steps.
     """
 
     id: str
@@ -42,6 +44,7 @@ class PolicyDef:
     enforcement: Level
     sovereign_only: bool
     config_keys: tuple[str, ...]
+    fix: str
     resource_check: ResourceCheck | None = None
     stack_check: StackCheck | None = None
     inventory_check: InventoryCheck | None = None
@@ -50,6 +53,12 @@ class PolicyDef:
         given = [c for c in (self.resource_check, self.stack_check, self.inventory_check) if c is not None]
         if len(given) != 1:
             raise ValueError(f"policy {self.id}: give exactly one of resource_check, stack_check and inventory_check")
+        if not self.fix.strip():
+            raise ValueError(f"policy {self.id}: give a fix, how to resolve a violation (`fix=`)")
+
+    def message(self, problem: str) -> str:
+        """A violation message: the check's problem, then `. Fix: ` and the policy's fix."""
+        return f"{problem.rstrip(' .')}. Fix: {self.fix}"
 
     def applies(self, profile: str) -> bool:
         return not self.sovereign_only or profile == "sovereign"
@@ -90,13 +99,14 @@ def policy(
     *,
     enforcement: Level,
     description: str,
+    fix: str,
     sovereign_only: bool = False,
     config_keys: tuple[str, ...] = (),
 ) -> Callable[[ResourceCheck], ResourceCheck]:
     """Register a resource check under `policy_id`; the function itself is returned unchanged."""
 
     def register(check: ResourceCheck) -> ResourceCheck:
-        POLICIES.add(PolicyDef(policy_id, description, enforcement, sovereign_only, config_keys, check))
+        POLICIES.add(PolicyDef(policy_id, description, enforcement, sovereign_only, config_keys, fix, check))
         return check
 
     return register
@@ -107,13 +117,16 @@ def stack_policy(
     *,
     enforcement: Level,
     description: str,
+    fix: str,
     sovereign_only: bool = False,
     config_keys: tuple[str, ...] = (),
 ) -> Callable[[StackCheck], StackCheck]:
     """Register a check over the whole stack's placement summary under `policy_id`."""
 
     def register(check: StackCheck) -> StackCheck:
-        POLICIES.add(PolicyDef(policy_id, description, enforcement, sovereign_only, config_keys, stack_check=check))
+        POLICIES.add(
+            PolicyDef(policy_id, description, enforcement, sovereign_only, config_keys, fix, stack_check=check)
+        )
         return check
 
     return register
@@ -124,13 +137,16 @@ def inventory_policy(
     *,
     enforcement: Level,
     description: str,
+    fix: str,
     sovereign_only: bool = False,
     config_keys: tuple[str, ...] = (),
 ) -> Callable[[InventoryCheck], InventoryCheck]:
     """Register a check over every resource of the stack at once under `policy_id`."""
 
     def register(check: InventoryCheck) -> InventoryCheck:
-        POLICIES.add(PolicyDef(policy_id, description, enforcement, sovereign_only, config_keys, inventory_check=check))
+        POLICIES.add(
+            PolicyDef(policy_id, description, enforcement, sovereign_only, config_keys, fix, inventory_check=check)
+        )
         return check
 
     return register

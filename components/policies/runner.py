@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..catalog.regions import partition_of
 from ..invariants import is_unknown
@@ -21,7 +21,14 @@ from ..spec.site import COOLING_LIMIT_KW
 from ..tags import ROLE_EFA, TAG_FACTORY, TAG_PROFILE, TAG_RESIDENCY, TAG_ROLE
 from .registry import POLICIES, Level
 
+if TYPE_CHECKING:
+    from .pack_config import PackConfig
+
 # --- config ----------------------------------------------------------------------------------------
+
+MIN_LOG_RETENTION_DAYS = 365
+"""[CloudWatch.16] parameter `minRetentionTime`, Security Hub default 365 days (Security Hub user guide,
+"CloudWatch controls")."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class PolicyConfig:
     cooling_limits_kw: Mapping[str, float | None] = field(default_factory=lambda: dict(COOLING_LIMIT_KW))
     fsx_deployment_types: tuple[str, ...] = ("PERSISTENT_2",)
     fsx_min_backup_days: int = 1
+    min_log_retention_days: int = MIN_LOG_RETENTION_DAYS
     default_tags: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -82,7 +90,7 @@ class PolicyConfig:
                 value = pack_config[key]
                 if isinstance(value, list):
                     value = tuple(value)
-                elif attr == "fsx_min_backup_days":
+                elif attr in ("fsx_min_backup_days", "min_log_retention_days"):
                     value = int(value)
                 changes[attr] = value
         return replace(self, **changes) if changes else self
@@ -108,6 +116,7 @@ _CONFIG_KEYS: dict[str, str] = {
     "coolingLimitsKw": "cooling_limits_kw",
     "fsxDeploymentTypes": "fsx_deployment_types",
     "fsxMinBackupDays": "fsx_min_backup_days",
+    "minRetentionDays": "min_log_retention_days",
 }
 
 _STRINGS = {"type": "array", "items": {"type": "string"}}
@@ -126,8 +135,23 @@ CONFIG_SCHEMA: dict[str, dict[str, Any]] = {
         "additionalProperties": {"type": ["number", "null"]},
         "description": "Heat (kW) a rack of each cooling class removes; null = no limit.",
     },
-    "fsxDeploymentTypes": {**_STRINGS, "description": "FSx for Lustre deployment types allowed."},
-    "fsxMinBackupDays": {"type": "integer", "minimum": 0, "description": "Least automatic backup retention."},
+    "fsxDeploymentTypes": {
+        **_STRINGS,
+        "default": ["PERSISTENT_2"],
+        "description": "FSx for Lustre deployment types allowed.",
+    },
+    "fsxMinBackupDays": {
+        "type": "integer",
+        "minimum": 0,
+        "default": 1,
+        "description": "Least automatic backup retention (days).",
+    },
+    "minRetentionDays": {
+        "type": "integer",
+        "minimum": 1,
+        "default": MIN_LOG_RETENTION_DAYS,
+        "description": "Least days a log group keeps its events ([CloudWatch.16] minRetentionTime).",
+    },
 }
 
 
@@ -224,12 +248,17 @@ def run_policies(
     profile: str,
     config: PolicyConfig,
     placement: Mapping[str, Any] | None,
+    pack: PackConfig | None = None,
 ) -> list[Violation]:
     """Every violation of every applicable policy over plan-JSON resources and the placement summary.
 
     Resources are `{"urn", "type", "name", "parent", "inputs"}` (`aifactory plan --json`);
-    `placement` is the plan's `summary.placement` (`{"racks": [...]}`) or None.
+    `placement` is the plan's `summary.placement` (`{"racks": [...]}`) or None. `pack` is a policy
+    pack config file's levels and properties (`--policy-config`), as CrossGuard applies them.
     """
+    from .pack_config import PackConfig
+
+    pack = pack or PackConfig()
     default_tags: dict[str, str] = {}
     for res in resources:
         if res.get("type") == AWS_PROVIDER:
@@ -237,19 +266,21 @@ def run_policies(
     config = replace(config, profile=profile, default_tags={**default_tags, **config.default_tags})
     violations: list[Violation] = []
     for defn in POLICIES:
-        if not defn.applies(profile):
+        level = pack.reported_level(defn, profile)
+        policy_config = pack.policy_config(defn, config)
+        if level is None or not defn.applies(policy_config.profile):
             continue
-        level = defn.level(profile)
         if defn.stack_check is not None:
-            violations += [Violation(defn.id, level, "", m) for m in defn.stack_check(placement, config)]
+            found_messages = defn.stack_check(placement, policy_config)
+            violations += [Violation(defn.id, level, "", defn.message(m)) for m in found_messages]
             continue
         if defn.inventory_check is not None:
-            found = defn.inventory_check(resources, config)
-            violations += [Violation(defn.id, level, urn, m) for urn, m in found]
+            found = defn.inventory_check(resources, policy_config)
+            violations += [Violation(defn.id, level, urn, defn.message(m)) for urn, m in found]
             continue
         assert defn.resource_check is not None
         for res in resources:
             inputs = res.get("inputs") or {}
-            for message in defn.resource_check(str(res.get("type", "")), inputs, config):
-                violations.append(Violation(defn.id, level, str(res.get("urn", "")), message))
+            for message in defn.resource_check(str(res.get("type", "")), inputs, policy_config):
+                violations.append(Violation(defn.id, level, str(res.get("urn", "")), defn.message(message)))
     return violations

@@ -14,6 +14,10 @@ from .runner import PolicyConfig, dicts, known
 
 @stack_policy(
     "rack-power-and-cooling",
+    fix=(
+        "move nodes to another rack, cap their GPUs (`aifactory:fleets[].gpuPowerCapW`), or put the hardware "
+        "in racks of a strong enough cooling class (`aifactory:site`)"
+    ),
     enforcement="mandatory",
     description="Every rack stays within its power budget and its cooling class.",
     config_keys=("coolingLimitsKw",),

@@ -16,6 +16,10 @@ _ARN = re.compile(r"arn:([^:\s\"]+):([^:\s\"]*):([^:\s\"]*):")
 
 @policy(
     "allowed-regions",
+    fix=(
+        "create the resource in an allowed region and build ARNs from the stack's partition, or list the "
+        "region in `aifactory:sovereignty.allowedRegions`"
+    ),
     enforcement="mandatory",
     description="Resources and the ARNs they name stay in the allowed regions and partitions.",
     sovereign_only=True,
@@ -58,6 +62,7 @@ def _needs_key(what: str, value: Any, present: bool) -> list[str]:
 
 @policy(
     "customer-managed-keys",
+    fix="encrypt with the factory's customer-managed key (`aifactory:sovereignty.kmsKeyArn`)",
     enforcement="mandatory",
     description="EBS, FSx, S3, EKS secrets, log groups and secrets use customer-managed KMS keys.",
     sovereign_only=True,
@@ -150,6 +155,7 @@ def _image_refs(value: Any) -> Iterator[str]:
 
 @policy(
     "allowed-registries",
+    fix="mirror the image or chart into `aifactory:sovereignty.registryMirror` and reference it there",
     enforcement="mandatory",
     description="Charts and container images come only from the allowed registries.",
     sovereign_only=True,

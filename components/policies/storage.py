@@ -19,6 +19,10 @@ def _s3_linked(props: Mapping[str, Any]) -> bool:
 
 @policy(
     "fsx-lustre-durability",
+    fix=(
+        "use a persistent deployment type (`aifactory:storage.deploymentType`) with automatic backups kept at"
+        " least the configured days (`aifactory:storage.backupRetentionDays`)"
+    ),
     enforcement="mandatory",
     description="FSx for Lustre is persistent, encrypted and backed up.",
     config_keys=("fsxDeploymentTypes", "fsxMinBackupDays"),
@@ -64,6 +68,7 @@ def check_fsx_lustre(resource_type: str, props: Mapping[str, Any], config: Polic
 
 @policy(
     "fsx-copy-tags-to-backups",
+    fix="set `copyTagsToBackups: true` on the file system",
     enforcement="mandatory",
     description="[FSx.2] FSx for Lustre file systems should be configured to copy tags to backups.",
 )
@@ -123,6 +128,7 @@ def _public_access_problems(props: Mapping[str, Any]) -> list[str]:
 
 @policy(
     "s3-block-public-access",
+    fix="set `blockPublicAcls`, `blockPublicPolicy`, `ignorePublicAcls` and `restrictPublicBuckets` to true",
     enforcement="mandatory",
     description="[S3.8] S3 Block Public Access setting should be enabled at the bucket level (all four settings).",
 )
@@ -136,6 +142,7 @@ def check_s3_public_access_block(resource_type: str, props: Mapping[str, Any], c
 
 @inventory_policy(
     "s3-bucket-public-access-blocked",
+    fix="add an `aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock` for every bucket with all four settings true",
     enforcement="mandatory",
     description="[S3.8] Every S3 bucket has a public access block with all four settings on.",
 )
@@ -155,6 +162,7 @@ def _versioning_status(props: Mapping[str, Any]) -> Any:
 
 @policy(
     "s3-versioning",
+    fix="set the bucket versioning status to `Enabled`",
     enforcement="mandatory",
     description="[S3.14] S3 general purpose buckets should have versioning enabled (not suspended).",
 )
@@ -174,6 +182,7 @@ def check_s3_versioning(resource_type: str, props: Mapping[str, Any], config: Po
 
 @inventory_policy(
     "s3-bucket-versioned",
+    fix="add an `aws:s3/bucketVersioning:BucketVersioning` with status `Enabled` for every bucket",
     enforcement="mandatory",
     description="[S3.14] Every S3 bucket has versioning enabled.",
 )
@@ -216,6 +225,7 @@ def _denies_insecure_transport(props: Mapping[str, Any]) -> bool:
 
 @policy(
     "s3-tls-only",
+    fix="add a bucket policy statement that denies `s3:*` when `aws:SecureTransport` is false",
     enforcement="mandatory",
     description=(
         "[S3.5] S3 general purpose buckets should require requests to use SSL (deny aws:SecureTransport false)."
@@ -234,6 +244,7 @@ def check_s3_tls_policy(resource_type: str, props: Mapping[str, Any], config: Po
 
 @inventory_policy(
     "s3-bucket-tls-only",
+    fix="give every bucket a policy that denies `s3:*` when `aws:SecureTransport` is false",
     enforcement="mandatory",
     description="[S3.5] Every S3 bucket has a policy that denies requests without TLS.",
 )
@@ -257,6 +268,7 @@ def _kms_encrypted(props: Mapping[str, Any]) -> bool:
 
 @inventory_policy(
     "s3-kms-encryption",
+    fix="encrypt the bucket with SSE-KMS (`sseAlgorithm: aws:kms` and a key)",
     enforcement="advisory",
     description=(
         "[S3.17] S3 general purpose buckets should be encrypted at rest with AWS KMS keys. Advisory "
@@ -280,6 +292,10 @@ def check_s3_kms(resources: Sequence[Mapping[str, Any]], config: PolicyConfig) -
 
 @inventory_policy(
     "s3-access-logging",
+    fix=(
+        "add an `aws:s3/bucketLogging:BucketLogging` that delivers the bucket's access logs to the "
+        "organization's log bucket"
+    ),
     enforcement="advisory",
     description=(
         "[S3.9] S3 general purpose bucket server access logging should be enabled. Advisory outside "

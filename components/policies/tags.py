@@ -30,6 +30,7 @@ def _taggable(resource_type: str) -> bool:
 
 @policy(
     "required-tags",
+    fix="add the missing tag keys, or set them once in the AWS provider's `defaultTags`",
     enforcement="advisory",
     description="Every taggable AWS resource carries the factory, profile (and, sovereign, data-residency) tags.",
     config_keys=("requiredTags",),

@@ -444,8 +444,10 @@ def test_policy_check_catches_a_broken_sovereign_plan(
     BREAKS[policy](plan)
     path.write_text(json.dumps(plan))
     assert main(["policy-check", str(path), "--json"]) == 1
-    reported = {v["policy"] for v in json.loads(capsys.readouterr().out)["violations"]}
-    assert policy in reported
+    violations = json.loads(capsys.readouterr().out)["violations"]
+    assert policy in {v["policy"] for v in violations}
+    fix = f". Fix: {POLICIES[policy].fix}"
+    assert all(v["message"].endswith(fix) for v in violations if v["policy"] == policy)
 
 
 def test_plan_notes_fleets_whose_type_has_no_ec2_topology(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -122,7 +122,7 @@ def test_golden_and_render_writes_them(tmp_path: Path) -> None:
     stacks = tmp_path / "stacks"
     stacks.mkdir()
     write_stack(stacks, "hall", CONFIG)
-    written = render_stack("hall", str(stacks), tmp_path / "out")
+    written = render_stack("hall", str(stacks), tmp_path / "out").written
     out = {p.relative_to(tmp_path / "out").as_posix() for p in written}
     assert set(rendered) <= out
     assert (tmp_path / "out" / "hybrid/nodeconfig/hall-0001.yaml").read_text() == rendered[

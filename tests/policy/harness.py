@@ -113,3 +113,14 @@ def validate_stack(
     messages: list[str] = []
     pol.validate(args, _collector(messages))
     return messages
+
+
+def assert_each_message_ends_with_its_fix(policy: str, messages: list[str]) -> None:
+    """Every violation message of `policy` names the problem, then `. Fix: ` and the policy's fix."""
+    from aifactory.policies import POLICIES
+
+    suffix = f". Fix: {POLICIES[policy].fix}"
+    assert messages
+    for message in messages:
+        assert message.endswith(suffix) and len(message) > len(suffix), message
+        assert message.count("Fix:") == 1, message

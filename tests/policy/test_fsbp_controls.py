@@ -16,7 +16,7 @@ from aifactory.policies import POLICIES, PolicyConfig, run_policies
 from aifactory.policies.cluster import eks_version_supported
 from aifactory.tags import TAG_DATA_REPOSITORY
 
-from tests.policy.harness import UNKNOWN, validate_resource, validate_stack
+from tests.policy.harness import UNKNOWN, assert_each_message_ends_with_its_fix, validate_resource, validate_stack
 
 SOVEREIGN = PolicyConfig(profile="sovereign")
 COMMERCIAL = PolicyConfig(profile="commercial")
@@ -324,6 +324,7 @@ def test_control_passes_compliant_and_reports_violating(
     assert validate_resource(policy, rtype, good, base=config) == []
     messages = validate_resource(policy, rtype, bad, base=config)
     assert any(fragment in m for m in messages), messages
+    assert_each_message_ends_with_its_fix(policy, messages)
     # ... and the plan runner (`aifactory plan` / `policy-check`) agree.
     found = [
         v for v in run_policies([plan_resource(rtype, 0, bad)], config.profile, config, None) if v.policy == policy
@@ -347,6 +348,7 @@ def test_inventory_control_passes_compliant_and_reports_violating(
     assert validate_stack(policy, good, base=config) == []
     messages = validate_stack(policy, bad, base=config)
     assert any(fragment in m for m in messages), messages
+    assert_each_message_ends_with_its_fix(policy, messages)
     resources = [plan_resource(t, i, p) for i, (t, p) in enumerate(bad)]
     found = [v for v in run_policies(resources, config.profile, config, None) if v.policy == policy]
     assert sorted(v.message for v in found) == sorted(messages)

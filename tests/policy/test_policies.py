@@ -23,7 +23,13 @@ from aifactory.policies import (
 )
 from aifactory.tags import TAG_DATA_REPOSITORY
 
-from tests.policy.harness import PREVIEW_DIAGNOSTIC, UNKNOWN, validate_resource, validate_stack
+from tests.policy.harness import (
+    PREVIEW_DIAGNOSTIC,
+    UNKNOWN,
+    assert_each_message_ends_with_its_fix,
+    validate_resource,
+    validate_stack,
+)
 
 MIRROR = "123456789012.dkr.ecr.us-gov-west-1.amazonaws.com/mirror"
 SOVEREIGN = PolicyConfig.from_sovereignty("sovereign", {"allowedRegions": ["us-gov-west-1"], "registryMirror": MIRROR})
@@ -431,6 +437,7 @@ def test_policy_passes_compliant_and_reports_broken(
     messages = validate_resource(policy, rtype, bad, base=config)
     assert messages, f"{policy} did not report {bad}"
     assert any(fragment in m for m in messages), messages
+    assert_each_message_ends_with_its_fix(policy, messages)
 
 
 @pytest.mark.parametrize("policy", POLICIES.ids())
@@ -602,6 +609,7 @@ def test_stack_policy_passes_compliant_and_reports_broken(
     assert validate_stack(policy, good, base=config) == []
     messages = validate_stack(policy, bad, base=config)
     assert any(fragment in m for m in messages), messages
+    assert_each_message_ends_with_its_fix(policy, messages)
 
 
 def test_rack_power_within_budget_and_cooling() -> None:

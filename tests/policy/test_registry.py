@@ -7,7 +7,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from aifactory.policies import CONFIG_SCHEMA, POLICIES, PolicyConfig, policy, run_policies, stack_policy
+from aifactory.policies import (
+    CONFIG_SCHEMA,
+    POLICIES,
+    PolicyConfig,
+    inventory_policy,
+    policy,
+    run_policies,
+    stack_policy,
+)
 from aifactory.policies.crossguard import build_policies
 from aifactory.policies.registry import Registry
 
@@ -328,38 +336,81 @@ def test_every_config_key_is_in_the_schema() -> None:
         assert set(p.config_keys) <= set(CONFIG_SCHEMA), p.id
 
 
+@pytest.mark.parametrize("policy_id", POLICIES.ids())
+def test_every_policy_says_how_to_fix_a_violation(policy_id: str) -> None:
+    fix = POLICIES[policy_id].fix
+    assert fix.strip() and not fix.endswith("."), policy_id
+    assert "Fix:" not in fix
+    assert POLICIES[policy_id].message("the problem.") == f"the problem. Fix: {fix}"
+
+
+def test_a_policy_without_a_fix_does_not_register(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(POLICIES, "_by_id", dict(POLICIES._by_id))
+    for decorator in (policy, stack_policy, inventory_policy):
+        with pytest.raises(TypeError, match="fix"):
+            decorator("test-no-fix", enforcement="advisory", description="d")  # type: ignore[call-arg]
+        with pytest.raises(ValueError, match="give a fix"):
+            decorator("test-no-fix", enforcement="advisory", description="d", fix="  ")(lambda *a: [])
+    assert "test-no-fix" not in POLICIES.ids()
+
+
+def test_crossguard_shows_the_fix_as_remediation_steps() -> None:
+    by_name = {p.name: p for p in build_policies(PolicyConfig())}
+    assert {name: p.remediation_steps for name, p in by_name.items()} == {p.id: p.fix for p in POLICIES}
+
+
 def test_an_id_registers_once() -> None:
     registry = Registry()
     registry.add(POLICIES["imdsv2-required"])
     with pytest.raises(ValueError, match="registered twice"):
         registry.add(POLICIES["imdsv2-required"])
     with pytest.raises(ValueError, match="registered twice"):
-        policy("imdsv2-required", enforcement="mandatory", description="again")(lambda t, p, c: [])
+        policy("imdsv2-required", enforcement="mandatory", description="again", fix="f")(lambda t, p, c: [])
 
 
 def test_one_decorated_function_reaches_both_runners(monkeypatch: pytest.MonkeyPatch) -> None:
     # Registering is all it takes: no second list to add the policy to.
     monkeypatch.setattr(POLICIES, "_by_id", dict(POLICIES._by_id))
 
-    @policy("test-no-widgets", enforcement="advisory", description="No widgets.")
+    @policy("test-no-widgets", enforcement="advisory", description="No widgets.", fix="remove the widget")
     def check_widgets(resource_type: str, props: Mapping[str, Any], config: PolicyConfig) -> list[str]:
         return ["a widget"] if resource_type == "test:index:Widget" else []
 
-    @stack_policy("test-stack", enforcement="advisory", description="Stack-wide.")
+    @stack_policy("test-stack", enforcement="advisory", description="Stack-wide.", fix="none needed")
     def check_stack(placement: Mapping[str, Any] | None, config: PolicyConfig) -> list[str]:
         return []
 
     widget = {"urn": "urn:pulumi:s::p::test:index:Widget::w", "type": "test:index:Widget", "inputs": {}}
     found = run_policies([widget], "commercial", PolicyConfig(profile="commercial"), None)
-    assert [(v.policy, v.level, v.message) for v in found] == [("test-no-widgets", "advisory", "a widget")]
+    assert [(v.policy, v.level, v.message) for v in found] == [
+        ("test-no-widgets", "advisory", "a widget. Fix: remove the widget")
+    ]
     assert {"test-no-widgets", "test-stack"} <= {p.name for p in build_policies(PolicyConfig())}
+
+
+def readme_rows(heading: str) -> list[list[str]]:
+    """The cells of the table rows whose first cell is code, in policy/README.md's `heading` section."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "policy" / "README.md").read_text()
+    section = readme.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return [[c.strip() for c in line.split("|")[1:-1]] for line in section.splitlines() if line.startswith("| `")]
 
 
 def test_policy_readme_lists_exactly_the_registry() -> None:
     # policy/README.md's table is what users read to configure the pack: one row per policy.
-    from pathlib import Path
-
-    readme = (Path(__file__).parents[2] / "policy" / "README.md").read_text()
-    rows = [line.split("|")[1].strip().strip("`") for line in readme.splitlines() if line.startswith("| `")]
+    rows = [cells[0].strip("`") for cells in readme_rows("Policies")]
     assert sorted(rows) == sorted(POLICIES.ids())
     assert len(rows) == len(set(rows))
+
+
+def test_policy_readme_lists_each_policy_s_properties_and_each_property() -> None:
+    listed = {cells[0].strip("`"): cells[2] for cells in readme_rows("Policies")}
+    for p in POLICIES:
+        assert listed[p.id] == (", ".join(f"`{k}`" for k in p.config_keys) or "—"), p.id
+    from aifactory.policies.pack_config import ENFORCEMENT_LEVELS
+
+    named = [cells[0].strip("`") for cells in readme_rows("Configure")]
+    assert [n for n in named if n in ENFORCEMENT_LEVELS] == list(ENFORCEMENT_LEVELS)
+    properties = [n for n in named if n not in ENFORCEMENT_LEVELS]
+    assert sorted(properties) == sorted(set(CONFIG_SCHEMA) - {"profile"})
