@@ -8,6 +8,7 @@ from ..catalog.hardware import fleet_hardware, hardware_model
 from ..catalog.instance_types import InstanceType
 from ..spec.model import FactorySpec
 from .efa_layout import efa_device_count
+from .figures import USD, rounded_figures
 from .placement import PlacementPlan, hostnames
 from .topology_model import compress_hostlist
 
@@ -31,14 +32,14 @@ def fleet_summaries(spec: FactorySpec, plan: PlacementPlan) -> list[dict[str, An
             "accelerator": hardware.accelerator.model,
             "placement": sorted({d.placement for d in domains}),
             "domains": len(domains),
-            "power_kw": round(power_kw, 2),
+            "power_kw": power_kw,
         }
         if isinstance(hardware, InstanceType):
             row |= {
                 "efa_interfaces_per_node": efa_device_count(hardware) if fleet.efa else 0,
                 "network_gbps_per_node": hardware.network_gbps,
                 "capacity": fleet.capacity.type,
-                "cost_per_hour_usd": round(fleet.count * hardware.price.usd_per_hour, 2),
+                "cost_per_hour_usd": round(fleet.count * hardware.price.usd_per_hour, USD.decimals),
                 "price_source": f"{hardware.price.region} on-demand, {hardware.price.date}",
             }
         else:
@@ -58,12 +59,14 @@ def fleet_summaries(spec: FactorySpec, plan: PlacementPlan) -> list[dict[str, An
 
 
 def factory_summary(spec: FactorySpec, plan: PlacementPlan, storage: dict[str, Any] | None) -> dict[str, Any]:
+    """Every figure of the plan, counts as integers and measurements at their unit's precision (`figures`)."""
     fleets = fleet_summaries(spec, plan)
     summary: dict[str, Any] = {
         "nodes": sum(f["nodes"] for f in fleets),
         "gpus": sum(f["gpus"] for f in fleets),
-        "power_kw": round(sum(f.get("power_kw", 0.0) for f in fleets), 2),
-        "cost_per_hour_usd": round(sum(f["cost_per_hour_usd"] for f in fleets), 2),
+        "power_kw": sum(f.get("power_kw", 0.0) for f in fleets),
+        # The total is the sum of the fleets' rounded costs, so the report's column adds up.
+        "cost_per_hour_usd": sum(f["cost_per_hour_usd"] for f in fleets),
         "storage_throughput_gbps": storage["throughput_gbps"] if storage else 0.0,
         "fleets": fleets,
         "placement": plan.summary(),
@@ -75,7 +78,7 @@ def factory_summary(spec: FactorySpec, plan: PlacementPlan, storage: dict[str, A
     hybrid = hybrid_summary(spec)
     if hybrid is not None:
         summary["hybrid"] = hybrid
-    return summary
+    return rounded_figures(summary)
 
 
 def hybrid_summary(spec: FactorySpec) -> dict[str, Any] | None:
