@@ -42,7 +42,7 @@ KW = Unit("kW", 3, 1)  # 1 W in the JSON
 WATTS = Unit("W", 1, 0)
 PERCENT = Unit("%", 2, 1)
 TIB = Unit("TiB", 3, 2, significant=True)  # about 1 GiB in the JSON
-GB_PER_S = Unit("GB/s", 3, 2, significant=True)  # 1 MB/s in the JSON
+GB_PER_S = Unit("GB/s", 4, 2, significant=True)  # 0.1 MB/s in the JSON (per-GPU figures are small)
 GBIT_PER_S = Unit("Gbit/s", 1, 0)
 MB_PER_S_PER_TIB = Unit("MB/s/TiB", 0, 0)
 SECONDS = Unit("s", 3, 1)

@@ -72,7 +72,7 @@ def test_the_printed_json_has_integer_counts(capsys: pytest.CaptureFixture[str])
 def test_storage_figures_are_rounded_to_their_units(documents: dict[str, dict[str, Any]]) -> None:
     storage = documents["sovereign-eu"]["summary"]["storage"]
     assert storage["monthly_cost_usd"] == 29376.0  # 29376.000000000004 before rounding
-    assert storage["gbps_per_gpu"] == 0.165  # 1 MB/s
+    assert storage["gbps_per_gpu"] == 0.1648  # 0.1 MB/s
     assert documents["commercial-us"]["summary"]["storage"]["capacity_tib"] == 96.094  # about 1 GiB
 
 
