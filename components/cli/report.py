@@ -16,7 +16,9 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from ..planning.factory_plan import FactoryPlan
 from ..planning.figures import COUNT, SIGNIFICANT_DIGITS, USD, unit_of
+from ..spec.scheduler import KubernetesScheduler, SlurmScheduler
 from .planrun import PlanResult
 
 REPORT_WIDTH = 80
@@ -124,6 +126,8 @@ def plan_renderables(result: PlanResult, tree: bool = False) -> list[RenderableT
             style=HEADING,
         ),
         *_fleet_section(summary),
+        *_network_section(result.plan),
+        *_scheduler_section(result.plan),
         *_placement_section(summary.get("placement") or {}),
         *_hybrid_section(summary.get("hybrid")),
         *_storage_section(summary.get("storage")),
@@ -304,6 +308,54 @@ def _fleet_section(summary: Mapping[str, Any]) -> list[RenderableType]:
 
 def _note(text: str) -> Padding:
     return _indented(Text(text, style=NOTE_STYLE), 2)
+
+
+def _network_section(plan: FactoryPlan) -> list[RenderableType]:
+    network = plan.spec.network
+    rows = [("VPC CIDR", network.cidr), ("egress", plan.spec.egress), ("zones", ", ".join(plan.network_zones))]
+    subnets = _table(("zone", "left"), ("private subnet", "left"), ("usable IPs", "right"), ("public subnet", "left"))
+    for subnet in plan.subnets:
+        subnets.add_row(
+            subnet.availability_zone,
+            subnet.private_cidr,
+            COUNT.text(subnet.private_capacity),
+            subnet.public_cidr or "— (no egress)",
+        )
+    return [_heading("network"), _key_values(rows), Text(""), _indented(subnets, 2)]
+
+
+def _scheduler_section(plan: FactoryPlan) -> list[RenderableType]:
+    scheduler = plan.spec.scheduler
+    if isinstance(scheduler, KubernetesScheduler):
+        rows = [("EKS", scheduler.version), ("API endpoint", scheduler.endpoint)]
+        queues = _table(
+            ("queue", "left"),
+            ("namespace", "left"),
+            ("cohort", "left"),
+            ("GPU quota", "right"),
+            ("may borrow", "right"),
+            ("fleets", "left"),
+        )
+        for q in scheduler.queues:
+            queues.add_row(
+                q.name,
+                q.namespace,
+                q.cohort or MISSING,
+                COUNT.text(q.gpu_quota),
+                "no limit" if q.borrowing_limit is None else COUNT.text(q.borrowing_limit),
+                ", ".join(q.fleets) if q.fleets is not None else "all",
+            )
+        tables = [Text(""), _indented(queues, 2)] if scheduler.queues else [_indented("no Kueue queues", 2)]
+        return [_heading("scheduler: Kubernetes (EKS, Kueue, JobSet)"), _key_values(rows), *tables]
+    if isinstance(scheduler, SlurmScheduler):
+        rows = [("Slurm", scheduler.version), ("accounting", scheduler.accounting)]
+        if plan.slurm is not None:
+            rows += [("cluster", plan.slurm.cluster_name), ("controller", plan.slurm.controller_address)]
+        partitions = _table(("partition", "left"), ("fleets", "left"), ("default", "left"), ("max time", "left"))
+        for part in scheduler.partitions:
+            partitions.add_row(part.name, ", ".join(part.fleets), "yes" if part.default else "no", part.max_time)
+        return [_heading("scheduler: Slurm"), _key_values(rows), Text(""), _indented(partitions, 2)]
+    return [_heading("scheduler"), _indented("none (no scheduler key): no cluster is deployed", 2)]
 
 
 def _placement_section(placement: Mapping[str, Any]) -> list[RenderableType]:

@@ -78,7 +78,8 @@ def factory_summary(spec: FactorySpec, plan: PlacementPlan, storage: dict[str, A
     hybrid = hybrid_summary(spec)
     if hybrid is not None:
         summary["hybrid"] = hybrid
-    return rounded_figures(summary)
+    rounded: dict[str, Any] = rounded_figures(summary)
+    return rounded
 
 
 def hybrid_summary(spec: FactorySpec) -> dict[str, Any] | None:

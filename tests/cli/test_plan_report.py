@@ -43,7 +43,8 @@ def own_text(result: PlanResult) -> str:
 def test_every_line_fits_80_columns(stack: str, results: dict[str, PlanResult]) -> None:
     lines = plan_lines(results[stack], tree=True)
     assert [line for line in lines if len(line) > 80] == []
-    assert {"fleets", "placement", "policy", "deploy preflight", "resource tree"} <= set(lines)
+    assert {"fleets", "network", "placement", "stacks", "policy", "deploy preflight", "resource tree"} <= set(lines)
+    assert any(line.startswith("scheduler") for line in lines)
 
 
 @pytest.mark.parametrize("stack", EXAMPLES)
