@@ -7,7 +7,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TextIO
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -17,7 +17,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from ..planning.factory_plan import FactoryPlan
-from ..planning.figures import COUNT, SIGNIFICANT_DIGITS, USD, unit_of
+from ..planning.figures import COUNT, SIGNIFICANT_DIGITS, SUFFIX_UNITS, USD, unit_of
 from ..spec.scheduler import KubernetesScheduler, SlurmScheduler
 from .planrun import PlanResult
 
@@ -49,8 +49,6 @@ LABELS = {
     "final_backup": "on delete",
     "remote_node_cidrs": "node networks",
     "remote_pod_cidrs": "pod networks",
-    "gpus": "GPUs",
-    "used_pct": "used",
 }
 """Labels that the key's words do not make by themselves; any other key reads as its words."""
 
@@ -74,7 +72,8 @@ FLEET_COLUMNS = frozenset(
         "price_source",
     }
 )
-"""Fleet keys the fleets table shows; any other key of a fleet is printed under the table."""
+"""Fleet keys the fleets tables show (`kind`, `instance_type` and `server` as `hardware` and the
+`owned` capacity of a hybrid fleet); any other key of a fleet is printed under the tables."""
 SUMMARY_SECTIONS = frozenset(
     {
         "nodes",
@@ -93,11 +92,13 @@ PLACEMENT_SHOWN_ELSEWHERE = frozenset({"nodes", "gpus", "kueue_topologies", "top
 """Placement keys with their own lines (`nodes` and `gpus` are the fleets' totals)."""
 
 
-def plan_console() -> Console:
-    """The console on stdout: rich treats FORCE_COLOR as a terminal and takes the width from the
+def plan_console(file: TextIO | None = None, width: int | None = None, colour: bool = True) -> Console:
+    """A console on `file` (stdout): rich treats FORCE_COLOR as a terminal and takes the width from the
     terminal or COLUMNS, else 80 (Rich docs, "Console API", "Environment variables"). Markup is off:
     the plan's text has brackets (`[advisory]`, host lists) that are not rich markup."""
-    return Console(markup=False, highlight=False, emoji=False)
+    return Console(
+        file=file, width=width, color_system="auto" if colour else None, markup=False, highlight=False, emoji=False
+    )
 
 
 def print_plan(result: PlanResult, tree: bool = False) -> None:
@@ -113,8 +114,7 @@ def print_plan(result: PlanResult, tree: bool = False) -> None:
 def plan_lines(result: PlanResult, tree: bool = False, width: int = REPORT_WIDTH) -> list[str]:
     """The report as plain lines `width` columns wide (what a pipe or a file receives)."""
     out = io.StringIO()
-    console = Console(file=out, width=width, color_system=None, markup=False, highlight=False, emoji=False)
-    console.print(Group(*plan_renderables(result, tree)))
+    plan_console(out, width, colour=False).print(Group(*plan_renderables(result, tree)))
     return [line.rstrip() for line in out.getvalue().splitlines()]
 
 
@@ -163,7 +163,7 @@ def label(key: str) -> str:
     words = LABELS.get(key)
     if words is None:
         words = key
-        for suffix in ("_usd", "_kw", "_w", "_pct", "_tib", "_seconds", "_days", "_gbps"):
+        for suffix in (*(suffix for suffix, _ in SUFFIX_UNITS), "_gbps"):
             words = words.removesuffix(suffix)
         words = words.replace("_", " ")
     return f"{words} ({unit.symbol})" if unit is not None and unit.symbol else words
