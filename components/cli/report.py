@@ -52,6 +52,12 @@ LABELS = {
 }
 """Labels that the key's words do not make by themselves; any other key reads as its words."""
 
+MISSING_MEANS = {
+    "checkpoint_seconds": f"{MISSING} (no checkpoint target)",
+    "credentials": "none: on-premises slurmd joins no EKS cluster",
+}
+"""What a None says where it has a meaning; any other None prints as `MISSING`."""
+
 FLEET_COLUMNS = frozenset(
     {
         "name",
@@ -183,7 +189,7 @@ def number_text(key: str, value: float) -> str:
 def value_text(key: str, value: Any) -> str:
     """Any summary value as words: no None, no Python reprs."""
     if value is None:
-        return MISSING
+        return MISSING_MEANS.get(key, MISSING)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int | float):
@@ -383,10 +389,7 @@ def _placement_section(placement: Mapping[str, Any]) -> list[RenderableType]:
 def _hybrid_section(hybrid: Mapping[str, Any] | None) -> list[RenderableType]:
     if not hybrid:
         return []
-    rows = _figures(hybrid, frozenset({"credentials"}))
-    credentials = hybrid["credentials"] or "none: on-premises slurmd joins no EKS cluster"
-    rows.append(("credentials", credentials))
-    return [_heading("hybrid nodes"), _key_values(rows)]
+    return [_heading("hybrid nodes"), _key_values(_figures(hybrid))]
 
 
 def _storage_section(storage: Mapping[str, Any] | None) -> list[RenderableType]:

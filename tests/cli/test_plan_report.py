@@ -68,6 +68,7 @@ def test_numbers_at_their_units_precision(results: dict[str, PlanResult]) -> Non
     text = "\n".join(plan_lines(results["sovereign-eu"]))
     assert "monthly cost ($)" in text and "29,376.00" in text  # thousands separator, cents
     assert re.search(r"throughput per GPU \(GB/s\)\s+0\.16\b", text)  # two significant digits
+    assert re.search(r"checkpoint write time \(s\)\s+— \(no checkpoint target\)$", text, re.MULTILINE)
     assert re.search(r"total\s+32\s+256\s+2,025\.47$", text, re.MULTILINE)  # counts whole, $ right-aligned
     hall = "\n".join(plan_lines(results["sovereign-datahall"]))
     assert re.search(r"IT power \(kW\)\s+1,804\.8$", hall, re.MULTILINE)  # kW one decimal
