@@ -151,11 +151,20 @@ def _alias_urns(request: Any, urn: str) -> tuple[str, ...]:
 
 
 def _plain(value: Any) -> Any:
-    """JSON-able copy of engine values (numbers stay as the engine sends them)."""
+    """JSON-able copy of engine values, whole numbers as integers.
+
+    The engine's wire protocol carries every number as a double (the SDK serializes ints as
+    `struct_pb2.Value(number_value=float(value))`; pulumi/pulumi#13830: "the wire and state protocols
+    only support float"), so a count of 2 comes back as 2.0. The SDK itself casts such values back to
+    `int` where the schema types them so (pulumi/pulumi#5419, #21944). The plan has no schema at hand, so
+    every whole double is written as an integer: JSON has one number type (RFC 8259, section 6), so no
+    value changes, and a count reads as one."""
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return str(value)

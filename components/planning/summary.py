@@ -10,6 +10,7 @@ from ..catalog.prices import HOURS_PER_MONTH
 from ..spec.model import FactorySpec
 from .costs import OWNED, FleetCost, fleet_cost
 from .efa_layout import efa_device_count
+from .figures import USD, rounded_figures
 from .placement import PlacementPlan, hostnames
 from .topology_model import compress_hostlist
 
@@ -33,7 +34,7 @@ def fleet_summaries(spec: FactorySpec, plan: PlacementPlan) -> list[dict[str, An
             "accelerator": hardware.accelerator.model,
             "placement": sorted({d.placement for d in domains}),
             "domains": len(domains),
-            "power_kw": round(power_kw, 2),
+            "power_kw": power_kw,
         }
         if isinstance(hardware, InstanceType):
             row |= {
@@ -84,11 +85,12 @@ def price_notes(fleets: list[dict[str, Any]], storage: dict[str, Any] | None) ->
 
 
 def factory_summary(spec: FactorySpec, plan: PlacementPlan, storage: dict[str, Any] | None) -> dict[str, Any]:
+    """Every figure of the plan, counts as integers and measurements at their unit's precision (`figures`)."""
     fleets = fleet_summaries(spec, plan)
     summary: dict[str, Any] = {
         "nodes": sum(f["nodes"] for f in fleets),
         "gpus": sum(f["gpus"] for f in fleets),
-        "power_kw": round(sum(f.get("power_kw", 0.0) for f in fleets), 2),
+        "power_kw": sum(f.get("power_kw", 0.0) for f in fleets),
         "cost_per_hour_usd": total_cost_per_hour(fleets, storage),
         "price_notes": price_notes(fleets, storage),
         "storage_throughput_gbps": storage["throughput_gbps"] if storage else 0.0,
@@ -102,7 +104,8 @@ def factory_summary(spec: FactorySpec, plan: PlacementPlan, storage: dict[str, A
     hybrid = hybrid_summary(spec)
     if hybrid is not None:
         summary["hybrid"] = hybrid
-    return summary
+    rounded: dict[str, Any] = rounded_figures(summary)
+    return rounded
 
 
 def hybrid_summary(spec: FactorySpec) -> dict[str, Any] | None:

@@ -82,4 +82,4 @@ def check_eks_secrets_encryption(resource_type: str, props: Mapping[str, Any], c
         resources = block.get("resources")
         if not known(resources) or "secrets" in set(strings(resources)):
             return []
-    return ["encryptionConfig does not encrypt 'secrets' with a KMS key; set encryptionConfig.resources ['secrets']"]
+    return ["encryptionConfig does not encrypt secrets with a KMS key; set encryptionConfig.resources to [secrets]"]

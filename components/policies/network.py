@@ -230,7 +230,7 @@ def check_public_endpoint_restricted(resource_type: str, props: Mapping[str, Any
     if not listed:
         return ["the endpoint is public and publicAccessCidrs is not set (0.0.0.0/0); list the networks"]
     opened = sorted(c for c in listed if c in _OPEN_CIDRS)
-    return [f"the public endpoint admits {opened}; list the networks that may reach it"] if opened else []
+    return [f"the public endpoint admits {', '.join(opened)}; list the networks that may reach it"] if opened else []
 
 
 def _open_egress_rule(protocol: Any, from_port: Any, to_port: Any, cidrs: list[str], where: str) -> list[str]:
@@ -239,7 +239,10 @@ def _open_egress_rule(protocol: Any, from_port: Any, to_port: Any, cidrs: list[s
         return []
     if str(protocol) in ("tcp", "6") and from_port == to_port == 443:
         return []  # HTTPS to AWS APIs and endpoints (whose addresses are not the VPC's)
-    return [f"{where} allows protocol {protocol} ports {from_port}-{to_port} out to {opened}; allow HTTPS only"]
+    # Protocol -1 (all) carries no ports (EC2 API reference, IpPermission: "-1 ... all ports").
+    ports = "all ports" if from_port is None and to_port is None else f"ports {from_port}-{to_port}"
+    what = "all protocols" if str(protocol) == "-1" else f"protocol {protocol}"
+    return [f"{where} allows {what}, {ports} out to {', '.join(opened)}; allow HTTPS only"]
 
 
 @policy(

@@ -117,12 +117,12 @@ def test_capacity_block_fleet_has_no_placement_group_and_exposes_its_drain(plans
 def test_human_plan_shows_fleets_totals_and_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "commercial-us", "--tree"]) == 0
     out = capsys.readouterr().out
-    assert "IT power" not in out and "facility_power_kw" not in out and "pue" not in out  # an AWS site
+    assert "IT power" not in out and "facility power" not in out and "PUE" not in out  # an AWS site
     for fragment in (
         "fleets",
         "p5en.48xlarge",
-        "1280 accelerators",
-        "/h",
+        "total        160   1,280                     unknown",
+        "price of block: capacity-block, unknown: no capacity-block rate for",
         "storage",
         "resource tree",
         "aifactory:index:GpuFleet",
@@ -455,7 +455,8 @@ def test_plan_notes_fleets_whose_type_has_no_ec2_topology(tmp_path: Path, capsys
     assert main(["plan", str(stack)]) == 0
     out = capsys.readouterr().out
     assert "note: fleet eval: g6.8xlarge has no EC2 instance topology" in out
-    assert "kueue topology aifactory" in out and "topology.k8s.aws/network-node-layer-3 > kubernetes.io/hostname" in out
+    assert "Kueue topology           aifactory: topology.k8s.aws/network-node-layer-1 >" in out
+    assert "topology.k8s.aws/network-node-layer-3 >\n" in out and "kubernetes.io/hostname (fleets train)" in out
     assert main(["plan", str(stack), "--json"]) == 0
     placement = json.loads(capsys.readouterr().out)["summary"]["placement"]
     assert [n["fleet"] for n in placement["topology_notes"]] == ["eval"]

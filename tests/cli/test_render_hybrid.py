@@ -145,5 +145,5 @@ def test_plan_shows_the_hybrid_section_in_text_and_json(tmp_path: Path) -> None:
         "hosts": "hall-[0001-0002]",
     }
     text = "\n".join(plan_lines(result))
-    assert "hybrid nodes\n  servers          2 (hall-[0001-0002])" in text
-    assert "  link             vpn" in text
+    assert "hybrid nodes\n  node networks  192.168.0.0/20\n" in text
+    assert "  link           vpn\n  servers        2\n  hosts          hall-[0001-0002]\n" in text

@@ -192,9 +192,11 @@ def test_plan_report_lists_both_stacks_and_how_to_run_them(commercial: PlanResul
 
     lines = plan_lines(commercial)
     stacks = lines[lines.index("stacks") + 1 :]
-    assert stacks[0].split()[:2] == ["aifactory", str(sum(r.custom for r in commercial.stacks["aifactory"]))]
-    assert any(line.split()[0] == "aifactory-cluster" and "pulumi up -C cluster" in line for line in stacks)
-    assert "  runner             aws codebuild start-build --project-name commercial-us-cluster-config" in stacks
+    assert stacks[0].split() == ["project", "cloud", "resources", "apply", "with"]
+    assert stacks[2].split()[:2] == ["aifactory", str(sum(r.custom for r in commercial.stacks["aifactory"]))]
+    assert any(line.split()[0] == "aifactory-cluster" and "cluster configuration" in line for line in stacks)
+    assert "  runner            aws codebuild start-build --project-name" in stacks
+    assert "                    commercial-us-cluster-config" in stacks
     assert any(f"move {len(commercial.moves)} Kubernetes resources" in line for line in stacks)
 
 
