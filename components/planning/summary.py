@@ -74,7 +74,7 @@ def total_cost_per_hour(fleets: list[dict[str, Any]], storage: dict[str, Any] | 
         monthly = storage["monthly_cost_usd"]
         parts.append(None if monthly is None else monthly / HOURS_PER_MONTH)
     known = [p for p in parts if p is not None]
-    return round(sum(known), 2) if len(known) == len(parts) else None
+    return round(sum(known), USD.decimals) if len(known) == len(parts) else None
 
 
 def price_notes(fleets: list[dict[str, Any]], storage: dict[str, Any] | None) -> list[str]:
