@@ -17,7 +17,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..catalog.regions import all_regions
 from .base import NotNull
 from .errors import NAMESPACE
 from .model import FactorySpec
@@ -29,8 +28,12 @@ REGION_KEY = "aws:region"
 
 _REGION = {
     "type": "string",
-    "description": "The AWS region every resource is created in (Pulumi's AWS provider key). Sovereign "
-    "stacks must name one of `sovereignty.allowedRegions`.",
+    # A shape, not an enum: the regions come from the installed botocore's partitions.json, which
+    # grows with each release, and the published schema must not change with the machine it is built on.
+    "pattern": r"^[a-z]{2,4}(-[a-z]+)+-[0-9]+$",
+    "description": "The AWS region every resource is created in (Pulumi's AWS provider key); `aifactory plan` "
+    "checks it against the partitions botocore knows. Sovereign stacks must name one of "
+    "`sovereignty.allowedRegions`.",
     "examples": ["eu-north-1"],
 }
 
@@ -106,7 +109,7 @@ def stack_schema() -> dict[str, Any]:
     for key, name in config_keys().items():
         alias = FactorySpec.model_fields[name].alias or name
         prop = model["properties"][alias]
-        properties[key] = {**_REGION, "enum": list(all_regions())} if key == REGION_KEY else prop
+        properties[key] = _REGION if key == REGION_KEY else prop
     required = [key for key, name in config_keys().items() if FactorySpec.model_fields[name].is_required()]
     known = "|".join(sorted(k.removeprefix(f"{NAMESPACE}:") for k in properties if k.startswith(f"{NAMESPACE}:")))
     config = {

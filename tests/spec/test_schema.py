@@ -91,8 +91,9 @@ def _broken(change: str) -> dict[str, Any]:
         config["aifactory:fleets"][0]["taints"] = ["gpu=yes"]
     elif change == "unknown-scheduler-kind":
         config["aifactory:scheduler"] = {"kind": "nomad"}
-    elif change == "unknown-region":
-        config["aws:region"] = "us-east-9"
+    elif change == "malformed-region":
+        # An unknown but well-formed name (us-east-9) passes the schema; `plan` refuses it against botocore.
+        config["aws:region"] = "us-east-1a"
     return document
 
 
@@ -109,7 +110,7 @@ def _broken(change: str) -> dict[str, Any]:
         "secure-factory-key",
         "bad-taint",
         "unknown-scheduler-kind",
-        "unknown-region",
+        "malformed-region",
     ],
 )
 def test_a_broken_stack_fails_the_schema(change: str) -> None:
@@ -182,3 +183,18 @@ def test_the_reference_names_every_leaf_key_of_the_example_stacks() -> None:
             for path in paths(value, key):
                 if not path.endswith("]"):
                     assert path in documented, f"{stack.name}: {path}"
+
+
+def test_the_region_shape_admits_every_known_region_and_the_schema_does_not_list_them() -> None:
+    """The published schema is the same whatever botocore a machine has: it gives the region's shape,
+    and `plan` checks the name against botocore's partitions."""
+    import re
+
+    from aifactory.catalog.regions import all_regions
+    from aifactory.spec.schema import stack_schema
+
+    region = stack_schema()["properties"]["config"]["properties"]["aws:region"]
+    assert "enum" not in region
+    shape = re.compile(region["pattern"])
+    assert [r for r in all_regions() if not shape.match(r)] == []
+    assert not shape.match("us-east") and not shape.match("US-EAST-1") and not shape.match("us-east-1a")
