@@ -110,7 +110,7 @@ def test_every_shell_part_passes_shellcheck(family: str, scheduler: str, profile
         assert shellcheck(script) == []
 
 
-@pytest.mark.parametrize(("family", "profile"), itertools.product(TYPES, PROFILES))
+@pytest.mark.parametrize(("family", "profile"), list(itertools.product(TYPES, PROFILES)))
 def test_nodeconfig_part_validates_strictly(family: str, profile: str) -> None:
     schema = strict_crd_schema(NODECONFIG_CRD, "v1alpha1")
     nodeconfigs = [
@@ -311,7 +311,7 @@ def test_types_that_are_not_efa_clients_keep_lustre_on_tcp() -> None:
 INTERNET = re.compile(r"\b(apt-get|apt|dnf|yum|pip3?|snap install|wget)\b|curl [^\n]*https?://(?!169\.254\.169\.254)")
 
 
-@pytest.mark.parametrize(("family", "scheduler"), itertools.product(TYPES, ("slurm", "none")))
+@pytest.mark.parametrize(("family", "scheduler"), list(itertools.product(TYPES, ("slurm", "none"))))
 def test_without_egress_node_setup_installs_nothing_and_checks_the_image(family: str, scheduler: str) -> None:
     offline = node_setup_script(context(family, scheduler, "sovereign"))
     assert INTERNET.findall(offline) == []
