@@ -27,11 +27,13 @@ ARTIFACT_BUCKET = re.compile(rf"^{BUCKET_NAME}$")
 class NodeImagesSpec(SpecModel):
     build: bool = Field(
         default=False,
+        examples=[True],
         description="Create an EC2 Image Builder pipeline per accelerator family of the fleets, building the "
         "node image from the package's locked recipe (drivers, EFA, NCCL, Lustre client, Slurm).",
     )
     boot: bool = Field(
         default=False,
+        examples=[True],
         description="Fleets boot the built images, pinned as `aifactory:images.node-*` by "
         "`aifactory images pin`, instead of the public EKS or Deep Learning AMIs. Needs `build`.",
     )
