@@ -61,9 +61,7 @@ _DOCUMENT_SCHEMA: dict[str, Any] = {
                                             "type": "object",
                                             "additionalProperties": False,
                                             "required": ["commands"],
-                                            "properties": {
-                                                "commands": {"type": "array", "items": {"type": "string"}}
-                                            },
+                                            "properties": {"commands": {"type": "array", "items": {"type": "string"}}},
                                         },
                                     },
                                 },
@@ -194,7 +192,9 @@ def test_every_script_parses_and_passes_shellcheck(family: str, scheduler: str, 
         assert shellcheck(text) == [], name
 
 
-@pytest.mark.parametrize(("family", "scheduler"), list(itertools.product(("nvidia", "neuron"), ("kubernetes", "slurm"))))
+@pytest.mark.parametrize(
+    ("family", "scheduler"), list(itertools.product(("nvidia", "neuron"), ("kubernetes", "slurm")))
+)
 def test_an_in_region_build_names_no_url_outside_its_bucket(family: str, scheduler: str) -> None:
     found = urls(component_document(build_of(family, scheduler, True)))
     assert found, "the scan must see the downloads"

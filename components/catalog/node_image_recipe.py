@@ -172,7 +172,12 @@ def recipe_problems(recipe: NodeImageRecipe) -> list[str]:
         problems.append(f"DCGM needs driver R{compat.dcgm_minimum_driver_branch} or later")
     neuron = recipe.neuron
     release = compat.neuron_release.get(neuron.sdk.version)
-    pinned = {"driver": neuron.driver, "collectives": neuron.collectives, "runtime": neuron.runtime, "tools": neuron.tools}
+    pinned = {
+        "driver": neuron.driver,
+        "collectives": neuron.collectives,
+        "runtime": neuron.runtime,
+        "tools": neuron.tools,
+    }
     if release is None:
         problems.append(f"Neuron SDK {neuron.sdk.version} is not in compatibility.neuronRelease")
     else:

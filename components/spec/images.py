@@ -168,7 +168,9 @@ def built_families(spec: FactorySpec) -> tuple[AmiFamily, ...]:
     """The accelerator families the stack's pipelines build for: those of its EC2 fleets, in catalog order."""
     if not spec.node_images.build or spec.scheduler is None:
         return ()
-    used = {instance_types()[f.instance_type].ami_family for f in spec.ec2_fleets if f.instance_type in instance_types()}
+    used = {
+        instance_types()[f.instance_type].ami_family for f in spec.ec2_fleets if f.instance_type in instance_types()
+    }
     return tuple(family for family in ("nvidia", "neuron") if family in used)
 
 

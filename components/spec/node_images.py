@@ -70,6 +70,6 @@ def node_images_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:
             config_path("nodeImages", "artifactBucket"),
             f"is required: {why} builds from in-region sources only, and the recipe's installers, tarballs and "
             "package repositories would otherwise come from the internet",
-            "stage the artifacts in an S3 bucket of the stack's region (README, \"Built node images\") and set "
+            'stage the artifacts in an S3 bucket of the stack\'s region (README, "Built node images") and set '
             "`aifactory:nodeImages.artifactBucket` to its name",
         )

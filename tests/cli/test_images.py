@@ -332,7 +332,9 @@ def test_pin_records_the_stacks_built_image_from_its_pipeline_parameter(ssm: Non
     assert main(["plan", str(stack)]) == 0
 
 
-def test_pin_of_a_build_that_never_ran_writes_nothing(ssm: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_pin_of_a_build_that_never_ran_writes_nothing(
+    ssm: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     text = STACK_TEXT + "  aifactory:nodeImages: {build: true, boot: true}\n"
     stack = _stack(tmp_path, text)
     current = _current(yaml.safe_load(text)["config"])

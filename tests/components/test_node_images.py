@@ -108,9 +108,13 @@ def test_an_eks_build_with_egress_fetches_from_the_vendors(tmp_path: Path) -> No
     assert recipe.inputs["parentImage"] == PARENT
     (component,) = _of(result, "imagebuilder/component:Component")
     assert yaml.safe_load(component.inputs["data"])["phases"][0]["steps"][0]["action"] == "WebDownload"
-    assert not any(r.inputs.get("serviceName", "").endswith(".imagebuilder") for r in _of(result, "ec2/vpcEndpoint:VpcEndpoint"))
+    assert not any(
+        r.inputs.get("serviceName", "").endswith(".imagebuilder") for r in _of(result, "ec2/vpcEndpoint:VpcEndpoint")
+    )
     # Building changes no fleet: without `boot` the node groups keep the public pins.
-    images = {t.inputs["imageId"] for t in _of(result, "ec2/launchTemplate:LaunchTemplate") if not t.name.endswith("-system")}
+    images = {
+        t.inputs["imageId"] for t in _of(result, "ec2/launchTemplate:LaunchTemplate") if not t.name.endswith("-system")
+    }
     assert images == {result.plan.spec.images["eks-1.35-nvidia"]}
     # The example's own advisories stay; the pipelines add none and no preflight finding.
     assert [v for v in result.violations if "NodeImages" in v["urn"]] == [] and result.preflight == []

@@ -16,7 +16,9 @@ SLURM = {"kind": "slurm", "partitions": [{"name": "train", "fleets": ["train"], 
 EKS = {"kind": "kubernetes", "version": "1.35"}
 
 
-def _config(node_images: dict[str, Any], *, sovereign: bool = False, scheduler: dict[str, Any] | None = None) -> dict[str, Any]:
+def _config(
+    node_images: dict[str, Any], *, sovereign: bool = False, scheduler: dict[str, Any] | None = None
+) -> dict[str, Any]:
     config = base(sovereign)
     config["aifactory:nodeImages"] = node_images
     if scheduler is not None:
