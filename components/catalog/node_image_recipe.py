@@ -21,6 +21,8 @@ SEMANTIC_VERSION = re.compile(r"^\d+\.\d+\.\d+\Z")
 """Image Builder recipe and component versions are <major>.<minor>.<patch> (Image Builder user guide,
 "Semantic versioning")."""
 SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
+PINNED_VERSION = re.compile(r"^\d+(\.\d+)+(-\d+)?\Z")
+"""One release: dotted numbers and a package revision (`2.26.2-1`); never `latest`, a wildcard or a range."""
 
 
 class _Table(BaseModel):
@@ -129,9 +131,31 @@ def _major_minor(text: str) -> str:
 
 def recipe_problems(recipe: NodeImageRecipe) -> list[str]:
     """Every way the pinned versions contradict the compatibility statements; [] for a locked recipe."""
-    problems: list[str] = []
     compat = recipe.compatibility
     nv = recipe.nvidia
+    pinned_versions = {
+        "nvidia.driver": nv.driver.version,
+        "nvidia.cuda": nv.cuda.version,
+        "nvidia.nccl": nv.nccl.version,
+        "nvidia.awsOfiNccl": nv.aws_ofi_nccl.version,
+        "nvidia.dcgm": nv.dcgm.version,
+        "neuron.sdk": recipe.neuron.sdk.version,
+        "neuron.driver": recipe.neuron.driver,
+        "neuron.collectives": recipe.neuron.collectives,
+        "neuron.runtime": recipe.neuron.runtime,
+        "neuron.tools": recipe.neuron.tools,
+        "efaInstaller": recipe.efa_installer.version,
+        "lustreClient": recipe.lustre_client.version,
+        "slurm": recipe.slurm.version,
+    }
+    unpinned = [
+        f"{name} '{value}' is not one pinned release"
+        for name, value in pinned_versions.items()
+        if not PINNED_VERSION.match(value)
+    ]
+    if unpinned:
+        return unpinned  # the rules below compare releases
+    problems: list[str] = []
     if not SEMANTIC_VERSION.match(recipe.recipe_version):
         problems.append(f"recipeVersion '{recipe.recipe_version}' is not <major>.<minor>.<patch>")
     driver = version_key(nv.driver.version)

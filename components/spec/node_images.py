@@ -14,8 +14,11 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from ..catalog.node_image_recipe import node_image_recipe
+from ..catalog.regions import offered_in_region
 from .base import SpecModel
-from .errors import ConfigIssue, config_path
+from .errors import ConfigIssue, config_path, warning
+from .images import built_families
 from .storage import BUCKET_NAME
 
 if TYPE_CHECKING:
@@ -73,3 +76,17 @@ def node_images_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:
             'stage the artifacts in an S3 bucket of the stack\'s region (README, "Built node images") and set '
             "`aifactory:nodeImages.artifactBucket` to its name",
         )
+
+
+def build_instances_offered(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """A pipeline whose build instance type the region does not offer fails when it is started."""
+    types = node_image_recipe().build_instance_types
+    for family in built_families(spec):
+        if offered_in_region(types[family], spec.region) is False:
+            yield warning(
+                config_path("nodeImages", "build"),
+                f"the {family} image builds on {types[family]} (the recipe's build instance), which "
+                f"{spec.region} does not offer, so its pipeline would fail when started",
+                f"build the {family} image in a region that offers {types[family]} and set the fleets' "
+                "`amiId`, or leave `build` off",
+            )

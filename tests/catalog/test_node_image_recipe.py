@@ -66,3 +66,16 @@ def test_a_version_without_a_source_is_refused() -> None:
     data = _moved(("nvidia", "driver", "source"), "release notes")
     with pytest.raises(ValueError, match="source"):
         parse_recipe(data)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("nvidia", "driver", "version"), "latest"),
+        (("nvidia", "nccl", "version"), "2.26.*"),
+        (("slurm", "version"), ">=25.11"),
+    ],
+)
+def test_an_unpinned_version_is_refused(path: tuple[str, ...], value: str) -> None:
+    with pytest.raises(ValueError, match="is not one pinned release"):
+        parse_recipe(_moved(path, value))

@@ -85,3 +85,15 @@ def test_boot_needs_the_built_images_pinned_from_the_pipeline_parameter() -> Non
 def test_without_node_images_the_required_images_are_unchanged() -> None:
     spec = spec_from_config(_config({}, scheduler=SLURM))
     assert {n.key for n in required_images(spec)} == {"dlami-nvidia", "slurm-head"}
+
+
+def test_a_region_without_the_build_instance_type_is_warned(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aifactory.spec import node_images
+    from aifactory.spec.loading import validate_config
+
+    config = _config({"build": True}, scheduler=SLURM)
+    assert validate_config(config)[1] == ()
+    monkeypatch.setattr(node_images, "offered_in_region", lambda instance_type, region: False)
+    (issue,) = validate_config(config)[1]
+    assert issue.is_warning and issue.path == "aifactory:nodeImages.build"
+    assert "g6.8xlarge" in issue.problem
