@@ -19,6 +19,7 @@ from ..catalog.regions import offered_in_region
 from .base import SpecModel
 from .errors import ConfigIssue, config_path, warning
 from .images import built_families
+from .scheduler import SlurmScheduler, release_series
 from .storage import BUCKET_NAME
 
 if TYPE_CHECKING:
@@ -66,6 +67,20 @@ def node_images_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:
             config_path("nodeImages", "build"),
             "builds EKS or Slurm node images, but the stack has no scheduler",
             "set `aifactory:scheduler`, or remove `nodeImages`",
+        )
+    slurm = node_image_recipe().slurm.version
+    scheduler = spec.scheduler
+    if (
+        images.boot
+        and isinstance(scheduler, SlurmScheduler)
+        and release_series(scheduler.version) != release_series(slurm)
+    ):
+        # The nodes' join script refuses a slurmd of another series than the cluster's (slurmd-join.sh.j2).
+        yield ConfigIssue(
+            config_path("scheduler", "version"),
+            f"is {scheduler.version}, but the built node images run Slurm {slurm} (the recipe's), and slurmd "
+            "joins only a cluster of its own release series",
+            f'set `aifactory:scheduler.version: "{release_series(slurm)}"`',
         )
     if images.artifact_bucket is None and (spec.sovereign or spec.egress == "none"):
         why = "a sovereign stack" if spec.sovereign else "a stack without internet egress"

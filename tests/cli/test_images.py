@@ -315,7 +315,10 @@ def test_a_fleets_own_ami_has_8_or_17_hex_digits(value: str) -> None:
 def test_pin_records_the_stacks_built_image_from_its_pipeline_parameter(ssm: None, tmp_path: Path) -> None:
     """With `nodeImages.boot` the fleets' image is the stack's own build: `pin` reads the parameter the
     pipeline's distribution wrote (a private one, not under /aws/service) like any other."""
-    text = STACK_TEXT + "  aifactory:nodeImages: {build: true, boot: true}\n"
+    text = (
+        STACK_TEXT.replace("kind: slurm", 'kind: slurm\n    version: "25.11"')
+        + "  aifactory:nodeImages: {build: true, boot: true}\n"
+    )
     stack = _stack(tmp_path, text)
     config = yaml.safe_load(text)["config"]
     current = _current(config)
@@ -335,7 +338,10 @@ def test_pin_records_the_stacks_built_image_from_its_pipeline_parameter(ssm: Non
 def test_pin_of_a_build_that_never_ran_writes_nothing(
     ssm: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    text = STACK_TEXT + "  aifactory:nodeImages: {build: true, boot: true}\n"
+    text = (
+        STACK_TEXT.replace("kind: slurm", 'kind: slurm\n    version: "25.11"')
+        + "  aifactory:nodeImages: {build: true, boot: true}\n"
+    )
     stack = _stack(tmp_path, text)
     current = _current(yaml.safe_load(text)["config"])
     built = image_source("node-slurm-nvidia")

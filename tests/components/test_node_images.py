@@ -25,6 +25,8 @@ PARENT = "ami-0bbbbbbbbbbbbbbbb"
 def _stack(tmp_path: Path, example: str, node_images: dict[str, Any], pins: dict[str, str]) -> str:
     document = yaml.safe_load((REPO / "stacks" / f"Pulumi.{example}.yaml").read_text())
     document["config"]["aifactory:nodeImages"] = node_images
+    if node_images.get("boot") and document["config"]["aifactory:scheduler"]["kind"] == "slurm":
+        document["config"]["aifactory:scheduler"]["version"] = "25.11"  # the built images' series
     document["config"]["aifactory:images"].update(pins)
     path = tmp_path / f"Pulumi.{example}-built.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))

@@ -70,8 +70,14 @@ def test_an_eks_build_needs_the_standard_parent_pinned() -> None:
     spec_from_config(config)
 
 
+def test_booting_built_slurm_images_needs_the_recipes_slurm_series() -> None:
+    errors = _paths(_config({"build": True, "boot": True}, scheduler={**SLURM, "version": "23.11"}))
+    assert "run Slurm 25.11.8" in errors["aifactory:scheduler.version"]
+    assert 'version: "25.11"' in errors["aifactory:scheduler.version"]
+
+
 def test_boot_needs_the_built_images_pinned_from_the_pipeline_parameter() -> None:
-    config = _config({"build": True, "boot": True}, scheduler=SLURM)
+    config = _config({"build": True, "boot": True}, scheduler={**SLURM, "version": "25.11"})
     errors = _paths(config)
     problem = errors["aifactory:images.node-slurm-nvidia"]
     assert node_image_parameter("node-slurm-nvidia") in problem
