@@ -24,6 +24,8 @@ WORK_DIR = "/var/tmp/aifactory"
 ACTIONS = frozenset({"ExecuteBash", "WebDownload", "S3Download"})
 """The AWSTOE action modules the documents use."""
 PHASES = ("build", "validate")
+MAX_DOCUMENT_CHARS = 16000
+"""Image Builder API reference, CreateComponent: `data` is at most 16,000 characters."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,10 @@ def component_document(build: ImageBuild, recipe: NodeImageRecipe | None = None)
 
 def document_yaml(document: dict[str, Any]) -> str:
     """The document as Image Builder's `data` takes it (YAML; scripts as literal blocks)."""
-    return yaml.dump(document, Dumper=_LiteralDumper, sort_keys=False, width=120)
+    text = yaml.dump(document, Dumper=_LiteralDumper, sort_keys=False, width=120)
+    if len(text) > MAX_DOCUMENT_CHARS:
+        raise ValueError(f"component document {document['name']} is {len(text)} characters, over {MAX_DOCUMENT_CHARS}")
+    return text
 
 
 class _LiteralDumper(yaml.SafeDumper):

@@ -3,10 +3,11 @@ package's locked recipe (`catalog/data/node_image_recipe.yaml`) on the stack's p
 
 Per build: a Component (the AWSTOE document of `node_image_documents.py`), an ImageRecipe on the
 pinned parent AMI, and a DistributionConfiguration in the stack's region that writes the output AMI
-id to an SSM parameter; the pipeline runs only when started (no schedule). Shared: the build
-instance's role and instance profile, its security group and the InfrastructureConfiguration in the
-factory's private subnet. Fleets never read the parameter: `aifactory images pin` records its value
-under `aifactory:images.node-*`, and `nodeImages.boot` boots that pin.
+id to an SSM parameter, an InfrastructureConfiguration on the family's build instance type in the
+factory's private subnet; the pipeline runs only when started (no schedule). Shared: the build
+instance's role and instance profile and its security group. Fleets never read the parameter:
+`aifactory images pin` records its value under `aifactory:images.node-*`, and `nodeImages.boot` boots
+that pin.
 """
 
 from __future__ import annotations
@@ -185,28 +186,28 @@ class NodeImages(pulumi.ComponentResource):
                 opts=child,
             )
 
-        infrastructure = aws.imagebuilder.InfrastructureConfiguration(
-            f"{name}-infrastructure",
-            name=image_builder_name(name, "infrastructure"),
-            description="aifactory node image builds in the factory's private subnet",
-            instance_profile_name=profile.name,
-            # Every build's family has its own instance type; the pipelines share the network and role.
-            instance_types=sorted({b.build_instance_type for b in builds}),
-            subnet_id=args["subnet_id"],
-            security_group_ids=[group.id],
-            terminate_instance_on_failure=True,
-            instance_metadata_options={"http_tokens": "required", "http_put_response_hop_limit": 1},
-            resource_tags=tags,
-            tags=tags,
-            opts=child,
-        )
-
         self.pipeline_arns = {}
         self.parameters = {}
         for build in builds:
             if build.parent_image is None:
                 raise ValueError(f"{build.key}: the parent image {build.parent_key} is not pinned")
             label = image_builder_name(name, build.key)
+            # One per build: Image Builder launches the first listed instance type it has capacity for, and
+            # a family's validate phase needs that family's devices.
+            infrastructure = aws.imagebuilder.InfrastructureConfiguration(
+                f"{name}-{build.key}",
+                name=label,
+                description=f"aifactory {build.key} builds in the factory's private subnet",
+                instance_profile_name=profile.name,
+                instance_types=[build.build_instance_type],
+                subnet_id=args["subnet_id"],
+                security_group_ids=[group.id],
+                terminate_instance_on_failure=True,
+                instance_metadata_options={"http_tokens": "required", "http_put_response_hop_limit": 1},
+                resource_tags=tags,
+                tags=tags,
+                opts=child,
+            )
             component = aws.imagebuilder.Component(
                 f"{name}-{build.key}",
                 name=label,

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 import yaml
 from aifactory.catalog.node_image_recipe import node_image_recipe
-from aifactory.node_image_documents import ACTIONS, PHASES, component_document, document_yaml
+from aifactory.node_image_documents import ACTIONS, MAX_DOCUMENT_CHARS, PHASES, component_document, document_yaml
 from aifactory.planning.node_images import ImageBuild
 
 from tests.golden import check_text
@@ -215,3 +215,11 @@ def test_the_documents_carry_the_recipe_versions() -> None:
     text = document_yaml(component_document(build_of("nvidia", "slurm", True)))
     for pinned in (recipe.nvidia.driver.version, recipe.nvidia.nccl.version, recipe.slurm.sha256, recipe.slurm.version):
         assert pinned in text
+
+
+def test_a_document_over_image_builders_limit_is_refused() -> None:
+    document = component_document(build_of("nvidia", "slurm", False))
+    assert len(document_yaml(document)) <= MAX_DOCUMENT_CHARS
+    document["description"] = "x" * MAX_DOCUMENT_CHARS
+    with pytest.raises(ValueError, match="over 16000"):
+        document_yaml(document)

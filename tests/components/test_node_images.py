@@ -77,6 +77,7 @@ def test_distributed_in_the_region_to_the_pin_parameter(slurm: PlanResult) -> No
 
 def test_built_in_a_private_subnet_with_least_privilege(slurm: PlanResult) -> None:
     (infrastructure,) = _of(slurm, "imagebuilder/infrastructureConfiguration:InfrastructureConfiguration")
+    assert infrastructure.inputs["instanceTypes"] == [node_image_recipe().build_instance_types["nvidia"]]
     private = {r.id for r in _of(slurm, "ec2/subnet:Subnet") if not r.inputs.get("mapPublicIpOnLaunch")}
     assert infrastructure.inputs["subnetId"] in private
     assert infrastructure.inputs["instanceMetadataOptions"]["httpTokens"] == "required"
