@@ -11,6 +11,7 @@ from .encryption import customer_managed_key
 from .fleet import GpuFleet, drain_deadline
 from .hybrid import HybridNodes
 from .network import FactoryNetwork
+from .node_images import NodeImages
 from .planning.factory_plan import FactoryPlan, plan_factory, plan_from_config
 from .planning.placement import Domain
 from .schedulers.cluster_config import ClusterSettings, FilesystemArgs
@@ -192,6 +193,24 @@ class AiFactory(pulumi.ComponentResource):
                 ),
                 child,
                 sizing=plan.storage,
+            )
+
+        self.node_images: NodeImages | None = None
+        if plan.node_images:
+            self.node_images = NodeImages(
+                f"{name}-node-images",
+                {
+                    "region": spec.region,
+                    "partition": spec.partition,
+                    "vpc_id": self.network.vpc_id,
+                    "vpc_cidr": spec.network.cidr,
+                    "subnet_id": subnet_of[plan.network_zones[0]],
+                    "image_builder_endpoint": spec.egress == "none",
+                    "kms_key_arn": key_arn,
+                    "tags": tags,
+                },
+                child,
+                builds=plan.node_images,
             )
 
         self.kubernetes: KubernetesScheduler | None = None
@@ -529,6 +548,12 @@ class AiFactory(pulumi.ComponentResource):
             }
         if self.cluster_runner is not None:
             outputs["clusterRunner"] = {"project": self.cluster_runner.project_name}
+        if self.node_images is not None:
+            # What to start and where the AMI id lands (`aifactory images pin` reads the parameter).
+            outputs["nodeImages"] = {
+                key: {"pipelineArn": arn, "parameter": self.node_images.parameters[key]}
+                for key, arn in self.node_images.pipeline_arns.items()
+            }
         deadlines = {
             f.name: drain_deadline(f.capacity.end_time.isoformat()) for f in self.spec.fleets if f.capacity.end_time
         }

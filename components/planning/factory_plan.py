@@ -20,6 +20,7 @@ from ..spec.model import CapacityType, FactorySpec, Taint
 from ..spec.scheduler import KubernetesScheduler, SlurmScheduler
 from .feasibility import network_large_enough, quotas_or_issues, storage_within_service_maximum, subnets_or_issues
 from .network_plan import SubnetPlan
+from .node_images import ImageBuild, plan_node_images
 from .placement import Domain, PlacementError, PlacementPlan, plan_placement
 from .storage_plan import StoragePlanFigures, plan_figures, size_for_spec
 from .storage_sizing import FilesystemSizing, SizingError
@@ -97,6 +98,8 @@ class FactoryPlan:
     summary: Mapping[str, Any]
     warnings: tuple[ConfigIssue, ...] = ()
     """Valid but suspicious config values (`ConfigIssue.severity == "warning"`), shown with the plan."""
+    node_images: tuple[ImageBuild, ...] = ()
+    """The Image Builder pipelines of `aifactory:nodeImages.build`, one per accelerator family."""
 
     @property
     def scheduler(self) -> SchedulerKind:
@@ -158,6 +161,7 @@ def plan_factory(spec: FactorySpec, name: str, warnings: tuple[ConfigIssue, ...]
         slurm=_slurm(spec, placement, zones_of_fleets, name),
         summary=factory_summary(spec, placement, asdict(figures) if figures else None),
         warnings=warnings,
+        node_images=plan_node_images(spec),
     )
 
 

@@ -183,3 +183,31 @@ def check_allowed_registries(resource_type: str, props: Mapping[str, Any], confi
         if not registry_allowed(ref, allowed):
             out.append(f"image {ref} is not from an allowed registry {list(allowed)}")
     return out
+
+
+_IMAGE_BUILDER_COMPONENT = "aws:imagebuilder/component:Component"
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s'\"]*")
+# The sources a sovereign build may name: objects of an S3 bucket (which a stack without egress reaches
+# only through its S3 gateway endpoint, and a gateway endpoint serves only buckets of its own region:
+# Amazon VPC user guide, "Gateway endpoints for Amazon S3") and files already on the build instance.
+_IN_REGION_SCHEMES = ("s3://", "file://")
+
+
+@policy(
+    "in-region-image-builds",
+    fix="stage the artifact in `aifactory:nodeImages.artifactBucket` (an S3 bucket of the stack's region) and "
+    "fetch it from there",
+    enforcement="mandatory",
+    description="Image Builder components of a sovereign stack fetch only from S3 in the region and local files "
+    "(Amazon VPC user guide, 'Gateway endpoints for Amazon S3').",
+    sovereign_only=True,
+)
+def check_in_region_image_builds(resource_type: str, props: Mapping[str, Any], config: PolicyConfig) -> list[str]:
+    """Every URL in an Image Builder component's document is an `s3://` object or a local `file://`."""
+    if resource_type != _IMAGE_BUILDER_COMPONENT:
+        return []
+    data = props.get("data")
+    if not isinstance(data, str) or not known(data):
+        return []
+    outside = sorted({url for url in _URL.findall(data) if not url.startswith(_IN_REGION_SCHEMES)})
+    return [f"the component's document fetches {url}, outside the region's S3" for url in outside]

@@ -18,7 +18,12 @@ Keys (each value an `ami-…` id unless noted):
   autoscaling-group fleets (DLAMI developer guide, "Find a DLAMI ID"; Neuron DLAMI docs, "SSM
   parameters");
 - `slurm-head`: the Ubuntu 24.04 server AMI of the Slurm head node (Canonical, "Find Ubuntu images
-  on AWS").
+  on AWS"), also the parent image of built Slurm node images;
+- `eks-<version>-standard`: the EKS-optimized AL2023 (standard) AMI, the parent image of built EKS node
+  images (`aifactory:nodeImages.build`);
+- `node-eks-<version>-<family>`, `node-slurm-<family>`: an image built by the stack's own Image Builder
+  pipeline (`spec/node_images.py`), read from the SSM parameter the pipeline's distribution writes;
+  fleets boot it with `aifactory:nodeImages.boot`.
 
 A fleet's own `amiId` still overrides its key.
 """
@@ -30,7 +35,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from ..catalog.instance_types import instance_types
+from ..catalog.instance_types import AmiFamily, instance_types
+from ..catalog.node_image_recipe import node_image_recipe
 from .errors import ConfigIssue, config_path, did_you_mean
 from .scheduler import KubernetesScheduler, SlurmScheduler
 
@@ -61,11 +67,17 @@ _DLAMI = {
 # and slurmd come from the same Slurm series.
 _SLURM_HEAD = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
 
-_EKS_KEY = re.compile(r"^eks-(?P<version>\d+\.\d+)-(?P<role>nvidia|neuron|system-release)\Z")
+# Written by the distribution of the stack's own pipelines (`components/node_images.py`), one per recipe
+# version, so a new recipe is a new parameter and an image of the old one is never pinned for it.
+_NODE_IMAGE = "/aifactory/node-images/{recipe}/{key}"
+
+_EKS_KEY = re.compile(r"^eks-(?P<version>\d+\.\d+)-(?P<role>nvidia|neuron|standard|system-release)\Z")
 _DLAMI_KEY = re.compile(r"^dlami-(?P<family>nvidia|neuron)\Z")
+_NODE_KEY = re.compile(r"^node-(?:eks-\d+\.\d+|slurm)-(?:nvidia|neuron)\Z")
 SLURM_HEAD_KEY = "slurm-head"
-KEY_FORMS = ("eks-<version>-nvidia", "eks-<version>-neuron", "eks-<version>-system-release", "dlami-nvidia",
-             "dlami-neuron", SLURM_HEAD_KEY)  # fmt: skip
+KEY_FORMS = ("eks-<version>-nvidia", "eks-<version>-neuron", "eks-<version>-standard",
+             "eks-<version>-system-release", "dlami-nvidia", "dlami-neuron", SLURM_HEAD_KEY,
+             "node-eks-<version>-<family>", "node-slurm-<family>")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,8 @@ def image_source(key: str) -> ImageSource | None:
     """The SSM parameter behind a key of `aifactory:images`; None for a key of no known form."""
     if key == SLURM_HEAD_KEY:
         return ImageSource(key, _SLURM_HEAD, "ami")
+    if _NODE_KEY.match(key):
+        return ImageSource(key, node_image_parameter(key), "ami")
     dlami = _DLAMI_KEY.match(key)
     if dlami:
         return ImageSource(key, _DLAMI[dlami["family"]], "ami")
@@ -131,6 +145,35 @@ def dlami_key(family: str) -> str:
     return f"dlami-{family}"
 
 
+def node_image_parameter(key: str) -> str:
+    """The SSM parameter a stack's pipeline writes the AMI id of a built image to."""
+    return _NODE_IMAGE.format(recipe=node_image_recipe().recipe_version, key=key)
+
+
+def built_image_key(spec: FactorySpec, family: AmiFamily) -> str:
+    """The images key of the node image the stack's pipeline builds for `family`."""
+    if isinstance(spec.scheduler, KubernetesScheduler):
+        return f"node-eks-{spec.scheduler.version}-{family}"
+    return f"node-slurm-{family}"
+
+
+def build_parent_key(spec: FactorySpec) -> str:
+    """The images key of the parent image the stack's pipelines build on: AL2023 (EKS) or Ubuntu 24.04."""
+    if isinstance(spec.scheduler, KubernetesScheduler):
+        return f"eks-{spec.scheduler.version}-standard"
+    return SLURM_HEAD_KEY
+
+
+def built_families(spec: FactorySpec) -> tuple[AmiFamily, ...]:
+    """The accelerator families the stack's pipelines build for: those of its EC2 fleets, in catalog order."""
+    if not spec.node_images.build or spec.scheduler is None:
+        return ()
+    used = {
+        instance_types()[f.instance_type].ami_family for f in spec.ec2_fleets if f.instance_type in instance_types()
+    }
+    return tuple(family for family in ("nvidia", "neuron") if family in used)
+
+
 def fleet_image_key(spec: FactorySpec, fleet: Fleet) -> str | None:
     """The images key a fleet boots from; None when it sets its own `amiId` or its type is unknown."""
     # Hybrid fleets boot the customer's own OS on their own servers: no image.
@@ -138,6 +181,8 @@ def fleet_image_key(spec: FactorySpec, fleet: Fleet) -> str | None:
     if fleet.ami_id or entry is None:
         return None
     family = entry.ami_family
+    if spec.node_images.boot and spec.scheduler is not None:
+        return built_image_key(spec, family)
     if isinstance(spec.scheduler, KubernetesScheduler):
         return eks_node_key(spec.scheduler.version, family)
     return dlami_key(family)
@@ -154,6 +199,8 @@ def required_images(spec: FactorySpec) -> tuple[ImageNeed, ...]:
         users.setdefault(eks_system_release_key(spec.scheduler.version), []).append("the EKS system node group")
     if isinstance(spec.scheduler, SlurmScheduler):
         users.setdefault(SLURM_HEAD_KEY, []).append("the Slurm head node")
+    for family in built_families(spec):
+        users.setdefault(build_parent_key(spec), []).append(f"the {family} node image pipeline")
     needs = []
     for key, used_by in users.items():
         source = image_source(key)

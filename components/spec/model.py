@@ -14,6 +14,7 @@ from .aws_values import vpc_cidr_problem
 from .base import NotNull, SpecModel, unit
 from .hybrid import HybridSpec
 from .images import AMI_ID
+from .node_images import NodeImagesSpec
 from .numbers import MAX_NODES_PER_FLEET, MAX_RACK_POWER_KW, Count, Integer, PositiveFloat
 from .scheduler import SchedulerSpec
 from .site import SiteSpec
@@ -381,6 +382,10 @@ class FactorySpec(SpecModel):
         default=None,
         description="The data hall's side of EKS Hybrid Nodes / on-premises Slurm nodes: remote networks, "
         "credentials and the site link (`spec/hybrid.py`).",
+    )
+    node_images: NodeImagesSpec = Field(
+        default=NodeImagesSpec(),
+        description="Node images built by EC2 Image Builder from the package's locked recipe (`spec/node_images.py`).",
     )
     images: dict[str, str] = Field(
         default_factory=dict,

@@ -34,12 +34,12 @@ DEFAULT_BACKUP_RETENTION_DAYS = 7
 
 # S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter
 # or digit (S3 User Guide, "General purpose bucket naming rules").
-_BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
-_S3_URI = re.compile(rf"^s3://(?P<bucket>{_BUCKET})(?:/(?P<prefix>.*))?$")
+BUCKET_NAME = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+_S3_URI = re.compile(rf"^s3://(?P<bucket>{BUCKET_NAME})(?:/(?P<prefix>.*))?$")
 # A bucket ARN names its partition: arn:<partition>:s3:::<bucket>[/<key prefix>] (IAM User Guide,
 # "Amazon S3 resource ARNs"). An s3:// URI carries no partition: bucket names are unique only
 # within a partition, so a URI is read in the stack's own partition.
-_S3_ARN = re.compile(rf"^arn:(?P<partition>[a-z0-9-]+):s3:::(?P<bucket>{_BUCKET})(?:/(?P<prefix>.*))?$")
+_S3_ARN = re.compile(rf"^arn:(?P<partition>[a-z0-9-]+):s3:::(?P<bucket>{BUCKET_NAME})(?:/(?P<prefix>.*))?$")
 
 
 @dataclass(frozen=True)

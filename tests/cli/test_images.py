@@ -310,3 +310,43 @@ def test_a_fleets_own_ami_has_8_or_17_hex_digits(value: str) -> None:
     with pytest.raises(ConfigError) as error:
         spec_from_config(config)
     assert [i.path for i in error.value.issues] == ["aifactory:fleets[0].amiId"]
+
+
+def test_pin_records_the_stacks_built_image_from_its_pipeline_parameter(ssm: None, tmp_path: Path) -> None:
+    """With `nodeImages.boot` the fleets' image is the stack's own build: `pin` reads the parameter the
+    pipeline's distribution wrote (a private one, not under /aws/service) like any other."""
+    text = (
+        STACK_TEXT.replace("kind: slurm", 'kind: slurm\n    version: "25.11"')
+        + "  aifactory:nodeImages: {build: true, boot: true}\n"
+    )
+    stack = _stack(tmp_path, text)
+    config = yaml.safe_load(text)["config"]
+    current = _current(config)
+    built = image_source("node-slurm-nvidia")
+    assert built is not None and built.parameter in current and NVIDIA_DLAMI.parameter not in current
+    boto3.client("ssm", region_name="us-east-1").put_parameter(
+        Name=built.parameter, Value=current.pop(built.parameter), Type="String", DataType="aws:ec2:image"
+    )
+    publish("us-east-1", current)
+
+    assert main(["images", "pin", str(stack)]) == 0
+    pinned = yaml.safe_load(stack.read_text())["config"]["aifactory:images"]
+    assert pinned == {"node-slurm-nvidia": fake_ami("node-slurm-nvidia"), "slurm-head": fake_ami("slurm-head")}
+    assert main(["plan", str(stack)]) == 0
+
+
+def test_pin_of_a_build_that_never_ran_writes_nothing(
+    ssm: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (
+        STACK_TEXT.replace("kind: slurm", 'kind: slurm\n    version: "25.11"')
+        + "  aifactory:nodeImages: {build: true, boot: true}\n"
+    )
+    stack = _stack(tmp_path, text)
+    current = _current(yaml.safe_load(text)["config"])
+    built = image_source("node-slurm-nvidia")
+    assert built is not None
+    publish("us-east-1", {k: v for k, v in current.items() if k != built.parameter})
+    assert main(["images", "pin", str(stack)]) != 0
+    assert stack.read_text() == text
+    assert built.parameter in capsys.readouterr().err

@@ -412,6 +412,17 @@ for _policy, _edit in {
     breaks(_policy)(_edit)
 
 
+@breaks("in-region-image-builds")
+def _image_build_from_the_internet(plan: dict[str, Any]) -> None:
+    """An Image Builder component (sovereign-eu builds none) whose document downloads from the internet."""
+    tags = _find(plan, "aws:ec2/vpc:Vpc")["inputs"]["tags"]
+    data = "phases: [{name: build, steps: [{name: Fetch, action: WebDownload, inputs: [{source: 'https://example.org/x'}]}]}]"
+    rtype = "aws:imagebuilder/component:Component"
+    plan["resources"].append(
+        {"urn": f"urn:pulumi:s::p::{rtype}::c", "type": rtype, "name": "c", "inputs": {"data": data, "tags": tags}}
+    )
+
+
 @breaks("vpc-flow-logging")
 def _no_flow_log(plan: dict[str, Any]) -> None:
     plan["resources"] = [r for r in plan["resources"] if r["type"] != "aws:ec2/flowLog:FlowLog"]

@@ -130,6 +130,14 @@ CASES: list[tuple[str, PolicyConfig, str, dict[str, Any], dict[str, Any], str]] 
     ),
     ("customer-managed-keys", SOVEREIGN, FSX, {"kmsKeyId": KEY}, {}, "kmsKeyId is not set"),
     (
+        "in-region-image-builds",
+        SOVEREIGN,
+        "aws:imagebuilder/component:Component",
+        {"data": "inputs: [{source: 's3://artifacts/x.tar.gz', destination: /var/tmp/x.tar.gz}]"},
+        {"data": "inputs: [{source: 'https://example.org/x.tar.gz', destination: /var/tmp/x.tar.gz}]"},
+        "fetches https://example.org/x.tar.gz",
+    ),
+    (
         "customer-managed-keys",
         SOVEREIGN,
         "aws:cloudwatch/logGroup:LogGroup",

@@ -229,6 +229,13 @@ EXPECTED: dict[str, tuple[str, str, bool, str]] = {
         True,
         "Charts and container images come only from the allowed registries.",
     ),
+    "in-region-image-builds": (
+        "sovereignty",
+        "mandatory",
+        True,
+        "Image Builder components of a sovereign stack fetch only from S3 in the region and local files "
+        "(Amazon VPC user guide, 'Gateway endpoints for Amazon S3').",
+    ),
     "fsx-lustre-durability": (
         "storage",
         "mandatory",
