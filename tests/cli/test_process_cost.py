@@ -38,12 +38,18 @@ def _loaded_after(code: str) -> set[str]:
 )
 def test_commands_that_register_nothing_import_no_provider(code: str) -> None:
     loaded = _loaded_after(code)
-    assert not {m for m in loaded if m.split(".")[0] in ("pulumi_aws", "pulumi_kubernetes", "parliament")}
+    # Not even the SDK: the program and pulumi load when a command plans.
+    assert not {m for m in loaded if m.split(".")[0] in ("pulumi", "pulumi_aws", "pulumi_kubernetes", "parliament")}
 
 
 def test_a_public_component_still_imports_on_first_use() -> None:
     loaded = _loaded_after("from aifactory import GpuFleet\nassert GpuFleet.__name__ == 'GpuFleet'")
     assert "pulumi_aws" in loaded  # the probe above can see a provider import
+
+
+def test_planning_loads_the_sdk_inside_the_command() -> None:
+    code = "from aifactory.cli.main import main\nimport sys\nassert 'pulumi' not in sys.modules\nmain(['plan', 'dev'])"
+    assert "pulumi_aws" in _loaded_after(f"import os\nos.environ['{PLAN_TIME_ENV}'] = '{TEST_PLAN_TIME}'\n{code}")
 
 
 def test_rare_collections_raises_the_young_threshold_and_restores_the_collector() -> None:
