@@ -71,7 +71,17 @@ def images() -> dict[str, str]:
 def stack_config(
     scheduler: str, gpus: int, network: dict[str, Any] | None = None, fleet_nodes: int = FLEET_NODES
 ) -> dict[str, Any]:
-    """p5.48xlarge fleets on capacity reservations, at most `fleet_nodes` nodes a fleet."""
+    """p5.48xlarge fleets on capacity reservations, at most `fleet_nodes` nodes a fleet, placed in
+    the network's zones in turn."""
+    if scheduler == "kubernetes":
+        # EKS pulls charts and images from the internet unless a sovereign mirror is set, so the
+        # commercial factory has a NAT, and two zones (a /16 in four zones with public subnets
+        # leaves each private subnet a /19: too small for 125 p5 nodes at today's address plan).
+        net: dict[str, Any] = {"cidr": "10.0.0.0/16", "availabilityZones": ZONES[:2], "egress": "nat"}
+        net.update(network or {})
+    else:
+        net = {"cidr": "10.0.0.0/16", "availabilityZones": ZONES, "egress": "none"}
+    zones = net["availabilityZones"]
     fleets: list[dict[str, Any]] = []
     nodes = max(1, gpus // GPUS_PER_NODE)
     while nodes > 0:
@@ -82,7 +92,7 @@ def stack_config(
                 "name": f"f{index}",
                 "instanceType": "p5.48xlarge",
                 "count": count,
-                "availabilityZone": ZONES[index % len(ZONES)],
+                "availabilityZone": zones[index % len(zones)],
                 "capacity": {"type": "capacity-reservation", "reservationId": f"cr-{index:017x}"},
             }
         )
@@ -100,9 +110,6 @@ def stack_config(
             "kind": "slurm",
             "partitions": [{"name": "train", "fleets": [f["name"] for f in fleets], "default": True}],
         }
-    net = {"cidr": "10.0.0.0/16", "availabilityZones": ZONES, "egress": "none"}
-    if scheduler == "kubernetes" and network:
-        net.update(network)
     return {
         "aws:region": REGION,
         "aifactory:profile": "commercial",
