@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Literal
 
-import yaml
+from .yamldata import load_yaml
 
 AmiFamily = Literal["nvidia", "neuron"]
 CoolingClass = Literal["air", "rear-door", "liquid"]
@@ -115,7 +115,7 @@ def _parse(name: str, raw: dict) -> InstanceType:
 def instance_types() -> dict[str, InstanceType]:
     """Every catalog entry by EC2 instance type name."""
     text = resources.files("aifactory.catalog").joinpath("data/instance_types.yaml").read_text()
-    return {name: _parse(name, raw) for name, raw in yaml.safe_load(text).items()}
+    return {name: _parse(name, raw) for name, raw in load_yaml(text).items()}
 
 
 def get_instance_type(name: str) -> InstanceType:

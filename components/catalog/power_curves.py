@@ -7,7 +7,7 @@ import functools
 from dataclasses import dataclass
 from importlib import resources
 
-import yaml
+from .yamldata import load_yaml
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def power_curves() -> dict[str, PowerCurve]:
     """Every curve by name; points sorted by power fraction."""
     text = resources.files("aifactory.catalog").joinpath("data/power_curves.yaml").read_text()
     curves: dict[str, PowerCurve] = {}
-    for name, raw in yaml.safe_load(text).items():
+    for name, raw in load_yaml(text).items():
         points = tuple(sorted((float(p), float(t)) for p, t in raw["points"]))
         curves[name] = PowerCurve(
             name=name,

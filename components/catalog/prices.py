@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import yaml
+from .yamldata import load_yaml
 
 HOURS_PER_MONTH = 365 * 24 / 12
 """730: the month the AWS Pricing Calculator turns hourly prices into monthly ones with (8,760 h / 12)."""
@@ -136,7 +136,7 @@ def _tables() -> dict[str, RegionPrices]:
     for entry in resources.files("aifactory.catalog").joinpath(PRICES_DIR).iterdir():
         if not entry.name.endswith(".yaml"):
             continue
-        table = parse_region_prices(yaml.safe_load(entry.read_text()), entry.name)
+        table = parse_region_prices(load_yaml(entry.read_text()), entry.name)
         if f"{table.region}.yaml" != entry.name:
             raise ValueError(f"{entry.name}: holds region {table.region!r}")
         tables[table.region] = table

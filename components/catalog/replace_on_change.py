@@ -6,7 +6,7 @@ import functools
 from dataclasses import dataclass
 from importlib import resources
 
-import yaml
+from .yamldata import load_yaml
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ def replace_rules() -> dict[str, ReplaceRule]:
     """Every listed resource type's rule, by type token."""
     text = resources.files("aifactory.catalog").joinpath("data/replace_on_change.yaml").read_text()
     rules: dict[str, ReplaceRule] = {}
-    for typ, raw in yaml.safe_load(text).items():
+    for typ, raw in load_yaml(text).items():
         rules[typ] = ReplaceRule(
             type=typ,
             replace_on_change=tuple(raw["replace_on_change"]),

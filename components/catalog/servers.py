@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Literal
 
-import yaml
-
 from .instance_types import Accelerator, CoolingClass, NodePower
+from .yamldata import load_yaml
 
 CpuArch = Literal["x86_64", "arm64"]
 
@@ -69,7 +68,7 @@ def _parse(name: str, raw: dict) -> Server:
 def servers() -> dict[str, Server]:
     """Every server model by catalog name (`dgx-b200`, ...)."""
     text = resources.files("aifactory.catalog").joinpath("data/servers.yaml").read_text()
-    return {name: _parse(name, raw) for name, raw in yaml.safe_load(text).items()}
+    return {name: _parse(name, raw) for name, raw in load_yaml(text).items()}
 
 
 def get_server(name: str) -> Server:

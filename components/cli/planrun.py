@@ -12,10 +12,10 @@ from ..planning.placement import PlacementPlan
 from ..spec import ConfigError, FactorySpec
 from ..spec.loading import stack_name
 from ..spec.stackfile import read_stack_file
-from .engine import PlannedResource, run_program
 
 if TYPE_CHECKING:
     from ..policies.pack_config import PackConfig
+    from .engine import PlannedResource
 
 
 class StackNotFound(Exception):
@@ -138,8 +138,10 @@ def plan_stack(stack: str, stacks_dir: str | None = None, pack: PackConfig | Non
         # Pulumi docs, "Stack settings file reference": `environment` imports ESC environments, which only
         # Pulumi Cloud resolves; the plan says so instead of silently planning without their values.
         plan = dataclasses.replace(plan, warnings=(unresolved, *plan.warnings))
+    # The program, the SDK and the providers load here, for a command that plans (and under its
+    # collector settings), not for `aifactory --version`, `schema` or `completion`.
     from ..program import CLUSTER_PROJECT, deploy, deploy_cluster, needs_cluster_stack
-    from .engine import ORGANIZATION, PROJECT
+    from .engine import ORGANIZATION, PROJECT, run_program
 
     region, partition = plan.spec.region, plan.spec.partition
     run = run_program(config, plan.name, region, partition, lambda: deploy(plan))

@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -31,7 +31,9 @@ from ..planning.thermal import install_plan_csv, write_heatmap
 from ..planning.topology import kueue_topologies, node_labels, slurm_topology_conf
 from ..power_cap_boot import power_cap_files, slurm_node_files
 from ..spec import ConfigError
-from .planrun import PlanResult, plan_stack
+
+if TYPE_CHECKING:
+    from .planrun import PlanResult
 
 _KUBERNETES_PREFIX = "kubernetes:"
 MANIFEST = ".aifactory-render.json"
@@ -64,6 +66,8 @@ def render_stack(stack: str, stacks_dir: str | None, out: Path, force: bool = Fa
     Raises `ConfigError` (invalid stack) and `RenderRefused` before anything is written, and
     `RenderFailed` when a renderer raises; in all three cases `out` is as it was.
     """
+    from .planrun import plan_stack  # the program and its SDK load only for a command that plans
+
     result = plan_stack(stack, stacks_dir)
     previous = _previous_render(out, force)
     # Beside the real folder (`render dev .`, a symlinked folder): one file system, so every move is a rename.
