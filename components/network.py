@@ -89,6 +89,8 @@ class FactoryNetworkArgs(TypedDict):
     """Customer-managed key for the flow-log group; None uses CloudWatch's default encryption."""
     flow_log_retention_days: NotRequired[int]
     """Retention of the VPC flow-log group (default 365)."""
+    pod_subnets: NotRequired[dict[str, str]]
+    """VPC CNI custom networking: each AZ's pod subnet CIDR, added to the VPC as a secondary CIDR block."""
     tags: NotRequired[dict[str, str]]
     """Tags for every taggable resource."""
 
@@ -103,6 +105,7 @@ PLAN_TIME_ARGS = (
     "auto_scaling",
     "ec2_api",
     "flow_log_retention_days",
+    "pod_subnets",
     "tags",
 )
 
@@ -185,6 +188,29 @@ class FactoryNetwork(pulumi.ComponentResource):
 
         if egress == "nat":
             self._public_egress(name, vpc, layout, private_tables, tags, child)
+
+        self.pod_subnet_ids_by_zone: dict[str, pulumi.Output[str]] = {}
+        """Custom networking: each zone's pod subnet (the VPC CNI's ENIConfig of the zone names it)."""
+        tables_of = {p.availability_zone: t for p, t in zip(layout, private_tables, strict=True)}
+        for zone, pod_cidr in args.get("pod_subnets", {}).items():
+            # A secondary CIDR block adds a `local` route to every route table of the VPC (VPC User Guide,
+            # "Add or remove a CIDR block from your VPC"); the pod subnet shares its zone's route table.
+            block = aws.ec2.VpcIpv4CidrBlockAssociation(
+                f"{name}-pods-{zone}", vpc_id=vpc.id, cidr_block=pod_cidr, opts=child
+            )
+            pod_subnet = aws.ec2.Subnet(
+                f"{name}-pods-{zone}",
+                vpc_id=block.vpc_id,
+                cidr_block=pod_cidr,
+                availability_zone=zone,
+                map_public_ip_on_launch=False,
+                tags={**tags, "Name": f"{name}-pods-{zone}"},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[block]),
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-pods-{zone}", subnet_id=pod_subnet.id, route_table_id=tables_of[zone].id, opts=child
+            )
+            self.pod_subnet_ids_by_zone[zone] = pod_subnet.id
 
         # Take over the VPC's default security group and leave it without rules: by default it
         # allows all traffic from itself and all traffic out, to anything launched without a group

@@ -144,6 +144,17 @@ class HybridFleetArgs(TypedDict):
     """`key=value:Effect` taints the servers register with."""
 
 
+class CustomNetworkingArgs(TypedDict):
+    """VPC CNI custom networking: pods on a secondary interface in their zone's pod subnet."""
+
+    pod_subnet_ids: Required[dict[str, pulumi.Input[str]]]
+    """The pod subnet of each AZ, by zone name (each zone's ENIConfig is named after it)."""
+    security_group_ids: Required[list[pulumi.Input[str]]]
+    """Security groups of the pod interfaces."""
+    max_pods: Required[int]
+    """The largest maxPods of the GPU nodes: the addresses each node holds in the pod subnet."""
+
+
 class KubernetesSchedulerArgs(TypedDict):
     """Inputs of `KubernetesScheduler`: the EKS cluster, its add-ons, releases and Kueue objects."""
 
@@ -193,6 +204,8 @@ class KubernetesSchedulerArgs(TypedDict):
     """On-premises networks of EKS Hybrid Nodes (`aifactory:hybrid.remoteNodeCidrs`); none: no hybrid nodes."""
     remote_pod_cidrs: NotRequired[list[str]]
     """On-premises networks of the hybrid nodes' pods."""
+    custom_networking: NotRequired[CustomNetworkingArgs | None]
+    """Pods in per-AZ pod subnets (VPC CNI custom networking); None: pods in the nodes' subnets."""
     configure_cluster: NotRequired[bool]
     """Create the Kubernetes provider, Helm releases and Kueue objects here (default true). False for a
     private endpoint: the cluster-configuration stack creates them from inside the VPC."""
@@ -293,7 +306,7 @@ class KubernetesScheduler(pulumi.ComponentResource):
         self._tags = dict(args.get("tags", {}))
         cluster = self._control_plane(args)
         self._access(cluster, args.get("admin_role_arns", []))
-        pod_identity_agent, addons = self._addons(cluster)
+        pod_identity_agent, addons = self._addons(cluster, args.get("custom_networking"), args["region"])
         system_group = self._system_node_group(cluster, args)
         groups: list[aws.eks.NodeGroup] = [system_group]
         # Stand-alone use: groups whose launch templates exist already are created here. `AiFactory`
@@ -440,9 +453,12 @@ class KubernetesScheduler(pulumi.ComponentResource):
                 opts=child,
             )
 
-    def _addons(self, cluster: aws.eks.Cluster) -> tuple[aws.eks.Addon, list[pulumi.Resource]]:
+    def _addons(
+        self, cluster: aws.eks.Cluster, custom_networking: CustomNetworkingArgs | None, region: str
+    ) -> tuple[aws.eks.Addon, list[pulumi.Resource]]:
         """The managed add-ons; the Pod Identity agent first, since the others' identities need it."""
         name, tags = self._name, self._tags
+        cni_configuration = vpc_cni_configuration(custom_networking, region) if custom_networking else None
         child = pulumi.ResourceOptions(parent=self)
         cni_role = self._pod_role(
             f"{name}-vpc-cni",
@@ -472,6 +488,7 @@ class KubernetesScheduler(pulumi.ComponentResource):
                     addon_name=addon,
                     resolve_conflicts_on_create="OVERWRITE",
                     pod_identity_associations=associations if addon == "vpc-cni" else None,
+                    configuration_values=cni_configuration if addon == "vpc-cni" else None,
                     tags=tags,
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[pod_identity_agent]),
                 )
@@ -617,6 +634,54 @@ class KubernetesScheduler(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
         )
+
+
+CUSTOM_NETWORK_ZONE_LABEL = "topology.kubernetes.io/zone"
+"""The node label whose value names the node's ENIConfig: its zone (EKS User Guide, "Custom networking")."""
+
+
+def vpc_cni_environment(max_pods: int) -> dict[str, str]:
+    """The aws-node environment of custom networking (amazon-vpc-cni-k8s README):
+    `AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG` puts pod interfaces in the ENIConfig's subnet,
+    `ENI_CONFIG_LABEL_DEF` picks the ENIConfig named by the node's zone label, and
+    `MINIMUM_IP_TARGET`/`WARM_IP_TARGET` hold the node's maxPods plus one address instead of a whole
+    warm interface (WARM_ENI_TARGET=1, the default; docs/eni-and-ip-target.md), which is what
+    `address_plan.POD_INTERFACE_ADDRESSES` budgets."""
+    return {
+        "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true",
+        "ENI_CONFIG_LABEL_DEF": CUSTOM_NETWORK_ZONE_LABEL,
+        "MINIMUM_IP_TARGET": str(max_pods),
+        "WARM_IP_TARGET": "1",
+    }
+
+
+def vpc_cni_configuration(custom_networking: CustomNetworkingArgs, region: str) -> pulumi.Output[str]:
+    """The vpc-cni add-on's configuration values: the custom-networking environment and one ENIConfig per
+    zone, named after the zone, created by the add-on itself (its configuration schema's `eniConfig`:
+    `create`, `region`, `subnets.<zone>.id/securityGroups`, as `aws eks describe-addon-configuration`
+    shows it), so a private cluster needs nothing applied from inside the VPC for it."""
+    zones = sorted(custom_networking["pod_subnet_ids"])
+
+    def document(values: list[Any]) -> str:
+        subnet_ids, groups = values[: len(zones)], values[len(zones) :]
+        return json.dumps(
+            {
+                "env": vpc_cni_environment(custom_networking["max_pods"]),
+                "eniConfig": {
+                    "create": True,
+                    "region": region,
+                    "subnets": {
+                        zone: {"id": subnet_id, "securityGroups": list(groups)}
+                        for zone, subnet_id in zip(zones, subnet_ids, strict=True)
+                    },
+                },
+            },
+            sort_keys=True,
+        )
+
+    return pulumi.Output.all(
+        *[custom_networking["pod_subnet_ids"][z] for z in zones], *custom_networking["security_group_ids"]
+    ).apply(document)
 
 
 def remote_network_config(args: KubernetesSchedulerArgs) -> aws.eks.ClusterRemoteNetworkConfigArgs | None:
