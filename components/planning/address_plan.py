@@ -13,7 +13,6 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ..catalog.hardware import ec2_instance_type, fleet_hardware
 from ..schedulers.helm_values import node_daemonsets
@@ -60,27 +59,6 @@ class AddressBudget:
     zones: tuple[ZoneAddressBudget, ...]
     cidr_blocks: int
     """IPv4 CIDR blocks the VPC has: the primary and one per pod subnet."""
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "addressing": self.addressing,
-            "max_pods": dict(self.max_pods),
-            "cidr_blocks": self.cidr_blocks,
-            "zones": [
-                {
-                    "zone": z.availability_zone,
-                    "nodes": z.nodes,
-                    "node_subnet": z.node_subnet,
-                    "node_addresses": z.node_addresses,
-                    "node_capacity": z.node_capacity,
-                    "pod_subnet": z.pod_subnet,
-                    "pod_addresses": z.pod_addresses,
-                    "pod_capacity": z.pod_capacity,
-                    "network_interfaces": z.network_interfaces,
-                }
-                for z in self.zones
-            ],
-        }
 
 
 def usable(cidr: str) -> int:
