@@ -13,12 +13,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from ..catalog.hardware import fleet_hardware
+from ..catalog.regions import availability_zones
 from ..schedulers.slurm_config import render_slurm_configs, slurm_dns_zone, slurm_inputs_from_plan
 from ..spec.errors import ConfigError, ConfigIssue, config_path
 from ..spec.loading import validate_config
 from ..spec.model import CapacityType, FactorySpec, Taint
 from ..spec.scheduler import KubernetesScheduler, SlurmScheduler
-from ..catalog.regions import availability_zones
 from .address_plan import AddressBudget, plan_addresses, pod_cidrs
 from .feasibility import (
     KUBERNETES_SYSTEM_NODES,

@@ -69,7 +69,9 @@ def _slots_needed(zones: Sequence[str], region: str) -> int:
         return len(zones)
 
 
-def network_large_enough(spec: FactorySpec, budget: AddressBudget | None, subnets: Sequence[SubnetPlan], fleet_zones: Mapping[str, str]) -> Iterator[ConfigIssue]:
+def network_large_enough(
+    spec: FactorySpec, budget: AddressBudget | None, subnets: Sequence[SubnetPlan], fleet_zones: Mapping[str, str]
+) -> Iterator[ConfigIssue]:
     """Each AZ's node subnet holds its nodes' addresses (with `vpc` pod addressing, their pods' too), and
     its pod subnet its pods' addresses."""
     if budget is None:
@@ -95,7 +97,9 @@ def network_large_enough(spec: FactorySpec, budget: AddressBudget | None, subnet
                     "set `scheduler.podNetwork.addressing: custom-networking` (pods in a 100.64.0.0/10 pod subnet "
                     "per zone, maxPods sized to what a GPU node runs), or use a larger VPC CIDR"
                 )
-                what = f"{z.nodes:,} nodes x {HOST_IPS_PER_NODE + POD_IPS_PER_NODE} addresses (host + kubelet's 110 pods)"
+                what = (
+                    f"{z.nodes:,} nodes x {HOST_IPS_PER_NODE + POD_IPS_PER_NODE} addresses (host + kubelet's 110 pods)"
+                )
             else:
                 fix = "use a larger VPC CIDR, or spread the fleets over more zones"
                 what = f"{z.nodes:,} nodes' host addresses"
