@@ -358,7 +358,12 @@ def _address_budget_section(plan: FactoryPlan) -> list[RenderableType]:
     budget = plan.address_budget
     if budget is None:
         return []
-    rows = [("pod addressing", budget.addressing), ("VPC IPv4 CIDR blocks", COUNT.text(budget.cidr_blocks))]
+    rows = [
+        ("pod addressing", budget.addressing),
+        ("VPC IPv4 CIDR blocks", COUNT.text(budget.cidr_blocks)),
+        ("network interfaces", COUNT.text(budget.network_interfaces)),
+        ("Network Address Usage", COUNT.text(budget.network_address_usage)),
+    ]
     rows += [(f"maxPods {fleet}", COUNT.text(pods)) for fleet, pods in budget.max_pods.items()]
     table = _table(
         ("zone", "left"),

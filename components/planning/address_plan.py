@@ -21,6 +21,9 @@ from ..spec.scheduler import KubernetesScheduler, PodAddressing
 from .efa_layout import efa_interfaces
 from .network_plan import AWS_RESERVED_PER_SUBNET, HOST_IPS_PER_NODE, POD_IPS_PER_NODE, SubnetPlan, zone_slot
 
+# VPC User Guide, "Amazon VPC quotas": Network Address Usage 64,000 units per VPC by default, at most 256,000.
+NETWORK_ADDRESS_USAGE_DEFAULT, NETWORK_ADDRESS_USAGE_MAX = 64_000, 256_000
+
 POD_CIDR_FIRST_OCTET, POD_CIDR_SECOND_OCTET, POD_CIDR_PREFIX = 100, 64, 16
 """The default pod subnet of the zone in slot n: 100.(64 + n).0.0/16 (inside 100.64.0.0/10)."""
 
@@ -59,6 +62,17 @@ class AddressBudget:
     zones: tuple[ZoneAddressBudget, ...]
     cidr_blocks: int
     """IPv4 CIDR blocks the VPC has: the primary and one per pod subnet."""
+
+    @property
+    def network_interfaces(self) -> int:
+        return sum(z.network_interfaces for z in self.zones)
+
+    @property
+    def network_address_usage(self) -> int:
+        """The nodes' Network Address Usage units: one per address and one per additional interface
+        (VPC User Guide, "Network Address Usage for your VPC", how NAU is calculated); endpoints and NAT
+        gateways (6 units per AZ each) are left out."""
+        return sum(z.node_addresses + z.pod_addresses + z.network_interfaces - z.nodes for z in self.zones)
 
 
 def usable(cidr: str) -> int:

@@ -22,6 +22,8 @@ from ..spec.scheduler import KubernetesScheduler, SlurmScheduler
 from .address_plan import AddressBudget, plan_addresses, pod_cidrs
 from .feasibility import (
     KUBERNETES_SYSTEM_NODES,
+    address_usage_warnings,
+    network_interface_issues,
     network_large_enough,
     node_group_quota_issues,
     quotas_or_issues,
@@ -141,6 +143,8 @@ def plan_factory(spec: FactorySpec, name: str, warnings: tuple[ConfigIssue, ...]
         else None
     )
     issues += network_large_enough(spec, budget, subnets, zones_of_fleets)
+    issues += network_interface_issues(spec, budget)
+    warnings = (*warnings, *address_usage_warnings(budget))
 
     sizing = None
     storage_issues = list(storage_within_service_maximum(spec))

@@ -12,10 +12,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from ..catalog.hardware import fleet_hardware
 from ..catalog.regions import availability_zones
 from ..schedulers.kubernetes_manifests import FleetCapacity, QuotaError, allocate_quotas
-from ..spec.errors import ConfigIssue, config_path
+from ..spec.errors import ConfigIssue, config_path, warning
 from ..spec.model import FactorySpec
 from ..spec.scheduler import KubernetesScheduler
-from .address_plan import AddressBudget
+from .address_plan import NETWORK_ADDRESS_USAGE_DEFAULT, NETWORK_ADDRESS_USAGE_MAX, AddressBudget
 from .network_plan import (
     HOST_IPS_PER_NODE,
     POD_IPS_PER_NODE,
@@ -129,6 +129,44 @@ def network_large_enough(
                 "raise L-83CA0A9D in Service Quotas (up to 50) and set `scheduler.serviceQuotas.ipv4CidrBlocksPerVpc`, "
                 "or use fewer zones",
             )
+
+
+def network_interface_issues(spec: FactorySpec, budget: AddressBudget | None) -> Iterator[ConfigIssue]:
+    """The nodes' interfaces (primary, EFA-only, pod) fit the Region's network interface quota."""
+    k8s = spec.scheduler
+    if budget is None or not isinstance(k8s, KubernetesScheduler):
+        return
+    quota = k8s.service_quotas.network_interfaces_per_region
+    if budget.network_interfaces > quota:
+        yield ConfigIssue(
+            config_path("scheduler", "serviceQuotas", "networkInterfacesPerRegion"),
+            f"the nodes attach {budget.network_interfaces:,} network interfaces (each EFA-only interface is one), "
+            f"above the quota of {quota:,} (VPC quota L-DF5E4CA3, network interfaces per Region)",
+            "raise L-DF5E4CA3 in Service Quotas and set `scheduler.serviceQuotas.networkInterfacesPerRegion`",
+        )
+
+
+def address_usage_warnings(budget: AddressBudget | None) -> Iterator[ConfigIssue]:
+    """A VPC above its Network Address Usage quota refuses launches; the default is adjustable, the
+    maximum is not."""
+    if budget is None or budget.network_address_usage <= NETWORK_ADDRESS_USAGE_DEFAULT:
+        return
+    units = budget.network_address_usage
+    above_max = units > NETWORK_ADDRESS_USAGE_MAX
+    yield warning(
+        config_path("fleets"),
+        f"the nodes' addresses and additional interfaces are {units:,} Network Address Usage units, above the "
+        + (
+            f"{NETWORK_ADDRESS_USAGE_MAX:,} a VPC may reach"
+            if above_max
+            else f"default quota of {NETWORK_ADDRESS_USAGE_DEFAULT:,} per VPC"
+        )
+        + ' (VPC User Guide, "Network Address Usage for your VPC", which counts each additional interface)',
+        "ask AWS whether the fleets' EFA-only interfaces count against your VPC's Network Address Usage, and "
+        "split the fleets over several factories (VPCs) if they do"
+        if above_max
+        else "raise the VPC's Network Address Usage quota (up to 256,000) in Service Quotas before deploying",
+    )
 
 
 def node_group_quota_issues(spec: FactorySpec, groups: int) -> Iterator[ConfigIssue]:

@@ -195,6 +195,9 @@ class PodNetwork(SpecModel):
 # node groups per cluster 30 (Service Quotas code L-6D54EA21), nodes per managed node group 450
 # (L-BD136A63), both adjustable. Amazon VPC quotas (VPC User Guide, "Amazon VPC quotas"): IPv4 CIDR
 # blocks per VPC 5 (L-83CA0A9D), adjustable up to 50.
+# Network interfaces per Region 5,000 (L-DF5E4CA3), adjustable; every EFA-only interface of a GPU node
+# is a network interface (EC2 User Guide, "Elastic Fabric Adapter": an EFA-only interface is an ENI type).
+DEFAULT_NETWORK_INTERFACES_PER_REGION = 5000
 DEFAULT_NODE_GROUPS_PER_CLUSTER = 30
 DEFAULT_NODES_PER_NODE_GROUP = 450
 DEFAULT_IPV4_CIDR_BLOCKS_PER_VPC = 5
@@ -216,6 +219,13 @@ class ServiceQuotas(SpecModel):
         description="EKS quota L-BD136A63, nodes per managed node group; a larger placement domain is split "
         "into several node groups.",
         examples=[1000],
+    )
+    network_interfaces_per_region: Count = Field(
+        default=DEFAULT_NETWORK_INTERFACES_PER_REGION,
+        json_schema_extra=unit("network interfaces"),
+        description="VPC quota L-DF5E4CA3, network interfaces per Region: every node's primary, EFA-only and "
+        "pod interfaces count.",
+        examples=[500000],
     )
     ipv4_cidr_blocks_per_vpc: Count = Field(
         default=DEFAULT_IPV4_CIDR_BLOCKS_PER_VPC,

@@ -11,6 +11,7 @@ from aifactory.planning.factory_plan import node_group_name, plan_from_config, s
 from aifactory.schedulers.helm_values import node_daemonsets
 from aifactory.schedulers.kubernetes import vpc_cni_environment
 from aifactory.spec import ConfigError, spec_from_config
+from aifactory.spec.errors import ConfigIssue
 from aifactory.spec.scheduler import DEFAULT_TRAINING_PODS_PER_NODE
 
 from tests.stackfiles import PINNED_IMAGES
@@ -45,26 +46,27 @@ def config(nodes_per_zone: int = 3125, zones: list[str] | None = None, **schedul
 
 
 CUSTOM = {"podNetwork": {"addressing": "custom-networking"}}
+RAISED = {"networkInterfacesPerRegion": 500_000}
 
 
-def refused(cfg: dict[str, Any]) -> ConfigError:
+def refused(cfg: dict[str, Any]) -> list[ConfigIssue]:
+    """The errors (not the warnings) that stop a structurally valid config from planning."""
     spec_from_config(cfg)
     with pytest.raises(ConfigError) as info:
         plan_from_config(cfg, "t")
-    return info.value
+    return [i for i in info.value.issues if not i.is_warning]
 
 
 def test_vpc_addressing_refuses_12500_nodes_and_names_custom_networking() -> None:
-    error = refused(config())
-    paths = {i.path for i in error.issues}
-    assert paths == {"aifactory:network.cidr"}
-    text = str(error)
+    errors = refused(config(serviceQuotas=RAISED))
+    assert {i.path for i in errors} == {"aifactory:network.cidr"}
+    text = " ".join(f"{i.problem} {i.fix}" for i in errors)
     assert "3,125 nodes x 111 addresses" in text
     assert "custom-networking" in text
 
 
 def test_custom_networking_holds_12500_p5_nodes() -> None:
-    plan = plan_from_config(config(**CUSTOM), "t")
+    plan = plan_from_config(config(**CUSTOM, serviceQuotas=RAISED), "t")
     budget = plan.address_budget
     assert budget is not None and budget.addressing == "custom-networking"
     expected_max_pods = len(node_daemonsets("nvidia")) + DEFAULT_TRAINING_PODS_PER_NODE
@@ -80,7 +82,7 @@ def test_custom_networking_holds_12500_p5_nodes() -> None:
 
 
 def test_a_domain_above_the_node_group_quota_is_split_with_stable_names() -> None:
-    plan = plan_from_config(config(**CUSTOM), "t")
+    plan = plan_from_config(config(**CUSTOM, serviceQuotas=RAISED), "t")
     groups = [g for g in plan.node_groups if g.fleet == "res-a"]
     assert len(groups) == 7
     assert sum(g.nodes for g in groups) == 3125
@@ -105,9 +107,8 @@ def test_split_nodes_is_balanced_and_minimal() -> None:
 
 
 def test_more_node_groups_than_the_cluster_quota_is_refused_and_raising_it_plans() -> None:
-    quotas = {"nodesPerManagedNodeGroup": 100}
-    error = refused(config(**CUSTOM, serviceQuotas=quotas))
-    (issue,) = error.issues
+    quotas = {**RAISED, "nodesPerManagedNodeGroup": 100}
+    (issue,) = refused(config(**CUSTOM, serviceQuotas=quotas))
     assert issue.path == "aifactory:scheduler.serviceQuotas.managedNodeGroupsPerCluster"
     assert "129 managed node groups" in issue.problem and "L-6D54EA21" in issue.problem
     plan = plan_from_config(config(**CUSTOM, serviceQuotas={**quotas, "managedNodeGroupsPerCluster": 129}), "t")
@@ -116,19 +117,18 @@ def test_more_node_groups_than_the_cluster_quota_is_refused_and_raising_it_plans
 
 def test_a_pod_subnet_too_small_is_refused_at_its_path() -> None:
     cidrs = {z: f"100.{64 + i}.0.0/17" for i, z in enumerate(ZONES)}
-    error = refused(config(podNetwork={"addressing": "custom-networking", "cidrs": cidrs}))
-    assert {i.path for i in error.issues} == {"aifactory:scheduler.podNetwork.cidrs"}
-    assert "100.64.0.0/17" in str(error)
+    errors = refused(config(podNetwork={"addressing": "custom-networking", "cidrs": cidrs}, serviceQuotas=RAISED))
+    assert {i.path for i in errors} == {"aifactory:scheduler.podNetwork.cidrs"}
+    assert "100.64.0.0/17" in errors[0].problem
 
 
 def test_pod_subnets_above_the_vpc_cidr_block_quota_are_refused() -> None:
     zones = [*ZONES, "us-east-1f"]
-    error = refused(config(nodes_per_zone=100, zones=zones, **CUSTOM))
-    (issue,) = error.issues
+    (issue,) = refused(config(nodes_per_zone=20, zones=zones, **CUSTOM))
     assert issue.path == "aifactory:scheduler.podNetwork.cidrs"
     assert "6 IPv4 CIDR blocks" in issue.problem and "L-83CA0A9D" in issue.problem
     plan = plan_from_config(
-        config(nodes_per_zone=100, zones=zones, **CUSTOM, serviceQuotas={"ipv4CidrBlocksPerVpc": 6}), "t"
+        config(nodes_per_zone=20, zones=zones, **CUSTOM, serviceQuotas={"ipv4CidrBlocksPerVpc": 6}), "t"
     )
     assert plan.address_budget is not None and plan.address_budget.cidr_blocks == 6
 
@@ -147,3 +147,19 @@ def test_vpc_cni_environment_turns_custom_networking_on_by_zone() -> None:
     assert env["ENI_CONFIG_LABEL_DEF"] == "topology.kubernetes.io/zone"
     assert env["MINIMUM_IP_TARGET"] == "16" and env["WARM_IP_TARGET"] == "1"
     assert json.loads(json.dumps(env)) == env
+
+
+def test_the_regions_network_interface_quota_counts_every_efa_only_interface() -> None:
+    (issue,) = refused(config(**CUSTOM))
+    assert issue.path == "aifactory:scheduler.serviceQuotas.networkInterfacesPerRegion"
+    # 12,500 p5 nodes x (primary + 32 EFA-only + pod interface) and the 3 system nodes' two each.
+    assert f"{12_500 * 34 + 3 * 2:,} network interfaces" in issue.problem and "L-DF5E4CA3" in issue.problem
+
+
+def test_network_address_usage_above_the_vpc_maximum_is_a_warning_with_the_plan() -> None:
+    plan = plan_from_config(config(**CUSTOM, serviceQuotas=RAISED), "t")
+    (warned,) = [w for w in plan.warnings if w.path == "aifactory:fleets"]
+    assert warned.is_warning and "256,000" in warned.problem
+    assert plan.address_budget is not None and plan.address_budget.network_address_usage > 256_000
+    small = plan_from_config(config(nodes_per_zone=64, zones=ZONES[:2]), "t")
+    assert not [w for w in small.warnings if w.path == "aifactory:fleets"]
