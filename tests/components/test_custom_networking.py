@@ -69,3 +69,26 @@ def test_node_groups_stay_within_the_quotas(resources: list[dict[str, Any]]) -> 
     ]
     assert sum(g["inputs"]["scalingConfig"]["desiredSize"] for g in gpu) == 12_500
     assert max(g["inputs"]["scalingConfig"]["maxSize"] for g in gpu) <= 450
+
+
+def test_launch_templates_and_security_group_rules_stay_far_below_their_quotas(
+    resources: list[dict[str, Any]],
+) -> None:
+    # EC2 User Guide, "Restrictions" of launch templates: 5,000 launch templates per Region. VPC User
+    # Guide, "Amazon VPC quotas": 60 inbound and 60 outbound rules per security group (L-0EA8095F), 5
+    # security groups per network interface (L-2AFB9258). One template per placement domain, whatever
+    # the fleet's size, and rules per group, not per node, keep a 12,500-node factory at a handful.
+    assert len(_of(resources, "aws:ec2/launchTemplate:LaunchTemplate")) == 5
+    groups = {r["name"] for r in _of(resources, "aws:ec2/securityGroup:SecurityGroup")}
+    for kind in (
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+    ):
+        assert len(_of(resources, kind)) <= 60 * len(groups)
+    interfaces = [
+        i
+        for t in _of(resources, "aws:ec2/launchTemplate:LaunchTemplate")
+        for i in t["inputs"].get("networkInterfaces", [])
+    ]
+    assert len(interfaces) == 4 * 33
+    assert all(1 <= len(i["securityGroups"]) <= 5 for i in interfaces)

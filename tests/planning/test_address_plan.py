@@ -77,6 +77,8 @@ def test_custom_networking_holds_12500_p5_nodes() -> None:
         assert zone.fits
         assert zone.pod_subnet == plan.pod_subnets[zone.availability_zone]
     assert sum(z.nodes for z in budget.zones) == 12_500 + 3  # the system nodes in the first zone
+    # EFA-only interfaces take no address: a node holds one host address in the node subnet.
+    assert budget.zones[1].node_addresses == 3125
     # The GPU nodes' pod addresses: maxPods plus the pod interface's primary and one warm address.
     assert budget.zones[1].pod_addresses == 3125 * (expected_max_pods + 2)
 
