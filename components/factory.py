@@ -172,6 +172,7 @@ class AiFactory(pulumi.ComponentResource):
                 "ec2_api": plan.scheduler == "slurm" and plan.placement.site == "aws",
                 "kms_key_arn": key_arn,
                 "pod_subnets": dict(plan.pod_subnets),
+                "ipv6": plan.address_budget is not None and plan.address_budget.addressing == "ipv6",
                 "tags": tags,
             },
             child,
@@ -430,6 +431,9 @@ class AiFactory(pulumi.ComponentResource):
         args["subnet_ids"] = self.network.private_subnet_ids
         args["kms_key_arn"] = key_arn
         budget = self.plan.address_budget
+        if budget is not None and budget.addressing == "ipv6":
+            args["ipv6"] = True
+            args["max_pods"] = max(budget.max_pods.values(), default=None)
         if budget is not None and budget.addressing == "custom-networking":
             args["custom_networking"] = {
                 "pod_subnet_ids": dict(self.network.pod_subnet_ids_by_zone),

@@ -364,6 +364,8 @@ def _address_budget_section(plan: FactoryPlan) -> list[RenderableType]:
         ("network interfaces", COUNT.text(budget.network_interfaces)),
         ("Network Address Usage", COUNT.text(budget.network_address_usage)),
     ]
+    if budget.addressing == "ipv6":
+        rows.append(("pod addresses", "IPv6: one /80 prefix a node, counted in the pod columns"))
     rows += [(f"maxPods {fleet}", COUNT.text(pods)) for fleet, pods in budget.max_pods.items()]
     table = _table(
         ("zone", "left"),

@@ -5,7 +5,10 @@ With `vpc` pod addressing every pod takes an address of its node's subnet (kubel
 is 110), which is what stops a /16 VPC near 590 nodes. With `custom-networking` the VPC CNI puts pods
 on a secondary interface in the pod subnet of the node's AZ, named by an ENIConfig per zone (Amazon EKS
 User Guide, "Custom networking"; amazon-vpc-cni-k8s README, `AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG`,
-`ENI_CONFIG_LABEL_DEF`), and each GPU node's maxPods is its DaemonSets plus its training pods.
+`ENI_CONFIG_LABEL_DEF`), and each GPU node's maxPods is its DaemonSets plus its training pods. With `ipv6`
+(an IPv6 cluster; EKS User Guide, "IPv6 addresses to clusters, pods, and services") nodes keep one IPv4
+host address and the VPC CNI delegates an IPv6 /80 prefix of the node's /64 subnet to each node for its
+pods, so a /64 holds 65,536 nodes' pods.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ NETWORK_ADDRESS_USAGE_DEFAULT, NETWORK_ADDRESS_USAGE_MAX = 64_000, 256_000
 
 POD_CIDR_FIRST_OCTET, POD_CIDR_SECOND_OCTET, POD_CIDR_PREFIX = 100, 64, 16
 """The default pod subnet of the zone in slot n: 100.(64 + n).0.0/16 (inside 100.64.0.0/10)."""
+
+IPV6_SUBNET_PREFIX, IPV6_POD_PREFIX = 64, 80
+"""An IPv6 subnet is a /64 of the VPC's /56 (VPC User Guide, "IPv6 VPC CIDR blocks"); the VPC CNI assigns
+each node a /80 prefix for its pods (amazon-vpc-cni-k8s docs/prefix-and-ip-target.md, IPv6)."""
 
 POD_INTERFACE_ADDRESSES = 2
 """Beyond maxPods, each GPU node holds in the pod subnet its pod interface's primary address and one warm
@@ -72,7 +79,9 @@ class AddressBudget:
         """The nodes' Network Address Usage units: one per address and one per additional interface
         (VPC User Guide, "Network Address Usage for your VPC", how NAU is calculated); endpoints and NAT
         gateways (6 units per AZ each) are left out."""
-        return sum(z.node_addresses + z.pod_addresses + z.network_interfaces - z.nodes for z in self.zones)
+        # With IPv6 each node also holds an IPv6 address (EKS assigns nodes both families).
+        ipv6_hosts = sum(z.nodes for z in self.zones) if self.addressing == "ipv6" else 0
+        return ipv6_hosts + sum(z.node_addresses + z.pod_addresses + z.network_interfaces - z.nodes for z in self.zones)
 
 
 def usable(cidr: str) -> int:
@@ -96,7 +105,7 @@ def pod_cidrs(spec: FactorySpec, zones: Sequence[str], region_zones: Sequence[st
 def max_pods(spec: FactorySpec) -> dict[str, int]:
     """maxPods per EC2 fleet with custom networking: the node's DaemonSets plus its training pods."""
     k8s = spec.scheduler
-    if not isinstance(k8s, KubernetesScheduler) or k8s.pod_network.addressing != "custom-networking":
+    if not isinstance(k8s, KubernetesScheduler) or k8s.pod_network.addressing == "vpc":
         return {}
     training = k8s.pod_network.training_pods_per_node
     return {f.name: len(node_daemonsets(fleet_hardware(f).accelerator.vendor)) + training for f in spec.ec2_fleets}
@@ -125,6 +134,10 @@ def plan_addresses(
         if addressing == "vpc":
             node_addresses = (nodes + system) * (HOST_IPS_PER_NODE + POD_IPS_PER_NODE)
             pod_addresses, pod_capacity = 0, 0
+        elif addressing == "ipv6":
+            # Pods take IPv6 prefixes of the node's own /64; the budget counts /80 prefixes.
+            node_addresses = (nodes + system) * HOST_IPS_PER_NODE
+            pod_addresses, pod_capacity = nodes + system, 2 ** (IPV6_POD_PREFIX - IPV6_SUBNET_PREFIX)
         else:
             node_addresses = (nodes + system) * HOST_IPS_PER_NODE
             # System nodes keep kubelet's default maxPods (EKS computes it for their instance type).
@@ -140,7 +153,7 @@ def plan_addresses(
                 node_subnet=subnet.private_cidr,
                 node_addresses=node_addresses,
                 node_capacity=subnet.private_capacity,
-                pod_subnet=pod_subnets.get(zone),
+                pod_subnet=pod_subnets.get(zone) or (f"IPv6 /{IPV6_SUBNET_PREFIX}" if addressing == "ipv6" else None),
                 pod_addresses=pod_addresses,
                 pod_capacity=pod_capacity,
                 network_interfaces=interfaces + system * HOST_IPS_PER_NODE,

@@ -26,6 +26,7 @@ from .feasibility import (
     network_interface_issues,
     network_large_enough,
     node_group_quota_issues,
+    pod_network_issues,
     quotas_or_issues,
     storage_within_service_maximum,
     subnets_or_issues,
@@ -144,6 +145,7 @@ def plan_factory(spec: FactorySpec, name: str, warnings: tuple[ConfigIssue, ...]
     )
     issues += network_large_enough(spec, budget, subnets, zones_of_fleets)
     issues += network_interface_issues(spec, budget)
+    issues += pod_network_issues(spec)
     warnings = (*warnings, *address_usage_warnings(budget))
 
     sizing = None

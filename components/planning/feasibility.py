@@ -131,6 +131,29 @@ def network_large_enough(
             )
 
 
+def pod_network_issues(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """What each pod addressing allows: pod subnets only with custom networking; no FSx for Lustre in an
+    IPv6 cluster, whose CSI driver EKS does not support there (EKS User Guide, "IPv6 addresses to
+    clusters, pods, and services", "FSx for Lustre is not supported")."""
+    k8s = spec.scheduler
+    if not isinstance(k8s, KubernetesScheduler):
+        return
+    network = k8s.pod_network
+    if network.cidrs is not None and network.addressing != "custom-networking":
+        yield ConfigIssue(
+            config_path("scheduler", "podNetwork", "cidrs"),
+            f"pod subnets are for custom networking, not `{network.addressing}` addressing",
+            "remove `cidrs`, or set `addressing: custom-networking`",
+        )
+    if network.addressing == "ipv6" and spec.storage is not None:
+        yield ConfigIssue(
+            config_path("scheduler", "podNetwork", "addressing"),
+            "an IPv6 cluster cannot mount the FSx for Lustre file system: EKS does not support the FSx for Lustre "
+            "CSI driver in IPv6 clusters",
+            "use `addressing: custom-networking` (IPv4 pods in 100.64.0.0/10 pod subnets), or leave out `storage`",
+        )
+
+
 def network_interface_issues(spec: FactorySpec, budget: AddressBudget | None) -> Iterator[ConfigIssue]:
     """The nodes' interfaces (primary, EFA-only, pod) fit the Region's network interface quota."""
     k8s = spec.scheduler

@@ -204,6 +204,10 @@ class KubernetesSchedulerArgs(TypedDict):
     """On-premises networks of EKS Hybrid Nodes (`aifactory:hybrid.remoteNodeCidrs`); none: no hybrid nodes."""
     remote_pod_cidrs: NotRequired[list[str]]
     """On-premises networks of the hybrid nodes' pods."""
+    ipv6: NotRequired[bool]
+    """An IPv6 cluster (default false): pods and services get IPv6 addresses; the VPC CNI runs in IPv6 mode."""
+    max_pods: NotRequired[int | None]
+    """IPv6: the largest maxPods of the GPU nodes (the CNI's MINIMUM_IP_TARGET); None: the CNI's defaults."""
     custom_networking: NotRequired[CustomNetworkingArgs | None]
     """Pods in per-AZ pod subnets (VPC CNI custom networking); None: pods in the nodes' subnets."""
     configure_cluster: NotRequired[bool]
@@ -306,7 +310,7 @@ class KubernetesScheduler(pulumi.ComponentResource):
         self._tags = dict(args.get("tags", {}))
         cluster = self._control_plane(args)
         self._access(cluster, args.get("admin_role_arns", []))
-        pod_identity_agent, addons = self._addons(cluster, args.get("custom_networking"), args["region"])
+        pod_identity_agent, addons = self._addons(cluster, args)
         system_group = self._system_node_group(cluster, args)
         groups: list[aws.eks.NodeGroup] = [system_group]
         # Stand-alone use: groups whose launch templates exist already are created here. `AiFactory`
@@ -328,7 +332,11 @@ class KubernetesScheduler(pulumi.ComponentResource):
         self.cluster_arn = cluster.arn
         self.cluster_endpoint = cluster.endpoint
         self.cluster_certificate_authority = cluster.certificate_authority.data
-        self.service_cidr = pulumi.Output.from_input(SERVICE_CIDR)
+        self.service_cidr = (
+            cluster.kubernetes_network_config.apply(lambda c: (c.service_ipv6_cidr or "") if c else "")
+            if args.get("ipv6")
+            else pulumi.Output.from_input(SERVICE_CIDR)
+        )
         self.cluster_security_group_id = cluster.vpc_config.cluster_security_group_id
         self.kubeconfig = pulumi.Output.secret(config)
         self.node_group_names = pulumi.Output.all(*[g.node_group_name for g in groups])
@@ -410,9 +418,10 @@ class KubernetesScheduler(pulumi.ComponentResource):
             # Fixed so node bootstrap (NodeConfig spec.cluster.cidr) knows it without a lookup;
             # 172.20.0.0/16 is what EKS picks itself for VPCs in 10.0.0.0/8 (EKS API
             # KubernetesNetworkConfigRequest.serviceIpv4Cidr).
-            kubernetes_network_config=aws.eks.ClusterKubernetesNetworkConfigArgs(
-                service_ipv4_cidr=SERVICE_CIDR, ip_family="ipv4"
-            ),
+            # An IPv6 cluster's service range is EKS's choice (fd00::/8), read back for the nodes.
+            kubernetes_network_config=aws.eks.ClusterKubernetesNetworkConfigArgs(ip_family="ipv6")
+            if args.get("ipv6")
+            else aws.eks.ClusterKubernetesNetworkConfigArgs(service_ipv4_cidr=SERVICE_CIDR, ip_family="ipv4"),
             # EKS API reference, RemoteNetworkConfigRequest: the hybrid nodes' (and their pods') networks,
             # which EKS routes to through the VPC; they can be added, changed or removed after creation.
             remote_network_config=remote_network_config(args),
@@ -454,11 +463,17 @@ class KubernetesScheduler(pulumi.ComponentResource):
             )
 
     def _addons(
-        self, cluster: aws.eks.Cluster, custom_networking: CustomNetworkingArgs | None, region: str
+        self, cluster: aws.eks.Cluster, args: KubernetesSchedulerArgs
     ) -> tuple[aws.eks.Addon, list[pulumi.Resource]]:
         """The managed add-ons; the Pod Identity agent first, since the others' identities need it."""
         name, tags = self._name, self._tags
-        cni_configuration = vpc_cni_configuration(custom_networking, region) if custom_networking else None
+        custom_networking = args.get("custom_networking")
+        ipv6 = bool(args.get("ipv6", False))
+        cni_configuration: pulumi.Input[str] | None = None
+        if custom_networking:
+            cni_configuration = vpc_cni_configuration(custom_networking, args["region"])
+        elif ipv6:
+            cni_configuration = json.dumps({"env": vpc_cni_ipv6_environment(args.get("max_pods"))}, sort_keys=True)
         child = pulumi.ResourceOptions(parent=self)
         cni_role = self._pod_role(
             f"{name}-vpc-cni",
@@ -466,7 +481,10 @@ class KubernetesScheduler(pulumi.ComponentResource):
             tags,
             child,
             ("kube-system", "aws-node"),
-            managed=["AmazonEKS_CNI_Policy"],
+            # AmazonEKS_CNI_Policy grants the IPv4 actions only; an IPv6 cluster's CNI needs the IPv6
+            # policy the EKS User Guide gives ("Create the IAM policy for IPv6 clusters", cni-iam-role).
+            managed=[] if ipv6 else ["AmazonEKS_CNI_Policy"],
+            inline=cni_ipv6_policy(self._partition) if ipv6 else None,
         )
         pod_identity_agent = aws.eks.Addon(
             f"{name}-eks-pod-identity-agent",
@@ -652,6 +670,42 @@ def vpc_cni_environment(max_pods: int) -> dict[str, str]:
         "ENI_CONFIG_LABEL_DEF": CUSTOM_NETWORK_ZONE_LABEL,
         "MINIMUM_IP_TARGET": str(max_pods),
         "WARM_IP_TARGET": "1",
+    }
+
+
+def vpc_cni_ipv6_environment(max_pods: int | None) -> dict[str, str]:
+    """The aws-node environment of an IPv6 cluster: IPv6 mode needs prefix delegation (EKS User Guide,
+    "IPv6 addresses to clusters, pods, and services": configure the add-on "with IP prefix delegation and
+    IPv6"; amazon-vpc-cni-k8s README `ENABLE_IPv6`, `ENABLE_IPv4`, `ENABLE_PREFIX_DELEGATION`)."""
+    env = {"ENABLE_IPv4": "false", "ENABLE_IPv6": "true", "ENABLE_PREFIX_DELEGATION": "true"}
+    if max_pods is not None:
+        env["MINIMUM_IP_TARGET"] = str(max_pods)
+    return env
+
+
+def cni_ipv6_policy(partition: str) -> dict[str, Any]:
+    """The IAM policy the VPC CNI of an IPv6 cluster needs (EKS User Guide, "Create IAM policy for clusters
+    that use the IPv6 family")."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:AssignIpv6Addresses",
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeTags",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeInstanceTypes",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["ec2:CreateTags"],
+                "Resource": [f"arn:{partition}:ec2:*:*:network-interface/*"],
+            },
+        ],
     }
 
 

@@ -134,9 +134,10 @@ class ClusterRunner(SpecModel):
     )
 
 
-PodAddressing = Literal["vpc", "custom-networking"]
-"""Where pods take their IPv4 addresses: the nodes' subnets (`vpc`) or per-AZ pod subnets in secondary
-VPC CIDR blocks (`custom-networking`, VPC CNI custom networking)."""
+PodAddressing = Literal["vpc", "custom-networking", "ipv6"]
+"""Where pods take their addresses: the nodes' subnets (`vpc`), per-AZ pod subnets in secondary VPC CIDR
+blocks (`custom-networking`, VPC CNI custom networking), or IPv6 prefixes of the nodes' /64 subnets
+(`ipv6`, an IPv6 cluster)."""
 
 DEFAULT_TRAINING_PODS_PER_NODE = 8
 """One training pod per accelerator of an 8-GPU node, the layout JobSet/PyTorch jobs use on p5-class nodes."""
@@ -154,7 +155,10 @@ class PodNetwork(SpecModel):
         description="`vpc`: pods take addresses from the node's subnet (kubelet's default 110 pods a node; the "
         "0.1 behaviour). `custom-networking`: pods take addresses from one pod subnet per AZ in a secondary "
         "VPC CIDR block from 100.64.0.0/10, through an ENIConfig named after the zone, and each GPU node's "
-        "maxPods is sized to its DaemonSets plus `trainingPodsPerNode`.",
+        "maxPods is sized to its DaemonSets plus `trainingPodsPerNode`. `ipv6`: an IPv6 cluster; the VPC gets an "
+        "Amazon-provided /56, each node subnet a /64 and pods IPv6 addresses from prefixes delegated to the "
+        "nodes (maxPods sized the same way); no FSx for Lustre storage (its CSI driver does not support IPv6 "
+        "clusters). Set before the first deploy: EKS cannot change a cluster's IP family.",
     )
     cidrs: dict[str, str] | None = Field(
         default=None,
@@ -167,8 +171,8 @@ class PodNetwork(SpecModel):
         default=DEFAULT_TRAINING_PODS_PER_NODE,
         le=MAX_TRAINING_PODS_PER_NODE,
         json_schema_extra=unit("pods"),
-        description="`custom-networking`: pods a GPU node runs besides its DaemonSets; with the DaemonSets it "
-        "sizes the node's maxPods and the pod subnets.",
+        description="`custom-networking` and `ipv6`: pods a GPU node runs besides its DaemonSets; with the "
+        "DaemonSets it sizes the node's maxPods and the pod subnets.",
     )
 
     @field_validator("cidrs")
