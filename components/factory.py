@@ -438,7 +438,7 @@ class AiFactory(pulumi.ComponentResource):
             args["custom_networking"] = {
                 "pod_subnet_ids": dict(self.network.pod_subnet_ids_by_zone),
                 # Pods on the pod interfaces reach and are reached as the nodes' own interfaces are
-                # (CoreDNS, the control plane's webhooks), but take no part in EFA.
+                # (the scheduler adds the cluster group), but take no part in EFA.
                 "security_group_ids": [self.network.node_security_group_id],
                 "max_pods": max(budget.max_pods.values()),
             }

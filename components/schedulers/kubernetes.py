@@ -471,7 +471,13 @@ class KubernetesScheduler(pulumi.ComponentResource):
         ipv6 = bool(args.get("ipv6", False))
         cni_configuration: pulumi.Input[str] | None = None
         if custom_networking:
-            cni_configuration = vpc_cni_configuration(custom_networking, args["region"])
+            # Pod interfaces also carry the cluster security group: the control plane calls the
+            # controllers' webhooks (Kueue, JobSet) on their pods, and it admits its members only (EKS
+            # User Guide, "View Amazon EKS security group requirements for clusters").
+            groups = [*custom_networking["security_group_ids"], cluster.vpc_config.cluster_security_group_id]
+            cni_configuration = vpc_cni_configuration(
+                {**custom_networking, "security_group_ids": groups}, args["region"]
+            )
         elif ipv6:
             cni_configuration = json.dumps({"env": vpc_cni_ipv6_environment(args.get("max_pods"))}, sort_keys=True)
         child = pulumi.ResourceOptions(parent=self)

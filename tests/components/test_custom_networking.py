@@ -47,6 +47,14 @@ def test_the_vpc_cni_addon_turns_custom_networking_on_with_an_eniconfig_per_zone
     assert values["env"]["ENI_CONFIG_LABEL_DEF"] == "topology.kubernetes.io/zone"
     assert values["eniConfig"]["create"] is True
     assert set(values["eniConfig"]["subnets"]) == {"us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d"}
+    (cluster,) = _of(resources, "aws:eks/cluster:Cluster")
+    (nodes,) = [
+        r for r in _of(resources, "aws:ec2/securityGroup:SecurityGroup") if r["name"].endswith("-network-nodes")
+    ]
+    # The node group and the cluster group (the control plane reaches the controllers' webhooks).
+    expected = [nodes["id"], cluster["outputs"]["vpcConfig"]["clusterSecurityGroupId"]]
+    for subnet in values["eniConfig"]["subnets"].values():
+        assert subnet["securityGroups"] == expected
     others = [r for r in _of(resources, "aws:eks/addon:Addon") if r["inputs"]["addonName"] != "vpc-cni"]
     assert all("configurationValues" not in r["inputs"] for r in others)
 
