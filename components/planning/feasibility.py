@@ -21,7 +21,7 @@ from .network_plan import (
     POD_IPS_PER_NODE,
     SubnetPlan,
     ZoneSlotError,
-    addresses_needed,
+    host_addresses_needed,
     plan_subnets,
     zone_slot,
 )
@@ -79,7 +79,7 @@ def network_large_enough(
         for fleet_name, zone in fleet_zones.items():
             if zone in per_zone:
                 per_zone[zone] += spec.fleet(fleet_name).count
-        needed = addresses_needed(per_zone, False, system_nodes=OTHER_SYSTEM_NODES)
+        needed = host_addresses_needed(per_zone, system_nodes=OTHER_SYSTEM_NODES)
         for subnet in subnets:
             want = needed.get(subnet.availability_zone, 0)
             if want > subnet.private_capacity:
