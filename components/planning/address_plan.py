@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from ..catalog.hardware import ec2_instance_type, fleet_hardware
 from ..schedulers.helm_values import node_daemonsets
@@ -69,6 +69,17 @@ class AddressBudget:
     zones: tuple[ZoneAddressBudget, ...]
     cidr_blocks: int
     """IPv4 CIDR blocks the VPC has: the primary and one per pod subnet."""
+
+    def as_json(self) -> dict[str, object]:
+        """The budget as `aifactory plan --json` reports it (`address_budget`)."""
+        return {
+            "addressing": self.addressing,
+            "max_pods": dict(self.max_pods),
+            "cidr_blocks": self.cidr_blocks,
+            "network_interfaces": self.network_interfaces,
+            "network_address_usage": self.network_address_usage,
+            "zones": [asdict(z) for z in self.zones],
+        }
 
     @property
     def network_interfaces(self) -> int:

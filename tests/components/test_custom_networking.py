@@ -15,8 +15,31 @@ STACK = "commercial-100k"
 
 
 @pytest.fixture(scope="module")
-def resources() -> list[dict[str, Any]]:
-    return plan_stack(STACK).as_json()["resources"]
+def plan() -> dict[str, Any]:
+    return plan_stack(STACK).as_json()
+
+
+@pytest.fixture(scope="module")
+def resources(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    return plan["resources"]
+
+
+def test_the_plan_json_carries_the_address_budget_per_zone(plan: dict[str, Any]) -> None:
+    budget = plan["address_budget"]
+    assert budget["addressing"] == "custom-networking" and budget["cidr_blocks"] == 5
+    assert budget["network_interfaces"] == 12_500 * 34 + 3 * 2
+    zones = {z["availability_zone"]: z for z in budget["zones"]}
+    assert zones["us-east-1b"] == {
+        "availability_zone": "us-east-1b",
+        "nodes": 3125,
+        "node_subnet": zones["us-east-1b"]["node_subnet"],
+        "node_addresses": 3125,
+        "node_capacity": zones["us-east-1b"]["node_capacity"],
+        "pod_subnet": "100.65.0.0/16",
+        "pod_addresses": 3125 * 18,
+        "pod_capacity": 65_531,
+        "network_interfaces": 3125 * 34,
+    }
 
 
 def _of(resources: list[dict[str, Any]], type_: str) -> list[dict[str, Any]]:
