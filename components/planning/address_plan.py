@@ -50,8 +50,10 @@ class ZoneAddressBudget:
     """Addresses the nodes take in the node subnet (with `vpc` addressing, their pods' too)."""
     node_capacity: int
     pod_subnet: str | None
-    """The zone's pod subnet (custom networking), else None: pods live in the node subnet."""
+    """The zone's pod subnet (custom networking), `IPv6 /64` (pods in the node subnet's IPv6 block), or
+    None: pods take the node subnet's IPv4 addresses."""
     pod_addresses: int
+    """Pod addresses the nodes hold in the pod subnet; with IPv6, the /80 prefixes delegated to them."""
     pod_capacity: int
     network_interfaces: int
     """Interfaces the zone's nodes attach (primary, EFA-only, the pod interface), for the Region's quota."""
@@ -65,7 +67,7 @@ class ZoneAddressBudget:
 class AddressBudget:
     addressing: PodAddressing
     max_pods: Mapping[str, int]
-    """maxPods of each EC2 fleet's nodes (custom networking); empty with `vpc` (kubelet's default)."""
+    """maxPods of each EC2 fleet's nodes (custom networking, IPv6); empty with `vpc` (kubelet's default)."""
     zones: tuple[ZoneAddressBudget, ...]
     cidr_blocks: int
     """IPv4 CIDR blocks the VPC has: the primary and one per pod subnet."""
@@ -114,7 +116,7 @@ def pod_cidrs(spec: FactorySpec, zones: Sequence[str], region_zones: Sequence[st
 
 
 def max_pods(spec: FactorySpec) -> dict[str, int]:
-    """maxPods per EC2 fleet with custom networking: the node's DaemonSets plus its training pods."""
+    """maxPods per EC2 fleet with custom networking or IPv6: the node's DaemonSets plus its training pods."""
     k8s = spec.scheduler
     if not isinstance(k8s, KubernetesScheduler) or k8s.pod_network.addressing == "vpc":
         return {}
@@ -167,7 +169,8 @@ def plan_addresses(
                 pod_subnet=pod_subnets.get(zone) or (f"IPv6 /{IPV6_SUBNET_PREFIX}" if addressing == "ipv6" else None),
                 pod_addresses=pod_addresses,
                 pod_capacity=pod_capacity,
-                network_interfaces=interfaces + system * HOST_IPS_PER_NODE,
+                # The system nodes' primary interfaces.
+                network_interfaces=interfaces + system,
             )
         )
     return AddressBudget(addressing, pods, tuple(zones), 1 + len(pod_subnets))
