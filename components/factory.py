@@ -433,7 +433,6 @@ class AiFactory(pulumi.ComponentResource):
         budget = self.plan.address_budget
         if budget is not None and budget.addressing == "ipv6":
             args["ipv6"] = True
-            args["max_pods"] = max(budget.max_pods.values(), default=None)
         if budget is not None and budget.addressing == "custom-networking":
             args["custom_networking"] = {
                 "pod_subnet_ids": dict(self.network.pod_subnet_ids_by_zone),

@@ -206,8 +206,6 @@ class KubernetesSchedulerArgs(TypedDict):
     """On-premises networks of the hybrid nodes' pods."""
     ipv6: NotRequired[bool]
     """An IPv6 cluster (default false): pods and services get IPv6 addresses; the VPC CNI runs in IPv6 mode."""
-    max_pods: NotRequired[int | None]
-    """IPv6: the largest maxPods of the GPU nodes (the CNI's MINIMUM_IP_TARGET); None: the CNI's defaults."""
     custom_networking: NotRequired[CustomNetworkingArgs | None]
     """Pods in per-AZ pod subnets (VPC CNI custom networking); None: pods in the nodes' subnets."""
     configure_cluster: NotRequired[bool]
@@ -479,7 +477,7 @@ class KubernetesScheduler(pulumi.ComponentResource):
                 {**custom_networking, "security_group_ids": groups}, args["region"]
             )
         elif ipv6:
-            cni_configuration = json.dumps({"env": vpc_cni_ipv6_environment(args.get("max_pods"))}, sort_keys=True)
+            cni_configuration = json.dumps({"env": vpc_cni_ipv6_environment()}, sort_keys=True)
         child = pulumi.ResourceOptions(parent=self)
         cni_role = self._pod_role(
             f"{name}-vpc-cni",
@@ -679,14 +677,12 @@ def vpc_cni_environment(max_pods: int) -> dict[str, str]:
     }
 
 
-def vpc_cni_ipv6_environment(max_pods: int | None) -> dict[str, str]:
+def vpc_cni_ipv6_environment() -> dict[str, str]:
     """The aws-node environment of an IPv6 cluster: IPv6 mode needs prefix delegation (EKS User Guide,
     "IPv6 addresses to clusters, pods, and services": configure the add-on "with IP prefix delegation and
-    IPv6"; amazon-vpc-cni-k8s README `ENABLE_IPv6`, `ENABLE_IPv4`, `ENABLE_PREFIX_DELEGATION`)."""
-    env = {"ENABLE_IPv4": "false", "ENABLE_IPv6": "true", "ENABLE_PREFIX_DELEGATION": "true"}
-    if max_pods is not None:
-        env["MINIMUM_IP_TARGET"] = str(max_pods)
-    return env
+    IPv6"; amazon-vpc-cni-k8s README `ENABLE_IPv6`, `ENABLE_IPv4`, `ENABLE_PREFIX_DELEGATION`). Set
+    explicitly, though EKS defaults an IPv6 cluster's add-on to it, so the plan shows it."""
+    return {"ENABLE_IPv4": "false", "ENABLE_IPv6": "true", "ENABLE_PREFIX_DELEGATION": "true"}
 
 
 def cni_ipv6_policy(partition: str) -> dict[str, Any]:
