@@ -102,6 +102,8 @@ class BootstrapContext:
     registry_mirror: str | None = None
     egress: Egress = "nat"
     """The stack's internet egress; without it (`none`) a Deep Learning AMI node installs nothing."""
+    max_pods: int | None = None
+    """kubelet's maxPods (VPC CNI custom networking sizes it to the node's pods); None: kubelet's default."""
 
     def __post_init__(self) -> None:
         if self.egress not in ("none", "nat"):
@@ -111,6 +113,8 @@ class BootstrapContext:
             raise ValueError(f"registry mirror {self.registry_mirror!r} is not a host[:port][/path]")
         if self.scheduler == "kubernetes" and self.cluster is None:
             raise ValueError("a Kubernetes node needs the cluster's name, endpoint, CA and service CIDR")
+        if self.max_pods is not None and (self.scheduler != "kubernetes" or self.max_pods < 1):
+            raise ValueError("maxPods is a positive kubelet setting of Kubernetes nodes")
         if self.scheduler == "slurm" and not self.slurm_controller:
             raise ValueError("a Slurm node needs the controller host for configless slurmd")
         if self.dcgm_diag_level is not None and self.dcgm_diag_level not in DCGM_TIMEOUT_S:

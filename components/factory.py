@@ -172,6 +172,8 @@ class AiFactory(pulumi.ComponentResource):
                 # The Slurm head reads the nodes' EC2 topology (DescribeInstanceTopology).
                 "ec2_api": plan.scheduler == "slurm" and plan.placement.site == "aws",
                 "kms_key_arn": key_arn,
+                "pod_subnets": dict(plan.pod_subnets),
+                "ipv6": plan.address_budget is not None and plan.address_budget.addressing == "ipv6",
                 "tags": tags,
             },
             child,
@@ -312,8 +314,8 @@ class AiFactory(pulumi.ComponentResource):
         for group, g in zip(groups, self.plan.node_groups, strict=True):
             if with_launch_templates:
                 fleet = self.fleets[g.fleet]
-                group["launch_template_id"] = fleet.launch_template_ids[g.name]
-                group["launch_template_version"] = fleet.launch_template_versions[g.name]
+                group["launch_template_id"] = fleet.launch_template_ids[g.domain]
+                group["launch_template_version"] = fleet.launch_template_versions[g.domain]
                 group["node_role_arn"] = fleet.instance_role_arn
         return groups
 
@@ -447,6 +449,17 @@ class AiFactory(pulumi.ComponentResource):
         )
         args["subnet_ids"] = self.network.private_subnet_ids
         args["kms_key_arn"] = key_arn
+        budget = self.plan.address_budget
+        if budget is not None and budget.addressing == "ipv6":
+            args["ipv6"] = True
+        if budget is not None and budget.addressing == "custom-networking":
+            args["custom_networking"] = {
+                "pod_subnet_ids": dict(self.network.pod_subnet_ids_by_zone),
+                # Pods on the pod interfaces reach and are reached as the nodes' own interfaces are
+                # (the scheduler adds the cluster group), but take no part in EFA.
+                "security_group_ids": [self.network.node_security_group_id],
+                "max_pods": max(budget.max_pods.values()),
+            }
         args["tags"] = tags
         args["system_release_version"] = pinned_image(spec, eks_system_release_key(scheduler.version))
         return KubernetesScheduler(eks_cluster_name(name), args, child, quotas=self.plan.quotas)
@@ -460,6 +473,7 @@ class AiFactory(pulumi.ComponentResource):
         storage = self.storage
         sizing = self.plan.storage
         scheduler = self.plan.scheduler
+        budget = self.plan.address_budget
 
         def render(values: list[object]) -> str:
             dns_name, mount_name, checkpoint_path, node_cluster, controller = values
@@ -486,6 +500,7 @@ class AiFactory(pulumi.ComponentResource):
                     slurm_controller=str(controller) if controller else None,
                     registry_mirror=spec.sovereignty.registry_mirror if spec.sovereignty else None,
                     egress=spec.egress,
+                    max_pods=budget.max_pods.get(fleet.name) if budget is not None else None,
                 )
             )
 

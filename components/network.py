@@ -1,5 +1,6 @@
 """`FactoryNetwork`: the VPC a factory's nodes live in, working without internet egress."""
 
+import ipaddress
 import json
 from collections.abc import Sequence
 from typing import NotRequired, Required, TypedDict
@@ -12,9 +13,11 @@ import pulumi_aws as aws
 from pulumi.output import Output, T  # noqa: F401
 
 from .arns import endpoint_service_name
+from .catalog.regions import availability_zones
 from .component_args import factory_network_issues, validate_component_args
 from .plan_time import require_plan_time
-from .planning.network_plan import SubnetPlan, plan_subnets
+from .planning.address_plan import IPV6_SUBNET_PREFIX
+from .planning.network_plan import SubnetPlan, plan_subnets, zone_slot
 from .tags import ROLE_EFA, TAG_ROLE
 from .trust import source_conditions, trust_policy
 
@@ -65,6 +68,14 @@ def interface_endpoints(eks: bool, auto_scaling: bool = False, ec2_api: bool = F
     )
 
 
+def ipv6_subnet(vpc_block: pulumi.Input[str], slot: int) -> pulumi.Output[str]:
+    """The /64 of a zone's subnet inside the VPC's /56, at the zone's slot (a=0, b=1, ...), so adding or
+    reordering zones moves no subnet."""
+    return pulumi.Output.from_input(vpc_block).apply(
+        lambda block: str(list(ipaddress.IPv6Network(block).subnets(new_prefix=IPV6_SUBNET_PREFIX))[slot])
+    )
+
+
 class FactoryNetworkArgs(TypedDict):
     """Inputs of `FactoryNetwork`. Everything but the KMS key is computed with while planning (subnet
     math, endpoint names), so it is a plain value; an Output there is an error naming the arg."""
@@ -89,6 +100,10 @@ class FactoryNetworkArgs(TypedDict):
     """Customer-managed key for the flow-log group; None uses CloudWatch's default encryption."""
     flow_log_retention_days: NotRequired[int]
     """Retention of the VPC flow-log group (default 365)."""
+    ipv6: NotRequired[bool]
+    """An IPv6 cluster's VPC: an Amazon-provided /56, a /64 per private subnet, IPv6 egress (default false)."""
+    pod_subnets: NotRequired[dict[str, str]]
+    """VPC CNI custom networking: each AZ's pod subnet CIDR, added to the VPC as a secondary CIDR block."""
     tags: NotRequired[dict[str, str]]
     """Tags for every taggable resource."""
 
@@ -103,6 +118,8 @@ PLAN_TIME_ARGS = (
     "auto_scaling",
     "ec2_api",
     "flow_log_retention_days",
+    "ipv6",
+    "pod_subnets",
     "tags",
 )
 
@@ -143,16 +160,21 @@ class FactoryNetwork(pulumi.ComponentResource):
         partition = args.get("partition", "aws")
         tags = dict(args.get("tags", {}))
         kms_key_arn = args.get("kms_key_arn")
+        ipv6 = bool(args.get("ipv6", False))
 
         vpc = aws.ec2.Vpc(
             f"{name}-vpc",
             cidr_block=cidr,
             enable_dns_hostnames=True,
             enable_dns_support=True,
+            # An IPv6 cluster needs an IPv6 block on its VPC and subnets besides the IPv4 one (EKS User
+            # Guide, "IPv6 addresses to clusters, pods, and services").
+            assign_generated_ipv6_cidr_block=True if ipv6 else None,
             tags={**tags, "Name": f"{name}-vpc"},
             opts=child,
         )
         layout = list(subnets) if subnets is not None else plan_subnets(cidr, zones, public=egress == "nat")
+        region_zones = availability_zones(region) if ipv6 else None
         private_subnets = [
             aws.ec2.Subnet(
                 f"{name}-private-{plan.availability_zone}",
@@ -160,6 +182,11 @@ class FactoryNetwork(pulumi.ComponentResource):
                 cidr_block=plan.private_cidr,
                 availability_zone=plan.availability_zone,
                 map_public_ip_on_launch=False,
+                # EKS needs nodes' subnets to auto-assign IPv6 addresses in an IPv6 cluster (same page).
+                ipv6_cidr_block=ipv6_subnet(vpc.ipv6_cidr_block, zone_slot(plan.availability_zone, region_zones))
+                if ipv6
+                else None,
+                assign_ipv6_address_on_creation=True if ipv6 else None,
                 tags={
                     **tags,
                     "Name": f"{name}-private-{plan.availability_zone}",
@@ -185,6 +212,43 @@ class FactoryNetwork(pulumi.ComponentResource):
 
         if egress == "nat":
             self._public_egress(name, vpc, layout, private_tables, tags, child)
+            if ipv6:
+                # IPv6 pods reach the internet with their own addresses, not through NAT (same page:
+                # "routed using an internet gateway or egress-only internet gateway").
+                outbound_only = aws.ec2.EgressOnlyInternetGateway(
+                    f"{name}-eigw", vpc_id=vpc.id, tags={**tags, "Name": f"{name}-eigw"}, opts=child
+                )
+                for plan, table in zip(layout, private_tables, strict=True):
+                    aws.ec2.Route(
+                        f"{name}-private-{plan.availability_zone}-default-ipv6",
+                        route_table_id=table.id,
+                        destination_ipv6_cidr_block="::/0",
+                        egress_only_gateway_id=outbound_only.id,
+                        opts=child,
+                    )
+
+        self.pod_subnet_ids_by_zone: dict[str, pulumi.Output[str]] = {}
+        """Custom networking: each zone's pod subnet (the VPC CNI's ENIConfig of the zone names it)."""
+        tables_of = {p.availability_zone: t for p, t in zip(layout, private_tables, strict=True)}
+        for zone, pod_cidr in args.get("pod_subnets", {}).items():
+            # A secondary CIDR block adds a `local` route to every route table of the VPC (VPC User Guide,
+            # "Add or remove a CIDR block from your VPC"); the pod subnet shares its zone's route table.
+            block = aws.ec2.VpcIpv4CidrBlockAssociation(
+                f"{name}-pods-{zone}", vpc_id=vpc.id, cidr_block=pod_cidr, opts=child
+            )
+            pod_subnet = aws.ec2.Subnet(
+                f"{name}-pods-{zone}",
+                vpc_id=block.vpc_id,
+                cidr_block=pod_cidr,
+                availability_zone=zone,
+                map_public_ip_on_launch=False,
+                tags={**tags, "Name": f"{name}-pods-{zone}"},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[block]),
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-pods-{zone}", subnet_id=pod_subnet.id, route_table_id=tables_of[zone].id, opts=child
+            )
+            self.pod_subnet_ids_by_zone[zone] = pod_subnet.id
 
         # Take over the VPC's default security group and leave it without rules: by default it
         # allows all traffic from itself and all traffic out, to anything launched without a group
@@ -249,6 +313,16 @@ class FactoryNetwork(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        if ipv6:
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-nodes-out-ipv6",
+                security_group_id=node_sg.id,
+                cidr_ipv6="::/0" if egress == "nat" else vpc.ipv6_cidr_block,
+                ip_protocol="-1",
+                description="Outbound IPv6 (VPC only when the factory has no egress)",
+                tags=tags,
+                opts=child,
+            )
         s3 = self._endpoints(
             name,
             vpc,

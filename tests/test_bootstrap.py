@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import itertools
 import re
@@ -398,3 +399,24 @@ def test_without_egress_eks_nodes_install_no_lustre_client_and_check_the_image()
         BootstrapContext(**(context("nvidia", "kubernetes", "sovereign").__dict__ | {"egress": "nat"}))
     )
     assert "dnf install -y lustre-client" in online
+
+
+def test_max_pods_reaches_nodeadm_kubelet_config_and_validates_strictly() -> None:
+    schema = strict_crd_schema(NODECONFIG_CRD, "v1alpha1")
+    ctx = dataclasses.replace(context("nvidia", "kubernetes", "commercial"), max_pods=16)
+    doc = yaml.safe_load(body(parts(render_user_data(ctx))[0]))
+    # `kubelet.config` is a map of runtime.RawExtension in nodeadm's Go types, which the generated CRD
+    # renders as objects; nodeadm decodes any JSON value there and its own docs set `maxPods: 110`
+    # (awslabs/amazon-eks-ami doc/usage/nodeadm.md). The rest of the document validates strictly.
+    assert doc["spec"]["kubelet"].pop("config") == {"maxPods": 16}
+    jsonschema.validate(doc, schema)
+    assert doc["spec"]["kubelet"]["flags"]
+    default = yaml.safe_load(body(parts(render_user_data(context("nvidia", "kubernetes", "commercial")))[0]))
+    assert "config" not in default["spec"]["kubelet"]
+
+
+def test_max_pods_is_for_kubernetes_nodes_only() -> None:
+    with pytest.raises(ValueError, match="maxPods"):
+        dataclasses.replace(context("nvidia", "slurm", "commercial"), max_pods=16)
+    with pytest.raises(ValueError, match="maxPods"):
+        dataclasses.replace(context("nvidia", "kubernetes", "commercial"), max_pods=0)

@@ -96,6 +96,9 @@ class FactoryMocks(pulumi.runtime.Mocks):
         """Outputs AWS computes that the components read back."""
         if typ == "aws:ec2/launchTemplate:LaunchTemplate":
             state.update(latestVersion=1, defaultVersion=1)
+        elif typ == "aws:ec2/vpc:Vpc" and state.get("assignGeneratedIpv6CidrBlock"):
+            # An Amazon-provided IPv6 block is a /56 (VPC User Guide, "IPv6 VPC CIDR blocks").
+            state.update(ipv6CidrBlock=f"2600:1f18:{_hex(name, 'ipv6', length=4)}:ff00::/56")
         elif typ == "aws:ec2/vpcEndpoint:VpcEndpoint" and state.get("vpcEndpointType") == "Gateway":
             # A gateway endpoint's service has one AWS-managed prefix list per region (pl-<8 hex>),
             # the same for every VPC (EC2 API DescribePrefixLists; VpcEndpoint.prefix_list_id).
@@ -144,7 +147,14 @@ class FactoryMocks(pulumi.runtime.Mocks):
                         ]
                     }
                 ],
-                kubernetesNetworkConfig={"serviceIpv4Cidr": "172.20.0.0/16", "ipFamily": "ipv4"},
+                # EKS picks an IPv6 cluster's service range itself, a /108 of fd00::/8 (EKS API reference,
+                # KubernetesNetworkConfigResponse.serviceIpv6Cidr).
+                kubernetesNetworkConfig={
+                    "serviceIpv6Cidr": f"fd{_hex(name, 'svc', length=2)}:1234:5678::/108",
+                    "ipFamily": "ipv6",
+                }
+                if (state.get("kubernetesNetworkConfig") or {}).get("ipFamily") == "ipv6"
+                else {"serviceIpv4Cidr": "172.20.0.0/16", "ipFamily": "ipv4"},
                 status="ACTIVE",
                 vpcConfig={**state.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{_hex(name, 'cluster')}"},
             )

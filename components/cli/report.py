@@ -139,6 +139,7 @@ def plan_renderables(result: PlanResult, tree: bool = False) -> list[RenderableT
         ),
         *_fleet_section(summary),
         *_network_section(result.plan),
+        *_address_budget_section(result.plan),
         *_scheduler_section(result.plan),
         *_placement_section(summary.get("placement") or {}),
         *_hybrid_section(summary.get("hybrid")),
@@ -350,6 +351,43 @@ def _network_section(plan: FactoryPlan) -> list[RenderableType]:
             subnet.public_cidr or "— (no egress)",
         )
     return [_heading("network"), _key_values(rows), Text(""), _indented(subnets, 2)]
+
+
+def _address_budget_section(plan: FactoryPlan) -> list[RenderableType]:
+    """Per AZ: the addresses the nodes (and their pods) need against their subnets."""
+    budget = plan.address_budget
+    if budget is None:
+        return []
+    rows = [
+        ("pod addressing", budget.addressing),
+        ("VPC IPv4 CIDR blocks", COUNT.text(budget.cidr_blocks)),
+        ("network interfaces", COUNT.text(budget.network_interfaces)),
+        ("Network Address Usage", COUNT.text(budget.network_address_usage)),
+    ]
+    if budget.addressing == "ipv6":
+        rows.append(("pod addresses", "IPv6: one /80 prefix a node, counted in the pod columns"))
+    rows += [(f"maxPods {fleet}", COUNT.text(pods)) for fleet, pods in budget.max_pods.items()]
+    table = _table(
+        ("zone", "left"),
+        ("nodes", "right"),
+        ("node IPs", "right"),
+        ("of", "right"),
+        ("pod subnet", "left"),
+        ("pod IPs", "right"),
+        ("of", "right"),
+    )
+    for z in budget.zones:
+        pods = z.pod_subnet is not None
+        table.add_row(
+            z.availability_zone,
+            COUNT.text(z.nodes),
+            COUNT.text(z.node_addresses),
+            COUNT.text(z.node_capacity),
+            z.pod_subnet or "— (node subnet)",
+            COUNT.text(z.pod_addresses) if pods else "",
+            COUNT.text(z.pod_capacity) if pods else "",
+        )
+    return [_heading("address budget"), _key_values(rows), Text(""), _indented(table, 2)]
 
 
 def _scheduler_section(plan: FactoryPlan) -> list[RenderableType]:

@@ -9,16 +9,28 @@ what is rendered for review cannot disagree. Pure: no Pulumi imports.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from ..catalog.hardware import fleet_hardware
+from ..catalog.regions import availability_zones
 from ..schedulers.slurm_config import render_slurm_configs, slurm_dns_zone, slurm_inputs_from_plan
 from ..spec.errors import ConfigError, ConfigIssue, config_path
 from ..spec.loading import validate_config
 from ..spec.model import CapacityType, FactorySpec, Taint
 from ..spec.scheduler import KubernetesScheduler, SlurmScheduler
-from .feasibility import network_large_enough, quotas_or_issues, storage_within_service_maximum, subnets_or_issues
+from .address_plan import AddressBudget, plan_addresses, pod_cidrs
+from .feasibility import (
+    KUBERNETES_SYSTEM_NODES,
+    address_usage_warnings,
+    network_interface_issues,
+    network_large_enough,
+    node_group_quota_issues,
+    pod_network_issues,
+    quotas_or_issues,
+    storage_within_service_maximum,
+    subnets_or_issues,
+)
 from .network_plan import SubnetPlan
 from .node_images import ImageBuild, plan_node_images
 from .placement import Domain, PlacementError, PlacementPlan, plan_placement
@@ -39,6 +51,9 @@ class NodeGroupPlan:
 
     name: str
     fleet: str
+    domain: str
+    """The placement domain whose launch template the group launches from (several groups when the
+    domain has more nodes than one node group may hold)."""
     instance_type: str
     nodes: int
     availability_zone: str
@@ -100,6 +115,10 @@ class FactoryPlan:
     """Valid but suspicious config values (`ConfigIssue.severity == "warning"`), shown with the plan."""
     node_images: tuple[ImageBuild, ...] = ()
     """The Image Builder pipelines of `aifactory:nodeImages.build`, one per accelerator family."""
+    address_budget: AddressBudget | None = None
+    """Kubernetes: node and pod addresses per AZ against their subnets."""
+    pod_subnets: Mapping[str, str] = field(default_factory=dict)
+    """Custom networking: the pod subnet (a secondary VPC CIDR block) of each zone."""
 
     @property
     def scheduler(self) -> SchedulerKind:
@@ -120,7 +139,17 @@ def plan_factory(spec: FactorySpec, name: str, warnings: tuple[ConfigIssue, ...]
     issues += subnet_issues
     zone_of_storage, storage_zone_issues = storage_zone(spec, zones_of_fleets, zones)
     issues += storage_zone_issues
-    issues += network_large_enough(spec, subnets, zones_of_fleets)
+    kubernetes = isinstance(spec.scheduler, KubernetesScheduler)
+    pods_of_zone = pod_cidrs(spec, zones, availability_zones(spec.region))
+    budget = (
+        plan_addresses(spec, subnets, zones_of_fleets, pods_of_zone, KUBERNETES_SYSTEM_NODES)
+        if kubernetes and subnets
+        else None
+    )
+    issues += network_large_enough(spec, budget, subnets, zones_of_fleets)
+    issues += network_interface_issues(spec, budget)
+    issues += pod_network_issues(spec)
+    warnings = (*warnings, *address_usage_warnings(budget))
 
     sizing = None
     storage_issues = list(storage_within_service_maximum(spec))
@@ -140,6 +169,10 @@ def plan_factory(spec: FactorySpec, name: str, warnings: tuple[ConfigIssue, ...]
     quotas, quota_issues = quotas_or_issues(spec)
     issues += quota_issues
 
+    node_groups = _node_groups(spec, placement, zones_of_fleets) if placement is not None else ()
+    if kubernetes:
+        issues += node_group_quota_issues(spec, len(node_groups) + SYSTEM_NODE_GROUPS)
+
     if issues or placement is None:
         raise ConfigError([*issues, *warnings])
 
@@ -157,8 +190,10 @@ def plan_factory(spec: FactorySpec, name: str, warnings: tuple[ConfigIssue, ...]
         storage=sizing,
         storage_figures=figures,
         quotas=quotas,
-        node_groups=_node_groups(spec, placement, zones_of_fleets),
+        node_groups=node_groups,
         slurm=_slurm(spec, placement, zones_of_fleets, name),
+        address_budget=budget,
+        pod_subnets=pods_of_zone,
         summary=factory_summary(spec, placement, asdict(figures) if figures else None),
         warnings=warnings,
         node_images=plan_node_images(spec),
@@ -176,15 +211,35 @@ def plan_from_config(config: Mapping[str, Any], name: str) -> FactoryPlan:
     return plan_factory(spec, name, warnings)
 
 
+SYSTEM_NODE_GROUPS = 1
+"""The cluster's own node group for the controllers (`KubernetesScheduler._system_node_group`)."""
+
+
+def split_nodes(nodes: int, limit: int) -> list[int]:
+    """`nodes` in as few groups of at most `limit` as possible, sizes differing by at most one."""
+    groups = -(-nodes // limit)
+    base, extra = divmod(nodes, groups)
+    return [base + 1 if i < extra else base for i in range(groups)]
+
+
+def node_group_name(domain: str, index: int) -> str:
+    """The first group of a domain keeps the domain's name (and its 0.1 URN); the next are `-2`, `-3`, ..."""
+    return domain if index == 0 else f"{domain}-{index + 1}"
+
+
 def _node_groups(spec: FactorySpec, placement: PlacementPlan, zones: Mapping[str, str]) -> tuple[NodeGroupPlan, ...]:
+    """One managed node group per placement domain, split where the domain has more nodes than the
+    nodes-per-node-group quota allows (EKS quota L-BD136A63)."""
     if not isinstance(spec.scheduler, KubernetesScheduler):
         return ()
+    limit = spec.scheduler.service_quotas.nodes_per_managed_node_group
     return tuple(
         NodeGroupPlan(
-            name=domain.name,
+            name=node_group_name(domain.name, i),
             fleet=fleet.name,
+            domain=domain.name,
             instance_type=fleet.instance_type or "",
-            nodes=domain.nodes,
+            nodes=size,
             availability_zone=zones[fleet.name],
             capacity_type=fleet.capacity.type,
             capacity_block_end=fleet.capacity.end_time.isoformat() if fleet.capacity.end_time else None,
@@ -195,6 +250,7 @@ def _node_groups(spec: FactorySpec, placement: PlacementPlan, zones: Mapping[str
         # Hybrid fleets have no node groups: their servers join as EKS Hybrid Nodes.
         for fleet in spec.ec2_fleets
         for domain in placement.domains_for(fleet.name)
+        for i, size in enumerate(split_nodes(domain.nodes, limit))
     )
 
 

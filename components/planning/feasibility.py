@@ -12,10 +12,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from ..catalog.hardware import fleet_hardware
 from ..catalog.regions import availability_zones
 from ..schedulers.kubernetes_manifests import FleetCapacity, QuotaError, allocate_quotas
-from ..spec.errors import ConfigIssue, config_path
+from ..spec.errors import ConfigIssue, config_path, warning
 from ..spec.model import FactorySpec
 from ..spec.scheduler import KubernetesScheduler
-from .network_plan import SubnetPlan, ZoneSlotError, addresses_needed, plan_subnets, zone_slot
+from .address_plan import NETWORK_ADDRESS_USAGE_DEFAULT, NETWORK_ADDRESS_USAGE_MAX, AddressBudget
+from .network_plan import (
+    HOST_IPS_PER_NODE,
+    POD_IPS_PER_NODE,
+    SubnetPlan,
+    ZoneSlotError,
+    host_addresses_needed,
+    plan_subnets,
+    zone_slot,
+)
 from .storage_sizing import max_capacity_tib, max_throughput_gbps
 
 # EKS clusters get two system nodes plus one for headroom; other factories one bastion-sized host.
@@ -61,25 +70,143 @@ def _slots_needed(zones: Sequence[str], region: str) -> int:
 
 
 def network_large_enough(
-    spec: FactorySpec, subnets: Sequence[SubnetPlan], fleet_zones: Mapping[str, str]
+    spec: FactorySpec, budget: AddressBudget | None, subnets: Sequence[SubnetPlan], fleet_zones: Mapping[str, str]
 ) -> Iterator[ConfigIssue]:
-    """Each AZ's private subnet holds the addresses of the nodes (and, on EKS, pods) planned into it."""
-    kubernetes = isinstance(spec.scheduler, KubernetesScheduler)
-    per_zone: dict[str, int] = {s.availability_zone: 0 for s in subnets}
-    for fleet_name, zone in fleet_zones.items():
-        if zone in per_zone:
-            per_zone[zone] += spec.fleet(fleet_name).count
-    system = KUBERNETES_SYSTEM_NODES if kubernetes else OTHER_SYSTEM_NODES
-    needed = addresses_needed(per_zone, kubernetes, system_nodes=system)
-    for subnet in subnets:
-        want = needed.get(subnet.availability_zone, 0)
-        if want > subnet.private_capacity:
+    """Each AZ's node subnet holds its nodes' addresses (with `vpc` pod addressing, their pods' too), and
+    its pod subnet its pods' addresses."""
+    if budget is None:
+        per_zone: dict[str, int] = {s.availability_zone: 0 for s in subnets}
+        for fleet_name, zone in fleet_zones.items():
+            if zone in per_zone:
+                per_zone[zone] += spec.fleet(fleet_name).count
+        needed = host_addresses_needed(per_zone, system_nodes=OTHER_SYSTEM_NODES)
+        for subnet in subnets:
+            want = needed.get(subnet.availability_zone, 0)
+            if want > subnet.private_capacity:
+                yield ConfigIssue(
+                    config_path("network", "cidr"),
+                    f"the private subnet of {subnet.availability_zone} ({subnet.private_cidr}, "
+                    f"{subnet.private_capacity} usable addresses) cannot hold the {want} addresses its nodes need",
+                    "use a larger VPC CIDR (a /16 holds about 32,000 addresses per zone with two zones)",
+                )
+        return
+    for z in budget.zones:
+        if z.node_addresses > z.node_capacity:
+            if budget.addressing == "vpc":
+                fix = (
+                    "set `scheduler.podNetwork.addressing: custom-networking` (pods in a 100.64.0.0/10 pod subnet "
+                    "per zone, maxPods sized to what a GPU node runs), or use a larger VPC CIDR"
+                )
+                what = (
+                    f"{z.nodes:,} nodes x {HOST_IPS_PER_NODE + POD_IPS_PER_NODE} addresses (host + kubelet's 110 pods)"
+                )
+            else:
+                fix = "use a larger VPC CIDR, or spread the fleets over more zones"
+                what = f"{z.nodes:,} nodes' host addresses"
             yield ConfigIssue(
                 config_path("network", "cidr"),
-                f"the private subnet of {subnet.availability_zone} ({subnet.private_cidr}, "
-                f"{subnet.private_capacity} usable addresses) cannot hold the {want} addresses its nodes need",
-                "use a larger VPC CIDR (a /16 holds about 32,000 addresses per zone with two zones)",
+                f"the node subnet of {z.availability_zone} ({z.node_subnet}, {z.node_capacity:,} usable addresses) "
+                f"cannot hold {what}: {z.node_addresses:,} addresses",
+                fix,
             )
+        if z.pod_subnet is not None and z.pod_addresses > z.pod_capacity:
+            yield ConfigIssue(
+                config_path("scheduler", "podNetwork", "cidrs"),
+                f"the pod subnet of {z.availability_zone} ({z.pod_subnet}, {z.pod_capacity:,} usable addresses) "
+                f"cannot hold its {z.nodes:,} nodes' {z.pod_addresses:,} pod addresses",
+                "give the zone a larger pod subnet (a /16 is the largest secondary VPC CIDR block), lower "
+                "`trainingPodsPerNode`, or spread the fleets over more zones",
+            )
+    if budget.cidr_blocks > 1:
+        k8s = spec.scheduler
+        assert isinstance(k8s, KubernetesScheduler)
+        quota = k8s.service_quotas.ipv4_cidr_blocks_per_vpc
+        if budget.cidr_blocks > quota:
+            yield ConfigIssue(
+                config_path("scheduler", "podNetwork", "cidrs"),
+                f"the VPC needs {budget.cidr_blocks} IPv4 CIDR blocks (the primary and one pod subnet per zone), "
+                f"above the quota of {quota} (VPC quota L-83CA0A9D, IPv4 CIDR blocks per VPC)",
+                "raise L-83CA0A9D in Service Quotas (up to 50) and set `scheduler.serviceQuotas.ipv4CidrBlocksPerVpc`, "
+                "or use fewer zones",
+            )
+
+
+def pod_network_issues(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """What each pod addressing allows: pod subnets only with custom networking; no FSx for Lustre in an
+    IPv6 cluster, whose CSI driver EKS does not support there (EKS User Guide, "IPv6 addresses to
+    clusters, pods, and services", "FSx for Lustre is not supported")."""
+    k8s = spec.scheduler
+    if not isinstance(k8s, KubernetesScheduler):
+        return
+    network = k8s.pod_network
+    if network.cidrs is not None and network.addressing != "custom-networking":
+        yield ConfigIssue(
+            config_path("scheduler", "podNetwork", "cidrs"),
+            f"pod subnets are for custom networking, not `{network.addressing}` addressing",
+            "remove `cidrs`, or set `addressing: custom-networking`",
+        )
+    if network.addressing == "ipv6" and spec.storage is not None:
+        yield ConfigIssue(
+            config_path("scheduler", "podNetwork", "addressing"),
+            "an IPv6 cluster cannot mount the FSx for Lustre file system: EKS does not support the FSx for Lustre "
+            "CSI driver in IPv6 clusters",
+            "use `addressing: custom-networking` (IPv4 pods in 100.64.0.0/10 pod subnets), or leave out `storage`",
+        )
+
+
+def network_interface_issues(spec: FactorySpec, budget: AddressBudget | None) -> Iterator[ConfigIssue]:
+    """The nodes' interfaces (primary, EFA-only, pod) fit the Region's network interface quota."""
+    k8s = spec.scheduler
+    if budget is None or not isinstance(k8s, KubernetesScheduler):
+        return
+    quota = k8s.service_quotas.network_interfaces_per_region
+    if budget.network_interfaces > quota:
+        yield ConfigIssue(
+            config_path("scheduler", "serviceQuotas", "networkInterfacesPerRegion"),
+            f"the nodes attach {budget.network_interfaces:,} network interfaces (each EFA-only interface is one), "
+            f"above the quota of {quota:,} (VPC quota L-DF5E4CA3, network interfaces per Region)",
+            "raise L-DF5E4CA3 in Service Quotas and set `scheduler.serviceQuotas.networkInterfacesPerRegion`",
+        )
+
+
+def address_usage_warnings(budget: AddressBudget | None) -> Iterator[ConfigIssue]:
+    """A VPC above its Network Address Usage quota refuses launches; the default is adjustable, the
+    maximum is not."""
+    if budget is None or budget.network_address_usage <= NETWORK_ADDRESS_USAGE_DEFAULT:
+        return
+    units = budget.network_address_usage
+    above_max = units > NETWORK_ADDRESS_USAGE_MAX
+    yield warning(
+        config_path("fleets"),
+        f"the nodes' addresses and additional interfaces are {units:,} Network Address Usage units, above the "
+        + (
+            f"{NETWORK_ADDRESS_USAGE_MAX:,} a VPC may reach"
+            if above_max
+            else f"default quota of {NETWORK_ADDRESS_USAGE_DEFAULT:,} per VPC"
+        )
+        + ' (VPC User Guide, "Network Address Usage for your VPC", which counts each additional interface)',
+        "ask AWS whether the fleets' EFA-only interfaces count against your VPC's Network Address Usage, and "
+        "split the fleets over several factories (VPCs) if they do"
+        if above_max
+        else "raise the VPC's Network Address Usage quota (up to 256,000) in Service Quotas before deploying",
+    )
+
+
+def node_group_quota_issues(spec: FactorySpec, groups: int) -> Iterator[ConfigIssue]:
+    """The node groups (the system group and the fleets' groups after splitting) fit the per-cluster quota."""
+    k8s = spec.scheduler
+    if not isinstance(k8s, KubernetesScheduler):
+        return
+    quota = k8s.service_quotas.managed_node_groups_per_cluster
+    if groups > quota:
+        yield ConfigIssue(
+            config_path("scheduler", "serviceQuotas", "managedNodeGroupsPerCluster"),
+            f"the cluster needs {groups} managed node groups (the system group and every placement domain split "
+            f"into groups of at most {k8s.service_quotas.nodes_per_managed_node_group} nodes), above the quota of "
+            f"{quota} (EKS quota L-6D54EA21, managed node groups per cluster)",
+            "raise L-6D54EA21 (or L-BD136A63, nodes per managed node group) in Service Quotas and set "
+            "`scheduler.serviceQuotas`, or use fewer placement domains",
+        )
 
 
 def storage_within_service_maximum(spec: FactorySpec) -> Iterator[ConfigIssue]:

@@ -11,7 +11,8 @@ AWS_RESERVED_PER_SUBNET = 5
 # With the full EFA layout only the primary interface (card 0, device 0: EFA with ENA) takes an
 # address; every other card's interface is EFA-only and takes none.
 HOST_IPS_PER_NODE = 1
-# VPC CNI gives each pod an address from the node's subnet; kubelet's default maxPods is 110.
+# With `vpc` pod addressing the VPC CNI gives each pod an address from the node's subnet; kubelet's
+# default maxPods is 110 (EKS User Guide, "Assign more IP addresses to Amazon EKS nodes with prefixes").
 POD_IPS_PER_NODE = 110
 PUBLIC_SUBNET_PREFIX = 26
 
@@ -25,10 +26,6 @@ class SubnetPlan:
     @property
     def private_capacity(self) -> int:
         return ipaddress.IPv4Network(self.private_cidr).num_addresses - AWS_RESERVED_PER_SUBNET
-
-
-def ips_per_node(kubernetes: bool) -> int:
-    return HOST_IPS_PER_NODE + (POD_IPS_PER_NODE if kubernetes else 0)
 
 
 class ZoneSlotError(ValueError):
@@ -100,11 +97,11 @@ def plan_subnets(
     ]
 
 
-def addresses_needed(nodes_per_zone: Mapping[str, int], kubernetes: bool, system_nodes: int = 0) -> dict[str, int]:
-    """Addresses each AZ's private subnet must hold for its nodes (plus system nodes in the first)."""
-    per_node = ips_per_node(kubernetes)
-    needed = {zone: nodes * per_node for zone, nodes in nodes_per_zone.items()}
+def host_addresses_needed(nodes_per_zone: Mapping[str, int], system_nodes: int = 0) -> dict[str, int]:
+    """Addresses each AZ's private subnet must hold for nodes without pods (Slurm, no scheduler), plus
+    the system nodes in the first zone; EKS factories are budgeted by `address_plan.plan_addresses`."""
+    needed = {zone: nodes * HOST_IPS_PER_NODE for zone, nodes in nodes_per_zone.items()}
     if system_nodes and needed:
         first = next(iter(needed))
-        needed[first] += system_nodes * ips_per_node(kubernetes)
+        needed[first] += system_nodes * HOST_IPS_PER_NODE
     return needed

@@ -39,6 +39,22 @@ GPU_TOLERATIONS = [
 SYSTEM_NODE_LABEL = {"aifactory.io/node-role": "system"}
 FSX_CONTROLLER_SERVICE_ACCOUNT = "fsx-csi-controller-sa"
 
+# What runs on every GPU node besides its training pods, for its maxPods: the DaemonSets of the managed
+# add-ons (aws-node, kube-proxy, the Pod Identity agent, the node monitoring agent; `kubernetes.ADDONS`
+# without CoreDNS, a Deployment) and of the releases here that schedule onto accelerator nodes (the
+# FSx CSI node plugin, the device plugins, the DCGM exporter). Counted whether or not a pod uses
+# host networking: kubelet's maxPods counts every pod.
+ADDON_DAEMONSETS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent", "eks-node-monitoring-agent")
+RELEASE_DAEMONSETS = {
+    "nvidia": ("nvidia-device-plugin", "efa", "aws-fsx-csi-driver", "dcgm-exporter"),
+    NEURON_VENDOR: ("neuron-device-plugin", "efa", "aws-fsx-csi-driver"),
+}
+
+
+def node_daemonsets(vendor: str) -> tuple[str, ...]:
+    """The add-ons and releases with a pod on each node of an accelerator `vendor`."""
+    return ADDON_DAEMONSETS + RELEASE_DAEMONSETS[vendor]
+
 
 @dataclass(frozen=True)
 class HelmRelease:

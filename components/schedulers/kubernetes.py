@@ -144,6 +144,17 @@ class HybridFleetArgs(TypedDict):
     """`key=value:Effect` taints the servers register with."""
 
 
+class CustomNetworkingArgs(TypedDict):
+    """VPC CNI custom networking: pods on a secondary interface in their zone's pod subnet."""
+
+    pod_subnet_ids: Required[dict[str, pulumi.Input[str]]]
+    """The pod subnet of each AZ, by zone name (each zone's ENIConfig is named after it)."""
+    security_group_ids: Required[list[pulumi.Input[str]]]
+    """Security groups of the pod interfaces."""
+    max_pods: Required[int]
+    """The largest maxPods of the GPU nodes: the addresses each node holds in the pod subnet."""
+
+
 class KubernetesSchedulerArgs(TypedDict):
     """Inputs of `KubernetesScheduler`: the EKS cluster, its add-ons, releases and Kueue objects."""
 
@@ -193,6 +204,10 @@ class KubernetesSchedulerArgs(TypedDict):
     """On-premises networks of EKS Hybrid Nodes (`aifactory:hybrid.remoteNodeCidrs`); none: no hybrid nodes."""
     remote_pod_cidrs: NotRequired[list[str]]
     """On-premises networks of the hybrid nodes' pods."""
+    ipv6: NotRequired[bool]
+    """An IPv6 cluster (default false): pods and services get IPv6 addresses; the VPC CNI runs in IPv6 mode."""
+    custom_networking: NotRequired[CustomNetworkingArgs | None]
+    """Pods in per-AZ pod subnets (VPC CNI custom networking); None: pods in the nodes' subnets."""
     configure_cluster: NotRequired[bool]
     """Create the Kubernetes provider, Helm releases and Kueue objects here (default true). False for a
     private endpoint: the cluster-configuration stack creates them from inside the VPC."""
@@ -293,7 +308,7 @@ class KubernetesScheduler(pulumi.ComponentResource):
         self._tags = dict(args.get("tags", {}))
         cluster = self._control_plane(args)
         self._access(cluster, args.get("admin_role_arns", []))
-        pod_identity_agent, addons = self._addons(cluster)
+        pod_identity_agent, addons = self._addons(cluster, args)
         system_group = self._system_node_group(cluster, args)
         groups: list[aws.eks.NodeGroup] = [system_group]
         # Stand-alone use: groups whose launch templates exist already are created here. `AiFactory`
@@ -315,7 +330,11 @@ class KubernetesScheduler(pulumi.ComponentResource):
         self.cluster_arn = cluster.arn
         self.cluster_endpoint = cluster.endpoint
         self.cluster_certificate_authority = cluster.certificate_authority.data
-        self.service_cidr = pulumi.Output.from_input(SERVICE_CIDR)
+        self.service_cidr = (
+            cluster.kubernetes_network_config.apply(lambda c: (c.service_ipv6_cidr or "") if c else "")
+            if args.get("ipv6")
+            else pulumi.Output.from_input(SERVICE_CIDR)
+        )
         self.cluster_security_group_id = cluster.vpc_config.cluster_security_group_id
         self.kubeconfig = pulumi.Output.secret(config)
         self.node_group_names = pulumi.Output.all(*[g.node_group_name for g in groups])
@@ -397,9 +416,10 @@ class KubernetesScheduler(pulumi.ComponentResource):
             # Fixed so node bootstrap (NodeConfig spec.cluster.cidr) knows it without a lookup;
             # 172.20.0.0/16 is what EKS picks itself for VPCs in 10.0.0.0/8 (EKS API
             # KubernetesNetworkConfigRequest.serviceIpv4Cidr).
-            kubernetes_network_config=aws.eks.ClusterKubernetesNetworkConfigArgs(
-                service_ipv4_cidr=SERVICE_CIDR, ip_family="ipv4"
-            ),
+            # An IPv6 cluster's service range is EKS's choice (fd00::/8), read back for the nodes.
+            kubernetes_network_config=aws.eks.ClusterKubernetesNetworkConfigArgs(ip_family="ipv6")
+            if args.get("ipv6")
+            else aws.eks.ClusterKubernetesNetworkConfigArgs(service_ipv4_cidr=SERVICE_CIDR, ip_family="ipv4"),
             # EKS API reference, RemoteNetworkConfigRequest: the hybrid nodes' (and their pods') networks,
             # which EKS routes to through the VPC; they can be added, changed or removed after creation.
             remote_network_config=remote_network_config(args),
@@ -440,9 +460,24 @@ class KubernetesScheduler(pulumi.ComponentResource):
                 opts=child,
             )
 
-    def _addons(self, cluster: aws.eks.Cluster) -> tuple[aws.eks.Addon, list[pulumi.Resource]]:
+    def _addons(
+        self, cluster: aws.eks.Cluster, args: KubernetesSchedulerArgs
+    ) -> tuple[aws.eks.Addon, list[pulumi.Resource]]:
         """The managed add-ons; the Pod Identity agent first, since the others' identities need it."""
         name, tags = self._name, self._tags
+        custom_networking = args.get("custom_networking")
+        ipv6 = bool(args.get("ipv6", False))
+        cni_configuration: pulumi.Input[str] | None = None
+        if custom_networking:
+            # Pod interfaces also carry the cluster security group: the control plane calls the
+            # controllers' webhooks (Kueue, JobSet) on their pods, and it admits its members only (EKS
+            # User Guide, "View Amazon EKS security group requirements for clusters").
+            groups = [*custom_networking["security_group_ids"], cluster.vpc_config.cluster_security_group_id]
+            cni_configuration = vpc_cni_configuration(
+                {**custom_networking, "security_group_ids": groups}, args["region"]
+            )
+        elif ipv6:
+            cni_configuration = json.dumps({"env": vpc_cni_ipv6_environment()}, sort_keys=True)
         child = pulumi.ResourceOptions(parent=self)
         cni_role = self._pod_role(
             f"{name}-vpc-cni",
@@ -450,7 +485,10 @@ class KubernetesScheduler(pulumi.ComponentResource):
             tags,
             child,
             ("kube-system", "aws-node"),
-            managed=["AmazonEKS_CNI_Policy"],
+            # AmazonEKS_CNI_Policy grants the IPv4 actions only; an IPv6 cluster's CNI needs the IPv6
+            # policy the EKS User Guide gives ("Create the IAM policy for IPv6 clusters", cni-iam-role).
+            managed=[] if ipv6 else ["AmazonEKS_CNI_Policy"],
+            inline=cni_ipv6_policy(self._partition) if ipv6 else None,
         )
         pod_identity_agent = aws.eks.Addon(
             f"{name}-eks-pod-identity-agent",
@@ -472,6 +510,7 @@ class KubernetesScheduler(pulumi.ComponentResource):
                     addon_name=addon,
                     resolve_conflicts_on_create="OVERWRITE",
                     pod_identity_associations=associations if addon == "vpc-cni" else None,
+                    configuration_values=cni_configuration if addon == "vpc-cni" else None,
                     tags=tags,
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[pod_identity_agent]),
                 )
@@ -617,6 +656,88 @@ class KubernetesScheduler(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
         )
+
+
+CUSTOM_NETWORK_ZONE_LABEL = "topology.kubernetes.io/zone"
+"""The node label whose value names the node's ENIConfig: its zone (EKS User Guide, "Custom networking")."""
+
+
+def vpc_cni_environment(max_pods: int) -> dict[str, str]:
+    """The aws-node environment of custom networking (amazon-vpc-cni-k8s README):
+    `AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG` puts pod interfaces in the ENIConfig's subnet,
+    `ENI_CONFIG_LABEL_DEF` picks the ENIConfig named by the node's zone label, and
+    `MINIMUM_IP_TARGET`/`WARM_IP_TARGET` hold the node's maxPods plus one address instead of a whole
+    warm interface (WARM_ENI_TARGET=1, the default; docs/eni-and-ip-target.md), which is what
+    `address_plan.POD_INTERFACE_ADDRESSES` budgets."""
+    return {
+        "AWS_VPC_K8S_CNI_CUSTOM_NETWORK_CFG": "true",
+        "ENI_CONFIG_LABEL_DEF": CUSTOM_NETWORK_ZONE_LABEL,
+        "MINIMUM_IP_TARGET": str(max_pods),
+        "WARM_IP_TARGET": "1",
+    }
+
+
+def vpc_cni_ipv6_environment() -> dict[str, str]:
+    """The aws-node environment of an IPv6 cluster: IPv6 mode needs prefix delegation (EKS User Guide,
+    "IPv6 addresses to clusters, pods, and services": configure the add-on "with IP prefix delegation and
+    IPv6"; amazon-vpc-cni-k8s README `ENABLE_IPv6`, `ENABLE_IPv4`, `ENABLE_PREFIX_DELEGATION`). Set
+    explicitly, though EKS defaults an IPv6 cluster's add-on to it, so the plan shows it."""
+    return {"ENABLE_IPv4": "false", "ENABLE_IPv6": "true", "ENABLE_PREFIX_DELEGATION": "true"}
+
+
+def cni_ipv6_policy(partition: str) -> dict[str, Any]:
+    """The IAM policy the VPC CNI of an IPv6 cluster needs (EKS User Guide, "Create IAM policy for clusters
+    that use the IPv6 family")."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:AssignIpv6Addresses",
+                    "ec2:DescribeInstances",
+                    "ec2:DescribeTags",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeInstanceTypes",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["ec2:CreateTags"],
+                "Resource": [f"arn:{partition}:ec2:*:*:network-interface/*"],
+            },
+        ],
+    }
+
+
+def vpc_cni_configuration(custom_networking: CustomNetworkingArgs, region: str) -> pulumi.Output[str]:
+    """The vpc-cni add-on's configuration values: the custom-networking environment and one ENIConfig per
+    zone, named after the zone, created by the add-on itself (its configuration schema's `eniConfig`:
+    `create`, `region`, `subnets.<zone>.id/securityGroups`, as `aws eks describe-addon-configuration`
+    shows it), so a private cluster needs nothing applied from inside the VPC for it."""
+    zones = sorted(custom_networking["pod_subnet_ids"])
+
+    def document(values: list[Any]) -> str:
+        subnet_ids, groups = values[: len(zones)], values[len(zones) :]
+        return json.dumps(
+            {
+                "env": vpc_cni_environment(custom_networking["max_pods"]),
+                "eniConfig": {
+                    "create": True,
+                    "region": region,
+                    "subnets": {
+                        zone: {"id": subnet_id, "securityGroups": list(groups)}
+                        for zone, subnet_id in zip(zones, subnet_ids, strict=True)
+                    },
+                },
+            },
+            sort_keys=True,
+        )
+
+    return pulumi.Output.all(
+        *[custom_networking["pod_subnet_ids"][z] for z in zones], *custom_networking["security_group_ids"]
+    ).apply(document)
 
 
 def remote_network_config(args: KubernetesSchedulerArgs) -> aws.eks.ClusterRemoteNetworkConfigArgs | None:

@@ -79,6 +79,22 @@ def vpc_cidr_problem(cidr: str) -> str | None:
     return None
 
 
+# VPC CNI custom networking puts pods in secondary VPC CIDR blocks; the EKS best practices guide
+# ("Custom networking") recommends /16 blocks from the CG-NAT space 100.64.0.0/10 (RFC 6598), which the
+# VPC User Guide ("IPv4 CIDR block association restrictions") lets any primary CIDR block add.
+POD_CIDR_SPACE = ipaddress.IPv4Network("100.64.0.0/10")
+
+
+def pod_cidr_problem(cidr: str) -> str | None:
+    """A pod subnet's block: a valid secondary VPC CIDR (/16 to /28) inside 100.64.0.0/10."""
+    problem = vpc_cidr_problem(cidr)
+    if problem is not None:
+        return problem
+    if not ipaddress.IPv4Network(cidr).subnet_of(POD_CIDR_SPACE):
+        return f"'{cidr}' is outside {POD_CIDR_SPACE}, the CG-NAT space every VPC may add as a secondary block"
+    return None
+
+
 def public_access_cidr_problems(cidrs: list[str]) -> list[tuple[int | None, Problem]]:
     """Problems of an EKS cluster's public access list: (entry index, or None for the whole list)."""
     problems: list[tuple[int | None, Problem]] = []

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from .aws_values import CHART_VERSION
+from .aws_values import CHART_VERSION, pod_cidr_problem
 from .base import NotNull, SpecModel, unit
-from .numbers import NonNegativeInt
+from .numbers import Count, NonNegativeInt
 from .syntax import CohortName, SlurmName, SlurmTime
 
 DEFAULT_PRIORITIES = ("production-training", "fine-tuning", "evaluation")
@@ -133,6 +134,112 @@ class ClusterRunner(SpecModel):
     )
 
 
+PodAddressing = Literal["vpc", "custom-networking", "ipv6"]
+"""Where pods take their addresses: the nodes' subnets (`vpc`), per-AZ pod subnets in secondary VPC CIDR
+blocks (`custom-networking`, VPC CNI custom networking), or IPv6 prefixes of the nodes' /64 subnets
+(`ipv6`, an IPv6 cluster)."""
+
+DEFAULT_TRAINING_PODS_PER_NODE = 8
+"""One training pod per accelerator of an 8-GPU node, the layout JobSet/PyTorch jobs use on p5-class nodes."""
+# The address plan gives each GPU node one pod interface in the pod subnet; p4d, p5, p5en, p6 and trn
+# instance types take 50 IPv4 addresses per interface (EC2 User Guide, "Maximum IP addresses per network
+# interface"), so the DaemonSets (at most 8) and the training pods stay below 49 with this bound.
+MAX_TRAINING_PODS_PER_NODE = 32
+
+
+class PodNetwork(SpecModel):
+    """How pods get addresses on the GPU nodes (Amazon EKS User Guide, "Custom networking")."""
+
+    addressing: PodAddressing = Field(
+        default="vpc",
+        description="`vpc`: pods take addresses from the node's subnet (kubelet's default 110 pods a node; the "
+        "0.1 behaviour). `custom-networking`: pods take addresses from one pod subnet per AZ in a secondary "
+        "VPC CIDR block from 100.64.0.0/10, through an ENIConfig named after the zone, and each GPU node's "
+        "maxPods is sized to its DaemonSets plus `trainingPodsPerNode`. `ipv6`: an IPv6 cluster; the VPC gets an "
+        "Amazon-provided /56, each node subnet a /64 and pods IPv6 addresses from prefixes delegated to the "
+        "nodes (maxPods sized the same way); no FSx for Lustre storage (its CSI driver does not support IPv6 "
+        "clusters). Set before the first deploy: EKS cannot change a cluster's IP family.",
+    )
+    cidrs: dict[str, str] | None = Field(
+        default=None,
+        description="`custom-networking`: the pod subnet of each AZ, a /16 to /28 block inside 100.64.0.0/10 "
+        "that becomes a secondary CIDR block of the VPC. Default: 100.(64 + the zone's slot).0.0/16 "
+        "(a=0, b=1, ...), so adding a zone moves no pod subnet.",
+        examples=[{"us-east-1a": "100.64.0.0/16"}],
+    )
+    training_pods_per_node: Count = Field(
+        default=DEFAULT_TRAINING_PODS_PER_NODE,
+        le=MAX_TRAINING_PODS_PER_NODE,
+        json_schema_extra=unit("pods"),
+        description="`custom-networking` and `ipv6`: pods a GPU node runs besides its DaemonSets; with the "
+        "DaemonSets it sizes the node's maxPods and the pod subnets.",
+    )
+
+    @field_validator("cidrs")
+    @classmethod
+    def _pod_cidrs(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return value
+        seen: list[ipaddress.IPv4Network] = []
+        for zone, cidr in value.items():
+            problem = pod_cidr_problem(cidr)
+            if problem is None and any(ipaddress.IPv4Network(cidr).overlaps(n) for n in seen):
+                problem = f"'{cidr}' overlaps another zone's pod subnet"
+            if problem is not None:
+                raise PydanticCustomError(
+                    "config_issue",
+                    "{zone}: {problem}",
+                    {"zone": zone, "problem": problem, "fix": f"give {zone} its own /16 such as 100.64.0.0/16"},
+                )
+            seen.append(ipaddress.IPv4Network(cidr))
+        return value
+
+
+# Amazon EKS endpoints and quotas (AWS General Reference, "Amazon EKS endpoints and quotas"): managed
+# node groups per cluster 30 (Service Quotas code L-6D54EA21), nodes per managed node group 450
+# (L-BD136A63), both adjustable. Amazon VPC quotas (VPC User Guide, "Amazon VPC quotas"): IPv4 CIDR
+# blocks per VPC 5 (L-83CA0A9D), adjustable up to 50.
+# Network interfaces per Region 5,000 (L-DF5E4CA3), adjustable; every EFA-only interface of a GPU node
+# is a network interface (EC2 User Guide, "Elastic Fabric Adapter": an EFA-only interface is an ENI type).
+DEFAULT_NETWORK_INTERFACES_PER_REGION = 5000
+DEFAULT_NODE_GROUPS_PER_CLUSTER = 30
+DEFAULT_NODES_PER_NODE_GROUP = 450
+DEFAULT_IPV4_CIDR_BLOCKS_PER_VPC = 5
+MAX_IPV4_CIDR_BLOCKS_PER_VPC = 50
+
+
+class ServiceQuotas(SpecModel):
+    """The account's quotas the plan sizes node groups and CIDR blocks against (defaults: AWS's defaults)."""
+
+    managed_node_groups_per_cluster: Count = Field(
+        default=DEFAULT_NODE_GROUPS_PER_CLUSTER,
+        json_schema_extra=unit("node groups"),
+        description="EKS quota L-6D54EA21, managed node groups per cluster (the system group counts).",
+        examples=[60],
+    )
+    nodes_per_managed_node_group: Count = Field(
+        default=DEFAULT_NODES_PER_NODE_GROUP,
+        json_schema_extra=unit("nodes"),
+        description="EKS quota L-BD136A63, nodes per managed node group; a larger placement domain is split "
+        "into several node groups.",
+        examples=[1000],
+    )
+    network_interfaces_per_region: Count = Field(
+        default=DEFAULT_NETWORK_INTERFACES_PER_REGION,
+        json_schema_extra=unit("network interfaces"),
+        description="VPC quota L-DF5E4CA3, network interfaces per Region: every node's primary, EFA-only and "
+        "pod interfaces count.",
+        examples=[500000],
+    )
+    ipv4_cidr_blocks_per_vpc: Count = Field(
+        default=DEFAULT_IPV4_CIDR_BLOCKS_PER_VPC,
+        le=MAX_IPV4_CIDR_BLOCKS_PER_VPC,
+        json_schema_extra=unit("CIDR blocks"),
+        description="VPC quota L-83CA0A9D, IPv4 CIDR blocks per VPC (primary and secondary; at most 50).",
+        examples=[10],
+    )
+
+
 class KubernetesScheduler(SpecModel):
     kind: Literal["kubernetes"] = Field(description="`kubernetes`: an EKS cluster with Kueue and JobSet.")
     # EKS API reference, CreateCluster `version`: a Kubernetes minor version, `<major>.<minor>` (1.35).
@@ -170,6 +277,12 @@ class KubernetesScheduler(SpecModel):
         description="Kueue WorkloadPriorityClass names, highest priority first.",
     )
     charts: ChartVersions = Field(default=ChartVersions(), description="Pinned Helm chart versions of the add-ons.")
+    pod_network: PodNetwork = Field(
+        default=PodNetwork(), description="Pod addressing on the GPU nodes: the nodes' subnets or pod subnets."
+    )
+    service_quotas: ServiceQuotas = Field(
+        default=ServiceQuotas(), description="The account's EKS and VPC quotas the node groups and CIDRs fit."
+    )
 
 
 class SlurmPartition(SpecModel):

@@ -145,3 +145,19 @@ def test_neuron_device_plugin_comes_from_the_mirror_in_a_sovereign_stack() -> No
         f"{MIRROR}/public.ecr.aws/neuron/neuron-device-plugin"
     )
     assert mirrored.values["devicePlugin"]["tolerations"] == release.values["devicePlugin"]["tolerations"]
+
+
+def test_node_daemonsets_name_the_addons_and_releases_the_factory_installs() -> None:
+    from aifactory.schedulers.helm_values import RELEASE_DAEMONSETS, node_daemonsets
+    from aifactory.schedulers.kubernetes import ADDONS
+    from aifactory.schedulers.kubernetes_manifests import NEURON_VENDOR, FleetCapacity
+
+    fleets = [FleetCapacity("train", "p5.48xlarge", 2), FleetCapacity("trn", "trn2.48xlarge", 2)]
+    installed = {r.name for r in helm_releases(ChartVersions(), {}, "us-east-1", fleets=fleets)}
+    for vendor in RELEASE_DAEMONSETS:
+        names = node_daemonsets(vendor)
+        assert len(names) == len(set(names))
+        assert set(names) <= set(ADDONS) | installed
+        assert "coredns" not in names and "kueue" not in names  # Deployments, on the system nodes
+    assert "nvidia-device-plugin" in node_daemonsets("nvidia")
+    assert "neuron-device-plugin" in node_daemonsets(NEURON_VENDOR)
