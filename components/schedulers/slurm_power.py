@@ -1,36 +1,27 @@
 """Slurm power saving on EC2: the head's ResumeProgram, SuspendProgram and capacity-block hold.
 
-Compute nodes are `State=CLOUD` records in slurm.conf: no instance exists until a job needs one.
-slurmctld runs this file (`python3 slurm_power.py resume|suspend|hold ...`, written to the head by its
-user data, as `ec2_topology.py` is) as SlurmUser. Standard library and boto3 only.
+Compute nodes are slurm.conf `State=CLOUD` records; slurmctld runs this file as SlurmUser (written to
+the head by its user data, as `ec2_topology.py` is). Standard library and boto3 only.
 
-* `resume HOSTLIST`: reads the job -> node map of `SLURM_RESUME_FILE` (slurm.conf(5) ResumeProgram:
-  "A job to node mapping is available in JSON format by reading the temporary file specified by the
-  SLURM_RESUME_FILE environment variable"; the shape is the Cloud Scheduling Guide's example:
-  `all_nodes_resume` and `jobs[]` with `job_id` and `nodes_resume`, the same keys from 22.05 to 25.11),
-  groups each job's nodes by placement domain (the map the plan writes, `--map`) and calls EC2
-  `CreateFleet` with `Type=instant` once per job and domain, all or nothing: `MinTargetCapacity` equal
-  to the count with `SingleAvailabilityZone` and `SingleInstanceType` (EC2 API reference,
-  OnDemandOptionsRequest/SpotOptionsRequest: "MinTargetCapacity ... If the minimum target capacity is
-  not reached, the fleet launches no instances"; supported with `instant` only). Capacity reservations
-  launch On-Demand with `UsageStrategy=use-capacity-reservations-first` (CapacityReservationOptionsRequest,
-  instant only) into the reservation the launch template targets; capacity blocks launch with
-  `DefaultTargetCapacityType=capacity-block` (TargetCapacitySpecificationRequest), the launch template
-  carrying the `capacity-block` market type and the block's id. The instances are tagged at launch
-  with the cluster tag (TagSpecifications, resource type `instance`, instant fleets only), then each
-  with its node name, which the node's join reads from its instance metadata.
-  The node address is not set here: with `SlurmctldParameters=cloud_reg_addrs` slurmd's registration
-  sets NodeAddr and NodeHostName (slurm.conf(5) SlurmctldParameters, cloud_reg_addrs), so there is no
-  DNS record or `scontrol update nodeaddr` to keep in step.
-  A job whose domains do not all launch gets none: what did launch is terminated, and its nodes are
-  set DOWN with the reason, so slurmctld requeues the job (slurm.conf(5) ResumeProgram: "it should set
-  the node state to DOWN").
+* `resume HOSTLIST`: reads SLURM_RESUME_FILE (slurm.conf(5) ResumeProgram: "A job to node mapping
+  is available in JSON format"; keys per the Cloud Scheduling Guide: `all_nodes_resume`,
+  `jobs[].job_id`, `jobs[].nodes_resume`), groups each job's nodes by placement domain (`--map`) and
+  calls CreateFleet `Type=instant` per job and domain, all or nothing: `MinTargetCapacity` = count
+  with `SingleAvailabilityZone`/`SingleInstanceType` (EC2 API reference, OnDemandOptionsRequest,
+  SpotOptionsRequest: below the minimum "the fleet launches no instances"). Capacity reservations:
+  On-Demand with `UsageStrategy=use-capacity-reservations-first` (CapacityReservationOptionsRequest)
+  into the reservation the launch template targets; capacity blocks: `DefaultTargetCapacityType=
+  capacity-block` (TargetCapacitySpecificationRequest), the template carrying the block. Instances get
+  the cluster tag at launch (TagSpecifications `instance`, instant fleets only), then each its node
+  name, which its join reads from instance metadata. No `scontrol update nodeaddr`: with
+  `cloud_reg_addrs` slurmd's registration sets NodeAddr (slurm.conf(5) SlurmctldParameters).
+  A job whose domains do not all launch gets nothing: what launched is terminated and its nodes set
+  DOWN with the reason, which requeues the job (slurm.conf(5) ResumeProgram).
 * `suspend HOSTLIST`: terminates the instances tagged with those node names in this cluster.
-* `hold`: capacity-block nodes are held by a maintenance reservation until their block is `active`
-  (DescribeCapacityReservations `State`), as AWS ParallelCluster's capacity-block manager does
-  (aws-parallelcluster-node, `slurm_plugin/capacity_block_manager.py`: a Slurm reservation per block
-  with its nodes while the block is not active, deleted once it is); run by a timer on the head.
-* `nodes`: prints every node name of the map as a JSON list (the topology refresh's node list).
+* `hold`: a capacity block's nodes sit in a maintenance reservation until DescribeCapacityReservations
+  says `active`, as AWS ParallelCluster's capacity-block manager does (aws-parallelcluster-node,
+  `slurm_plugin/capacity_block_manager.py`); a timer on the head runs it.
+* `nodes`: prints the map's node names as a JSON list (the topology refresh's node list).
 """
 
 from __future__ import annotations
