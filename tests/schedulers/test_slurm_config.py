@@ -21,6 +21,7 @@ from aifactory.schedulers.slurm_config import (
     render_slurm_configs,
     slurm_inputs_from_plan,
 )
+from aifactory.schedulers.slurm_power import expand_hostlist
 from aifactory.spec import spec_from_config
 from aifactory.spec.scheduler import VALIDATED_VERSION
 
@@ -146,7 +147,7 @@ def test_every_planned_host_is_a_node_a_switch_member_and_in_a_partition(case: s
         # Measured on the head: until EC2 reports, every node sits on the `unreported` leaf.
         (line,) = [x for x in files["topology.conf"].splitlines() if not x.startswith("#")]
         assert line.startswith("SwitchName=unreported Nodes=")
-        assert set(line.split("Nodes=", 1)[1].split(",")) == planned
+        assert set(expand_hostlist(line.split("Nodes=", 1)[1])) == planned
         assert plan.switch_tree.switches == ()
     else:
         assert set(plan.switch_tree.node_to_leaf()) == planned
@@ -265,6 +266,6 @@ def test_measured_topology_file_follows_the_version(version: str, name: str) -> 
     assert name in files and ({"topology.conf", "topology.yaml"} - {name}).isdisjoint(files)
     if name == "topology.yaml":
         (topology,) = yaml.safe_load(files[name])
-        assert topology["tree"]["switches"] == [{"switch": "unreported", "nodes": "gpu-01,gpu-02"}]
+        assert topology["tree"]["switches"] == [{"switch": "unreported", "nodes": "gpu-[01-02]"}]
     else:
-        assert "SwitchName=unreported Nodes=gpu-01,gpu-02" in files[name]
+        assert "SwitchName=unreported Nodes=gpu-[01-02]" in files[name]
