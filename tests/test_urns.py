@@ -10,7 +10,7 @@ import pytest
 from aifactory.cli.planrun import plan_stack
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "urns"
-STACKS = ["dev", "commercial-us", "sovereign-eu", "slurm-aws", "sovereign-datahall", "trn2-us"]
+STACKS = ["dev", "commercial-us", "sovereign-eu", "slurm-aws", "sovereign-datahall", "trn2-us", "slurm-16k"]
 
 
 @pytest.mark.parametrize("stack", STACKS)

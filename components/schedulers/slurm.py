@@ -749,7 +749,7 @@ def _head_power(node_map: str) -> dict[str, object]:
     return {
         "program": _program_text(slurm_power.__file__),
         "program_path": POWER_PROGRAM,
-        "map": _b64(node_map),
+        "map": json.dumps(json.loads(node_map), sort_keys=True),  # one line: never the delimiter
         "map_path": POWER_MAP,
         "resume": runtime.resume_program,
         "suspend": runtime.suspend_program,

@@ -1,27 +1,25 @@
 """Slurm power saving on EC2: the head's ResumeProgram, SuspendProgram and capacity-block hold.
 
-Compute nodes are slurm.conf `State=CLOUD` records; slurmctld runs this file as SlurmUser (written to
-the head by its user data, as `ec2_topology.py` is). Standard library and boto3 only.
+slurmctld runs this file as SlurmUser for its `State=CLOUD` nodes. Standard library and boto3 only.
 
 * `resume HOSTLIST`: reads SLURM_RESUME_FILE (slurm.conf(5) ResumeProgram: "A job to node mapping
-  is available in JSON format"; keys per the Cloud Scheduling Guide: `all_nodes_resume`,
-  `jobs[].job_id`, `jobs[].nodes_resume`), groups each job's nodes by placement domain (`--map`) and
-  calls CreateFleet `Type=instant` per job and domain, all or nothing: `MinTargetCapacity` = count
-  with `SingleAvailabilityZone`/`SingleInstanceType` (EC2 API reference, OnDemandOptionsRequest,
-  SpotOptionsRequest: below the minimum "the fleet launches no instances"). Capacity reservations:
-  On-Demand with `UsageStrategy=use-capacity-reservations-first` (CapacityReservationOptionsRequest)
-  into the reservation the launch template targets; capacity blocks: `DefaultTargetCapacityType=
-  capacity-block` (TargetCapacitySpecificationRequest), the template carrying the block. Instances get
-  the cluster tag at launch (TagSpecifications `instance`, instant fleets only), then each its node
-  name, which its join reads from instance metadata. No `scontrol update nodeaddr`: with
-  `cloud_reg_addrs` slurmd's registration sets NodeAddr (slurm.conf(5) SlurmctldParameters).
-  A job whose domains do not all launch gets nothing: what launched is terminated and its nodes set
-  DOWN with the reason, which requeues the job (slurm.conf(5) ResumeProgram).
+  is available in JSON format"; `parse_resume_file`), groups each job's nodes by placement domain
+  (`--map`) and calls CreateFleet `Type=instant` per job and domain, all or nothing:
+  `MinTargetCapacity` = count, `SingleAvailabilityZone`, `SingleInstanceType` (EC2 API reference,
+  OnDemandOptionsRequest/SpotOptionsRequest: below the minimum "the fleet launches no instances").
+  Reservations: On-Demand, `UsageStrategy=use-capacity-reservations-first`
+  (CapacityReservationOptionsRequest); blocks: `DefaultTargetCapacityType=capacity-block`
+  (TargetCapacitySpecificationRequest); the launch template targets either. The cluster tag comes
+  at launch (TagSpecifications `instance`, instant only), then each instance its node name, which
+  its join reads from instance metadata. No `scontrol update nodeaddr`: with `cloud_reg_addrs`
+  slurmd's registration sets NodeAddr (slurm.conf(5) SlurmctldParameters). A job whose domains do
+  not all launch gets nothing: launches are terminated and its nodes set DOWN with the reason,
+  which requeues the job (slurm.conf(5) ResumeProgram).
 * `suspend HOSTLIST`: terminates the instances tagged with those node names in this cluster.
 * `hold`: a capacity block's nodes sit in a maintenance reservation until DescribeCapacityReservations
-  says `active`, as AWS ParallelCluster's capacity-block manager does (aws-parallelcluster-node,
-  `slurm_plugin/capacity_block_manager.py`); a timer on the head runs it.
-* `nodes`: prints the map's node names as a JSON list (the topology refresh's node list).
+  says `active`, as AWS ParallelCluster does (aws-parallelcluster-node,
+  `slurm_plugin/capacity_block_manager.py`).
+* `nodes`: prints the map's node names as a JSON list (the topology refresh's input).
 """
 
 from __future__ import annotations
@@ -108,11 +106,17 @@ class ResumeJob:
 def parse_resume_file(document: Any, argv_nodes: Sequence[str]) -> list[ResumeJob]:
     """The jobs of a `SLURM_RESUME_FILE` document, and the argument's nodes no job claims.
 
-    Only `all_nodes_resume`, `jobs[].job_id` and `jobs[].nodes_resume` are read (the keys every
-    supported release writes; later ones add `extra`, `features`, `oversubscribe`, ...). A document
-    without them is refused rather than guessed at."""
-    if not isinstance(document, dict) or not isinstance(document.get("all_nodes_resume"), str):
-        raise PowerError("the resume file is not an object with an all_nodes_resume hostlist")
+    Two shapes: 22.05 writes `all_nodes` and `jobs[].job_id`/`jobs[].nodes` (recorded from Debian's
+    slurmctld 22.05.8 by tests/schedulers/test_slurmctld.py); 23.02 on `all_nodes_resume` and
+    `jobs[].nodes_resume` (Cloud Scheduling Guide), with more keys that are not read. Anything else
+    is refused rather than guessed at."""
+    if not isinstance(document, dict):
+        raise PowerError("the resume file is not a JSON object")
+    all_key, nodes_key = (
+        ("all_nodes_resume", "nodes_resume") if "all_nodes_resume" in document else ("all_nodes", "nodes")
+    )
+    if not isinstance(document.get(all_key), str):
+        raise PowerError("the resume file has neither an all_nodes_resume (23.02+) nor an all_nodes (22.05) hostlist")
     jobs = document.get("jobs")
     if not isinstance(jobs, list):
         raise PowerError("the resume file has no jobs list")
@@ -121,15 +125,15 @@ def parse_resume_file(document: Any, argv_nodes: Sequence[str]) -> list[ResumeJo
     for k, job in enumerate(jobs):
         if not isinstance(job, dict):
             raise PowerError(f"jobs[{k}] is not an object")
-        job_id, nodes = job.get("job_id"), job.get("nodes_resume")
+        job_id, nodes = job.get("job_id"), job.get(nodes_key)
         if isinstance(job_id, bool) or not isinstance(job_id, int) or not isinstance(nodes, str):
-            raise PowerError(f"jobs[{k}] lacks a numeric job_id or a nodes_resume hostlist")
+            raise PowerError(f"jobs[{k}] lacks a numeric job_id or a {nodes_key} hostlist")
         # A node shared by two jobs (OverSubscribe) is launched once, for the first.
         mine = tuple(n for n in expand_hostlist(nodes) if n not in claimed)
         claimed.update(mine)
         if mine:
             out.append(ResumeJob(job_id, mine))
-    every = dict.fromkeys([*argv_nodes, *expand_hostlist(document["all_nodes_resume"])])
+    every = dict.fromkeys([*argv_nodes, *expand_hostlist(document[all_key])])
     rest = tuple(n for n in every if n not in claimed)
     if rest:
         out.append(ResumeJob(None, rest))

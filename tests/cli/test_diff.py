@@ -13,7 +13,7 @@ from aifactory.catalog.replace_on_change import replace_rules
 from aifactory.cli.diff import PlanDocumentError, diff_plans, load_plan_document, render_text
 from aifactory.cli.main import main
 
-EXAMPLE_STACKS = ("dev", "commercial-us", "sovereign-eu", "slurm-aws", "sovereign-datahall", "trn2-us")
+EXAMPLE_STACKS = ("dev", "commercial-us", "sovereign-eu", "slurm-aws", "sovereign-datahall", "trn2-us", "slurm-16k")
 SUBNET = "aws:ec2/subnet:Subnet"
 FS = "aws:fsx/lustreFileSystem:LustreFileSystem"
 BUCKET = "aws:s3/bucket:Bucket"

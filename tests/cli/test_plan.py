@@ -15,7 +15,7 @@ from aifactory.policies import POLICIES
 from tests.policy.harness import UNKNOWN
 from tests.stackfiles import base, write_stack
 
-EXAMPLES = ["dev", "commercial-us", "sovereign-eu", "slurm-aws", "sovereign-datahall", "trn2-us"]
+EXAMPLES = ["dev", "commercial-us", "sovereign-eu", "slurm-aws", "sovereign-datahall", "trn2-us", "slurm-16k"]
 
 
 def _plan_json(capsys: pytest.CaptureFixture[str], stack: str) -> tuple[int, dict[str, Any]]:

@@ -18,7 +18,7 @@ from aifactory.planning import feasibility, network_plan, placement, storage_siz
 from aifactory.planning.topology_model import compress_hostlist
 from aifactory.schedulers import kubernetes_manifests
 
-EXAMPLES = ["dev", "commercial-us", "sovereign-eu", "slurm-aws", "sovereign-datahall", "trn2-us"]
+EXAMPLES = ["dev", "commercial-us", "sovereign-eu", "slurm-aws", "sovereign-datahall", "trn2-us", "slurm-16k"]
 
 
 @pytest.mark.parametrize("stack", EXAMPLES)

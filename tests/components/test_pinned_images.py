@@ -15,7 +15,7 @@ from aifactory.schedulers.kubernetes import update_config
 
 from tests.stackfiles import base, write_stack
 
-EXAMPLES = ["dev", "commercial-us", "sovereign-eu", "slurm-aws", "sovereign-datahall", "trn2-us"]
+EXAMPLES = ["dev", "commercial-us", "sovereign-eu", "slurm-aws", "sovereign-datahall", "trn2-us", "slurm-16k"]
 BOOTING = (
     "aws:ec2/launchTemplate:LaunchTemplate",
     "aws:ec2/instance:Instance",

@@ -128,9 +128,9 @@ def test_no_resource_per_node_the_head_gets_the_domain_map(plain: list[PlannedRe
     assert [r.name for r in _of(plain, "aws:ec2/instance:Instance")] == ["slurm-head"]
     assert {r.inputs["name"] for r in _of(plain, "aws:route53/record:Record")} == {"head"}
     script = gzip.decompress(base64.b64decode(_head(plain).inputs["userDataBase64"])).decode()
-    encoded = re.search(r"base64 -d >'/etc/slurm/aifactory-domains.json' <<'AIFACTORY_FILE'\n(\S+)\n", script)
+    encoded = re.search(r"cat >'/etc/slurm/aifactory-domains.json' <<'AIFACTORY_FILE'\n(.+)\n", script)
     assert encoded is not None
-    node_map = load_map(json.loads(base64.b64decode(encoded.group(1))))
+    node_map = load_map(json.loads(encoded.group(1)))
     planned = {h: g.name for g in case_inputs("dev").groups for h in g.hostnames}
     assert {n: d.name for d in node_map.domains for n in d.nodes} == planned
     assert {d.name: d.launch_template_id for d in node_map.domains} == {g: f"lt-{g}" for g in planned.values()}

@@ -31,23 +31,10 @@ from moto import mock_aws
 REGION = "us-east-1"
 CLUSTER = "aif-test"
 
-# SLURM_RESUME_FILE as the releases write it: 22.05 (captured from Debian's slurmctld 22.05.8 by
+# SLURM_RESUME_FILE as the releases write it: 22.05 (the shape Debian's slurmctld 22.05.8 wrote in
 # test_slurmctld's recording ResumeProgram) and 23.02+ (the Cloud Scheduling Guide's example, with
 # `extra` and `reservation`).
-RESUME_2205 = {
-    "all_nodes_resume": "train-[0001-0003]",
-    "jobs": [
-        {
-            "job_id": 7,
-            "features": None,
-            "nodes_alloc": "train-[0001-0003]",
-            "nodes_resume": "train-[0001-0003]",
-            "oversubscribe": "NO",
-            "partition": "train",
-            "reservation": None,
-        }
-    ],
-}
+RESUME_2205 = {"all_nodes": "train-[0001-0003]", "jobs": [{"job_id": 7, "nodes": "train-[0001-0003]"}]}
 RESUME_2302 = {
     "all_nodes_resume": "train-[0001-0004],eval-0001",
     "jobs": [
@@ -110,6 +97,8 @@ def test_resume_file_of_23_02_splits_shared_nodes_and_keeps_jobless_ones() -> No
         {"all_nodes_resume": "a-1", "jobs": [{"job_id": "7", "nodes_resume": "a-1"}]},
         {"all_nodes_resume": "a-1", "jobs": [{"job_id": True, "nodes_resume": "a-1"}]},
         {"all_nodes_resume": "a-1", "jobs": [{"job_id": 7}]},
+        {"all_nodes_resume": "a-1", "jobs": [{"job_id": 7, "nodes": "a-1"}]},
+        {"all_nodes": "a-1", "jobs": [{"job_id": 7, "nodes_resume": "a-1"}]},
         {"all_nodes_resume": "a-1", "jobs": ["a-1"]},
     ],
 )

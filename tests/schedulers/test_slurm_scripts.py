@@ -4,7 +4,6 @@ with egress, nothing fetched without it, and the image check run for real in bas
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import shlex
@@ -289,8 +288,8 @@ def test_head_ships_the_translation_module_itself_and_the_planned_names() -> Non
         Path(slurm_power.__file__).read_text(),
         Path(ec2_topology.__file__).read_text(),
     ]
-    encoded = script.split("base64 -d >'/etc/slurm/aifactory-domains.json' <<'AIFACTORY_FILE'\n", 1)[1].split("\n")[0]
-    node_map = slurm_power.load_map(json.loads(base64.b64decode(encoded)))
+    encoded = script.split("cat >'/etc/slurm/aifactory-domains.json' <<'AIFACTORY_FILE'\n", 1)[1].split("\n")[0]
+    node_map = slurm_power.load_map(json.loads(encoded))
     assert [(d.name, d.nodes, d.capacity) for d in node_map.domains] == [
         ("train-d0", ("train-0001", "train-0002"), "capacity-block")
     ]
