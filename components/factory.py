@@ -410,12 +410,15 @@ class AiFactory(pulumi.ComponentResource):
                 "database_subnet_ids": list(self.network.subnet_ids_by_zone.values()),
                 "fleet_security_group_ids": [self.network.node_security_group_id],
                 "node_role_names": [f.instance_role_name for f in self.fleets.values()],
+                "node_role_arns": [f.instance_role_arn for f in self.fleets.values()],
                 "node_cidr": spec.network.cidr,
                 "compute_groups": [
                     {
+                        "domain": group.domain,
                         "launch_template_id": self.fleets[group.fleet].launch_template_ids[group.domain],
                         "launch_template_version": self.fleets[group.fleet].launch_template_versions[group.domain],
-                        "subnet_id": subnet_of[group.availability_zone],
+                        "capacity": group.capacity,
+                        "reservation_id": group.reservation_id,
                         "hostnames": list(group.hostnames),
                     }
                     for group in slurm.compute_groups

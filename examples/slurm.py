@@ -32,9 +32,10 @@ def main() -> None:
             "fleet_security_group_ids": ["sg-0123456789abcdef0"],
             "compute_groups": [
                 {
+                    "domain": group.domain,
                     "launch_template_id": "lt-0123456789abcdef0",
                     "launch_template_version": "1",
-                    "subnet_id": "subnet-0123456789abcdef0",
+                    "capacity": group.capacity,
                     "hostnames": list(group.hostnames),
                 }
                 for group in slurm.compute_groups

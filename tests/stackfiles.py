@@ -59,6 +59,15 @@ def base(sovereign: bool = False) -> dict[str, Any]:
     return copy.deepcopy(SOVEREIGN_CONFIG if sovereign else BASE_CONFIG)
 
 
+EXAMPLE_STACKS: tuple[str, ...] = tuple(
+    sorted(
+        p.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        for p in (Path(__file__).parents[1] / "stacks").glob("Pulumi.*.yaml")
+    )
+)
+"""Every example stack in `stacks/`: the tests that run all of them read this, so a new stack is in each."""
+
+
 def write_stack(directory: Path, name: str, config: dict[str, Any]) -> Path:
     path = directory / f"Pulumi.{name}.yaml"
     path.write_text(yaml.safe_dump({"config": config}, sort_keys=False))

@@ -10,7 +10,9 @@ import pytest
 from aifactory.cli.planrun import plan_stack
 from aifactory.trust import CONFUSED_DEPUTY, pod_identity_conditions, service_of, source_conditions, trust_policy
 
-STACKS = ["dev", "commercial-us", "sovereign-eu", "slurm-aws", "sovereign-datahall", "trn2-us", "commercial-100k"]
+from tests.stackfiles import EXAMPLE_STACKS
+
+STACKS = list(EXAMPLE_STACKS)
 
 
 def _roles(stack: str) -> list[tuple[str, dict[str, Any]]]:

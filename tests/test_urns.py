@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from aifactory.cli.planrun import plan_stack
 
+from tests.stackfiles import EXAMPLE_STACKS
+
 GOLDEN = Path(__file__).resolve().parent / "golden" / "urns"
-STACKS = ["dev", "commercial-us", "sovereign-eu", "slurm-aws", "sovereign-datahall", "trn2-us", "commercial-100k"]
+STACKS = list(EXAMPLE_STACKS)
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -150,17 +150,66 @@ def switch_tree(nodes: Mapping[str, str | None], answers: Iterable[Mapping[str, 
     return switches
 
 
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+def compress_hostlist(names: Iterable[str]) -> str:
+    """Slurm hostlist notation: `gpu-001,gpu-002,gpu-003,gpu-007` -> `gpu-[001-003,007]`."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    plain: list[str] = []
+    order: list[tuple[str, int]] = []
+    for name in names:
+        match = _NUMBERED.match(name)
+        if not match:
+            plain.append(name)
+            continue
+        key = (match.group(1), len(match.group(2)))
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(int(match.group(2)))
+    parts = list(plain)
+    for prefix, width in order:
+        numbers = sorted(set(groups[(prefix, width)]))
+        if len(numbers) == 1:
+            parts.append(f"{prefix}{numbers[0]:0{width}d}")
+            continue
+        ranges = _ranges(numbers)
+        body = ",".join(f"{a:0{width}d}" if a == b else f"{a:0{width}d}-{b:0{width}d}" for a, b in ranges)
+        parts.append(f"{prefix}[{body}]")
+    return ",".join(parts)
+
+
+def _ranges(numbers: Sequence[int]) -> list[tuple[int, int]]:
+    ranges: list[tuple[int, int]] = []
+    start = prev = numbers[0]
+    for n in numbers[1:]:
+        if n == prev + 1:
+            prev = n
+            continue
+        ranges.append((start, prev))
+        start = prev = n
+    ranges.append((start, prev))
+    return ranges
+
+
 def _names(values: Sequence[str]) -> str:
     # Slurm parses these with its hostlist parser (topology.conf(5)); plain comma-separated names
-    # parse as themselves.
+    # parse as themselves. Switch ids stay plain: their hex digits are no node numbering.
     return ",".join(values)
+
+
+def _nodes(values: Sequence[str]) -> str:
+    # 12,500 nodes on the `unreported` leaf are one short range, not 150 KB of names in the head's
+    # 16 KB user data.
+    return compress_hostlist(values)
 
 
 def topology_conf(switches: Sequence[Switch]) -> str:
     """topology.conf(5) for `TopologyPlugin=topology/tree`: `SwitchName=... Nodes=...|Switches=...`."""
     lines = ["# Generated on the Slurm head from EC2 DescribeInstanceTopology (aifactory); do not edit."]
     for s in switches:
-        members = f"Nodes={_names(s.nodes)}" if s.nodes else f"Switches={_names(s.switches)}"
+        members = f"Nodes={_nodes(s.nodes)}" if s.nodes else f"Switches={_names(s.switches)}"
         lines.append(f"SwitchName={s.name} {members}")
     return "\n".join(lines) + "\n"
 
@@ -180,7 +229,7 @@ def topology_yaml(switches: Sequence[Switch], name: str = "ec2") -> str:
     for s in switches:
         lines.append(f"    - switch: {json.dumps(s.name)}")
         if s.nodes:
-            lines.append(f"      nodes: {json.dumps(_names(s.nodes))}")
+            lines.append(f"      nodes: {json.dumps(_nodes(s.nodes))}")
         else:
             lines.append(f"      children: {json.dumps(_names(s.switches))}")
     return "\n".join(lines) + "\n"

@@ -66,11 +66,13 @@ class NodeGroupPlan:
 
 @dataclass(frozen=True)
 class SlurmComputeGroup:
-    """The compute nodes of one placement domain, launched from that domain's launch template."""
+    """The CLOUD nodes of one placement domain, launched on demand from that domain's launch template."""
 
     domain: str
     fleet: str
-    availability_zone: str
+    capacity: CapacityType
+    reservation_id: str | None
+    """The capacity reservation or block the domain's launch template targets."""
     hostnames: tuple[str, ...]
 
 
@@ -191,7 +193,7 @@ def plan_factory(spec: FactorySpec, name: str, warnings: tuple[ConfigIssue, ...]
         storage_figures=figures,
         quotas=quotas,
         node_groups=node_groups,
-        slurm=_slurm(spec, placement, zones_of_fleets, name),
+        slurm=_slurm(spec, placement, name),
         address_budget=budget,
         pod_subnets=pods_of_zone,
         summary=factory_summary(spec, placement, asdict(figures) if figures else None),
@@ -254,7 +256,7 @@ def _node_groups(spec: FactorySpec, placement: PlacementPlan, zones: Mapping[str
     )
 
 
-def _slurm(spec: FactorySpec, placement: PlacementPlan, zones: Mapping[str, str], name: str) -> SlurmPlan | None:
+def _slurm(spec: FactorySpec, placement: PlacementPlan, name: str) -> SlurmPlan | None:
     if not isinstance(spec.scheduler, SlurmScheduler):
         return None
     inputs = slurm_inputs_from_plan(spec, placement, cluster_name=name, controller_host=SLURM_CONTROLLER_HOST)
@@ -263,7 +265,9 @@ def _slurm(spec: FactorySpec, placement: PlacementPlan, zones: Mapping[str, str]
         controller_host=SLURM_CONTROLLER_HOST,
         config_files=render_slurm_configs(inputs),
         compute_groups=tuple(
-            SlurmComputeGroup(domain.name, fleet.name, zones[fleet.name], domain.hostnames)
+            SlurmComputeGroup(
+                domain.name, fleet.name, fleet.capacity.type, fleet.capacity.reservation_id, domain.hostnames
+            )
             # Launched compute groups are EC2 only; on-prem servers are static nodes the customer runs.
             for fleet in spec.ec2_fleets
             for domain in placement.domains_for(fleet.name)

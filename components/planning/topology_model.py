@@ -6,9 +6,10 @@ The placement planner produces it; Kubernetes node labels, the Kueue `Topology` 
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+# The one hostlist compressor lives in the head's standalone program, which cannot import this package.
+from .ec2_topology import compress_hostlist as compress_hostlist
 
 
 @dataclass(frozen=True)
@@ -29,46 +30,3 @@ class SwitchTree:
 
     def node_to_leaf(self) -> dict[str, str]:
         return {node: s.name for s in self.leaves() for node in s.nodes}
-
-
-_NUMBERED = re.compile(r"^(.*?)(\d+)$")
-
-
-def compress_hostlist(names: Iterable[str]) -> str:
-    """Slurm hostlist notation: `gpu-001,gpu-002,gpu-003,gpu-007` -> `gpu-[001-003,007]`."""
-    groups: dict[tuple[str, int], list[int]] = {}
-    plain: list[str] = []
-    order: list[tuple[str, int]] = []
-    for name in names:
-        match = _NUMBERED.match(name)
-        if not match:
-            plain.append(name)
-            continue
-        key = (match.group(1), len(match.group(2)))
-        if key not in groups:
-            groups[key] = []
-            order.append(key)
-        groups[key].append(int(match.group(2)))
-    parts = list(plain)
-    for prefix, width in order:
-        numbers = sorted(set(groups[(prefix, width)]))
-        if len(numbers) == 1:
-            parts.append(f"{prefix}{numbers[0]:0{width}d}")
-            continue
-        ranges = _ranges(numbers)
-        body = ",".join(f"{a:0{width}d}" if a == b else f"{a:0{width}d}-{b:0{width}d}" for a, b in ranges)
-        parts.append(f"{prefix}[{body}]")
-    return ",".join(parts)
-
-
-def _ranges(numbers: Sequence[int]) -> list[tuple[int, int]]:
-    ranges: list[tuple[int, int]] = []
-    start = prev = numbers[0]
-    for n in numbers[1:]:
-        if n == prev + 1:
-            prev = n
-            continue
-        ranges.append((start, prev))
-        start = prev = n
-    ranges.append((start, prev))
-    return ranges

@@ -1,21 +1,25 @@
-"""`SlurmScheduler`: a private Slurm head node and the compute nodes of the placement plan.
+"""`SlurmScheduler`: a private Slurm head node over the compute nodes of the placement plan.
 
 Choices:
-* Compute nodes are one `aws.ec2.Instance` per planned hostname, launched from the fleet's launch
-  template for its placement domain. Slurm names are fixed per node (topology.conf lists them); an
-  autoscaling group would replace a node with an instance that has no planned name, and reserved
-  capacity (reservations, capacity blocks) is a fixed size anyway.
+* Compute nodes are `State=CLOUD` records of slurm.conf, not Pulumi resources: an EC2 instance exists
+  only while Slurm needs the node. The head's ResumeProgram (`slurm_power.py`) launches a job's nodes
+  from their placement domain's launch template with an instant EC2 Fleet and tags each instance
+  with its planned Slurm name; the SuspendProgram terminates them by tag. Names stay fixed per node
+  (topology, partitions and reservations list them), the resource count grows with domains only, and
+  a launch template change replaces no running node.
 * Each node's name is its `aifactory:slurm-node` tag; an SSM State Manager association runs the join
   script on every node tagged for the cluster, so the fleet's own bootstrap stays as it is.
-* Names resolve through a private Route 53 zone with one record per node, so slurmctld can resolve
-  every NodeName at start (it does) and slurmd steps reach each other.
+* Only the head's name is in the private Route 53 zone (compute nodes find the controller and the
+  munge share through it); compute nodes register their own address with slurmctld
+  (`SlurmctldParameters=cloud_reg_addrs`), so there is no record per node.
 * The munge key is generated on the head node's first boot and stored in Secrets Manager (encrypted
   with the stack's key when given); it never passes through Pulumi state. Only the head's role may
   read the secret (its resource policy denies everyone else, the fleets' roles carry an explicit
   deny); compute nodes copy the key as root from a root-only NFS share on the head, so no credential
   a job user could reach opens it.
-* Instance metadata is reachable by root only on the head and the compute nodes (an OUTPUT-chain
-  firewall rule, `templates/slurm/imds-firewall.sh.j2`), and both launch with hop limit 1.
+* Instance metadata is reachable by root only on the compute nodes and by root and SlurmUser (which
+  runs the power programs) on the head (an OUTPUT-chain firewall rule,
+  `templates/slurm/imds-firewall.sh.j2`), and both launch with hop limit 1.
 * Accounting uses Amazon RDS for MariaDB (slurmdbd's MySQL plugin), with the master password managed
   by RDS in Secrets Manager.
 """
@@ -38,9 +42,19 @@ from pulumi.output import Output, T  # noqa: F401
 from ..arns import assume_role_policy, managed_policy_arn, regional_service_host, service_principal
 from ..component_args import slurm_scheduler_issues, validate_component_args
 from ..planning import ec2_topology
+from ..planning.topology_model import compress_hostlist
 from ..rendering import render
 from ..spec.images import AMI_ID
-from .slurm_config import SCRIPT_NAMES, SRUN_PORT_RANGE, slurm_dns_zone, topology_file_name
+from . import slurm_power
+from .slurm_config import (
+    JOIN_TIMEOUT_S,
+    SCRIPT_NAMES,
+    SRUN_PORT_RANGE,
+    SlurmRuntime,
+    slurm_dns_zone,
+    topology_file_name,
+)
+from .slurm_power import CLUSTER_TAG, NODE_NAME_TAG
 
 SLURM_PORTS = (6817, 6819)
 """slurmctld (6817) to slurmdbd (6819) on the head node (slurm.conf(5) SlurmctldPort, slurmdbd.conf(5))."""
@@ -65,17 +79,17 @@ MUNGE_SHARE = "/srv/aifactory-munge"
 """The head's root-only directory, exported read-only over NFS, holding the copy of the munge key
 the compute nodes' root fetches at join."""
 
-NODE_NAME_TAG = "aifactory:slurm-node"
-CLUSTER_TAG = "aifactory:slurm-cluster"
-
 
 Egress = Literal["none", "nat"]
 
 # What each script installs with NAT egress and needs from the image without it. Ubuntu 24.04
 # packages: slurmctld/slurmd/slurmdbd and slurm-client (scontrol) from Ubuntu's slurm-wlm source,
 # munge (munged, mungekey), mariadb-client (mariadb); the AWS CLI is a snap there (see the scripts).
-HEAD_PACKAGES = ("slurmctld", "slurm-client", "munge", "nfs-kernel-server")
+HEAD_PACKAGES = ("slurmctld", "slurm-client", "munge", "nfs-kernel-server", "python3-boto3")
 HEAD_BINARIES = ("slurmctld", "scontrol", "munged", "mungekey", "aws", "exportfs", "iptables")
+POWER_BINARIES = ("python3",)
+POWER_MODULES = ("boto3",)
+"""What the head's power programs run and import (Ubuntu's python3 and python3-boto3)."""
 ACCOUNTING_PACKAGES = ("slurmdbd", "mariadb-client")
 ACCOUNTING_BINARIES = ("slurmdbd", "python3")
 """With accounting the head also needs a MariaDB/MySQL client (`mariadb` or `mysql`), checked apart."""
@@ -97,16 +111,20 @@ DEFAULT_NODE_CIDR = "10.0.0.0/16"
 
 
 class SlurmComputeGroupArgs(TypedDict):
-    """The nodes of one placement domain."""
+    """The CLOUD nodes of one placement domain."""
 
+    domain: str
+    """The placement domain's name (the map's key the ResumeProgram groups a job's nodes by)."""
     launch_template_id: pulumi.Input[str]
-    """The fleet's launch template for this domain."""
+    """The fleet's launch template for this domain (its subnet, placement and capacity)."""
     launch_template_version: pulumi.Input[str]
     """Its version (e.g. the template's latest_version as a string)."""
-    subnet_id: pulumi.Input[str]
-    """Subnet (one AZ) the nodes launch in."""
+    capacity: str
+    """The fleet's capacity type: on-demand, spot, capacity-reservation or capacity-block."""
+    reservation_id: NotRequired[str | None]
+    """The capacity reservation or block the launch template targets (the hold checks a block's state)."""
     hostnames: list[str]
-    """Slurm node names from the placement plan, one instance each."""
+    """Slurm node names from the placement plan, one instance each when resumed."""
 
 
 class SlurmSchedulerArgs(TypedDict):
@@ -146,6 +164,8 @@ class SlurmSchedulerArgs(TypedDict):
     """The fleets' node security groups: the only sources allowed to reach the Slurm ports."""
     node_role_names: NotRequired[list[pulumi.Input[str]]]
     """The fleets' instance roles: each gets an explicit deny on the munge key (only the head reads it)."""
+    node_role_arns: NotRequired[list[pulumi.Input[str]]]
+    """The same roles' ARNs: the head passes them to the instances its ResumeProgram launches."""
     node_cidr: NotRequired[str]
     """The VPC's CIDR: the only clients the head's munge key share is exported to (default 10.0.0.0/16)."""
     compute_groups: Required[list[SlurmComputeGroupArgs]]
@@ -189,6 +209,8 @@ def _validate(args: SlurmSchedulerArgs) -> None:
             problems.append(f"vpc_cidr {args['vpc_cidr']!r} is not an IPv4 network such as 10.0.0.0/16")
     for group in args["compute_groups"]:
         problems += [f"hostname {h!r} is not a DNS label" for h in group["hostnames"] if not _LABEL.match(h)]
+        if group["capacity"] not in slurm_power.CAPACITY_TYPES:
+            problems.append(f"capacity {group['capacity']!r} of domain {group['domain']!r} is not an EC2 capacity type")
     if problems:
         raise ValueError("SlurmScheduler: " + "; ".join(problems))
 
@@ -210,7 +232,6 @@ class SlurmScheduler(pulumi.ComponentResource):
     controller_address: pulumi.Output[str]
     munge_secret_arn: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
-    node_instance_ids: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, args: SlurmSchedulerArgs, opts: pulumi.ResourceOptions | None = None):
         # The stack config's rules, before anything registers (`component_args`); then the checks of the
@@ -234,15 +255,13 @@ class SlurmScheduler(pulumi.ComponentResource):
         database = self._accounting(args, head_sg) if args.get("accounting", False) else None
         profile = self._head_identity(args, munge, database is not None)
         head = self._head_instance(args, head_sg, munge, database, profile, zone_name)
-        zone = self._node_zone_and_join(args, munge, head, zone_name)
-        node_ids = self._compute(args, zone)
+        self._node_zone_and_join(args, head, zone_name)
 
         self.head_instance_id = head.id
         self.head_private_ip = head.private_ip
         self.controller_address = pulumi.Output.from_input(f"{controller_host}.{zone_name}")
         self.munge_secret_arn = munge.arn
         self.security_group_id = head_sg.id
-        self.node_instance_ids = pulumi.Output.all(**node_ids)
         self.register_outputs(
             {
                 "head_instance_id": self.head_instance_id,
@@ -250,7 +269,6 @@ class SlurmScheduler(pulumi.ComponentResource):
                 "controller_address": self.controller_address,
                 "munge_secret_arn": self.munge_secret_arn,
                 "security_group_id": self.security_group_id,
-                "node_instance_ids": self.node_instance_ids,
             }
         )
 
@@ -433,6 +451,15 @@ class SlurmScheduler(pulumi.ComponentResource):
         secret_arns: list[pulumi.Input[str]] = [munge.arn]
         if accounting:
             secret_arns.append(rds_secrets)
+        if args["compute_groups"]:
+            aws.iam.RolePolicy(
+                f"{name}-head-power",
+                role=role.id,
+                policy=pulumi.Output.all(*args.get("node_role_arns", [])).apply(
+                    lambda arns: json.dumps(head_power_policy(list(arns), self._cluster, region, partition))
+                ),
+                opts=child,
+            )
         if args.get("measured_topology", False):
             aws.iam.RolePolicy(
                 f"{name}-head-topology",
@@ -487,10 +514,15 @@ class SlurmScheduler(pulumi.ComponentResource):
         kms = args.get("kms_key_arn")
         accounting = database is not None
         db_host, db_secret = database if database is not None else (None, None)
-        files = [(n, _b64(t)) for n, t in sorted(args["config_files"].items())]
+        # The head runs no slurmd: the node scripts reach the nodes through the join document.
+        files = [(n, t) for n, t in sorted(args["config_files"].items()) if n not in SCRIPT_NAMES]
         egress = args.get("egress", "nat")
         node_cidr = str(args.get("node_cidr", DEFAULT_NODE_CIDR))
-        user_data = pulumi.Output.all(munge.arn, db_host, db_secret).apply(
+        groups = args["compute_groups"]
+        node_map = pulumi.Output.all(
+            *[pulumi.Output.all(g["launch_template_id"], g["launch_template_version"]) for g in groups]
+        ).apply(lambda templates: power_map(cluster, region, groups, [(str(t[0]), str(t[1])) for t in templates]))
+        user_data = pulumi.Output.all(munge.arn, db_host, db_secret, node_map).apply(
             lambda v: _gzip_b64(
                 head_user_data(
                     controller_host=controller_host,
@@ -505,8 +537,8 @@ class SlurmScheduler(pulumi.ComponentResource):
                     node_cidr=node_cidr,
                     cluster=cluster,
                     version=args["version"],
-                    hostnames=[h for g in args["compute_groups"] for h in g["hostnames"]],
                     measured_topology=bool(args.get("measured_topology", False)),
+                    node_map=v[3] if groups else None,
                 )
             )
         )
@@ -532,17 +564,15 @@ class SlurmScheduler(pulumi.ComponentResource):
         )
         return head
 
-    def _node_zone_and_join(
-        self, args: SlurmSchedulerArgs, munge: aws.secretsmanager.Secret, head: aws.ec2.Instance, zone_name: str
-    ) -> aws.route53.Zone:
-        """The private zone of node names, the head's record, and the SSM join every node runs."""
+    def _node_zone_and_join(self, args: SlurmSchedulerArgs, head: aws.ec2.Instance, zone_name: str) -> None:
+        """The private zone with the head's record, and the SSM join every node runs."""
         name, tags, cluster = self._name, self._tags, self._cluster
         child = pulumi.ResourceOptions(parent=self)
         controller_host = args["controller_host"]
         zone = aws.route53.Zone(
             f"{name}-nodes",
             name=zone_name,
-            comment=f"Slurm node names of {cluster}",
+            comment=f"Slurm controller of {cluster}",
             vpcs=[aws.route53.ZoneVpcArgs(vpc_id=args["vpc_id"])],
             tags=tags,
             opts=child,
@@ -577,7 +607,7 @@ class SlurmScheduler(pulumi.ComponentResource):
                         {
                             "action": "aws:runShellScript",
                             "name": "join",
-                            "inputs": {"runCommand": join.splitlines(), "timeoutSeconds": "1800"},
+                            "inputs": {"runCommand": join.splitlines(), "timeoutSeconds": str(JOIN_TIMEOUT_S)},
                         }
                     ],
                 }
@@ -592,44 +622,6 @@ class SlurmScheduler(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        return zone
-
-    def _compute(self, args: SlurmSchedulerArgs, zone: aws.route53.Zone) -> dict[str, pulumi.Output[str]]:
-        """One instance and one DNS record per planned node, from its domain's launch template."""
-        name, tags, cluster = self._name, self._tags, self._cluster
-        child = pulumi.ResourceOptions(parent=self)
-        node_ids: dict[str, pulumi.Output[str]] = {}
-        for group in args["compute_groups"]:
-            for hostname in group["hostnames"]:
-                node = aws.ec2.Instance(
-                    f"{name}-{hostname}",
-                    # The launch template's interfaces carry the subnet: EC2 refuses an instance-level
-                    # subnet next to launch-template network interfaces.
-                    launch_template=aws.ec2.InstanceLaunchTemplateArgs(
-                        id=group["launch_template_id"], version=group["launch_template_version"]
-                    ),
-                    # Slurm jobs run on the host's network (no container bridge adds a hop): hop
-                    # limit 1 (EC2 user guide, "Configure the instance metadata options").
-                    metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
-                        http_endpoint="enabled",
-                        http_tokens="required",
-                        http_put_response_hop_limit=1,
-                        instance_metadata_tags="enabled",
-                    ),
-                    tags={**tags, "Name": hostname, NODE_NAME_TAG: hostname, CLUSTER_TAG: cluster},
-                    opts=child,
-                )
-                aws.route53.Record(
-                    f"{name}-{hostname}-dns",
-                    zone_id=zone.zone_id,
-                    name=hostname,
-                    type="A",
-                    ttl=60,
-                    records=[node.private_ip],
-                    opts=child,
-                )
-                node_ids[hostname] = node.id
-        return node_ids
 
 
 def head_user_data(
@@ -646,15 +638,23 @@ def head_user_data(
     node_cidr: str = DEFAULT_NODE_CIDR,
     cluster: str = "",
     version: str = "",
-    hostnames: list[str] | None = None,
     measured_topology: bool = False,
+    node_map: str | None = None,
 ) -> str:
     """The head node's first-boot script: installs Slurm with NAT egress, requires it in the image
     without (`egress` none), then the IMDS firewall, munge and its root-only share to `node_cidr`,
-    the configuration, slurmdbd (accounting) and slurmctld."""
+    the configuration, slurmdbd (accounting) and slurmctld; with CLOUD nodes (`node_map`, the
+    `power_map` JSON) the power programs, and the capacity-block hold when a domain is on a block."""
     node_cidr = str(ipaddress.ip_network(node_cidr, strict=True))
+    # Plain text through quoted here-documents (base64 would grow the gzipped user data by a fifth).
+    for file_name, text in files:
+        if FILE_DELIMITER in text.splitlines():
+            raise ValueError(f"{file_name} contains its here-document delimiter")
     if accounting and not (db_host and db_secret_arn):
         raise ValueError("accounting needs the database's address and its master user secret")
+    if measured_topology and node_map is None:
+        raise ValueError("the measured topology lists the nodes of the power map; give node_map")
+    power = _head_power(node_map) if node_map is not None else None
     return render(
         "slurm/head-user-data.sh.j2",
         controller_host=controller_host,
@@ -664,40 +664,55 @@ def head_user_data(
         accounting=accounting,
         db_host=db_host,
         db_secret_arn=db_secret_arn,
-        files=files,
+        files=[(n, t.rstrip("\n")) for n, t in files],
         munge_share=MUNGE_SHARE,
         node_cidr=node_cidr,
         offline=egress == "none",
         packages=HEAD_PACKAGES + (ACCOUNTING_PACKAGES if accounting else ()),
-        binaries=HEAD_BINARIES + (ACCOUNTING_BINARIES if accounting else ()),
+        binaries=tuple(
+            dict.fromkeys(
+                HEAD_BINARIES + (ACCOUNTING_BINARIES if accounting else ()) + (POWER_BINARIES if power else ())
+            )
+        ),
+        modules=POWER_MODULES,
         missing_hint=OFFLINE_HINT if egress == "none" else ONLINE_HINT,
-        topology=_head_topology(cluster, version, hostnames or []) if measured_topology else None,
+        topology=_head_topology(cluster, version) if measured_topology else None,
+        power=power,
+        # The power programs run as SlurmUser and call EC2 with the head's role.
+        imds_users=(SlurmRuntime().slurm_user,) if power else (),
     )
 
 
+FILE_DELIMITER = "AIFACTORY_FILE"
 TOPOLOGY_PROGRAM = "/usr/local/lib/aifactory/ec2_topology.py"
 TOPOLOGY_NODES = "/etc/slurm/aifactory-nodes.json"
+POWER_PROGRAM = "/usr/local/lib/aifactory/slurm_power.py"
+POWER_MAP = "/etc/slurm/aifactory-domains.json"
+POWER_LOG = "/var/log/slurm/aifactory-power.log"
+HOLD_INTERVAL = "1min"
+"""How often the head checks its capacity blocks' state: a block's nodes are free within a minute of
+it becoming active."""
 TOPOLOGY_INTERVAL = "2min"
 """How often the head reads its nodes' EC2 topology: a node that joins is placed within minutes."""
 
 
-def _head_topology(cluster: str, version: str, hostnames: list[str]) -> dict[str, object]:
-    """What the head's topology refresh needs: the translation program (the very file the plan renders
-    the first topology with), the planned node names and where the file goes."""
-    if not _LABEL.match(cluster) or not _SERIES.match(version):
-        raise ValueError(f"measured topology needs a cluster name and a Slurm series, not {cluster!r}, {version!r}")
-    bad = [h for h in hostnames if not _LABEL.match(h)]
-    if bad:
-        raise ValueError(f"hostnames {bad!r} are not DNS labels")
-    program = Path(ec2_topology.__file__).read_text().rstrip("\n")
+def _program_text(path: str) -> str:
+    program = Path(path).read_text().rstrip("\n")
     # Written through a quoted here-document: no line of it may end the document early.
     if "AIFACTORY_PROGRAM" in program.splitlines():
-        raise ValueError("the topology program contains its here-document delimiter")
+        raise ValueError(f"{path} contains its here-document delimiter")
+    return program
+
+
+def _head_topology(cluster: str, version: str) -> dict[str, object]:
+    """What the head's topology refresh needs: the translation program (the very file the plan renders
+    the first topology with), where the planned node names (from the power map) and the file go."""
+    if not _LABEL.match(cluster) or not _SERIES.match(version):
+        raise ValueError(f"measured topology needs a cluster name and a Slurm series, not {cluster!r}, {version!r}")
     fmt = "yaml" if topology_file_name(version) == "topology.yaml" else "conf"
     return {
-        "program": program,
+        "program": _program_text(ec2_topology.__file__),
         "program_path": TOPOLOGY_PROGRAM,
-        "nodes": _b64(json.dumps(hostnames)),
         "nodes_path": TOPOLOGY_NODES,
         "format": fmt,
         "output": f"/etc/slurm/{topology_file_name(version)}",
@@ -705,6 +720,43 @@ def _head_topology(cluster: str, version: str, hostnames: list[str]) -> dict[str
         "cluster_tag": CLUSTER_TAG,
         "name_tag": NODE_NAME_TAG,
         "interval": TOPOLOGY_INTERVAL,
+    }
+
+
+def power_map(cluster: str, region: str, groups: list[SlurmComputeGroupArgs], templates: list[tuple[str, str]]) -> str:
+    """The head's node -> domain map (`slurm_power.load_map`'s shape): per domain its hostlist, launch
+    template and capacity; hostlists keep it small at 12,500 nodes."""
+    domains = [
+        {
+            "name": g["domain"],
+            "nodes": compress_hostlist(g["hostnames"]),
+            "launchTemplateId": template,
+            "launchTemplateVersion": version,
+            "capacity": g["capacity"],
+            "reservationId": g.get("reservation_id"),
+        }
+        for g, (template, version) in zip(groups, templates, strict=True)
+    ]
+    text = json.dumps({"cluster": cluster, "region": region, "domains": domains}, sort_keys=True)
+    slurm_power.load_map(json.loads(text))  # the program reads it back: refuse what it would refuse
+    return text
+
+
+def _head_power(node_map: str) -> dict[str, object]:
+    """What the head's power programs need: the program, the map and whether a capacity block is held."""
+    parsed = slurm_power.load_map(json.loads(node_map))
+    runtime = SlurmRuntime()
+    return {
+        "program": _program_text(slurm_power.__file__),
+        "program_path": POWER_PROGRAM,
+        "map": json.dumps(json.loads(node_map), sort_keys=True),  # one line: never the delimiter
+        "map_path": POWER_MAP,
+        "resume": runtime.resume_program,
+        "suspend": runtime.suspend_program,
+        "log": POWER_LOG,
+        "slurm_user": runtime.slurm_user,
+        "hold": any(d.capacity == "capacity-block" for d in parsed.domains),
+        "hold_interval": HOLD_INTERVAL,
     }
 
 
@@ -732,6 +784,7 @@ def join_script(
         packages=NODE_PACKAGES,
         binaries=NODE_BINARIES,
         missing_hint=OFFLINE_HINT if egress == "none" else ONLINE_HINT,
+        imds_users=(),
     )
 
 
@@ -799,6 +852,42 @@ def head_topology_policy() -> dict[str, object]:
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": TOPOLOGY_ACTIONS, "Resource": "*"}],
     }
+
+
+POWER_LAUNCH_ACTIONS = ["ec2:CreateFleet", "ec2:RunInstances", "ec2:CreateTags"]
+POWER_READ_ACTIONS = ["ec2:DescribeInstances", "ec2:DescribeCapacityReservations"]
+
+
+def head_power_policy(node_role_arns: list[str], cluster: str, region: str, partition: str) -> dict[str, object]:
+    """What the head's ResumeProgram, SuspendProgram and capacity-block hold call.
+
+    An instant EC2 Fleet launches with the caller's permissions, not a service-linked role (EC2 user
+    guide, "EC2 Fleet prerequisites": "An instant EC2 Fleet does not require this role"): CreateFleet,
+    RunInstances and CreateTags (tags at launch and each node's name after), and iam:PassRole for the
+    fleets' instance roles, only to EC2 (IAM user guide, "iam:PassedToService"). Termination is limited
+    to instances tagged for this cluster (EC2 user guide, "Control access to EC2 resources using
+    resource tags": `aws:ResourceTag`). The Describe actions take no resource type (Service
+    Authorization Reference, "Actions, resources, and condition keys for Amazon EC2")."""
+    statements: list[dict[str, object]] = [
+        {"Effect": "Allow", "Action": POWER_LAUNCH_ACTIONS, "Resource": "*"},
+        {"Effect": "Allow", "Action": POWER_READ_ACTIONS, "Resource": "*"},
+        {
+            "Effect": "Allow",
+            "Action": ["ec2:TerminateInstances"],
+            "Resource": f"arn:{partition}:ec2:{region}:*:instance/*",
+            "Condition": {"StringEquals": {f"aws:ResourceTag/{CLUSTER_TAG}": cluster}},
+        },
+    ]
+    if node_role_arns:
+        statements.append(
+            {
+                "Effect": "Allow",
+                "Action": ["iam:PassRole"],
+                "Resource": sorted(node_role_arns),
+                "Condition": {"StringEquals": {"iam:PassedToService": service_principal("ec2", partition)}},
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 MUNGE_SECRET_ACTIONS = ["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"]

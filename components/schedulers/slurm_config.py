@@ -32,8 +32,8 @@ from ..planning.placement import PlacementPlan
 from ..planning.topology import slurm_topology_conf
 from ..planning.topology_model import SwitchTree, compress_hostlist
 from ..rendering import render, slurm_value
-from ..spec.errors import ConfigError
-from ..spec.model import FactorySpec
+from ..spec.errors import ConfigError, ConfigIssue
+from ..spec.model import CapacityType, FactorySpec
 from ..spec.scheduler import (
     SUPPORTED_VERSIONS,
     SlurmScheduler,
@@ -65,6 +65,32 @@ EPILOG_CHECK_TIMEOUT_S = 30
 
 HEALTH_INTERVAL_S = 300
 """HealthCheckInterval: every five minutes, cheap probes only."""
+
+JOIN_TIMEOUT_S = 1800
+"""Bound of a compute node's join (SSM `timeoutSeconds`): munge key, scripts, slurmd."""
+
+BOOT_ALLOWANCE_S = 900
+"""From CreateFleet to the join's start: a p5's launch, firmware and EFA/driver boot take minutes."""
+
+RESUME_TIMEOUT_S = BOOT_ALLOWANCE_S + JOIN_TIMEOUT_S
+"""ResumeTimeout: a CLOUD node that has not registered by then is set DOWN and its job requeued
+(slurm.conf(5) ResumeTimeout; the default, 60 s, is shorter than any GPU instance's boot)."""
+
+SUSPEND_TIME_S = 600
+"""SuspendTime: an On-Demand or Spot node idle this long is terminated (the Cloud Scheduling Guide's
+example value). Reserved capacity is listed in SuspendExcNodes instead, never suspended: a global
+SuspendTime=INFINITE would switch power saving, and with it every CLOUD node's resume, off
+(slurm.conf(5) SuspendTime: "Setting SuspendTime to anything but INFINITE (or -1) will enable power
+save mode")."""
+
+SUSPEND_TIMEOUT_S = 300
+"""SuspendTimeout: TerminateInstances returns at once; the instance shuts down within minutes."""
+
+TREE_WIDTH_MAX = 65533
+"""slurm.conf(5) TreeWidth: "The value may not exceed 65533"."""
+
+TREE_WIDTH_DEFAULT = 50
+"""slurm.conf(5) TreeWidth's default."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +124,18 @@ class SlurmNodeGroup:
     efa_devices: int
     features: tuple[str, ...]
     capacity_block_end: datetime | None = None
+    capacity: CapacityType | None = None
+    """EC2 fleets' capacity type: their nodes are `State=CLOUD`, launched on demand by the ResumeProgram.
+    None for a data hall's own servers, static nodes that run slurmd all the time."""
+
+    @property
+    def cloud(self) -> bool:
+        return self.capacity is not None
+
+    @property
+    def prepaid(self) -> bool:
+        """Reserved capacity is paid whether it runs or not: its instances are never suspended."""
+        return self.capacity in ("capacity-reservation", "capacity-block")
 
 
 @dataclass(frozen=True)
@@ -127,6 +165,8 @@ class SlurmRuntime:
     slurmd_port: int = 6818
     srun_port_range: tuple[int, int] = SRUN_PORT_RANGE
     munge_socket: str | None = None
+    resume_program: str = "/usr/local/sbin/aifactory-resume"
+    suspend_program: str = "/usr/local/sbin/aifactory-suspend"
 
 
 @dataclass(frozen=True)
@@ -209,6 +249,8 @@ def _record(*pairs: tuple[str, object]) -> str:
 
 
 def _node_lines(groups: Sequence[SlurmNodeGroup]) -> list[str]:
+    # Cloud Scheduling Guide (elastic_computing): nodes added on demand have `State=CLOUD` and no
+    # NodeAddr/NodeHostname; the planned names stay, so partitions, reservations and topology match.
     lines = []
     for group in groups:
         parts: list[tuple[str, object]] = [
@@ -220,7 +262,7 @@ def _node_lines(groups: Sequence[SlurmNodeGroup]) -> list[str]:
             parts.append(("Gres", group.gres.slurm))
         if group.features:
             parts.append(("Feature", ",".join(group.features)))
-        parts.append(("State", "UNKNOWN"))
+        parts.append(("State", "CLOUD" if group.cloud else "UNKNOWN"))
         lines.append(_record(*parts))
     return lines
 
@@ -239,6 +281,28 @@ def _partition_lines(inputs: SlurmInputs) -> list[str]:
             )
         )
     return lines
+
+
+def power_saving(groups: Sequence[SlurmNodeGroup], runtime: SlurmRuntime) -> dict[str, object] | None:
+    """slurm.conf's power-saving options for the CLOUD nodes (Cloud Scheduling Guide; slurm.conf(5)),
+    None without any."""
+    cloud = [h for g in groups if g.cloud for h in g.hostnames]
+    if not cloud:
+        return None
+    # slurmd on CLOUD nodes do not know each other's addresses, so slurmctld sends to each node
+    # directly: "configure TreeWidth to a number at least as large as the maximum node count"
+    # (Cloud Scheduling Guide, TreeWidth). The plan refuses more nodes than TreeWidth allows.
+    nodes = sum(len(g.hostnames) for g in groups)
+    prepaid = [h for g in groups if g.prepaid for h in g.hostnames]
+    return {
+        "resume_program": runtime.resume_program,
+        "suspend_program": runtime.suspend_program,
+        "resume_timeout": RESUME_TIMEOUT_S,
+        "suspend_time": SUSPEND_TIME_S,
+        "suspend_timeout": SUSPEND_TIMEOUT_S,
+        "suspend_exc_nodes": compress_hostlist(prepaid) if prepaid else None,
+        "tree_width": min(TREE_WIDTH_MAX, max(TREE_WIDTH_DEFAULT, nodes)),
+    }
 
 
 def _gres_lines(groups: Sequence[SlurmNodeGroup]) -> list[str]:
@@ -324,6 +388,7 @@ def render_slurm_configs(inputs: SlurmInputs) -> dict[str, str]:
         "gres_types": _gres_types(inputs.groups),
         "node_lines": _node_lines(inputs.groups),
         "partition_lines": _partition_lines(inputs),
+        "power": power_saving(inputs.groups, runtime),
         "prolog_timeout": PROLOG_TIMEOUT_S,
         "health_timeout": HEALTH_TIMEOUT_S,
         "health_interval": HEALTH_INTERVAL_S,
@@ -392,6 +457,7 @@ def slurm_inputs_from_plan(
             *(_feature("cooling", c) for c in coolings),
         )
         block_end = fleet.capacity.end_time if fleet.kind == "ec2" and fleet.capacity.type == "capacity-block" else None
+        capacity = fleet.capacity.type if fleet.kind == "ec2" else None
         groups.append(
             SlurmNodeGroup(
                 name=domain.name,
@@ -403,7 +469,21 @@ def slurm_inputs_from_plan(
                 efa_devices=itype.max_efa_interfaces if isinstance(itype, InstanceType) and fleet.efa else 0,
                 features=features,
                 capacity_block_end=block_end,
+                capacity=capacity,
             )
+        )
+    cloud_nodes = sum(len(g.hostnames) for g in groups if g.cloud)
+    if cloud_nodes > TREE_WIDTH_MAX:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    path="aifactory:fleets",
+                    problem=f"the Slurm cluster has {cloud_nodes} EC2 nodes; slurmctld reaches CLOUD nodes "
+                    "directly (TreeWidth at least the node count) and TreeWidth may not exceed "
+                    f"{TREE_WIDTH_MAX} (slurm.conf(5))",
+                    fix=f"keep the EC2 fleets at {TREE_WIDTH_MAX} nodes in all, or split the factory into stacks",
+                )
+            ]
         )
     partitions = tuple(
         SlurmPartitionInput(p.name, tuple(p.fleets), p.default, p.max_time) for p in scheduler.partitions

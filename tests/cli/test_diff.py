@@ -13,15 +13,8 @@ from aifactory.catalog.replace_on_change import replace_rules
 from aifactory.cli.diff import PlanDocumentError, diff_plans, load_plan_document, render_text
 from aifactory.cli.main import main
 
-EXAMPLE_STACKS = (
-    "dev",
-    "commercial-us",
-    "sovereign-eu",
-    "slurm-aws",
-    "sovereign-datahall",
-    "trn2-us",
-    "commercial-100k",
-)
+from tests.stackfiles import EXAMPLE_STACKS
+
 SUBNET = "aws:ec2/subnet:Subnet"
 FS = "aws:fsx/lustreFileSystem:LustreFileSystem"
 BUCKET = "aws:s3/bucket:Bucket"

@@ -13,9 +13,9 @@ from aifactory.cli.main import main
 from aifactory.policies import POLICIES
 
 from tests.policy.harness import UNKNOWN
-from tests.stackfiles import base, write_stack
+from tests.stackfiles import EXAMPLE_STACKS, base, write_stack
 
-EXAMPLES = ["dev", "commercial-us", "sovereign-eu", "slurm-aws", "sovereign-datahall", "trn2-us", "commercial-100k"]
+EXAMPLES = list(EXAMPLE_STACKS)
 
 
 def _plan_json(capsys: pytest.CaptureFixture[str], stack: str) -> tuple[int, dict[str, Any]]:

@@ -17,8 +17,11 @@ from aifactory.cli.planrun import PlanResult, plan_stack
 from aifactory.planning import feasibility, network_plan, placement, storage_sizing
 from aifactory.planning.topology_model import compress_hostlist
 from aifactory.schedulers import kubernetes_manifests
+from aifactory.schedulers.slurm_power import load_map
 
-EXAMPLES = ["dev", "commercial-us", "sovereign-eu", "slurm-aws", "sovereign-datahall", "trn2-us", "commercial-100k"]
+from tests.stackfiles import EXAMPLE_STACKS
+
+EXAMPLES = list(EXAMPLE_STACKS)
 
 
 @pytest.mark.parametrize("stack", EXAMPLES)
@@ -77,11 +80,11 @@ def _by_type(result: PlanResult, kind: str) -> list[Any]:
 
 
 def _head_files(result: PlanResult) -> dict[str, str]:
-    """The files the Slurm head's first boot writes to /etc/slurm (base64 heredocs in its user data)."""
+    """The files the Slurm head's first boot writes to /etc/slurm (quoted heredocs in its user data)."""
     (head,) = [r for r in _by_type(result, "aws:ec2/instance:Instance") if r.name.endswith("-slurm-head")]
     script = gzip.decompress(base64.b64decode(head.inputs["userDataBase64"])).decode()
-    blocks = re.findall(r"base64 -d >'/etc/slurm/([^'\s]+)' <<'AIFACTORY_FILE'\n(.*?)\nAIFACTORY_FILE", script, re.S)
-    return {name: base64.b64decode(encoded).decode() for name, encoded in blocks}
+    blocks = re.findall(r"cat >'/etc/slurm/([^'\s]+)' <<'AIFACTORY_FILE'\n(.*?)\nAIFACTORY_FILE", script, re.S)
+    return {name: text + "\n" for name, text in blocks}
 
 
 def test_render_writes_the_slurm_configuration_the_head_is_deployed_with(tmp_path: Path) -> None:
@@ -89,24 +92,23 @@ def test_render_writes_the_slurm_configuration_the_head_is_deployed_with(tmp_pat
     result = plan_stack("slurm-aws")
     deployed = _head_files(result)
     assert {"slurm.conf", "topology.conf", "gres.conf"} <= set(deployed)
-    # The head also gets the planned node names its topology refresh asks EC2 about: input, not configuration.
-    assert set(json.loads(deployed.pop("aifactory-nodes.json"))) == {
-        h for d in result.placement.domains for h in d.hostnames
+    # The head also gets the per-domain map its power programs and topology refresh read: input, not
+    # configuration. It names every planned node, each in its placement domain.
+    node_map = load_map(json.loads(deployed.pop("aifactory-domains.json")))
+    assert {n: d.name for d in node_map.domains for n in d.nodes} == {
+        h: d.name for d in result.placement.domains for h in d.hostnames
     }
     for name, text in deployed.items():
         assert (tmp_path / "slurm" / name).read_text() == text, name
     conf = deployed["slurm.conf"]
     assert re.search(r"^ClusterName=slurm-aws$", conf, re.M)
 
-    nodes = {
-        r.inputs["tags"]["aifactory:slurm-node"]
-        for r in _by_type(result, "aws:ec2/instance:Instance")
-        if "aifactory:slurm-node" in r.inputs["tags"]
-    }
-    records = {r.inputs["name"] for r in _by_type(result, "aws:route53/record:Record")} - {"slurmctld"}
+    # CLOUD nodes: no instance and no DNS record per node, only the head's.
+    assert [r.name for r in _by_type(result, "aws:ec2/instance:Instance")] == ["slurm-aws-slurm-head"]
+    assert {r.inputs["name"] for r in _by_type(result, "aws:route53/record:Record")} == {"slurmctld"}
     planned = {h for d in result.placement.domains for h in d.hostnames}
-    assert nodes == records == planned and len(planned) == result.plan.summary["nodes"]
-    declared = re.findall(r"^NodeName=(\S+)", conf, re.M)
+    assert len(planned) == result.plan.summary["nodes"]
+    declared = re.findall(r"^NodeName=(\S+) .* State=CLOUD$", conf, re.M)
     assert sorted(declared) == sorted(compress_hostlist(list(d.hostnames)) for d in result.placement.domains)
 
     partitions = re.findall(r"^PartitionName=(\S+)", conf, re.M)

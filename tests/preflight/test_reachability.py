@@ -251,7 +251,7 @@ def test_a_slurm_head_measuring_ec2_topology_needs_the_ec2_endpoint_without_egre
     import base64
     import gzip
 
-    from aifactory.schedulers.slurm import head_user_data
+    from aifactory.schedulers.slurm import head_user_data, power_map
 
     script = head_user_data(
         controller_host="slurmctld",
@@ -265,8 +265,21 @@ def test_a_slurm_head_measuring_ec2_topology_needs_the_ec2_endpoint_without_egre
         egress="none",
         cluster="aif",
         version="23.11",
-        hostnames=["gpu-001", "gpu-002"],
         measured_topology=True,
+        node_map=power_map(
+            "aif",
+            REGION,
+            [
+                {
+                    "domain": "gpu-d0",
+                    "launch_template_id": "lt-1",
+                    "launch_template_version": "1",
+                    "capacity": "on-demand",
+                    "hostnames": ["gpu-001", "gpu-002"],
+                }
+            ],
+            [("lt-1", "1")],
+        ),
     )
     # As the head instance carries it: gzip, then base64.
     data = base64.b64encode(gzip.compress(script.encode())).decode()

@@ -21,7 +21,9 @@ from aifactory.schedulers.slurm_config import (
     render_slurm_configs,
     slurm_inputs_from_plan,
 )
+from aifactory.schedulers.slurm_power import expand_hostlist
 from aifactory.spec import spec_from_config
+from aifactory.spec.errors import ConfigError
 from aifactory.spec.scheduler import VALIDATED_VERSION
 
 from tests.golden import check_tree
@@ -146,7 +148,7 @@ def test_every_planned_host_is_a_node_a_switch_member_and_in_a_partition(case: s
         # Measured on the head: until EC2 reports, every node sits on the `unreported` leaf.
         (line,) = [x for x in files["topology.conf"].splitlines() if not x.startswith("#")]
         assert line.startswith("SwitchName=unreported Nodes=")
-        assert set(line.split("Nodes=", 1)[1].split(",")) == planned
+        assert set(expand_hostlist(line.split("Nodes=", 1)[1])) == planned
         assert plan.switch_tree.switches == ()
     else:
         assert set(plan.switch_tree.node_to_leaf()) == planned
@@ -265,6 +267,45 @@ def test_measured_topology_file_follows_the_version(version: str, name: str) -> 
     assert name in files and ({"topology.conf", "topology.yaml"} - {name}).isdisjoint(files)
     if name == "topology.yaml":
         (topology,) = yaml.safe_load(files[name])
-        assert topology["tree"]["switches"] == [{"switch": "unreported", "nodes": "gpu-01,gpu-02"}]
+        assert topology["tree"]["switches"] == [{"switch": "unreported", "nodes": "gpu-[01-02]"}]
     else:
-        assert "SwitchName=unreported Nodes=gpu-01,gpu-02" in files[name]
+        assert "SwitchName=unreported Nodes=gpu-[01-02]" in files[name]
+
+
+def _options(conf: str) -> dict[str, str]:
+    return dict(
+        line.split("=", 1) for line in conf.splitlines() if "=" in line and not line.startswith(("#", "Node", "Part"))
+    )
+
+
+def test_ec2_nodes_are_cloud_nodes_and_only_prepaid_ones_are_never_suspended() -> None:
+    inputs = case_inputs("dev")
+    conf = render_slurm_configs(inputs)["slurm.conf"]
+    options = _options(conf)
+    assert all(line.endswith("State=CLOUD") for line in conf.splitlines() if line.startswith("NodeName="))
+    prepaid = {h for g in inputs.groups if g.capacity == "capacity-block" for h in g.hostnames}
+    assert prepaid and set(expand_hostlist(options["SuspendExcNodes"])) == prepaid
+    assert options["SuspendTime"] != "INFINITE"  # power saving, and with it every resume, stays on
+    assert "cloud_reg_addrs" in options["SlurmctldParameters"].split(",")
+    assert int(options["TreeWidth"]) >= sum(len(g.hostnames) for g in inputs.groups)
+    assert options["ResumeProgram"] == "/usr/local/sbin/aifactory-resume"
+
+
+def test_a_data_halls_own_servers_are_static_nodes_without_power_saving() -> None:
+    conf = render_slurm_configs(case_inputs("datahall-1024"))["slurm.conf"]
+    assert all(line.endswith("State=UNKNOWN") for line in conf.splitlines() if line.startswith("NodeName="))
+    assert not {"ResumeProgram", "SuspendProgram", "SuspendExcNodes", "TreeWidth"} & set(_options(conf))
+    assert _options(conf)["SlurmctldParameters"] == "enable_configless"
+
+
+def test_more_cloud_nodes_than_treewidth_allows_is_a_config_error() -> None:
+    config = {**DEV, "aifactory:fleets": [{**DEV["aifactory:fleets"][1], "count": 65_534}]}
+    config["aifactory:scheduler"] = {**DEV["aifactory:scheduler"], "partitions": [{"name": "eval", "fleets": ["eval"]}]}
+    spec = spec_from_config(config)
+    with pytest.raises(ConfigError) as error:
+        slurm_inputs_from_plan(spec, plan_placement(spec), cluster_name="aif-big", controller_host="head")
+    (issue,) = error.value.issues
+    assert issue.path == "aifactory:fleets" and "65533" in issue.problem and "split" in issue.fix
+    under = {**config, "aifactory:fleets": [{**DEV["aifactory:fleets"][1], "count": 65_533}]}
+    spec = spec_from_config(under)
+    assert slurm_inputs_from_plan(spec, plan_placement(spec), cluster_name="aif-big", controller_host="head")

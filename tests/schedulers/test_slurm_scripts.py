@@ -4,7 +4,6 @@ with egress, nothing fetched without it, and the image check run for real in bas
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import shlex
@@ -12,12 +11,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from aifactory.schedulers import slurm_power
 from aifactory.schedulers.slurm import (
     ACCOUNTING_BINARIES,
     HEAD_BINARIES,
     NODE_BINARIES,
+    SlurmComputeGroupArgs,
     head_user_data,
     join_script,
+    power_map,
 )
 
 from tests.golden import check_text
@@ -41,7 +43,7 @@ def head(egress: str, accounting: bool) -> str:
         db_secret_arn="arn:aws:secretsmanager:eu-north-1:123456789012:secret:rds!db-0a1b2c3d-AbCdEf"
         if accounting
         else None,
-        files=[("slurm.conf", "Q2x1c3Rlck5hbWU9YWlmCg=="), ("prolog.sh", "IyEvYmluL2Jhc2gK")],
+        files=[("slurm.conf", "ClusterName=aif\n")],
         egress=egress,
     )
 
@@ -90,7 +92,7 @@ def test_head_installs_exactly_its_packages_with_egress(accounting: bool) -> Non
     assert len(lines) == 1
     words = shlex.split(lines[0])
     assert words[:5] == ["apt-get", "install", "-y", "-qq", "--no-install-recommends"]
-    expected = ["slurmctld", "slurm-client", "munge", "nfs-kernel-server"] + (
+    expected = ["slurmctld", "slurm-client", "munge", "nfs-kernel-server", "python3-boto3"] + (
         ["slurmdbd", "mariadb-client"] if accounting else []
     )
     assert words[5:] == expected
@@ -246,13 +248,23 @@ def head_measuring(egress: str, version: str = "23.11") -> str:
         accounting=False,
         db_host=None,
         db_secret_arn=None,
-        files=[("slurm.conf", "Q2x1c3Rlck5hbWU9YWlmCg==")],
+        files=[("slurm.conf", "ClusterName=aif\n")],
         egress=egress,
         cluster="aif",
         version=version,
-        hostnames=["train-0001", "train-0002"],
         measured_topology=True,
+        node_map=power_map("aif", "eu-north-1", [GROUP], [("lt-0123456789abcdef0", "3")]),
     )
+
+
+GROUP: SlurmComputeGroupArgs = {
+    "domain": "train-d0",
+    "launch_template_id": "lt-0123456789abcdef0",
+    "launch_template_version": "3",
+    "capacity": "capacity-block",
+    "reservation_id": "cr-0123456789abcdef0",
+    "hostnames": ["train-0001", "train-0002"],
+}
 
 
 @pytest.mark.parametrize("egress", ["nat", "none"])
@@ -271,11 +283,22 @@ def test_head_ships_the_translation_module_itself_and_the_planned_names() -> Non
     from aifactory.planning import ec2_topology
 
     script = head_measuring("none")
-    blobs = re.findall(r"<<'AIFACTORY_FILE'\n(.*?)\nAIFACTORY_FILE", script, re.S)
-    decoded = [base64.b64decode(b).decode() for b in blobs]
-    program = script.split("<<'AIFACTORY_PROGRAM'\n", 1)[1].split("\nAIFACTORY_PROGRAM\n", 1)[0]
-    assert program + "\n" == Path(ec2_topology.__file__).read_text()
-    assert json.dumps(["train-0001", "train-0002"]) in decoded
+    programs = re.findall(r"<<'AIFACTORY_PROGRAM'\n(.*?)\nAIFACTORY_PROGRAM\n", script, re.S)
+    assert [p + "\n" for p in programs] == [
+        Path(slurm_power.__file__).read_text(),
+        Path(ec2_topology.__file__).read_text(),
+    ]
+    encoded = script.split("cat >'/etc/slurm/aifactory-domains.json' <<'AIFACTORY_FILE'\n", 1)[1].split("\n")[0]
+    node_map = slurm_power.load_map(json.loads(encoded))
+    assert [(d.name, d.nodes, d.capacity) for d in node_map.domains] == [
+        ("train-d0", ("train-0001", "train-0002"), "capacity-block")
+    ]
+    # The topology refresh's node list is the map's, written on the head.
+    assert (
+        "python3 '/usr/local/lib/aifactory/slurm_power.py' --map '/etc/slurm/aifactory-domains.json' nodes "
+        ">'/etc/slurm/aifactory-nodes.json'" in script
+    )
+    assert "systemctl enable --now aifactory-hold.timer" in script
     assert "--format 'conf'" in script and "--output '/etc/slurm/topology.conf'" in script
     assert "aws ec2 describe-instance-topology" in script and "aws ec2 describe-instances" in script
     assert "systemctl enable --now aifactory-topology.timer" in script

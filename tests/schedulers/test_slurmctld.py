@@ -13,16 +13,20 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 from aifactory.planning import ec2_topology
 from aifactory.planning.placement import plan_placement
 from aifactory.planning.topology_model import Switch, SwitchTree
+from aifactory.schedulers import slurm_power
 from aifactory.schedulers.slurm_config import (
     SCRIPT_NAMES,
     SlurmRuntime,
@@ -30,8 +34,10 @@ from aifactory.schedulers.slurm_config import (
     slurm_inputs_from_plan,
 )
 from aifactory.spec import spec_from_config
+from moto.server import ThreadedMotoServer
 
 from tests.schedulers.test_slurm_config import CASES
+from tests.stackfiles import PINNED_IMAGES
 
 pytestmark = pytest.mark.slow
 EC2_ANSWER = Path(__file__).resolve().parent.parent / "fixtures" / "ec2" / "describe-instance-topology.json"
@@ -88,7 +94,9 @@ class Controller:
         return set(self.run("scontrol", "show", "hostnames", hostlist).split())
 
 
-def _start(root: Path, case: str) -> Iterator[Controller]:
+def _start(
+    root: Path, case: str, config: dict[str, Any] | None = None, resume_program: str | None = None
+) -> Iterator[Controller]:
     _require_slurm()
     for sub in ("state", "spool", "log", "run", "scripts", "munge"):
         (root / sub).mkdir(mode=0o700 if sub == "munge" else 0o755)
@@ -106,15 +114,16 @@ def _start(root: Path, case: str) -> Iterator[Controller]:
         slurmctld_port=_free_port(),
         slurmd_port=_free_port(),
         munge_socket=str(socket_dir / "munge.sock"),
+        **({"resume_program": resume_program, "suspend_program": "/bin/true"} if resume_program else {}),
     )
-    spec = spec_from_config(CASES[case])
+    spec = spec_from_config(config if config is not None else CASES[case])
     plan = plan_placement(spec)
     # slurmctld only runs on the host SlurmctldHost names (slurm.conf(5)).
     head = socket.gethostname().split(".")[0]
     inputs = slurm_inputs_from_plan(spec, plan, f"aif-{case}", controller_host=head, runtime=runtime)
     files = render_slurm_configs(inputs)
     tree = inputs.switch_tree
-    if inputs.measured_topology:
+    if inputs.measured_topology and config is None:
         # EC2: the file the head writes from recorded DescribeInstanceTopology answers (eight p5
         # under two layer-3 nodes, a four-layer p6-b200, one not running), with this case's nodes.
         answer = json.loads(EC2_ANSWER.read_text())
@@ -271,3 +280,122 @@ def test_capacity_block_reservations_are_created(controller: Controller) -> None
         elif key == "Flags":
             assert "MAINT" in value
     assert created == controller.reservation_nodes
+
+
+# 100,000 GPUs: 12,500 p5 CLOUD nodes on a capacity reservation, as the plan renders them.
+CLOUD_NODES = 12_500
+CLOUD_100K: dict[str, Any] = {
+    "aws:region": "us-east-1",
+    "aifactory:profile": "commercial",
+    "aifactory:images": PINNED_IMAGES,
+    "aifactory:fleets": [
+        {
+            "name": "train",
+            "instanceType": "p5.48xlarge",
+            "count": CLOUD_NODES,
+            "availabilityZone": "us-east-1a",
+            "capacity": {"type": "capacity-reservation", "reservationId": "cr-0c0ffee0c0ffee012"},
+        }
+    ],
+    "aifactory:scheduler": {"kind": "slurm", "partitions": [{"name": "train", "fleets": ["train"], "default": True}]},
+}
+
+
+@dataclass
+class CloudFactory:
+    controller: Controller
+    ec2: Any
+    record: Path
+
+
+def _free_port_server() -> ThreadedMotoServer:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudFactory]:
+    """slurmctld over 12,500 CLOUD nodes whose ResumeProgram is the real power program, called by
+    slurmctld through a wrapper that keeps a copy of SLURM_RESUME_FILE and points boto3 at moto."""
+    _require_slurm()
+    root = tmp_path_factory.mktemp("slurm-cloud-100k")
+    server = _free_port_server()
+    endpoint = f"http://127.0.0.1:{server._server.server_port}"  # type: ignore[union-attr]
+    ec2 = boto3.client(
+        "ec2", region_name="us-east-1", endpoint_url=endpoint, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    template = ec2.create_launch_template(
+        LaunchTemplateName="aif-train-d0", LaunchTemplateData={"ImageId": image, "InstanceType": "p5.48xlarge"}
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    node_map = {
+        "cluster": "aif-cloud",
+        "region": "us-east-1",
+        "domains": [
+            {
+                "name": "train-d0",
+                "nodes": f"train-[00001-{CLOUD_NODES}]",
+                "launchTemplateId": template,
+                "launchTemplateVersion": "1",
+                "capacity": "capacity-reservation",
+                "reservationId": "cr-0c0ffee0c0ffee012",
+            }
+        ],
+    }
+    (root / "map.json").write_text(json.dumps(node_map))
+    record = root / "resume-record"
+    record.mkdir()
+    # slurmctld runs the program with an environment of its own (SLURM_CONF, SLURM_RESUME_FILE):
+    # the wrapper sets everything else.
+    wrapper = root / "aifactory-resume"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+        f'cp "$SLURM_RESUME_FILE" {record}/resume.json\n'
+        f'echo "$@" >{record}/argv\n'
+        f"AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x "
+        f'exec {sys.executable} {slurm_power.__file__} --map {root / "map.json"} resume "$@" '
+        f">{record}/out 2>&1\n"
+    )
+    wrapper.chmod(0o755)
+    (root / "slurm").mkdir()
+    try:
+        for controller in _start(root / "slurm", "cloud", CLOUD_100K, resume_program=str(wrapper)):
+            yield CloudFactory(controller, ec2, record)
+    finally:
+        server.stop()
+
+
+def test_slurmctld_holds_every_cloud_node_of_a_100k_gpu_factory(cloud: CloudFactory) -> None:
+    log = (cloud.controller.root / "log" / "slurmctld.log").read_text()
+    assert "fatal" not in log.lower(), log
+    counts = cloud.controller.run("sinfo", "--noheader", "--format=%D %T")
+    # Every planned node is a powered-down CLOUD node ("idle~"), none missing.
+    assert sum(int(line.split()[0]) for line in counts.splitlines()) == CLOUD_NODES
+    nodes = cloud.controller.run("scontrol", "show", "node", "train-12500")
+    assert "CLOUD" in nodes and "POWERED_DOWN" in nodes
+
+
+def test_a_job_makes_slurmctld_launch_its_nodes_through_create_fleet(cloud: CloudFactory) -> None:
+    (cloud.controller.root / "job").mkdir(exist_ok=True)
+    cloud.controller.run(
+        "sbatch", "--nodes=2", "--partition=train", f"--chdir={cloud.controller.root / 'job'}", "--wrap=true"
+    )
+    deadline = time.monotonic() + 90
+    while not (cloud.record / "out").exists() or not (cloud.record / "out").read_text():
+        assert time.monotonic() < deadline, "slurmctld did not run the ResumeProgram"
+        time.sleep(1)
+    time.sleep(1)
+    document = json.loads((cloud.record / "resume.json").read_text())
+    # Debian's 22.05 writes the job -> node map the program parses.
+    (job,) = slurm_power.parse_resume_file(document, [])
+    assert len(job.nodes) == 2 and job.job_id is not None
+    assert "launched 2 of 2 nodes" in (cloud.record / "out").read_text()
+    tags = [
+        {t["Key"]: t["Value"] for t in i.get("Tags", [])}
+        for r in cloud.ec2.describe_instances()["Reservations"]
+        for i in r["Instances"]
+    ]
+    assert sorted(t[slurm_power.NODE_NAME_TAG] for t in tags) == sorted(job.nodes)
+    assert {t[slurm_power.CLUSTER_TAG] for t in tags} == {"aif-cloud"}

@@ -25,7 +25,7 @@ require() {
 }
 
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends 'slurmctld' 'slurm-client' 'munge' 'nfs-kernel-server'
+apt-get install -y -qq --no-install-recommends 'slurmctld' 'slurm-client' 'munge' 'nfs-kernel-server' 'python3-boto3'
 # Ubuntu 24.04 no longer packages the AWS CLI; its AMIs ship snapd.
 command -v aws >/dev/null 2>&1 || snap install aws-cli --classic
 require 'slurmctld' 'scontrol' 'munged' 'mungekey' 'aws' 'exportfs' 'iptables'
@@ -113,11 +113,8 @@ systemctl enable --now nfs-server
 exportfs -ra
 
 install -d -o slurm -g slurm /var/spool/slurmctld /var/log/slurm /run/slurm
-base64 -d >'/etc/slurm/slurm.conf' <<'AIFACTORY_FILE'
-Q2x1c3Rlck5hbWU9YWlmCg==
-AIFACTORY_FILE
-base64 -d >'/etc/slurm/prolog.sh' <<'AIFACTORY_FILE'
-IyEvYmluL2Jhc2gK
+cat >'/etc/slurm/slurm.conf' <<'AIFACTORY_FILE'
+ClusterName=aif
 AIFACTORY_FILE
 chmod 0755 /etc/slurm/*.sh
 systemctl enable --now slurmctld

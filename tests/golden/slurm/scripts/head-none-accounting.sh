@@ -115,11 +115,8 @@ systemctl enable --now nfs-server
 exportfs -ra
 
 install -d -o slurm -g slurm /var/spool/slurmctld /var/log/slurm /run/slurm
-base64 -d >'/etc/slurm/slurm.conf' <<'AIFACTORY_FILE'
-Q2x1c3Rlck5hbWU9YWlmCg==
-AIFACTORY_FILE
-base64 -d >'/etc/slurm/prolog.sh' <<'AIFACTORY_FILE'
-IyEvYmluL2Jhc2gK
+cat >'/etc/slurm/slurm.conf' <<'AIFACTORY_FILE'
+ClusterName=aif
 AIFACTORY_FILE
 chmod 0755 /etc/slurm/*.sh
 db_host='aif-accounting.abcdefghij.eu-north-1.rds.amazonaws.com'

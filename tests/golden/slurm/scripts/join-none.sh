@@ -70,8 +70,20 @@ systemctl enable aifactory-imds-firewall.service
 /usr/local/sbin/aifactory-imds-firewall
 
 imds=http://169.254.169.254/latest
-token=$(curl -sf -m 5 -X PUT "$imds/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 300")
-node=$(curl -sf -m 5 -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/tags/instance/"'aifactory:slurm-node')
+token=$(curl -sf -m 5 -X PUT "$imds/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 900")
+# The head's ResumeProgram names the instance right after EC2 launched it (CreateTags), and instance
+# metadata shows a new tag after a short delay: wait for it, boundedly.
+node=
+for _ in $(seq 1 60); do
+  if node=$(curl -sf -m 5 -H "X-aws-ec2-metadata-token: $token" "$imds/meta-data/tags/instance/"'aifactory:slurm-node'); then
+    break
+  fi
+  sleep 5
+done
+if [ -z "$node" ]; then
+  echo "aifactory: this instance has no aifactory:slurm-node tag; the head's ResumeProgram did not name it" >&2
+  exit 1
+fi
 hostnamectl set-hostname "$node"
 mkdir -p /etc/systemd/resolved.conf.d
 printf '[Resolve]\nDomains=%s\n' 'aif.slurm.internal' >/etc/systemd/resolved.conf.d/aifactory-slurm.conf
