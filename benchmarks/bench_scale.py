@@ -75,9 +75,9 @@ def stack_config(
     the network's zones in turn."""
     if scheduler == "kubernetes":
         # EKS pulls charts and images from the internet unless a sovereign mirror is set, so the
-        # commercial factory has a NAT, and two zones (a /16 in four zones with public subnets
-        # leaves each private subnet a /19: too small for 125 p5 nodes at today's address plan).
-        net: dict[str, Any] = {"cidr": "10.0.0.0/16", "availabilityZones": ZONES[:2], "egress": "nat"}
+        # commercial factory has a NAT; pods take their addresses from custom networking (the
+        # large-cluster layout of commercial-100k), so the nodes' /16 holds only their hosts.
+        net: dict[str, Any] = {"cidr": "10.0.0.0/16", "availabilityZones": ZONES, "egress": "nat", "zoneSlots": 4}
         net.update(network or {})
     else:
         net = {"cidr": "10.0.0.0/16", "availabilityZones": ZONES, "egress": "none"}
@@ -103,6 +103,10 @@ def stack_config(
             "kind": "kubernetes",
             "version": VERSION,
             "endpoint": "private",
+            "podNetwork": {"addressing": "custom-networking", "trainingPodsPerNode": 8},
+            # Interfaces: the primary, 32 EFA-only and the pod interface per p5 node, above the
+            # Region's default of 5,000 (L-DF5E4CA3): a large factory is planned with its raised quota.
+            "serviceQuotas": {"networkInterfacesPerRegion": 34 * max(1, gpus // GPUS_PER_NODE) + 1_000},
             "queues": [{"name": "train", "namespace": "train", "gpuQuota": gpus}],
         }
     else:
