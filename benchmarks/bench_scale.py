@@ -4,8 +4,9 @@ and the placement planner alone at 1k, 100k and 1M GPUs, all in one run.
     python benchmarks/bench_scale.py [--sizes 1000,16000,100000] [--out benchmarks/scale.md]
                                      [--kubernetes-network JSON] [--timeout SECONDS]
 
-Every factory is p5.48xlarge fleets (at most `FLEET_NODES` nodes each, zones taken in turn) on
-capacity reservations. Each case runs in its own process, as `aifactory plan` and `render` do:
+Every factory is p5.48xlarge fleets on capacity reservations, one per zone (at least `FLEET_NODES`
+nodes each; the placement planner's cases keep fleets of `PLACEMENT_FLEET_NODES`). Each case
+runs in its own process, as `aifactory plan` and `render` do:
 after a warm-up plan of one node (the imports), it plans the stack file (validation, planning, the
 program under the mocks, policies, preflight), renders it, and reports the resources, the plan and
 render times (wall) and its peak resident memory (`ru_maxrss`, which includes the warm-up's
@@ -69,7 +70,11 @@ def images() -> dict[str, str]:
 
 
 def stack_config(
-    scheduler: str, gpus: int, network: dict[str, Any] | None = None, fleet_nodes: int = FLEET_NODES
+    scheduler: str,
+    gpus: int,
+    network: dict[str, Any] | None = None,
+    fleet_nodes: int = FLEET_NODES,
+    per_zone: bool = True,
 ) -> dict[str, Any]:
     """p5.48xlarge fleets on capacity reservations, at most `fleet_nodes` nodes a fleet, placed in
     the network's zones in turn."""
@@ -84,6 +89,11 @@ def stack_config(
     zones = net["availabilityZones"]
     fleets: list[dict[str, Any]] = []
     nodes = max(1, gpus // GPUS_PER_NODE)
+    # One capacity reservation per zone at most, as commercial-100k has (a reservation is per zone and
+    # type, of any size): on EKS every fleet is a placement domain split into node groups of 450, and
+    # the cluster may have 30 groups (EKS quota L-6D54EA21).
+    if per_zone:
+        fleet_nodes = max(fleet_nodes, -(-nodes // len(zones)))
     while nodes > 0:
         count = min(nodes, fleet_nodes)
         index = len(fleets)
@@ -171,7 +181,7 @@ def run_placement(gpus: int) -> dict[str, Any]:
     from aifactory.planning.placement import plan_placement
     from aifactory.spec import spec_from_config
 
-    spec = spec_from_config(stack_config("slurm", gpus, fleet_nodes=PLACEMENT_FLEET_NODES))
+    spec = spec_from_config(stack_config("slurm", gpus, fleet_nodes=PLACEMENT_FLEET_NODES, per_zone=False))
     times = []
     for _ in range(PLACEMENT_REPEATS):
         start = time.perf_counter()
