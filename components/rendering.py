@@ -54,6 +54,44 @@ def slurm_value(value: object) -> str:
     return text
 
 
+_RANGE = re.compile(r"^([0-9]+)(?:-([0-9]+))?\Z")
+
+
+def shell_hostlist(hostlist: object) -> str:
+    """Shell words that expand to the names of a Slurm hostlist in `compress_hostlist`'s notation
+    (`gpu-[0001-0096,0100],head`): each `prefix[ranges]` part becomes the quoted prefix followed by a
+    brace expansion (`'gpu-'{{0001..0096},0100}`), each plain name a quoted word. Bash keeps the zero
+    padding of a `{x..y}` range whose bounds start with a zero (bash(1), "Brace Expansion"), so a
+    script names 12,500 nodes in a few words, and only digits, braces and commas are left unquoted."""
+    text = str(hostlist)
+    words = []
+    for part in _top_level(text):
+        opening = part.rfind("[")
+        items = part[opening + 1 : -1].split(",") if opening > 0 and part.endswith("]") else []
+        ranges = [_RANGE.match(item) for item in items]
+        if not items or not all(ranges):
+            if any(c in part for c in "[],"):
+                raise ValueError(f"a hostlist part is neither a name nor prefix[ranges]: {part!r}")
+            words.append(shell_quote(part))
+            continue
+        pieces = [f"{{{m[1]}..{m[2]}}}" if m[2] else m[1] for m in ranges if m is not None]
+        brace = pieces[0] if len(pieces) == 1 else "{" + ",".join(pieces) + "}"
+        words.append(shell_quote(part[:opening]) + brace)
+    return " ".join(words)
+
+
+def _top_level(hostlist: str) -> list[str]:
+    """A hostlist's comma-separated parts, keeping the commas inside brackets."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(hostlist):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(hostlist[start:i])
+            start = i + 1
+    parts.append(hostlist[start:])
+    return parts
+
+
 def to_json(value: object) -> str:
     """A JSON scalar or document, which is also YAML: for every config value in a YAML template."""
     return json.dumps(value, ensure_ascii=True)
@@ -72,6 +110,7 @@ def environment() -> Environment:
     )
     env.filters["shell_quote"] = shell_quote
     env.filters["shell_int"] = shell_int
+    env.filters["shell_hostlist"] = shell_hostlist
     env.filters["one_line"] = one_line
     env.filters["slurm_value"] = slurm_value
     env.filters["yaml_scalar"] = to_json

@@ -99,6 +99,7 @@ class Compatibility(_Table):
     cuda_minimum_driver: dict[str, str]
     architecture_minimum: dict[str, CudaFloor]
     aws_ofi_nccl_supports_nccl: dict[str, NcclRange]
+    aws_ofi_nccl_libfabric_minimum: dict[str, str]
     efa_installer_ships: dict[str, EfaContents]
     dcgm_minimum_driver_branch: int
     neuron_release: dict[str, NeuronRelease]
@@ -185,11 +186,20 @@ def recipe_problems(recipe: NodeImageRecipe) -> list[str]:
     ships = compat.efa_installer_ships.get(efa.version)
     if ships is None:
         problems.append(f"EFA installer {efa.version} is not in compatibility.efaInstallerShips")
-    elif ships.aws_ofi_nccl != nv.aws_ofi_nccl.version:
-        problems.append(
-            f"EFA installer {efa.version} ships aws-ofi-nccl {ships.aws_ofi_nccl}, "
-            f"not the recipe's {nv.aws_ofi_nccl.version}"
-        )
+    else:
+        if ships.aws_ofi_nccl != nv.aws_ofi_nccl.version:
+            problems.append(
+                f"EFA installer {efa.version} ships aws-ofi-nccl {ships.aws_ofi_nccl}, "
+                f"not the recipe's {nv.aws_ofi_nccl.version}"
+            )
+        libfabric = compat.aws_ofi_nccl_libfabric_minimum.get(nv.aws_ofi_nccl.version)
+        if libfabric is None:
+            problems.append(f"aws-ofi-nccl {nv.aws_ofi_nccl.version} has no minimum libfabric in compatibility")
+        elif version_key(ships.libfabric) < version_key(libfabric):
+            problems.append(
+                f"EFA installer {efa.version} ships libfabric {ships.libfabric}, below aws-ofi-nccl "
+                f"{nv.aws_ofi_nccl.version}'s minimum {libfabric}"
+            )
     if nv.dcgm.cuda_major != int(cuda.split(".")[0]):
         problems.append(f"DCGM's CUDA {nv.dcgm.cuda_major} flavour does not match CUDA {cuda}")
     if driver[0] < compat.dcgm_minimum_driver_branch:

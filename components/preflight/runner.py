@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import fetches, keys, reachability  # noqa: F401  (registers the rules)
+from . import fetches, keys, limits, reachability  # noqa: F401  (registers the rules)
 from .inventory import Inventory, read_inventory
 from .registry import RULES, Finding
 

@@ -307,16 +307,20 @@ def power_saving(groups: Sequence[SlurmNodeGroup], runtime: SlurmRuntime) -> dic
 
 def _gres_lines(groups: Sequence[SlurmNodeGroup]) -> list[str]:
     # gres.conf(5): explicit File= lines; AutoDetect=nvml needs an NVML build (the Debian package
-    # has only gpu_generic) and AutoDetect=nvidia exists only from 24.11.
+    # has only gpu_generic) and AutoDetect=nvidia exists only from 24.11. One line per kind of
+    # device layout, over all its nodes' hostlist: the file grows with hardware kinds, not racks.
+    hosts: dict[Gres, list[str]] = {}
+    for group in groups:
+        if group.gres is not None:
+            hosts.setdefault(group.gres, []).extend(group.hostnames)
     return [
         _record(
-            ("NodeName", compress_hostlist(g.hostnames)),
-            ("Name", g.gres.name),
-            ("Type", g.gres.type),
-            ("File", g.gres.files),
+            ("NodeName", compress_hostlist(names)),
+            ("Name", gres.name),
+            ("Type", gres.type),
+            ("File", gres.files),
         )
-        for g in groups
-        if g.gres is not None
+        for gres, names in hosts.items()
     ]
 
 
@@ -333,17 +337,17 @@ def _gres_types(groups: Sequence[SlurmNodeGroup]) -> str:
 
 
 def host_cases(groups: Sequence[SlurmNodeGroup]) -> list[dict[str, object]]:
-    cases = []
+    """The health check's cases: one per kind of node (accelerator, count, EFA devices) with all its
+    nodes as one hostlist, so the script (and the SSM join document that carries it) grows with the
+    kinds of hardware, not the node count."""
+    hosts: dict[tuple[str, int, int], list[str]] = {}
     for group in groups:
-        cases.append(
-            {
-                "hosts": list(group.hostnames),
-                "gres_name": group.gres.name if group.gres else "none",
-                "accelerators": group.gres.count if group.gres else 0,
-                "efa_devices": group.efa_devices,
-            }
-        )
-    return cases
+        key = (group.gres.name if group.gres else "none", group.gres.count if group.gres else 0, group.efa_devices)
+        hosts.setdefault(key, []).extend(group.hostnames)
+    return [
+        {"hosts": compress_hostlist(names), "gres_name": gres, "accelerators": count, "efa_devices": efa}
+        for (gres, count, efa), names in hosts.items()
+    ]
 
 
 def _checked_topology(tree: SwitchTree) -> str:

@@ -43,6 +43,14 @@ MOVES = [
     (("slurm", "version"), "24.11.6", "older than 25.11"),
     (("lustreClient", "version"), "2.16", "not an FSx for Lustre LTS version"),
     (("recipeVersion",), "1.0", "not <major>.<minor>.<patch>"),
+    # An installer with a libfabric older than the plugin builds against: the plugin's release notes
+    # require 1.22.0amzn4.0 or later.
+    (
+        ("compatibility", "efaInstallerShips", "1.41.0", "libfabric"),
+        "1.21.0amzn1.0",
+        "below aws-ofi-nccl 1.14.2's minimum 1.22.0amzn4.0",
+    ),
+    (("compatibility", "awsOfiNcclLibfabricMinimum"), {}, "has no minimum libfabric"),
 ]
 
 

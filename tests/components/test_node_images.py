@@ -13,6 +13,7 @@ import yaml
 from aifactory.catalog.node_image_recipe import node_image_recipe
 from aifactory.cli.planrun import PlanResult, plan_stack
 from aifactory.node_images import BUILD_INSTANCE_POLICIES
+from aifactory.preflight.limits import COMPONENT_DATA_MAX_CHARS
 from aifactory.spec import ConfigError
 from aifactory.spec.images import node_image_parameter
 
@@ -127,3 +128,9 @@ def test_a_sovereign_build_without_a_bucket_registers_nothing(tmp_path: Path) ->
     with pytest.raises(ConfigError) as caught:
         plan_stack(_stack(tmp_path, "slurm-aws", {"build": True}, {}))
     assert [i.path for i in caught.value.errors] == ["aifactory:nodeImages.artifactBucket"]
+
+
+def test_the_component_document_fits_image_builders_inline_limit(slurm: PlanResult) -> None:
+    (component,) = _of(slurm, "imagebuilder/component:Component")
+    assert len(component.inputs["data"]) <= COMPONENT_DATA_MAX_CHARS
+    assert [f for f in slurm.preflight if f["rule"].startswith("limits.")] == []

@@ -223,7 +223,7 @@ def test_neuron_nodes_get_the_neuron_gres_and_device_check() -> None:
     assert "NodeName=trn-[0001-0002] Name=neuron Type=trainium File=/dev/neuron[0-15]" in files["gres.conf"]
     assert "GresTypes=gpu,neuron" in files["slurm.conf"]
     health = files["healthcheck.sh"]
-    assert "accelerator='neuron'\n    expected_accelerators=16\n" in health
+    assert "accelerator='neuron'\n  expected_accelerators=16\n" in health
 
 
 def test_health_check_drains_with_a_reason_and_bounds_every_probe() -> None:
@@ -231,7 +231,7 @@ def test_health_check_drains_with_a_reason_and_bounds_every_probe() -> None:
     health = files["healthcheck.sh"]
     assert 'State=DRAIN Reason="$reason"' in health
     assert 'timeout "$limit" nvidia-smi -L' in health
-    assert "'train-0001'|'train-0002')" in health
+    assert "member \"$node\" 'train-'{0001..0002}; then" in health
     assert "expected_accelerators=8" in health
     assert "timeout 50 '/etc/slurm/scripts/healthcheck.sh'" in files["prolog.sh"]
     assert 'State=DRAIN Reason="$reason"' in files["epilog.sh"]

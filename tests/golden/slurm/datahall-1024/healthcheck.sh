@@ -9,145 +9,25 @@ export PATH
 limit=45
 node="${SLURMD_NODENAME:-$(hostname -s)}"
 
-accelerator=none
-expected_accelerators=0
-expected_efa=0
-case "$node" in
-'train-0001'|'train-0002'|'train-0003'|'train-0004'|'train-0005')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0006'|'train-0007'|'train-0008'|'train-0009'|'train-0010')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0011'|'train-0012'|'train-0013'|'train-0014'|'train-0015')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0016'|'train-0017'|'train-0018'|'train-0019'|'train-0020')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0021'|'train-0022'|'train-0023'|'train-0024'|'train-0025')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0026'|'train-0027'|'train-0028'|'train-0029'|'train-0030')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0031'|'train-0032'|'train-0033'|'train-0034'|'train-0035')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0036'|'train-0037'|'train-0038'|'train-0039'|'train-0040')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0041'|'train-0042'|'train-0043'|'train-0044'|'train-0045')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0046'|'train-0047'|'train-0048'|'train-0049'|'train-0050')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0051'|'train-0052'|'train-0053'|'train-0054'|'train-0055')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0056'|'train-0057'|'train-0058'|'train-0059'|'train-0060')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0061'|'train-0062'|'train-0063'|'train-0064'|'train-0065')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0066'|'train-0067'|'train-0068'|'train-0069'|'train-0070')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0071'|'train-0072'|'train-0073'|'train-0074'|'train-0075')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0076'|'train-0077'|'train-0078'|'train-0079'|'train-0080')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0081'|'train-0082'|'train-0083'|'train-0084'|'train-0085')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0086'|'train-0087'|'train-0088'|'train-0089'|'train-0090')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0091'|'train-0092'|'train-0093'|'train-0094'|'train-0095')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0096'|'train-0097'|'train-0098'|'train-0099'|'train-0100')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0101'|'train-0102'|'train-0103'|'train-0104'|'train-0105')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0106'|'train-0107'|'train-0108'|'train-0109'|'train-0110')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0111'|'train-0112'|'train-0113'|'train-0114'|'train-0115')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0116'|'train-0117'|'train-0118'|'train-0119'|'train-0120')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0121'|'train-0122'|'train-0123'|'train-0124'|'train-0125')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-'train-0126'|'train-0127'|'train-0128')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=0
-    ;;
-*)
-    echo "aifactory-health: $node is not a node of this cluster; nothing to check" >&2
-    exit 0
-    ;;
-esac
+# Whether the first argument is one of the others (the nodes of a case, expanded by bash from
+# their hostlist).
+member() {
+  local name=$1 host
+  shift
+  for host in "$@"; do
+    [ "$host" = "$name" ] && return 0
+  done
+  return 1
+}
+
+if member "$node" 'train-'{0001..0128}; then
+  accelerator='gpu'
+  expected_accelerators=8
+  expected_efa=0
+else
+  echo "aifactory-health: $node is not a node of this cluster; nothing to check" >&2
+  exit 0
+fi
 
 fail() {
   reason="aifactory-health: $1"

@@ -9,25 +9,29 @@ export PATH
 limit=45
 node="${SLURMD_NODENAME:-$(hostname -s)}"
 
-accelerator=none
-expected_accelerators=0
-expected_efa=0
-case "$node" in
-'train-0001'|'train-0002')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=32
-    ;;
-'eval-0001')
-    accelerator='gpu'
-    expected_accelerators=8
-    expected_efa=4
-    ;;
-*)
-    echo "aifactory-health: $node is not a node of this cluster; nothing to check" >&2
-    exit 0
-    ;;
-esac
+# Whether the first argument is one of the others (the nodes of a case, expanded by bash from
+# their hostlist).
+member() {
+  local name=$1 host
+  shift
+  for host in "$@"; do
+    [ "$host" = "$name" ] && return 0
+  done
+  return 1
+}
+
+if member "$node" 'train-'{0001..0002}; then
+  accelerator='gpu'
+  expected_accelerators=8
+  expected_efa=32
+elif member "$node" 'eval-0001'; then
+  accelerator='gpu'
+  expected_accelerators=8
+  expected_efa=4
+else
+  echo "aifactory-health: $node is not a node of this cluster; nothing to check" >&2
+  exit 0
+fi
 
 fail() {
   reason="aifactory-health: $1"
