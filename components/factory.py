@@ -356,8 +356,8 @@ class AiFactory(pulumi.ComponentResource):
         runner = scheduler.cluster_runner
         if runner is None:
             return None
-        secrets_key = runner.secrets_key_arn or (spec.sovereignty.kms_key_arn if spec.sovereignty else None)
-        assert secrets_key is not None, "spec rules require secretsKeyArn without sovereignty.kmsKeyArn"
+        secrets_key = runner.secrets_key_arn or spec.factory_key_arn
+        assert secrets_key is not None, "spec rules require secretsKeyArn without a configured factory key"
         return ClusterRunner(
             f"{name}-cluster-config",
             {
@@ -519,8 +519,9 @@ class AiFactory(pulumi.ComponentResource):
     def _kms_key(
         name: str, plan: FactoryPlan, tags: dict[str, str], child: pulumi.ResourceOptions
     ) -> pulumi.Input[str] | None:
-        """The customer-managed key of a sovereign factory: the configured one or a new one whose
-        policy lets every service the plan uses it with do so (`encryption.customer_managed_key`)."""
+        """The factory's customer-managed key (sovereign stacks, or `aifactory:encryption`): the configured one
+        or a new one whose policy lets every service the plan uses it with do so
+        (`encryption.customer_managed_key`)."""
         return customer_managed_key(name, plan, tags, child)
 
     def exports(self) -> dict[str, Any]:
@@ -537,7 +538,7 @@ class AiFactory(pulumi.ComponentResource):
             },
             "placement": self.placement.summary(),
         }
-        if self.spec.sovereign:
+        if self.spec.customer_managed_key:
             outputs["kmsKeyArn"] = self.kms_key_arn
         if self.kubernetes is not None:
             # What the cluster-configuration stack reads through its StackReference.
