@@ -172,6 +172,11 @@ class AiFactory(pulumi.ComponentResource):
                 # The Slurm head reads the nodes' EC2 topology (DescribeInstanceTopology).
                 "ec2_api": plan.scheduler == "slurm" and plan.placement.site == "aws",
                 "kms_key_arn": key_arn,
+                # Nodes on the Ubuntu DLAMI (every scheduler but EKS) install the Lustre client and
+                # slurmd at boot with apt, from the archive mirror cloud-init sets for EC2 over plain
+                # HTTP (cloud-init DataSourceEC2: http://<region>.ec2.archive.ubuntu.com/ubuntu/); EKS's
+                # Amazon Linux 2023 nodes fetch only over HTTPS.
+                "http_egress": plan.scheduler != "kubernetes" and (plan.slurm is not None or spec.storage is not None),
                 "pod_subnets": dict(plan.pod_subnets),
                 "ipv6": plan.address_budget is not None and plan.address_budget.addressing == "ipv6",
                 "tags": tags,

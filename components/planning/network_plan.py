@@ -7,6 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 # AWS reserves five addresses in every subnet (VPC user guide, "Subnet CIDR blocks").
+INTERNET_IPV4, INTERNET_IPV6 = "0.0.0.0/0", "::/0"
+"""Every IPv4 and every IPv6 address: a default route's destination, a rule's "anywhere"."""
+
 AWS_RESERVED_PER_SUBNET = 5
 # With the full EFA layout only the primary interface (card 0, device 0: EFA with ENA) takes an
 # address; every other card's interface is EFA-only and takes none.
