@@ -15,7 +15,15 @@ from .base import NotNull, SpecModel, unit
 from .hybrid import HybridSpec
 from .images import AMI_ID
 from .node_images import NodeImagesSpec
-from .numbers import MAX_NODES_PER_FLEET, MAX_RACK_POWER_KW, Count, Integer, PositiveFloat
+from .numbers import (
+    MAX_NODES_PER_FLEET,
+    MAX_RACK_POWER_KW,
+    NETWORK_ADDRESS_USAGE_DEFAULT,
+    NETWORK_ADDRESS_USAGE_MAX,
+    Count,
+    Integer,
+    PositiveFloat,
+)
 from .scheduler import SchedulerSpec
 from .site import SiteSpec
 from .storage import StorageSpec
@@ -80,6 +88,16 @@ class Network(SpecModel):
     )
     egress: Literal["none", "nat"] | None = Field(
         default=None, description="Internet egress; default `none` for sovereign, `nat` for commercial."
+    )
+    network_address_usage_quota: Count = Field(
+        default=NETWORK_ADDRESS_USAGE_DEFAULT,
+        le=NETWORK_ADDRESS_USAGE_MAX,
+        json_schema_extra=unit("NAU units"),
+        examples=[256_000],
+        description='The VPC\'s Network Address Usage quota (Amazon VPC quota "Network Address Usage", 64,000 '
+        "by default, at most 256,000): every address, prefix and additional (also EFA-only) interface of the "
+        "nodes, every EKS pod and 6 units per interface endpoint and NAT gateway in each zone count. Set what "
+        "Service Quotas granted.",
     )
     # A zone's slot is its letter (a=0 ... z=25), so there is no 27th slot.
     zone_slots: Count | None = Field(

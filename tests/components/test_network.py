@@ -204,7 +204,7 @@ def test_private_eks_nodes_have_the_endpoints_they_call(sovereign_eks: list[Plan
 
 
 def test_endpoint_services_per_scheduler() -> None:
-    from aifactory.network import interface_endpoints
+    from aifactory.planning.network_plan import interface_endpoints
 
     assert "ec2" not in interface_endpoints(eks=False) and "autoscaling" not in interface_endpoints(eks=False)
     assert {"ec2", "eks", "eks-auth"} <= set(interface_endpoints(eks=True))
@@ -223,7 +223,7 @@ def test_only_auto_scaling_fleets_get_the_autoscaling_endpoint(run_program: RunP
 
 
 def test_a_slurm_head_reading_ec2_topology_gets_the_ec2_endpoint_once() -> None:
-    from aifactory.network import interface_endpoints
+    from aifactory.planning.network_plan import interface_endpoints
 
     assert interface_endpoints(eks=False, ec2_api=True).count("ec2") == 1
     assert interface_endpoints(eks=True, ec2_api=True).count("ec2") == 1
