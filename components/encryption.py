@@ -1,6 +1,7 @@
 """The factory's customer-managed KMS key and its key policy.
 
-A sovereign factory encrypts everything with one customer-managed key. A key policy is the only
+A sovereign factory, and a commercial one with `aifactory:encryption`, encrypts everything with one
+customer-managed key. A key policy is the only
 thing that lets an AWS service (or a service-linked role) use a key, so the policy names every
 service the stack uses the key with, each statement as that service's own documentation shows it,
 and nothing for a service the stack does not use (KMS developer guide, "Permissions for AWS
@@ -323,16 +324,17 @@ def statements_by_sid(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any
 def customer_managed_key(
     name: str, plan: FactoryPlan, tags: Mapping[str, str], child: pulumi.ResourceOptions
 ) -> pulumi.Input[str] | None:
-    """The customer-managed key of a sovereign factory: the configured one, or a new key (protected)
-    and its alias `alias/aifactory-<name>`, both children of `child.parent`. None when not sovereign."""
+    """The factory's customer-managed key (sovereign stacks, or `encryption.customerManagedKey`): the
+    configured one, or a new key (protected) and its alias `alias/aifactory-<name>`, both children of
+    `child.parent`. None when the factory uses AWS-managed keys."""
     import pulumi
     import pulumi_aws as aws
 
     spec = plan.spec
-    if not spec.sovereign:
+    if not spec.customer_managed_key:
         return None
-    if spec.sovereignty and spec.sovereignty.kms_key_arn:
-        return spec.sovereignty.kms_key_arn
+    if spec.factory_key_arn:
+        return spec.factory_key_arn
     account = aws.get_caller_identity_output().account_id
     key = aws.kms.Key(
         f"{name}-cmk",

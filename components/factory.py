@@ -172,6 +172,11 @@ class AiFactory(pulumi.ComponentResource):
                 # The Slurm head reads the nodes' EC2 topology (DescribeInstanceTopology).
                 "ec2_api": plan.scheduler == "slurm" and plan.placement.site == "aws",
                 "kms_key_arn": key_arn,
+                # Nodes on the Ubuntu DLAMI (every scheduler but EKS) install the Lustre client and
+                # slurmd at boot with apt, from the archive mirror cloud-init sets for EC2 over plain
+                # HTTP (cloud-init DataSourceEC2: http://<region>.ec2.archive.ubuntu.com/ubuntu/); EKS's
+                # Amazon Linux 2023 nodes fetch only over HTTPS.
+                "http_egress": plan.scheduler != "kubernetes" and (plan.slurm is not None or spec.storage is not None),
                 "pod_subnets": dict(plan.pod_subnets),
                 "ipv6": plan.address_budget is not None and plan.address_budget.addressing == "ipv6",
                 "tags": tags,
@@ -356,8 +361,8 @@ class AiFactory(pulumi.ComponentResource):
         runner = scheduler.cluster_runner
         if runner is None:
             return None
-        secrets_key = runner.secrets_key_arn or (spec.sovereignty.kms_key_arn if spec.sovereignty else None)
-        assert secrets_key is not None, "spec rules require secretsKeyArn without sovereignty.kmsKeyArn"
+        secrets_key = runner.secrets_key_arn or spec.factory_key_arn
+        assert secrets_key is not None, "spec rules require secretsKeyArn without a configured factory key"
         return ClusterRunner(
             f"{name}-cluster-config",
             {
@@ -519,8 +524,9 @@ class AiFactory(pulumi.ComponentResource):
     def _kms_key(
         name: str, plan: FactoryPlan, tags: dict[str, str], child: pulumi.ResourceOptions
     ) -> pulumi.Input[str] | None:
-        """The customer-managed key of a sovereign factory: the configured one or a new one whose
-        policy lets every service the plan uses it with do so (`encryption.customer_managed_key`)."""
+        """The factory's customer-managed key (sovereign stacks, or `aifactory:encryption`): the configured one
+        or a new one whose policy lets every service the plan uses it with do so
+        (`encryption.customer_managed_key`)."""
         return customer_managed_key(name, plan, tags, child)
 
     def exports(self) -> dict[str, Any]:
@@ -537,7 +543,7 @@ class AiFactory(pulumi.ComponentResource):
             },
             "placement": self.placement.summary(),
         }
-        if self.spec.sovereign:
+        if self.spec.customer_managed_key:
             outputs["kmsKeyArn"] = self.kms_key_arn
         if self.kubernetes is not None:
             # What the cluster-configuration stack reads through its StackReference.

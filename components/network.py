@@ -17,55 +17,16 @@ from .catalog.regions import availability_zones
 from .component_args import factory_network_issues, validate_component_args
 from .plan_time import require_plan_time
 from .planning.address_plan import IPV6_SUBNET_PREFIX
-from .planning.network_plan import SubnetPlan, plan_subnets, zone_slot
+from .planning.network_plan import (
+    INTERNET_IPV4,
+    INTERNET_IPV6,
+    SubnetPlan,
+    interface_endpoints,
+    plan_subnets,
+    zone_slot,
+)
 from .tags import ROLE_EFA, TAG_ROLE
 from .trust import source_conditions, trust_policy
-
-# Interface endpoints every node needs when nothing reaches the internet: image pulls (ECR api + dkr,
-# with S3 through the gateway endpoint), credentials (STS), Session Manager (ssm, ssmmessages,
-# ec2messages), CloudWatch Logs and CloudWatch metrics (`monitoring`: the node role carries
-# CloudWatchAgentServerPolicy, whose agent publishes metrics there), and Secrets Manager for the
-# Slurm munge key (EKS user guide, "Deploy private clusters with limited internet access", table of
-# endpoints; PrivateLink guide, "AWS services that integrate with AWS PrivateLink").
-BASE_INTERFACE_ENDPOINTS = (
-    "ecr.api",
-    "ecr.dkr",
-    "sts",
-    "ssm",
-    "ssmmessages",
-    "ec2messages",
-    "logs",
-    "monitoring",
-    "secretsmanager",
-)
-# EKS nodes without egress also need the EC2 API (the VPC CNI manages ENIs and addresses with it, and
-# the EKS-optimized AMI names the node from it), the EKS API and EKS Auth (Pod Identity, which the
-# VPC CNI and the FSx CSI driver use) (same EKS page). Nothing in the factory creates load balancers
-# or runs the Cluster Autoscaler, so `elasticloadbalancing` and `autoscaling` are left out (the
-# page lists them only for those).
-EKS_INTERFACE_ENDPOINTS = ("ec2", "eks", "eks-auth")
-# Fleets that are Auto Scaling groups (no scheduler) report a failed health check to the Auto Scaling
-# API (`aws autoscaling set-instance-health` in the node health check; EC2 Auto Scaling user guide,
-# "Access Amazon EC2 Auto Scaling using an interface VPC endpoint").
-AUTO_SCALING_INTERFACE_ENDPOINTS = ("autoscaling",)
-# Lustre clients and Slurm compute nodes reach nothing else: munge keys come from Secrets Manager,
-# node names from instance metadata tags, the join document from SSM.
-
-
-# The Slurm head on EC2 calls DescribeInstances and DescribeInstanceTopology for its nodes' switch
-# tree: the EC2 API endpoint `com.amazonaws.<region>.ec2` (PrivateLink guide, "AWS services that
-# integrate with AWS PrivateLink"; EC2 user guide, "Access Amazon EC2 using an interface VPC endpoint").
-EC2_API_INTERFACE_ENDPOINTS = ("ec2",)
-
-
-def interface_endpoints(eks: bool, auto_scaling: bool = False, ec2_api: bool = False) -> tuple[str, ...]:
-    """The interface endpoint services a factory's nodes call, in registration order."""
-    return (
-        BASE_INTERFACE_ENDPOINTS
-        + (EKS_INTERFACE_ENDPOINTS if eks else ())
-        + (AUTO_SCALING_INTERFACE_ENDPOINTS if auto_scaling else ())
-        + (EC2_API_INTERFACE_ENDPOINTS if ec2_api and not eks else ())
-    )
 
 
 def ipv6_subnet(vpc_block: pulumi.Input[str], slot: int) -> pulumi.Output[str]:
@@ -98,6 +59,9 @@ class FactoryNetworkArgs(TypedDict):
     """Add the EC2 interface endpoint (the Slurm head reads its nodes' instance topology)."""
     kms_key_arn: NotRequired[pulumi.Input[str] | None]
     """Customer-managed key for the flow-log group; None uses CloudWatch's default encryption."""
+    http_egress: NotRequired[bool]
+    """With `nat` egress, nodes may also reach tcp 80 on the internet: their boot installs packages from
+    archives served over plain HTTP (Ubuntu's), default false (HTTPS only)."""
     flow_log_retention_days: NotRequired[int]
     """Retention of the VPC flow-log group (default 365)."""
     ipv6: NotRequired[bool]
@@ -117,6 +81,7 @@ PLAN_TIME_ARGS = (
     "eks",
     "auto_scaling",
     "ec2_api",
+    "http_egress",
     "flow_log_retention_days",
     "ipv6",
     "pod_subnets",
@@ -222,7 +187,7 @@ class FactoryNetwork(pulumi.ComponentResource):
                     aws.ec2.Route(
                         f"{name}-private-{plan.availability_zone}-default-ipv6",
                         route_table_id=table.id,
-                        destination_ipv6_cidr_block="::/0",
+                        destination_ipv6_cidr_block=INTERNET_IPV6,
                         egress_only_gateway_id=outbound_only.id,
                         opts=child,
                     )
@@ -304,12 +269,21 @@ class FactoryNetwork(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        # Out to the VPC on every protocol (endpoints, the DNS resolver, the Slurm head, the file system,
+        # other nodes). A new security group would allow all traffic out (VPC user guide, "Security group
+        # rules": default outbound rule); with NAT egress only what the nodes fetch from the internet goes
+        # further: HTTPS (EKS, ECR, S3, STS and the public registries; Amazon Linux 2023 repositories) and,
+        # when the nodes install from Ubuntu's archives, HTTP. Security groups do not filter the instance
+        # metadata service, the Amazon DNS server or the Amazon Time Sync Service at their link-local
+        # addresses (VPC user guide, "Security groups for your VPC"). The rule keeps its name when it
+        # narrows from 0.0.0.0/0 to the VPC: a changed cidrIpv4 is updated in place (only a new security
+        # group or source kind replaces it; `catalog/data/replace_on_change.yaml`).
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-nodes-out",
             security_group_id=node_sg.id,
-            cidr_ipv4="0.0.0.0/0" if egress == "nat" else cidr,
+            cidr_ipv4=cidr,
             ip_protocol="-1",
-            description="Outbound (VPC only when the factory has no egress)",
+            description="Outbound inside the VPC",
             tags=tags,
             opts=child,
         )
@@ -317,12 +291,39 @@ class FactoryNetwork(pulumi.ComponentResource):
             aws.vpc.SecurityGroupEgressRule(
                 f"{name}-nodes-out-ipv6",
                 security_group_id=node_sg.id,
-                cidr_ipv6="::/0" if egress == "nat" else vpc.ipv6_cidr_block,
+                cidr_ipv6=vpc.ipv6_cidr_block,
                 ip_protocol="-1",
-                description="Outbound IPv6 (VPC only when the factory has no egress)",
+                description="Outbound IPv6 inside the VPC",
                 tags=tags,
                 opts=child,
             )
+        if egress == "nat":
+            ports = [("https", 443)] + ([("http", 80)] if args.get("http_egress", False) else [])
+            for label, port in ports:
+                aws.vpc.SecurityGroupEgressRule(
+                    f"{name}-nodes-out-{label}",
+                    security_group_id=node_sg.id,
+                    cidr_ipv4=INTERNET_IPV4,
+                    ip_protocol="tcp",
+                    from_port=port,
+                    to_port=port,
+                    description=f"{label.upper()} to the internet through NAT",
+                    tags=tags,
+                    opts=child,
+                )
+                if ipv6:
+                    # IPv6 leaves through the egress-only internet gateway, not NAT.
+                    aws.vpc.SecurityGroupEgressRule(
+                        f"{name}-nodes-out-{label}-ipv6",
+                        security_group_id=node_sg.id,
+                        cidr_ipv6=INTERNET_IPV6,
+                        ip_protocol="tcp",
+                        from_port=port,
+                        to_port=port,
+                        description=f"{label.upper()} over IPv6 to the internet",
+                        tags=tags,
+                        opts=child,
+                    )
         s3 = self._endpoints(
             name,
             vpc,
@@ -414,7 +415,7 @@ class FactoryNetwork(pulumi.ComponentResource):
         aws.ec2.Route(
             f"{name}-public-default",
             route_table_id=public_table.id,
-            destination_cidr_block="0.0.0.0/0",
+            destination_cidr_block=INTERNET_IPV4,
             gateway_id=igw.id,
             opts=child,
         )
@@ -445,7 +446,7 @@ class FactoryNetwork(pulumi.ComponentResource):
             aws.ec2.Route(
                 f"{name}-private-{zone}-default",
                 route_table_id=private_table.id,
-                destination_cidr_block="0.0.0.0/0",
+                destination_cidr_block=INTERNET_IPV4,
                 nat_gateway_id=nat.id,
                 opts=child,
             )

@@ -351,7 +351,7 @@ def test_every_service_a_full_slurm_factory_uses_the_key_with_is_allowed(run_pro
     assert not set(statements_by_sid(document)) & SIDS["autoscaling"]
 
 
-@pytest.mark.parametrize("stack", ["sovereign-eu", "slurm-aws"])
+@pytest.mark.parametrize("stack", ["sovereign-eu", "slurm-aws", "commercial-us", "commercial-100k"])
 def test_every_service_an_example_stack_uses_the_key_with_is_allowed(stack: str) -> None:
     resources = plan_stack(stack).resources
     [key] = [r for r in resources if r.type == "aws:kms/key:Key"]
@@ -359,3 +359,69 @@ def test_every_service_an_example_stack_uses_the_key_with_is_allowed(stack: str)
     arn = next(str(r.inputs["kmsKeyId"]) for r in resources if r.type == "aws:cloudwatch/logGroup:LogGroup")
     used = _services_of_key_users(resources, arn)
     assert used and used <= _allowed_services(document)
+
+
+# --- commercial stacks: `aifactory:encryption` ----------------------------------------------------
+
+
+def _commercial(encryption: dict[str, Any] | None) -> dict[str, Any]:
+    config = base()
+    public = {"endpoint": "public", "publicAccessCidrs": ["203.0.113.0/24"]}
+    config["aifactory:scheduler"] = {"kind": "kubernetes", **public}
+    if encryption is not None:
+        config["aifactory:encryption"] = encryption
+    return config
+
+
+def test_commercial_stack_without_encryption_uses_aws_managed_keys(run_program: RunProgram) -> None:
+    from aifactory.factory import AiFactory
+
+    config = _commercial(None)
+    planned = run_program(lambda: AiFactory("c", {}, plan=plan_from_config(config, "c")), config, stack="c")
+    assert not planned.of_type("aws:kms/key:Key")
+    [cluster] = planned.of_type("aws:eks/cluster:Cluster")
+    assert not cluster.inputs.get("encryptionConfig")
+
+
+def test_commercial_customer_managed_key_encrypts_eks_secrets_and_volumes(run_program: RunProgram) -> None:
+    from aifactory.factory import AiFactory
+
+    config = _commercial({"customerManagedKey": True})
+    planned = run_program(lambda: AiFactory("c", {}, plan=plan_from_config(config, "c")), config, stack="c")
+    [key] = planned.of_type("aws:kms/key:Key")
+    arn = key.state["arn"]
+    [cluster] = planned.of_type("aws:eks/cluster:Cluster")
+    assert cluster.inputs["encryptionConfig"] == {"provider": {"keyArn": arn}, "resources": ["secrets"]}
+    document = json.loads(key.inputs["policy"])
+    used = _services_of_key_users(planned.resources, arn)
+    assert {"logs", "autoscaling"} <= used <= _allowed_services(document)
+
+
+def test_commercial_brings_its_own_key(run_program: RunProgram) -> None:
+    from aifactory.factory import AiFactory
+
+    arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    config = _commercial({"kmsKeyArn": arn})
+    planned = run_program(lambda: AiFactory("c", {}, plan=plan_from_config(config, "c")), config, stack="c")
+    assert not planned.of_type("aws:kms/key:Key")
+    [cluster] = planned.of_type("aws:eks/cluster:Cluster")
+    assert cluster.inputs["encryptionConfig"]["provider"] == {"keyArn": arn}
+
+
+@pytest.mark.parametrize(
+    ("sovereign", "encryption", "path"),
+    [
+        (False, {"customerManagedKey": False, "kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/abc"}, "kmsKeyArn"),
+        (False, {"kmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:key/abc"}, "kmsKeyArn"),
+        (True, {"kmsKeyArn": "arn:aws:kms:eu-north-1:123456789012:key/abc"}, "kmsKeyArn"),
+        (True, {"customerManagedKey": False}, "customerManagedKey"),
+    ],
+)
+def test_encryption_rules_name_the_key(sovereign: bool, encryption: dict[str, Any], path: str) -> None:
+    from aifactory.spec.errors import ConfigError
+
+    config = base(sovereign)
+    config["aifactory:encryption"] = encryption
+    with pytest.raises(ConfigError) as caught:
+        plan_from_config(config, "c")
+    assert f"aifactory:encryption.{path}" in {issue.path for issue in caught.value.issues}

@@ -98,6 +98,7 @@ class PlanResult:
             "summary": self.summary,
             # EKS: node and pod addresses per AZ against their subnets (`planning/address_plan.py`).
             "address_budget": self.plan.address_budget.as_json() if self.plan.address_budget else None,
+            "network_address_usage": self.plan.address_usage.as_json(),
             "warnings": [w.as_json() for w in self.plan.warnings],
             "policy": {"violations": self.violations},
             "preflight": {"findings": self.preflight},

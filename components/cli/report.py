@@ -18,6 +18,7 @@ from rich.tree import Tree
 
 from ..planning.factory_plan import FactoryPlan
 from ..planning.figures import COUNT, SIGNIFICANT_DIGITS, SUFFIX_UNITS, USD, unit_of
+from ..spec.numbers import NETWORK_ADDRESS_USAGE_MAX
 from ..spec.scheduler import KubernetesScheduler, SlurmScheduler
 from .planrun import PlanResult
 
@@ -341,7 +342,16 @@ def _note(text: str) -> Padding:
 
 def _network_section(plan: FactoryPlan) -> list[RenderableType]:
     network = plan.spec.network
-    rows = [("VPC CIDR", network.cidr), ("egress", plan.spec.egress), ("zones", ", ".join(plan.network_zones))]
+    usage = plan.address_usage
+    rows = [
+        ("VPC CIDR", network.cidr),
+        ("egress", plan.spec.egress),
+        ("zones", ", ".join(plan.network_zones)),
+        (
+            "Network Address Usage",
+            f"{usage.units:,} of the VPC's quota {usage.quota:,} (at most {NETWORK_ADDRESS_USAGE_MAX:,} a VPC)",
+        ),
+    ]
     subnets = _table(("zone", "left"), ("private subnet", "left"), ("usable IPs", "right"), ("public subnet", "left"))
     for subnet in plan.subnets:
         subnets.add_row(
@@ -362,7 +372,6 @@ def _address_budget_section(plan: FactoryPlan) -> list[RenderableType]:
         ("pod addressing", budget.addressing),
         ("VPC IPv4 CIDR blocks", COUNT.text(budget.cidr_blocks)),
         ("network interfaces", COUNT.text(budget.network_interfaces)),
-        ("Network Address Usage", COUNT.text(budget.network_address_usage)),
     ]
     if budget.addressing == "ipv6":
         rows.append(("pod addresses", "IPv6: one /80 prefix a node, counted in the pod columns"))

@@ -20,12 +20,14 @@ from dataclasses import asdict, dataclass
 from ..catalog.hardware import ec2_instance_type, fleet_hardware
 from ..schedulers.helm_values import node_daemonsets
 from ..spec.model import FactorySpec
+from ..spec.numbers import NETWORK_ADDRESS_USAGE_MAX, PEERED_NETWORK_ADDRESS_USAGE_MAX
 from ..spec.scheduler import KubernetesScheduler, PodAddressing
 from .efa_layout import efa_interfaces
 from .network_plan import AWS_RESERVED_PER_SUBNET, HOST_IPS_PER_NODE, POD_IPS_PER_NODE, SubnetPlan, zone_slot
 
-# VPC User Guide, "Amazon VPC quotas": Network Address Usage 64,000 units per VPC by default, at most 256,000.
-NETWORK_ADDRESS_USAGE_DEFAULT, NETWORK_ADDRESS_USAGE_MAX = 64_000, 256_000
+NAU_PER_ZONAL_RESOURCE = 6
+"""Network Address Usage units of an interface VPC endpoint in each of its zones, and of a NAT gateway
+(VPC User Guide, "Network Address Usage for your VPC", "How NAU is calculated")."""
 
 POD_CIDR_FIRST_OCTET, POD_CIDR_SECOND_OCTET, POD_CIDR_PREFIX = 100, 64, 16
 """The default pod subnet of the zone in slot n: 100.(64 + n).0.0/16 (inside 100.64.0.0/10)."""
@@ -79,22 +81,12 @@ class AddressBudget:
             "max_pods": dict(self.max_pods),
             "cidr_blocks": self.cidr_blocks,
             "network_interfaces": self.network_interfaces,
-            "network_address_usage": self.network_address_usage,
             "zones": [asdict(z) for z in self.zones],
         }
 
     @property
     def network_interfaces(self) -> int:
         return sum(z.network_interfaces for z in self.zones)
-
-    @property
-    def network_address_usage(self) -> int:
-        """The nodes' Network Address Usage units: one per address and one per additional interface
-        (VPC User Guide, "Network Address Usage for your VPC", how NAU is calculated); endpoints and NAT
-        gateways (6 units per AZ each) are left out."""
-        # With IPv6 each node also holds an IPv6 address (EKS assigns nodes both families).
-        ipv6_hosts = sum(z.nodes for z in self.zones) if self.addressing == "ipv6" else 0
-        return ipv6_hosts + sum(z.node_addresses + z.pod_addresses + z.network_interfaces - z.nodes for z in self.zones)
 
 
 def usable(cidr: str) -> int:
@@ -174,3 +166,89 @@ def plan_addresses(
             )
         )
     return AddressBudget(addressing, pods, tuple(zones), 1 + len(pod_subnets))
+
+
+@dataclass(frozen=True)
+class AddressUsage:
+    """The Network Address Usage of the factory's VPC, by what takes the units, against its quota.
+
+    The VPC User Guide ("Network Address Usage for your VPC", "How NAU is calculated") counts one unit for
+    each IPv4 and IPv6 address on an EC2 instance's interface, each additional interface attached to an
+    instance, each prefix assigned to an interface, each EFA interface and each EFA-only interface, and
+    each EKS pod; six for an interface VPC endpoint in each zone and for a NAT gateway. An EFA-only
+    interface has no address, so it is one unit (as an additional interface), however many EFA interfaces
+    a node has. A pod with an IPv4 address of its own is one unit, that address; an IPv6 pod takes its
+    address from its node's delegated /80 prefix (one unit) and is one unit itself. Gateway endpoints and
+    resources the page does not list (the EKS control plane's and the file system's interfaces) take none.
+    """
+
+    addresses: int
+    """IPv4 and IPv6 addresses on the nodes' (and the Slurm head's) interfaces, pods' IPv4 addresses too."""
+    interfaces: int
+    """Additional interfaces: every EFA-only interface and every pod interface (custom networking)."""
+    prefixes: int
+    """IPv6 /80 prefixes delegated to the nodes for their pods."""
+    pods: int
+    """EKS pods without an address of their own on the interface (IPv6 pods: maxPods a node)."""
+    endpoints: int
+    """Interface VPC endpoints times the zones each has a subnet in."""
+    nat_gateways: int
+    quota: int
+    """The VPC's quota (`network.networkAddressUsageQuota`)."""
+
+    @property
+    def units(self) -> int:
+        return (
+            self.addresses
+            + self.interfaces
+            + self.prefixes
+            + self.pods
+            + NAU_PER_ZONAL_RESOURCE * (self.endpoints + self.nat_gateways)
+        )
+
+    def as_json(self) -> dict[str, object]:
+        """The usage as `aifactory plan --json` reports it (`network_address_usage`)."""
+        return {
+            "units": self.units,
+            "quota": self.quota,
+            "maximum": NETWORK_ADDRESS_USAGE_MAX,
+            "peered_maximum": PEERED_NETWORK_ADDRESS_USAGE_MAX,
+            **asdict(self),
+        }
+
+
+def plan_address_usage(
+    spec: FactorySpec, budget: AddressBudget | None, endpoint_zones: int, nat_gateways: int, head_nodes: int
+) -> AddressUsage:
+    """The VPC's units: from the address budget with Kubernetes, else one address per node and one unit per
+    EFA-only interface; `endpoint_zones` is the sum over interface endpoints of the zones each is in."""
+    quota = spec.network.network_address_usage_quota
+    if budget is None:
+        fleets = spec.ec2_fleets
+        return AddressUsage(
+            addresses=sum(f.count for f in fleets) * HOST_IPS_PER_NODE + head_nodes,
+            interfaces=sum(f.count * (len(efa_interfaces(ec2_instance_type(f))) - 1) for f in fleets if f.efa),
+            prefixes=0,
+            pods=0,
+            endpoints=endpoint_zones,
+            nat_gateways=nat_gateways,
+            quota=quota,
+        )
+    ipv6 = budget.addressing == "ipv6"
+    nodes = sum(z.nodes for z in budget.zones)
+    fleet_nodes = sum(f.count for f in spec.ec2_fleets)
+    return AddressUsage(
+        # With IPv6 each node also holds an IPv6 address (EKS assigns nodes both families); the pod columns
+        # then count /80 prefixes, not addresses.
+        addresses=sum(z.node_addresses for z in budget.zones)
+        + (nodes if ipv6 else sum(z.pod_addresses for z in budget.zones)),
+        interfaces=budget.network_interfaces - nodes,
+        prefixes=sum(z.pod_addresses for z in budget.zones) if ipv6 else 0,
+        # System nodes keep kubelet's default maxPods.
+        pods=sum(f.count * budget.max_pods[f.name] for f in spec.ec2_fleets) + (nodes - fleet_nodes) * POD_IPS_PER_NODE
+        if ipv6
+        else 0,
+        endpoints=endpoint_zones,
+        nat_gateways=nat_gateways,
+        quota=quota,
+    )

@@ -8,7 +8,7 @@ what is rendered for review cannot disagree. Pure: no Pulumi imports.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -19,10 +19,10 @@ from ..spec.errors import ConfigError, ConfigIssue, config_path
 from ..spec.loading import validate_config
 from ..spec.model import CapacityType, FactorySpec, Taint
 from ..spec.scheduler import KubernetesScheduler, SlurmScheduler
-from .address_plan import AddressBudget, plan_addresses, pod_cidrs
+from .address_plan import AddressBudget, AddressUsage, plan_address_usage, plan_addresses, pod_cidrs
 from .feasibility import (
     KUBERNETES_SYSTEM_NODES,
-    address_usage_warnings,
+    address_usage_issues,
     network_interface_issues,
     network_large_enough,
     node_group_quota_issues,
@@ -31,7 +31,7 @@ from .feasibility import (
     storage_within_service_maximum,
     subnets_or_issues,
 )
-from .network_plan import SubnetPlan
+from .network_plan import SubnetPlan, interface_endpoints
 from .node_images import ImageBuild, plan_node_images
 from .placement import Domain, PlacementError, PlacementPlan, plan_placement
 from .storage_plan import StoragePlanFigures, plan_figures, size_for_spec
@@ -113,6 +113,8 @@ class FactoryPlan:
     node_groups: tuple[NodeGroupPlan, ...]
     slurm: SlurmPlan | None
     summary: Mapping[str, Any]
+    address_usage: AddressUsage
+    """The VPC's Network Address Usage against its quota."""
     warnings: tuple[ConfigIssue, ...] = ()
     """Valid but suspicious config values (`ConfigIssue.severity == "warning"`), shown with the plan."""
     node_images: tuple[ImageBuild, ...] = ()
@@ -151,7 +153,6 @@ def plan_factory(spec: FactorySpec, name: str, warnings: tuple[ConfigIssue, ...]
     issues += network_large_enough(spec, budget, subnets, zones_of_fleets)
     issues += network_interface_issues(spec, budget)
     issues += pod_network_issues(spec)
-    warnings = (*warnings, *address_usage_warnings(budget))
 
     sizing = None
     storage_issues = list(storage_within_service_maximum(spec))
@@ -175,7 +176,12 @@ def plan_factory(spec: FactorySpec, name: str, warnings: tuple[ConfigIssue, ...]
     if kubernetes:
         issues += node_group_quota_issues(spec, len(node_groups) + SYSTEM_NODE_GROUPS)
 
-    if issues or placement is None:
+    usage = None
+    if placement is not None:
+        usage = _address_usage(spec, budget, zones, placement.site)
+        issues += address_usage_issues(usage)
+
+    if issues or placement is None or usage is None:
         raise ConfigError([*issues, *warnings])
 
     # EC2 GPUs read the file system over the VPC; the data hall's servers are not its clients here.
@@ -195,11 +201,27 @@ def plan_factory(spec: FactorySpec, name: str, warnings: tuple[ConfigIssue, ...]
         node_groups=node_groups,
         slurm=_slurm(spec, placement, name),
         address_budget=budget,
+        address_usage=usage,
         pod_subnets=pods_of_zone,
         summary=factory_summary(spec, placement, asdict(figures) if figures else None),
         warnings=warnings,
         node_images=plan_node_images(spec),
     )
+
+
+def _address_usage(spec: FactorySpec, budget: AddressBudget | None, zones: Sequence[str], site: str) -> AddressUsage:
+    """The VPC's Network Address Usage, with the interface endpoints the components create: the network's
+    in every zone (`FactoryNetwork`), without egress the cluster runner's KMS endpoint in every zone and
+    the node images' Image Builder endpoint in the first."""
+    k8s = spec.scheduler if isinstance(spec.scheduler, KubernetesScheduler) else None
+    slurm = isinstance(spec.scheduler, SlurmScheduler)
+    services = interface_endpoints(k8s is not None, spec.scheduler is None, slurm and site == "aws")
+    endpoint_zones = len(services) * len(zones)
+    if spec.egress == "none":
+        endpoint_zones += len(zones) if k8s is not None and k8s.cluster_runner is not None else 0
+        endpoint_zones += 1 if plan_node_images(spec) else 0
+    nat_gateways = len(zones) if spec.egress == "nat" else 0
+    return plan_address_usage(spec, budget, endpoint_zones, nat_gateways, head_nodes=1 if slurm else 0)
 
 
 def _s3_linked(spec: FactorySpec) -> bool:

@@ -12,10 +12,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from ..catalog.hardware import fleet_hardware
 from ..catalog.regions import availability_zones
 from ..schedulers.kubernetes_manifests import FleetCapacity, QuotaError, allocate_quotas
-from ..spec.errors import ConfigIssue, config_path, warning
+from ..spec.errors import ConfigIssue, config_path
 from ..spec.model import FactorySpec
+from ..spec.numbers import NETWORK_ADDRESS_USAGE_MAX
 from ..spec.scheduler import KubernetesScheduler
-from .address_plan import NETWORK_ADDRESS_USAGE_DEFAULT, NETWORK_ADDRESS_USAGE_MAX, AddressBudget
+from .address_plan import AddressBudget, AddressUsage
 from .network_plan import (
     HOST_IPS_PER_NODE,
     POD_IPS_PER_NODE,
@@ -169,27 +170,33 @@ def network_interface_issues(spec: FactorySpec, budget: AddressBudget | None) ->
         )
 
 
-def address_usage_warnings(budget: AddressBudget | None) -> Iterator[ConfigIssue]:
-    """A VPC above its Network Address Usage quota refuses launches; the default is adjustable, the
-    maximum is not."""
-    if budget is None or budget.network_address_usage <= NETWORK_ADDRESS_USAGE_DEFAULT:
-        return
-    units = budget.network_address_usage
-    above_max = units > NETWORK_ADDRESS_USAGE_MAX
-    yield warning(
-        config_path("fleets"),
-        f"the nodes' addresses and additional interfaces are {units:,} Network Address Usage units, above the "
-        + (
-            f"{NETWORK_ADDRESS_USAGE_MAX:,} a VPC may reach"
-            if above_max
-            else f"default quota of {NETWORK_ADDRESS_USAGE_DEFAULT:,} per VPC"
-        )
-        + ' (VPC User Guide, "Network Address Usage for your VPC", which counts each additional interface)',
-        "ask AWS whether the fleets' EFA-only interfaces count against your VPC's Network Address Usage, and "
-        "split the fleets over several factories (VPCs) if they do"
-        if above_max
-        else "raise the VPC's Network Address Usage quota (up to 256,000) in Service Quotas before deploying",
+def address_usage_issues(usage: AddressUsage) -> Iterator[ConfigIssue]:
+    """A VPC above its Network Address Usage quota refuses launches with NetworkAddressUsageLimitExceeded
+    (VPC User Guide, "Network Address Usage for your VPC", "Exceeding NAU quotas"): above the 256,000 no quota
+    raises the layout cannot be built in one VPC; above the stack's quota, the quota must be raised first."""
+    units = usage.units
+    what = (
+        f"the VPC's Network Address Usage is {units:,} units ({usage.addresses:,} addresses, {usage.interfaces:,} "
+        f"additional and EFA-only interfaces, {usage.prefixes + usage.pods:,} pod prefixes and IPv6 pods, "
+        f"{usage.endpoints + usage.nat_gateways:,} endpoint zones and NAT gateways at 6 each)"
     )
+    if units > NETWORK_ADDRESS_USAGE_MAX:
+        yield ConfigIssue(
+            config_path("fleets"),
+            f'{what}, above the {NETWORK_ADDRESS_USAGE_MAX:,} a VPC can have (VPC User Guide, "Network Address '
+            'Usage for your VPC": each EFA-only interface and each EKS pod counts; the maximum is not adjustable)',
+            "split the fleets over several factories, one VPC each, or use fewer network interfaces a GPU: an "
+            "instance type with fewer network cards (p6-b200.48xlarge has 8 for 8 GPUs, p5.48xlarge 32) and, "
+            "with EKS, `podNetwork.addressing: ipv6` (one prefix a node instead of an address a pod) and fewer "
+            "`trainingPodsPerNode`",
+        )
+    elif units > usage.quota:
+        yield ConfigIssue(
+            config_path("network", "networkAddressUsageQuota"),
+            f"{what}, above the VPC's quota of {usage.quota:,}",
+            f'raise the Amazon VPC quota "Network Address Usage" (up to {NETWORK_ADDRESS_USAGE_MAX:,}) in Service '
+            "Quotas and set `network.networkAddressUsageQuota` to what was granted",
+        )
 
 
 def node_group_quota_issues(spec: FactorySpec, groups: int) -> Iterator[ConfigIssue]:

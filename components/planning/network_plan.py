@@ -7,6 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 # AWS reserves five addresses in every subnet (VPC user guide, "Subnet CIDR blocks").
+INTERNET_IPV4, INTERNET_IPV6 = "0.0.0.0/0", "::/0"
+"""Every IPv4 and every IPv6 address: a default route's destination, a rule's "anywhere"."""
+
 AWS_RESERVED_PER_SUBNET = 5
 # With the full EFA layout only the primary interface (card 0, device 0: EFA with ENA) takes an
 # address; every other card's interface is EFA-only and takes none.
@@ -105,3 +108,50 @@ def host_addresses_needed(nodes_per_zone: Mapping[str, int], system_nodes: int =
         first = next(iter(needed))
         needed[first] += system_nodes * HOST_IPS_PER_NODE
     return needed
+
+
+# Interface endpoints every node needs when nothing reaches the internet: image pulls (ECR api + dkr,
+# with S3 through the gateway endpoint), credentials (STS), Session Manager (ssm, ssmmessages,
+# ec2messages), CloudWatch Logs and CloudWatch metrics (`monitoring`: the node role carries
+# CloudWatchAgentServerPolicy, whose agent publishes metrics there), and Secrets Manager for the
+# Slurm munge key (EKS user guide, "Deploy private clusters with limited internet access", table of
+# endpoints; PrivateLink guide, "AWS services that integrate with AWS PrivateLink").
+BASE_INTERFACE_ENDPOINTS = (
+    "ecr.api",
+    "ecr.dkr",
+    "sts",
+    "ssm",
+    "ssmmessages",
+    "ec2messages",
+    "logs",
+    "monitoring",
+    "secretsmanager",
+)
+# EKS nodes without egress also need the EC2 API (the VPC CNI manages ENIs and addresses with it, and
+# the EKS-optimized AMI names the node from it), the EKS API and EKS Auth (Pod Identity, which the
+# VPC CNI and the FSx CSI driver use) (same EKS page). Nothing in the factory creates load balancers
+# or runs the Cluster Autoscaler, so `elasticloadbalancing` and `autoscaling` are left out (the
+# page lists them only for those).
+EKS_INTERFACE_ENDPOINTS = ("ec2", "eks", "eks-auth")
+# Fleets that are Auto Scaling groups (no scheduler) report a failed health check to the Auto Scaling
+# API (`aws autoscaling set-instance-health` in the node health check; EC2 Auto Scaling user guide,
+# "Access Amazon EC2 Auto Scaling using an interface VPC endpoint").
+AUTO_SCALING_INTERFACE_ENDPOINTS = ("autoscaling",)
+# Lustre clients and Slurm compute nodes reach nothing else: munge keys come from Secrets Manager,
+# node names from instance metadata tags, the join document from SSM.
+
+
+# The Slurm head on EC2 calls DescribeInstances and DescribeInstanceTopology for its nodes' switch
+# tree: the EC2 API endpoint `com.amazonaws.<region>.ec2` (PrivateLink guide, "AWS services that
+# integrate with AWS PrivateLink"; EC2 user guide, "Access Amazon EC2 using an interface VPC endpoint").
+EC2_API_INTERFACE_ENDPOINTS = ("ec2",)
+
+
+def interface_endpoints(eks: bool, auto_scaling: bool = False, ec2_api: bool = False) -> tuple[str, ...]:
+    """The interface endpoint services a factory's nodes call, in registration order."""
+    return (
+        BASE_INTERFACE_ENDPOINTS
+        + (EKS_INTERFACE_ENDPOINTS if eks else ())
+        + (AUTO_SCALING_INTERFACE_ENDPOINTS if auto_scaling else ())
+        + (EC2_API_INTERFACE_ENDPOINTS if ec2_api and not eks else ())
+    )

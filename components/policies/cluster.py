@@ -54,7 +54,8 @@ def check_eks_version(resource_type: str, props: Mapping[str, Any], config: Poli
     "eks-secrets-encryption",
     fix=(
         "give the cluster `encryptionConfig` with `resources: [secrets]` and a KMS key "
-        "(`aifactory:sovereignty.kmsKeyArn` in sovereign stacks)"
+        "(`aifactory:encryption` with `customerManagedKey: true` or `kmsKeyArn`; `aifactory:sovereignty.kmsKeyArn` "
+        "in sovereign stacks)"
     ),
     enforcement="advisory",
     description=(

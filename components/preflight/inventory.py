@@ -19,9 +19,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..planning.network_plan import INTERNET_IPV4
+
 ALL = "-1"
 PROTOCOL_NAMES = {"-1": ALL, "all": ALL, "6": "tcp", "17": "udp", "1": "icmp", "tcp": "tcp", "udp": "udp"}
-INTERNET = "0.0.0.0/0"
+INTERNET = INTERNET_IPV4
 
 
 @dataclass(frozen=True)

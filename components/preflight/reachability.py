@@ -19,6 +19,7 @@ from .inventory import ALL, INTERNET, Inventory, Member, SgRule, cidr_covers
 from .registry import Finding, rule
 
 HTTPS = (443, 443)
+HTTP = (80, 80)
 EPHEMERAL = (1024, 65535)
 # Lustre: 988 for LNet, 1018-1023 for the client's reserved ports (FSx for Lustre user guide, "File
 # system access control with Amazon VPC", Lustre client rules).
@@ -330,11 +331,13 @@ def services_needed(inv: Inventory, member: Member) -> set[str]:
     return needed
 
 
-def _internet(inv: Inventory, member: Member) -> bool:
+def _internet(inv: Inventory, member: Member, ports: tuple[int, int] = HTTPS) -> bool:
+    """Whether `member` reaches tcp `ports` anywhere on the internet: its subnets route there and an egress
+    rule admits the port to 0.0.0.0/0."""
     if not member.subnets or not all(inv.route_table_of.get(s) in inv.internet_route_tables for s in member.subnets):
         return False
     return any(
-        _admits(r, "tcp", HTTPS) and r.cidr is not None and cidr_covers(r.cidr, INTERNET)
+        _admits(r, "tcp", ports) and r.cidr is not None and cidr_covers(r.cidr, INTERNET)
         for r in _rules(inv, member.groups, "egress")
     )
 
@@ -378,6 +381,29 @@ def aws_services(inv: Inventory) -> Iterator[Finding]:
             why = service_route(inv, member, service)
             if why:
                 yield Finding("reach.aws-services", f"{member.name} → {service} (tcp 443)", f"unreachable: {why}")
+
+
+_APT = re.compile(r"\bapt(?:-get)?\b[^\n;&|]*\b(?:update|install)\b")
+
+
+@rule(
+    "reach.package-archives",
+    "with internet egress, every node whose boot script runs apt reaches tcp 80 on the internet",
+    "cloud-init DataSourceEC2: the apt mirror of an EC2 instance is http://<region>.ec2.archive.ubuntu.com/ubuntu/",
+    "VPC user guide, 'Security group rules': a group admits only the traffic its outbound rules name",
+)
+def package_archives(inv: Inventory) -> Iterator[Finding]:
+    # Without egress the boot scripts may install nothing (`fetch.packages`); HTTPS is `reach.aws-services`'.
+    if not inv.has_internet_egress:
+        return
+    for member in distinct(_nodes(inv)):
+        if member.user_data and _APT.search(member.user_data) and not _internet(inv, member, HTTP):
+            yield Finding(
+                "reach.package-archives",
+                f"{member.name} → Ubuntu archive (tcp 80)",
+                "unreachable: its boot script runs apt, and no egress rule admits tcp 80 to 0.0.0.0/0 "
+                "through a NAT route",
+            )
 
 
 __all__ = ["Flow", "blocked_side", "service_route", "services_called", "slurm_ports"]

@@ -42,6 +42,7 @@ from pulumi.output import Output, T  # noqa: F401
 from ..arns import assume_role_policy, managed_policy_arn, regional_service_host, service_principal
 from ..component_args import slurm_scheduler_issues, validate_component_args
 from ..planning import ec2_topology
+from ..planning.network_plan import INTERNET_IPV4
 from ..planning.topology_model import compress_hostlist
 from ..rendering import render
 from ..spec.images import AMI_ID
@@ -280,27 +281,37 @@ class SlurmScheduler(pulumi.ComponentResource):
         # internet egress nothing outside the VPC is reachable but S3 through its gateway endpoint,
         # whose prefix list a group must allow (VPC user guide, "Gateway endpoints for Amazon S3"):
         # an egress rule to everywhere would be an exfiltration path waiting for a route.
-        egress = [aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"])]
-        if args.get("egress", "nat") == "none" and args.get("vpc_cidr"):
-            egress = [
+        egress: list[aws.ec2.SecurityGroupEgressArgs] = []
+        if args.get("vpc_cidr"):
+            egress.append(
                 aws.ec2.SecurityGroupEgressArgs(
                     protocol="-1", from_port=0, to_port=0, cidr_blocks=[args["vpc_cidr"]], description="inside the VPC"
                 )
-            ]
-            if args.get("s3_prefix_list_id") is not None:
-                egress.append(
-                    aws.ec2.SecurityGroupEgressArgs(
-                        protocol="tcp",
-                        from_port=443,
-                        to_port=443,
-                        prefix_list_ids=[args["s3_prefix_list_id"]],
-                        description="HTTPS to S3 through the gateway endpoint",
-                    )
+            )
+        if args.get("egress", "nat") == "nat":
+            # Through NAT only what the head fetches: HTTPS (EC2 CreateFleet and the AWS APIs, Secrets
+            # Manager, SSM) and HTTP for apt, whose Ubuntu mirror cloud-init sets for EC2 over plain HTTP
+            # (cloud-init DataSourceEC2: http://<region>.ec2.archive.ubuntu.com/ubuntu/).
+            egress += [
+                aws.ec2.SecurityGroupEgressArgs(
+                    protocol="tcp", from_port=port, to_port=port, cidr_blocks=[INTERNET_IPV4], description=what
                 )
+                for port, what in ((443, "HTTPS through NAT"), (80, "HTTP (apt) through NAT"))
+            ]
+        elif args.get("s3_prefix_list_id") is not None:
+            egress.append(
+                aws.ec2.SecurityGroupEgressArgs(
+                    protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    prefix_list_ids=[args["s3_prefix_list_id"]],
+                    description="HTTPS to S3 through the gateway endpoint",
+                )
+            )
         remote = list(args.get("remote_node_cidrs", []))
-        if remote and args.get("egress", "nat") == "none":
+        if remote:
             # slurmctld (and srun on the head) reach the data hall's slurmd through the link
-            # (slurm.conf(5) SlurmdPort; the default egress above already allows it with NAT).
+            # (slurm.conf(5) SlurmdPort).
             egress.append(
                 aws.ec2.SecurityGroupEgressArgs(
                     protocol="tcp",

@@ -144,7 +144,7 @@ def cluster_stack_settings(spec: FactorySpec) -> Iterator[ConfigIssue]:
         )
     key_path = config_path("scheduler", "clusterRunner", "secretsKeyArn")
     secrets_key = runner.secrets_key_arn
-    factory_key = spec.sovereignty.kms_key_arn if spec.sovereignty else None
+    factory_key = spec.factory_key_arn
     if secrets_key is None and factory_key is None:
         # Both projects read one stack file, which holds the secrets provider and its encrypted
         # data key (Pulumi docs, "Secrets handling": changing the secrets provider), so the key must
@@ -152,7 +152,7 @@ def cluster_stack_settings(spec: FactorySpec) -> Iterator[ConfigIssue]:
         yield ConfigIssue(
             key_path,
             "no KMS key exists before the infrastructure stack for the `awskms://` secrets provider both stacks share",
-            "set `secretsKeyArn` (or `sovereignty.kmsKeyArn`) to an existing key, "
+            "set `secretsKeyArn` (or `sovereignty.kmsKeyArn` / `encryption.kmsKeyArn`) to an existing key, "
             "arn:aws:kms:<region>:<account>:key/<id>, and init the infrastructure stack with it",
         )
     elif secrets_key is not None:

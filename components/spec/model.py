@@ -15,7 +15,15 @@ from .base import NotNull, SpecModel, unit
 from .hybrid import HybridSpec
 from .images import AMI_ID
 from .node_images import NodeImagesSpec
-from .numbers import MAX_NODES_PER_FLEET, MAX_RACK_POWER_KW, Count, Integer, PositiveFloat
+from .numbers import (
+    MAX_NODES_PER_FLEET,
+    MAX_RACK_POWER_KW,
+    NETWORK_ADDRESS_USAGE_DEFAULT,
+    NETWORK_ADDRESS_USAGE_MAX,
+    Count,
+    Integer,
+    PositiveFloat,
+)
 from .scheduler import SchedulerSpec
 from .site import SiteSpec
 from .storage import StorageSpec
@@ -49,6 +57,28 @@ class Sovereignty(SpecModel):
     )
 
 
+class Encryption(SpecModel):
+    """The factory's customer-managed KMS key outside the sovereign profile (sovereign stacks always have one,
+    `sovereignty.kmsKeyArn`)."""
+
+    customer_managed_key: bool | None = Field(
+        default=None,
+        description="Encrypt with one customer-managed KMS key: EKS secrets (envelope encryption), EBS volumes, "
+        "the FSx for Lustre persistent file system, log groups, the data repository bucket and the Slurm "
+        "secrets. The factory creates the key (protected, with a key policy naming only the services the "
+        "stack uses) unless `kmsKeyArn` brings one. Default: true in sovereign stacks, false in commercial "
+        "ones (AWS-managed keys). Set before the first deploy: turning it on later replaces the file system "
+        "and the Slurm head's volume, and EKS cannot turn secrets encryption off again.",
+    )
+    kms_key_arn: str | None = Field(
+        default=None,
+        description="An existing customer-managed key to use instead of creating one (implies "
+        "`customerManagedKey: true`); its key policy must let the stack's services use it. Sovereign "
+        "stacks set `sovereignty.kmsKeyArn` instead.",
+        examples=["arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
+    )
+
+
 class Network(SpecModel):
     cidr: str = Field(default="10.0.0.0/16", description="IPv4 CIDR block of the VPC, netmask /16 to /28.")
     availability_zones: list[str] | None = Field(
@@ -58,6 +88,16 @@ class Network(SpecModel):
     )
     egress: Literal["none", "nat"] | None = Field(
         default=None, description="Internet egress; default `none` for sovereign, `nat` for commercial."
+    )
+    network_address_usage_quota: Count = Field(
+        default=NETWORK_ADDRESS_USAGE_DEFAULT,
+        le=NETWORK_ADDRESS_USAGE_MAX,
+        json_schema_extra=unit("NAU units"),
+        examples=[256_000],
+        description='The VPC\'s Network Address Usage quota (Amazon VPC quota "Network Address Usage", 64,000 '
+        "by default, at most 256,000): every address, prefix and additional (also EFA-only) interface of the "
+        "nodes, every EKS pod and 6 units per interface endpoint and NAT gateway in each zone count. Set what "
+        "Service Quotas granted.",
     )
     # A zone's slot is its letter (a=0 ... z=25), so there is no 27th slot.
     zone_slots: Count | None = Field(
@@ -352,6 +392,9 @@ class FactorySpec(SpecModel):
     sovereignty: Annotated[Sovereignty | None, NotNull] = Field(
         default=None, description="Data-residency rules; required with the sovereign profile."
     )
+    encryption: Encryption = Field(
+        default=Encryption(), description="The customer-managed KMS key outside the sovereign profile."
+    )
     network: Network = Field(default=Network(), description="The factory's VPC: CIDR, zones, egress, subnet layout.")
     # Each fleet is at least one launch template and node group; 100 is more than three times the EKS
     # default of 30 managed node groups per cluster (AWS General Reference, "Amazon EKS endpoints and
@@ -400,6 +443,21 @@ class FactorySpec(SpecModel):
     @property
     def sovereign(self) -> bool:
         return self.profile == "sovereign"
+
+    @property
+    def customer_managed_key(self) -> bool:
+        """Whether the factory's data is encrypted with a customer-managed key (always when sovereign)."""
+        if self.sovereign:
+            return True
+        return bool(self.encryption.customer_managed_key) or self.encryption.kms_key_arn is not None
+
+    @property
+    def factory_key_arn(self) -> str | None:
+        """The configured customer-managed key (`sovereignty.kmsKeyArn` or `encryption.kmsKeyArn`); None
+        when the factory creates its key or uses none."""
+        if self.sovereignty is not None and self.sovereignty.kms_key_arn:
+            return self.sovereignty.kms_key_arn
+        return self.encryption.kms_key_arn
 
     @property
     def egress(self) -> Literal["none", "nat"]:

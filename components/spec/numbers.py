@@ -59,3 +59,9 @@ MAX_RACK_UNITS = 60
 # A PUE of 1.0 is a facility with no overhead; 3.0 is above the worst data halls surveyed (Uptime
 # Institute Global Data Center Survey averages 1.5-1.6, legacy halls about 2.5).
 MIN_PUE, MAX_PUE = 1.0, 3.0
+
+# VPC User Guide, "Network Address Usage for your VPC": a VPC may have 64,000 Network Address Usage units
+# by default, raised on request to at most 256,000; a VPC and the VPCs peered with it in the same Region at
+# most 512,000 together (128,000 by default), which is what a factory split over peered VPCs shares.
+NETWORK_ADDRESS_USAGE_DEFAULT, NETWORK_ADDRESS_USAGE_MAX = 64_000, 256_000
+PEERED_NETWORK_ADDRESS_USAGE_MAX = 512_000

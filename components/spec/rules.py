@@ -92,6 +92,35 @@ def kms_key_arn_usable(spec: FactorySpec) -> Iterator[ConfigIssue]:
         yield ConfigIssue(config_path("sovereignty", "kmsKeyArn"), found.problem, found.fix)
 
 
+def encryption_consistent(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """`encryption`: a usable key ARN, not contradicted by `customerManagedKey`, and not in sovereign stacks
+    (which always have a key, configured as `sovereignty.kmsKeyArn`)."""
+    enc = spec.encryption
+    if spec.sovereign and enc.customer_managed_key is False:
+        yield ConfigIssue(
+            config_path("encryption", "customerManagedKey"),
+            "a sovereign factory always encrypts with a customer-managed key",
+            "remove `customerManagedKey`, or use the commercial profile",
+        )
+    if enc.kms_key_arn is None:
+        return
+    if spec.sovereign:
+        yield ConfigIssue(
+            config_path("encryption", "kmsKeyArn"),
+            "a sovereign stack names its key in `sovereignty.kmsKeyArn`",
+            "move the ARN to `aifactory:sovereignty.kmsKeyArn`",
+        )
+    elif enc.customer_managed_key is False:
+        yield ConfigIssue(
+            config_path("encryption", "kmsKeyArn"),
+            "names a key while `customerManagedKey` is false",
+            "remove `customerManagedKey: false` to encrypt with this key, or remove `kmsKeyArn`",
+        )
+    found = kms_key_arn_problem(enc.kms_key_arn, spec.partition, spec.region)
+    if found is not None:
+        yield ConfigIssue(config_path("encryption", "kmsKeyArn"), found.problem, found.fix)
+
+
 def repeated_names(
     names: Iterable[str], collection: str, path: Callable[[int], str], fix: str
 ) -> Iterator[ConfigIssue]:
@@ -310,6 +339,7 @@ FOUNDATION_RULES: tuple[Rule, ...] = (
     sovereign_needs_sovereignty,
     sovereign_region_allowed,
     kms_key_arn_usable,
+    encryption_consistent,
     fleet_names_unique_and_dns_safe,
     fleet_instance_types_known,
     fleet_types_offered_in_region,

@@ -126,7 +126,7 @@ def test_human_plan_shows_fleets_totals_and_verdicts(capsys: pytest.CaptureFixtu
         "storage",
         "resource tree",
         "aifactory:index:GpuFleet",
-        "[advisory] s3-kms-encryption",
+        "[advisory] s3-access-logging",
     ):
         assert fragment in out, fragment
     assert "[mandatory]" not in out

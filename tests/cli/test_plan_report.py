@@ -115,7 +115,7 @@ def test_a_pipe_gets_plain_text_at_80_columns(capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     assert ANSI not in out
     assert out.splitlines()[:3] == ["stack dev: commercial factory in us-east-1 (aws), egress nat", "", "fleets"]
-    assert max(map(len, out.splitlines())) == 80  # the policy's URN folds at the width
+    assert max(map(len, out.splitlines())) <= 80  # long rows (the deploy command, URNs) fold at the width
     assert all(line == line.rstrip() for line in out.splitlines())
 
 

@@ -15,13 +15,14 @@ from aifactory.cli.main import main
 
 @pytest.fixture(scope="module")
 def dev_plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The dev stack's plan, whose one violation is the advisory `no-open-egress` (NAT egress)."""
+    """The commercial-us stack's plan, whose one violation is the advisory `s3-access-logging` (the bucket
+    delivers no access logs: the organization's log bucket is not the factory's)."""
     path = tmp_path_factory.mktemp("plan") / "plan.json"
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert main(["plan", "dev", "--json"]) == 0
+        assert main(["plan", "commercial-us", "--json"]) == 0
     capture = json.loads(out.getvalue())
-    assert {v["policy"] for v in capture["policy"]["violations"]} == {"no-open-egress"}
+    assert {v["policy"] for v in capture["policy"]["violations"]} == {"s3-access-logging"}
     path.write_text(json.dumps(capture))
     return path
 
@@ -36,11 +37,11 @@ def config(tmp_path: Path, document: Any) -> str:
     ("document", "code", "levels"),
     [
         (None, 0, {"advisory"}),
-        ({"no-open-egress": "mandatory"}, 1, {"mandatory"}),
+        ({"s3-access-logging": "mandatory"}, 1, {"mandatory"}),
         ({"all": "mandatory"}, 1, {"mandatory"}),
-        ({"all": "mandatory", "no-open-egress": {"enforcementLevel": "advisory"}}, 0, {"advisory"}),
-        ({"no-open-egress": "disabled"}, 0, set()),
-        ({"no-open-egress": "remediate"}, 1, {"mandatory"}),
+        ({"all": "mandatory", "s3-access-logging": {"enforcementLevel": "advisory"}}, 0, {"advisory"}),
+        ({"s3-access-logging": "disabled"}, 0, set()),
+        ({"s3-access-logging": "remediate"}, 1, {"mandatory"}),
     ],
 )
 def test_policy_check_levels_decide_the_exit_code(
@@ -60,10 +61,10 @@ def test_policy_check_levels_decide_the_exit_code(
 
 
 def test_plan_takes_the_same_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plan", "dev", "--policy-config", config(tmp_path, {"no-open-egress": "mandatory"})]) == 1
+    assert main(["plan", "commercial-us", "--policy-config", config(tmp_path, {"s3-access-logging": "mandatory"})]) == 1
     out = " ".join(capsys.readouterr().out.split())  # the report wraps long messages
-    assert "[mandatory] no-open-egress:" in out and ". Fix: " in out
-    assert main(["plan", "dev", "--policy-config", config(tmp_path, {"no-open-egress": "disabled"})]) == 0
+    assert "[mandatory] s3-access-logging:" in out and ". Fix: " in out
+    assert main(["plan", "commercial-us", "--policy-config", config(tmp_path, {"s3-access-logging": "disabled"})]) == 0
     assert "  no violations" in capsys.readouterr().out
 
 

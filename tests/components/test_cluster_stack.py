@@ -183,8 +183,9 @@ def test_kms_endpoint_only_without_egress(sovereign: PlannedProgram, run_program
     assert ingress.inputs["referencedSecurityGroupId"] == runner_sg.id
     commercial = infrastructure(run_program, "commercial-us")
     assert kms_endpoints(commercial) == []
+    # commercial-us has `aifactory:encryption`: the build logs take the factory key, reached through NAT.
     project = commercial.one("aws:codebuild/project:Project")
-    assert "encryptionKey" not in project.inputs
+    assert project.inputs["encryptionKey"] == commercial.one("aws:kms/key:Key").state["arn"]
 
 
 def test_plan_report_lists_both_stacks_and_how_to_run_them(commercial: PlanResult) -> None:

@@ -1,10 +1,13 @@
-"""VPC CNI custom networking on the 100k-GPU example: what the program registers for it."""
+"""VPC CNI custom networking at scale (4,000 p5 nodes in four zones, the most p5 nodes one VPC's Network
+Address Usage allows with it is near 4,900), and the 100k-GPU example's node groups and templates: what the
+program registers for them."""
 
 from __future__ import annotations
 
 import base64
 import email
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,11 +15,54 @@ import yaml
 from aifactory.cli.planrun import plan_stack
 
 STACK = "commercial-100k"
+NODES_PER_ZONE = 1000
+
+
+def _custom_networking_stack() -> dict[str, Any]:
+    """Four p5 capacity reservations, one a zone, under EKS with custom networking."""
+    fleets = [
+        {
+            "name": f"res-{z}",
+            "instanceType": "p5.48xlarge",
+            "count": NODES_PER_ZONE,
+            "availabilityZone": f"us-east-1{z}",
+            "capacity": {"type": "capacity-reservation", "reservationId": f"cr-0a1b2c3d4e5f60{z}0{i}"},
+        }
+        for i, z in enumerate("abcd")
+    ]
+    example = yaml.safe_load(Path(f"stacks/Pulumi.{STACK}.yaml").read_text())["config"]
+    return {
+        "config": {
+            "aws:region": "us-east-1",
+            "aifactory:profile": "commercial",
+            "aifactory:network": {
+                "cidr": "10.96.0.0/16",
+                "availabilityZones": [f"us-east-1{z}" for z in "abcd"],
+                "zoneSlots": 4,
+                "networkAddressUsageQuota": 256_000,
+            },
+            "aifactory:fleets": fleets,
+            "aifactory:scheduler": {
+                **example["aifactory:scheduler"],
+                "podNetwork": {"addressing": "custom-networking", "trainingPodsPerNode": 8},
+                "serviceQuotas": {"networkInterfacesPerRegion": 140_000},
+                "queues": [{"name": "train", "namespace": "train", "gpuQuota": 4 * NODES_PER_ZONE * 8}],
+            },
+            "aifactory:images": example["aifactory:images"],
+        }
+    }
 
 
 @pytest.fixture(scope="module")
-def plan() -> dict[str, Any]:
-    return plan_stack(STACK).as_json()
+def plan(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("stacks")
+    (folder / "Pulumi.custom-net.yaml").write_text(yaml.safe_dump(_custom_networking_stack()))
+    return plan_stack("custom-net", str(folder)).as_json()
+
+
+@pytest.fixture(scope="module")
+def example() -> list[dict[str, Any]]:
+    return plan_stack(STACK).as_json()["resources"]
 
 
 @pytest.fixture(scope="module")
@@ -27,18 +73,18 @@ def resources(plan: dict[str, Any]) -> list[dict[str, Any]]:
 def test_the_plan_json_carries_the_address_budget_per_zone(plan: dict[str, Any]) -> None:
     budget = plan["address_budget"]
     assert budget["addressing"] == "custom-networking" and budget["cidr_blocks"] == 5
-    assert budget["network_interfaces"] == 12_500 * 34 + 3 * 2
+    assert budget["network_interfaces"] == 4 * NODES_PER_ZONE * 34 + 3 * 2
     zones = {z["availability_zone"]: z for z in budget["zones"]}
     assert zones["us-east-1b"] == {
         "availability_zone": "us-east-1b",
-        "nodes": 3125,
+        "nodes": NODES_PER_ZONE,
         "node_subnet": zones["us-east-1b"]["node_subnet"],
-        "node_addresses": 3125,
+        "node_addresses": NODES_PER_ZONE,
         "node_capacity": zones["us-east-1b"]["node_capacity"],
         "pod_subnet": "100.65.0.0/16",
-        "pod_addresses": 3125 * 18,
+        "pod_addresses": NODES_PER_ZONE * 18,
         "pod_capacity": 65_531,
-        "network_interfaces": 3125 * 34,
+        "network_interfaces": NODES_PER_ZONE * 34,
     }
 
 
@@ -92,8 +138,8 @@ def test_gpu_nodes_boot_with_the_planned_max_pods(resources: list[dict[str, Any]
         assert doc["spec"]["kubelet"]["config"] == {"maxPods": 16}
 
 
-def test_node_groups_stay_within_the_quotas(resources: list[dict[str, Any]]) -> None:
-    groups = _of(resources, "aws:eks/nodeGroup:NodeGroup")
+def test_node_groups_stay_within_the_quotas(example: list[dict[str, Any]]) -> None:
+    groups = _of(example, "aws:eks/nodeGroup:NodeGroup")
     assert len(groups) == 29  # 4 domains x 7 groups and the system group, within L-6D54EA21's 30
     gpu = [
         g for g in groups if g["inputs"].get("capacityType") == "ON_DEMAND" and "aifactory:fleet" in g["inputs"]["tags"]
@@ -103,8 +149,9 @@ def test_node_groups_stay_within_the_quotas(resources: list[dict[str, Any]]) -> 
 
 
 def test_launch_templates_and_security_group_rules_stay_far_below_their_quotas(
-    resources: list[dict[str, Any]],
+    example: list[dict[str, Any]],
 ) -> None:
+    resources = example
     # EC2 User Guide, "Restrictions" of launch templates: 5,000 launch templates per Region. VPC User
     # Guide, "Amazon VPC quotas": 60 inbound and 60 outbound rules per security group (L-0EA8095F), 5
     # security groups per network interface (L-2AFB9258). One template per placement domain, whatever
@@ -121,5 +168,5 @@ def test_launch_templates_and_security_group_rules_stay_far_below_their_quotas(
         for t in _of(resources, "aws:ec2/launchTemplate:LaunchTemplate")
         for i in t["inputs"].get("networkInterfaces", [])
     ]
-    assert len(interfaces) == 4 * 33
+    assert len(interfaces) == 4 * 9  # p6-b200: the primary and 8 EFA-only interfaces
     assert all(1 <= len(i["securityGroups"]) <= 5 for i in interfaces)

@@ -148,10 +148,45 @@ def test_no_egress_nodes_reach_s3_through_the_gateway_prefix_list(sovereign: lis
     assert (to_s3.inputs["ipProtocol"], to_s3.inputs["fromPort"], to_s3.inputs["toPort"]) == ("tcp", 443, 443)
 
 
-def test_nat_egress_needs_no_prefix_list_rule(commercial: list[PlannedResource]) -> None:
-    nodes = _group_id(commercial, "-nodes")
-    rules = [r for r in _of(commercial, EGRESS) if r.inputs["securityGroupId"] == nodes]
-    assert [r.inputs.get("cidrIpv4") for r in rules] == ["0.0.0.0/0"]
+def _node_egress(resources: list[PlannedResource]) -> list[tuple[str, str, str | None, int | None]]:
+    nodes = _group_id(resources, "-nodes")
+    return sorted(
+        (r.name.rsplit("-nodes-", 1)[1], r.inputs["ipProtocol"], r.inputs.get("cidrIpv4"), r.inputs.get("fromPort"))
+        for r in _of(resources, EGRESS)
+        if r.inputs["securityGroupId"] == nodes and "-network-nodes-" in r.name
+    )
+
+
+def test_nat_egress_opens_only_https_to_the_internet(commercial: list[PlannedResource]) -> None:
+    # All traffic stays inside the VPC; the internet gets tcp 443 only (no prefix list rule: S3 is
+    # reached over NAT). `out` keeps its URN and narrows in place.
+    assert _node_egress(commercial) == [("out", "-1", "10.0.0.0/16", None), ("out-https", "tcp", "0.0.0.0/0", 443)]
+    (https,) = [r for r in _of(commercial, EGRESS) if r.name.endswith("-nodes-out-https")]
+    assert https.inputs["toPort"] == 443
+
+
+def test_ubuntu_nodes_that_install_packages_also_get_http(run_program: RunProgram) -> None:
+    # Nodes without EKS run the Ubuntu DLAMI; with a file system their boot installs the Lustre client with apt.
+    config = {**base(), "aifactory:storage": {"capacityTiB": 2.4, "availabilityZone": "us-east-1a"}}
+    assert ("out-http", "tcp", "0.0.0.0/0", 80) in _node_egress(_plan(run_program, config))
+
+
+def test_eks_nodes_get_no_http_even_with_storage(run_program: RunProgram) -> None:
+    config = {**base(), "aifactory:scheduler": KUBERNETES}
+    assert [rule for rule in _node_egress(_plan(run_program, config)) if rule[3] == 80] == []
+
+
+def test_ipv6_nat_egress_opens_only_https_to_the_ipv6_internet(run_program: RunProgram) -> None:
+    k8s = {**KUBERNETES, "podNetwork": {"addressing": "ipv6"}}
+    resources = _plan(run_program, {**base(), "aifactory:scheduler": k8s})
+    nodes = _group_id(resources, "-nodes")
+    ipv6 = sorted(
+        (r.inputs["ipProtocol"], r.inputs["cidrIpv6"], r.inputs.get("fromPort"))
+        for r in _of(resources, EGRESS)
+        if r.inputs["securityGroupId"] == nodes and "cidrIpv6" in r.inputs
+    )
+    (vpc,) = _of(resources, "aws:ec2/vpc:Vpc")
+    assert ipv6 == sorted([("-1", vpc.state["ipv6CidrBlock"], None), ("tcp", "::/0", 443)])
 
 
 def test_mocked_prefix_list_is_per_region_and_service_only_for_gateways(sovereign: list[PlannedResource]) -> None:
@@ -169,7 +204,7 @@ def test_private_eks_nodes_have_the_endpoints_they_call(sovereign_eks: list[Plan
 
 
 def test_endpoint_services_per_scheduler() -> None:
-    from aifactory.network import interface_endpoints
+    from aifactory.planning.network_plan import interface_endpoints
 
     assert "ec2" not in interface_endpoints(eks=False) and "autoscaling" not in interface_endpoints(eks=False)
     assert {"ec2", "eks", "eks-auth"} <= set(interface_endpoints(eks=True))
@@ -188,7 +223,7 @@ def test_only_auto_scaling_fleets_get_the_autoscaling_endpoint(run_program: RunP
 
 
 def test_a_slurm_head_reading_ec2_topology_gets_the_ec2_endpoint_once() -> None:
-    from aifactory.network import interface_endpoints
+    from aifactory.planning.network_plan import interface_endpoints
 
     assert interface_endpoints(eks=False, ec2_api=True).count("ec2") == 1
     assert interface_endpoints(eks=True, ec2_api=True).count("ec2") == 1

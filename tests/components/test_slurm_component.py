@@ -367,9 +367,15 @@ def test_head_without_egress_sends_only_inside_the_vpc_and_to_s3() -> None:
     ]
 
 
-def test_head_with_nat_egress_may_reach_the_internet(plain: list[PlannedResource]) -> None:
-    group = next(r for r in _of(plain, "aws:ec2/securityGroup:SecurityGroup") if r.name == "slurm-head")
-    assert [e.get("cidrBlocks") for e in group.inputs["egress"]] == [["0.0.0.0/0"]]
+def test_head_with_nat_egress_reaches_the_internet_only_over_https_and_http() -> None:
+    # HTTPS for the AWS APIs (CreateFleet, Secrets Manager), HTTP for apt's Ubuntu mirror; all else in the VPC.
+    resources = _plan(accounting=False, kms=KMS, egress="nat", vpc_cidr="10.96.0.0/16")
+    group = next(r for r in _of(resources, "aws:ec2/securityGroup:SecurityGroup") if r.name == "slurm-head")
+    assert [(e["protocol"], e.get("cidrBlocks"), e["fromPort"]) for e in group.inputs["egress"]] == [
+        ("-1", ["10.96.0.0/16"], 0),
+        ("tcp", ["0.0.0.0/0"], 443),
+        ("tcp", ["0.0.0.0/0"], 80),
+    ]
 
 
 def test_measured_topology_gives_the_head_read_only_ec2_topology_and_a_refresh(plain: list[PlannedResource]) -> None:

@@ -31,6 +31,7 @@ def test_every_reachability_rule_is_registered_with_a_source() -> None:
         "reach.fsx",
         "reach.efa",
         "reach.slurm",
+        "reach.package-archives",
     }
     assert all(r.sources for r in reach)
 
@@ -310,3 +311,39 @@ def test_hybrid_nodes_reach_the_api_through_the_link() -> None:
     assert blocked.startswith("192.168.0.0/20 (hybrid nodes) → EKS control plane (tcp 443): blocked: no ingress")
     (unrouted,) = findings(without(_hybrid_world(), "r-b"), "reach.hybrid-eks-api")
     assert "route table rtb-b of subnet subnet-b" in unrouted
+
+
+def _nat_world(node_script: str, *rules: dict[str, Any]) -> list[dict[str, Any]]:
+    """The complete world with NAT routes, GPU nodes in the node and EFA groups only (no EKS cluster group,
+    whose egress is open, as on Slurm or plain fleets) and the nodes' given internet egress rules."""
+    world = eks_world(node_script)
+    template = next(r for r in world if r["name"] == "gpu")
+    interfaces = [{**i, "securityGroups": ["sg-efa", "sg-nodes"]} for i in template["inputs"]["networkInterfaces"]]
+    nat = [
+        res(
+            "aws:ec2/route:Route",
+            f"nat-{z}",
+            routeTableId=f"rtb-{z}",
+            destinationCidrBlock="0.0.0.0/0",
+            natGatewayId="nat",
+        )
+        for z in ("a", "b")
+    ]
+    return replaced(world, "gpu", networkInterfaces=interfaces) + nat + list(rules)
+
+
+HTTPS_OUT = egress("nodes-https", "sg-nodes", "tcp", (443, 443), cidrIpv4="0.0.0.0/0")
+APT_SCRIPT = "#!/bin/bash\napt-get update\napt-get install -y lustre-client-modules-aws\nnodeadm init\n"
+
+
+def test_apt_through_nat_needs_http_out() -> None:
+    found = findings(_nat_world(APT_SCRIPT, HTTPS_OUT), "reach.package-archives")
+    assert found and all("tcp 80" in f for f in found)
+    http = egress("nodes-http", "sg-nodes", "tcp", (80, 80), cidrIpv4="0.0.0.0/0")
+    assert findings(_nat_world(APT_SCRIPT, HTTPS_OUT, http), "reach.package-archives") == []
+
+
+def test_nodes_without_apt_need_only_https() -> None:
+    world = _nat_world("#!/bin/bash\ndnf install -y lustre-client\nnodeadm init\n", HTTPS_OUT)
+    assert findings(world, "reach.package-archives") == []
+    assert findings(world, "reach.aws-services") == []
