@@ -132,7 +132,7 @@ def test_a_slurm_factory_of_40_fleets_is_caught_at_the_heads_user_data(tmp_path:
         "aifactory:images": PINNED_IMAGES,
         "aifactory:network": {"cidr": "10.0.0.0/16", "availabilityZones": ["us-east-1a", "us-east-1b"]},
         "aifactory:fleets": [
-            {"name": f, "instanceType": "p5.48xlarge", "count": 300, "availabilityZone": "us-east-1a"} for f in fleets
+            {"name": f, "instanceType": "p5.48xlarge", "count": 30, "availabilityZone": "us-east-1a"} for f in fleets
         ],
         "aifactory:scheduler": {"kind": "slurm", "partitions": [{"name": "all", "fleets": fleets, "default": True}]},
     }
