@@ -4,8 +4,9 @@ and the placement planner alone at 1k, 100k and 1M GPUs, all in one run.
     python benchmarks/bench_scale.py [--sizes 1000,16000,100000] [--out benchmarks/scale.md]
                                      [--kubernetes-network JSON] [--timeout SECONDS]
 
-Every factory is p5.48xlarge fleets on capacity reservations, one per zone (at least `FLEET_NODES`
-nodes each; the placement planner's cases keep fleets of `PLACEMENT_FLEET_NODES`). Each case
+Every factory is p6-b200.48xlarge fleets on capacity reservations in the Region's p6-b200 zone (at
+least `FLEET_NODES` nodes each; 12,500 p5 nodes exceed a VPC's Network Address Usage maximum, see
+`planning/address_plan.py`; the placement planner's cases keep fleets of `PLACEMENT_FLEET_NODES`). Each case
 runs in its own process, as `aifactory plan` and `render` do:
 after a warm-up plan of one node (the imports), it plans the stack file (validation, planning, the
 program under the mocks, policies, preflight), renders it, and reports the resources, the plan and
@@ -42,9 +43,18 @@ FLEET_NODES = 1_024
 PLACEMENT_FLEET_NODES = 1_250
 """The placement cases' fleets: 1M GPUs is 100 of them, the most a stack declares (`aifactory:fleets`)."""
 PLACEMENT_REPEATS = 3
-GPUS_PER_NODE = 8  # p5.48xlarge (components/catalog/data/instance_types.yaml)
+INSTANCE_TYPE = "p6-b200.48xlarge"
+GPUS_PER_NODE = 8  # components/catalog/data/instance_types.yaml
+# Interfaces a p6-b200 node attaches: card 0's primary and EFA-only interfaces and one EFA-only
+# interface on each of cards 1-7 (EKS user guide, "Manage EFA devices on Amazon EKS").
+INTERFACES_PER_NODE = 9
 REGION = "us-east-1"
-ZONES = [f"{REGION}{z}" for z in "abcd"]
+# EKS needs subnets in two zones; the nodes are in the zone that offers the instance type
+# (components/catalog/data/offerings.json), as in stacks/Pulumi.commercial-100k.yaml.
+ZONES = [f"{REGION}a", f"{REGION}c"]
+NODE_ZONES = [f"{REGION}c"]
+# VPC User Guide, "Network Address Usage for your VPC": at most 256,000 units a VPC, on request.
+NAU_QUOTA = 256_000
 VERSION = "1.35"
 TIMEOUT = 1_800.0
 FAILURE_TEXT = 200
@@ -76,17 +86,27 @@ def stack_config(
     fleet_nodes: int = FLEET_NODES,
     per_zone: bool = True,
 ) -> dict[str, Any]:
-    """p5.48xlarge fleets on capacity reservations, at most `fleet_nodes` nodes a fleet, placed in
-    the network's zones in turn."""
+    """p6-b200.48xlarge fleets on capacity reservations, at most `fleet_nodes` nodes a fleet, placed in
+    the zones that offer the type in turn."""
     if scheduler == "kubernetes":
         # EKS pulls charts and images from the internet unless a sovereign mirror is set, so the
         # commercial factory has a NAT; pods take their addresses from custom networking (the
         # large-cluster layout of commercial-100k), so the nodes' /16 holds only their hosts.
-        net: dict[str, Any] = {"cidr": "10.0.0.0/16", "availabilityZones": ZONES, "egress": "nat", "zoneSlots": 4}
+        net: dict[str, Any] = {
+            "cidr": "10.0.0.0/16",
+            "availabilityZones": ZONES,
+            "egress": "nat",
+            "networkAddressUsageQuota": NAU_QUOTA,
+        }
         net.update(network or {})
     else:
-        net = {"cidr": "10.0.0.0/16", "availabilityZones": ZONES, "egress": "none"}
-    zones = net["availabilityZones"]
+        net = {
+            "cidr": "10.0.0.0/16",
+            "availabilityZones": ZONES,
+            "egress": "none",
+            "networkAddressUsageQuota": NAU_QUOTA,
+        }
+    zones = NODE_ZONES
     fleets: list[dict[str, Any]] = []
     nodes = max(1, gpus // GPUS_PER_NODE)
     # One capacity reservation per zone at most, as commercial-100k has (a reservation is per zone and
@@ -100,7 +120,7 @@ def stack_config(
         fleets.append(
             {
                 "name": f"f{index}",
-                "instanceType": "p5.48xlarge",
+                "instanceType": INSTANCE_TYPE,
                 "count": count,
                 "availabilityZone": zones[index % len(zones)],
                 "capacity": {"type": "capacity-reservation", "reservationId": f"cr-{index:017x}"},
@@ -113,10 +133,13 @@ def stack_config(
             "kind": "kubernetes",
             "version": VERSION,
             "endpoint": "private",
-            "podNetwork": {"addressing": "custom-networking", "trainingPodsPerNode": 8},
-            # Interfaces: the primary, 32 EFA-only and the pod interface per p5 node, above the
-            # Region's default of 5,000 (L-DF5E4CA3): a large factory is planned with its raised quota.
-            "serviceQuotas": {"networkInterfacesPerRegion": 34 * max(1, gpus // GPUS_PER_NODE) + 1_000},
+            # commercial-100k's layout: IPv6 pods (a prefix a node), one training pod a node.
+            "podNetwork": {"addressing": "ipv6", "trainingPodsPerNode": 1},
+            # Interfaces per node above the Region's default of 5,000 (L-DF5E4CA3): a large factory is
+            # planned with its raised quota.
+            "serviceQuotas": {
+                "networkInterfacesPerRegion": INTERFACES_PER_NODE * max(1, gpus // GPUS_PER_NODE) + 1_000
+            },
             "queues": [{"name": "train", "namespace": "train", "gpuQuota": gpus}],
         }
     else:
