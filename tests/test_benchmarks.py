@@ -22,7 +22,7 @@ def _bench(name: str) -> ModuleType:
 
 def test_scale_fleets_hold_every_node_on_capacity_reservations() -> None:
     scale = _bench("bench_scale")
-    config = scale.stack_config("slurm", 2 * scale.FLEET_NODES * scale.GPUS_PER_NODE + 8)
+    config = scale.stack_config("slurm", 2 * scale.FLEET_NODES * scale.GPUS_PER_NODE + 8, per_zone=False)
     fleets = config["aifactory:fleets"]
     assert [f["count"] for f in fleets] == [scale.FLEET_NODES, scale.FLEET_NODES, 1]
     assert {f["capacity"]["type"] for f in fleets} == {"capacity-reservation"}
@@ -31,7 +31,8 @@ def test_scale_fleets_hold_every_node_on_capacity_reservations() -> None:
 
 def test_scale_reports_a_refused_stack_and_judges_the_targets() -> None:
     scale = _bench("bench_scale")
-    refused = scale.run_case("kubernetes", 100_000, None)  # EKS's address plan refuses it as of issue 15
+    # 12,500 nodes' interfaces and pods above the VPC's default Network Address Usage quota.
+    refused = scale.run_case("kubernetes", 100_000, {"networkAddressUsageQuota": 64_000})
     planned = scale.run_case("slurm", 8, None)
     assert planned["resources"] > 0 and planned["violations"] == 0
     text = scale.table(
@@ -40,12 +41,10 @@ def test_scale_reports_a_refused_stack_and_judges_the_targets() -> None:
         [8, 16],
     )
     assert "5.00 (<= 4: FAIL)" in text and "30.00 (<= 20: FAIL)" in text
-    if "refused" in refused:
-        row = scale.table({("kubernetes", 100_000): refused}, {}, [100_000])
-        assert f"| kubernetes | 100,000 | refused: {refused['refused']} |" in row
-        assert refused["refused"].startswith("aifactory:")
-    else:  # the address plan holds it: a planned row
-        assert refused["resources"] > 0
+    assert "networkAddressUsageQuota" in refused["refused"]
+    row = scale.table({("kubernetes", 100_000): refused}, {}, [100_000])
+    assert f"| kubernetes | 100,000 | refused: {refused['refused']} |" in row
+    assert refused["refused"].startswith("aifactory:")
 
 
 def test_fixed_cost_floor_imports_the_provider_module_of_every_type() -> None:
