@@ -49,6 +49,8 @@ UNREPORTED = "unreported"
 REGION = "region"
 ZONE_PREFIX = "zone-"
 HOSTS_SUFFIX = "-hosts"
+TOPOLOGY_NAME = "ec2"
+"""The topology's name in topology.yaml, which a node's `Topology=<name>:<switch>:...` names (Slurm 25.11)."""
 
 # Network node ids as EC2 prints them (`nn-e50490a237cb0f01a`, EKS user guide "Place distributed
 # AI/ML workloads with network topology labels"); Slurm switch names are at most 64 characters
@@ -99,11 +101,14 @@ def _zone(item: Mapping[str, Any]) -> str:
     return zone
 
 
-def switch_tree(nodes: Mapping[str, str | None], answers: Iterable[Mapping[str, Any]]) -> list[Switch]:
+def switch_tree(
+    nodes: Mapping[str, str | None], answers: Iterable[Mapping[str, Any]], rooted: bool = False
+) -> list[Switch]:
     """Switches for Slurm nodes (`name -> instance id`, None when not launched) from the answers.
 
     Leaves first, then upper switches from the bottom up, the root last. Every node is under
-    exactly one switch.
+    exactly one switch. `rooted`: the `region` root is there even over one top switch, so nodes that
+    name their own path from it (`Topology=ec2:region:zone-...`) join the same tree.
     """
     by_id = instances_by_id(answers)
     parent: dict[str, str] = {}
@@ -145,7 +150,7 @@ def switch_tree(nodes: Mapping[str, str | None], answers: Iterable[Mapping[str, 
     tops = sorted(s for s in children if s.startswith(ZONE_PREFIX))
     if unreported:
         tops.append(UNREPORTED)
-    if len(tops) > 1:
+    if len(tops) > 1 or (rooted and tops):
         switches.append(Switch(REGION, switches=tuple(tops)))
     return switches
 
@@ -217,7 +222,7 @@ def topology_conf(switches: Sequence[Switch]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def topology_yaml(switches: Sequence[Switch], name: str = "ec2") -> str:
+def topology_yaml(switches: Sequence[Switch], name: str = TOPOLOGY_NAME) -> str:
     """topology.yaml(5) (Slurm 25.05+): one cluster-default tree topology with the same switches.
 
     JSON-quoted scalars are YAML; `nodes` and `children` take hostlist strings as in topology.conf.
@@ -238,9 +243,11 @@ def topology_yaml(switches: Sequence[Switch], name: str = "ec2") -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(nodes: Mapping[str, str | None], answers: Iterable[Mapping[str, Any]], fmt: str) -> str:
+def render(
+    nodes: Mapping[str, str | None], answers: Iterable[Mapping[str, Any]], fmt: str, rooted: bool = False
+) -> str:
     """The file's text in `fmt` ("conf" or "yaml")."""
-    switches = switch_tree(nodes, answers)
+    switches = switch_tree(nodes, answers, rooted)
     if fmt == "yaml":
         return topology_yaml(switches)
     if fmt == "conf":
