@@ -55,9 +55,9 @@ TOPOLOGY_NAME = "ec2"
 # Network node ids as EC2 prints them (`nn-e50490a237cb0f01a`, EKS user guide "Place distributed
 # AI/ML workloads with network topology labels"); Slurm switch names are at most 64 characters
 # (topology.yaml(5), `switch`), so an id leaves room for the `-hosts` suffix.
-_NETWORK_NODE = re.compile(r"^nn-[0-9a-z]{1,52}\Z")
+NETWORK_NODE = re.compile(r"^nn-[0-9a-z]{1,52}\Z")
 # Zone ids such as use1-az4 or usw2-lax1-az1 (EC2 user guide, "AZ IDs").
-_ZONE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+){1,4}\Z")
+ZONE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+){1,4}\Z")
 # Slurm node names are the nodes' host names (RFC 1123 labels), as the head's slurm.conf lists them.
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 
@@ -89,14 +89,14 @@ def instances_by_id(answers: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[s
 def _path(item: Mapping[str, Any] | None) -> list[str]:
     nodes = (item or {}).get("NetworkNodes") or []
     for node in nodes:
-        if not isinstance(node, str) or not _NETWORK_NODE.match(node):
+        if not isinstance(node, str) or not NETWORK_NODE.match(node):
             raise TopologyError(f"network node {node!r} is not an EC2 network node id such as nn-0123abcd")
     return list(nodes)
 
 
 def _zone(item: Mapping[str, Any]) -> str:
     zone = item.get("ZoneId") or item.get("AvailabilityZone")
-    if not isinstance(zone, str) or not _ZONE_ID.match(zone):
+    if not isinstance(zone, str) or not ZONE_ID.match(zone):
         raise TopologyError(f"instance {item.get('InstanceId')!r} has no usable zone ({zone!r})")
     return zone
 

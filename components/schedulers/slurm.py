@@ -107,7 +107,7 @@ OFFLINE_HINT = (
 ONLINE_HINT = "the package install above should have provided them: check the route to the package archive"
 BUILT_HINT = (
     "the image is the stack's built node image (aifactory:nodeImages.boot), whose CheckVersions step checks "
-    "them: rebuild it from the recipe and re-pin it with `aifactory images pin <stack>`"
+    "them: rebuild it from the recipe and re-pin it (aifactory images pin <stack>)"
 )
 
 # Values the scripts interpolate are checked here as well as quoted there: a host label (RFC 1123),
@@ -812,6 +812,8 @@ def _node_topology(region: str, partition: str) -> dict[str, str]:
         "root": ec2_topology.REGION,
         "zone_prefix": ec2_topology.ZONE_PREFIX,
         "hosts_suffix": ec2_topology.HOSTS_SUFFIX,
+        "network_node": ec2_topology.NETWORK_NODE.pattern,
+        "zone_id": ec2_topology.ZONE_ID.pattern,
     }
 
 

@@ -35,6 +35,9 @@ DEV: dict[str, Any] = {
     "aws:region": "us-east-1",
     "aifactory:profile": "commercial",
     "aifactory:images": PINNED_IMAGES,
+    # The release the real-slurmctld tests start (Debian's 22.05), in images that carry it: without
+    # egress nothing installs Ubuntu's 23.11 at boot (spec/node_images.slurm_release_installed).
+    "aifactory:network": {"egress": "none"},
     "aifactory:fleets": [
         {
             "name": "train",
@@ -94,6 +97,9 @@ NEURON: dict[str, Any] = {
     "aws:region": "us-east-1",
     "aifactory:profile": "commercial",
     "aifactory:images": PINNED_IMAGES,
+    # The release the real-slurmctld tests start (Debian's 22.05), in images that carry it: without
+    # egress nothing installs Ubuntu's 23.11 at boot (spec/node_images.slurm_release_installed).
+    "aifactory:network": {"egress": "none"},
     "aifactory:fleets": [
         {"name": "trn", "instanceType": "trn1.32xlarge", "count": 2, "availabilityZone": "us-east-1b"}
     ],
@@ -267,7 +273,13 @@ def test_measured_topology_file_follows_the_version(version: str, name: str) -> 
     assert name in files and ({"topology.conf", "topology.yaml"} - {name}).isdisjoint(files)
     if name == "topology.yaml":
         (topology,) = yaml.safe_load(files[name])
-        assert topology["tree"]["switches"] == [{"switch": "unreported", "nodes": "gpu-[01-02]"}]
+        unreported = {"switch": "unreported", "nodes": "gpu-[01-02]"}
+        if version == "25.11":
+            # Nodes register `Topology=ec2:region:zone-...` (slurmd --conf): the root they name is there.
+            assert topology["topology"] == "ec2"
+            assert topology["tree"]["switches"] == [unreported, {"switch": "region", "children": "unreported"}]
+        else:
+            assert topology["tree"]["switches"] == [unreported]
     else:
         assert "SwitchName=unreported Nodes=gpu-[01-02]" in files[name]
 
