@@ -421,7 +421,7 @@ def test_join_registering_topology_matches_golden_and_parses() -> None:
 
 
 def test_registered_topology_needs_slurm_25_11() -> None:
-    with pytest.raises(ValueError, match="needs 25.11 or later"):
+    with pytest.raises(ValueError, match=r"needs 25\.11 or later"):
         join_script(
             zone="aif.slurm.internal",
             version="25.05",
