@@ -133,10 +133,10 @@ def build_of(family: str, scheduler: str, in_region: bool) -> ImageBuild:
         base_os="al2023" if scheduler == "kubernetes" else "ubuntu2404",
         parent_key="eks-1.35-standard" if scheduler == "kubernetes" else "slurm-head",
         parent_image="ami-0123456789abcdef0",
-        parameter=f"/aifactory/node-images/1.0.0/{key}",
+        parameter=f"/aifactory/node-images/{node_image_recipe().recipe_version}/{key}",
         build_instance_type="m7i.2xlarge" if family == "head" else "g6.8xlarge",
         artifact_bucket=BUCKET if in_region else None,
-        recipe_version="1.0.0",
+        recipe_version=node_image_recipe().recipe_version,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aifactory.catalog.node_image_recipe import node_image_recipe
 from aifactory.spec import ConfigError
 from aifactory.spec.images import node_image_parameter, required_images
 from aifactory.spec.loading import spec_from_config
@@ -81,7 +82,7 @@ def test_boot_needs_the_built_images_pinned_from_the_pipeline_parameter() -> Non
     errors = _paths(config)
     for key in ("node-slurm-nvidia", "node-slurm-head"):
         assert node_image_parameter(key) in errors[f"aifactory:images.{key}"]
-        assert node_image_parameter(key).startswith("/aifactory/node-images/1.0.0/")
+        assert node_image_parameter(key).startswith(f"/aifactory/node-images/{node_image_recipe().recipe_version}/")
     assert "the Slurm head node" in errors["aifactory:images.node-slurm-head"]
     config["aifactory:images"] = {
         **config["aifactory:images"],
