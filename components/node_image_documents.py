@@ -25,7 +25,7 @@ from .schedulers.slurm import (
     NODE_BINARIES,
     POWER_BINARIES,
 )
-from .schedulers.slurm_config import SLURM_PREFIX, SLURM_UID
+from .schedulers.slurm_config import SLURM_PREFIX, SLURM_UID, SlurmRuntime
 
 SCHEMA_VERSION = "1.0"
 WORK_DIR = "/var/tmp/aifactory"
@@ -97,6 +97,7 @@ def component_document(build: ImageBuild, recipe: NodeImageRecipe | None = None)
         "libfabric": recipe.compatibility.efa_installer_ships[recipe.efa_installer.version].libfabric,
         "slurm_prefix": SLURM_PREFIX,
         "slurm_uid": SLURM_UID,
+        "slurm_run_dir": SlurmRuntime().run_dir,
         "slurm_units": ("slurmctld.service", "slurmdbd.service") if build.head else ("slurmd.service",),
         "head_packages": HEAD_IMAGE_PACKAGES,
         "head_binaries": tuple(dict.fromkeys(HEAD_BINARIES + ACCOUNTING_BINARIES + POWER_BINARIES)),
