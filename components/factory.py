@@ -22,7 +22,7 @@ from .schedulers.slurm import SlurmScheduler
 from .spec import ConfigError, FactorySpec
 from .spec.errors import NAMESPACE
 from .spec.hybrid import hybrid_server_count
-from .spec.images import SLURM_HEAD_KEY, eks_system_release_key, fleet_image, images_pinned, pinned_image
+from .spec.images import eks_system_release_key, fleet_image, head_image_key, images_pinned, pinned_image
 from .spec.scheduler import KubernetesScheduler as KubernetesSpec
 from .spec.scheduler import SlurmScheduler as SlurmSpec
 from .storage import ParallelFilesystem, spec_args
@@ -402,10 +402,12 @@ class AiFactory(pulumi.ComponentResource):
                 "controller_host": slurm.controller_host,
                 "version": scheduler.version,
                 "config_files": dict(slurm.config_files),
-                # EC2's topology is measured on the head; a data hall's switch tree is planned.
+                # EC2's topology is measured (by the head, or from 25.11 by each node as it registers);
+                # a data hall's switch tree is planned.
                 "measured_topology": self.plan.placement.site == "aws",
                 "accounting": scheduler.accounting == "slurmdbd",
                 "egress": spec.egress,
+                "built_images": spec.node_images.boot,
                 "region": spec.region,
                 "partition": spec.partition,
                 "vpc_id": self.network.vpc_id,
@@ -429,7 +431,7 @@ class AiFactory(pulumi.ComponentResource):
                     for group in slurm.compute_groups
                 ],
                 "kms_key_arn": key_arn,
-                "head_ami_id": pinned_image(spec, SLURM_HEAD_KEY),
+                "head_ami_id": pinned_image(spec, head_image_key(spec)),
                 "remote_node_cidrs": list(spec.hybrid.remote_node_cidrs) if spec.hybrid is not None else [],
                 "tags": tags,
             },

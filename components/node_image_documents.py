@@ -18,6 +18,14 @@ import yaml
 from .catalog.node_image_recipe import NodeImageRecipe, node_image_recipe
 from .planning.node_images import ImageBuild
 from .rendering import render
+from .schedulers.slurm import (
+    ACCOUNTING_BINARIES,
+    HEAD_BINARIES,
+    HEAD_IMAGE_PACKAGES,
+    NODE_BINARIES,
+    POWER_BINARIES,
+)
+from .schedulers.slurm_config import SLURM_PREFIX, SLURM_UID, SlurmRuntime
 
 SCHEMA_VERSION = "1.0"
 WORK_DIR = "/var/tmp/aifactory"
@@ -38,7 +46,8 @@ class Artifact:
 
 def artifacts(build: ImageBuild, recipe: NodeImageRecipe) -> tuple[Artifact, ...]:
     efa = recipe.efa_installer
-    found = [Artifact(efa.tarball, efa.sha256, f"{recipe.upstream.efa_installer}/{efa.tarball}")]
+    # The head has no EFA: its image takes the Slurm tarball only.
+    found = [] if build.head else [Artifact(efa.tarball, efa.sha256, f"{recipe.upstream.efa_installer}/{efa.tarball}")]
     if build.scheduler == "slurm":
         slurm = recipe.slurm
         found.append(Artifact(slurm.tarball, slurm.sha256, f"{recipe.upstream.slurm}/{slurm.tarball}"))
@@ -86,15 +95,27 @@ def component_document(build: ImageBuild, recipe: NodeImageRecipe | None = None)
         "lustre_repository": upstream.lustre_repository,
         "lustre_repository_key": upstream.lustre_repository_key,
         "libfabric": recipe.compatibility.efa_installer_ships[recipe.efa_installer.version].libfabric,
+        "slurm_prefix": SLURM_PREFIX,
+        "slurm_uid": SLURM_UID,
+        "slurm_run_dir": SlurmRuntime().run_dir,
+        "slurm_units": ("slurmctld.service", "slurmdbd.service") if build.head else ("slurmd.service",),
+        "head_packages": HEAD_IMAGE_PACKAGES,
+        "head_binaries": tuple(dict.fromkeys(HEAD_BINARIES + ACCOUNTING_BINARIES + POWER_BINARIES)),
+        "node_binaries": NODE_BINARIES,
     }
     steps = [
         _download(build, files),
         _bash("VerifyArtifacts", "verify_artifacts", artifacts=files, **context),
         _bash("ConfigureRepositories", "configure_repositories", **context),
-        _bash("InstallAccelerator", "install_accelerator", **context),
-        _bash("InstallEfa", "install_efa", **context),
-        _bash("InstallLustreClient", "install_lustre", **context),
     ]
+    if build.head:
+        steps.append(_bash("InstallHeadPackages", "install_head", **context))
+    else:
+        steps += [
+            _bash("InstallAccelerator", "install_accelerator", **context),
+            _bash("InstallEfa", "install_efa", **context),
+            _bash("InstallLustreClient", "install_lustre", **context),
+        ]
     if build.scheduler == "slurm":
         steps.append(_bash("BuildSlurm", "build_slurm", **context))
     return {

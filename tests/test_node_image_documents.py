@@ -22,7 +22,12 @@ from tests.validators import shellcheck
 
 GOLDEN = Path(__file__).parent / "golden" / "node_images"
 BUCKET = "factory-artifacts-eu-north-1"
-CASES = list(itertools.product(("nvidia", "neuron"), ("kubernetes", "slurm"), (True, False)))
+CASES = [
+    *itertools.product(("nvidia", "neuron"), ("kubernetes", "slurm"), (True, False)),
+    # The Slurm head's own build: no accelerator, no EFA, slurmctld and slurmdbd.
+    ("head", "slurm", True),
+    ("head", "slurm", False),
+]
 IDS = [f"{f}-{s}-{'in-region' if r else 'upstream'}" for f, s, r in CASES]
 
 # AWSTOE document shape (Image Builder user guide, "Use component documents", and "Action modules
@@ -128,10 +133,10 @@ def build_of(family: str, scheduler: str, in_region: bool) -> ImageBuild:
         base_os="al2023" if scheduler == "kubernetes" else "ubuntu2404",
         parent_key="eks-1.35-standard" if scheduler == "kubernetes" else "slurm-head",
         parent_image="ami-0123456789abcdef0",
-        parameter=f"/aifactory/node-images/1.0.0/{key}",
-        build_instance_type="g6.8xlarge",
+        parameter=f"/aifactory/node-images/{node_image_recipe().recipe_version}/{key}",
+        build_instance_type="m7i.2xlarge" if family == "head" else "g6.8xlarge",
         artifact_bucket=BUCKET if in_region else None,
-        recipe_version="1.0.0",
+        recipe_version=node_image_recipe().recipe_version,
     )
 
 
@@ -193,7 +198,7 @@ def test_every_script_parses_and_passes_shellcheck(family: str, scheduler: str, 
 
 
 @pytest.mark.parametrize(
-    ("family", "scheduler"), list(itertools.product(("nvidia", "neuron"), ("kubernetes", "slurm")))
+    ("family", "scheduler"), [*itertools.product(("nvidia", "neuron"), ("kubernetes", "slurm")), ("head", "slurm")]
 )
 def test_an_in_region_build_names_no_url_outside_its_bucket(family: str, scheduler: str) -> None:
     found = urls(component_document(build_of(family, scheduler, True)))
@@ -223,3 +228,33 @@ def test_a_document_over_image_builders_limit_is_refused() -> None:
     document["description"] = "x" * MAX_DOCUMENT_CHARS
     with pytest.raises(ValueError, match="over 16000"):
         document_yaml(document)
+
+
+def test_the_head_image_builds_the_same_slurm_with_its_daemons_and_no_accelerator() -> None:
+    recipe = node_image_recipe()
+    head = component_document(build_of("head", "slurm", False))
+    node = component_document(build_of("nvidia", "slurm", False))
+    steps = [s["name"] for s in head["phases"][0]["steps"]]
+    assert steps == ["FetchArtifacts", "VerifyArtifacts", "ConfigureRepositories", "InstallHeadPackages", "BuildSlurm"]
+    # One tarball, the nodes' very one (same file, same checksum).
+    [download] = head["phases"][0]["steps"][0]["inputs"]
+    assert (download["checksum"], download["source"]) == (
+        recipe.slurm.sha256,
+        f"{recipe.upstream.slurm}/{recipe.slurm.tarball}",
+    )
+    assert download in node["phases"][0]["steps"][0]["inputs"]
+    text = dict(scripts(head))
+    build = text["BuildSlurm"]
+    # slurmdbd's MySQL plugin needs the client library; no NVML without a GPU.
+    assert "libmariadb-dev" in build and "--with-nvml" not in build
+    assert "--prefix='/usr' --sysconfdir=/etc/slurm" in build
+    assert "install -m 0644 'etc/slurmctld.service'" in build and "'etc/slurmdbd.service'" in build
+    assert "etc/slurmd.service" in dict(scripts(node))["BuildSlurm"]
+    assert (
+        "useradd --system --uid '401'" in build and "useradd --system --uid '401'" in dict(scripts(node))["BuildSlurm"]
+    )
+    check = text["CheckVersions"]
+    assert f"[ \"$(slurmctld -V)\" = 'slurm {recipe.slurm.version}' ]" in check
+    assert f"[ \"$(slurmdbd -V)\" = 'slurm {recipe.slurm.version}' ]" in check
+    assert "nvidia-smi" not in check and "fi_info" not in check and "lfs " not in check
+    assert "snap install aws-cli --classic" in text["InstallHeadPackages"]

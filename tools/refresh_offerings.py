@@ -1,7 +1,8 @@
 """Regenerate components/catalog/data/offerings.json from moto's offering snapshots.
 
 moto keeps `describe-instance-type-offerings` results per region and per Availability Zone,
-refreshed from AWS. We keep only the catalog's instance types (and every region's AZ names) so the
+refreshed from AWS. We keep only the catalog's instance types and the node image recipe's build
+instance types (and every region's AZ names) so the
 runtime needs neither moto nor network access. Run after `pip install moto` and commit the result:
 
     python tools/refresh_offerings.py
@@ -19,11 +20,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "components" / "catalog" / "data" / "instance_types.yaml"
+RECIPE = ROOT / "components" / "catalog" / "data" / "node_image_recipe.yaml"
 OUTPUT = ROOT / "components" / "catalog" / "data" / "offerings.json"
 
 
 def build() -> dict:
-    catalog_types = sorted(yaml.safe_load(CATALOG.read_text()))
+    build_types = yaml.safe_load(RECIPE.read_text())["buildInstanceTypes"].values()
+    catalog_types = sorted({*yaml.safe_load(CATALOG.read_text()), *build_types})
     base = resources.files("moto").joinpath("ec2/resources/instance_type_offerings/availability-zone")
     regions: dict[str, dict] = {}
     for entry in sorted(base.iterdir(), key=lambda p: p.name):

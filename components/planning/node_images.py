@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..catalog.instance_types import AmiFamily
 from ..catalog.node_image_recipe import node_image_recipe
-from ..spec.images import build_parent_key, built_families, built_image_key, node_image_parameter
+from ..spec.images import BuildFamily, build_parent_key, built_families, built_image_key, node_image_parameter
 from ..spec.model import FactorySpec
 from ..spec.scheduler import KubernetesScheduler
 
@@ -28,7 +27,8 @@ ARTIFACT_PREFIX = "aifactory-node-images"
 class ImageBuild:
     key: str
     """The `aifactory:images` key the built image is pinned under (`node-slurm-nvidia`)."""
-    family: AmiFamily
+    family: BuildFamily
+    """`nvidia`, `neuron`, or `head`: the Slurm head node (slurmctld, slurmdbd; no accelerator, no EFA)."""
     scheduler: Literal["kubernetes", "slurm"]
     base_os: BaseOs
     parent_key: str
@@ -43,6 +43,10 @@ class ImageBuild:
     @property
     def artifact_prefix(self) -> str:
         return f"{ARTIFACT_PREFIX}/{self.recipe_version}"
+
+    @property
+    def head(self) -> bool:
+        return self.family == "head"
 
     @property
     def in_region_only(self) -> bool:

@@ -52,6 +52,7 @@ from .slurm_config import (
     SCRIPT_NAMES,
     SRUN_PORT_RANGE,
     SlurmRuntime,
+    registers_topology,
     slurm_dns_zone,
     topology_file_name,
 )
@@ -96,12 +97,19 @@ ACCOUNTING_BINARIES = ("slurmdbd", "python3")
 """With accounting the head also needs a MariaDB/MySQL client (`mariadb` or `mysql`), checked apart."""
 NODE_PACKAGES = ("slurmd", "munge", "nfs-common")
 NODE_BINARIES = ("slurmd", "munged", "curl", "mount.nfs4", "iptables")
+HEAD_IMAGE_PACKAGES = ("munge", "nfs-kernel-server", "python3-boto3", "mariadb-client", "iptables")
+"""What the built head image takes from Ubuntu besides its own Slurm build (and the AWS CLI snap):
+the head's first boot then installs nothing (templates/node_images/install_head.sh.j2)."""
 
 OFFLINE_HINT = (
     "the stack has no internet egress (aifactory:network.egress is none), so nothing is installed at boot: "
     "build the image with them"
 )
 ONLINE_HINT = "the package install above should have provided them: check the route to the package archive"
+BUILT_HINT = (
+    "the image is the stack's built node image (aifactory:nodeImages.boot), whose CheckVersions step checks "
+    "them: rebuild it from the recipe and re-pin it (aifactory images pin <stack>)"
+)
 
 # Values the scripts interpolate are checked here as well as quoted there: a host label (RFC 1123),
 # a DNS name of such labels, an AWS region, a Slurm release series.
@@ -147,6 +155,9 @@ class SlurmSchedulerArgs(TypedDict):
     egress: NotRequired[str]
     """The stack's internet egress: `nat` (default) installs Slurm from the distribution at boot;
     `none` installs nothing and the head and node images must carry Slurm, munge and the AWS CLI."""
+    built_images: NotRequired[bool]
+    """The head and nodes boot the stack's built images (`aifactory:nodeImages.boot`), which carry the
+    recipe's Slurm build: nothing is installed at boot, whatever the egress (default false)."""
     region: Required[str]
     """The stack's region (the node scripts call Secrets Manager there)."""
     partition: NotRequired[str]
@@ -179,8 +190,9 @@ class SlurmSchedulerArgs(TypedDict):
     """Head node instance type (default m7i.2xlarge)."""
     head_ami_id: Required[str]
     """Head node AMI: an Ubuntu 24.04 server AMI, the release of the compute nodes' Deep Learning AMI,
-    so slurmctld and slurmd come from the same Slurm series (23.11). Pinned, never looked up: an AMI
-    change replaces the head instance (`aifactory:images.slurm-head`, `aifactory images pin`)."""
+    so slurmctld and slurmd come from the same Slurm series (23.11), or with `built_images` the built
+    head image (`aifactory:images.node-slurm-head`, the recipe's Slurm). Pinned, never looked up: an
+    AMI change replaces the head instance (`aifactory images pin`)."""
     tags: NotRequired[dict[str, str]]
     """Tags for every taggable resource."""
 
@@ -471,7 +483,7 @@ class SlurmScheduler(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
-        if args.get("measured_topology", False):
+        if args.get("measured_topology", False) and not registers_topology(args["version"]):
             aws.iam.RolePolicy(
                 f"{name}-head-topology",
                 role=role.id,
@@ -499,6 +511,7 @@ class SlurmScheduler(pulumi.ComponentResource):
         )
         # And the fleets' roles carry an explicit deny, so no policy attached to them later can
         # reopen the key to a job (IAM user guide, "Policy evaluation logic": an explicit deny wins).
+        node_topology = args.get("measured_topology", False) and registers_topology(args["version"])
         for i, node_role in enumerate(args.get("node_role_names", [])):
             aws.iam.RolePolicy(
                 f"{name}-node-munge-{i}",
@@ -506,6 +519,13 @@ class SlurmScheduler(pulumi.ComponentResource):
                 policy=munge.arn.apply(lambda arn: json.dumps(node_munge_deny(arn))),
                 opts=child,
             )
+            if node_topology:
+                aws.iam.RolePolicy(
+                    f"{name}-node-topology-{i}",
+                    role=node_role,
+                    policy=json.dumps(node_topology_policy(region)),
+                    opts=child,
+                )
         profile = aws.iam.InstanceProfile(f"{name}-head", role=role.name, tags=tags, opts=child)
         return profile
 
@@ -545,10 +565,12 @@ class SlurmScheduler(pulumi.ComponentResource):
                     db_secret_arn=v[2],
                     files=files,
                     egress=egress,
+                    built_images=bool(args.get("built_images", False)),
                     node_cidr=node_cidr,
                     cluster=cluster,
                     version=args["version"],
-                    measured_topology=bool(args.get("measured_topology", False)),
+                    measured_topology=bool(args.get("measured_topology", False))
+                    and not registers_topology(args["version"]),
                     node_map=v[3] if groups else None,
                 )
             )
@@ -605,6 +627,10 @@ class SlurmScheduler(pulumi.ComponentResource):
             scripts=scripts,
             controller_host=controller_host,
             egress=args.get("egress", "nat"),
+            built_images=bool(args.get("built_images", False)),
+            region=args["region"],
+            partition=args.get("partition", "aws"),
+            registered_topology=bool(args.get("measured_topology", False)) and registers_topology(args["version"]),
         )
         document = aws.ssm.Document(
             f"{name}-join",
@@ -646,6 +672,7 @@ def head_user_data(
     db_secret_arn: str | None,
     files: list[tuple[str, str]],
     egress: str,
+    built_images: bool = False,
     node_cidr: str = DEFAULT_NODE_CIDR,
     cluster: str = "",
     version: str = "",
@@ -653,9 +680,10 @@ def head_user_data(
     node_map: str | None = None,
 ) -> str:
     """The head node's first-boot script: installs Slurm with NAT egress, requires it in the image
-    without (`egress` none), then the IMDS firewall, munge and its root-only share to `node_cidr`,
-    the configuration, slurmdbd (accounting) and slurmctld; with CLOUD nodes (`node_map`, the
-    `power_map` JSON) the power programs, and the capacity-block hold when a domain is on a block."""
+    without (`egress` none) or when the image is the stack's built one (`built_images`), then the IMDS
+    firewall, munge and its root-only share to `node_cidr`, the configuration, slurmdbd (accounting)
+    and slurmctld; with CLOUD nodes (`node_map`, the `power_map` JSON) the power programs, and the
+    capacity-block hold when a domain is on a block."""
     node_cidr = str(ipaddress.ip_network(node_cidr, strict=True))
     # Plain text through quoted here-documents (base64 would grow the gzipped user data by a fifth).
     for file_name, text in files:
@@ -679,6 +707,7 @@ def head_user_data(
         munge_share=MUNGE_SHARE,
         node_cidr=node_cidr,
         offline=egress == "none",
+        built=built_images,
         packages=HEAD_PACKAGES + (ACCOUNTING_PACKAGES if accounting else ()),
         binaries=tuple(
             dict.fromkeys(
@@ -686,7 +715,7 @@ def head_user_data(
             )
         ),
         modules=POWER_MODULES,
-        missing_hint=OFFLINE_HINT if egress == "none" else ONLINE_HINT,
+        missing_hint=_missing_hint(egress, built_images),
         topology=_head_topology(cluster, version) if measured_topology else None,
         power=power,
         # The power programs run as SlurmUser and call EC2 with the head's role.
@@ -771,6 +800,34 @@ def _head_power(node_map: str) -> dict[str, object]:
     }
 
 
+def _missing_hint(egress: str, built_images: bool) -> str:
+    if built_images:
+        return BUILT_HINT
+    return OFFLINE_HINT if egress == "none" else ONLINE_HINT
+
+
+EC2_API_VERSION = "2016-11-15"
+"""The EC2 Query API's `Version` parameter (EC2 API reference, "Common query parameters")."""
+
+
+def _node_topology(region: str, partition: str) -> dict[str, str]:
+    """What a Slurm >= 25.11 node's join needs to name its own switch path: the EC2 endpoint and the
+    names the rendered topology file uses (`planning/ec2_topology.py`)."""
+    if not _REGION.match(region):
+        raise ValueError(f"region {region!r} is not an AWS region name")
+    return {
+        "region": region,
+        "endpoint": regional_service_host("ec2", region, partition),
+        "api_version": EC2_API_VERSION,
+        "name": ec2_topology.TOPOLOGY_NAME,
+        "root": ec2_topology.REGION,
+        "zone_prefix": ec2_topology.ZONE_PREFIX,
+        "hosts_suffix": ec2_topology.HOSTS_SUFFIX,
+        "network_node": ec2_topology.NETWORK_NODE.pattern,
+        "zone_id": ec2_topology.ZONE_ID.pattern,
+    }
+
+
 def join_script(
     *,
     zone: str,
@@ -778,10 +835,17 @@ def join_script(
     scripts: list[tuple[str, str]],
     controller_host: str,
     egress: str,
+    built_images: bool = False,
+    region: str = "",
+    partition: str = "aws",
+    registered_topology: bool = False,
     script_dir: str = "/etc/slurm/scripts",
 ) -> str:
     """The SSM join script every compute node runs as root: the IMDS firewall, the munge key from the
-    head's share, the scripts and slurmd."""
+    head's share, the scripts and slurmd; with `registered_topology` (Slurm >= 25.11 on EC2) slurmd
+    registers the node's own EC2 switch path."""
+    if registered_topology and not registers_topology(version):
+        raise ValueError(f"Slurm {version} nodes cannot register their topology (needs 25.11 or later)")
     return render(
         "slurm/slurmd-join.sh.j2",
         name_tag=NODE_NAME_TAG,
@@ -792,9 +856,11 @@ def join_script(
         scripts=scripts,
         controller_host=controller_host,
         offline=egress == "none",
+        built=built_images,
         packages=NODE_PACKAGES,
         binaries=NODE_BINARIES,
-        missing_hint=OFFLINE_HINT if egress == "none" else ONLINE_HINT,
+        missing_hint=_missing_hint(egress, built_images),
+        topology=_node_topology(region, partition) if registered_topology else None,
         imds_users=(),
     )
 
@@ -844,7 +910,30 @@ def _head_policy(secret_arns: list[str], kms: str | None, region: str, partition
 
 
 TOPOLOGY_ACTIONS = ["ec2:DescribeInstances", "ec2:DescribeInstanceTopology"]
-"""What the head calls to build its nodes' switch tree."""
+"""What the head calls to build its nodes' switch tree (Slurm before 25.11)."""
+NODE_TOPOLOGY_ACTIONS = ["ec2:DescribeInstanceTopology"]
+"""What a Slurm >= 25.11 node calls to name its own switch path."""
+
+
+def node_topology_policy(region: str) -> dict[str, object]:
+    """From Slurm 25.11 a CLOUD node can take its topology only from its own slurmd (`--conf
+    "Topology=..."`; a head-written file is what a powered-down node returns to), so each node asks EC2
+    where it sits. DescribeInstanceTopology takes no resource type and no condition key of its own
+    (Service Authorization Reference, "Actions, resources, and condition keys for Amazon EC2"), so
+    the resource is `*`; the global `aws:RequestedRegion` key keeps the read to the stack's region (IAM
+    user guide, "AWS global condition context keys"). It is read-only, and only root on the node
+    reaches the role's credentials (the IMDS firewall), so a job cannot call it."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": NODE_TOPOLOGY_ACTIONS,
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:RequestedRegion": region}},
+            }
+        ],
+    }
 
 
 def head_topology_policy() -> dict[str, object]:
@@ -854,7 +943,7 @@ def head_topology_policy() -> dict[str, object]:
     resource is `*`; the EC2 topology prerequisites page names the same permission ("Prerequisites for
     Amazon EC2 topology", "IAM permissions").
 
-    Why the head calls and not each node: a node would need the permission on a role its jobs run
+    Before Slurm 25.11, why the head calls and not each node: a node would need the permission on a role its jobs run
     next to, and a channel to hand its answer to the head (a writable share, a parameter or a tag,
     each writable by every node). Calling from the head gives one role two read-only actions, adds no
     path from a compute node to the head, and a node cannot misreport where it sits.

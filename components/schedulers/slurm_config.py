@@ -11,6 +11,11 @@ Options that depend on the Slurm version (everything else is accepted by every s
   from 25.05 (slurm.conf(5) of slurm-25-05-0-1; absent from 24.11).
 * `cgroup.conf` `CgroupPlugin=autodetect` exists from 22.05 (cgroup.conf(5) 22.05), which is why
   older versions are refused.
+* The topology file: `topology.yaml` from 25.05 (topology.yaml(5)), `topology.conf` before.
+* EC2 topology: from 25.11 each CLOUD node names its own place when it registers (`slurmd
+  --conf "Topology=..."`, Topology Guide "Dynamic Topology"; slurmd(8) `--conf`), so the rendered
+  file only holds the `region` root and the `unreported` leaf a powered-down node returns to; before
+  25.11 the head rewrites the file from DescribeInstanceTopology (`planning/ec2_topology.py`).
 
 Scripts are referenced by absolute path: before 23.02 configless mode ships only the config files
 (slurm.conf(5) 22.05: Prolog "Fully qualified pathname ... must exist on every compute node"), and
@@ -184,6 +189,25 @@ class SlurmInputs:
     measured_topology: bool = False
     """EC2: the head writes the topology file from DescribeInstanceTopology (`ec2_topology`); the
     rendered one has every node not yet reported."""
+
+
+SLURM_PREFIX = "/usr"
+"""`./configure --prefix` of the built node images (templates/node_images/build_slurm.sh.j2): slurmd and
+slurmctld in /usr/sbin, scontrol in /usr/bin, where Ubuntu's packages put them too, so the head and
+join scripts find either build on one PATH."""
+
+SLURM_UID = 401
+"""SlurmUser's uid and gid in the built head and node images: one build, one uid on every machine."""
+
+REGISTERED_TOPOLOGY = (25, 11)
+"""The first release in which a CLOUD node sets its topology at registration (`slurmd --conf
+"Topology=<topology>:<switch>:...:<leaf>"`; Topology Guide, "Dynamic Topology": "For cloud nodes, the
+only field that can be set with the --conf flag is Topology", absent from the 25.05 guide)."""
+
+
+def registers_topology(version: str) -> bool:
+    """EC2 nodes of this release register their own switch path; older ones are placed by the head."""
+    return version_tuple(version) >= REGISTERED_TOPOLOGY
 
 
 def topology_file_name(version: str) -> str:
@@ -364,7 +388,8 @@ def _topology_file(inputs: SlurmInputs, hosts: list[str]) -> dict[str, str]:
     fmt = "yaml" if topology_file_name(inputs.version) == "topology.yaml" else "conf"
     for host in hosts:
         slurm_value(host)
-    return {topology_file_name(inputs.version): ec2_topology.render(dict.fromkeys(hosts), [], fmt)}
+    rooted = registers_topology(inputs.version)
+    return {topology_file_name(inputs.version): ec2_topology.render(dict.fromkeys(hosts), [], fmt, rooted)}
 
 
 def _clean(text: str) -> str:

@@ -23,7 +23,10 @@ Keys (each value an `ami-…` id unless noted):
   images (`aifactory:nodeImages.build`);
 - `node-eks-<version>-<family>`, `node-slurm-<family>`: an image built by the stack's own Image Builder
   pipeline (`spec/node_images.py`), read from the SSM parameter the pipeline's distribution writes;
-  fleets boot it with `aifactory:nodeImages.boot`.
+  fleets boot it with `aifactory:nodeImages.boot`;
+- `node-slurm-head`: the Slurm head node's image, built by the same kind of pipeline with the same
+  pinned Slurm (slurmctld, slurmdbd), so head and nodes run one release; the head boots it with
+  `aifactory:nodeImages.boot`.
 
 A fleet's own `amiId` still overrides its key.
 """
@@ -35,7 +38,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from ..catalog.instance_types import AmiFamily, instance_types
+from ..catalog.instance_types import instance_types
 from ..catalog.node_image_recipe import node_image_recipe
 from .errors import ConfigIssue, config_path, did_you_mean
 from .scheduler import KubernetesScheduler, SlurmScheduler
@@ -73,11 +76,15 @@ _NODE_IMAGE = "/aifactory/node-images/{recipe}/{key}"
 
 _EKS_KEY = re.compile(r"^eks-(?P<version>\d+\.\d+)-(?P<role>nvidia|neuron|standard|system-release)\Z")
 _DLAMI_KEY = re.compile(r"^dlami-(?P<family>nvidia|neuron)\Z")
-_NODE_KEY = re.compile(r"^node-(?:eks-\d+\.\d+|slurm)-(?:nvidia|neuron)\Z")
+_NODE_KEY = re.compile(r"^node-(?:eks-\d+\.\d+-(?:nvidia|neuron)|slurm-(?:nvidia|neuron|head))\Z")
 SLURM_HEAD_KEY = "slurm-head"
+BuildFamily = Literal["nvidia", "neuron", "head"]
+"""What a pipeline builds for: an accelerator family's nodes, or (Slurm) the CPU head node."""
+HEAD_FAMILY: BuildFamily = "head"
+BUILT_SLURM_HEAD_KEY = f"node-slurm-{HEAD_FAMILY}"
 KEY_FORMS = ("eks-<version>-nvidia", "eks-<version>-neuron", "eks-<version>-standard",
              "eks-<version>-system-release", "dlami-nvidia", "dlami-neuron", SLURM_HEAD_KEY,
-             "node-eks-<version>-<family>", "node-slurm-<family>")  # fmt: skip
+             "node-eks-<version>-<family>", "node-slurm-<family>", BUILT_SLURM_HEAD_KEY)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -150,7 +157,7 @@ def node_image_parameter(key: str) -> str:
     return _NODE_IMAGE.format(recipe=node_image_recipe().recipe_version, key=key)
 
 
-def built_image_key(spec: FactorySpec, family: AmiFamily) -> str:
+def built_image_key(spec: FactorySpec, family: BuildFamily) -> str:
     """The images key of the node image the stack's pipeline builds for `family`."""
     if isinstance(spec.scheduler, KubernetesScheduler):
         return f"node-eks-{spec.scheduler.version}-{family}"
@@ -164,14 +171,21 @@ def build_parent_key(spec: FactorySpec) -> str:
     return SLURM_HEAD_KEY
 
 
-def built_families(spec: FactorySpec) -> tuple[AmiFamily, ...]:
-    """The accelerator families the stack's pipelines build for: those of its EC2 fleets, in catalog order."""
+def built_families(spec: FactorySpec) -> tuple[BuildFamily, ...]:
+    """What the stack's pipelines build for: the accelerator families of its EC2 fleets, in catalog order,
+    and with Slurm the head node, so slurmctld and slurmd come from one build of the recipe's Slurm."""
     if not spec.node_images.build or spec.scheduler is None:
         return ()
     used = {
         instance_types()[f.instance_type].ami_family for f in spec.ec2_fleets if f.instance_type in instance_types()
     }
-    return tuple(family for family in ("nvidia", "neuron") if family in used)
+    families: tuple[BuildFamily, ...] = tuple(family for family in ("nvidia", "neuron") if family in used)
+    return (*families, HEAD_FAMILY) if isinstance(spec.scheduler, SlurmScheduler) else families
+
+
+def head_image_key(spec: FactorySpec) -> str:
+    """The images key the Slurm head boots: the built head image with `nodeImages.boot`, else Ubuntu's."""
+    return BUILT_SLURM_HEAD_KEY if spec.node_images.boot else SLURM_HEAD_KEY
 
 
 def fleet_image_key(spec: FactorySpec, fleet: Fleet) -> str | None:
@@ -198,7 +212,7 @@ def required_images(spec: FactorySpec) -> tuple[ImageNeed, ...]:
     if isinstance(spec.scheduler, KubernetesScheduler):
         users.setdefault(eks_system_release_key(spec.scheduler.version), []).append("the EKS system node group")
     if isinstance(spec.scheduler, SlurmScheduler):
-        users.setdefault(SLURM_HEAD_KEY, []).append("the Slurm head node")
+        users.setdefault(head_image_key(spec), []).append("the Slurm head node")
     for family in built_families(spec):
         users.setdefault(build_parent_key(spec), []).append(f"the {family} node image pipeline")
     needs = []

@@ -22,7 +22,7 @@ from .fleet_kind_rules import FLEET_KIND_RULES
 from .hybrid import HYBRID_RULES
 from .images import images_pinned, images_well_formed
 from .model import FactorySpec
-from .node_images import build_instances_offered, node_images_valid
+from .node_images import build_instances_offered, node_images_valid, slurm_release_installed
 from .placement_rules import PLACEMENT_RULES
 from .rules import FOUNDATION_RULES, Rule, region_is_known
 from .scheduler_rules import SCHEDULER_RULES
@@ -40,7 +40,7 @@ SPEC_RULES: tuple[Rule, ...] = (
     + SCHEDULER_RULES
     + ACCESS_RULES
     + HYBRID_RULES
-    + (node_images_valid, build_instances_offered, images_well_formed, images_pinned)
+    + (node_images_valid, slurm_release_installed, build_instances_offered, images_well_formed, images_pinned)
 )
 
 REGION_KEY = "aws:region"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, StringConstraints, field_validator
+from pydantic import BeforeValidator, Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..catalog.regions import partition_of
@@ -14,7 +14,7 @@ from .aws_values import vpc_cidr_problem
 from .base import NotNull, SpecModel, unit
 from .hybrid import HybridSpec
 from .images import AMI_ID
-from .node_images import NodeImagesSpec
+from .node_images import NodeImagesSpec, default_slurm_version
 from .numbers import (
     MAX_NODES_PER_FLEET,
     MAX_RACK_POWER_KW,
@@ -435,6 +435,19 @@ class FactorySpec(SpecModel):
         description="Pinned machine images by role (`spec/images.py`); `aifactory images pin <stack>` writes them.",
         examples=[{"dlami-nvidia": "ami-0a3c5e7f9b1d24680"}],
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _slurm_version_default(cls, data: Any) -> Any:
+        """`scheduler.version` left out: the release the stack's nodes boot (`default_slurm_version`)."""
+        if not isinstance(data, dict):
+            return data
+        scheduler = data.get("scheduler")
+        if not isinstance(scheduler, dict) or scheduler.get("kind") != "slurm" or "version" in scheduler:
+            return data
+        images = data.get("nodeImages", data.get("node_images"))
+        boot = isinstance(images, dict) and images.get("boot") is True
+        return {**data, "scheduler": {**scheduler, "version": default_slurm_version(boot)}}
 
     @property
     def partition(self) -> str:

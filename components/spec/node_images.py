@@ -19,7 +19,7 @@ from ..catalog.regions import offered_in_region
 from .base import SpecModel
 from .errors import ConfigIssue, config_path, warning
 from .images import built_families
-from .scheduler import SlurmScheduler, release_series
+from .scheduler import DISTRIBUTION_SLURM_SERIES, SlurmScheduler, release_series
 from .storage import BUCKET_NAME
 
 if TYPE_CHECKING:
@@ -49,6 +49,13 @@ class NodeImagesSpec(SpecModel):
         "else. Required for sovereign stacks and stacks without egress.",
         examples=["factory-artifacts-eu-north-1"],
     )
+
+
+def default_slurm_version(boot: bool) -> str:
+    """`aifactory:scheduler.version` when the stack leaves it out: the series of the recipe's Slurm
+    build when the head and nodes boot the built images (`nodeImages.boot`), else the series Ubuntu
+    24.04 installs at boot on the Deep Learning AMIs and the head's Ubuntu image."""
+    return release_series(node_image_recipe().slurm.version) if boot else DISTRIBUTION_SLURM_SERIES
 
 
 def node_images_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:
@@ -91,6 +98,25 @@ def node_images_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:
             'stage the artifacts in an S3 bucket of the stack\'s region (README, "Built node images") and set '
             "`aifactory:nodeImages.artifactBucket` to its name",
         )
+
+
+def slurm_release_installed(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """Without built images a head with egress installs Ubuntu 24.04's Slurm at boot
+    (templates/slurm/head-user-data.sh.j2), so the cluster's series must be that one."""
+    scheduler = spec.scheduler
+    if not isinstance(scheduler, SlurmScheduler) or spec.node_images.boot or spec.egress == "none":
+        return
+    if release_series(scheduler.version) == DISTRIBUTION_SLURM_SERIES:
+        return
+    recipe = release_series(node_image_recipe().slurm.version)
+    yield ConfigIssue(
+        config_path("scheduler", "version"),
+        f"is {scheduler.version}, but without built images the head and nodes install Ubuntu 24.04's Slurm "
+        f"{DISTRIBUTION_SLURM_SERIES} at boot, and slurmd joins only a cluster of its own release series",
+        f"boot the recipe's Slurm {recipe} (`aifactory:nodeImages: {{build: true, boot: true}}`, then run the "
+        "pipelines and `aifactory images pin <stack>`), or remove `aifactory:scheduler.version` "
+        f'(or set it to "{DISTRIBUTION_SLURM_SERIES}")',
+    )
 
 
 def build_instances_offered(spec: FactorySpec) -> Iterator[ConfigIssue]:

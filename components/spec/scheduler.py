@@ -19,6 +19,9 @@ DEFAULT_PRIORITIES = ("production-training", "fine-tuning", "evaluation")
 SUPPORTED_VERSIONS: tuple[str, ...] = ("22.05", "23.02", "23.11", "24.05", "24.11", "25.05", "25.11")
 """Slurm release series whose options this renderer emits; 22.05 is what the tests run."""
 
+DISTRIBUTION_SLURM_SERIES = "23.11"
+"""Ubuntu 24.04's Slurm (`slurm-wlm` 23.11), which stacks without built images install at boot."""
+
 VALIDATED_VERSION = "22.05"
 """The release the real-slurmctld tests start (Debian 12 `slurmctld` 22.05.8)."""
 
@@ -310,9 +313,16 @@ class SlurmScheduler(SpecModel):
         description="Job accounting: `none`, or `slurmdbd` (slurm.conf AccountingStorageType "
         "accounting_storage/slurmdbd).",
     )
-    # Ubuntu 24.04's Slurm, which the head node and the Ubuntu 24.04 Deep Learning AMIs install; the
-    # real-slurmctld tests render the same options for Debian 12's 22.05.
-    version: str = Field(default="23.11", description="Slurm release series the head and compute nodes run.")
+    # Left out, the stack's own release (FactorySpec fills it in, `node_images.default_slurm_version`):
+    # the recipe's Slurm series with `nodeImages.boot`, else Ubuntu 24.04's, which the head node and the
+    # Ubuntu 24.04 Deep Learning AMIs install; the real-slurmctld tests render the same options for
+    # Debian 12's 22.05.
+    version: str = Field(
+        default=DISTRIBUTION_SLURM_SERIES,
+        description="Slurm release series the head and compute nodes run. Default: the built images' Slurm "
+        "series (25.11, the recipe's) with `aifactory:nodeImages.boot`, else 23.11 (Ubuntu 24.04's, installed "
+        "at boot).",
+    )
 
 
 SchedulerSpec = Annotated[KubernetesScheduler | SlurmScheduler, Field(discriminator="kind")]

@@ -323,15 +323,23 @@ def test_pin_records_the_stacks_built_image_from_its_pipeline_parameter(ssm: Non
     config = yaml.safe_load(text)["config"]
     current = _current(config)
     built = image_source("node-slurm-nvidia")
+    head = image_source("node-slurm-head")
     assert built is not None and built.parameter in current and NVIDIA_DLAMI.parameter not in current
-    boto3.client("ssm", region_name="us-east-1").put_parameter(
-        Name=built.parameter, Value=current.pop(built.parameter), Type="String", DataType="aws:ec2:image"
-    )
+    assert head is not None and head.parameter in current
+    for source in (built, head):
+        boto3.client("ssm", region_name="us-east-1").put_parameter(
+            Name=source.parameter, Value=current.pop(source.parameter), Type="String", DataType="aws:ec2:image"
+        )
     publish("us-east-1", current)
 
     assert main(["images", "pin", str(stack)]) == 0
     pinned = yaml.safe_load(stack.read_text())["config"]["aifactory:images"]
-    assert pinned == {"node-slurm-nvidia": fake_ami("node-slurm-nvidia"), "slurm-head": fake_ami("slurm-head")}
+    # The head boots its own build; Ubuntu's image stays pinned as the pipelines' parent.
+    assert pinned == {
+        "node-slurm-nvidia": fake_ami("node-slurm-nvidia"),
+        "node-slurm-head": fake_ami("node-slurm-head"),
+        "slurm-head": fake_ami("slurm-head"),
+    }
     assert main(["plan", str(stack)]) == 0
 
 

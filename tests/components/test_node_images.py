@@ -20,14 +20,13 @@ from aifactory.spec.images import node_image_parameter
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = "factory-artifacts-eu-north-1"
 BUILT = "ami-0aaaaaaaaaaaaaaaa"
+BUILT_HEAD = "ami-0cccccccccccccccc"
 PARENT = "ami-0bbbbbbbbbbbbbbbb"
 
 
 def _stack(tmp_path: Path, example: str, node_images: dict[str, Any], pins: dict[str, str]) -> str:
     document = yaml.safe_load((REPO / "stacks" / f"Pulumi.{example}.yaml").read_text())
     document["config"]["aifactory:nodeImages"] = node_images
-    if node_images.get("boot") and document["config"]["aifactory:scheduler"]["kind"] == "slurm":
-        document["config"]["aifactory:scheduler"]["version"] = "25.11"  # the built images' series
     document["config"]["aifactory:images"].update(pins)
     path = tmp_path / f"Pulumi.{example}-built.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
@@ -42,43 +41,57 @@ def _of(result: PlanResult, kind: str) -> list[Any]:
 def slurm(tmp_path_factory: pytest.TempPathFactory) -> PlanResult:
     """slurm-aws (sovereign, no egress) building and booting its NVIDIA image from its bucket."""
     node_images = {"build": True, "boot": True, "artifactBucket": BUCKET}
-    return plan_stack(_stack(tmp_path_factory.mktemp("slurm"), "slurm-aws", node_images, {"node-slurm-nvidia": BUILT}))
+    pins = {"node-slurm-nvidia": BUILT, "node-slurm-head": BUILT_HEAD}
+    return plan_stack(_stack(tmp_path_factory.mktemp("slurm"), "slurm-aws", node_images, pins))
 
 
 def test_one_pipeline_per_family_on_the_pinned_parent(slurm: PlanResult) -> None:
     pins = slurm.plan.spec.images
-    (pipeline,) = _of(slurm, "imagebuilder/imagePipeline:ImagePipeline")
-    (recipe,) = _of(slurm, "imagebuilder/imageRecipe:ImageRecipe")
-    assert recipe.inputs["parentImage"] == pins["slurm-head"]
-    assert recipe.inputs["version"] == node_image_recipe().recipe_version
-    assert "schedule" not in pipeline.inputs
-    assert pipeline.inputs["imageTestsConfiguration"]["imageTestsEnabled"] is True
+    pipelines = _of(slurm, "imagebuilder/imagePipeline:ImagePipeline")
+    recipes = _of(slurm, "imagebuilder/imageRecipe:ImageRecipe")
+    # The p5 nodes' image and the head's: the same Ubuntu parent and recipe version.
+    assert sorted(r.name.rsplit("-", 1)[-1] for r in recipes) == ["head", "nvidia"]
+    assert {r.inputs["parentImage"] for r in recipes} == {pins["slurm-head"]}
+    assert {r.inputs["version"] for r in recipes} == {node_image_recipe().recipe_version}
+    assert all("schedule" not in p.inputs for p in pipelines) and len(pipelines) == 2
+    assert all(p.inputs["imageTestsConfiguration"]["imageTestsEnabled"] is True for p in pipelines)
 
 
 def test_the_component_is_the_in_region_document(slurm: PlanResult) -> None:
-    (component,) = _of(slurm, "imagebuilder/component:Component")
-    document = yaml.safe_load(component.inputs["data"])
-    fetch = document["phases"][0]["steps"][0]
-    assert fetch["action"] == "S3Download"
-    assert all(i["source"].startswith(f"s3://{BUCKET}/") for i in fetch["inputs"])
-    assert "https://" not in component.inputs["data"]
-    assert component.inputs["kmsKeyId"]
+    for component in _of(slurm, "imagebuilder/component:Component"):
+        document = yaml.safe_load(component.inputs["data"])
+        fetch = document["phases"][0]["steps"][0]
+        assert fetch["action"] == "S3Download"
+        assert all(i["source"].startswith(f"s3://{BUCKET}/") for i in fetch["inputs"])
+        assert "https://" not in component.inputs["data"]
+        assert component.inputs["kmsKeyId"]
 
 
 def test_distributed_in_the_region_to_the_pin_parameter(slurm: PlanResult) -> None:
-    (distribution,) = _of(slurm, "imagebuilder/distributionConfiguration:DistributionConfiguration")
-    (target,) = distribution.inputs["distributions"]
-    assert target["region"] == slurm.plan.spec.region
-    assert target["ssmParameterConfigurations"] == [
-        {"parameterName": node_image_parameter("node-slurm-nvidia"), "dataType": "aws:ec2:image"}
-    ]
-    assert target["amiDistributionConfiguration"]["kmsKeyId"]
-    assert slurm.outputs["nodeImages"]["node-slurm-nvidia"]["parameter"] == node_image_parameter("node-slurm-nvidia")
+    distributions = _of(slurm, "imagebuilder/distributionConfiguration:DistributionConfiguration")
+    assert len(distributions) == 2
+    for distribution in distributions:
+        key = "node-slurm-" + distribution.name.rsplit("-", 1)[-1]
+        (target,) = distribution.inputs["distributions"]
+        assert target["region"] == slurm.plan.spec.region
+        assert target["ssmParameterConfigurations"] == [
+            {"parameterName": node_image_parameter(key), "dataType": "aws:ec2:image"}
+        ]
+        assert target["amiDistributionConfiguration"]["kmsKeyId"]
+        assert slurm.outputs["nodeImages"][key]["parameter"] == node_image_parameter(key)
 
 
 def test_built_in_a_private_subnet_with_least_privilege(slurm: PlanResult) -> None:
-    (infrastructure,) = _of(slurm, "imagebuilder/infrastructureConfiguration:InfrastructureConfiguration")
-    assert infrastructure.inputs["instanceTypes"] == [node_image_recipe().build_instance_types["nvidia"]]
+    infrastructures = {
+        i.name.rsplit("-", 1)[-1]: i
+        for i in _of(slurm, "imagebuilder/infrastructureConfiguration:InfrastructureConfiguration")
+    }
+    types = node_image_recipe().build_instance_types
+    assert {f: i.inputs["instanceTypes"] for f, i in infrastructures.items()} == {
+        "nvidia": [types["nvidia"]],
+        "head": [types["head"]],
+    }
+    infrastructure = infrastructures["nvidia"]
     private = {r.id for r in _of(slurm, "ec2/subnet:Subnet") if not r.inputs.get("mapPublicIpOnLaunch")}
     assert infrastructure.inputs["subnetId"] in private
     assert infrastructure.inputs["instanceMetadataOptions"]["httpTokens"] == "required"
@@ -101,9 +114,13 @@ def test_without_egress_image_builder_has_its_endpoint(slurm: PlanResult) -> Non
     assert slurm.violations == [] and slurm.preflight == []
 
 
-def test_fleets_boot_the_pinned_build(slurm: PlanResult) -> None:
+def test_fleets_and_the_head_boot_the_pinned_builds(slurm: PlanResult) -> None:
     templates = _of(slurm, "ec2/launchTemplate:LaunchTemplate")
     assert templates and {t.inputs["imageId"] for t in templates} == {BUILT}
+    (head,) = _of(slurm, "ec2/instance:Instance")
+    assert head.inputs["ami"] == BUILT_HEAD
+    # The version follows the boot (25.11, the recipe's series), with no scheduler.version set.
+    assert slurm.plan.spec.scheduler is not None and slurm.plan.spec.scheduler.version == "25.11"
 
 
 def test_an_eks_build_with_egress_fetches_from_the_vendors(tmp_path: Path) -> None:

@@ -60,10 +60,15 @@ def test_the_program_reads_no_parameter_and_boots_the_pins(stack: str, floating_
     images = {r.inputs["imageId"] for r in templates if not r.name.endswith("-system")}
     # The EKS system group's template names no image: EKS boots its pinned `amiType` release.
     assert all("imageId" not in r.inputs for r in templates if r.name.endswith("-system"))
-    fleet_keys = {k for k in pins if k.startswith(("dlami-", "eks-")) and not k.endswith("-system-release")}
+    booted = ("dlami-", "eks-", "node-")
+    fleet_keys = {
+        k for k in pins if k.startswith(booted) and not k.endswith(("-system-release", "-standard", "-slurm-head"))
+    }
     assert images == {pins[k] for k in fleet_keys}
     heads = [r for r in result.resources if r.type == "aws:ec2/instance:Instance" and r.name.endswith("-head")]
-    assert [h.inputs["ami"] for h in heads] == ([pins["slurm-head"]] if "slurm-head" in pins else [])
+    # The head boots its built image when the stack boots built ones; `slurm-head` is then their parent.
+    head_key = "node-slurm-head" if "node-slurm-head" in pins else "slurm-head"
+    assert [h.inputs["ami"] for h in heads] == ([pins[head_key]] if head_key in pins else [])
     system = [r for r in result.resources if r.type == "aws:eks/nodeGroup:NodeGroup" and r.name.endswith("-system")]
     release = [v for k, v in pins.items() if k.endswith("-system-release")]
     assert [s.inputs["releaseVersion"] for s in system] == release

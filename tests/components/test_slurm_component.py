@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import json
 import re
@@ -399,3 +400,53 @@ def test_head_user_data_with_the_topology_program_fits_ec2s_limit() -> None:
     # is limited to 16 KB before base64; the head's is gzipped (cloud-init accepts that).
     measured = _plan(accounting=True, kms=KMS, egress="none", measured_topology=True)
     assert len(base64.b64decode(_head(measured).inputs["userDataBase64"])) < 16 * 1024
+
+
+def _plan_25_11(**overrides: Any) -> list[PlannedResource]:
+    """The dev cluster at Slurm 25.11 on the built images, its topology measured (EC2)."""
+    inputs = dataclasses.replace(case_inputs("dev"), version="25.11", measured_topology=True)
+    return _plan(
+        accounting=False,
+        kms=None,
+        version="25.11",
+        config_files=render_slurm_configs(inputs),
+        measured_topology=True,
+        built_images=True,
+        **overrides,
+    )
+
+
+def test_slurm_25_11_nodes_read_their_own_topology_with_least_privilege() -> None:
+    resources = _plan_25_11()
+    policies = {r.name: r for r in _of(resources, "aws:iam/rolePolicy:RolePolicy")}
+    # The head measures nothing: each node names its own path when slurmd registers.
+    assert "slurm-head-topology" not in policies
+    for i, role in enumerate(("train-node", "eval-node")):
+        policy = policies[f"slurm-node-topology-{i}"]
+        assert policy.inputs["role"] == role
+        assert json.loads(policy.inputs["policy"])["Statement"] == [
+            {
+                "Effect": "Allow",
+                "Action": ["ec2:DescribeInstanceTopology"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:RequestedRegion": "us-east-1"}},
+            }
+        ]
+    head, (_, join) = _user_data(resources), _join(resources)
+    assert "aifactory-topology" not in head
+    assert "--conf=Topology=$topology" in join and "Action=DescribeInstanceTopology" in join
+    # The built images carry Slurm: nothing is installed at boot although the stack has NAT egress.
+    for script in (head, join):
+        assert "apt-get" not in script and "snap install" not in script
+        assert "aifactory:nodeImages.boot" in script
+    _shellcheck(join)
+    _shellcheck(head)
+    # EC2 user guide: user data is limited to 16 KB (the head's is gzipped).
+    assert len(base64.b64decode(_head(resources).inputs["userDataBase64"])) < 16 * 1024
+
+
+def test_before_25_11_the_node_roles_get_no_ec2_permission() -> None:
+    measured = _plan(accounting=False, kms=None, measured_topology=True)
+    names = {r.name for r in _of(measured, "aws:iam/rolePolicy:RolePolicy")}
+    assert "slurm-head-topology" in names and not any(n.startswith("slurm-node-topology") for n in names)
+    assert "--conf=Topology" not in _join(measured)[1]

@@ -1,5 +1,5 @@
-"""The node image builds a stack plans: one per accelerator family of its EC2 fleets, on the pinned
-parent of its scheduler, none without `nodeImages.build`."""
+"""The node image builds a stack plans: one per accelerator family of its EC2 fleets (and with Slurm
+one for the head), on the pinned parent of its scheduler, none without `nodeImages.build`."""
 
 from __future__ import annotations
 
@@ -33,6 +33,15 @@ def test_a_neuron_eks_stack_builds_one_neuron_image_on_al2023() -> None:
 
 
 def test_an_in_region_slurm_build_reads_its_recipe_prefix() -> None:
-    (build,) = plan_node_images(spec_from_config(_config("slurm-aws", {"build": True, "artifactBucket": "arts"})))
+    build, head = plan_node_images(spec_from_config(_config("slurm-aws", {"build": True, "artifactBucket": "arts"})))
     assert (build.key, build.base_os, build.parent_key) == ("node-slurm-nvidia", "ubuntu2404", "slurm-head")
     assert build.in_region_only and build.artifact_prefix == f"{ARTIFACT_PREFIX}/{build.recipe_version}"
+    # The head's own build: the same Ubuntu parent and recipe, on a CPU instance.
+    assert (head.key, head.family, head.base_os, head.parent_key) == (
+        "node-slurm-head",
+        "head",
+        "ubuntu2404",
+        "slurm-head",
+    )
+    assert head.head and not build.head and head.build_instance_type == "m7i.2xlarge"
+    assert head.recipe_version == build.recipe_version and head.in_region_only

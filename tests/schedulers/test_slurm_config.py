@@ -35,6 +35,9 @@ DEV: dict[str, Any] = {
     "aws:region": "us-east-1",
     "aifactory:profile": "commercial",
     "aifactory:images": PINNED_IMAGES,
+    # The release the real-slurmctld tests start (Debian's 22.05), in images that carry it: without
+    # egress nothing installs Ubuntu's 23.11 at boot (spec/node_images.slurm_release_installed).
+    "aifactory:network": {"egress": "none"},
     "aifactory:fleets": [
         {
             "name": "train",
@@ -94,6 +97,9 @@ NEURON: dict[str, Any] = {
     "aws:region": "us-east-1",
     "aifactory:profile": "commercial",
     "aifactory:images": PINNED_IMAGES,
+    # The release the real-slurmctld tests start (Debian's 22.05), in images that carry it: without
+    # egress nothing installs Ubuntu's 23.11 at boot (spec/node_images.slurm_release_installed).
+    "aifactory:network": {"egress": "none"},
     "aifactory:fleets": [
         {"name": "trn", "instanceType": "trn1.32xlarge", "count": 2, "availabilityZone": "us-east-1b"}
     ],
@@ -267,7 +273,13 @@ def test_measured_topology_file_follows_the_version(version: str, name: str) -> 
     assert name in files and ({"topology.conf", "topology.yaml"} - {name}).isdisjoint(files)
     if name == "topology.yaml":
         (topology,) = yaml.safe_load(files[name])
-        assert topology["tree"]["switches"] == [{"switch": "unreported", "nodes": "gpu-[01-02]"}]
+        unreported = {"switch": "unreported", "nodes": "gpu-[01-02]"}
+        if version == "25.11":
+            # Nodes register `Topology=ec2:region:zone-...` (slurmd --conf): the root they name is there.
+            assert topology["topology"] == "ec2"
+            assert topology["tree"]["switches"] == [unreported, {"switch": "region", "children": "unreported"}]
+        else:
+            assert topology["tree"]["switches"] == [unreported]
     else:
         assert "SwitchName=unreported Nodes=gpu-[01-02]" in files[name]
 
@@ -309,3 +321,27 @@ def test_more_cloud_nodes_than_treewidth_allows_is_a_config_error() -> None:
     under = {**config, "aifactory:fleets": [{**DEV["aifactory:fleets"][1], "count": 65_533}]}
     spec = spec_from_config(under)
     assert slurm_inputs_from_plan(spec, plan_placement(spec), cluster_name="aif-big", controller_host="head")
+
+
+def test_slurm_25_11_on_ec2_renders_what_its_nodes_register_into() -> None:
+    """Slurm 25.11 as rendered text (no 25.11 slurmctld runs here): the split prolog and epilog
+    limits (slurm.conf(5), PrologTimeout/EpilogTimeout, from slurm-25-05-0-1), topology.yaml
+    (topology.yaml(5), read before topology.conf) with one cluster-default tree named `ec2` whose
+    `region` root is what a CLOUD node's `slurmd --conf "Topology=ec2:region:..."` hangs from (Slurm
+    Topology Guide, "Dynamic Topology": intermediate switches are created as needed, and a powered-down
+    cloud node returns to the files' topology, the `unreported` leaf)."""
+    from aifactory.schedulers.slurm_config import registers_topology
+
+    inputs = dataclasses.replace(case_inputs("dev"), version="25.11", measured_topology=True)
+    files = render_slurm_configs(inputs)
+    conf = files["slurm.conf"]
+    assert "PrologTimeout=90" in conf and "EpilogTimeout=90" in conf and "PrologEpilogTimeout" not in conf
+    assert "# Options: slurm.conf(5) of Slurm 25.11" in conf
+    assert "topology.conf" not in files
+    (topology,) = yaml.safe_load(files["topology.yaml"])
+    assert (topology["topology"], topology["cluster_default"]) == ("ec2", True)
+    switches = {s["switch"]: s for s in topology["tree"]["switches"]}
+    assert switches["region"] == {"switch": "region", "children": "unreported"}
+    hosts = [h for g in inputs.groups for h in g.hostnames]
+    assert set(expand_hostlist(switches["unreported"]["nodes"])) == set(hosts)
+    assert registers_topology("25.11") and not registers_topology("25.05")

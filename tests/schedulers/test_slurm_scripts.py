@@ -356,3 +356,180 @@ def test_refresh_runs_the_program_and_reconfigures_only_on_change(tmp_path: Path
     calls = (tmp_path / "aws.log").read_text()
     assert "--instance-ids i-0p500000000000000 i-0p500000000000005" in calls
     assert "Name=tag:aifactory:slurm-cluster,Values=aif" in calls
+
+
+# --- built images (aifactory:nodeImages.boot) and Slurm 25.11's registered topology ---------------
+
+
+def head_built(version: str = "25.11") -> str:
+    return head_user_data(
+        controller_host="slurmctld",
+        zone="aif.slurm.internal",
+        region="eu-north-1",
+        munge_secret_arn=MUNGE_ARN,
+        accounting=False,
+        db_host=None,
+        db_secret_arn=None,
+        files=[("slurm.conf", "ClusterName=aif\n")],
+        egress="nat",
+        built_images=True,
+        cluster="aif",
+        version=version,
+        node_map=power_map("aif", "eu-north-1", [GROUP], [("lt-0123456789abcdef0", "3")]),
+    )
+
+
+def join_registering(region: str = "eu-north-1", partition: str = "aws") -> str:
+    return join_script(
+        zone="aif.slurm.internal",
+        version="25.11",
+        scripts=[("prolog.sh", "IyEvYmluL2Jhc2gK")],
+        controller_host="slurmctld",
+        egress="nat",
+        built_images=True,
+        region=region,
+        partition=partition,
+        registered_topology=True,
+    )
+
+
+def test_built_images_head_matches_golden_installs_nothing_and_checks_the_image() -> None:
+    script = head_built()
+    check_text(GOLDEN / "head-built-25.11.sh", script, __file__)
+    bash_n(script)
+    assert shellcheck(script) == []
+    # Egress or not, the built image carries the recipe's Slurm: no apt, no snap at boot.
+    assert INTERNET.findall(script) == []
+    assert "built image (aifactory:nodeImages.boot)" in script
+    assert "require 'slurmctld' 'scontrol' 'munged' 'mungekey' 'aws' 'exportfs' 'iptables' 'python3'" in script
+    assert "rebuild it from the recipe and re-pin it" in script
+    # 25.11 nodes place themselves: the head measures nothing.
+    assert "aifactory-topology" not in script and "describe-instance-topology" not in script
+
+
+def test_join_registering_topology_matches_golden_and_parses() -> None:
+    script = join_registering()
+    check_text(GOLDEN / "join-built-registered-topology.sh", script, __file__)
+    bash_n(script)
+    assert shellcheck(script) == []
+    assert INTERNET.findall(script.replace("https://ec2.eu-north-1.amazonaws.com/", "")) == []
+    assert "--conf=Topology=$topology" in script
+    # The EC2 endpoint of the partition (China regions end in amazonaws.com.cn).
+    assert "https://ec2.cn-north-1.amazonaws.com.cn/?Action=DescribeInstanceTopology" in join_registering(
+        "cn-north-1", "aws-cn"
+    )
+
+
+def test_registered_topology_needs_slurm_25_11() -> None:
+    with pytest.raises(ValueError, match=r"needs 25\.11 or later"):
+        join_script(
+            zone="aif.slurm.internal",
+            version="25.05",
+            scripts=[],
+            controller_host="slurmctld",
+            egress="nat",
+            region="eu-north-1",
+            registered_topology=True,
+        )
+
+
+def _answer(network_nodes: list[str], zone: str = "eun1-az1") -> str:
+    # DescribeInstanceTopology's XML answer (EC2 Query API; botocore ec2 service-2.json: instanceSet,
+    # networkNodeSet of item, zoneId).
+    items = "".join(f"<item>{n}</item>" for n in network_nodes)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<DescribeInstanceTopologyResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+        "<requestId>11111111-2222-3333-4444-555555555555</requestId><instanceSet><item>"
+        "<instanceId>i-0p500000000000000</instanceId><instanceType>p5.48xlarge</instanceType>"
+        f"<networkNodeSet>{items}</networkNodeSet><availabilityZone>eu-north-1a</availabilityZone>"
+        f"<zoneId>{zone}</zoneId></item></instanceSet></DescribeInstanceTopologyResponse>"
+    )
+
+
+def _run_registration(tmp_path: Path, answer: str) -> tuple[str, str, str]:
+    """The join's topology step as a node runs it: IMDS and EC2 answered by a curl stand-in."""
+    script = join_registering()
+    start = script.index("conf_server=")
+    end = script.index("systemctl enable slurmd")
+    step = script[start:end].replace("/etc/default/slurmd", str(tmp_path / "slurmd.env"))
+    (tmp_path / "answer.xml").write_text(answer)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "curl").write_text(
+        "#!/bin/bash\n"
+        "out= url=\n"
+        "while [ $# -gt 0 ]; do\n"
+        '  case "$1" in\n'
+        "    -o) out=$2; shift 2 ;;\n"
+        f'    -K) cp "$2" {tmp_path}/curl.conf; shift 2 ;;\n'
+        "    -H|-m|--aws-sigv4) shift 2 ;;\n"
+        "    -*) shift ;;\n"
+        "    *) url=$1; shift ;;\n"
+        "  esac\n"
+        "done\n"
+        f'echo "$url" >>{tmp_path}/calls.log\n'
+        'case "$url" in\n'
+        "  */meta-data/instance-id) echo i-0a500000000000000 ;;\n"
+        "  */security-credentials/) echo aif-node ;;\n"
+        '  */security-credentials/aif-node) echo \'{"AccessKeyId": "AKIDEXAMPLE", '
+        '"SecretAccessKey": "wJalr/EXAMPLEKEY", "Token": "FwoGZXIvEXAMPLE"}\' ;;\n'
+        f'  https://ec2.*) cat {tmp_path}/answer.xml >"$out" ;;\n'
+        "esac\n"
+    )
+    (bin_dir / "sleep").write_text("#!/bin/sh\nexit 0\n")
+    for stub in bin_dir.iterdir():
+        stub.chmod(0o755)
+    prelude = "set -euo pipefail\nimds=http://169.254.169.254/latest\ntoken=t\nnode=train-0001\n"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    result = subprocess.run(
+        ["bash", "-c", prelude + step], capture_output=True, text=True, check=False, env=env, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return (tmp_path / "slurmd.env").read_text(), (tmp_path / "calls.log").read_text(), result.stderr
+
+
+def test_a_node_registers_its_own_ec2_switch_path(tmp_path: Path) -> None:
+    from aifactory.planning import ec2_topology
+
+    env, calls, _ = _run_registration(
+        tmp_path, _answer(["nn-1a2b3c4d5e6f70001", "nn-1a2b3c4d5e6f70002", "nn-1a2b3c4d5e6f70003"])
+    )
+    # topology.shtml "Dynamic Topology": `<topology>:<switches from the root>:<leaf>`, here under the
+    # rendered file's `region` root (ec2_topology's names), its zone and its own network nodes.
+    path = ":".join(
+        [
+            ec2_topology.TOPOLOGY_NAME,
+            ec2_topology.REGION,
+            f"{ec2_topology.ZONE_PREFIX}eun1-az1",
+            "nn-1a2b3c4d5e6f70001",
+            "nn-1a2b3c4d5e6f70002",
+            "nn-1a2b3c4d5e6f70003",
+            f"nn-1a2b3c4d5e6f70003{ec2_topology.HOSTS_SUFFIX}",
+        ]
+    )
+    assert env == (
+        f'SLURMD_OPTIONS="--conf-server slurmctld.aif.slurm.internal:6817 -N train-0001 --conf=Topology={path}"\n'
+    )
+    assert "Action=DescribeInstanceTopology&Version=2016-11-15&InstanceId.1=i-0a500000000000000" in calls
+    # The role's keys went to curl through its config file, not its command line.
+    assert "wJalr/EXAMPLEKEY" not in calls
+    config = (tmp_path / "curl.conf").read_text()
+    assert 'user = "AKIDEXAMPLE:wJalr/EXAMPLEKEY"' in config
+    assert 'header = "x-amz-security-token: FwoGZXIvEXAMPLE"' in config
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _answer([]),  # not yet reported, or a type without EC2 topology
+        _answer(["nn-1a2b3c4d5e6f70001", "NN;reboot"]),  # not a network node id
+        _answer(["nn-1a2b3c4d5e6f70001"], zone="eun1 az1"),  # not a zone id
+        "<html>proxy error",  # not an EC2 answer at all
+    ],
+)
+def test_a_node_ec2_does_not_place_registers_on_the_unreported_leaf(tmp_path: Path, answer: str) -> None:
+    env, calls, stderr = _run_registration(tmp_path, answer)
+    assert env == 'SLURMD_OPTIONS="--conf-server slurmctld.aif.slurm.internal:6817 -N train-0001"\n'
+    assert calls.count("Action=DescribeInstanceTopology") == 12  # bounded retries
+    assert "registers on the unreported leaf" in stderr

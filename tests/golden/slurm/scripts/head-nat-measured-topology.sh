@@ -621,13 +621,15 @@ UNREPORTED = "unreported"
 REGION = "region"
 ZONE_PREFIX = "zone-"
 HOSTS_SUFFIX = "-hosts"
+TOPOLOGY_NAME = "ec2"
+"""The topology's name in topology.yaml, which a node's `Topology=<name>:<switch>:...` names (Slurm 25.11)."""
 
 # Network node ids as EC2 prints them (`nn-e50490a237cb0f01a`, EKS user guide "Place distributed
 # AI/ML workloads with network topology labels"); Slurm switch names are at most 64 characters
 # (topology.yaml(5), `switch`), so an id leaves room for the `-hosts` suffix.
-_NETWORK_NODE = re.compile(r"^nn-[0-9a-z]{1,52}\Z")
+NETWORK_NODE = re.compile(r"^nn-[0-9a-z]{1,52}\Z")
 # Zone ids such as use1-az4 or usw2-lax1-az1 (EC2 user guide, "AZ IDs").
-_ZONE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+){1,4}\Z")
+ZONE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+){1,4}\Z")
 # Slurm node names are the nodes' host names (RFC 1123 labels), as the head's slurm.conf lists them.
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 
@@ -659,23 +661,26 @@ def instances_by_id(answers: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[s
 def _path(item: Mapping[str, Any] | None) -> list[str]:
     nodes = (item or {}).get("NetworkNodes") or []
     for node in nodes:
-        if not isinstance(node, str) or not _NETWORK_NODE.match(node):
+        if not isinstance(node, str) or not NETWORK_NODE.match(node):
             raise TopologyError(f"network node {node!r} is not an EC2 network node id such as nn-0123abcd")
     return list(nodes)
 
 
 def _zone(item: Mapping[str, Any]) -> str:
     zone = item.get("ZoneId") or item.get("AvailabilityZone")
-    if not isinstance(zone, str) or not _ZONE_ID.match(zone):
+    if not isinstance(zone, str) or not ZONE_ID.match(zone):
         raise TopologyError(f"instance {item.get('InstanceId')!r} has no usable zone ({zone!r})")
     return zone
 
 
-def switch_tree(nodes: Mapping[str, str | None], answers: Iterable[Mapping[str, Any]]) -> list[Switch]:
+def switch_tree(
+    nodes: Mapping[str, str | None], answers: Iterable[Mapping[str, Any]], rooted: bool = False
+) -> list[Switch]:
     """Switches for Slurm nodes (`name -> instance id`, None when not launched) from the answers.
 
     Leaves first, then upper switches from the bottom up, the root last. Every node is under
-    exactly one switch.
+    exactly one switch. `rooted`: the `region` root is there even over one top switch, so nodes that
+    name their own path from it (`Topology=ec2:region:zone-...`) join the same tree.
     """
     by_id = instances_by_id(answers)
     parent: dict[str, str] = {}
@@ -717,7 +722,7 @@ def switch_tree(nodes: Mapping[str, str | None], answers: Iterable[Mapping[str, 
     tops = sorted(s for s in children if s.startswith(ZONE_PREFIX))
     if unreported:
         tops.append(UNREPORTED)
-    if len(tops) > 1:
+    if len(tops) > 1 or (rooted and tops):
         switches.append(Switch(REGION, switches=tuple(tops)))
     return switches
 
@@ -789,7 +794,7 @@ def topology_conf(switches: Sequence[Switch]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def topology_yaml(switches: Sequence[Switch], name: str = "ec2") -> str:
+def topology_yaml(switches: Sequence[Switch], name: str = TOPOLOGY_NAME) -> str:
     """topology.yaml(5) (Slurm 25.05+): one cluster-default tree topology with the same switches.
 
     JSON-quoted scalars are YAML; `nodes` and `children` take hostlist strings as in topology.conf.
@@ -810,9 +815,11 @@ def topology_yaml(switches: Sequence[Switch], name: str = "ec2") -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(nodes: Mapping[str, str | None], answers: Iterable[Mapping[str, Any]], fmt: str) -> str:
+def render(
+    nodes: Mapping[str, str | None], answers: Iterable[Mapping[str, Any]], fmt: str, rooted: bool = False
+) -> str:
     """The file's text in `fmt` ("conf" or "yaml")."""
-    switches = switch_tree(nodes, answers)
+    switches = switch_tree(nodes, answers, rooted)
     if fmt == "yaml":
         return topology_yaml(switches)
     if fmt == "conf":
