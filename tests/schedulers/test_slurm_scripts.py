@@ -4,6 +4,7 @@ with egress, nothing fetched without it, and the image check run for real in bas
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shlex
@@ -20,6 +21,7 @@ from aifactory.schedulers.slurm import (
     head_user_data,
     join_script,
     power_map,
+    shipped_program,
 )
 
 from tests.golden import check_text
@@ -284,9 +286,10 @@ def test_head_ships_the_translation_module_itself_and_the_planned_names() -> Non
 
     script = head_measuring("none")
     programs = re.findall(r"<<'AIFACTORY_PROGRAM'\n(.*?)\nAIFACTORY_PROGRAM\n", script, re.S)
-    assert [p + "\n" for p in programs] == [
-        Path(slurm_power.__file__).read_text(),
-        Path(ec2_topology.__file__).read_text(),
+    # The modules' code without comments and docstrings (the head's user data is at most 16 KB).
+    assert programs == [
+        shipped_program(Path(slurm_power.__file__).read_text()),
+        shipped_program(Path(ec2_topology.__file__).read_text()),
     ]
     encoded = script.split("cat >'/etc/slurm/aifactory-domains.json' <<'AIFACTORY_FILE'\n", 1)[1].split("\n")[0]
     node_map = slurm_power.load_map(json.loads(encoded))
@@ -322,7 +325,10 @@ def test_refresh_runs_the_program_and_reconfigures_only_on_change(tmp_path: Path
     script = head_measuring("none")
     inner = script.split("<<'AIFACTORY_TOPOLOGY'\n", 1)[1].split("\nAIFACTORY_TOPOLOGY\n", 1)[0]
     program = tmp_path / "ec2_topology.py"
-    program.write_text(Path(ec2_topology.__file__).read_text())
+    # The program the head's user data carries, not the package's file.
+    shipped = re.findall(r"<<'AIFACTORY_PROGRAM'\n(.*?)\nAIFACTORY_PROGRAM\n", script, re.S)[-1]
+    assert shipped == shipped_program(Path(ec2_topology.__file__).read_text())
+    program.write_text(shipped + "\n")
     nodes = tmp_path / "nodes.json"
     nodes.write_text(json.dumps(["train-0001", "train-0002"]))
     out = tmp_path / "topology.conf"
@@ -533,3 +539,21 @@ def test_a_node_ec2_does_not_place_registers_on_the_unreported_leaf(tmp_path: Pa
     assert env == 'SLURMD_OPTIONS="--conf-server slurmctld.aif.slurm.internal:6817 -N train-0001"\n'
     assert calls.count("Action=DescribeInstanceTopology") == 12  # bounded retries
     assert "registers on the unreported leaf" in stderr
+
+
+def test_shipped_programs_lose_comments_and_docstrings_but_keep_their_help_line() -> None:
+    source = (
+        '"""Tool.\n\nMore text."""\n# a comment\n\n\n'
+        'def f() -> int:\n    """Doc."""\n    return 1  # why\n\n\n'
+        'class C:\n    """Only a docstring."""\n\n\n'
+        'X = 1\n"""X\'s docstring."""\n'
+    )
+    shipped = shipped_program(source)
+    assert "comment" not in shipped and "why" not in shipped and "Doc." not in shipped and "More text" not in shipped
+    namespace: dict[str, object] = {}
+    exec(compile(shipped, "<shipped>", "exec"), namespace)
+    assert namespace["__doc__"] == "Tool." and namespace["X"] == 1
+    assert callable(namespace["f"]) and namespace["f"]() == 1  # type: ignore[operator]
+    assert len(gzip.compress(shipped_program(Path(slurm_power.__file__).read_text()).encode())) < 0.8 * len(
+        gzip.compress(Path(slurm_power.__file__).read_bytes())
+    )

@@ -27,6 +27,7 @@ from aifactory.planning import ec2_topology
 from aifactory.planning.placement import plan_placement
 from aifactory.planning.topology_model import Switch, SwitchTree
 from aifactory.schedulers import slurm_power
+from aifactory.schedulers.slurm import shipped_program
 from aifactory.schedulers.slurm_config import (
     SCRIPT_NAMES,
     SlurmRuntime,
@@ -344,6 +345,9 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudFactory]:
         ],
     }
     (root / "map.json").write_text(json.dumps(node_map))
+    # The ResumeProgram as the head's user data carries it (comments and docstrings stripped).
+    program = root / "slurm_power.py"
+    program.write_text(shipped_program(Path(slurm_power.__file__).read_text()) + "\n")
     record = root / "resume-record"
     record.mkdir()
     # slurmctld runs the program with an environment of its own (SLURM_CONF, SLURM_RESUME_FILE):
@@ -355,7 +359,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudFactory]:
         f'cp "$SLURM_RESUME_FILE" {record}/resume.json\n'
         f'echo "$@" >{record}/argv\n'
         f"AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x "
-        f'exec {sys.executable} {slurm_power.__file__} --map {root / "map.json"} resume "$@" '
+        f'exec {sys.executable} {program} --map {root / "map.json"} resume "$@" '
         f">{record}/out 2>&1\n"
     )
     wrapper.chmod(0o755)

@@ -128,32 +128,8 @@ chmod 0755 /etc/slurm/*.sh
 # names each domain's nodes, launch template and capacity; it holds no secret.
 install -d -m 0755 /usr/local/lib/aifactory
 cat >'/usr/local/lib/aifactory/slurm_power.py' <<'AIFACTORY_PROGRAM'
-"""Slurm power saving on EC2: the head's ResumeProgram, SuspendProgram and capacity-block hold.
-
-slurmctld runs this file as SlurmUser for its `State=CLOUD` nodes. Standard library and boto3 only.
-
-* `resume HOSTLIST`: reads SLURM_RESUME_FILE (slurm.conf(5) ResumeProgram: "A job to node mapping
-  is available in JSON format"; `parse_resume_file`), groups each job's nodes by placement domain
-  (`--map`) and calls CreateFleet `Type=instant` per job and domain, all or nothing:
-  `MinTargetCapacity` = count, `SingleAvailabilityZone`, `SingleInstanceType` (EC2 API reference,
-  OnDemandOptionsRequest/SpotOptionsRequest: below the minimum "the fleet launches no instances").
-  Reservations: On-Demand, `UsageStrategy=use-capacity-reservations-first`
-  (CapacityReservationOptionsRequest); blocks: `DefaultTargetCapacityType=capacity-block`
-  (TargetCapacitySpecificationRequest); the launch template targets either. The cluster tag comes
-  at launch (TagSpecifications `instance`, instant only), then each instance its node name, which
-  its join reads from instance metadata. No `scontrol update nodeaddr`: with `cloud_reg_addrs`
-  slurmd's registration sets NodeAddr (slurm.conf(5) SlurmctldParameters). A job whose domains do
-  not all launch gets nothing: launches are terminated and its nodes set DOWN with the reason,
-  which requeues the job (slurm.conf(5) ResumeProgram).
-* `suspend HOSTLIST`: terminates the instances tagged with those node names in this cluster.
-* `hold`: a capacity block's nodes sit in a maintenance reservation until DescribeCapacityReservations
-  says `active`, as AWS ParallelCluster does (aws-parallelcluster-node,
-  `slurm_plugin/capacity_block_manager.py`).
-* `nodes`: prints the map's node names as a JSON list (the topology refresh's input).
-"""
-
+"""Slurm power saving on EC2: the head's ResumeProgram, SuspendProgram and capacity-block hold."""
 from __future__ import annotations
-
 import argparse
 import json
 import os
@@ -163,124 +139,95 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-NODE_NAME_TAG = "aifactory:slurm-node"
-CLUSTER_TAG = "aifactory:slurm-cluster"
-HOLD_PREFIX = "capacity-block-hold-"
-CAPACITY_TYPES = ("on-demand", "spot", "capacity-reservation", "capacity-block")
-
-# EC2 API reference: TerminateInstances "InstanceId.N ... Up to 1000 instance IDs"; the tag filter's
-# values are sent in pages of 200 (EC2 user guide, "Filter resources": at most 200 values a filter).
+NODE_NAME_TAG = 'aifactory:slurm-node'
+CLUSTER_TAG = 'aifactory:slurm-cluster'
+HOLD_PREFIX = 'capacity-block-hold-'
+CAPACITY_TYPES = ('on-demand', 'spot', 'capacity-reservation', 'capacity-block')
 FILTER_VALUES = 200
 TERMINATE_BATCH = 1000
-
-_HOST = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
-_RANGE = re.compile(r"^([0-9]+)(?:-([0-9]+))?\Z")
-
+_HOST = re.compile('^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\Z')
+_RANGE = re.compile('^([0-9]+)(?:-([0-9]+))?\\Z')
 Scontrol = Callable[[Sequence[str]], None]
 
-
 class PowerError(ValueError):
-    """The resume file, the map or a hostlist cannot be read."""
-
+    pass
 
 def expand_hostlist(hostlist: str) -> list[str]:
-    """Slurm's hostlist notation (`gpu-[001-003,007],head`) to names, in order; one bracket per name,
-    as slurm.conf's NodeName lines and the plan write them."""
     names: list[str] = []
     for part in _split_top(hostlist):
-        if "[" not in part:
+        if '[' not in part:
             names.append(_host(part))
             continue
-        prefix, _, rest = part.partition("[")
-        body, closed, suffix = rest.partition("]")
-        if not closed or not body or "[" in rest or "]" in suffix:
-            raise PowerError(f"hostlist {hostlist!r}: {part!r} is not prefix[ranges]suffix")
-        for piece in body.split(","):
+        prefix, _, rest = part.partition('[')
+        body, closed, suffix = rest.partition(']')
+        if not closed or not body or '[' in rest or (']' in suffix):
+            raise PowerError(f'hostlist {hostlist!r}: {part!r} is not prefix[ranges]suffix')
+        for piece in body.split(','):
             match = _RANGE.match(piece)
             if not match:
-                raise PowerError(f"hostlist {hostlist!r}: {piece!r} is not a number or a range")
-            first, last = match.group(1), match.group(2) or match.group(1)
+                raise PowerError(f'hostlist {hostlist!r}: {piece!r} is not a number or a range')
+            first, last = (match.group(1), match.group(2) or match.group(1))
             if int(last) < int(first):
-                raise PowerError(f"hostlist {hostlist!r}: range {piece!r} runs backwards")
-            width = len(first) if first.startswith("0") else 0
-            names.extend(_host(f"{prefix}{n:0{width}d}{suffix}") for n in range(int(first), int(last) + 1))
+                raise PowerError(f'hostlist {hostlist!r}: range {piece!r} runs backwards')
+            width = len(first) if first.startswith('0') else 0
+            names.extend((_host(f'{prefix}{n:0{width}d}{suffix}') for n in range(int(first), int(last) + 1)))
     return names
 
-
 def _split_top(hostlist: str) -> list[str]:
-    parts, depth, start = [], 0, 0
+    parts, depth, start = ([], 0, 0)
     for i, char in enumerate(hostlist):
-        depth += {"[": 1, "]": -1}.get(char, 0)
-        if char == "," and depth == 0:
+        depth += {'[': 1, ']': -1}.get(char, 0)
+        if char == ',' and depth == 0:
             parts.append(hostlist[start:i])
             start = i + 1
     parts.append(hostlist[start:])
     return [p for p in parts if p]
 
-
 def _host(name: str) -> str:
     if not _HOST.match(name):
-        raise PowerError(f"{name!r} is not a Slurm node name of this cluster (an RFC 1123 label)")
+        raise PowerError(f'{name!r} is not a Slurm node name of this cluster (an RFC 1123 label)')
     return name
-
 
 @dataclass(frozen=True)
 class ResumeJob:
-    """One job's nodes to power up; `job_id` None for nodes resumed without a job (`scontrol power up`)."""
-
     job_id: int | None
     nodes: tuple[str, ...]
 
-
 def parse_resume_file(document: Any, argv_nodes: Sequence[str]) -> list[ResumeJob]:
-    """The jobs of a `SLURM_RESUME_FILE` document, and the argument's nodes no job claims.
-
-    Two shapes: 22.05 writes `all_nodes` and `jobs[].job_id`/`jobs[].nodes` (recorded from Debian's
-    slurmctld 22.05.8 by tests/schedulers/test_slurmctld.py); 23.02 on `all_nodes_resume` and
-    `jobs[].nodes_resume` (Cloud Scheduling Guide), with more keys that are not read. Anything else
-    is refused rather than guessed at."""
     if not isinstance(document, dict):
-        raise PowerError("the resume file is not a JSON object")
-    all_key, nodes_key = (
-        ("all_nodes_resume", "nodes_resume") if "all_nodes_resume" in document else ("all_nodes", "nodes")
-    )
+        raise PowerError('the resume file is not a JSON object')
+    all_key, nodes_key = ('all_nodes_resume', 'nodes_resume') if 'all_nodes_resume' in document else ('all_nodes', 'nodes')
     if not isinstance(document.get(all_key), str):
-        raise PowerError("the resume file has neither an all_nodes_resume (23.02+) nor an all_nodes (22.05) hostlist")
-    jobs = document.get("jobs")
+        raise PowerError('the resume file has neither an all_nodes_resume (23.02+) nor an all_nodes (22.05) hostlist')
+    jobs = document.get('jobs')
     if not isinstance(jobs, list):
-        raise PowerError("the resume file has no jobs list")
+        raise PowerError('the resume file has no jobs list')
     out: list[ResumeJob] = []
     claimed: set[str] = set()
     for k, job in enumerate(jobs):
         if not isinstance(job, dict):
-            raise PowerError(f"jobs[{k}] is not an object")
-        job_id, nodes = job.get("job_id"), job.get(nodes_key)
-        if isinstance(job_id, bool) or not isinstance(job_id, int) or not isinstance(nodes, str):
-            raise PowerError(f"jobs[{k}] lacks a numeric job_id or a {nodes_key} hostlist")
-        # A node shared by two jobs (OverSubscribe) is launched once, for the first.
-        mine = tuple(n for n in expand_hostlist(nodes) if n not in claimed)
+            raise PowerError(f'jobs[{k}] is not an object')
+        job_id, nodes = (job.get('job_id'), job.get(nodes_key))
+        if isinstance(job_id, bool) or not isinstance(job_id, int) or (not isinstance(nodes, str)):
+            raise PowerError(f'jobs[{k}] lacks a numeric job_id or a {nodes_key} hostlist')
+        mine = tuple((n for n in expand_hostlist(nodes) if n not in claimed))
         claimed.update(mine)
         if mine:
             out.append(ResumeJob(job_id, mine))
     every = dict.fromkeys([*argv_nodes, *expand_hostlist(document[all_key])])
-    rest = tuple(n for n in every if n not in claimed)
+    rest = tuple((n for n in every if n not in claimed))
     if rest:
         out.append(ResumeJob(None, rest))
     return out
 
-
 @dataclass(frozen=True)
 class Domain:
-    """One placement domain: its launch template and capacity, and its nodes."""
-
     name: str
     nodes: tuple[str, ...]
     launch_template_id: str
     launch_template_version: str
     capacity: str
     reservation_id: str | None
-
 
 @dataclass(frozen=True)
 class NodeMap:
@@ -291,89 +238,43 @@ class NodeMap:
     def domain_of(self) -> dict[str, Domain]:
         return {n: d for d in self.domains for n in d.nodes}
 
-
 def load_map(document: Any) -> NodeMap:
-    """The plan's map: `{"cluster", "region", "domains": [{"name", "nodes" (hostlist), "launchTemplateId",
-    "launchTemplateVersion", "capacity", "reservationId"}]}`."""
     try:
-        domains = tuple(
-            Domain(
-                name=str(d["name"]),
-                nodes=tuple(expand_hostlist(str(d["nodes"]))),
-                launch_template_id=str(d["launchTemplateId"]),
-                launch_template_version=str(d["launchTemplateVersion"]),
-                capacity=str(d["capacity"]),
-                reservation_id=str(d["reservationId"]) if d.get("reservationId") else None,
-            )
-            for d in document["domains"]
-        )
-        cluster, region = str(document["cluster"]), str(document["region"])
+        domains = tuple((Domain(name=str(d['name']), nodes=tuple(expand_hostlist(str(d['nodes']))), launch_template_id=str(d['launchTemplateId']), launch_template_version=str(d['launchTemplateVersion']), capacity=str(d['capacity']), reservation_id=str(d['reservationId']) if d.get('reservationId') else None) for d in document['domains']))
+        cluster, region = (str(document['cluster']), str(document['region']))
     except (KeyError, TypeError) as error:
-        raise PowerError(f"the node map lacks {error}") from error
+        raise PowerError(f'the node map lacks {error}') from error
     bad = [d.name for d in domains if d.capacity not in CAPACITY_TYPES]
     if bad:
-        raise PowerError(f"domains {bad} have a capacity type outside {CAPACITY_TYPES}")
+        raise PowerError(f'domains {bad} have a capacity type outside {CAPACITY_TYPES}')
     return NodeMap(cluster, region, domains)
 
-
 def fleet_request(domain: Domain, count: int, cluster: str, job_id: int | None) -> dict[str, Any]:
-    """CreateFleet's arguments for `count` nodes of one domain, all or nothing."""
-    all_or_nothing = {"SingleInstanceType": True, "SingleAvailabilityZone": True, "MinTargetCapacity": count}
-    default = {"capacity-block": "capacity-block", "spot": "spot"}.get(domain.capacity, "on-demand")
-    request: dict[str, Any] = {
-        "Type": "instant",
-        "LaunchTemplateConfigs": [
-            {
-                "LaunchTemplateSpecification": {
-                    "LaunchTemplateId": domain.launch_template_id,
-                    "Version": domain.launch_template_version,
-                }
-            }
-        ],
-        "TargetCapacitySpecification": {"TotalTargetCapacity": count, "DefaultTargetCapacityType": default},
-        "TagSpecifications": [
-            {
-                "ResourceType": "instance",
-                "Tags": [
-                    {"Key": CLUSTER_TAG, "Value": cluster},
-                    {"Key": "aifactory:slurm-domain", "Value": domain.name},
-                    {"Key": "aifactory:slurm-job", "Value": str(job_id) if job_id is not None else "none"},
-                ],
-            }
-        ],
-    }
-    if domain.capacity == "spot":
-        request["SpotOptions"] = all_or_nothing
+    all_or_nothing = {'SingleInstanceType': True, 'SingleAvailabilityZone': True, 'MinTargetCapacity': count}
+    default = {'capacity-block': 'capacity-block', 'spot': 'spot'}.get(domain.capacity, 'on-demand')
+    request: dict[str, Any] = {'Type': 'instant', 'LaunchTemplateConfigs': [{'LaunchTemplateSpecification': {'LaunchTemplateId': domain.launch_template_id, 'Version': domain.launch_template_version}}], 'TargetCapacitySpecification': {'TotalTargetCapacity': count, 'DefaultTargetCapacityType': default}, 'TagSpecifications': [{'ResourceType': 'instance', 'Tags': [{'Key': CLUSTER_TAG, 'Value': cluster}, {'Key': 'aifactory:slurm-domain', 'Value': domain.name}, {'Key': 'aifactory:slurm-job', 'Value': str(job_id) if job_id is not None else 'none'}]}]}
+    if domain.capacity == 'spot':
+        request['SpotOptions'] = all_or_nothing
     else:
-        request["OnDemandOptions"] = dict(all_or_nothing)
-        if domain.capacity == "capacity-reservation":
-            request["OnDemandOptions"]["CapacityReservationOptions"] = {
-                "UsageStrategy": "use-capacity-reservations-first"
-            }
+        request['OnDemandOptions'] = dict(all_or_nothing)
+        if domain.capacity == 'capacity-reservation':
+            request['OnDemandOptions']['CapacityReservationOptions'] = {'UsageStrategy': 'use-capacity-reservations-first'}
     return request
 
-
 def _instance_ids(response: Mapping[str, Any]) -> list[str]:
-    return [i for group in response.get("Instances") or [] for i in group.get("InstanceIds") or []]
-
+    return [i for group in response.get('Instances') or [] for i in group.get('InstanceIds') or []]
 
 def _errors(response: Mapping[str, Any]) -> str:
-    errors = {f"{e.get('ErrorCode')}: {e.get('ErrorMessage')}" for e in response.get("Errors") or []}
-    return "; ".join(sorted(errors)) or "EC2 launched fewer instances than asked"
-
+    errors = {f"{e.get('ErrorCode')}: {e.get('ErrorMessage')}" for e in response.get('Errors') or []}
+    return '; '.join(sorted(errors)) or 'EC2 launched fewer instances than asked'
 
 def _scontrol(args: Sequence[str]) -> None:
-    subprocess.run(["scontrol", *args], check=True, timeout=60)
-
+    subprocess.run(['scontrol', *args], check=True, timeout=60)
 
 def _mark_down(nodes: Sequence[str], reason: str, scontrol: Scontrol) -> None:
-    # scontrol(1) update: Reason is one word; the hostlist is expanded by slurmctld.
-    scontrol(["update", f"NodeName={','.join(nodes)}", "State=DOWN", f"Reason=aifactory: {reason}"[:200]])
+    scontrol(['update', f"NodeName={','.join(nodes)}", 'State=DOWN', f'Reason=aifactory: {reason}'[:200]])
 
-
-def resume(jobs: Sequence[ResumeJob], node_map: NodeMap, ec2: Any, scontrol: Scontrol = _scontrol) -> dict[str, str]:
-    """Launch every job's nodes; node -> instance id of what launched. A job's nodes launch together
-    or not at all."""
+def resume(jobs: Sequence[ResumeJob], node_map: NodeMap, ec2: Any, scontrol: Scontrol=_scontrol) -> dict[str, str]:
     of = node_map.domain_of()
     launched: dict[str, str] = {}
     for job in jobs:
@@ -390,149 +291,111 @@ def resume(jobs: Sequence[ResumeJob], node_map: NodeMap, ec2: Any, scontrol: Sco
         for name, nodes in by_domain.items():
             try:
                 response = ec2.create_fleet(**fleet_request(domains[name], len(nodes), node_map.cluster, job.job_id))
-            except Exception as error:  # botocore's ClientError, throttling, endpoint errors alike
-                failure = f"CreateFleet for {name} failed: {error}"
+            except Exception as error:
+                failure = f'CreateFleet for {name} failed: {error}'
                 break
             ids = _instance_ids(response)
             got[name] = ids
             if len(ids) < len(nodes):
-                failure = f"CreateFleet for {name}: {_errors(response)}"
+                failure = f'CreateFleet for {name}: {_errors(response)}'
                 break
         every = [i for ids in got.values() for i in ids]
         if failure is not None:
             for start in range(0, len(every), TERMINATE_BATCH):
-                ec2.terminate_instances(InstanceIds=every[start : start + TERMINATE_BATCH])
+                ec2.terminate_instances(InstanceIds=every[start:start + TERMINATE_BATCH])
             nodes = [n for ns in by_domain.values() for n in ns]
-            _mark_down(nodes, f"job {job.job_id}: {failure}", scontrol)
-            print(f"aifactory-resume: job {job.job_id}: {failure}", file=sys.stderr)
+            _mark_down(nodes, f'job {job.job_id}: {failure}', scontrol)
+            print(f'aifactory-resume: job {job.job_id}: {failure}', file=sys.stderr)
             continue
         for name, nodes in by_domain.items():
             for node, instance in zip(sorted(nodes), got[name], strict=False):
-                ec2.create_tags(
-                    Resources=[instance], Tags=[{"Key": NODE_NAME_TAG, "Value": node}, {"Key": "Name", "Value": node}]
-                )
+                ec2.create_tags(Resources=[instance], Tags=[{'Key': NODE_NAME_TAG, 'Value': node}, {'Key': 'Name', 'Value': node}])
                 launched[node] = instance
     return launched
 
-
 def instances_of(nodes: Sequence[str], cluster: str, ec2: Any) -> dict[str, list[str]]:
-    """Node name -> ids of this cluster's instances that carry it and are not terminated."""
     found: dict[str, list[str]] = {}
     for start in range(0, len(nodes), FILTER_VALUES):
-        filters = [
-            {"Name": f"tag:{CLUSTER_TAG}", "Values": [cluster]},
-            {"Name": f"tag:{NODE_NAME_TAG}", "Values": list(nodes[start : start + FILTER_VALUES])},
-            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
-        ]
-        for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
-            for reservation in page.get("Reservations") or []:
-                for instance in reservation.get("Instances") or []:
-                    tags = {t["Key"]: t["Value"] for t in instance.get("Tags") or []}
-                    found.setdefault(tags[NODE_NAME_TAG], []).append(instance["InstanceId"])
+        filters = [{'Name': f'tag:{CLUSTER_TAG}', 'Values': [cluster]}, {'Name': f'tag:{NODE_NAME_TAG}', 'Values': list(nodes[start:start + FILTER_VALUES])}, {'Name': 'instance-state-name', 'Values': ['pending', 'running', 'stopping', 'stopped']}]
+        for page in ec2.get_paginator('describe_instances').paginate(Filters=filters):
+            for reservation in page.get('Reservations') or []:
+                for instance in reservation.get('Instances') or []:
+                    tags = {t['Key']: t['Value'] for t in instance.get('Tags') or []}
+                    found.setdefault(tags[NODE_NAME_TAG], []).append(instance['InstanceId'])
     return found
 
-
 def suspend(nodes: Sequence[str], node_map: NodeMap, ec2: Any) -> list[str]:
-    """Terminate the instances of `nodes` (by tag); the ids terminated."""
     of = node_map.domain_of()
     ids = [i for ids in instances_of([n for n in nodes if n in of], node_map.cluster, ec2).values() for i in ids]
     for start in range(0, len(ids), TERMINATE_BATCH):
-        ec2.terminate_instances(InstanceIds=ids[start : start + TERMINATE_BATCH])
+        ec2.terminate_instances(InstanceIds=ids[start:start + TERMINATE_BATCH])
     return ids
 
-
 def _reservation_exists(name: str) -> bool:
-    result = subprocess.run(["scontrol", "show", "reservation", name], capture_output=True, timeout=60, check=False)
+    result = subprocess.run(['scontrol', 'show', 'reservation', name], capture_output=True, timeout=60, check=False)
     return result.returncode == 0
 
-
-def hold(
-    node_map: NodeMap,
-    ec2: Any,
-    scontrol: Scontrol = _scontrol,
-    exists: Callable[[str], bool] = _reservation_exists,
-) -> dict[str, str]:
-    """Hold each capacity block's nodes while the block is not active; block id -> its state."""
+def hold(node_map: NodeMap, ec2: Any, scontrol: Scontrol=_scontrol, exists: Callable[[str], bool]=_reservation_exists) -> dict[str, str]:
     blocks: dict[str, list[str]] = {}
     for domain in node_map.domains:
-        if domain.capacity == "capacity-block" and domain.reservation_id:
+        if domain.capacity == 'capacity-block' and domain.reservation_id:
             blocks.setdefault(domain.reservation_id, []).extend(domain.nodes)
     if not blocks:
         return {}
     answer = ec2.describe_capacity_reservations(CapacityReservationIds=sorted(blocks))
-    states = {r["CapacityReservationId"]: r.get("State", "") for r in answer.get("CapacityReservations") or []}
+    states = {r['CapacityReservationId']: r.get('State', '') for r in answer.get('CapacityReservations') or []}
     for block, nodes in sorted(blocks.items()):
-        name = f"{HOLD_PREFIX}{block}"
+        name = f'{HOLD_PREFIX}{block}'
         held = exists(name)
-        if states.get(block) == "active" and held:
-            scontrol(["delete", f"ReservationName={name}"])
-        elif states.get(block) != "active" and not held:
-            # scontrol(1) create reservation: MAINT, IGNORE_JOBS; no end: the next run deletes it.
-            scontrol(
-                [
-                    "create",
-                    "reservation",
-                    f"ReservationName={name}",
-                    "StartTime=now",
-                    "Duration=UNLIMITED",
-                    f"Nodes={','.join(nodes)}",
-                    "Users=root",
-                    "Flags=MAINT,IGNORE_JOBS",
-                ]
-            )
-    return {b: states.get(b, "unknown") for b in sorted(blocks)}
-
+        if states.get(block) == 'active' and held:
+            scontrol(['delete', f'ReservationName={name}'])
+        elif states.get(block) != 'active' and (not held):
+            scontrol(['create', 'reservation', f'ReservationName={name}', 'StartTime=now', 'Duration=UNLIMITED', f"Nodes={','.join(nodes)}", 'Users=root', 'Flags=MAINT,IGNORE_JOBS'])
+    return {b: states.get(b, 'unknown') for b in sorted(blocks)}
 
 def _ec2(region: str) -> Any:
-    import boto3  # the head's python3-boto3; imported here so the parsers load without it
-
-    return boto3.client("ec2", region_name=region)
-
+    import boto3
+    return boto3.client('ec2', region_name=region)
 
 def _load_json(path: str) -> Any:
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding='utf-8') as f:
         return json.load(f)
 
-
-def main(argv: Sequence[str] | None = None, ec2: Any = None) -> int:
+def main(argv: Sequence[str] | None=None, ec2: Any=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("resume", "suspend", "hold", "nodes"))
-    parser.add_argument("--map", required=True, help="the plan's node map (JSON)")
-    parser.add_argument("hostlist", nargs="?", default="")
+    parser.add_argument('command', choices=('resume', 'suspend', 'hold', 'nodes'))
+    parser.add_argument('--map', required=True, help="the plan's node map (JSON)")
+    parser.add_argument('hostlist', nargs='?', default='')
     args = parser.parse_args(argv)
     try:
         node_map = load_map(_load_json(args.map))
         nodes = expand_hostlist(args.hostlist)
-        if args.command == "nodes":
+        if args.command == 'nodes':
             print(json.dumps([n for d in node_map.domains for n in d.nodes]))
             return 0
         client = ec2 if ec2 is not None else _ec2(node_map.region)
-        if args.command == "resume":
-            resume_file = os.environ.get("SLURM_RESUME_FILE")
+        if args.command == 'resume':
+            resume_file = os.environ.get('SLURM_RESUME_FILE')
             jobs = parse_resume_file(_load_json(resume_file), nodes) if resume_file else [ResumeJob(None, tuple(nodes))]
             launched = resume(jobs, node_map, client)
-            print(f"aifactory-resume: launched {len(launched)} of {sum(len(j.nodes) for j in jobs)} nodes")
-        elif args.command == "suspend":
-            print(f"aifactory-suspend: terminated {len(suspend(nodes, node_map, client))} instances")
+            print(f'aifactory-resume: launched {len(launched)} of {sum((len(j.nodes) for j in jobs))} nodes')
+        elif args.command == 'suspend':
+            print(f'aifactory-suspend: terminated {len(suspend(nodes, node_map, client))} instances')
         else:
             print(json.dumps(hold(node_map, client)))
     except (OSError, ValueError) as error:
-        print(f"aifactory-{args.command}: {error}", file=sys.stderr)
-        if args.command == "resume" and nodes_or_none(args.hostlist):
-            _mark_down(nodes_or_none(args.hostlist), f"resume failed: {error}", _scontrol)
+        print(f'aifactory-{args.command}: {error}', file=sys.stderr)
+        if args.command == 'resume' and nodes_or_none(args.hostlist):
+            _mark_down(nodes_or_none(args.hostlist), f'resume failed: {error}', _scontrol)
         return 1
     return 0
 
-
 def nodes_or_none(hostlist: str) -> list[str]:
-    """The argument's nodes, or none when it is not a hostlist either."""
     try:
         return expand_hostlist(hostlist)
     except PowerError:
         return []
-
-
-if __name__ == "__main__":
+if __name__ == '__main__':
     sys.exit(main())
 AIFACTORY_PROGRAM
 chmod 0644 '/usr/local/lib/aifactory/slurm_power.py'
@@ -570,42 +433,8 @@ bash /etc/slurm/reservations.sh
 install -d -m 0755 /usr/local/lib/aifactory
 # Plain text, not base64: the user data is gzipped and must stay under EC2's 16 KB.
 cat >'/usr/local/lib/aifactory/ec2_topology.py' <<'AIFACTORY_PROGRAM'
-"""Slurm's switch tree from EC2's measured topology: DescribeInstanceTopology answers -> topology.conf/yaml.
-
-Nobody knows before launch which network nodes an instance lands under, so on AWS the Slurm head
-node builds its topology from what EC2 reports for the running nodes, and this module is the one
-translation: the plan renders the first file with it (every node not yet reported) and the head
-runs this same file as a program (`python3 ec2_topology.py ...`, written there by its user data)
-whenever the answers change. Standard library only: the head's Ubuntu 24.04 image has python3 but
-not boto3; the AWS CLI makes the calls.
-
-What EC2 answers (EC2 API reference, DescribeInstanceTopology; botocore ec2 service-2.json
-`DescribeInstanceTopologyResult` -> `Instances[]` of `InstanceTopology`: InstanceId, InstanceType,
-GroupName, NetworkNodes, AvailabilityZone, ZoneId, CapacityBlockId):
-
-* `NetworkNodes` is a top-down view of the hierarchy: the first node is the top layer, the last the
-  node the instance connects to (EC2 user guide, "How Amazon EC2 topology works"). Types report 3
-  or 4 layers (EC2 user guide, "Prerequisites for Amazon EC2 topology"); a cluster may mix both.
-* It is empty or absent while the instance is not `running` or its type is unsupported (same
-  shape's documentation): such nodes are "not yet reported" (for a type without EC2 topology, such
-  as g6, for good; the plan notes those fleets).
-
-How it maps to Slurm's topology/tree (topology.conf(5), topology.yaml(5) from Slurm 25.05):
-
-* every network node is a switch named by its id (`nn-...`); a bottom node lists its Slurm nodes,
-  an upper one its child network nodes;
-* the top-layer nodes of one Availability Zone hang under a switch named by the zone id
-  (`zone-use1-az4`): the instances of a zone can reach each other, and topology/tree lets a job
-  span only nodes connected through one switch tree (topology.conf(5): "Jobs can only span nodes
-  connected by the same switch fabric");
-* nodes not yet reported sit on a leaf switch `unreported`; when there is more than one zone, or
-  reported and unreported nodes, a `region` switch joins them, for the same reason;
-* a network node that is the bottom of a 3-layer instance and above a 4-layer one keeps its
-  instances on a child leaf `<nn>-hosts`, so every switch lists either nodes or switches.
-"""
-
+"""Slurm's switch tree from EC2's measured topology: DescribeInstanceTopology answers -> topology.conf/yaml."""
 from __future__ import annotations
-
 import argparse
 import json
 import os
@@ -616,72 +445,47 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
-
-UNREPORTED = "unreported"
-REGION = "region"
-ZONE_PREFIX = "zone-"
-HOSTS_SUFFIX = "-hosts"
-TOPOLOGY_NAME = "ec2"
-"""The topology's name in topology.yaml, which a node's `Topology=<name>:<switch>:...` names (Slurm 25.11)."""
-
-# Network node ids as EC2 prints them (`nn-e50490a237cb0f01a`, EKS user guide "Place distributed
-# AI/ML workloads with network topology labels"); Slurm switch names are at most 64 characters
-# (topology.yaml(5), `switch`), so an id leaves room for the `-hosts` suffix.
-NETWORK_NODE = re.compile(r"^nn-[0-9a-z]{1,52}\Z")
-# Zone ids such as use1-az4 or usw2-lax1-az1 (EC2 user guide, "AZ IDs").
-ZONE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+){1,4}\Z")
-# Slurm node names are the nodes' host names (RFC 1123 labels), as the head's slurm.conf lists them.
-_HOST = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
-
+UNREPORTED = 'unreported'
+REGION = 'region'
+ZONE_PREFIX = 'zone-'
+HOSTS_SUFFIX = '-hosts'
+TOPOLOGY_NAME = 'ec2'
+NETWORK_NODE = re.compile('^nn-[0-9a-z]{1,52}\\Z')
+ZONE_ID = re.compile('^[a-z0-9]+(-[a-z0-9]+){1,4}\\Z')
+_HOST = re.compile('^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\Z')
 
 class TopologyError(ValueError):
-    """The answers cannot be one switch tree (a malformed id, a network node under two parents)."""
-
+    pass
 
 @dataclass(frozen=True)
 class Switch:
-    """A leaf lists Slurm nodes, an upper switch lists child switches; never both."""
-
     name: str
     nodes: tuple[str, ...] = ()
     switches: tuple[str, ...] = ()
 
-
 def instances_by_id(answers: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-    """InstanceId -> InstanceTopology over every page of DescribeInstanceTopology answers."""
     out: dict[str, Mapping[str, Any]] = {}
     for page in answers:
-        for item in page.get("Instances") or []:
-            instance_id = item.get("InstanceId")
+        for item in page.get('Instances') or []:
+            instance_id = item.get('InstanceId')
             if isinstance(instance_id, str):
                 out[instance_id] = item
     return out
 
-
 def _path(item: Mapping[str, Any] | None) -> list[str]:
-    nodes = (item or {}).get("NetworkNodes") or []
+    nodes = (item or {}).get('NetworkNodes') or []
     for node in nodes:
         if not isinstance(node, str) or not NETWORK_NODE.match(node):
-            raise TopologyError(f"network node {node!r} is not an EC2 network node id such as nn-0123abcd")
+            raise TopologyError(f'network node {node!r} is not an EC2 network node id such as nn-0123abcd')
     return list(nodes)
 
-
 def _zone(item: Mapping[str, Any]) -> str:
-    zone = item.get("ZoneId") or item.get("AvailabilityZone")
+    zone = item.get('ZoneId') or item.get('AvailabilityZone')
     if not isinstance(zone, str) or not ZONE_ID.match(zone):
         raise TopologyError(f"instance {item.get('InstanceId')!r} has no usable zone ({zone!r})")
     return zone
 
-
-def switch_tree(
-    nodes: Mapping[str, str | None], answers: Iterable[Mapping[str, Any]], rooted: bool = False
-) -> list[Switch]:
-    """Switches for Slurm nodes (`name -> instance id`, None when not launched) from the answers.
-
-    Leaves first, then upper switches from the bottom up, the root last. Every node is under
-    exactly one switch. `rooted`: the `region` root is there even over one top switch, so nodes that
-    name their own path from it (`Topology=ec2:region:zone-...`) join the same tree.
-    """
+def switch_tree(nodes: Mapping[str, str | None], answers: Iterable[Mapping[str, Any]], rooted: bool=False) -> list[Switch]:
     by_id = instances_by_id(answers)
     parent: dict[str, str] = {}
     children: dict[str, set[str]] = {}
@@ -690,7 +494,7 @@ def switch_tree(
     unreported: list[str] = []
     for name in sorted(nodes):
         if not _HOST.match(name):
-            raise TopologyError(f"node name {name!r} is not a host name")
+            raise TopologyError(f'node name {name!r} is not a host name')
         instance_id = nodes[name]
         item = by_id.get(instance_id) if instance_id else None
         path = _path(item)
@@ -701,13 +505,12 @@ def switch_tree(
         for level, (up, down) in enumerate(pairwise(chain)):
             seen = parent.setdefault(down, up)
             if seen != up:
-                raise TopologyError(f"network node {down} is reported under both {seen} and {up}")
+                raise TopologyError(f'network node {down} is reported under both {seen} and {up}')
             children.setdefault(up, set()).add(down)
             depth[down] = level + 1
         depth.setdefault(chain[0], 0)
         hosts.setdefault(path[-1], set()).add(name)
     switches: list[Switch] = []
-    # A network node with both instances and child network nodes keeps its instances on a leaf.
     for node in sorted(set(hosts) & set(children)):
         leaf = node + HOSTS_SUFFIX
         children[node].add(leaf)
@@ -719,26 +522,21 @@ def switch_tree(
         switches.append(Switch(UNREPORTED, nodes=tuple(unreported)))
     for up in sorted(children, key=lambda s: (-depth[s], s)):
         switches.append(Switch(up, switches=tuple(sorted(children[up]))))
-    tops = sorted(s for s in children if s.startswith(ZONE_PREFIX))
+    tops = sorted((s for s in children if s.startswith(ZONE_PREFIX)))
     if unreported:
         tops.append(UNREPORTED)
     if len(tops) > 1 or (rooted and tops):
         switches.append(Switch(REGION, switches=tuple(tops)))
     return switches
-
-
-_DIGITS = "0123456789"
-
+_DIGITS = '0123456789'
 
 def compress_hostlist(names: Iterable[str]) -> str:
-    """Slurm hostlist notation: `gpu-001,gpu-002,gpu-003,gpu-007` -> `gpu-[001-003,007]`."""
     groups: dict[tuple[str, int], list[int]] = {}
     plain: list[str] = []
     order: list[tuple[str, int]] = []
     for name in names:
-        # rstrip runs in C: the per-name regex match was most of a 100k-GPU plan's hostlist time.
         prefix = name.rstrip(_DIGITS)
-        digits = name[len(prefix) :]
+        digits = name[len(prefix):]
         if not digits:
             plain.append(name)
             continue
@@ -750,15 +548,14 @@ def compress_hostlist(names: Iterable[str]) -> str:
         numbers.append(int(digits))
     parts = list(plain)
     for prefix, width in order:
-        numbers = sorted(set(groups[(prefix, width)]))
+        numbers = sorted(set(groups[prefix, width]))
         if len(numbers) == 1:
-            parts.append(f"{prefix}{numbers[0]:0{width}d}")
+            parts.append(f'{prefix}{numbers[0]:0{width}d}')
             continue
         ranges = _ranges(numbers)
-        body = ",".join(f"{a:0{width}d}" if a == b else f"{a:0{width}d}-{b:0{width}d}" for a, b in ranges)
-        parts.append(f"{prefix}[{body}]")
-    return ",".join(parts)
-
+        body = ','.join((f'{a:0{width}d}' if a == b else f'{a:0{width}d}-{b:0{width}d}' for a, b in ranges))
+        parts.append(f'{prefix}[{body}]')
+    return ','.join(parts)
 
 def _ranges(numbers: Sequence[int]) -> list[tuple[int, int]]:
     ranges: list[tuple[int, int]] = []
@@ -772,121 +569,85 @@ def _ranges(numbers: Sequence[int]) -> list[tuple[int, int]]:
     ranges.append((start, prev))
     return ranges
 
-
 def _names(values: Sequence[str]) -> str:
-    # Slurm parses these with its hostlist parser (topology.conf(5)); plain comma-separated names
-    # parse as themselves. Switch ids stay plain: their hex digits are no node numbering.
-    return ",".join(values)
-
+    return ','.join(values)
 
 def _nodes(values: Sequence[str]) -> str:
-    # 12,500 nodes on the `unreported` leaf are one short range, not 150 KB of names in the head's
-    # 16 KB user data.
     return compress_hostlist(values)
 
-
 def topology_conf(switches: Sequence[Switch]) -> str:
-    """topology.conf(5) for `TopologyPlugin=topology/tree`: `SwitchName=... Nodes=...|Switches=...`."""
-    lines = ["# Generated on the Slurm head from EC2 DescribeInstanceTopology (aifactory); do not edit."]
+    lines = ['# Generated on the Slurm head from EC2 DescribeInstanceTopology (aifactory); do not edit.']
     for s in switches:
-        members = f"Nodes={_nodes(s.nodes)}" if s.nodes else f"Switches={_names(s.switches)}"
-        lines.append(f"SwitchName={s.name} {members}")
-    return "\n".join(lines) + "\n"
+        members = f'Nodes={_nodes(s.nodes)}' if s.nodes else f'Switches={_names(s.switches)}'
+        lines.append(f'SwitchName={s.name} {members}')
+    return '\n'.join(lines) + '\n'
 
-
-def topology_yaml(switches: Sequence[Switch], name: str = TOPOLOGY_NAME) -> str:
-    """topology.yaml(5) (Slurm 25.05+): one cluster-default tree topology with the same switches.
-
-    JSON-quoted scalars are YAML; `nodes` and `children` take hostlist strings as in topology.conf.
-    """
-    lines = [
-        "# Generated on the Slurm head from EC2 DescribeInstanceTopology (aifactory); do not edit.",
-        f"- topology: {json.dumps(name)}",
-        "  cluster_default: true",
-        "  tree:",
-        "    switches:",
-    ]
+def topology_yaml(switches: Sequence[Switch], name: str=TOPOLOGY_NAME) -> str:
+    lines = ['# Generated on the Slurm head from EC2 DescribeInstanceTopology (aifactory); do not edit.', f'- topology: {json.dumps(name)}', '  cluster_default: true', '  tree:', '    switches:']
     for s in switches:
-        lines.append(f"    - switch: {json.dumps(s.name)}")
+        lines.append(f'    - switch: {json.dumps(s.name)}')
         if s.nodes:
-            lines.append(f"      nodes: {json.dumps(_nodes(s.nodes))}")
+            lines.append(f'      nodes: {json.dumps(_nodes(s.nodes))}')
         else:
-            lines.append(f"      children: {json.dumps(_names(s.switches))}")
-    return "\n".join(lines) + "\n"
+            lines.append(f'      children: {json.dumps(_names(s.switches))}')
+    return '\n'.join(lines) + '\n'
 
-
-def render(
-    nodes: Mapping[str, str | None], answers: Iterable[Mapping[str, Any]], fmt: str, rooted: bool = False
-) -> str:
-    """The file's text in `fmt` ("conf" or "yaml")."""
+def render(nodes: Mapping[str, str | None], answers: Iterable[Mapping[str, Any]], fmt: str, rooted: bool=False) -> str:
     switches = switch_tree(nodes, answers, rooted)
-    if fmt == "yaml":
+    if fmt == 'yaml':
         return topology_yaml(switches)
-    if fmt == "conf":
+    if fmt == 'conf':
         return topology_conf(switches)
-    raise ValueError(f"format {fmt!r} is neither conf nor yaml")
-
+    raise ValueError(f'format {fmt!r} is neither conf nor yaml')
 
 def node_ids(planned: Any, pairs: Any) -> dict[str, str | None]:
-    """Planned node name -> instance id from the DescribeInstances pairs; None while not launched."""
     if isinstance(planned, dict):
-        nodes: dict[str, str | None] = {str(k): (str(v) if v else None) for k, v in planned.items()}
-    elif isinstance(planned, list) and all(isinstance(n, str) for n in planned):
+        nodes: dict[str, str | None] = {str(k): str(v) if v else None for k, v in planned.items()}
+    elif isinstance(planned, list) and all((isinstance(n, str) for n in planned)):
         nodes = dict.fromkeys(planned)
     else:
-        raise TopologyError("the node list is neither a list of names nor an object of name to instance id")
+        raise TopologyError('the node list is neither a list of names nor an object of name to instance id')
     if not isinstance(pairs, list):
-        raise TopologyError("the instances are not a list of [node name, instance id] pairs")
+        raise TopologyError('the instances are not a list of [node name, instance id] pairs')
     for pair in pairs:
-        if isinstance(pair, list) and len(pair) == 2 and pair[0] in nodes and isinstance(pair[1], str):
+        if isinstance(pair, list) and len(pair) == 2 and (pair[0] in nodes) and isinstance(pair[1], str):
             nodes[pair[0]] = pair[1]
     return nodes
 
-
 def _load(path: str) -> Any:
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding='utf-8') as f:
         return json.load(f)
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Write the topology file when it changed; print `changed` or `unchanged`. Exit 1 on bad answers.
-
-    `--nodes`: JSON list of the Slurm node names (slurm.conf's), or an object of name -> instance id.
-    `--instances`: JSON list of [node name, instance id] pairs (the head's DescribeInstances query);
-    names slurm.conf does not list are ignored. `--answers`: JSON files, each one
-    DescribeInstanceTopology answer (`aws ec2 describe-instance-topology` output).
-    """
+def main(argv: Sequence[str] | None=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", required=True)
-    parser.add_argument("--instances")
-    parser.add_argument("--answers", action="append", default=[])
-    parser.add_argument("--format", choices=("conf", "yaml"), required=True)
-    parser.add_argument("--output", required=True)
+    parser.add_argument('--nodes', required=True)
+    parser.add_argument('--instances')
+    parser.add_argument('--answers', action='append', default=[])
+    parser.add_argument('--format', choices=('conf', 'yaml'), required=True)
+    parser.add_argument('--output', required=True)
     args = parser.parse_args(argv)
     try:
         nodes = node_ids(_load(args.nodes), _load(args.instances) if args.instances else [])
         text = render(nodes, [_load(p) for p in args.answers], args.format)
     except (OSError, ValueError) as error:
-        print(f"aifactory-topology: {error}; keeping {args.output}", file=sys.stderr)
+        print(f'aifactory-topology: {error}; keeping {args.output}', file=sys.stderr)
         return 1
     try:
-        with open(args.output, encoding="utf-8") as f:
+        with open(args.output, encoding='utf-8') as f:
             if f.read() == text:
-                print("unchanged")
+                print('unchanged')
                 return 0
     except FileNotFoundError:
         pass
     directory = os.path.dirname(os.path.abspath(args.output))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".topology-")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.topology-')
+    with os.fdopen(fd, 'w', encoding='utf-8') as f:
         f.write(text)
-    os.chmod(tmp, 0o644)
+    os.chmod(tmp, 420)
     os.replace(tmp, args.output)
-    print("changed")
+    print('changed')
     return 0
-
-
-if __name__ == "__main__":
+if __name__ == '__main__':
     sys.exit(main())
 AIFACTORY_PROGRAM
 python3 '/usr/local/lib/aifactory/slurm_power.py' --map '/etc/slurm/aifactory-domains.json' nodes >'/etc/slurm/aifactory-nodes.json'
