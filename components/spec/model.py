@@ -16,6 +16,7 @@ from .hybrid import HybridSpec
 from .images import AMI_ID
 from .node_images import NodeImagesSpec
 from .numbers import MAX_NODES_PER_FLEET, MAX_RACK_POWER_KW, Count, Integer, PositiveFloat
+from .production import ProductionSpec
 from .scheduler import SchedulerSpec
 from .site import SiteSpec
 from .storage import StorageSpec
@@ -374,6 +375,11 @@ class FactorySpec(SpecModel):
         default=None,
         description="`kind: kubernetes` (EKS with Kueue and JobSet) or `kind: slurm` (a Slurm head node); "
         "default: none, the nodes only.",
+    )
+    production: Annotated[ProductionSpec | None, NotNull] = Field(
+        default=None,
+        description="Model lines on the EKS cluster: train (Kubeflow Trainer), evaluate, publish to a registry "
+        "and serve (`spec/production.py`); needs `scheduler.kind: kubernetes`. Default: none.",
     )
     access: Annotated[AccessSpec | None, NotNull] = Field(
         default=None, description="Who administers the factory's key and cluster."
