@@ -198,9 +198,10 @@ class Serving(SpecModel):
     replicas: Count = Field(le=1000, json_schema_extra=unit("replicas"), description="Serving replicas.")
     gpus_per_replica: Count = Field(
         json_schema_extra=unit("accelerators"),
-        description="Accelerators of one replica (one node; at most the fleet instance type's; the tensor-parallel "
-        "size).",
-        examples=[8],
+        description="Accelerators of one replica. At most a node's: one pod, tensor parallel over them. More: a "
+        "multiple of a node's accelerators, one pod per node of the replica (tensor parallel within each node, "
+        "pipeline parallel across the nodes).",
+        examples=[8, 16],
     )
     model: str | None = Field(
         default=None,

@@ -287,9 +287,26 @@ def lines_fit_queues_and_fleets(spec: FactorySpec) -> Iterator[ConfigIssue]:
             yield from _evaluation_fits(spec, base, line)
         s = line.serving
         if s is not None:
+            fleet = next((f for f in spec.fleets if f.name == s.fleet), None)
+            hardware = known_hardware(fleet) if fleet is not None else None
+            per_node, nodes = serving_layout(s.gpus_per_replica, hardware.gpus if hardware is not None else 0)
+            if nodes > 1 and s.gpus_per_replica % per_node:
+                yield ConfigIssue(
+                    config_path(*base, "serving", "gpusPerReplica"),
+                    f"{s.gpus_per_replica} accelerators span nodes of {per_node}, and a replica takes whole nodes "
+                    "(tensor parallel within each, pipeline parallel across them)",
+                    f"use at most {per_node}, or a multiple of {per_node}",
+                )
             yield from _placement_issues(
-                spec, k8s, (*base, "serving"), s.queue, s.fleet, s.gpus_per_replica, 1, "gpusPerReplica", "replicas"
+                spec, k8s, (*base, "serving"), s.queue, s.fleet, per_node, nodes, "gpusPerReplica", "gpusPerReplica"
             )
+            if fleet is not None and s.replicas * nodes > fleet.count:
+                yield ConfigIssue(
+                    config_path(*base, "serving", "replicas"),
+                    f"{s.replicas} replicas of {nodes} node(s) need {s.replicas * nodes} nodes, but fleet "
+                    f"'{s.fleet}' has {fleet.count}",
+                    f"serve with at most {fleet.count // nodes} replicas, or grow the fleet",
+                )
             queue = _queue(k8s, s.queue)
             limit = _admissible_gpus(k8s, queue) if queue is not None else None
             if limit is not None and s.replicas * s.gpus_per_replica > limit:
@@ -298,6 +315,47 @@ def lines_fit_queues_and_fleets(spec: FactorySpec) -> Iterator[ConfigIssue]:
                     f"{s.replicas} x {s.gpus_per_replica} accelerators, but queue '{s.queue}' admits at most {limit}",
                     f"serve with at most {limit // s.gpus_per_replica} replicas, or raise the queue's quota",
                 )
+
+
+def serving_layout(gpus_per_replica: int, gpus_per_node: int) -> tuple[int, int]:
+    """(accelerators per pod, pods per replica) of a serving replica on nodes of `gpus_per_node`.
+
+    A replica within one node is one pod; a larger one takes whole nodes, one pod each (vLLM "Parallelism
+    and Scaling": tensor parallel size = GPUs per node, pipeline parallel size = nodes). An unknown node
+    size (0) is taken as one pod.
+    """
+    if gpus_per_node == 0 or gpus_per_replica <= gpus_per_node:
+        return gpus_per_replica, 1
+    return gpus_per_node, -(-gpus_per_replica // gpus_per_node)
+
+
+def serving_shares_training_cohort(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """A line's serving queue and training queue share a Kueue cohort.
+
+    Only inside one cohort does a ClusterQueue lend its unused nominal quota to the others, and only
+    there does `reclaimWithinCohort` let it preempt a borrower to get its quota back (Kueue
+    site/content/en/docs/concepts/cluster_queue.md "Cohort", concepts/preemption.md @v0.19.2). Without
+    it, idle serving accelerators sit unused while training waits, or serving cannot take them back.
+    """
+    k8s = _kubernetes(spec)
+    if spec.production is None or k8s is None:
+        return
+    for i, line in enumerate(spec.production.lines):
+        s = line.serving
+        if s is None or s.queue == line.training.queue:
+            continue
+        serving, training = _queue(k8s, s.queue), _queue(k8s, line.training.queue)
+        if serving is None or training is None or (serving.cohort is not None and serving.cohort == training.cohort):
+            continue
+        cohort = training.cohort or serving.cohort or line.name
+        where = f"cohort '{serving.cohort}'" if serving.cohort else "no cohort"
+        theirs = f"cohort '{training.cohort}'" if training.cohort else "no cohort"
+        yield ConfigIssue(
+            config_path("production", "lines", i, "serving", "queue"),
+            f"queue '{s.queue}' is in {where} and the training queue '{training.name}' in {theirs}: idle serving "
+            "accelerators cannot lend to training, nor serving preempt them back",
+            f"put both queues of aifactory:scheduler.queues in one cohort, e.g. `cohort: {cohort}` on each",
+        )
 
 
 def _evaluation_fits(spec: FactorySpec, base: tuple[str | int, ...], line: ProductionLine) -> Iterator[ConfigIssue]:
@@ -402,6 +460,7 @@ PRODUCTION_RULES: tuple[Rule, ...] = (
     line_names_valid,
     registry_valid,
     lines_fit_queues_and_fleets,
+    serving_shares_training_cohort,
     line_paths_valid,
     line_images_pinned,
     triggers_valid,
