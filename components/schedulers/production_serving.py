@@ -25,7 +25,16 @@ Kueue admits each group as one workload through the serving queue's LocalQueue (
 queue-name` on the LeaderWorkerSet; Kueue site/content/en/docs/tasks/run/leaderworkerset.md @v0.19.2),
 at the serving WorkloadPriorityClass, above every training priority. The ClusterQueues of a line share a
 cohort (`production_rules.serving_shares_training_cohort`): serving lends its idle nominal quota to
-training and reclaims it by preemption (`reclaimWithinCohort: Any`, see `cluster_queue`).
+training and reclaims it by preemption (`reclaimWithinCohort: Any`, see `cluster_queue`): a queue
+within its nominal quota preempts workloads of borrowing queues in its cohort, of any priority (Kueue
+concepts/preemption.md "Classic Preemption", "Fair Sharing": the candidates are the same). The serving
+queue sets no `lendingLimit`, so all of its idle quota lends (a lending limit would keep `nominalQuota -
+lendingLimit` unused while serving is down), and no `borrowWithinCohort`, which Kueue allows only with
+classical preemption, not with the fair sharing the factory's Kueue Configuration enables
+(kueue.x-k8s.io_clusterqueues.yaml v1beta2 `preemption.borrowWithinCohort` @v0.19.2).
+
+Kueue's `waitForPodsReady` applies to the groups too: a group whose pods are not all ready (the model
+loaded) within its timeout is evicted and requeued.
 """
 
 from __future__ import annotations

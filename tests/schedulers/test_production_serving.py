@@ -13,6 +13,7 @@ import pytest
 import yaml
 from aifactory.cli.planrun import PlanResult, plan_stack
 from aifactory.cli.render import kubernetes_files
+from aifactory.schedulers.helm_values import mirror_release, outside_mirror
 from aifactory.schedulers.kubernetes_manifests import (
     EFA_RESOURCE,
     LINE_LABEL,
@@ -28,6 +29,7 @@ from aifactory.schedulers.production_serving import (
     MODEL_URI_ENV,
     SERVING_PRIORITY,
     leader_script,
+    lws_release,
     mounted_location,
     serving_objects,
     with_leaderworkerset,
@@ -294,3 +296,14 @@ def test_cluster_stack_registers_the_controller_the_integration_and_the_leaderwo
 def test_stacks_without_serving_install_no_controller() -> None:
     cluster = plan_stack("commercial-us").stacks["aifactory-cluster"]
     assert "lws" not in {r.inputs["name"] for r in cluster if r.type == "kubernetes:helm.sh/v3:Release"}
+
+
+def test_sovereign_controller_comes_from_the_mirror() -> None:
+    mirror = "123456789012.dkr.ecr.eu-north-1.amazonaws.com/mirror"
+    release = mirror_release(lws_release("0.10.0"), mirror)
+    assert outside_mirror(release, mirror) == []
+    assert release.values["image"]["manager"] == {
+        "tag": "v0.10.0",
+        "pullPolicy": "IfNotPresent",
+        "repository": f"{mirror}/registry.k8s.io/lws/lws",
+    }
