@@ -23,8 +23,10 @@ from .spec import ConfigError, FactorySpec
 from .spec.errors import NAMESPACE
 from .spec.hybrid import hybrid_server_count
 from .spec.images import eks_system_release_key, fleet_image, head_image_key, images_pinned, pinned_image
+from .spec.production import ProductionSpec
 from .spec.scheduler import KubernetesScheduler as KubernetesSpec
 from .spec.scheduler import SlurmScheduler as SlurmSpec
+from .spec.storage import StorageSpec
 from .storage import ParallelFilesystem, spec_args
 from .tags import factory_tags
 
@@ -99,7 +101,15 @@ def kubernetes_args(
 
 def plan_cluster_settings(plan: FactoryPlan, filesystem: FilesystemArgs | None) -> ClusterSettings:
     """The Kubernetes side of the plan, built exactly as `AiFactory` builds it for its scheduler."""
-    return cluster_settings(kubernetes_args(plan, plan_node_groups(plan, None), filesystem), plan.quotas)
+    return cluster_settings(
+        kubernetes_args(plan, plan_node_groups(plan, None), filesystem), plan.quotas, plan_production(plan)
+    )
+
+
+def plan_production(plan: FactoryPlan) -> tuple[ProductionSpec, StorageSpec] | None:
+    """The production lines and the file system they use, for the Kubernetes side."""
+    spec = plan.spec
+    return (spec.production, spec.storage) if spec.production is not None and spec.storage is not None else None
 
 
 class AiFactoryArgs(TypedDict):
@@ -472,7 +482,9 @@ class AiFactory(pulumi.ComponentResource):
             }
         args["tags"] = tags
         args["system_release_version"] = pinned_image(spec, eks_system_release_key(scheduler.version))
-        return KubernetesScheduler(eks_cluster_name(name), args, child, quotas=self.plan.quotas)
+        return KubernetesScheduler(
+            eks_cluster_name(name), args, child, quotas=self.plan.quotas, production=plan_production(self.plan)
+        )
 
     def _user_data(
         self, domain: Domain, cluster: pulumi.Output[NodeadmCluster] | None, slurm_controller: pulumi.Input[str] | None

@@ -279,6 +279,7 @@ def kubernetes_files(result: PlanResult, plan: PlacementPlan) -> dict[str, str]:
     files = {"kubernetes/objects.yaml": yaml.safe_dump_all(objects, sort_keys=False)}
     for name, inputs in sorted(releases.items()):
         files[f"kubernetes/helm/{name}.yaml"] = yaml.safe_dump(inputs, sort_keys=False)
+    files |= serving_files(objects)
     if spec.scheduler.queues and spec.ec2_fleets:
         # The test measures EFA between EC2 nodes; the customer's servers use their own fabric.
         fleet = spec.ec2_fleets[0]
@@ -299,6 +300,21 @@ def kubernetes_files(result: PlanResult, plan: PlacementPlan) -> dict[str, str]:
             files[f"kubernetes/{name}.yaml"] = yaml.safe_dump(test.jobset, sort_keys=False)
             files[f"kubernetes/{name}.md"] = test.readme
     return files
+
+
+def serving_files(objects: list[dict[str, Any]]) -> dict[str, str]:
+    """Each serving line's LeaderWorkerSet and Service, as applied, in `kubernetes/lines/<line>/serving.yaml`."""
+    from ..schedulers.kubernetes_manifests import LINE_LABEL
+
+    by_line: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        line = obj["metadata"].get("labels", {}).get(LINE_LABEL)
+        if line is not None and obj["kind"] in ("LeaderWorkerSet", "Service"):
+            by_line.setdefault(line, []).append(obj)
+    return {
+        f"kubernetes/lines/{line}/serving.yaml": yaml.safe_dump_all(objs, sort_keys=False)
+        for line, objs in sorted(by_line.items())
+    }
 
 
 def hybrid_files(plan: FactoryPlan) -> dict[str, str]:

@@ -21,7 +21,9 @@ import pulumi_kubernetes as k8s
 # of this module's Args TypedDicts resolves in this module's namespace.
 from pulumi.output import Output, T  # noqa: F401
 
+from ..spec.production import ProductionSpec
 from ..spec.scheduler import ChartVersions, Queue
+from ..spec.storage import StorageSpec
 from .helm_values import helm_releases, mirror_image, mirror_release
 from .kubernetes_manifests import (
     KUBECTL_IMAGE,
@@ -35,6 +37,7 @@ from .kubernetes_manifests import (
     scheduling_objects,
     team_namespaces,
 )
+from .production_serving import lws_release, serving_objects, with_leaderworkerset
 
 CHECKPOINT_GRACE = timedelta(minutes=15)
 SCHEDULER_TYPE = "aifactory:index:KubernetesScheduler"
@@ -71,6 +74,23 @@ class ClusterSettings:
     quotas: Mapping[str, Mapping[str, int]] | None = None
     remote_pod_cidrs: Sequence[str] = ()
     """The hybrid nodes' pod networks: with any, Cilium is installed for them."""
+    production: ProductionSpec | None = None
+    """`aifactory:production`: its lines' objects are applied with Kueue's."""
+    storage: StorageSpec | None = None
+    """The file system the lines read and write (mount path and data repository links)."""
+
+    def serving(self) -> list[Manifest]:
+        """The lines' LeaderWorkerSets, Services and the serving priority class; empty when no line serves."""
+        if self.production is None or self.storage is None:
+            return []
+        return serving_objects(
+            self.production,
+            self.queues,
+            {f.name: f for f in self.fleets},
+            self.priorities,
+            self.storage.mount_path,
+            (self.storage.s3_import_path, self.storage.s3_export_path),
+        )
 
 
 class KubernetesObject(pulumi.CustomResource):
@@ -157,17 +177,23 @@ def declare_cluster_configuration(
     provider = k8s.Provider(
         f"{name}-k8s", kubeconfig=cluster_kubeconfig, opts=declared.opts(PROVIDER_TYPE, f"{name}-k8s")
     )
-    kueue = _releases(declared, settings, provider, list(depends_on))
-    _scheduling_objects(declared, settings, provider, kueue)
+    releases = _releases(declared, settings, provider, list(depends_on))
+    _scheduling_objects(declared, settings, provider, releases)
     return provider
 
 
 def _releases(
     declared: _Declared, settings: ClusterSettings, provider: k8s.Provider, depends_on: list[pulumi.Resource]
-) -> k8s.helm.v3.Release:
-    """The pinned Helm releases (mirrored in sovereign stacks); returns Kueue's."""
+) -> dict[str, k8s.helm.v3.Release]:
+    """The pinned Helm releases (mirrored in sovereign stacks), by release name."""
     charts = ChartVersions(**settings.charts)
-    releases = helm_releases(charts, kueue_configuration(), settings.region, settings.remote_pod_cidrs, settings.fleets)
+    kueue_config = kueue_configuration()
+    serving = bool(settings.serving())
+    if serving:
+        kueue_config = with_leaderworkerset(kueue_config)
+    releases = helm_releases(charts, kueue_config, settings.region, settings.remote_pod_cidrs, settings.fleets)
+    if serving:
+        releases.append(lws_release(charts.lws))
     if settings.registry_mirror:
         releases = [mirror_release(r, settings.registry_mirror) for r in releases]
     installed: dict[str, k8s.helm.v3.Release] = {}
@@ -185,13 +211,15 @@ def _releases(
             atomic=True,
             opts=declared.opts(RELEASE_TYPE, resource_name, provider=provider, depends_on=depends_on),
         )
-    return installed["kueue"]
+    return installed
 
 
 def _scheduling_objects(
-    declared: _Declared, settings: ClusterSettings, provider: k8s.Provider, kueue: k8s.helm.v3.Release
+    declared: _Declared, settings: ClusterSettings, provider: k8s.Provider, releases: Mapping[str, k8s.helm.v3.Release]
 ) -> None:
-    """Kueue's objects, the file system's volumes and the capacity-block drains, after Kueue."""
+    """Kueue's objects, the file system's volumes, the capacity-block drains and the lines' serving objects,
+    after Kueue (and the LeaderWorkerSets after the LeaderWorkerSet controller, whose chart has their CRD)."""
+    kueue = releases["kueue"]
     mirror = settings.registry_mirror
     queues = list(settings.queues)
     fleets = list(settings.fleets)
@@ -218,11 +246,14 @@ def _scheduling_objects(
         objects.append(namespace(SYSTEM_NAMESPACE))
         drains = [capacity_block_drain(f, settings.version, CHECKPOINT_GRACE, kubectl) for f in blocks]
         objects += drains[0][:3] + [d[3] for d in drains]
+    objects += settings.serving()
     created: dict[tuple[str, str], KubernetesObject] = {}
     for obj in objects:
         kind, meta = obj["kind"], obj["metadata"]
         ns = meta.get("namespace")
         depends: list[pulumi.Resource] = [kueue]
+        if kind == "LeaderWorkerSet":
+            depends.append(releases["lws"])
         if ns is not None and ("Namespace", ns) in created:
             depends.append(created[("Namespace", ns)])
         resource_name = f"{declared.name}-{kind.lower()}-{ns + '-' if ns else ''}{meta['name']}"

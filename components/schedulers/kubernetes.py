@@ -22,7 +22,9 @@ from ..component_args import kubernetes_scheduler_issues, validate_component_arg
 from ..spec import aws_values
 from ..spec.images import RELEASE_VERSION
 from ..spec.model import Taint, parse_taint
+from ..spec.production import ProductionSpec
 from ..spec.scheduler import Queue
+from ..spec.storage import StorageSpec
 from ..trust import pod_identity_conditions, source_conditions, trust_policy
 from .cluster_config import (
     CHECKPOINT_GRACE,
@@ -256,9 +258,12 @@ def fleet_capacities(node_groups: list[NodeGroupArgs]) -> list[FleetCapacity]:
 
 
 def cluster_settings(
-    args: KubernetesSchedulerArgs, quotas: Mapping[str, Mapping[str, int]] | None = None
+    args: KubernetesSchedulerArgs,
+    quotas: Mapping[str, Mapping[str, int]] | None = None,
+    production: tuple[ProductionSpec, StorageSpec] | None = None,
 ) -> ClusterSettings:
-    """What the Kubernetes side is built from, out of the scheduler's args."""
+    """What the Kubernetes side is built from, out of the scheduler's args (and the production lines with
+    their file system)."""
     mirror = args.get("registry_mirror")
     return ClusterSettings(
         region=args["region"],
@@ -275,6 +280,8 @@ def cluster_settings(
         filesystem=args.get("filesystem"),
         quotas=quotas,
         remote_pod_cidrs=tuple(args.get("remote_pod_cidrs", [])) if args.get("remote_node_cidrs") else (),
+        production=production[0] if production else None,
+        storage=production[1] if production else None,
     )
 
 
@@ -298,8 +305,10 @@ class KubernetesScheduler(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
         *,
         quotas: Mapping[str, Mapping[str, int]] | None = None,
+        production: tuple[ProductionSpec, StorageSpec] | None = None,
     ):
-        """`quotas`: the factory plan's split of each queue's quota over the fleets; allocated here without it."""
+        """`quotas`: the factory plan's split of each queue's quota over the fleets; allocated here without it.
+        `production`: the factory's production lines and file system, whose objects are applied with Kueue's."""
         # The stack config's rules, before anything registers (`component_args`).
         validate_component_args(KubernetesSchedulerArgs, args, kubernetes_scheduler_issues)
         super().__init__("aifactory:index:KubernetesScheduler", name, None, opts)
@@ -323,7 +332,11 @@ class KubernetesScheduler(pulumi.ComponentResource):
         if args.get("configure_cluster", True):
             # Same names and parent as 0.1, so a public-endpoint stack keeps its URNs.
             declare_cluster_configuration(
-                name, cluster_settings(args, quotas), config, parent=self, depends_on=[*addons, system_group]
+                name,
+                cluster_settings(args, quotas, production),
+                config,
+                parent=self,
+                depends_on=[*addons, system_group],
             )
 
         self.cluster_name = cluster.name

@@ -50,6 +50,8 @@ JOBSET_API = "jobset.x-k8s.io/v1alpha2"
 
 FLEET_LABEL = "aifactory.io/fleet"
 TEAM_LABEL = "aifactory.io/team"
+LINE_LABEL = "aifactory.io/line"
+"""On every object and pod of a production line, its name."""
 SYSTEM_NAMESPACE = "aifactory-system"
 
 # Kueue requires the hostname level last (Topology CEL rule, apis/kueue/v1beta2/topology_types.go

@@ -98,6 +98,12 @@ class ChartVersions(SpecModel):
     )
     fsx_csi_driver: ChartVersion = Field(default="1.17.0", description="FSx for Lustre CSI driver chart version.")
     dcgm_exporter: ChartVersion = Field(default="4.8.2", description="NVIDIA DCGM exporter chart version.")
+    # LeaderWorkerSet release v0.10.0, chart `oci://registry.k8s.io/lws/charts/lws` (kubernetes-sigs/lws
+    # site/content/en/docs/installation "Install by Helm"); installed only when a production line serves.
+    lws: ChartVersion = Field(
+        default="0.10.0",
+        description="LeaderWorkerSet chart version (installed only when an `aifactory:production` line serves).",
+    )
     # EKS user guide, "Configure a CNI for hybrid nodes": Cilium v1.16.x is the supported CNI line for
     # hybrid nodes on every EKS Kubernetes version; installed only with hybrid nodes.
     cilium: ChartVersion = Field(
