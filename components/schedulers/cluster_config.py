@@ -35,6 +35,7 @@ from .kubernetes_manifests import (
     scheduling_objects,
     team_namespaces,
 )
+from .production_cycle import ARGO_RELEASE, argo_workflows_release, cycle_namespaces, kueue_pod_integration
 
 CHECKPOINT_GRACE = timedelta(minutes=15)
 SCHEDULER_TYPE = "aifactory:index:KubernetesScheduler"
@@ -71,6 +72,9 @@ class ClusterSettings:
     quotas: Mapping[str, Mapping[str, int]] | None = None
     remote_pod_cidrs: Sequence[str] = ()
     """The hybrid nodes' pod networks: with any, Cilium is installed for them."""
+    production_cycles: Sequence[Manifest] = ()
+    """The production lines' cycle objects (Argo WorkflowTemplates, CronWorkflows, their RBAC): with any,
+    the Argo Workflows controller is installed and Kueue admits the workflows' pods."""
 
 
 class KubernetesObject(pulumi.CustomResource):
@@ -129,6 +133,7 @@ class _Declared:
         self.name = name
         self.parent = parent
         self.moved = moved_from_scheduler
+        self.releases: dict[str, k8s.helm.v3.Release] = {}
 
     def opts(self, type_token: str, resource_name: str, **extra: Any) -> pulumi.ResourceOptions:
         aliases: list[pulumi.Input[str | pulumi.Alias]] = []
@@ -158,7 +163,8 @@ def declare_cluster_configuration(
         f"{name}-k8s", kubeconfig=cluster_kubeconfig, opts=declared.opts(PROVIDER_TYPE, f"{name}-k8s")
     )
     kueue = _releases(declared, settings, provider, list(depends_on))
-    _scheduling_objects(declared, settings, provider, kueue)
+    namespaces = _scheduling_objects(declared, settings, provider, kueue)
+    _production_cycles(declared, settings, provider, kueue, namespaces)
     return provider
 
 
@@ -167,10 +173,14 @@ def _releases(
 ) -> k8s.helm.v3.Release:
     """The pinned Helm releases (mirrored in sovereign stacks); returns Kueue's."""
     charts = ChartVersions(**settings.charts)
-    releases = helm_releases(charts, kueue_configuration(), settings.region, settings.remote_pod_cidrs, settings.fleets)
+    cycles = bool(settings.production_cycles)
+    kueue_config = kueue_pod_integration(kueue_configuration()) if cycles else kueue_configuration()
+    releases = helm_releases(charts, kueue_config, settings.region, settings.remote_pod_cidrs, settings.fleets)
+    if cycles:
+        releases.append(argo_workflows_release(charts.argo_workflows, cycle_namespaces(settings.production_cycles)))
     if settings.registry_mirror:
         releases = [mirror_release(r, settings.registry_mirror) for r in releases]
-    installed: dict[str, k8s.helm.v3.Release] = {}
+    installed = declared.releases
     for release in releases:
         resource_name = f"{declared.name}-{release.name}"
         installed[release.name] = k8s.helm.v3.Release(
@@ -190,8 +200,9 @@ def _releases(
 
 def _scheduling_objects(
     declared: _Declared, settings: ClusterSettings, provider: k8s.Provider, kueue: k8s.helm.v3.Release
-) -> None:
-    """Kueue's objects, the file system's volumes and the capacity-block drains, after Kueue."""
+) -> dict[str, KubernetesObject]:
+    """Kueue's objects, the file system's volumes and the capacity-block drains, after Kueue; returns the
+    Namespaces by name."""
     mirror = settings.registry_mirror
     queues = list(settings.queues)
     fleets = list(settings.fleets)
@@ -227,6 +238,30 @@ def _scheduling_objects(
             depends.append(created[("Namespace", ns)])
         resource_name = f"{declared.name}-{kind.lower()}-{ns + '-' if ns else ''}{meta['name']}"
         created[(kind, meta["name"])] = KubernetesObject(
+            resource_name, obj, declared.opts(object_type(obj), resource_name, provider=provider, depends_on=depends)
+        )
+    return {name: o for (kind, name), o in created.items() if kind == "Namespace"}
+
+
+def _production_cycles(
+    declared: _Declared,
+    settings: ClusterSettings,
+    provider: k8s.Provider,
+    kueue: k8s.helm.v3.Release,
+    namespaces: Mapping[str, KubernetesObject],
+) -> None:
+    """The lines' cycle objects, after their namespace, Kueue and the Argo Workflows release (which
+    installs the Workflow CRDs)."""
+    if not settings.production_cycles:
+        return
+    argo = declared.releases[ARGO_RELEASE]
+    for obj in settings.production_cycles:
+        meta = obj["metadata"]
+        depends: list[pulumi.Resource] = [kueue, argo]
+        if meta["namespace"] in namespaces:
+            depends.append(namespaces[meta["namespace"]])
+        resource_name = f"{declared.name}-{obj['kind'].lower()}-{meta['namespace']}-{meta['name']}"
+        KubernetesObject(
             resource_name, obj, declared.opts(object_type(obj), resource_name, provider=provider, depends_on=depends)
         )
 
