@@ -646,6 +646,10 @@ def production_cycles(
     return objects
 
 
+CYCLE_KINDS = frozenset({"ServiceAccount", "Role", "RoleBinding", "ConfigMap", "WorkflowTemplate", "CronWorkflow"})
+"""The kinds of a line's cycle objects (`line_cycle_objects`), each labelled with its line."""
+
+
 def cycle_namespaces(objects: Sequence[Manifest]) -> list[str]:
     """The namespaces the cycles' workflows run in (the controller's `workflowNamespaces`)."""
     return list(dict.fromkeys(o["metadata"]["namespace"] for o in objects if o["kind"] == "WorkflowTemplate"))
