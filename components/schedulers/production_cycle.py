@@ -257,9 +257,9 @@ def scripts_config_map(line: ProductionLine, namespace: str) -> Manifest:
 def _passes(line: ProductionLine) -> str:
     """The publish task's `when`: the metric out of the metrics JSON against the threshold.
 
-    Argo expression tags `{{=...}}` evaluate expr with `jsonpath` and `asFloat` before the condition is
-    checked (argo-workflows docs/variables.md "Expression"); the key is bracket-quoted so a metric name
-    with `.` or `-` is one key.
+    Argo expression tags `{{=...}}` evaluate expr, with `jsonpath` and `asFloat`, in a task's `when`
+    (argo-workflows docs/variables.md "Expression", examples/conditionals.yaml `print-hello-expr-json`);
+    the key is bracket-quoted so a metric name with `.` or `-` is one key.
     """
     e = line.evaluation
     op = "<=" if e.goal == "minimize" else ">="
@@ -488,8 +488,9 @@ def new_data_cycle(line: ProductionLine, namespace: str, dataset_dir: str, mount
     source would react sooner but needs an SQS endpoint, a queue policy, Pod Identity and another
     controller, for a start that waits on a multi-hour training run anyway.
 
-    The marker (`<checkpoint dir>/.aifactory-data-marker`) holds the newest file's modification time the
-    last successful run saw, so data that lands while a run trains starts the next one.
+    The marker (`<checkpoint dir>/.aifactory-data-marker`, where the line's pods already write) holds the
+    newest file's modification time the last successful run saw, so data that lands while a run trains
+    starts the next one.
     """
     if line.trigger is None or not line.trigger.on_new_data:
         return None
