@@ -16,8 +16,17 @@ from .planning.factory_plan import FactoryPlan, plan_factory, plan_from_config
 from .planning.placement import Domain
 from .schedulers.cluster_config import ClusterSettings, FilesystemArgs
 from .schedulers.cluster_runner import ClusterRunner
-from .schedulers.kubernetes import KubernetesScheduler, KubernetesSchedulerArgs, NodeGroupArgs, cluster_settings
+from .schedulers.kubernetes import (
+    HybridFleetArgs,
+    KubernetesScheduler,
+    KubernetesSchedulerArgs,
+    NodeGroupArgs,
+    cluster_settings,
+    fleet_capacities,
+    hybrid_fleet_capacities,
+)
 from .schedulers.node_groups import KubernetesNodeGroups
+from .schedulers.production_cycle import production_cycles
 from .schedulers.slurm import SlurmScheduler
 from .spec import ConfigError, FactorySpec
 from .spec.errors import NAMESPACE
@@ -72,6 +81,20 @@ def kubernetes_args(
     spec = plan.spec
     scheduler = spec.scheduler
     assert isinstance(scheduler, KubernetesSpec)
+    hybrid_fleets: list[HybridFleetArgs] = [
+        {"name": f.name, "server": f.server or "", "nodes": f.count, "taints": [str(t) for t in f.taints]}
+        for f in spec.hybrid_fleets
+    ]
+    cycles: list[dict[str, Any]] = []
+    if spec.production is not None and spec.storage is not None:
+        cycles = production_cycles(
+            spec.production.lines,
+            spec.production.registry,
+            scheduler.queues,
+            [*fleet_capacities(node_groups), *hybrid_fleet_capacities(hybrid_fleets)],
+            spec.storage.mount_path,
+            spec.storage.s3_import_path,
+        )
     return {
         "version": scheduler.version,
         "region": spec.region,
@@ -81,10 +104,7 @@ def kubernetes_args(
         "public_access_cidrs": list(scheduler.public_access_cidrs),
         "sovereign": spec.sovereign,
         "node_groups": node_groups,
-        "hybrid_fleets": [
-            {"name": f.name, "server": f.server or "", "nodes": f.count, "taints": [str(t) for t in f.taints]}
-            for f in spec.hybrid_fleets
-        ],
+        "hybrid_fleets": hybrid_fleets,
         "queues": [q.model_dump() for q in scheduler.queues],  # type: ignore[misc]
         "priorities": list(scheduler.priorities),
         "charts": scheduler.charts.model_dump(),
@@ -96,6 +116,7 @@ def kubernetes_args(
         "admin_role_arns": list(spec.access.administrators) if spec.access is not None else [],
         "remote_node_cidrs": list(spec.hybrid.remote_node_cidrs) if spec.hybrid is not None else [],
         "remote_pod_cidrs": list(spec.hybrid.remote_pod_cidrs) if spec.hybrid is not None else [],
+        "production_cycles": cycles,
     }
 
 

@@ -246,6 +246,7 @@ def _render_into(result: PlanResult, out: Path) -> list[str]:
         write_each(power_cap_files(plan))
         write_each(slurm_node_files(result.plan))
     write_each(kubernetes_files(result, plan))
+    write_each(production_cycle_files(result))
     write_each(slurm_files(result.plan))
     write_each(hybrid_files(result.plan))
     return written
@@ -314,6 +315,27 @@ def serving_files(objects: list[dict[str, Any]]) -> dict[str, str]:
     return {
         f"kubernetes/lines/{line}/serving.yaml": yaml.safe_dump_all(objs, sort_keys=False)
         for line, objs in sorted(by_line.items())
+    }
+
+
+def production_cycle_files(result: PlanResult) -> dict[str, str]:
+    """Each production line's cycle objects as applied (`production/<line>/cycle.yaml`): its Argo
+    WorkflowTemplate and CronWorkflows, their RBAC and scripts."""
+    from ..schedulers.production_cycle import CYCLE_KINDS, LINE_LABEL
+
+    by_line: dict[str, list[dict[str, Any]]] = {}
+    for resource in result.resources:
+        inputs = resource.inputs
+        line = (
+            inputs.get("metadata", {}).get("labels", {}).get(LINE_LABEL)
+            if isinstance(inputs.get("metadata"), dict)
+            else None
+        )
+        if resource.type.startswith(_KUBERNETES_PREFIX) and inputs.get("kind") in CYCLE_KINDS and line:
+            by_line.setdefault(line, []).append(inputs)
+    return {
+        f"production/{line}/cycle.yaml": yaml.safe_dump_all(objects, sort_keys=False)
+        for line, objects in sorted(by_line.items())
     }
 
 

@@ -37,6 +37,7 @@ from .kubernetes_manifests import (
     scheduling_objects,
     team_namespaces,
 )
+from .production_cycle import ARGO_RELEASE, argo_workflows_release, cycle_namespaces, kueue_pod_integration
 from .production_serving import lws_release, serving_objects, with_leaderworkerset
 
 CHECKPOINT_GRACE = timedelta(minutes=15)
@@ -91,6 +92,10 @@ class ClusterSettings:
             self.storage.mount_path,
             (self.storage.s3_import_path, self.storage.s3_export_path),
         )
+
+    production_cycles: Sequence[Manifest] = ()
+    """The production lines' cycle objects (Argo WorkflowTemplates, CronWorkflows, their RBAC): with any,
+    the Argo Workflows controller is installed and Kueue admits the workflows' pods."""
 
 
 class KubernetesObject(pulumi.CustomResource):
@@ -149,6 +154,7 @@ class _Declared:
         self.name = name
         self.parent = parent
         self.moved = moved_from_scheduler
+        self.releases: dict[str, k8s.helm.v3.Release] = {}
 
     def opts(self, type_token: str, resource_name: str, **extra: Any) -> pulumi.ResourceOptions:
         aliases: list[pulumi.Input[str | pulumi.Alias]] = []
@@ -178,7 +184,8 @@ def declare_cluster_configuration(
         f"{name}-k8s", kubeconfig=cluster_kubeconfig, opts=declared.opts(PROVIDER_TYPE, f"{name}-k8s")
     )
     releases = _releases(declared, settings, provider, list(depends_on))
-    _scheduling_objects(declared, settings, provider, releases)
+    namespaces = _scheduling_objects(declared, settings, provider, releases)
+    _production_cycles(declared, settings, provider, releases["kueue"], namespaces)
     return provider
 
 
@@ -189,14 +196,19 @@ def _releases(
     charts = ChartVersions(**settings.charts)
     kueue_config = kueue_configuration()
     serving = bool(settings.serving())
+    cycles = bool(settings.production_cycles)
     if serving:
         kueue_config = with_leaderworkerset(kueue_config)
+    if cycles:
+        kueue_config = kueue_pod_integration(kueue_config)
     releases = helm_releases(charts, kueue_config, settings.region, settings.remote_pod_cidrs, settings.fleets)
     if serving:
         releases.append(lws_release(charts.lws))
+    if cycles:
+        releases.append(argo_workflows_release(charts.argo_workflows, cycle_namespaces(settings.production_cycles)))
     if settings.registry_mirror:
         releases = [mirror_release(r, settings.registry_mirror) for r in releases]
-    installed: dict[str, k8s.helm.v3.Release] = {}
+    installed = declared.releases
     for release in releases:
         resource_name = f"{declared.name}-{release.name}"
         installed[release.name] = k8s.helm.v3.Release(
@@ -216,9 +228,10 @@ def _releases(
 
 def _scheduling_objects(
     declared: _Declared, settings: ClusterSettings, provider: k8s.Provider, releases: Mapping[str, k8s.helm.v3.Release]
-) -> None:
+) -> dict[str, KubernetesObject]:
     """Kueue's objects, the file system's volumes, the capacity-block drains and the lines' serving objects,
-    after Kueue (and the LeaderWorkerSets after the LeaderWorkerSet controller, whose chart has their CRD)."""
+    after Kueue (and the LeaderWorkerSets after the LeaderWorkerSet controller, whose chart has their CRD);
+    returns the Namespaces by name."""
     kueue = releases["kueue"]
     mirror = settings.registry_mirror
     queues = list(settings.queues)
@@ -258,6 +271,30 @@ def _scheduling_objects(
             depends.append(created[("Namespace", ns)])
         resource_name = f"{declared.name}-{kind.lower()}-{ns + '-' if ns else ''}{meta['name']}"
         created[(kind, meta["name"])] = KubernetesObject(
+            resource_name, obj, declared.opts(object_type(obj), resource_name, provider=provider, depends_on=depends)
+        )
+    return {name: o for (kind, name), o in created.items() if kind == "Namespace"}
+
+
+def _production_cycles(
+    declared: _Declared,
+    settings: ClusterSettings,
+    provider: k8s.Provider,
+    kueue: k8s.helm.v3.Release,
+    namespaces: Mapping[str, KubernetesObject],
+) -> None:
+    """The lines' cycle objects, after their namespace, Kueue and the Argo Workflows release (which
+    installs the Workflow CRDs)."""
+    if not settings.production_cycles:
+        return
+    argo = declared.releases[ARGO_RELEASE]
+    for obj in settings.production_cycles:
+        meta = obj["metadata"]
+        depends: list[pulumi.Resource] = [kueue, argo]
+        if meta["namespace"] in namespaces:
+            depends.append(namespaces[meta["namespace"]])
+        resource_name = f"{declared.name}-{obj['kind'].lower()}-{meta['namespace']}-{meta['name']}"
+        KubernetesObject(
             resource_name, obj, declared.opts(object_type(obj), resource_name, provider=provider, depends_on=depends)
         )
 

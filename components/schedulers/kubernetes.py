@@ -210,6 +210,9 @@ class KubernetesSchedulerArgs(TypedDict):
     """An IPv6 cluster (default false): pods and services get IPv6 addresses; the VPC CNI runs in IPv6 mode."""
     custom_networking: NotRequired[CustomNetworkingArgs | None]
     """Pods in per-AZ pod subnets (VPC CNI custom networking); None: pods in the nodes' subnets."""
+    production_cycles: NotRequired[list[dict[str, Any]]]
+    """The production lines' cycle objects (Argo WorkflowTemplates, CronWorkflows, their RBAC and scripts), as
+    the plan renders them; with any, the Argo Workflows controller is installed and Kueue admits their pods."""
     configure_cluster: NotRequired[bool]
     """Create the Kubernetes provider, Helm releases and Kueue objects here (default true). False for a
     private endpoint: the cluster-configuration stack creates them from inside the VPC."""
@@ -282,6 +285,7 @@ def cluster_settings(
         remote_pod_cidrs=tuple(args.get("remote_pod_cidrs", [])) if args.get("remote_node_cidrs") else (),
         production=production[0] if production else None,
         storage=production[1] if production else None,
+        production_cycles=tuple(args.get("production_cycles", [])),
     )
 
 

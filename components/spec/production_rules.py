@@ -455,6 +455,35 @@ def triggers_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:
             )
 
 
+def cycle_steps_fit_the_line_namespace(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """The cycle's workflow runs in the training queue's namespace, and its evaluation pod is admitted by a
+    LocalQueue, which admits only workloads of its own namespace (Kueue concepts/local_queue.md)."""
+    k8s = _kubernetes(spec)
+    if spec.production is None or k8s is None:
+        return
+    for i, line in enumerate(spec.production.lines):
+        training = _queue(k8s, line.training.queue)
+        evaluation = _queue(k8s, line.evaluation.queue) if line.evaluation.queue is not None else None
+        if training is not None and evaluation is not None and evaluation.namespace != training.namespace:
+            yield ConfigIssue(
+                config_path("production", "lines", i, "evaluation", "queue"),
+                f"queue '{evaluation.name}' is in namespace '{evaluation.namespace}', but the line's workflow and its "
+                f"evaluation pod run in the training queue's namespace '{training.namespace}'",
+                f"use a queue of namespace '{training.namespace}', or leave `queue` out to use the training queue",
+            )
+
+
+def cycle_publishes_to_mlflow(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """The cycle's publish step runs the MLflow client from the registry's image."""
+    if spec.production is not None and spec.production.registry.kind != "mlflow":
+        yield ConfigIssue(
+            config_path("production", "registry", "kind"),
+            "the lines' cycle publishes model versions with the MLflow client, and there is no step for the "
+            "SageMaker Model Registry",
+            "use `kind: mlflow` with its image",
+        )
+
+
 PRODUCTION_RULES: tuple[Rule, ...] = (
     production_needs_kubernetes,
     line_names_valid,
@@ -464,4 +493,6 @@ PRODUCTION_RULES: tuple[Rule, ...] = (
     line_paths_valid,
     line_images_pinned,
     triggers_valid,
+    cycle_steps_fit_the_line_namespace,
+    cycle_publishes_to_mlflow,
 )

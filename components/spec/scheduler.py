@@ -115,6 +115,14 @@ class ChartVersions(SpecModel):
         default="1.9.0",
         description="AWS Neuron Helm chart version (the Neuron device plugin; installed only with Neuron fleets).",
     )
+    # argo-helm charts/argo-workflows Chart.yaml: chart 2.0.1 is the v4.1 line (appVersion v4.1.0);
+    # `images.tag` pins its controller and executor to v4.1.2, the release whose CRDs the cycle's
+    # objects are validated against (`schedulers.production_cycle.ARGO_WORKFLOWS_VERSION`).
+    argo_workflows: ChartVersion = Field(
+        default="2.0.1",
+        description="Argo Workflows Helm chart version (the production lines' cycles; installed only with "
+        "`aifactory:production`).",
+    )
 
 
 class ClusterRunner(SpecModel):
