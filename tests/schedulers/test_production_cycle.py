@@ -91,8 +91,8 @@ def config(*lines: dict[str, Any]) -> dict[str, Any]:
         "aifactory:scheduler": {
             "kind": "kubernetes",
             "queues": [
-                {"name": "research", "namespace": "research", "gpuQuota": 24, "fleets": ["train"]},
-                {"name": "serving", "namespace": "serving", "gpuQuota": 16, "fleets": ["serve"]},
+                {"name": "research", "namespace": "research", "gpuQuota": 24, "fleets": ["train"], "cohort": "lines"},
+                {"name": "serving", "namespace": "serving", "gpuQuota": 16, "fleets": ["serve"], "cohort": "lines"},
             ],
         },
         "aifactory:production": {
