@@ -35,6 +35,7 @@ from .kubernetes_manifests import (
     scheduling_objects,
     team_namespaces,
 )
+from .production_registry import MlflowServer, mlflow_objects
 
 CHECKPOINT_GRACE = timedelta(minutes=15)
 SCHEDULER_TYPE = "aifactory:index:KubernetesScheduler"
@@ -71,6 +72,8 @@ class ClusterSettings:
     quotas: Mapping[str, Mapping[str, int]] | None = None
     remote_pod_cidrs: Sequence[str] = ()
     """The hybrid nodes' pod networks: with any, Cilium is installed for them."""
+    model_registry: MlflowServer | None = None
+    """The MLflow tracking server of `aifactory:production` (`kind: mlflow`); None: no server."""
 
 
 class KubernetesObject(pulumi.CustomResource):
@@ -218,6 +221,8 @@ def _scheduling_objects(
         objects.append(namespace(SYSTEM_NAMESPACE))
         drains = [capacity_block_drain(f, settings.version, CHECKPOINT_GRACE, kubectl) for f in blocks]
         objects += drains[0][:3] + [d[3] for d in drains]
+    if settings.model_registry is not None:
+        objects += mlflow_objects(settings.model_registry)
     created: dict[tuple[str, str], KubernetesObject] = {}
     for obj in objects:
         kind, meta = obj["kind"], obj["metadata"]

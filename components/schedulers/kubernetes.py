@@ -34,6 +34,7 @@ from .cluster_config import (
 )
 from .helm_values import FSX_CONTROLLER_SERVICE_ACCOUNT, SYSTEM_NODE_LABEL
 from .kubernetes_manifests import FleetCapacity
+from .production_registry import MlflowServer
 
 __all__ = [
     "ADDONS",
@@ -256,7 +257,9 @@ def fleet_capacities(node_groups: list[NodeGroupArgs]) -> list[FleetCapacity]:
 
 
 def cluster_settings(
-    args: KubernetesSchedulerArgs, quotas: Mapping[str, Mapping[str, int]] | None = None
+    args: KubernetesSchedulerArgs,
+    quotas: Mapping[str, Mapping[str, int]] | None = None,
+    model_registry: MlflowServer | None = None,
 ) -> ClusterSettings:
     """What the Kubernetes side is built from, out of the scheduler's args."""
     mirror = args.get("registry_mirror")
@@ -275,6 +278,7 @@ def cluster_settings(
         filesystem=args.get("filesystem"),
         quotas=quotas,
         remote_pod_cidrs=tuple(args.get("remote_pod_cidrs", [])) if args.get("remote_node_cidrs") else (),
+        model_registry=model_registry,
     )
 
 
@@ -298,8 +302,10 @@ class KubernetesScheduler(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
         *,
         quotas: Mapping[str, Mapping[str, int]] | None = None,
+        model_registry: MlflowServer | None = None,
     ):
-        """`quotas`: the factory plan's split of each queue's quota over the fleets; allocated here without it."""
+        """`quotas`: the factory plan's split of each queue's quota over the fleets; allocated here without it.
+        `model_registry`: the MLflow server of `aifactory:production`, declared with the cluster's objects."""
         # The stack config's rules, before anything registers (`component_args`).
         validate_component_args(KubernetesSchedulerArgs, args, kubernetes_scheduler_issues)
         super().__init__("aifactory:index:KubernetesScheduler", name, None, opts)
@@ -323,7 +329,11 @@ class KubernetesScheduler(pulumi.ComponentResource):
         if args.get("configure_cluster", True):
             # Same names and parent as 0.1, so a public-endpoint stack keeps its URNs.
             declare_cluster_configuration(
-                name, cluster_settings(args, quotas), config, parent=self, depends_on=[*addons, system_group]
+                name,
+                cluster_settings(args, quotas, model_registry),
+                config,
+                parent=self,
+                depends_on=[*addons, system_group],
             )
 
         self.cluster_name = cluster.name

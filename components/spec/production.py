@@ -52,9 +52,10 @@ class RegistrySpec(SpecModel):
     )
     artifacts: str = Field(
         description="Where model versions are stored: an `s3://bucket/prefix/` under one of the file "
-        "system's data repository links (`storage.s3ImportPath` or `storage.s3ExportPath`), or an absolute "
-        "path under `storage.mountPath`.",
-        examples=["/fsx/models"],
+        "system's data repository links (`storage.s3ImportPath` or `storage.s3ExportPath`). Both kinds need "
+        "S3: the MLflow server (on the system nodes) proxies the prefix with its own pod identity, and "
+        "SageMaker model packages name their model data in S3.",
+        examples=["s3://acme-checkpoints/models/"],
     )
     namespace: str = Field(
         default=DEFAULT_REGISTRY_NAMESPACE,
