@@ -26,7 +26,7 @@ from typing import Any
 from ..arns import regional_service_host
 from ..spec.storage import S3Location
 from .helm_values import SYSTEM_NODE_LABEL
-from .kubernetes_manifests import Manifest, mirror_image, namespace
+from .kubernetes_manifests import Manifest, mirror_image
 
 MLFLOW_NAME = "mlflow"
 """Name of the tracking server's Deployment, Service and ServiceAccount."""
@@ -177,7 +177,8 @@ def mlflow_objects(server: MlflowServer) -> list[Manifest]:
         "volumeMounts": [{"name": "programs", "mountPath": PROGRAMS_MOUNT, "readOnly": True}],
     }
     objects: list[Manifest] = [
-        namespace(ns),
+        # Not a team namespace (no `aifactory.io/team`): no queue admits workloads from it.
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {REGISTRY_LABEL: "registry"}}},
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
