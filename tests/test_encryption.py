@@ -359,3 +359,13 @@ def test_every_service_an_example_stack_uses_the_key_with_is_allowed(stack: str)
     arn = next(str(r.inputs["kmsKeyId"]) for r in resources if r.type == "aws:cloudwatch/logGroup:LogGroup")
     used = _services_of_key_users(resources, arn)
     assert used and used <= _allowed_services(document)
+
+
+def test_an_mlflow_registry_adds_rds_and_secrets_manager() -> None:
+    """Its backend store is RDS on the key, the managed master password a secret under the key."""
+    from tests.components.test_model_registry import sovereign
+
+    with_registry = sovereign()
+    without = {k: v for k, v in with_registry.items() if k != "aifactory:production"}
+    assert {"rds", "secretsmanager"} <= _users(with_registry)
+    assert not {"rds", "secretsmanager"} & _users(without)
