@@ -47,7 +47,9 @@ class RegistrySpec(SpecModel):
     image: str | None = Field(
         default=None,
         description="`mlflow` (required for it): the MLflow server image, pinned by digest or exact version "
-        "tag (sovereign: under `sovereignty.registryMirror`).",
+        "tag (sovereign: under `sovereignty.registryMirror`). It needs `psycopg2` (the PostgreSQL store) and "
+        "`boto3` (S3 artifacts, the database secret), which the upstream image lacks (mlflow/mlflow issue "
+        "9513): build one `FROM` it with both installed.",
         examples=["ghcr.io/mlflow/mlflow:v3.1.1"],
     )
     artifacts: str = Field(

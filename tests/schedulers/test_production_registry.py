@@ -5,6 +5,7 @@ program takes the password from the secret."""
 from __future__ import annotations
 
 import json
+import subprocess
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -303,26 +304,83 @@ def test_against_mlflow_itself(
 # --- the server program -----------------------------------------------------------------------------
 
 
-def test_the_server_gets_the_password_from_the_rds_secret() -> None:
-    seen: dict[str, Any] = {}
+def secret(password: str) -> dict[str, Any]:
+    return {"SecretString": json.dumps({"username": "mlflow", "password": password})}
+
+
+class FakeServer:
+    """A server that runs for `runs` checks, then exits 0 (or runs until stopped)."""
+
+    def __init__(self, runs: int | None) -> None:
+        self.runs = runs
+        self.terminated = False
+        self.signals: list[int] = []
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.terminated or timeout is None:
+            return -15
+        if self.runs is not None and self.runs <= 0:
+            return 0
+        if self.runs is not None:
+            self.runs -= 1
+        raise subprocess.TimeoutExpired("mlflow", timeout)
+
+    def terminate(self) -> None:
+        self.terminated = True
+
+    def send_signal(self, sig: int) -> None:
+        self.signals.append(sig)
+
+
+def test_the_server_starts_with_the_password_from_the_rds_secret() -> None:
+    started: list[tuple[list[str], dict[str, str]]] = []
+    asked: list[dict[str, Any]] = []
+    server = FakeServer(runs=2)
 
     def get_secret_value(**kwargs: Any) -> dict[str, Any]:
-        seen.update(kwargs)
-        return {"SecretString": json.dumps({"username": "mlflow", "password": "p@ss:/w"})}
+        asked.append(kwargs)
+        return secret("p@ss:/w")
 
-    environment = registry_server.server_environment(
-        {registry_server.SECRET_ENV: SECRET, "HOME": "/"}, get_secret_value
-    )
-    assert seen == {"SecretId": SECRET}
+    def start(command: list[str], environment: dict[str, str]) -> FakeServer:
+        started.append((command, environment))
+        return server
+
+    environ = {registry_server.SECRET_ENV: SECRET, "HOME": "/"}
+    assert registry_server.supervise(["server", "--port", "5000"], environ, get_secret_value, start, 0) == 0
+    [(command, environment)] = started
+    assert command == ["mlflow", "server", "--port", "5000"]
     assert environment["PGPASSWORD"] == "p@ss:/w" and environment["HOME"] == "/"
+    assert asked[0] == {"SecretId": SECRET} and len(asked) == 3  # at start and at each of two checks
 
 
-@pytest.mark.parametrize("secret", ['"text"', '{"username": "mlflow"}', "[]"])
-def test_a_secret_without_a_password_fails(secret: str) -> None:
+def test_a_rotated_password_stops_the_server_for_a_restart() -> None:
+    passwords = iter(["old", "old", "new"])
+    server = FakeServer(runs=None)
+    status = registry_server.supervise(
+        ["server"],
+        {registry_server.SECRET_ENV: SECRET},
+        lambda **_: secret(next(passwords)),
+        lambda command, environment: server,
+        0,
+    )
+    assert status == registry_server.ROTATED and server.terminated
+
+
+@pytest.mark.parametrize("value", ['"text"', '{"username": "mlflow"}', "[]"])
+def test_a_secret_without_a_password_fails(value: str) -> None:
     with pytest.raises(ValueError, match="password"):
-        registry_server.server_environment({registry_server.SECRET_ENV: SECRET}, lambda **_: {"SecretString": secret})
+        registry_server.read_password({registry_server.SECRET_ENV: SECRET}, lambda **_: {"SecretString": value})
 
 
 def test_without_the_secret_variable_the_server_does_not_start() -> None:
     with pytest.raises(KeyError):
-        registry_server.server_environment({}, lambda **_: {})
+        registry_server.read_password({}, lambda **_: {})
+
+
+def test_the_server_program_is_shipped_as_it_is() -> None:
+    programs = next(
+        o
+        for o in reg.mlflow_objects(server())
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"] == reg.PROGRAMS_CONFIGMAP
+    )
+    assert programs["data"]["server.py"] == Path(registry_server.__file__).read_text()
