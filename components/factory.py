@@ -14,6 +14,7 @@ from .network import FactoryNetwork
 from .node_images import NodeImages
 from .planning.factory_plan import FactoryPlan, plan_factory, plan_from_config
 from .planning.placement import Domain
+from .registry import ModelRegistry, RegistryLineArgs
 from .schedulers.cluster_config import ClusterSettings, FilesystemArgs
 from .schedulers.cluster_runner import ClusterRunner
 from .schedulers.kubernetes import (
@@ -27,6 +28,7 @@ from .schedulers.kubernetes import (
 )
 from .schedulers.node_groups import KubernetesNodeGroups
 from .schedulers.production_cycle import production_cycles
+from .schedulers.production_registry import MlflowServer
 from .schedulers.slurm import SlurmScheduler
 from .spec import ConfigError, FactorySpec
 from .spec.errors import NAMESPACE
@@ -35,7 +37,7 @@ from .spec.images import eks_system_release_key, fleet_image, head_image_key, im
 from .spec.production import ProductionSpec
 from .spec.scheduler import KubernetesScheduler as KubernetesSpec
 from .spec.scheduler import SlurmScheduler as SlurmSpec
-from .spec.storage import StorageSpec
+from .spec.storage import StorageSpec, parse_s3_path
 from .storage import ParallelFilesystem, spec_args
 from .tags import factory_tags
 
@@ -120,10 +122,47 @@ def kubernetes_args(
     }
 
 
-def plan_cluster_settings(plan: FactoryPlan, filesystem: FilesystemArgs | None) -> ClusterSettings:
+def registry_lines(plan: FactoryPlan) -> list[RegistryLineArgs]:
+    """Each line of `aifactory:production` and the namespace its steps run in (its training queue's)."""
+    spec = plan.spec
+    scheduler = spec.scheduler
+    if spec.production is None or not isinstance(scheduler, KubernetesSpec):
+        return []
+    namespaces = {q.name: q.namespace for q in scheduler.queues}
+    return [{"name": line.name, "namespace": namespaces[line.training.queue]} for line in spec.production.lines]
+
+
+def mlflow_server(
+    plan: FactoryPlan, database_host: pulumi.Input[str], secret_arn: pulumi.Input[str]
+) -> MlflowServer | None:
+    """The plan's MLflow tracking server with the infrastructure stack's database; None without one."""
+    production = plan.spec.production
+    if production is None or production.registry.kind != "mlflow" or production.registry.image is None:
+        return None
+    artifacts = parse_s3_path(production.registry.artifacts)
+    assert artifacts is not None, "spec rules require s3:// artifacts for MLflow"
+    sovereignty = plan.spec.sovereignty
+    return MlflowServer(
+        image=production.registry.image,
+        namespace=production.registry.namespace,
+        artifacts=artifacts,
+        database_host=database_host,
+        secret_arn=secret_arn,
+        region=plan.spec.region,
+        line_namespaces=[line["namespace"] for line in registry_lines(plan)],
+        registry_mirror=sovereignty.registry_mirror if sovereignty else None,
+    )
+
+
+def plan_cluster_settings(
+    plan: FactoryPlan, filesystem: FilesystemArgs | None, model_registry: MlflowServer | None = None
+) -> ClusterSettings:
     """The Kubernetes side of the plan, built exactly as `AiFactory` builds it for its scheduler."""
     return cluster_settings(
-        kubernetes_args(plan, plan_node_groups(plan, None), filesystem), plan.quotas, plan_production(plan)
+        kubernetes_args(plan, plan_node_groups(plan, None), filesystem),
+        plan.quotas,
+        plan_production(plan),
+        model_registry,
     )
 
 
@@ -251,11 +290,19 @@ class AiFactory(pulumi.ComponentResource):
                 builds=plan.node_images,
             )
 
+        # The registry's database first: the cluster's objects (declared with the scheduler when the
+        # endpoint is public) name its address; its ingress and pod identities follow the cluster.
+        self.model_registry: ModelRegistry | None = None
+        if spec.production is not None and plan.scheduler == "kubernetes":
+            self.model_registry = self._model_registry(name, key_arn, tags, child)
+
         self.kubernetes: KubernetesScheduler | None = None
         cluster: pulumi.Output[NodeadmCluster] | None = None
         if plan.scheduler == "kubernetes":
             self.kubernetes = self._kubernetes(name, key_arn, tags, child)
             k8s = self.kubernetes
+            if self.model_registry is not None:
+                self.model_registry.connect(k8s.cluster_name, k8s.cluster_security_group_id, [k8s])
             cluster = pulumi.Output.all(
                 k8s.cluster_name,
                 k8s.cluster_endpoint,
@@ -376,6 +423,32 @@ class AiFactory(pulumi.ComponentResource):
                 "servers": hybrid_server_count(spec),
                 "cluster_name": k8s.cluster_name if k8s is not None else None,
                 "cluster_security_group_id": k8s.cluster_security_group_id if k8s is not None else None,
+                "tags": tags,
+            },
+            child,
+        )
+
+    def _model_registry(
+        self, name: str, key_arn: pulumi.Input[str] | None, tags: dict[str, str], child: pulumi.ResourceOptions
+    ) -> ModelRegistry:
+        """The registry's AWS side: MLflow's database, or SageMaker's model package groups."""
+        spec = self.spec
+        production = spec.production
+        assert production is not None
+        registry = production.registry
+        return ModelRegistry(
+            f"{name}-registry",
+            {
+                "kind": registry.kind,
+                "factory": name,
+                "region": spec.region,
+                "partition": spec.partition,
+                "namespace": registry.namespace,
+                "artifacts": registry.artifacts,
+                "lines": registry_lines(self.plan),
+                "vpc_id": self.network.vpc_id,
+                "subnet_ids": self.network.private_subnet_ids,
+                "kms_key_arn": key_arn,
                 "tags": tags,
             },
             child,
@@ -503,8 +576,17 @@ class AiFactory(pulumi.ComponentResource):
             }
         args["tags"] = tags
         args["system_release_version"] = pinned_image(spec, eks_system_release_key(scheduler.version))
+        registry = self.model_registry
+        server = None
+        if registry is not None and registry.database_address is not None and registry.database_secret_arn is not None:
+            server = mlflow_server(self.plan, registry.database_address, registry.database_secret_arn)
         return KubernetesScheduler(
-            eks_cluster_name(name), args, child, quotas=self.plan.quotas, production=plan_production(self.plan)
+            eks_cluster_name(name),
+            args,
+            child,
+            quotas=self.plan.quotas,
+            production=plan_production(self.plan),
+            model_registry=server,
         )
 
     def _user_data(
@@ -605,6 +687,15 @@ class AiFactory(pulumi.ComponentResource):
                 "trustAnchorArn": self.hybrid.trust_anchor_arn,
                 "profileArn": self.hybrid.profile_arn,
             }
+        registry = self.model_registry
+        if registry is not None and registry.database_address is not None:
+            # What the cluster stack's MLflow server reads (`program.deploy_cluster`).
+            outputs["modelRegistry"] = {
+                "databaseAddress": registry.database_address,
+                "databaseSecretArn": registry.database_secret_arn,
+            }
+        if registry is not None and registry.model_package_groups:
+            outputs["modelPackageGroups"] = registry.model_package_groups
         if self.cluster_runner is not None:
             outputs["clusterRunner"] = {"project": self.cluster_runner.project_name}
         if self.node_images is not None:

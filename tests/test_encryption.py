@@ -425,3 +425,13 @@ def test_encryption_rules_name_the_key(sovereign: bool, encryption: dict[str, An
     with pytest.raises(ConfigError) as caught:
         plan_from_config(config, "c")
     assert f"aifactory:encryption.{path}" in {issue.path for issue in caught.value.issues}
+
+
+def test_an_mlflow_registry_adds_rds_and_secrets_manager() -> None:
+    """Its backend store is RDS on the key, the managed master password a secret under the key."""
+    from tests.components.test_model_registry import sovereign
+
+    with_registry = sovereign()
+    without = {k: v for k, v in with_registry.items() if k != "aifactory:production"}
+    assert {"rds", "secretsmanager"} <= _users(with_registry)
+    assert not {"rds", "secretsmanager"} & _users(without)

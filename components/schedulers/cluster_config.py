@@ -38,6 +38,7 @@ from .kubernetes_manifests import (
     team_namespaces,
 )
 from .production_cycle import ARGO_RELEASE, argo_workflows_release, cycle_namespaces, kueue_pod_integration
+from .production_registry import MlflowServer, mlflow_objects
 from .production_serving import lws_release, serving_objects, with_leaderworkerset
 
 CHECKPOINT_GRACE = timedelta(minutes=15)
@@ -96,6 +97,8 @@ class ClusterSettings:
     production_cycles: Sequence[Manifest] = ()
     """The production lines' cycle objects (Argo WorkflowTemplates, CronWorkflows, their RBAC): with any,
     the Argo Workflows controller is installed and Kueue admits the workflows' pods."""
+    model_registry: MlflowServer | None = None
+    """The MLflow tracking server of `aifactory:production` (`kind: mlflow`); None: no server."""
 
 
 class KubernetesObject(pulumi.CustomResource):
@@ -260,6 +263,8 @@ def _scheduling_objects(
         drains = [capacity_block_drain(f, settings.version, CHECKPOINT_GRACE, kubectl) for f in blocks]
         objects += drains[0][:3] + [d[3] for d in drains]
     objects += settings.serving()
+    if settings.model_registry is not None:
+        objects += mlflow_objects(settings.model_registry)
     created: dict[tuple[str, str], KubernetesObject] = {}
     for obj in objects:
         kind, meta = obj["kind"], obj["metadata"]

@@ -36,6 +36,7 @@ from .cluster_config import (
 )
 from .helm_values import FSX_CONTROLLER_SERVICE_ACCOUNT, SYSTEM_NODE_LABEL
 from .kubernetes_manifests import FleetCapacity
+from .production_registry import MlflowServer
 
 __all__ = [
     "ADDONS",
@@ -264,6 +265,7 @@ def cluster_settings(
     args: KubernetesSchedulerArgs,
     quotas: Mapping[str, Mapping[str, int]] | None = None,
     production: tuple[ProductionSpec, StorageSpec] | None = None,
+    model_registry: MlflowServer | None = None,
 ) -> ClusterSettings:
     """What the Kubernetes side is built from, out of the scheduler's args (and the production lines with
     their file system)."""
@@ -286,6 +288,7 @@ def cluster_settings(
         production=production[0] if production else None,
         storage=production[1] if production else None,
         production_cycles=tuple(args.get("production_cycles", [])),
+        model_registry=model_registry,
     )
 
 
@@ -310,9 +313,11 @@ class KubernetesScheduler(pulumi.ComponentResource):
         *,
         quotas: Mapping[str, Mapping[str, int]] | None = None,
         production: tuple[ProductionSpec, StorageSpec] | None = None,
+        model_registry: MlflowServer | None = None,
     ):
         """`quotas`: the factory plan's split of each queue's quota over the fleets; allocated here without it.
-        `production`: the factory's production lines and file system, whose objects are applied with Kueue's."""
+        `production`: the factory's production lines and file system, whose objects are applied with Kueue's.
+        `model_registry`: the MLflow server of `aifactory:production`, declared with the cluster's objects."""
         # The stack config's rules, before anything registers (`component_args`).
         validate_component_args(KubernetesSchedulerArgs, args, kubernetes_scheduler_issues)
         super().__init__("aifactory:index:KubernetesScheduler", name, None, opts)
@@ -337,7 +342,7 @@ class KubernetesScheduler(pulumi.ComponentResource):
             # Same names and parent as 0.1, so a public-endpoint stack keeps its URNs.
             declare_cluster_configuration(
                 name,
-                cluster_settings(args, quotas, production),
+                cluster_settings(args, quotas, production, model_registry),
                 config,
                 parent=self,
                 depends_on=[*addons, system_group],

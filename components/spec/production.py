@@ -47,14 +47,17 @@ class RegistrySpec(SpecModel):
     image: str | None = Field(
         default=None,
         description="`mlflow` (required for it): the MLflow server image, pinned by digest or exact version "
-        "tag (sovereign: under `sovereignty.registryMirror`).",
+        "tag (sovereign: under `sovereignty.registryMirror`). It needs `psycopg2` (the PostgreSQL store) and "
+        "`boto3` (S3 artifacts, the database secret), which the upstream image lacks (mlflow/mlflow issue "
+        "9513): build one `FROM` it with both installed.",
         examples=["ghcr.io/mlflow/mlflow:v3.1.1"],
     )
     artifacts: str = Field(
         description="Where model versions are stored: an `s3://bucket/prefix/` under one of the file "
-        "system's data repository links (`storage.s3ImportPath` or `storage.s3ExportPath`), or an absolute "
-        "path under `storage.mountPath`.",
-        examples=["/fsx/models"],
+        "system's data repository links (`storage.s3ImportPath` or `storage.s3ExportPath`). Both kinds need "
+        "S3: the MLflow server (on the system nodes) proxies the prefix with its own pod identity, and "
+        "SageMaker model packages name their model data in S3.",
+        examples=["s3://acme-checkpoints/models/"],
     )
     namespace: str = Field(
         default=DEFAULT_REGISTRY_NAMESPACE,

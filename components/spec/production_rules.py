@@ -153,6 +153,16 @@ def registry_valid(spec: FactorySpec) -> Iterator[ConfigIssue]:
             "SageMaker model packages take their model data from S3",
             "give an s3://bucket/prefix/ under a data repository link of aifactory:storage",
         )
+    elif registry.kind == "mlflow" and parse_s3_path(registry.artifacts) is None:
+        # The tracking server runs on the system nodes, which carry only the cluster security group,
+        # while the file system admits the fleets' node group (storage.py); its artifact store is S3.
+        yield ConfigIssue(
+            config_path("production", "registry", "artifacts"),
+            "the MLflow server runs on the system nodes, which do not mount the FSx file system; its "
+            "artifact store is S3",
+            "give an s3://bucket/prefix/ under a data repository link of aifactory:storage (storage.s3ExportPath "
+            "keeps it out of the imported datasets)",
+        )
     else:
         yield from _location_issues(spec, registry.artifacts, config_path("production", "registry", "artifacts"))
     ns = registry.namespace

@@ -282,6 +282,14 @@ def test_unreadable_plan_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
         # ec2/vpc_default_security_group.go and secretsmanager/secret_policy.go (planned since the merges).
         ("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", {"vpcId": "vpc-1"}, {"vpcId": "vpc-2"}, "replace"),
         ("aws:secretsmanager/secretPolicy:SecretPolicy", {"policy": "{}"}, {"policy": '{"a": 1}'}, "update"),
+        # sagemaker/model_package_group.go: the description forces new; only tags update in place.
+        (
+            "aws:sagemaker/modelPackageGroup:ModelPackageGroup",
+            {"modelPackageGroupDescription": "a"},
+            {"modelPackageGroupDescription": "b"},
+            "replace",
+        ),
+        ("aws:sagemaker/modelPackageGroup:ModelPackageGroup", {"tags": {"a": "1"}}, {"tags": {"a": "2"}}, "update"),
     ],
     ids=[
         "ssm-document-type",
@@ -303,6 +311,8 @@ def test_unreadable_plan_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
         "rds-snapshot",
         "default-sg-vpc",
         "secret-policy-text",
+        "model-package-group-description",
+        "model-package-group-tags",
     ],
 )
 def test_replace_entries_follow_the_provider_schema(

@@ -423,6 +423,13 @@ def _image_build_from_the_internet(plan: dict[str, Any]) -> None:
     )
 
 
+@breaks("rds-data-safety")
+def _public_database(plan: dict[str, Any]) -> None:
+    rtype = "aws:rds/instance:Instance"
+    inputs = {"engine": "postgres", "publiclyAccessible": True, "storageEncrypted": True, "deletionProtection": True}
+    plan["resources"].append({"urn": f"urn:pulumi:s::p::{rtype}::db", "type": rtype, "name": "db", "inputs": inputs})
+
+
 @breaks("vpc-flow-logging")
 def _no_flow_log(plan: dict[str, Any]) -> None:
     plan["resources"] = [r for r in plan["resources"] if r["type"] != "aws:ec2/flowLog:FlowLog"]
