@@ -194,15 +194,12 @@ def test_a_sovereign_registry_is_on_the_key_in_region_and_from_the_mirror(mlflow
     assert [v for v in mlflow_sovereign.violations if "registry" in v["urn"] or "mlflow" in v["urn"]] == []
 
 
-def test_sagemaker_gets_a_group_and_a_publish_identity_per_line(tmp_path: Path) -> None:
-    result = plan(tmp_path, "reg-sm", commercial("sagemaker"))
-    group = one(result, "aws:sagemaker/modelPackageGroup:ModelPackageGroup")
-    assert group.inputs["modelPackageGroupName"] == "reg-sm-chat-ft"
-    association = one(result, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
-    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == ("research", "chat-ft-publish")
-    assert not [r for r in result.resources if r.type == "aws:rds/instance:Instance" and "registry" in r.name]
-    assert not [r for r in result.resources if r.type == "kubernetes:apps/v1:Deployment" and "mlflow" in r.name]
-    assert result.outputs["modelPackageGroups"] == {"chat-ft": "reg-sm-chat-ft"}
+def test_a_sagemaker_registry_is_refused_until_the_cycle_can_publish_to_it() -> None:
+    # `ModelRegistry` builds the model package groups and the publish identity (see
+    # test_the_stores_are_protected), but the lines' cycle publishes with the MLflow client only.
+    with pytest.raises(ConfigError) as caught:
+        plan_from_config(commercial("sagemaker"), "reg-sm")
+    assert [i.path for i in caught.value.issues] == ["aifactory:production.registry.kind"]
 
 
 def test_an_mlflow_registry_on_the_file_system_is_refused() -> None:

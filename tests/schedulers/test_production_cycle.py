@@ -96,7 +96,11 @@ def config(*lines: dict[str, Any]) -> dict[str, Any]:
             ],
         },
         "aifactory:production": {
-            "registry": {"kind": "mlflow", "image": "ghcr.io/mlflow/mlflow:v3.1.1", "artifacts": "/fsx/models"},
+            "registry": {
+                "kind": "mlflow",
+                "image": "ghcr.io/mlflow/mlflow:v3.1.1",
+                "artifacts": "s3://acme-data/train/models/",
+            },
             "lines": list(lines) or [line()],
         },
     }
