@@ -95,6 +95,13 @@ class ChartVersions(SpecModel):
     )
     fsx_csi_driver: ChartVersion = Field(default="1.17.0", description="FSx for Lustre CSI driver chart version.")
     dcgm_exporter: ChartVersion = Field(default="4.8.2", description="NVIDIA DCGM exporter chart version.")
+    # Kubeflow Trainer release v2.3.0 (`oci://ghcr.io/kubeflow/charts/kubeflow-trainer --version 2.3.0`);
+    # installed only with `aifactory:production`.
+    kubeflow_trainer: ChartVersion = Field(
+        default="2.3.0",
+        description="Kubeflow Trainer chart version (installed only with `aifactory:production`; built on "
+        "the JobSet chart version above).",
+    )
     # EKS user guide, "Configure a CNI for hybrid nodes": Cilium v1.16.x is the supported CNI line for
     # hybrid nodes on every EKS Kubernetes version; installed only with hybrid nodes.
     cilium: ChartVersion = Field(
