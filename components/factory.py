@@ -94,6 +94,7 @@ def kubernetes_args(
         "admin_role_arns": list(spec.access.administrators) if spec.access is not None else [],
         "remote_node_cidrs": list(spec.hybrid.remote_node_cidrs) if spec.hybrid is not None else [],
         "remote_pod_cidrs": list(spec.hybrid.remote_pod_cidrs) if spec.hybrid is not None else [],
+        "training_runtimes": [line.runtime for line in plan.production.lines] if plan.production else [],
     }
 
 

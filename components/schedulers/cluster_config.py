@@ -35,6 +35,7 @@ from .kubernetes_manifests import (
     scheduling_objects,
     team_namespaces,
 )
+from .training_manifests import TRAINER_RELEASE, trainer_release
 
 CHECKPOINT_GRACE = timedelta(minutes=15)
 SCHEDULER_TYPE = "aifactory:index:KubernetesScheduler"
@@ -71,6 +72,9 @@ class ClusterSettings:
     quotas: Mapping[str, Mapping[str, int]] | None = None
     remote_pod_cidrs: Sequence[str] = ()
     """The hybrid nodes' pod networks: with any, Cilium is installed for them."""
+    training_runtimes: Sequence[Manifest] = ()
+    """The production lines' ClusterTrainingRuntimes: with any, Kubeflow Trainer is installed and Kueue
+    admits TrainJobs."""
 
 
 class KubernetesObject(pulumi.CustomResource):
@@ -157,17 +161,22 @@ def declare_cluster_configuration(
     provider = k8s.Provider(
         f"{name}-k8s", kubeconfig=cluster_kubeconfig, opts=declared.opts(PROVIDER_TYPE, f"{name}-k8s")
     )
-    kueue = _releases(declared, settings, provider, list(depends_on))
-    _scheduling_objects(declared, settings, provider, kueue)
+    installed = _releases(declared, settings, provider, list(depends_on))
+    _scheduling_objects(declared, settings, provider, installed)
     return provider
 
 
 def _releases(
     declared: _Declared, settings: ClusterSettings, provider: k8s.Provider, depends_on: list[pulumi.Resource]
-) -> k8s.helm.v3.Release:
-    """The pinned Helm releases (mirrored in sovereign stacks); returns Kueue's."""
+) -> dict[str, k8s.helm.v3.Release]:
+    """The pinned Helm releases (mirrored in sovereign stacks), by release name."""
     charts = ChartVersions(**settings.charts)
-    releases = helm_releases(charts, kueue_configuration(), settings.region, settings.remote_pod_cidrs, settings.fleets)
+    training = bool(settings.training_runtimes)
+    releases = helm_releases(
+        charts, kueue_configuration(trainjobs=training), settings.region, settings.remote_pod_cidrs, settings.fleets
+    )
+    if training:
+        releases.append(trainer_release(charts))
     if settings.registry_mirror:
         releases = [mirror_release(r, settings.registry_mirror) for r in releases]
     installed: dict[str, k8s.helm.v3.Release] = {}
@@ -185,13 +194,18 @@ def _releases(
             atomic=True,
             opts=declared.opts(RELEASE_TYPE, resource_name, provider=provider, depends_on=depends_on),
         )
-    return installed["kueue"]
+    return installed
 
 
 def _scheduling_objects(
-    declared: _Declared, settings: ClusterSettings, provider: k8s.Provider, kueue: k8s.helm.v3.Release
+    declared: _Declared,
+    settings: ClusterSettings,
+    provider: k8s.Provider,
+    installed: Mapping[str, k8s.helm.v3.Release],
 ) -> None:
-    """Kueue's objects, the file system's volumes and the capacity-block drains, after Kueue."""
+    """Kueue's objects, the file system's volumes, the capacity-block drains and the training runtimes,
+    after Kueue (the runtimes after the Trainer release too, which installs their CRD)."""
+    kueue = installed["kueue"]
     mirror = settings.registry_mirror
     queues = list(settings.queues)
     fleets = list(settings.fleets)
@@ -218,11 +232,14 @@ def _scheduling_objects(
         objects.append(namespace(SYSTEM_NAMESPACE))
         drains = [capacity_block_drain(f, settings.version, CHECKPOINT_GRACE, kubectl) for f in blocks]
         objects += drains[0][:3] + [d[3] for d in drains]
+    objects += list(settings.training_runtimes)
     created: dict[tuple[str, str], KubernetesObject] = {}
     for obj in objects:
         kind, meta = obj["kind"], obj["metadata"]
         ns = meta.get("namespace")
         depends: list[pulumi.Resource] = [kueue]
+        if kind == "ClusterTrainingRuntime":
+            depends.append(installed[TRAINER_RELEASE])
         if ns is not None and ("Namespace", ns) in created:
             depends.append(created[("Namespace", ns)])
         resource_name = f"{declared.name}-{kind.lower()}-{ns + '-' if ns else ''}{meta['name']}"

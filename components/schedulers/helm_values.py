@@ -317,8 +317,16 @@ def registry_references(release: HelmRelease) -> Iterator[str]:
     if release.repository:
         yield release.repository
     yield from release.images.values()
+    # A split image is judged whole (`<registry>/<repository>`), not by its two halves.
     yield from release.split_images.values()
-    yield from _strings_with_hosts(release.values)
+    values = _deep_copy(release.values)
+    for dotted in release.split_images:
+        node = values
+        for key in dotted.split("."):
+            node = node.get(key, {})
+        for half in ("registry", "repository"):
+            node.pop(half, None)
+    yield from _strings_with_hosts(values)
 
 
 # Values that name Kubernetes API groups or taint keys: they look like `host/path`, name no registry.

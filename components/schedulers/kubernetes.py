@@ -208,6 +208,9 @@ class KubernetesSchedulerArgs(TypedDict):
     """An IPv6 cluster (default false): pods and services get IPv6 addresses; the VPC CNI runs in IPv6 mode."""
     custom_networking: NotRequired[CustomNetworkingArgs | None]
     """Pods in per-AZ pod subnets (VPC CNI custom networking); None: pods in the nodes' subnets."""
+    training_runtimes: NotRequired[list[dict[str, Any]]]
+    """The production lines' Kubeflow Trainer ClusterTrainingRuntimes, as the plan renders them; with any,
+    the Kubeflow Trainer release is installed and Kueue admits TrainJobs."""
     configure_cluster: NotRequired[bool]
     """Create the Kubernetes provider, Helm releases and Kueue objects here (default true). False for a
     private endpoint: the cluster-configuration stack creates them from inside the VPC."""
@@ -275,6 +278,7 @@ def cluster_settings(
         filesystem=args.get("filesystem"),
         quotas=quotas,
         remote_pod_cidrs=tuple(args.get("remote_pod_cidrs", [])) if args.get("remote_node_cidrs") else (),
+        training_runtimes=tuple(args.get("training_runtimes", [])),
     )
 
 

@@ -30,6 +30,7 @@ from .kubernetes_manifests import (
 TRAINER_API = "trainer.kubeflow.org/v1alpha1"
 LINE_LABEL = "aifactory.io/line"
 TRAINER_NAMESPACE = "kubeflow-system"
+TRAINER_RELEASE = "kubeflow-trainer"
 # Kubeflow Trainer release notes v2.3.0: `helm install kubeflow-trainer
 # oci://ghcr.io/kubeflow/charts/kubeflow-trainer --version 2.3.0`. Its Chart.yaml @v2.3.0 depends on
 # the JobSet chart 0.12.0 (condition `jobset.install`), the version the factory already pins
@@ -75,7 +76,7 @@ def trainer_release(charts: ChartVersions) -> HelmRelease:
             f"the factory pins JobSet {charts.jobset}"
         )
     return HelmRelease(
-        "kubeflow-trainer",
+        TRAINER_RELEASE,
         TRAINER_NAMESPACE,
         TRAINER_CHART,
         charts.kubeflow_trainer,

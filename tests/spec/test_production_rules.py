@@ -228,7 +228,8 @@ def test_registry_fields() -> None:
 
 
 @pytest.mark.parametrize(
-    "schedule", ["0 3 * *", "61 * * * *", "0 24 * * *", "0 0 0 * *", "0 0 * 13 *", "*/0 * * * *", "@often", "5-1 * * * *"]
+    "schedule",
+    ["0 3 * *", "61 * * * *", "0 24 * * *", "0 0 0 * *", "0 0 * 13 *", "*/0 * * * *", "@often", "5-1 * * * *"],
 )
 def test_bad_cron(schedule: str) -> None:
     assert cron_problem(schedule) is not None
