@@ -6,7 +6,6 @@ import copy
 from typing import Any
 
 import pytest
-
 from aifactory.spec.errors import ConfigError
 from aifactory.spec.loading import spec_from_config
 from aifactory.spec.production_rules import cron_problem, image_pin_problem
