@@ -6,7 +6,8 @@ import copy
 
 import pytest
 import yaml
-from aifactory.planning.production_plan import plan_production
+from aifactory.cli.report import plan_lines
+from aifactory.planning.production_plan import ProductionPlan, plan_production
 from aifactory.schedulers import training_manifests as t
 from aifactory.schedulers.helm_values import mirror_release, outside_mirror
 from aifactory.schedulers.kubernetes_manifests import TRAINJOB_FRAMEWORK, kueue_configuration
@@ -19,7 +20,7 @@ from tests.spec.test_production_rules import config, line
 MIRROR = "123456789012.dkr.ecr.eu-north-1.amazonaws.com/mirror"
 
 
-def plan(*lines: dict) -> t.Manifest:
+def plan(*lines: dict) -> ProductionPlan:
     production = plan_production(spec_from_config(config(*lines)))
     assert production is not None
     return production
@@ -129,3 +130,33 @@ def test_dataset_dir_mapping() -> None:
     assert t.dataset_dir("s3://b/train/x/y/", "/fsx", "s3://b/train") == "/fsx/datasets/x/y"
     with pytest.raises(ValueError):
         t.dataset_dir("s3://b/other/", "/fsx", "s3://b/train/")
+
+
+@pytest.mark.parametrize("stack", ["commercial-us", "sovereign-eu"])
+def test_example_lines_render_valid_objects_and_a_runbook(stack: str) -> None:
+    from aifactory.cli.planrun import plan_stack
+    from aifactory.cli.render import production_files
+
+    result = plan_stack(stack)
+    production = result.plan.production
+    assert production is not None and len(production.lines) == 1
+    files = production_files(result.plan)
+    (name,) = {path.split("/")[1] for path in files}
+    for kind in ("runtime", "trainjob"):
+        validate_custom_resource(yaml.safe_load(files[f"production/{name}/{kind}.yaml"]))
+    readme = files[f"production/{name}/README.md"]
+    for command in ("kubectl create -f trainjob.yaml", "get workloads", "DCGM_FI_DEV_GPU_UTIL"):
+        assert command in readme
+    releases = {r.inputs["name"]: r.inputs for r in result.resources if r.type == "kubernetes:helm.sh/v3:Release"}
+    trainer = releases["kubeflow-trainer"]
+    assert trainer["version"] == "2.3.0" and trainer["values"]["jobset"] == {"install": False}
+    kueue = yaml.safe_load(releases["kueue"]["values"]["managerConfig"]["controllerManagerConfigYaml"])
+    assert TRAINJOB_FRAMEWORK in kueue["integrations"]["frameworks"]
+    if stack == "sovereign-eu":
+        mirror = result.spec.sovereignty.registry_mirror  # type: ignore[union-attr]
+        assert trainer["chart"] == f"oci://{mirror}/charts/kubeflow-trainer"
+        runtime = yaml.safe_load(files[f"production/{name}/runtime.yaml"])
+        pod = runtime["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+        assert pod["containers"][0]["image"].startswith(mirror + "/")
+    else:
+        assert "$ per run" in "\n".join(plan_lines(result))
