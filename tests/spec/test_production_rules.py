@@ -251,3 +251,27 @@ def test_threshold_must_be_finite() -> None:
     bad = line()
     bad["evaluation"] = copy.deepcopy(bad["evaluation"]) | {"threshold": float("nan")}
     assert f"{LINE}.evaluation.threshold" in errors(config(bad))
+
+
+def test_metrics_file_is_absolute() -> None:
+    found = errors(config(line(evaluation__metricsFile="metrics.json")))
+    assert "absolute" in found[f"{LINE}.evaluation.metricsFile"]
+
+
+def test_a_fleet_without_accelerators_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aifactory.catalog.hardware import known_hardware
+    from aifactory.spec import production_rules
+
+    def no_gpus(fleet: Any) -> Any:
+        hardware = known_hardware(fleet)
+        if fleet.name != "small" or hardware is None:
+            return hardware
+
+        class Cpu:
+            name, gpus = hardware.name, 0
+
+        return Cpu()
+
+    monkeypatch.setattr(production_rules, "known_hardware", no_gpus)
+    found = errors(config(line(serving__fleet="small", serving__gpusPerReplica=1, serving__replicas=1)))
+    assert "no accelerators" in found[f"{LINE}.serving.fleet"]
