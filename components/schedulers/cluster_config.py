@@ -134,9 +134,13 @@ class _Declared:
         self.parent = parent
         self.moved = moved_from_scheduler
 
-    def opts(self, type_token: str, resource_name: str, **extra: Any) -> pulumi.ResourceOptions:
+    def opts(
+        self, type_token: str, resource_name: str, *, since_0_1: bool = True, **extra: Any
+    ) -> pulumi.ResourceOptions:
+        """`since_0_1=False` for a resource 0.1 never created (the Kubeflow Trainer side): no state holds
+        it under `KubernetesScheduler`, so there is nothing to adopt and nothing for the move to name."""
         aliases: list[pulumi.Input[str | pulumi.Alias]] = []
-        if self.moved:
+        if self.moved and since_0_1:
             aliases.append(moved_urn(type_token, resource_name))
         return pulumi.ResourceOptions(parent=self.parent, aliases=aliases or None, **extra)
 
@@ -192,7 +196,13 @@ def _releases(
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=release.repository) if release.repository else None,
             values=dict(release.values),
             atomic=True,
-            opts=declared.opts(RELEASE_TYPE, resource_name, provider=provider, depends_on=depends_on),
+            opts=declared.opts(
+                RELEASE_TYPE,
+                resource_name,
+                since_0_1=release.name != TRAINER_RELEASE,
+                provider=provider,
+                depends_on=depends_on,
+            ),
         )
     return installed
 
@@ -244,7 +254,15 @@ def _scheduling_objects(
             depends.append(created[("Namespace", ns)])
         resource_name = f"{declared.name}-{kind.lower()}-{ns + '-' if ns else ''}{meta['name']}"
         created[(kind, meta["name"])] = KubernetesObject(
-            resource_name, obj, declared.opts(object_type(obj), resource_name, provider=provider, depends_on=depends)
+            resource_name,
+            obj,
+            declared.opts(
+                object_type(obj),
+                resource_name,
+                since_0_1=kind != "ClusterTrainingRuntime",
+                provider=provider,
+                depends_on=depends,
+            ),
         )
 
 
