@@ -119,6 +119,7 @@ def kubernetes_args(
         "remote_node_cidrs": list(spec.hybrid.remote_node_cidrs) if spec.hybrid is not None else [],
         "remote_pod_cidrs": list(spec.hybrid.remote_pod_cidrs) if spec.hybrid is not None else [],
         "production_cycles": cycles,
+        "training_runtimes": [line.runtime for line in plan.production.lines] if plan.production else [],
     }
 
 

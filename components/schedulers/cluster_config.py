@@ -40,6 +40,7 @@ from .kubernetes_manifests import (
 from .production_cycle import ARGO_RELEASE, argo_workflows_release, cycle_namespaces, kueue_pod_integration
 from .production_registry import MlflowServer, mlflow_objects
 from .production_serving import lws_release, serving_objects, with_leaderworkerset
+from .training_manifests import TRAINER_RELEASE, trainer_release
 
 CHECKPOINT_GRACE = timedelta(minutes=15)
 SCHEDULER_TYPE = "aifactory:index:KubernetesScheduler"
@@ -99,6 +100,9 @@ class ClusterSettings:
     the Argo Workflows controller is installed and Kueue admits the workflows' pods."""
     model_registry: MlflowServer | None = None
     """The MLflow tracking server of `aifactory:production` (`kind: mlflow`); None: no server."""
+    training_runtimes: Sequence[Manifest] = ()
+    """The production lines' ClusterTrainingRuntimes: with any, Kubeflow Trainer is installed and Kueue
+    admits TrainJobs."""
 
 
 class KubernetesObject(pulumi.CustomResource):
@@ -159,9 +163,13 @@ class _Declared:
         self.moved = moved_from_scheduler
         self.releases: dict[str, k8s.helm.v3.Release] = {}
 
-    def opts(self, type_token: str, resource_name: str, **extra: Any) -> pulumi.ResourceOptions:
+    def opts(
+        self, type_token: str, resource_name: str, *, since_0_1: bool = True, **extra: Any
+    ) -> pulumi.ResourceOptions:
+        """`since_0_1=False` for a resource 0.1 never created (the Kubeflow Trainer side): no state holds
+        it under `KubernetesScheduler`, so there is nothing to adopt and nothing for the move to name."""
         aliases: list[pulumi.Input[str | pulumi.Alias]] = []
-        if self.moved:
+        if self.moved and since_0_1:
             aliases.append(moved_urn(type_token, resource_name))
         return pulumi.ResourceOptions(parent=self.parent, aliases=aliases or None, **extra)
 
@@ -197,7 +205,8 @@ def _releases(
 ) -> dict[str, k8s.helm.v3.Release]:
     """The pinned Helm releases (mirrored in sovereign stacks), by release name."""
     charts = ChartVersions(**settings.charts)
-    kueue_config = kueue_configuration()
+    training = bool(settings.training_runtimes)
+    kueue_config = kueue_configuration(trainjobs=training)
     serving = bool(settings.serving())
     cycles = bool(settings.production_cycles)
     if serving:
@@ -205,6 +214,8 @@ def _releases(
     if cycles:
         kueue_config = kueue_pod_integration(kueue_config)
     releases = helm_releases(charts, kueue_config, settings.region, settings.remote_pod_cidrs, settings.fleets)
+    if training:
+        releases.append(trainer_release(charts))
     if serving:
         releases.append(lws_release(charts.lws))
     if cycles:
@@ -224,7 +235,13 @@ def _releases(
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=release.repository) if release.repository else None,
             values=dict(release.values),
             atomic=True,
-            opts=declared.opts(RELEASE_TYPE, resource_name, provider=provider, depends_on=depends_on),
+            opts=declared.opts(
+                RELEASE_TYPE,
+                resource_name,
+                since_0_1=release.name != TRAINER_RELEASE,
+                provider=provider,
+                depends_on=depends_on,
+            ),
         )
     return installed
 
@@ -232,8 +249,9 @@ def _releases(
 def _scheduling_objects(
     declared: _Declared, settings: ClusterSettings, provider: k8s.Provider, releases: Mapping[str, k8s.helm.v3.Release]
 ) -> dict[str, KubernetesObject]:
-    """Kueue's objects, the file system's volumes, the capacity-block drains and the lines' serving objects,
-    after Kueue (and the LeaderWorkerSets after the LeaderWorkerSet controller, whose chart has their CRD);
+    """Kueue's objects, the file system's volumes, the capacity-block drains and the lines' training runtimes,
+    serving and registry objects, after Kueue (and each custom object after the release that installs its
+    CRD: LeaderWorkerSets after LeaderWorkerSet's, ClusterTrainingRuntimes after Kubeflow Trainer's);
     returns the Namespaces by name."""
     kueue = releases["kueue"]
     mirror = settings.registry_mirror
@@ -265,6 +283,7 @@ def _scheduling_objects(
     objects += settings.serving()
     if settings.model_registry is not None:
         objects += mlflow_objects(settings.model_registry)
+    objects += list(settings.training_runtimes)
     created: dict[tuple[str, str], KubernetesObject] = {}
     for obj in objects:
         kind, meta = obj["kind"], obj["metadata"]
@@ -272,11 +291,21 @@ def _scheduling_objects(
         depends: list[pulumi.Resource] = [kueue]
         if kind == "LeaderWorkerSet":
             depends.append(releases["lws"])
+        if kind == "ClusterTrainingRuntime":
+            depends.append(releases[TRAINER_RELEASE])
         if ns is not None and ("Namespace", ns) in created:
             depends.append(created[("Namespace", ns)])
         resource_name = f"{declared.name}-{kind.lower()}-{ns + '-' if ns else ''}{meta['name']}"
         created[(kind, meta["name"])] = KubernetesObject(
-            resource_name, obj, declared.opts(object_type(obj), resource_name, provider=provider, depends_on=depends)
+            resource_name,
+            obj,
+            declared.opts(
+                object_type(obj),
+                resource_name,
+                since_0_1=kind != "ClusterTrainingRuntime",
+                provider=provider,
+                depends_on=depends,
+            ),
         )
     return {name: o for (kind, name), o in created.items() if kind == "Namespace"}
 

@@ -214,6 +214,9 @@ class KubernetesSchedulerArgs(TypedDict):
     production_cycles: NotRequired[list[dict[str, Any]]]
     """The production lines' cycle objects (Argo WorkflowTemplates, CronWorkflows, their RBAC and scripts), as
     the plan renders them; with any, the Argo Workflows controller is installed and Kueue admits their pods."""
+    training_runtimes: NotRequired[list[dict[str, Any]]]
+    """The production lines' Kubeflow Trainer ClusterTrainingRuntimes, as the plan renders them; with any,
+    the Kubeflow Trainer release is installed and Kueue admits TrainJobs."""
     configure_cluster: NotRequired[bool]
     """Create the Kubernetes provider, Helm releases and Kueue objects here (default true). False for a
     private endpoint: the cluster-configuration stack creates them from inside the VPC."""
@@ -289,6 +292,7 @@ def cluster_settings(
         storage=production[1] if production else None,
         production_cycles=tuple(args.get("production_cycles", [])),
         model_registry=model_registry,
+        training_runtimes=tuple(args.get("training_runtimes", [])),
     )
 
 

@@ -31,11 +31,12 @@ from .helm_values import SYSTEM_NODE_LABEL, HelmRelease
 from .kubernetes_manifests import (
     FLEET_LABEL,
     FSX_CLAIM,
-    PRIORITY_LABEL,
+    LINE_LABEL,
     QUEUE_LABEL,
     FleetCapacity,
     Manifest,
 )
+from .training_manifests import dataset_dir, train_job
 
 ARGO_API = "argoproj.io/v1alpha1"
 ARGO_WORKFLOWS_VERSION = "v4.1.2"
@@ -46,7 +47,6 @@ ARGO_CHART = "argo-workflows"
 ARGO_REPOSITORY = "https://argoproj.github.io/argo-helm"
 ARGO_CONTROLLER_IMAGE = "quay.io/argoproj/workflow-controller"
 ARGO_EXECUTOR_IMAGE = "quay.io/argoproj/argoexec"
-LINE_LABEL = "aifactory.io/line"
 
 # The argo-helm chart names an image `registry/repository` when both are set and `repository` alone
 # otherwise (charts/argo-workflows/templates/_helpers.tpl `argo-workflows.image`): the registry is left
@@ -574,53 +574,6 @@ def line_cycle_objects(
         if cron is not None:
             objects.append(cron)
     return objects
-
-
-DATASETS_DIR = "datasets"
-"""Where the file system shows its import link (`storage.s3ImportPath` is imported into `<mountPath>/datasets`)."""
-
-
-def dataset_dir(dataset: str, mount_path: str, import_path: str | None) -> str:
-    """The dataset as the pods see it: an S3 prefix under the import link maps under `<mount>/datasets/`."""
-    if dataset.startswith("/"):
-        return dataset
-    root = import_path.rstrip("/") if import_path is not None else None
-    if root is None or not (dataset.rstrip("/") == root or dataset.startswith(root + "/")):
-        raise ValueError(f"dataset {dataset} is not under the data repository link {import_path}")
-    rest = dataset[len(root) :].strip("/")
-    base = f"{mount_path.rstrip('/')}/{DATASETS_DIR}"
-    return f"{base}/{rest}" if rest else base
-
-
-def train_job(line: ProductionLine, namespace: str, fleet: FleetCapacity) -> Manifest:
-    """The line's TrainJob (Kubeflow Trainer v2 `trainer.kubeflow.org/v1alpha1`) on its runtime, through its
-    LocalQueue: one `generateName` per run, the accelerators per node as the trainer's resources."""
-    t = line.training
-    labels = {QUEUE_LABEL: t.queue, LINE_LABEL: line.name}
-    if t.priority is not None:
-        labels[PRIORITY_LABEL] = t.priority
-    resource = fleet.accelerator_resource
-    trainer: dict[str, Any] = {
-        "image": t.image,
-        "numNodes": t.nodes,
-        "numProcPerNode": t.gpus_per_node,
-        "resourcesPerNode": {"requests": {resource: t.gpus_per_node}, "limits": {resource: t.gpus_per_node}},
-    }
-    if t.command is not None:
-        trainer["command"] = list(t.command)
-    return {
-        "apiVersion": f"{TRAINER_API_GROUP}/v1alpha1",
-        "kind": "TrainJob",
-        "metadata": {"generateName": f"{line.name}-train-", "namespace": namespace, "labels": labels},
-        "spec": {
-            "runtimeRef": {
-                "apiGroup": TRAINER_API_GROUP,
-                "kind": "ClusterTrainingRuntime",
-                "name": f"{line.name}-{t.runtime}",
-            },
-            "trainer": trainer,
-        },
-    }
 
 
 def production_cycles(

@@ -53,7 +53,6 @@ PROGRAMS_MOUNT = "/opt/aifactory"
 SERVER_PROGRAM = "server.py"
 PUBLISH_PROGRAM = "publish.py"
 REGISTRY_LABEL = "aifactory.io/component"
-LINE_LABEL = "aifactory.io/line"
 
 
 def tracking_uri(registry_namespace: str) -> str:

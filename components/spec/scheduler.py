@@ -104,6 +104,13 @@ class ChartVersions(SpecModel):
         default="0.10.0",
         description="LeaderWorkerSet chart version (installed only when an `aifactory:production` line serves).",
     )
+    # Kubeflow Trainer release v2.3.0 (`oci://ghcr.io/kubeflow/charts/kubeflow-trainer --version 2.3.0`);
+    # installed only with `aifactory:production`.
+    kubeflow_trainer: ChartVersion = Field(
+        default="2.3.0",
+        description="Kubeflow Trainer chart version (installed only with `aifactory:production`; built on "
+        "the JobSet chart version above).",
+    )
     # EKS user guide, "Configure a CNI for hybrid nodes": Cilium v1.16.x is the supported CNI line for
     # hybrid nodes on every EKS Kubernetes version; installed only with hybrid nodes.
     cilium: ChartVersion = Field(

@@ -44,7 +44,11 @@ def with_production(config: dict[str, Any]) -> dict[str, Any]:
     return {
         **config,
         "aifactory:production": {
-            "registry": {"kind": "mlflow", "image": "ghcr.io/mlflow/mlflow:v3.1.1", "artifacts": "s3://aifactory-commercial-us-datasets/checkpoints/models/"},
+            "registry": {
+                "kind": "mlflow",
+                "image": "ghcr.io/mlflow/mlflow:v3.1.1",
+                "artifacts": "s3://aifactory-commercial-us-datasets/checkpoints/models/",
+            },
             "lines": [LINE],
         },
     }
