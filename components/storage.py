@@ -102,9 +102,9 @@ class ParallelFilesystemArgs(TypedDict):
     s3_export_path: NotRequired[str]
     """s3://bucket/prefix/ that <mount_path>/checkpoints exports to automatically."""
     create_bucket: NotRequired[bool]
+    """Create the bucket the S3 paths name (in-region, encrypted, versioned, TLS-only)."""
     access_log_bucket: NotRequired[str | None]
     """With `create_bucket`: where the bucket's server access logs go (same Region and account)."""
-    """Create the bucket the S3 paths name (in-region, encrypted, versioned, TLS-only)."""
     backup_retention_days: NotRequired[int]
     """Days of daily automatic backups (PERSISTENT_2; 0 disables)."""
     mount_path: NotRequired[str]

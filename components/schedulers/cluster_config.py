@@ -39,7 +39,7 @@ from .kubernetes_manifests import (
 )
 from .production_cycle import ARGO_RELEASE, argo_workflows_release, cycle_namespaces, kueue_pod_integration
 from .production_registry import MlflowServer, mlflow_objects
-from .production_serving import lws_release, serving_objects, with_leaderworkerset
+from .production_serving import LWS_RELEASE, lws_release, serving_objects, with_leaderworkerset
 from .training_manifests import TRAINER_RELEASE, trainer_release
 
 CHECKPOINT_GRACE = timedelta(minutes=15)
@@ -166,7 +166,7 @@ class _Declared:
     def opts(
         self, type_token: str, resource_name: str, *, since_0_1: bool = True, **extra: Any
     ) -> pulumi.ResourceOptions:
-        """`since_0_1=False` for a resource 0.1 never created (the Kubeflow Trainer side): no state holds
+        """`since_0_1=False` for a resource 0.1 never created (the production lines' side): no state holds
         it under `KubernetesScheduler`, so there is nothing to adopt and nothing for the move to name."""
         aliases: list[pulumi.Input[str | pulumi.Alias]] = []
         if self.moved and since_0_1:
@@ -238,7 +238,7 @@ def _releases(
             opts=declared.opts(
                 RELEASE_TYPE,
                 resource_name,
-                since_0_1=release.name != TRAINER_RELEASE,
+                since_0_1=release.name not in (TRAINER_RELEASE, ARGO_RELEASE, LWS_RELEASE),
                 provider=provider,
                 depends_on=depends_on,
             ),
@@ -280,17 +280,19 @@ def _scheduling_objects(
         objects.append(namespace(SYSTEM_NAMESPACE))
         drains = [capacity_block_drain(f, settings.version, CHECKPOINT_GRACE, kubectl) for f in blocks]
         objects += drains[0][:3] + [d[3] for d in drains]
-    objects += settings.serving()
+    # The production lines' objects are new since 0.1: no state holds them under `KubernetesScheduler`.
+    new = [*settings.serving(), *list(settings.training_runtimes)]
     if settings.model_registry is not None:
-        objects += mlflow_objects(settings.model_registry)
-    objects += list(settings.training_runtimes)
+        new += mlflow_objects(settings.model_registry)
+    since_0_1 = [True] * len(objects) + [False] * len(new)
+    objects += new
     created: dict[tuple[str, str], KubernetesObject] = {}
-    for obj in objects:
+    for obj, old in zip(objects, since_0_1, strict=True):
         kind, meta = obj["kind"], obj["metadata"]
         ns = meta.get("namespace")
         depends: list[pulumi.Resource] = [kueue]
         if kind == "LeaderWorkerSet":
-            depends.append(releases["lws"])
+            depends.append(releases[LWS_RELEASE])
         if kind == "ClusterTrainingRuntime":
             depends.append(releases[TRAINER_RELEASE])
         if ns is not None and ("Namespace", ns) in created:
@@ -302,7 +304,7 @@ def _scheduling_objects(
             declared.opts(
                 object_type(obj),
                 resource_name,
-                since_0_1=kind != "ClusterTrainingRuntime",
+                since_0_1=old,
                 provider=provider,
                 depends_on=depends,
             ),
@@ -329,7 +331,9 @@ def _production_cycles(
             depends.append(namespaces[meta["namespace"]])
         resource_name = f"{declared.name}-{obj['kind'].lower()}-{meta['namespace']}-{meta['name']}"
         KubernetesObject(
-            resource_name, obj, declared.opts(object_type(obj), resource_name, provider=provider, depends_on=depends)
+            resource_name,
+            obj,
+            declared.opts(object_type(obj), resource_name, since_0_1=False, provider=provider, depends_on=depends),
         )
 
 

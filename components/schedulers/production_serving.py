@@ -97,11 +97,14 @@ def serving_name(line: ProductionLine) -> str:
     return f"{line.name}-serve"
 
 
+LWS_RELEASE = "lws"
+
+
 def lws_release(version: str) -> HelmRelease:
     """The LeaderWorkerSet controller, pinned, on the system nodes (the image tag is the release's own,
     `v<chart version>`: the chart's default tag is the development one)."""
     return HelmRelease(
-        "lws",
+        LWS_RELEASE,
         LWS_NAMESPACE,
         LWS_CHART,
         version,

@@ -185,7 +185,10 @@ def test_plan_against_refuses_a_new_vpc_cidr_that_replaces_the_file_system(
     replaced = {c["type"] for c in document["changes"] if c["action"] == "replace"}
     assert {"aws:ec2/vpc:Vpc", SUBNET, FS} <= replaced
     assert any(u.endswith("::sovereign-eu-fsx-fs") for u in document["refused"])
-    assert main([*args, "--allow-replace", FS, "--allow-replace", "aws:eks/cluster:Cluster"]) == 0
+    # sovereign-eu's file system links its in-region bucket: the associations go with the file system.
+    dra = "aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation"
+    allowed = [FS, "aws:eks/cluster:Cluster", dra]
+    assert main([*args, *(a for t in allowed for a in ("--allow-replace", t))]) == 0
     assert json.loads(capsys.readouterr().out)["refused"] == []
 
 

@@ -83,7 +83,7 @@ def test_cluster_stack_registers_the_cycle_after_the_argo_release(planned: PlanR
 
 
 def test_without_production_there_is_no_argo(planned: PlanResult) -> None:
-    plain = plan_stack("commercial-us")
+    plain = plan_stack("trn2-us")  # a Kubernetes factory without production lines
     names = {r.inputs["name"] for r in plain.stacks["aifactory-cluster"] if r.type == RELEASE}
     assert "argo-workflows" not in names
 

@@ -294,7 +294,7 @@ def test_cluster_stack_registers_the_controller_the_integration_and_the_leaderwo
 
 
 def test_stacks_without_serving_install_no_controller() -> None:
-    cluster = plan_stack("commercial-us").stacks["aifactory-cluster"]
+    cluster = plan_stack("trn2-us").stacks["aifactory-cluster"]  # a factory without production lines
     assert "lws" not in {r.inputs["name"] for r in cluster if r.type == "kubernetes:helm.sh/v3:Release"}
 
 

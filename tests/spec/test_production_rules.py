@@ -74,11 +74,15 @@ def config(*lines: dict[str, Any], profile: str = "commercial", **overrides: Any
             "queues": [
                 {"name": "research", "namespace": "research", "gpuQuota": 16, "fleets": ["train"], "cohort": "c"},
                 {"name": "other", "namespace": "other", "gpuQuota": 16, "fleets": ["train"], "cohort": "c"},
-                {"name": "serving", "namespace": "serving", "gpuQuota": 8, "fleets": ["serve", "small"]},
+                {"name": "serving", "namespace": "serving", "gpuQuota": 8, "fleets": ["serve", "small"], "cohort": "c"},
             ],
         },
         "aifactory:production": {
-            "registry": {"kind": "mlflow", "image": "ghcr.io/mlflow/mlflow:v3.1.1", "artifacts": "/fsx/models"},
+            "registry": {
+                "kind": "mlflow",
+                "image": "ghcr.io/mlflow/mlflow:v3.1.1",
+                "artifacts": "s3://acme-data/train/models/",
+            },
             "lines": list(lines) or [line()],
         },
         "aifactory:images": {"eks-1.35-nvidia": "ami-07e4b2d9c1a3f5608", "eks-1.35-system-release": "1.35.0-20261118"},
@@ -150,8 +154,9 @@ def test_fleet_outside_the_queue() -> None:
 
 def test_gpus_per_node_fit_the_instance() -> None:
     assert "has 8" in errors(config(line(training__gpusPerNode=16)))[f"{LINE}.training.gpusPerNode"]
-    found = errors(config(line(serving__fleet="small", serving__gpusPerReplica=2, serving__replicas=1)))
-    assert "has 1" in found[f"{LINE}.serving.gpusPerReplica"]
+    # A replica takes whole nodes: 12 accelerators on 8-accelerator nodes cannot be split evenly.
+    found = errors(config(line(serving__gpusPerReplica=12)))
+    assert "span nodes of 8" in found[f"{LINE}.serving.gpusPerReplica"]
     assert f"{LINE}.evaluation.gpus" in errors(config(line(evaluation__gpus=9)))
 
 
@@ -164,7 +169,7 @@ def test_job_larger_than_quota_plus_borrowing_is_never_admitted() -> None:
     assert errors(cfg) == {}
     cfg["aifactory:scheduler"]["queues"][0]["borrowingLimit"] = 8
     assert "never admit" in errors(cfg)[f"{LINE}.training.nodes"]
-    assert "admits at most 8" in errors(config(line(serving__replicas=3)))[f"{LINE}.serving.replicas"]
+    assert "fleet 'serve' has 2" in errors(config(line(serving__replicas=3)))[f"{LINE}.serving.replicas"]
 
 
 def test_priority_must_be_declared() -> None:
