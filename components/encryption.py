@@ -36,8 +36,8 @@ KeyService = Literal["logs", "autoscaling", "ec2", "eks", "fsx", "secretsmanager
 * `ec2`: EC2 launching instances the deployer creates directly (the Slurm head and compute nodes);
 * `eks`: EKS envelope encryption of Kubernetes secrets;
 * `fsx`: FSx for Lustre persistent file systems;
-* `secretsmanager`: Secrets Manager (the Slurm munge key, the accounting database's password);
-* `rds`: RDS storage (Slurm accounting);
+* `secretsmanager`: Secrets Manager (the Slurm munge key, the databases' managed passwords);
+* `rds`: RDS storage (Slurm accounting, the MLflow registry's backend store);
 * `s3`: the data repository bucket, read and written by FSx's data repository role.
 """
 
@@ -84,6 +84,11 @@ def key_users(plan: FactoryPlan) -> KeyUsers:
         services |= {"ec2", "secretsmanager"}
         if isinstance(spec.scheduler, SlurmScheduler) and spec.scheduler.accounting == "slurmdbd":
             services.add("rds")  # its managed master password is a secret under the same key
+    production = spec.production
+    if production is not None and production.registry.kind == "mlflow":
+        # The MLflow backend store is RDS for PostgreSQL on the key, its managed master password a
+        # Secrets Manager secret under the key (registry.ModelRegistry).
+        services |= {"rds", "secretsmanager"}
     buckets: tuple[str, ...] = ()
     storage = spec.storage
     if storage is not None and plan.storage is not None:

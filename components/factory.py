@@ -14,17 +14,30 @@ from .network import FactoryNetwork
 from .node_images import NodeImages
 from .planning.factory_plan import FactoryPlan, plan_factory, plan_from_config
 from .planning.placement import Domain
+from .registry import ModelRegistry, RegistryLineArgs
 from .schedulers.cluster_config import ClusterSettings, FilesystemArgs
 from .schedulers.cluster_runner import ClusterRunner
-from .schedulers.kubernetes import KubernetesScheduler, KubernetesSchedulerArgs, NodeGroupArgs, cluster_settings
+from .schedulers.kubernetes import (
+    HybridFleetArgs,
+    KubernetesScheduler,
+    KubernetesSchedulerArgs,
+    NodeGroupArgs,
+    cluster_settings,
+    fleet_capacities,
+    hybrid_fleet_capacities,
+)
 from .schedulers.node_groups import KubernetesNodeGroups
+from .schedulers.production_cycle import production_cycles
+from .schedulers.production_registry import MlflowServer
 from .schedulers.slurm import SlurmScheduler
 from .spec import ConfigError, FactorySpec
 from .spec.errors import NAMESPACE
 from .spec.hybrid import hybrid_server_count
 from .spec.images import eks_system_release_key, fleet_image, head_image_key, images_pinned, pinned_image
+from .spec.production import ProductionSpec
 from .spec.scheduler import KubernetesScheduler as KubernetesSpec
 from .spec.scheduler import SlurmScheduler as SlurmSpec
+from .spec.storage import StorageSpec, parse_s3_path
 from .storage import ParallelFilesystem, spec_args
 from .tags import factory_tags
 
@@ -70,6 +83,20 @@ def kubernetes_args(
     spec = plan.spec
     scheduler = spec.scheduler
     assert isinstance(scheduler, KubernetesSpec)
+    hybrid_fleets: list[HybridFleetArgs] = [
+        {"name": f.name, "server": f.server or "", "nodes": f.count, "taints": [str(t) for t in f.taints]}
+        for f in spec.hybrid_fleets
+    ]
+    cycles: list[dict[str, Any]] = []
+    if spec.production is not None and spec.storage is not None:
+        cycles = production_cycles(
+            spec.production.lines,
+            spec.production.registry,
+            scheduler.queues,
+            [*fleet_capacities(node_groups), *hybrid_fleet_capacities(hybrid_fleets)],
+            spec.storage.mount_path,
+            spec.storage.s3_import_path,
+        )
     return {
         "version": scheduler.version,
         "region": spec.region,
@@ -79,10 +106,7 @@ def kubernetes_args(
         "public_access_cidrs": list(scheduler.public_access_cidrs),
         "sovereign": spec.sovereign,
         "node_groups": node_groups,
-        "hybrid_fleets": [
-            {"name": f.name, "server": f.server or "", "nodes": f.count, "taints": [str(t) for t in f.taints]}
-            for f in spec.hybrid_fleets
-        ],
+        "hybrid_fleets": hybrid_fleets,
         "queues": [q.model_dump() for q in scheduler.queues],  # type: ignore[misc]
         "priorities": list(scheduler.priorities),
         "charts": scheduler.charts.model_dump(),
@@ -94,12 +118,59 @@ def kubernetes_args(
         "admin_role_arns": list(spec.access.administrators) if spec.access is not None else [],
         "remote_node_cidrs": list(spec.hybrid.remote_node_cidrs) if spec.hybrid is not None else [],
         "remote_pod_cidrs": list(spec.hybrid.remote_pod_cidrs) if spec.hybrid is not None else [],
+        "production_cycles": cycles,
+        "training_runtimes": [line.runtime for line in plan.production.lines] if plan.production else [],
     }
 
 
-def plan_cluster_settings(plan: FactoryPlan, filesystem: FilesystemArgs | None) -> ClusterSettings:
+def registry_lines(plan: FactoryPlan) -> list[RegistryLineArgs]:
+    """Each line of `aifactory:production` and the namespace its steps run in (its training queue's)."""
+    spec = plan.spec
+    scheduler = spec.scheduler
+    if spec.production is None or not isinstance(scheduler, KubernetesSpec):
+        return []
+    namespaces = {q.name: q.namespace for q in scheduler.queues}
+    return [{"name": line.name, "namespace": namespaces[line.training.queue]} for line in spec.production.lines]
+
+
+def mlflow_server(
+    plan: FactoryPlan, database_host: pulumi.Input[str], secret_arn: pulumi.Input[str]
+) -> MlflowServer | None:
+    """The plan's MLflow tracking server with the infrastructure stack's database; None without one."""
+    production = plan.spec.production
+    if production is None or production.registry.kind != "mlflow" or production.registry.image is None:
+        return None
+    artifacts = parse_s3_path(production.registry.artifacts)
+    assert artifacts is not None, "spec rules require s3:// artifacts for MLflow"
+    sovereignty = plan.spec.sovereignty
+    return MlflowServer(
+        image=production.registry.image,
+        namespace=production.registry.namespace,
+        artifacts=artifacts,
+        database_host=database_host,
+        secret_arn=secret_arn,
+        region=plan.spec.region,
+        line_namespaces=[line["namespace"] for line in registry_lines(plan)],
+        registry_mirror=sovereignty.registry_mirror if sovereignty else None,
+    )
+
+
+def plan_cluster_settings(
+    plan: FactoryPlan, filesystem: FilesystemArgs | None, model_registry: MlflowServer | None = None
+) -> ClusterSettings:
     """The Kubernetes side of the plan, built exactly as `AiFactory` builds it for its scheduler."""
-    return cluster_settings(kubernetes_args(plan, plan_node_groups(plan, None), filesystem), plan.quotas)
+    return cluster_settings(
+        kubernetes_args(plan, plan_node_groups(plan, None), filesystem),
+        plan.quotas,
+        plan_production(plan),
+        model_registry,
+    )
+
+
+def plan_production(plan: FactoryPlan) -> tuple[ProductionSpec, StorageSpec] | None:
+    """The production lines and the file system they use, for the Kubernetes side."""
+    spec = plan.spec
+    return (spec.production, spec.storage) if spec.production is not None and spec.storage is not None else None
 
 
 class AiFactoryArgs(TypedDict):
@@ -220,11 +291,19 @@ class AiFactory(pulumi.ComponentResource):
                 builds=plan.node_images,
             )
 
+        # The registry's database first: the cluster's objects (declared with the scheduler when the
+        # endpoint is public) name its address; its ingress and pod identities follow the cluster.
+        self.model_registry: ModelRegistry | None = None
+        if spec.production is not None and plan.scheduler == "kubernetes":
+            self.model_registry = self._model_registry(name, key_arn, tags, child)
+
         self.kubernetes: KubernetesScheduler | None = None
         cluster: pulumi.Output[NodeadmCluster] | None = None
         if plan.scheduler == "kubernetes":
             self.kubernetes = self._kubernetes(name, key_arn, tags, child)
             k8s = self.kubernetes
+            if self.model_registry is not None:
+                self.model_registry.connect(k8s.cluster_name, k8s.cluster_security_group_id, [k8s])
             cluster = pulumi.Output.all(
                 k8s.cluster_name,
                 k8s.cluster_endpoint,
@@ -345,6 +424,32 @@ class AiFactory(pulumi.ComponentResource):
                 "servers": hybrid_server_count(spec),
                 "cluster_name": k8s.cluster_name if k8s is not None else None,
                 "cluster_security_group_id": k8s.cluster_security_group_id if k8s is not None else None,
+                "tags": tags,
+            },
+            child,
+        )
+
+    def _model_registry(
+        self, name: str, key_arn: pulumi.Input[str] | None, tags: dict[str, str], child: pulumi.ResourceOptions
+    ) -> ModelRegistry:
+        """The registry's AWS side: MLflow's database, or SageMaker's model package groups."""
+        spec = self.spec
+        production = spec.production
+        assert production is not None
+        registry = production.registry
+        return ModelRegistry(
+            f"{name}-registry",
+            {
+                "kind": registry.kind,
+                "factory": name,
+                "region": spec.region,
+                "partition": spec.partition,
+                "namespace": registry.namespace,
+                "artifacts": registry.artifacts,
+                "lines": registry_lines(self.plan),
+                "vpc_id": self.network.vpc_id,
+                "subnet_ids": self.network.private_subnet_ids,
+                "kms_key_arn": key_arn,
                 "tags": tags,
             },
             child,
@@ -472,7 +577,18 @@ class AiFactory(pulumi.ComponentResource):
             }
         args["tags"] = tags
         args["system_release_version"] = pinned_image(spec, eks_system_release_key(scheduler.version))
-        return KubernetesScheduler(eks_cluster_name(name), args, child, quotas=self.plan.quotas)
+        registry = self.model_registry
+        server = None
+        if registry is not None and registry.database_address is not None and registry.database_secret_arn is not None:
+            server = mlflow_server(self.plan, registry.database_address, registry.database_secret_arn)
+        return KubernetesScheduler(
+            eks_cluster_name(name),
+            args,
+            child,
+            quotas=self.plan.quotas,
+            production=plan_production(self.plan),
+            model_registry=server,
+        )
 
     def _user_data(
         self, domain: Domain, cluster: pulumi.Output[NodeadmCluster] | None, slurm_controller: pulumi.Input[str] | None
@@ -572,6 +688,15 @@ class AiFactory(pulumi.ComponentResource):
                 "trustAnchorArn": self.hybrid.trust_anchor_arn,
                 "profileArn": self.hybrid.profile_arn,
             }
+        registry = self.model_registry
+        if registry is not None and registry.database_address is not None:
+            # What the cluster stack's MLflow server reads (`program.deploy_cluster`).
+            outputs["modelRegistry"] = {
+                "databaseAddress": registry.database_address,
+                "databaseSecretArn": registry.database_secret_arn,
+            }
+        if registry is not None and registry.model_package_groups:
+            outputs["modelPackageGroups"] = registry.model_package_groups
         if self.cluster_runner is not None:
             outputs["clusterRunner"] = {"project": self.cluster_runner.project_name}
         if self.node_images is not None:

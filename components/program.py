@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env
 
-from .factory import AiFactory, configures_cluster_in_stack, plan_cluster_settings
+from .factory import AiFactory, configures_cluster_in_stack, mlflow_server, plan_cluster_settings
 from .planning.factory_plan import FactoryPlan, plan_from_config
 from .schedulers.cluster_config import ClusterConfiguration, FilesystemArgs
 from .spec import ConfigError
@@ -97,9 +97,17 @@ def deploy_cluster(plan: FactoryPlan) -> ClusterConfiguration | None:
             "mount_name": fs.apply(lambda v: str(v["mountName"])),
             "capacity_gib": plan.storage.capacity_gib,
         }
+    registry = None
+    if plan.spec.production is not None and plan.spec.production.registry.kind == "mlflow":
+        database = infrastructure.require_output("modelRegistry")
+        registry = mlflow_server(
+            plan,
+            database.apply(lambda v: str(v["databaseAddress"])),
+            database.apply(lambda v: str(v["databaseSecretArn"])),
+        )
     configuration = ClusterConfiguration(
         f"{plan.name}-eks",
-        plan_cluster_settings(plan, filesystem),
+        plan_cluster_settings(plan, filesystem, registry),
         cluster.apply(lambda v: str(v["clusterName"])),
         cluster.apply(lambda v: str(v["clusterEndpoint"])),
         cluster.apply(lambda v: str(v["clusterCertificateAuthority"])),

@@ -61,6 +61,7 @@ PLAN_TIME_ARGS = (
     "s3_import_path",
     "s3_export_path",
     "create_bucket",
+    "access_log_bucket",
     "backup_retention_days",
     "mount_path",
     "quota_gib",
@@ -102,6 +103,8 @@ class ParallelFilesystemArgs(TypedDict):
     """s3://bucket/prefix/ that <mount_path>/checkpoints exports to automatically."""
     create_bucket: NotRequired[bool]
     """Create the bucket the S3 paths name (in-region, encrypted, versioned, TLS-only)."""
+    access_log_bucket: NotRequired[str | None]
+    """With `create_bucket`: where the bucket's server access logs go (same Region and account)."""
     backup_retention_days: NotRequired[int]
     """Days of daily automatic backups (PERSISTENT_2; 0 disables)."""
     mount_path: NotRequired[str]
@@ -134,6 +137,7 @@ def spec_args(
         efa_enabled=storage.efa_enabled,
         deployment_type=storage.deployment_type,
         create_bucket=storage.create_bucket,
+        access_log_bucket=storage.access_log_bucket,
         backup_retention_days=storage.backup_days,
         mount_path=storage.mount_path,
         quota_gib=storage.quota_gib,
@@ -460,6 +464,15 @@ class ParallelFilesystem(pulumi.ComponentResource):
             restrict_public_buckets=True,
             opts=child,
         )
+        if args.get("access_log_bucket"):
+            # S3 User Guide, "Enabling Amazon S3 server access logging" ([S3.9]).
+            aws.s3.BucketLogging(
+                f"{name}-bucket-logging",
+                bucket=bucket.id,
+                target_bucket=args["access_log_bucket"],
+                target_prefix=f"{bucket_name}/",
+                opts=child,
+            )
         aws.s3.BucketOwnershipControls(
             f"{name}-bucket-ownership",
             bucket=bucket.id,

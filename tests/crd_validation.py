@@ -18,6 +18,8 @@ import jsonschema
 import yaml
 
 CRD_DIR = Path(__file__).parent / "fixtures" / "crds"
+# libyaml's loader when PyYAML has it: the Argo CRDs are ~3 MB each, 5x faster to load in C.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @functools.cache
@@ -25,7 +27,7 @@ def _schemas() -> dict[tuple[str, str], dict[str, Any]]:
     """(apiVersion, kind) -> strict openAPIV3Schema, for every CRD fixture."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for path in sorted(CRD_DIR.glob("*.yaml")):
-        crd = yaml.safe_load(path.read_text())
+        crd = yaml.load(path.read_text(), Loader=_LOADER)
         group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
         for version in crd["spec"]["versions"]:
             out[(f"{group}/{version['name']}", kind)] = _strict(version["schema"]["openAPIV3Schema"])
@@ -65,6 +67,8 @@ def validate_custom_resource(obj: dict[str, Any]) -> None:
         raise CrdValidationError(f"no CRD fixture serves {key[0]} {key[1]}")
     # `metadata` is validated by the API server itself, not by the CRD schema.
     body = {k: v for k, v in obj.items() if k != "metadata"}
+    if "metadata" in schema.get("required", []):  # Argo's CRDs require it; its content is still not theirs
+        body["metadata"] = {}
     validator = jsonschema.Draft7Validator(schema)
     errors = sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
     problems = [f"{'.'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}" for e in errors]

@@ -263,7 +263,9 @@ def test_sovereign_eu_key_lets_auto_scaling_launch_its_managed_node_groups() -> 
     assert grant["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
     assert by_sid["AutoScalingUseKey"]["Action"] == USE
     assert "FsxUseKey" in by_sid
-    assert not set(by_sid) & {"SecretsManagerUseKey", "RdsUseKey", "Ec2EbsUseKey"}
+    # Its MLflow registry keeps its database and managed password under the key; no EBS statement.
+    assert {"SecretsManagerUseKey", "RdsUseKey"} <= set(by_sid)
+    assert "Ec2EbsUseKey" not in by_sid
 
 
 def test_slurm_aws_key_lets_ec2_attach_its_directly_launched_volumes() -> None:
@@ -425,3 +427,13 @@ def test_encryption_rules_name_the_key(sovereign: bool, encryption: dict[str, An
     with pytest.raises(ConfigError) as caught:
         plan_from_config(config, "c")
     assert f"aifactory:encryption.{path}" in {issue.path for issue in caught.value.issues}
+
+
+def test_an_mlflow_registry_adds_rds_and_secrets_manager() -> None:
+    """Its backend store is RDS on the key, the managed master password a secret under the key."""
+    from tests.components.test_model_registry import sovereign
+
+    with_registry = sovereign()
+    without = {k: v for k, v in with_registry.items() if k != "aifactory:production"}
+    assert {"rds", "secretsmanager"} <= _users(with_registry)
+    assert not {"rds", "secretsmanager"} & _users(without)

@@ -27,10 +27,12 @@ import yaml
 
 from ..planning.factory_plan import FactoryPlan
 from ..planning.placement import PlacementPlan
+from ..planning.production_plan import LinePlan
 from ..planning.thermal import install_plan_csv, write_heatmap
 from ..planning.topology import kueue_topologies, node_labels, slurm_topology_conf
 from ..power_cap_boot import power_cap_files, slurm_node_files
 from ..spec import ConfigError
+from ..spec.production import ProductionLine
 
 if TYPE_CHECKING:
     from .planrun import PlanResult
@@ -246,8 +248,10 @@ def _render_into(result: PlanResult, out: Path) -> list[str]:
         write_each(power_cap_files(plan))
         write_each(slurm_node_files(result.plan))
     write_each(kubernetes_files(result, plan))
+    write_each(production_cycle_files(result))
     write_each(slurm_files(result.plan))
     write_each(hybrid_files(result.plan))
+    write_each(production_files(result.plan))
     return written
 
 
@@ -279,6 +283,7 @@ def kubernetes_files(result: PlanResult, plan: PlacementPlan) -> dict[str, str]:
     files = {"kubernetes/objects.yaml": yaml.safe_dump_all(objects, sort_keys=False)}
     for name, inputs in sorted(releases.items()):
         files[f"kubernetes/helm/{name}.yaml"] = yaml.safe_dump(inputs, sort_keys=False)
+    files |= serving_files(objects)
     if spec.scheduler.queues and spec.ec2_fleets:
         # The test measures EFA between EC2 nodes; the customer's servers use their own fabric.
         fleet = spec.ec2_fleets[0]
@@ -299,6 +304,116 @@ def kubernetes_files(result: PlanResult, plan: PlacementPlan) -> dict[str, str]:
             files[f"kubernetes/{name}.yaml"] = yaml.safe_dump(test.jobset, sort_keys=False)
             files[f"kubernetes/{name}.md"] = test.readme
     return files
+
+
+def serving_files(objects: list[dict[str, Any]]) -> dict[str, str]:
+    """Each serving line's LeaderWorkerSet and Service, as applied, in `kubernetes/lines/<line>/serving.yaml`."""
+    from ..schedulers.kubernetes_manifests import LINE_LABEL
+
+    by_line: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        line = obj["metadata"].get("labels", {}).get(LINE_LABEL)
+        if line is not None and obj["kind"] in ("LeaderWorkerSet", "Service"):
+            by_line.setdefault(line, []).append(obj)
+    return {
+        f"kubernetes/lines/{line}/serving.yaml": yaml.safe_dump_all(objs, sort_keys=False)
+        for line, objs in sorted(by_line.items())
+    }
+
+
+def production_cycle_files(result: PlanResult) -> dict[str, str]:
+    """Each production line's cycle objects as applied (`production/<line>/cycle.yaml`): its Argo
+    WorkflowTemplate and CronWorkflows, their RBAC and scripts."""
+    from ..schedulers.production_cycle import CYCLE_KINDS, LINE_LABEL
+
+    by_line: dict[str, list[dict[str, Any]]] = {}
+    for resource in result.resources:
+        inputs = resource.inputs
+        line = (
+            inputs.get("metadata", {}).get("labels", {}).get(LINE_LABEL)
+            if isinstance(inputs.get("metadata"), dict)
+            else None
+        )
+        if resource.type.startswith(_KUBERNETES_PREFIX) and inputs.get("kind") in CYCLE_KINDS and line:
+            by_line.setdefault(line, []).append(inputs)
+    return {
+        f"production/{line}/cycle.yaml": yaml.safe_dump_all(objects, sort_keys=False)
+        for line, objects in sorted(by_line.items())
+    }
+
+
+def production_files(plan: FactoryPlan) -> dict[str, str]:
+    """Per production line: its ClusterTrainingRuntime (applied by the cluster stack), its TrainJob
+    template and a README with the commands to start a run and read its progress and metrics."""
+    production = plan.production
+    if production is None or plan.spec.production is None:
+        return {}
+    files = {}
+    specs = {line.name: line for line in plan.spec.production.lines}
+    for line in production.lines:
+        base = f"production/{line.name}"
+        files[f"{base}/runtime.yaml"] = yaml.safe_dump(line.runtime, sort_keys=False)
+        files[f"{base}/trainjob.yaml"] = yaml.safe_dump(line.train_job, sort_keys=False)
+        files[f"{base}/README.md"] = production_readme(line, specs[line.name])
+    return files
+
+
+def _usd(value: float | None) -> str:
+    return "unknown (no price in the region's table)" if value is None else f"${value:,.2f}"
+
+
+def production_readme(line: LinePlan, spec: ProductionLine) -> str:
+    """The line's runbook: start a run, watch Kueue admit it, read its logs and GPU metrics."""
+    ns, name, queue = line.namespace, line.name, spec.training.queue
+    selector = f"aifactory.io/line={name}"
+    evaluation = spec.evaluation
+    mark = "<=" if evaluation.goal == "minimize" else ">="
+    lines = [
+        f"# Production line `{name}`",
+        "",
+        f"Trains on `{spec.dataset}` with {spec.training.nodes} x {spec.training.gpus_per_node} accelerators of fleet "
+        f"`{spec.training.fleet}` through queue `{queue}` (namespace `{ns}`), checkpoints to "
+        f"`{spec.training.checkpoint.directory}` every {spec.training.checkpoint.interval_minutes} minutes, and "
+        f"passes when `{evaluation.metric}` {mark} {evaluation.threshold:g}.",
+        "",
+        f"- Cost per training run ({spec.training.expected_hours:g} h expected): {_usd(line.run_cost_usd)}",
+    ]
+    if spec.serving is not None:
+        lines.append(
+            f"- Cost per served replica-hour ({spec.serving.gpus_per_replica} accelerators of fleet "
+            f"`{spec.serving.fleet}`): {_usd(line.replica_hour_usd)}"
+        )
+    lines += [f"- Note: {note}" for note in line.cost_notes]
+    lines += [
+        "",
+        "The cluster stack applies `runtime.yaml` (ClusterTrainingRuntime "
+        f"`{line.runtime['metadata']['name']}`). A node failure restarts every pod of the run "
+        f"(at most {spec.training.max_restarts} times), which resumes from the last checkpoint.",
+        "",
+        "## Start a run",
+        "",
+        "```sh",
+        "kubectl create -f trainjob.yaml",
+        "```",
+        "",
+        "## Watch it",
+        "",
+        "```sh",
+        f"kubectl -n {ns} get trainjobs -l {selector}",
+        f"kubectl -n {ns} get workloads",
+        f"kubectl -n {ns} get localqueue {queue}",
+        f"kubectl -n {ns} logs -l {selector} -c node --tail=100",
+        "```",
+        "",
+        "## Metrics (Prometheus, from the DCGM exporter and Kueue)",
+        "",
+        "```promql",
+        f'avg(DCGM_FI_DEV_GPU_UTIL{{namespace="{ns}", pod=~"{name}-.*"}})',
+        f'kueue_admitted_active_workloads{{cluster_queue="{queue}"}}',
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def hybrid_files(plan: FactoryPlan) -> dict[str, str]:

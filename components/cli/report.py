@@ -98,6 +98,7 @@ SUMMARY_SECTIONS = frozenset(
         "placement",
         "storage",
         "hybrid",
+        "production",
     }
 )
 """Summary keys with a section of their own; the others are printed under `other figures`."""
@@ -145,6 +146,7 @@ def plan_renderables(result: PlanResult, tree: bool = False) -> list[RenderableT
         *_placement_section(summary.get("placement") or {}),
         *_hybrid_section(summary.get("hybrid")),
         *_storage_section(summary.get("storage")),
+        *_production_section(summary.get("production")),
         *_other_figures(summary),
         *_resource_section(result),
         *_stack_section(result),
@@ -465,6 +467,36 @@ def _storage_section(storage: Mapping[str, Any] | None) -> list[RenderableType]:
     if not storage:
         return []
     return [_heading("storage"), _key_values(_figures(storage))]
+
+
+def _production_section(production: Mapping[str, Any] | None) -> list[RenderableType]:
+    """The production lines: accelerators, cost per training run and per served replica-hour, and each
+    line's share of its queues' GPU quota."""
+    if not production:
+        return []
+    lines = _table(
+        ("line", "left"),
+        ("namespace", "left"),
+        ("training GPUs", "right"),
+        ("serving GPUs", "right"),
+        ("$ per run", "right"),
+        ("$ per replica-hour", "right"),
+    )
+    for line in production["lines"]:
+        lines.add_row(
+            line["name"],
+            line["namespace"],
+            str(line["training_gpus"]),
+            str(line["serving_gpus"]),
+            _cost_cell(line["cost_per_training_run_usd"]),
+            _cost_cell(line["cost_per_replica_hour_usd"]),
+        )
+    shares = _table(("queue", "left"), ("line", "left"), ("share of quota", "right"))
+    for queue, by_line in production["gpu_share_per_queue"].items():
+        for name, share in by_line.items():
+            shares.add_row(queue, name, MISSING if share is None else f"{share:.1%}")
+    notes = [_note(f"{line['name']}: {note}") for line in production["lines"] for note in line["cost_notes"]]
+    return [_heading("production lines"), _indented(lines, 2), _indented(shares, 2), *notes]
 
 
 def _other_figures(summary: Mapping[str, Any]) -> list[RenderableType]:

@@ -34,6 +34,7 @@ from .feasibility import (
 from .network_plan import SubnetPlan, interface_endpoints
 from .node_images import ImageBuild, plan_node_images
 from .placement import Domain, PlacementError, PlacementPlan, plan_placement
+from .production_plan import ProductionPlan, plan_production
 from .storage_plan import StoragePlanFigures, plan_figures, size_for_spec
 from .storage_sizing import FilesystemSizing, SizingError
 from .summary import factory_summary
@@ -123,6 +124,8 @@ class FactoryPlan:
     """Kubernetes: node and pod addresses per AZ against their subnets."""
     pod_subnets: Mapping[str, str] = field(default_factory=dict)
     """Custom networking: the pod subnet (a secondary VPC CIDR block) of each zone."""
+    production: ProductionPlan | None = None
+    """`aifactory:production`: each line's Kubeflow Trainer objects, GPU share per queue and costs."""
 
     @property
     def scheduler(self) -> SchedulerKind:
@@ -187,6 +190,10 @@ def plan_factory(spec: FactorySpec, name: str, warnings: tuple[ConfigIssue, ...]
     # EC2 GPUs read the file system over the VPC; the data hall's servers are not its clients here.
     gpus = sum(f.count * fleet_hardware(f).gpus for f in spec.ec2_fleets)
     figures = plan_figures(sizing, gpus, s3_linked=_s3_linked(spec)) if sizing is not None else None
+    production = plan_production(spec)
+    summary = factory_summary(spec, placement, asdict(figures) if figures else None)
+    if production is not None:
+        summary = {**summary, "production": production.summary()}
     return FactoryPlan(
         name=name,
         spec=spec,
@@ -203,9 +210,10 @@ def plan_factory(spec: FactorySpec, name: str, warnings: tuple[ConfigIssue, ...]
         address_budget=budget,
         address_usage=usage,
         pod_subnets=pods_of_zone,
-        summary=factory_summary(spec, placement, asdict(figures) if figures else None),
+        summary=summary,
         warnings=warnings,
         node_images=plan_node_images(spec),
+        production=production,
     )
 
 

@@ -64,7 +64,7 @@ def _needs_key(what: str, value: Any, present: bool) -> list[str]:
     "customer-managed-keys",
     fix="encrypt with the factory's customer-managed key (`aifactory:sovereignty.kmsKeyArn`)",
     enforcement="mandatory",
-    description="EBS, FSx, S3, EKS secrets, log groups and secrets use customer-managed KMS keys.",
+    description="EBS, FSx, S3, EKS secrets, log groups, secrets and RDS use customer-managed KMS keys.",
     sovereign_only=True,
 )
 def check_customer_managed_keys(resource_type: str, props: Mapping[str, Any], config: PolicyConfig) -> list[str]:
@@ -75,6 +75,16 @@ def check_customer_managed_keys(resource_type: str, props: Mapping[str, Any], co
     """
     if resource_type in (FSX_LUSTRE, "aws:cloudwatch/logGroup:LogGroup", "aws:secretsmanager/secret:Secret"):
         return _needs_key("kmsKeyId", props.get("kmsKeyId"), "kmsKeyId" in props)
+    if resource_type == "aws:rds/instance:Instance":
+        # The storage and, when RDS manages it, the master password's secret (RDS API CreateDBInstance
+        # `KmsKeyId`, `MasterUserSecretKmsKeyId`: without them the AWS-managed aws/rds and aws/secretsmanager
+        # keys are used).
+        out = _needs_key("kmsKeyId", props.get("kmsKeyId"), "kmsKeyId" in props)
+        if truthy(props.get("manageMasterUserPassword")):
+            out += _needs_key(
+                "masterUserSecretKmsKeyId", props.get("masterUserSecretKmsKeyId"), "masterUserSecretKmsKeyId" in props
+            )
+        return out
     if resource_type == "aws:ebs/volume:Volume":
         out = (
             []

@@ -66,6 +66,50 @@ def check_fsx_lustre(resource_type: str, props: Mapping[str, Any], config: Polic
     return out
 
 
+RDS_INSTANCE = "aws:rds/instance:Instance"
+RDS_MIN_BACKUP_DAYS = 7
+"""[RDS.11]'s default minimum backup retention (Security Hub user guide, "Security Hub controls for Amazon
+RDS": RDS.11 `minimumBackupRetentionPeriod`, default 7)."""
+
+
+@policy(
+    "rds-data-safety",
+    fix=(
+        "set `publiclyAccessible: false`, `storageEncrypted: true`, `deletionProtection: true`, "
+        f"`backupRetentionPeriod` of at least {RDS_MIN_BACKUP_DAYS} and a `finalSnapshotIdentifier` "
+        "(`skipFinalSnapshot: false`)"
+    ),
+    enforcement="mandatory",
+    description=(
+        "[RDS.2] [RDS.3] [RDS.8] [RDS.11] RDS DB instances are not publicly accessible, are encrypted at rest, "
+        "have deletion protection, keep automatic backups and leave a final snapshot."
+    ),
+)
+def check_rds_data_safety(resource_type: str, props: Mapping[str, Any], config: PolicyConfig) -> list[str]:
+    """The factory's databases (Slurm accounting, the MLflow registry) keep their data.
+
+    Defaults (RDS API reference, CreateDBInstance; pulumi-aws rds/instance.py): `PubliclyAccessible` false
+    in a VPC's private subnets, `StorageEncrypted` false, `DeletionProtection` false, `BackupRetentionPeriod`
+    1 day; a delete without `finalSnapshotIdentifier` must skip the final snapshot. So backups and the final
+    snapshot are required explicitly, and public access or no encryption or protection is refused.
+    """
+    if resource_type != RDS_INSTANCE:
+        return []
+    out: list[str] = []
+    if truthy(props.get("publiclyAccessible")):
+        out.append("publiclyAccessible is true [RDS.2]")
+    for key, control in (("storageEncrypted", "RDS.3"), ("deletionProtection", "RDS.8")):
+        value = props.get(key)
+        if known(value) and not truthy(value):
+            out.append(f"{key} is not true [{control}]")
+    days = props.get("backupRetentionPeriod")
+    if days is None or (known(days) and isinstance(days, int | float) and days < RDS_MIN_BACKUP_DAYS):
+        out.append(f"backupRetentionPeriod is {days}; keep at least {RDS_MIN_BACKUP_DAYS} days [RDS.11]")
+    if truthy(props.get("skipFinalSnapshot")) or "finalSnapshotIdentifier" not in props:
+        out.append("no final snapshot on delete (skipFinalSnapshot, finalSnapshotIdentifier)")
+    return out
+
+
 @policy(
     "fsx-copy-tags-to-backups",
     fix="set `copyTagsToBackups: true` on the file system",

@@ -202,6 +202,10 @@ class _Reader:
         self.template_scripts: dict[str, str] = {}
         self.key_arns: dict[str, str] = {}
         """Key id or ARN → ARN, for resources that name the key by id."""
+        self.db_subnet_groups: dict[str, tuple[str, ...]] = {}
+        """RDS subnet group name → its subnets."""
+        self.db_subnets: set[str] = set()
+        """Every RDS subnet group's subnets: where a database whose group is unknown at plan time lies."""
 
     def read(self) -> Inventory:
         inv = self.inv
@@ -233,6 +237,12 @@ class _Reader:
                     inv.internet_route_tables.add(inputs["routeTableId"])
             elif typ == "aws:ec2/launchTemplate:LaunchTemplate":
                 self.templates[str(r["id"])] = r
+            elif typ == "aws:rds/subnetGroup:SubnetGroup":
+                subnets = tuple(str(s) for s in inputs.get("subnetIds") or [])
+                for key in (outputs.get("name"), inputs.get("name"), r.get("id")):
+                    if key:
+                        self.db_subnet_groups[str(key)] = subnets
+                self.db_subnets.update(subnets)
             elif typ == "aws:iam/instanceProfile:InstanceProfile":
                 self.profiles[str(r["id"])] = inputs.get("role")
                 self.profiles[str(outputs.get("arn", inputs.get("arn", "")))] = inputs.get("role")
@@ -371,7 +381,15 @@ class _Reader:
             self._key_use(r, inputs.get("kmsKeyId"), "fsx")
         elif typ == "aws:rds/instance:Instance":
             inv.members.append(
-                Member(f"database {r['name']}", "database", frozenset(inputs.get("vpcSecurityGroupIds") or []), ())
+                Member(
+                    f"database {r['name']}",
+                    "database",
+                    frozenset(inputs.get("vpcSecurityGroupIds") or []),
+                    # A DB instance has interfaces in its subnet group's subnets (RDS user guide, "Working
+                    # with a DB instance in a VPC"); the group's name may be unknown until it exists.
+                    self.db_subnet_groups.get(str(inputs.get("dbSubnetGroupName")), tuple(sorted(self.db_subnets))),
+                    labels={"engine": str(inputs.get("engine", ""))},
+                )
             )
             self._key_use(r, inputs.get("kmsKeyId"), "rds")
         elif typ == "aws:codebuild/project:Project":

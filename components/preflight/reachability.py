@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from ..schedulers.helm_values import SYSTEM_NODE_LABEL
 from .inventory import ALL, INTERNET, Inventory, Member, SgRule, cidr_covers
 from .registry import Finding, rule
 
@@ -24,6 +25,7 @@ EPHEMERAL = (1024, 65535)
 # Lustre: 988 for LNet, 1018-1023 for the client's reserved ports (FSx for Lustre user guide, "File
 # system access control with Amazon VPC", Lustre client rules).
 LUSTRE_PORTS = ((988, 988), (1018, 1023))
+POSTGRES = (5432, 5432)
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,7 @@ def kubelet(inv: Inventory) -> Iterator[Finding]:
 def coredns(inv: Inventory) -> Iterator[Finding]:
     nodes = inv.of_kind("eks-node")
     # CoreDNS (an EKS add-on) runs on nodes without taints: the system node group when there is one.
-    hosts = [n for n in nodes if n.labels.get("aifactory.io/node-role") == "system"] or nodes
+    hosts = _system_nodes(inv) or nodes
     flows = (Flow(n, h, proto, (53, 53)) for n in nodes for h in hosts for proto in ("udp", "tcp"))
     yield from _check(inv, "reach.coredns", flows)
 
@@ -275,6 +277,30 @@ def slurm(inv: Inventory) -> Iterator[Finding]:
     yield from _check(inv, "reach.slurm", flows)
 
 
+def _registry_databases(inv: Inventory) -> list[Member]:
+    """The MLflow backend stores: the plan's PostgreSQL instances (Slurm accounting is MariaDB)."""
+    return [db for db in inv.of_kind("database") if db.labels.get("engine") == "postgres"]
+
+
+def _system_nodes(inv: Inventory) -> list[Member]:
+    return [n for n in inv.of_kind("eks-node") if _is_system(n)]
+
+
+def _is_system(member: Member) -> bool:
+    return all(member.labels.get(key) == value for key, value in SYSTEM_NODE_LABEL.items())
+
+
+@rule(
+    "reach.model-registry",
+    "the system nodes (where the MLflow server runs) reach its PostgreSQL database (tcp 5432)",
+    "RDS user guide, 'Controlling access with security groups' (the DB security group must admit the client)",
+    "PostgreSQL docs, 'Connections and Authentication' (port 5432, the RDS for PostgreSQL default)",
+)
+def model_registry(inv: Inventory) -> Iterator[Finding]:
+    flows = (Flow(n, db, "tcp", POSTGRES) for db in _registry_databases(inv) for n in _system_nodes(inv))
+    yield from _check(inv, "reach.model-registry", flows)
+
+
 # --- AWS services -----------------------------------------------------------------------------------
 
 # AWS CLI command → endpoint service it calls (AWS CLI reference; "AWS services that integrate with
@@ -326,6 +352,10 @@ def services_needed(inv: Inventory, member: Member) -> set[str]:
             # The Pod Identity agent on every node calls EKS Auth (EKS user guide, "Learn how EKS Pod
             # Identity grants pods access to AWS services": eks-auth endpoint for private clusters).
             needed.add("eks-auth")
+        if _is_system(member) and _registry_databases(inv):
+            # The MLflow server reads its database password from Secrets Manager and proxies its artifacts
+            # to S3 (schedulers/registry_server.py; `--serve-artifacts`).
+            needed |= {"secretsmanager", "s3"}
     if member.role and any(p.endswith(f"/{SSM_CORE_POLICY}") for p in inv.role_managed_policies.get(member.role, ())):
         needed |= set(SSM_SERVICES)
     return needed

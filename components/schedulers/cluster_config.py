@@ -21,7 +21,9 @@ import pulumi_kubernetes as k8s
 # of this module's Args TypedDicts resolves in this module's namespace.
 from pulumi.output import Output, T  # noqa: F401
 
+from ..spec.production import ProductionSpec
 from ..spec.scheduler import ChartVersions, Queue
+from ..spec.storage import StorageSpec
 from .helm_values import helm_releases, mirror_image, mirror_release
 from .kubernetes_manifests import (
     KUBECTL_IMAGE,
@@ -35,6 +37,10 @@ from .kubernetes_manifests import (
     scheduling_objects,
     team_namespaces,
 )
+from .production_cycle import ARGO_RELEASE, argo_workflows_release, cycle_namespaces, kueue_pod_integration
+from .production_registry import MlflowServer, mlflow_objects
+from .production_serving import LWS_RELEASE, lws_release, serving_objects, with_leaderworkerset
+from .training_manifests import TRAINER_RELEASE, trainer_release
 
 CHECKPOINT_GRACE = timedelta(minutes=15)
 SCHEDULER_TYPE = "aifactory:index:KubernetesScheduler"
@@ -71,6 +77,32 @@ class ClusterSettings:
     quotas: Mapping[str, Mapping[str, int]] | None = None
     remote_pod_cidrs: Sequence[str] = ()
     """The hybrid nodes' pod networks: with any, Cilium is installed for them."""
+    production: ProductionSpec | None = None
+    """`aifactory:production`: its lines' objects are applied with Kueue's."""
+    storage: StorageSpec | None = None
+    """The file system the lines read and write (mount path and data repository links)."""
+
+    def serving(self) -> list[Manifest]:
+        """The lines' LeaderWorkerSets, Services and the serving priority class; empty when no line serves."""
+        if self.production is None or self.storage is None:
+            return []
+        return serving_objects(
+            self.production,
+            self.queues,
+            {f.name: f for f in self.fleets},
+            self.priorities,
+            self.storage.mount_path,
+            (self.storage.s3_import_path, self.storage.s3_export_path),
+        )
+
+    production_cycles: Sequence[Manifest] = ()
+    """The production lines' cycle objects (Argo WorkflowTemplates, CronWorkflows, their RBAC): with any,
+    the Argo Workflows controller is installed and Kueue admits the workflows' pods."""
+    model_registry: MlflowServer | None = None
+    """The MLflow tracking server of `aifactory:production` (`kind: mlflow`); None: no server."""
+    training_runtimes: Sequence[Manifest] = ()
+    """The production lines' ClusterTrainingRuntimes: with any, Kubeflow Trainer is installed and Kueue
+    admits TrainJobs."""
 
 
 class KubernetesObject(pulumi.CustomResource):
@@ -129,10 +161,15 @@ class _Declared:
         self.name = name
         self.parent = parent
         self.moved = moved_from_scheduler
+        self.releases: dict[str, k8s.helm.v3.Release] = {}
 
-    def opts(self, type_token: str, resource_name: str, **extra: Any) -> pulumi.ResourceOptions:
+    def opts(
+        self, type_token: str, resource_name: str, *, since_0_1: bool = True, **extra: Any
+    ) -> pulumi.ResourceOptions:
+        """`since_0_1=False` for a resource 0.1 never created (the production lines' side): no state holds
+        it under `KubernetesScheduler`, so there is nothing to adopt and nothing for the move to name."""
         aliases: list[pulumi.Input[str | pulumi.Alias]] = []
-        if self.moved:
+        if self.moved and since_0_1:
             aliases.append(moved_urn(type_token, resource_name))
         return pulumi.ResourceOptions(parent=self.parent, aliases=aliases or None, **extra)
 
@@ -157,20 +194,35 @@ def declare_cluster_configuration(
     provider = k8s.Provider(
         f"{name}-k8s", kubeconfig=cluster_kubeconfig, opts=declared.opts(PROVIDER_TYPE, f"{name}-k8s")
     )
-    kueue = _releases(declared, settings, provider, list(depends_on))
-    _scheduling_objects(declared, settings, provider, kueue)
+    releases = _releases(declared, settings, provider, list(depends_on))
+    namespaces = _scheduling_objects(declared, settings, provider, releases)
+    _production_cycles(declared, settings, provider, releases["kueue"], namespaces)
     return provider
 
 
 def _releases(
     declared: _Declared, settings: ClusterSettings, provider: k8s.Provider, depends_on: list[pulumi.Resource]
-) -> k8s.helm.v3.Release:
-    """The pinned Helm releases (mirrored in sovereign stacks); returns Kueue's."""
+) -> dict[str, k8s.helm.v3.Release]:
+    """The pinned Helm releases (mirrored in sovereign stacks), by release name."""
     charts = ChartVersions(**settings.charts)
-    releases = helm_releases(charts, kueue_configuration(), settings.region, settings.remote_pod_cidrs, settings.fleets)
+    training = bool(settings.training_runtimes)
+    kueue_config = kueue_configuration(trainjobs=training)
+    serving = bool(settings.serving())
+    cycles = bool(settings.production_cycles)
+    if serving:
+        kueue_config = with_leaderworkerset(kueue_config)
+    if cycles:
+        kueue_config = kueue_pod_integration(kueue_config)
+    releases = helm_releases(charts, kueue_config, settings.region, settings.remote_pod_cidrs, settings.fleets)
+    if training:
+        releases.append(trainer_release(charts))
+    if serving:
+        releases.append(lws_release(charts.lws))
+    if cycles:
+        releases.append(argo_workflows_release(charts.argo_workflows, cycle_namespaces(settings.production_cycles)))
     if settings.registry_mirror:
         releases = [mirror_release(r, settings.registry_mirror) for r in releases]
-    installed: dict[str, k8s.helm.v3.Release] = {}
+    installed = declared.releases
     for release in releases:
         resource_name = f"{declared.name}-{release.name}"
         installed[release.name] = k8s.helm.v3.Release(
@@ -183,15 +235,25 @@ def _releases(
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=release.repository) if release.repository else None,
             values=dict(release.values),
             atomic=True,
-            opts=declared.opts(RELEASE_TYPE, resource_name, provider=provider, depends_on=depends_on),
+            opts=declared.opts(
+                RELEASE_TYPE,
+                resource_name,
+                since_0_1=release.name not in (TRAINER_RELEASE, ARGO_RELEASE, LWS_RELEASE),
+                provider=provider,
+                depends_on=depends_on,
+            ),
         )
-    return installed["kueue"]
+    return installed
 
 
 def _scheduling_objects(
-    declared: _Declared, settings: ClusterSettings, provider: k8s.Provider, kueue: k8s.helm.v3.Release
-) -> None:
-    """Kueue's objects, the file system's volumes and the capacity-block drains, after Kueue."""
+    declared: _Declared, settings: ClusterSettings, provider: k8s.Provider, releases: Mapping[str, k8s.helm.v3.Release]
+) -> dict[str, KubernetesObject]:
+    """Kueue's objects, the file system's volumes, the capacity-block drains and the lines' training runtimes,
+    serving and registry objects, after Kueue (and each custom object after the release that installs its
+    CRD: LeaderWorkerSets after LeaderWorkerSet's, ClusterTrainingRuntimes after Kubeflow Trainer's);
+    returns the Namespaces by name."""
+    kueue = releases["kueue"]
     mirror = settings.registry_mirror
     queues = list(settings.queues)
     fleets = list(settings.fleets)
@@ -218,16 +280,60 @@ def _scheduling_objects(
         objects.append(namespace(SYSTEM_NAMESPACE))
         drains = [capacity_block_drain(f, settings.version, CHECKPOINT_GRACE, kubectl) for f in blocks]
         objects += drains[0][:3] + [d[3] for d in drains]
+    # The production lines' objects are new since 0.1: no state holds them under `KubernetesScheduler`.
+    new = [*settings.serving(), *list(settings.training_runtimes)]
+    if settings.model_registry is not None:
+        new += mlflow_objects(settings.model_registry)
+    since_0_1 = [True] * len(objects) + [False] * len(new)
+    objects += new
     created: dict[tuple[str, str], KubernetesObject] = {}
-    for obj in objects:
+    for obj, old in zip(objects, since_0_1, strict=True):
         kind, meta = obj["kind"], obj["metadata"]
         ns = meta.get("namespace")
         depends: list[pulumi.Resource] = [kueue]
+        if kind == "LeaderWorkerSet":
+            depends.append(releases[LWS_RELEASE])
+        if kind == "ClusterTrainingRuntime":
+            depends.append(releases[TRAINER_RELEASE])
         if ns is not None and ("Namespace", ns) in created:
             depends.append(created[("Namespace", ns)])
         resource_name = f"{declared.name}-{kind.lower()}-{ns + '-' if ns else ''}{meta['name']}"
         created[(kind, meta["name"])] = KubernetesObject(
-            resource_name, obj, declared.opts(object_type(obj), resource_name, provider=provider, depends_on=depends)
+            resource_name,
+            obj,
+            declared.opts(
+                object_type(obj),
+                resource_name,
+                since_0_1=old,
+                provider=provider,
+                depends_on=depends,
+            ),
+        )
+    return {name: o for (kind, name), o in created.items() if kind == "Namespace"}
+
+
+def _production_cycles(
+    declared: _Declared,
+    settings: ClusterSettings,
+    provider: k8s.Provider,
+    kueue: k8s.helm.v3.Release,
+    namespaces: Mapping[str, KubernetesObject],
+) -> None:
+    """The lines' cycle objects, after their namespace, Kueue and the Argo Workflows release (which
+    installs the Workflow CRDs)."""
+    if not settings.production_cycles:
+        return
+    argo = declared.releases[ARGO_RELEASE]
+    for obj in settings.production_cycles:
+        meta = obj["metadata"]
+        depends: list[pulumi.Resource] = [kueue, argo]
+        if meta["namespace"] in namespaces:
+            depends.append(namespaces[meta["namespace"]])
+        resource_name = f"{declared.name}-{obj['kind'].lower()}-{meta['namespace']}-{meta['name']}"
+        KubernetesObject(
+            resource_name,
+            obj,
+            declared.opts(object_type(obj), resource_name, since_0_1=False, provider=provider, depends_on=depends),
         )
 
 

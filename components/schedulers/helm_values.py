@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
@@ -68,6 +68,9 @@ class HelmRelease:
     values: Mapping[str, Any]
     # dotted value paths of every image repository the chart pulls, with the upstream default
     images: Mapping[str, str]
+    # dotted paths of image values a chart splits into `<path>.registry` and `<path>.repository`
+    # (Kubeflow Trainer's `image`), with the upstream `host/repository`
+    split_images: Mapping[str, str] = field(default_factory=dict)
 
 
 def _set(values: dict[str, Any], dotted: str, value: Any) -> None:
@@ -284,7 +287,19 @@ def mirror_release(release: HelmRelease, mirror: str) -> HelmRelease:
     for dotted, upstream in release.images.items():
         _set(values, dotted, mirror_image(upstream, mirror))
     images = {dotted: mirror_image(upstream, mirror) for dotted, upstream in release.images.items()}
-    return replace(release, chart=f"oci://{mirror}/charts/{chart_name}", repository=None, values=values, images=images)
+    split = {}
+    for dotted, upstream in release.split_images.items():
+        _set(values, f"{dotted}.registry", mirror)
+        _set(values, f"{dotted}.repository", upstream)
+        split[dotted] = mirror_image(upstream, mirror)
+    return replace(
+        release,
+        chart=f"oci://{mirror}/charts/{chart_name}",
+        repository=None,
+        values=values,
+        images=images,
+        split_images=split,
+    )
 
 
 def _deep_copy(value: Any) -> Any:
@@ -302,7 +317,16 @@ def registry_references(release: HelmRelease) -> Iterator[str]:
     if release.repository:
         yield release.repository
     yield from release.images.values()
-    yield from _strings_with_hosts(release.values)
+    # A split image is judged whole (`<registry>/<repository>`), not by its two halves.
+    yield from release.split_images.values()
+    values = _deep_copy(release.values)
+    for dotted in release.split_images:
+        node = values
+        for key in dotted.split("."):
+            node = node.get(key, {})
+        for half in ("registry", "repository"):
+            node.pop(half, None)
+    yield from _strings_with_hosts(values)
 
 
 # Values that name Kubernetes API groups or taint keys: they look like `host/path`, name no registry.

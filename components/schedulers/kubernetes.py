@@ -22,7 +22,9 @@ from ..component_args import kubernetes_scheduler_issues, validate_component_arg
 from ..spec import aws_values
 from ..spec.images import RELEASE_VERSION
 from ..spec.model import Taint, parse_taint
+from ..spec.production import ProductionSpec
 from ..spec.scheduler import Queue
+from ..spec.storage import StorageSpec
 from ..trust import pod_identity_conditions, source_conditions, trust_policy
 from .cluster_config import (
     CHECKPOINT_GRACE,
@@ -34,6 +36,7 @@ from .cluster_config import (
 )
 from .helm_values import FSX_CONTROLLER_SERVICE_ACCOUNT, SYSTEM_NODE_LABEL
 from .kubernetes_manifests import FleetCapacity
+from .production_registry import MlflowServer
 
 __all__ = [
     "ADDONS",
@@ -208,6 +211,12 @@ class KubernetesSchedulerArgs(TypedDict):
     """An IPv6 cluster (default false): pods and services get IPv6 addresses; the VPC CNI runs in IPv6 mode."""
     custom_networking: NotRequired[CustomNetworkingArgs | None]
     """Pods in per-AZ pod subnets (VPC CNI custom networking); None: pods in the nodes' subnets."""
+    production_cycles: NotRequired[list[dict[str, Any]]]
+    """The production lines' cycle objects (Argo WorkflowTemplates, CronWorkflows, their RBAC and scripts), as
+    the plan renders them; with any, the Argo Workflows controller is installed and Kueue admits their pods."""
+    training_runtimes: NotRequired[list[dict[str, Any]]]
+    """The production lines' Kubeflow Trainer ClusterTrainingRuntimes, as the plan renders them; with any,
+    the Kubeflow Trainer release is installed and Kueue admits TrainJobs."""
     configure_cluster: NotRequired[bool]
     """Create the Kubernetes provider, Helm releases and Kueue objects here (default true). False for a
     private endpoint: the cluster-configuration stack creates them from inside the VPC."""
@@ -256,9 +265,13 @@ def fleet_capacities(node_groups: list[NodeGroupArgs]) -> list[FleetCapacity]:
 
 
 def cluster_settings(
-    args: KubernetesSchedulerArgs, quotas: Mapping[str, Mapping[str, int]] | None = None
+    args: KubernetesSchedulerArgs,
+    quotas: Mapping[str, Mapping[str, int]] | None = None,
+    production: tuple[ProductionSpec, StorageSpec] | None = None,
+    model_registry: MlflowServer | None = None,
 ) -> ClusterSettings:
-    """What the Kubernetes side is built from, out of the scheduler's args."""
+    """What the Kubernetes side is built from, out of the scheduler's args (and the production lines with
+    their file system)."""
     mirror = args.get("registry_mirror")
     return ClusterSettings(
         region=args["region"],
@@ -275,6 +288,11 @@ def cluster_settings(
         filesystem=args.get("filesystem"),
         quotas=quotas,
         remote_pod_cidrs=tuple(args.get("remote_pod_cidrs", [])) if args.get("remote_node_cidrs") else (),
+        production=production[0] if production else None,
+        storage=production[1] if production else None,
+        production_cycles=tuple(args.get("production_cycles", [])),
+        model_registry=model_registry,
+        training_runtimes=tuple(args.get("training_runtimes", [])),
     )
 
 
@@ -298,8 +316,12 @@ class KubernetesScheduler(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
         *,
         quotas: Mapping[str, Mapping[str, int]] | None = None,
+        production: tuple[ProductionSpec, StorageSpec] | None = None,
+        model_registry: MlflowServer | None = None,
     ):
-        """`quotas`: the factory plan's split of each queue's quota over the fleets; allocated here without it."""
+        """`quotas`: the factory plan's split of each queue's quota over the fleets; allocated here without it.
+        `production`: the factory's production lines and file system, whose objects are applied with Kueue's.
+        `model_registry`: the MLflow server of `aifactory:production`, declared with the cluster's objects."""
         # The stack config's rules, before anything registers (`component_args`).
         validate_component_args(KubernetesSchedulerArgs, args, kubernetes_scheduler_issues)
         super().__init__("aifactory:index:KubernetesScheduler", name, None, opts)
@@ -323,7 +345,11 @@ class KubernetesScheduler(pulumi.ComponentResource):
         if args.get("configure_cluster", True):
             # Same names and parent as 0.1, so a public-endpoint stack keeps its URNs.
             declare_cluster_configuration(
-                name, cluster_settings(args, quotas), config, parent=self, depends_on=[*addons, system_group]
+                name,
+                cluster_settings(args, quotas, production, model_registry),
+                config,
+                parent=self,
+                depends_on=[*addons, system_group],
             )
 
         self.cluster_name = cluster.name

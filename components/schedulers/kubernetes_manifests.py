@@ -50,6 +50,8 @@ JOBSET_API = "jobset.x-k8s.io/v1alpha2"
 
 FLEET_LABEL = "aifactory.io/fleet"
 TEAM_LABEL = "aifactory.io/team"
+LINE_LABEL = "aifactory.io/line"
+"""On every object and pod of a production line, its name."""
 SYSTEM_NAMESPACE = "aifactory-system"
 
 # Kueue requires the hostname level last (Topology CEL rule, apis/kueue/v1beta2/topology_types.go
@@ -354,7 +356,18 @@ def workload_priority_classes(priorities: Sequence[str]) -> list[Manifest]:
     ]
 
 
-def kueue_configuration(pods_ready_timeout: str = "10m") -> Manifest:
+# Kubeflow Trainer's TrainJob integration, by the name Kueue registers it under
+# (pkg/controller/jobs/trainjob/trainjob_controller.go `FrameworkName` @v0.19.2).
+TRAINJOB_FRAMEWORK = "trainer.kubeflow.org/trainjob"
+# A running workload whose pods stop being ready (a node failed) gets `recoveryTimeout` to be ready
+# again before Kueue evicts and requeues it (site docs tasks/manage/setup_wait_for_pods_ready.md
+# @v0.19.2; the default is `timeout`). 15 minutes covers the node group replacing an instance and the
+# JobSet recreating every pod, which then resumes from the last checkpoint; longer, and a job that
+# cannot recover holds its quota for nothing.
+TRAINING_RECOVERY_TIMEOUT = "15m"
+
+
+def kueue_configuration(pods_ready_timeout: str = "10m", trainjobs: bool = False) -> Manifest:
     """The Kueue manager Configuration (config.kueue.x-k8s.io/v1beta2).
 
     Starts from the chart's defaults (charts/kueue/values.yaml @v0.19.2) and adds:
@@ -363,8 +376,22 @@ def kueue_configuration(pods_ready_timeout: str = "10m") -> Manifest:
       admissions wait meanwhile so two gangs cannot deadlock on half the nodes each
       (site docs tasks/manage/setup_wait_for_pods_ready.md);
     - `fairSharing` (in v1beta2 its presence enables it; `preemptionStrategies` is required);
-    - the job frameworks the factory installs: batch/job and JobSet.
+    - the job frameworks the factory installs: batch/job and JobSet, and with `trainjobs` Kubeflow
+      Trainer's TrainJob and a `recoveryTimeout` for training pods lost with a node.
     """
+    pods_ready: dict[str, Any] = {
+        "timeout": pods_ready_timeout,
+        "blockAdmission": True,
+        "requeuingStrategy": {
+            "timestamp": "Eviction",
+            "backoffBaseSeconds": 60,
+            "backoffMaxSeconds": 3600,
+        },
+    }
+    frameworks = ["batch/job", "jobset.x-k8s.io/jobset"]
+    if trainjobs:
+        pods_ready["recoveryTimeout"] = TRAINING_RECOVERY_TIMEOUT
+        frameworks.append(TRAINJOB_FRAMEWORK)
     return {
         "apiVersion": KUEUE_CONFIG_API,
         "kind": "Configuration",
@@ -383,17 +410,9 @@ def kueue_configuration(pods_ready_timeout: str = "10m") -> Manifest:
             }
         },
         "clientConnection": {"qps": 50, "burst": 100},
-        "waitForPodsReady": {
-            "timeout": pods_ready_timeout,
-            "blockAdmission": True,
-            "requeuingStrategy": {
-                "timestamp": "Eviction",
-                "backoffBaseSeconds": 60,
-                "backoffMaxSeconds": 3600,
-            },
-        },
+        "waitForPodsReady": pods_ready,
         "fairSharing": {"preemptionStrategies": ["LessThanOrEqualToFinalShare", "LessThanInitialShare"]},
-        "integrations": {"frameworks": ["batch/job", "jobset.x-k8s.io/jobset"]},
+        "integrations": {"frameworks": frameworks},
     }
 
 

@@ -444,7 +444,7 @@ class SlurmScheduler(pulumi.ComponentResource):
         # RDS keeps the managed master password in a Secrets Manager secret and reports its ARN
         # (RDS API DBInstance.MasterUserSecret): the head reads the password from it at boot, so
         # neither the password nor an RDS API call (no RDS endpoint without egress) is needed.
-        secret_arn = db.master_user_secrets.apply(_first_secret_arn)
+        secret_arn = db.master_user_secrets.apply(rds_master_secret_arn)
         return db.address, secret_arn
 
     def _head_identity(
@@ -887,7 +887,7 @@ def join_script(
     )
 
 
-def _first_secret_arn(secrets: object) -> str | None:
+def rds_master_secret_arn(secrets: object) -> str | None:
     """The ARN of RDS's managed master user secret (`InstanceMasterUserSecret`, a dict by its
     snake_case names as the SDK and the mocks deliver it)."""
     for secret in secrets if isinstance(secrets, list | tuple) else []:

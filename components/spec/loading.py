@@ -24,6 +24,7 @@ from .images import images_pinned, images_well_formed
 from .model import FactorySpec
 from .node_images import build_instances_offered, node_images_valid, slurm_release_installed
 from .placement_rules import PLACEMENT_RULES
+from .production_rules import PRODUCTION_RULES
 from .rules import FOUNDATION_RULES, Rule, region_is_known
 from .scheduler_rules import SCHEDULER_RULES
 from .site import REMOVED_AWS_SITE_KEYS
@@ -40,6 +41,7 @@ SPEC_RULES: tuple[Rule, ...] = (
     + SCHEDULER_RULES
     + ACCESS_RULES
     + HYBRID_RULES
+    + PRODUCTION_RULES
     + (node_images_valid, slurm_release_installed, build_instances_offered, images_well_formed, images_pinned)
 )
 

@@ -24,6 +24,7 @@ from .numbers import (
     Integer,
     PositiveFloat,
 )
+from .production import ProductionSpec
 from .scheduler import SchedulerSpec
 from .site import SiteSpec
 from .storage import StorageSpec
@@ -417,6 +418,11 @@ class FactorySpec(SpecModel):
         default=None,
         description="`kind: kubernetes` (EKS with Kueue and JobSet) or `kind: slurm` (a Slurm head node); "
         "default: none, the nodes only.",
+    )
+    production: Annotated[ProductionSpec | None, NotNull] = Field(
+        default=None,
+        description="Model lines on the EKS cluster: train (Kubeflow Trainer), evaluate, publish to a registry "
+        "and serve (`spec/production.py`); needs `scheduler.kind: kubernetes`. Default: none.",
     )
     access: Annotated[AccessSpec | None, NotNull] = Field(
         default=None, description="Who administers the factory's key and cluster."

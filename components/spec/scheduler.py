@@ -98,6 +98,19 @@ class ChartVersions(SpecModel):
     )
     fsx_csi_driver: ChartVersion = Field(default="1.17.0", description="FSx for Lustre CSI driver chart version.")
     dcgm_exporter: ChartVersion = Field(default="4.8.2", description="NVIDIA DCGM exporter chart version.")
+    # LeaderWorkerSet release v0.10.0, chart `oci://registry.k8s.io/lws/charts/lws` (kubernetes-sigs/lws
+    # site/content/en/docs/installation "Install by Helm"); installed only when a production line serves.
+    lws: ChartVersion = Field(
+        default="0.10.0",
+        description="LeaderWorkerSet chart version (installed only when an `aifactory:production` line serves).",
+    )
+    # Kubeflow Trainer release v2.3.0 (`oci://ghcr.io/kubeflow/charts/kubeflow-trainer --version 2.3.0`);
+    # installed only with `aifactory:production`.
+    kubeflow_trainer: ChartVersion = Field(
+        default="2.3.0",
+        description="Kubeflow Trainer chart version (installed only with `aifactory:production`; built on "
+        "the JobSet chart version above).",
+    )
     # EKS user guide, "Configure a CNI for hybrid nodes": Cilium v1.16.x is the supported CNI line for
     # hybrid nodes on every EKS Kubernetes version; installed only with hybrid nodes.
     cilium: ChartVersion = Field(
@@ -108,6 +121,14 @@ class ChartVersions(SpecModel):
     neuron_helm_chart: ChartVersion = Field(
         default="1.9.0",
         description="AWS Neuron Helm chart version (the Neuron device plugin; installed only with Neuron fleets).",
+    )
+    # argo-helm charts/argo-workflows Chart.yaml: chart 2.0.1 is the v4.1 line (appVersion v4.1.0);
+    # `images.tag` pins its controller and executor to v4.1.2, the release whose CRDs the cycle's
+    # objects are validated against (`schedulers.production_cycle.ARGO_WORKFLOWS_VERSION`).
+    argo_workflows: ChartVersion = Field(
+        default="2.0.1",
+        description="Argo Workflows Helm chart version (the production lines' cycles; installed only with "
+        "`aifactory:production`).",
     )
 
 

@@ -127,6 +127,15 @@ class StorageSpec(SpecModel):
     create_bucket: bool = Field(
         default=False, description="Create the data repository bucket (in-region, encrypted, versioned)."
     )
+    # S3 User Guide, "Enabling Amazon S3 server access logging": the destination bucket must be in the
+    # source bucket's Region and account, so a sovereign factory's logs stay in-region.
+    access_log_bucket: str | None = Field(
+        default=None,
+        pattern=rf"^{BUCKET_NAME}$",
+        description="With `createBucket`: the bucket (same Region and account) that receives the data "
+        "repository bucket's server access logs, under the prefix `<bucket>/`; default: no access logging.",
+        examples=["acme-s3-access-logs-eu-north-1"],
+    )
     deployment_type: DeploymentType = Field(
         default="PERSISTENT_2",
         description="FSx for Lustre deployment type: `PERSISTENT_2` (replicated storage, EFA, S3 links) or "

@@ -163,6 +163,28 @@ def storage_bucket_creation(spec: FactorySpec) -> Iterator[ConfigIssue]:
         )
 
 
+def storage_access_logs_need_the_bucket(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """Only the bucket the factory creates is given server access logging; an existing one is its owner's."""
+    st = _storage(spec)
+    if st is not None and st.access_log_bucket and not st.create_bucket:
+        yield ConfigIssue(
+            config_path("storage", "accessLogBucket"),
+            "is set but the factory creates no bucket to log (`createBucket` is false)",
+            "set `createBucket: true`, or enable access logging on your existing bucket and remove `accessLogBucket`",
+        )
+    elif (
+        st is not None
+        and st.access_log_bucket
+        and st.access_log_bucket in {loc.bucket for loc in (st.import_location, st.export_location) if loc is not None}
+    ):
+        yield ConfigIssue(
+            config_path("storage", "accessLogBucket"),
+            f"'{st.access_log_bucket}' is the data repository bucket itself; logging a bucket into itself "
+            "writes a log object for every log delivery (S3 User Guide, server access logging)",
+            "name a separate log bucket in the same Region and account",
+        )
+
+
 def storage_sovereign_bucket_in_region(spec: FactorySpec) -> Iterator[ConfigIssue]:
     """An existing bucket's region cannot be read before deployment; only a bucket the factory creates
     is provably in the stack's region."""
@@ -209,6 +231,7 @@ STORAGE_RULES: tuple[Rule, ...] = (
     storage_s3_needs_persistent_2,
     storage_s3_paths_separate,
     storage_bucket_creation,
+    storage_access_logs_need_the_bucket,
     storage_sovereign_bucket_in_region,
     storage_scratch_has_no_backups,
     storage_linked_has_no_backups,

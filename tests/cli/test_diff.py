@@ -185,7 +185,10 @@ def test_plan_against_refuses_a_new_vpc_cidr_that_replaces_the_file_system(
     replaced = {c["type"] for c in document["changes"] if c["action"] == "replace"}
     assert {"aws:ec2/vpc:Vpc", SUBNET, FS} <= replaced
     assert any(u.endswith("::sovereign-eu-fsx-fs") for u in document["refused"])
-    assert main([*args, "--allow-replace", FS, "--allow-replace", "aws:eks/cluster:Cluster"]) == 0
+    # sovereign-eu's file system links its in-region bucket: the associations go with the file system.
+    dra = "aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation"
+    allowed = [FS, "aws:eks/cluster:Cluster", dra]
+    assert main([*args, *(a for t in allowed for a in ("--allow-replace", t))]) == 0
     assert json.loads(capsys.readouterr().out)["refused"] == []
 
 
@@ -282,6 +285,14 @@ def test_unreadable_plan_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
         # ec2/vpc_default_security_group.go and secretsmanager/secret_policy.go (planned since the merges).
         ("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", {"vpcId": "vpc-1"}, {"vpcId": "vpc-2"}, "replace"),
         ("aws:secretsmanager/secretPolicy:SecretPolicy", {"policy": "{}"}, {"policy": '{"a": 1}'}, "update"),
+        # sagemaker/model_package_group.go: the description forces new; only tags update in place.
+        (
+            "aws:sagemaker/modelPackageGroup:ModelPackageGroup",
+            {"modelPackageGroupDescription": "a"},
+            {"modelPackageGroupDescription": "b"},
+            "replace",
+        ),
+        ("aws:sagemaker/modelPackageGroup:ModelPackageGroup", {"tags": {"a": "1"}}, {"tags": {"a": "2"}}, "update"),
     ],
     ids=[
         "ssm-document-type",
@@ -303,6 +314,8 @@ def test_unreadable_plan_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
         "rds-snapshot",
         "default-sg-vpc",
         "secret-policy-text",
+        "model-package-group-description",
+        "model-package-group-tags",
     ],
 )
 def test_replace_entries_follow_the_provider_schema(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aifactory.cli.main import main
 from aifactory.policies import POLICIES
+from aifactory.tags import TAG_DATA_REPOSITORY
 
 from tests.policy.harness import UNKNOWN
 from tests.stackfiles import EXAMPLE_STACKS, base, write_stack
@@ -271,7 +272,20 @@ def _placement_group_on_reservation(plan: dict[str, Any]) -> None:
 
 @breaks("fsx-lustre-durability")
 def _no_backups(plan: dict[str, Any]) -> None:
-    _find(plan, "aws:fsx/lustreFileSystem:LustreFileSystem")["inputs"]["automaticBackupRetentionDays"] = 0
+    _unlinked(plan)["inputs"]["automaticBackupRetentionDays"] = 0
+
+
+def _unlinked(plan: dict[str, Any]) -> dict[str, Any]:
+    """sovereign-eu's file system links its bucket, and FSx backs up no linked file system: the backup
+    policies judge it once it no longer says it is linked."""
+    fs = _find(plan, "aws:fsx/lustreFileSystem:LustreFileSystem")
+    fs["inputs"]["tags"] = {k: v for k, v in fs["inputs"]["tags"].items() if k != TAG_DATA_REPOSITORY}
+    return fs
+
+
+@breaks("fsx-copy-tags-to-backups")
+def _no_tags_on_backups(plan: dict[str, Any]) -> None:
+    _unlinked(plan)["inputs"]["copyTagsToBackups"] = False
 
 
 @breaks("private-cluster-endpoint")
@@ -395,7 +409,6 @@ for _policy, _edit in {
         ),
     ),
     "kms-key-rotation": _set("aws:kms/key:Key", "", enableKeyRotation=False),
-    "fsx-copy-tags-to-backups": _set("aws:fsx/lustreFileSystem:LustreFileSystem", "", copyTagsToBackups=False),
     "s3-block-public-access": _add_bucket(BucketPublicAccessBlock={"restrictPublicBuckets": False}),
     "s3-bucket-public-access-blocked": _add_bucket(drop="aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"),
     "s3-versioning": _add_bucket(BucketVersioning={"versioningConfiguration": {"status": "Suspended"}}),
@@ -421,6 +434,13 @@ def _image_build_from_the_internet(plan: dict[str, Any]) -> None:
     plan["resources"].append(
         {"urn": f"urn:pulumi:s::p::{rtype}::c", "type": rtype, "name": "c", "inputs": {"data": data, "tags": tags}}
     )
+
+
+@breaks("rds-data-safety")
+def _public_database(plan: dict[str, Any]) -> None:
+    rtype = "aws:rds/instance:Instance"
+    inputs = {"engine": "postgres", "publiclyAccessible": True, "storageEncrypted": True, "deletionProtection": True}
+    plan["resources"].append({"urn": f"urn:pulumi:s::p::{rtype}::db", "type": rtype, "name": "db", "inputs": inputs})
 
 
 @breaks("vpc-flow-logging")

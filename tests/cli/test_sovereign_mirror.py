@@ -40,12 +40,15 @@ def _value_refs(values: Any) -> Iterator[str]:
     starts with a public registry or chart host."""
     if isinstance(values, dict):
         registry, repository = values.get("registry"), values.get("repository")
+        split = isinstance(repository, str) and isinstance(registry, str) and bool(registry)
         if isinstance(repository, str):
-            yield f"{registry}/{repository}" if isinstance(registry, str) and registry else repository
+            yield f"{registry}/{repository}" if split else repository
         if isinstance(values.get("image"), str):
             yield values["image"]
-        for v in values.values():
-            yield from _value_refs(v)
+        for k, v in values.items():
+            # A split image (Kubeflow Trainer's `image.registry` + `image.repository`) is one reference.
+            if not (split and k in ("registry", "repository")):
+                yield from _value_refs(v)
     elif isinstance(values, list):
         for v in values:
             yield from _value_refs(v)
@@ -125,6 +128,8 @@ def test_a_sovereign_trainium_stack_pulls_the_neuron_plugin_and_nccom_test_throu
     config["aifactory:network"]["availabilityZones"] = ["us-east-2a", "us-east-2b"]
     config["aifactory:storage"].pop("efaEnabled")  # trn2 is no FSx EFA client
     config["aifactory:scheduler"]["queues"] = [{"name": "lab", "namespace": "lab", "gpuQuota": 64}]
+    # The example's production line trains with CUDA images on p5en; this stack is about the Neuron side.
+    del config["aifactory:production"]
     config["aifactory:images"] = {
         "eks-1.35-neuron": "ami-0d2f4a6c8e0b13579",
         "eks-1.35-system-release": "1.35.0-20261118",

@@ -94,7 +94,7 @@ def test_the_cluster_grants_nobody_admin_for_creating_it_and_admins_get_entries(
 
 def test_the_factory_passes_its_administrators_to_the_key_and_the_cluster() -> None:
     from aifactory.encryption import key_policy_for_plan
-    from aifactory.factory import kubernetes_args
+    from aifactory.factory import kubernetes_args, plan_node_groups
     from aifactory.planning.factory_plan import plan_factory
     from aifactory.spec.loading import read_stack_config, spec_from_config
 
@@ -102,7 +102,8 @@ def test_the_factory_passes_its_administrators_to_the_key_and_the_cluster() -> N
     partition = spec_from_config(config).partition
     admin = f"arn:{partition}:iam::123456789012:role/PlatformAdmin"
     plan = plan_factory(spec_from_config({**config, "aifactory:access": {"administrators": [admin]}}), "s")
-    assert kubernetes_args(plan, [], None)["admin_role_arns"] == [admin]
+    # The node groups as the factory plans them: the production line's cycle names its fleet's.
+    assert kubernetes_args(plan, plan_node_groups(plan, None), None)["admin_role_arns"] == [admin]
     document = json.loads(key_policy_for_plan(plan, "123456789012"))
     assert statements_by_sid(document)["KeyAdministrators"]["Principal"] == {"AWS": [admin]}
 

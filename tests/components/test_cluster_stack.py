@@ -60,7 +60,8 @@ def test_private_endpoint_infrastructure_stack_has_no_kubernetes_provider_resour
     assert {r.type for r in cluster if r.custom} - {"pulumi:pulumi:StackReference"} == {
         r.type for r in cluster if r.type.startswith(KUBERNETES_SIDE)
     }
-    assert len([r for r in cluster if r.type == "kubernetes:helm.sh/v3:Release"]) == 6
+    # The six add-ons and, for its production line, Kubeflow Trainer, Argo Workflows and LeaderWorkerSet.
+    assert len([r for r in cluster if r.type == "kubernetes:helm.sh/v3:Release"]) == 9
 
 
 def test_cluster_stack_declares_what_the_single_stack_declared(tmp_path: Path, commercial: PlanResult) -> None:

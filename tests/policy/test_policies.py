@@ -130,6 +130,28 @@ CASES: list[tuple[str, PolicyConfig, str, dict[str, Any], dict[str, Any], str]] 
     ),
     ("customer-managed-keys", SOVEREIGN, FSX, {"kmsKeyId": KEY}, {}, "kmsKeyId is not set"),
     (
+        "customer-managed-keys",
+        SOVEREIGN,
+        "aws:rds/instance:Instance",
+        {"kmsKeyId": KEY, "manageMasterUserPassword": True, "masterUserSecretKmsKeyId": KEY},
+        {"kmsKeyId": KEY, "manageMasterUserPassword": True},
+        "masterUserSecretKmsKeyId is not set",
+    ),
+    (
+        "rds-data-safety",
+        COMMERCIAL,
+        "aws:rds/instance:Instance",
+        {
+            "publiclyAccessible": False,
+            "storageEncrypted": True,
+            "deletionProtection": True,
+            "backupRetentionPeriod": 14,
+            "finalSnapshotIdentifier": "registry-final",
+        },
+        {"storageEncrypted": True, "deletionProtection": True, "backupRetentionPeriod": 1},
+        "backupRetentionPeriod is 1",
+    ),
+    (
         "in-region-image-builds",
         SOVEREIGN,
         "aws:imagebuilder/component:Component",

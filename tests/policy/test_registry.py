@@ -221,7 +221,7 @@ EXPECTED: dict[str, tuple[str, str, bool, str]] = {
         "sovereignty",
         "mandatory",
         True,
-        "EBS, FSx, S3, EKS secrets, log groups and secrets use customer-managed KMS keys.",
+        "EBS, FSx, S3, EKS secrets, log groups, secrets and RDS use customer-managed KMS keys.",
     ),
     "allowed-registries": (
         "sovereignty",
@@ -235,6 +235,13 @@ EXPECTED: dict[str, tuple[str, str, bool, str]] = {
         True,
         "Image Builder components of a sovereign stack fetch only from S3 in the region and local files "
         "(Amazon VPC user guide, 'Gateway endpoints for Amazon S3').",
+    ),
+    "rds-data-safety": (
+        "storage",
+        "mandatory",
+        False,
+        "[RDS.2] [RDS.3] [RDS.8] [RDS.11] RDS DB instances are not publicly accessible, are encrypted at rest, "
+        "have deletion protection, keep automatic backups and leave a final snapshot.",
     ),
     "fsx-lustre-durability": (
         "storage",

@@ -196,3 +196,24 @@ def test_tcp_file_systems_and_non_efa_client_types_open_no_efa_connections() -> 
     cfg = _efa_fleets(("p5.48xlarge", 128), ("g6.xlarge", 64))
     cfg["aifactory:fleets"][1]["efa"] = False
     assert spec_from_config(cfg).storage is not None
+
+
+LINKED = {"capacityTiB": 10, "s3ImportPath": "s3://acme-data/in/", "s3ExportPath": "s3://acme-data/out/"}
+
+
+@pytest.mark.parametrize(
+    ("storage", "problem"),
+    [
+        ({**LINKED, "accessLogBucket": "acme-logs"}, "creates no bucket"),
+        ({**LINKED, "createBucket": True, "accessLogBucket": "acme-data"}, "data repository bucket itself"),
+        ({**LINKED, "createBucket": True, "accessLogBucket": "Not_A_Bucket"}, "accessLogBucket"),
+    ],
+)
+def test_access_log_bucket_rules(storage: dict[str, Any], problem: str) -> None:
+    message = errors(storage)
+    assert "aifactory:storage.accessLogBucket" in message and problem in message
+
+
+def test_access_log_bucket_with_the_created_bucket_passes() -> None:
+    spec = spec_from_config(config({**LINKED, "createBucket": True, "accessLogBucket": "acme-logs"}))
+    assert spec.storage is not None and spec.storage.access_log_bucket == "acme-logs"
