@@ -8,6 +8,8 @@ import re
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from .schedulers.slurm_power import HOSTLIST_RANGE, split_hostlist
+
 
 def shell_quote(value: object) -> str:
     """One shell word holding `value` verbatim: always in POSIX single quotes (a `'` inside becomes
@@ -54,9 +56,6 @@ def slurm_value(value: object) -> str:
     return text
 
 
-_RANGE = re.compile(r"^([0-9]+)(?:-([0-9]+))?\Z")
-
-
 def shell_hostlist(hostlist: object) -> str:
     """Shell words that expand to the names of a Slurm hostlist in `compress_hostlist`'s notation
     (`gpu-[0001-0096,0100],head`): each `prefix[ranges]` part becomes the quoted prefix followed by a
@@ -65,10 +64,10 @@ def shell_hostlist(hostlist: object) -> str:
     script names 12,500 nodes in a few words, and only digits, braces and commas are left unquoted."""
     text = str(hostlist)
     words = []
-    for part in _top_level(text):
+    for part in split_hostlist(text):
         opening = part.rfind("[")
         items = part[opening + 1 : -1].split(",") if opening > 0 and part.endswith("]") else []
-        ranges = [_RANGE.match(item) for item in items]
+        ranges = [HOSTLIST_RANGE.match(item) for item in items]
         if not items or not all(ranges):
             if any(c in part for c in "[],"):
                 raise ValueError(f"a hostlist part is neither a name nor prefix[ranges]: {part!r}")
@@ -78,18 +77,6 @@ def shell_hostlist(hostlist: object) -> str:
         brace = pieces[0] if len(pieces) == 1 else "{" + ",".join(pieces) + "}"
         words.append(shell_quote(part[:opening]) + brace)
     return " ".join(words)
-
-
-def _top_level(hostlist: str) -> list[str]:
-    """A hostlist's comma-separated parts, keeping the commas inside brackets."""
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(hostlist):
-        depth += {"[": 1, "]": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            parts.append(hostlist[start:i])
-            start = i + 1
-    parts.append(hostlist[start:])
-    return parts
 
 
 def to_json(value: object) -> str:

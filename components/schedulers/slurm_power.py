@@ -45,7 +45,8 @@ FILTER_VALUES = 200
 TERMINATE_BATCH = 1000
 
 _HOST = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
-_RANGE = re.compile(r"^([0-9]+)(?:-([0-9]+))?\Z")
+HOSTLIST_RANGE = re.compile(r"^([0-9]+)(?:-([0-9]+))?\Z")
+"""One item inside a hostlist's brackets: a number or a range `first-last`."""
 
 Scontrol = Callable[[Sequence[str]], None]
 
@@ -58,7 +59,7 @@ def expand_hostlist(hostlist: str) -> list[str]:
     """Slurm's hostlist notation (`gpu-[001-003,007],head`) to names, in order; one bracket per name,
     as slurm.conf's NodeName lines and the plan write them."""
     names: list[str] = []
-    for part in _split_top(hostlist):
+    for part in (p for p in split_hostlist(hostlist) if p):
         if "[" not in part:
             names.append(_host(part))
             continue
@@ -67,7 +68,7 @@ def expand_hostlist(hostlist: str) -> list[str]:
         if not closed or not body or "[" in rest or "]" in suffix:
             raise PowerError(f"hostlist {hostlist!r}: {part!r} is not prefix[ranges]suffix")
         for piece in body.split(","):
-            match = _RANGE.match(piece)
+            match = HOSTLIST_RANGE.match(piece)
             if not match:
                 raise PowerError(f"hostlist {hostlist!r}: {piece!r} is not a number or a range")
             first, last = match.group(1), match.group(2) or match.group(1)
@@ -78,7 +79,8 @@ def expand_hostlist(hostlist: str) -> list[str]:
     return names
 
 
-def _split_top(hostlist: str) -> list[str]:
+def split_hostlist(hostlist: str) -> list[str]:
+    """A hostlist's comma-separated parts, keeping the commas inside brackets (empty parts kept)."""
     parts, depth, start = [], 0, 0
     for i, char in enumerate(hostlist):
         depth += {"[": 1, "]": -1}.get(char, 0)
@@ -86,7 +88,7 @@ def _split_top(hostlist: str) -> list[str]:
             parts.append(hostlist[start:i])
             start = i + 1
     parts.append(hostlist[start:])
-    return [p for p in parts if p]
+    return parts
 
 
 def _host(name: str) -> str:

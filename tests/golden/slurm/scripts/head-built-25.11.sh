@@ -144,7 +144,7 @@ CAPACITY_TYPES = ('on-demand', 'spot', 'capacity-reservation', 'capacity-block')
 FILTER_VALUES = 200
 TERMINATE_BATCH = 1000
 _HOST = re.compile('^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\Z')
-_RANGE = re.compile('^([0-9]+)(?:-([0-9]+))?\\Z')
+HOSTLIST_RANGE = re.compile('^([0-9]+)(?:-([0-9]+))?\\Z')
 Scontrol = Callable[[Sequence[str]], None]
 
 class PowerError(ValueError):
@@ -152,7 +152,7 @@ class PowerError(ValueError):
 
 def expand_hostlist(hostlist: str) -> list[str]:
     names: list[str] = []
-    for part in _split_top(hostlist):
+    for part in (p for p in split_hostlist(hostlist) if p):
         if '[' not in part:
             names.append(_host(part))
             continue
@@ -161,7 +161,7 @@ def expand_hostlist(hostlist: str) -> list[str]:
         if not closed or not body or '[' in rest or (']' in suffix):
             raise PowerError(f'hostlist {hostlist!r}: {part!r} is not prefix[ranges]suffix')
         for piece in body.split(','):
-            match = _RANGE.match(piece)
+            match = HOSTLIST_RANGE.match(piece)
             if not match:
                 raise PowerError(f'hostlist {hostlist!r}: {piece!r} is not a number or a range')
             first, last = (match.group(1), match.group(2) or match.group(1))
@@ -171,7 +171,7 @@ def expand_hostlist(hostlist: str) -> list[str]:
             names.extend((_host(f'{prefix}{n:0{width}d}{suffix}') for n in range(int(first), int(last) + 1)))
     return names
 
-def _split_top(hostlist: str) -> list[str]:
+def split_hostlist(hostlist: str) -> list[str]:
     parts, depth, start = ([], 0, 0)
     for i, char in enumerate(hostlist):
         depth += {'[': 1, ']': -1}.get(char, 0)
@@ -179,7 +179,7 @@ def _split_top(hostlist: str) -> list[str]:
             parts.append(hostlist[start:i])
             start = i + 1
     parts.append(hostlist[start:])
-    return [p for p in parts if p]
+    return parts
 
 def _host(name: str) -> str:
     if not _HOST.match(name):
