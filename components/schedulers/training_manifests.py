@@ -82,6 +82,11 @@ def trainer_release(charts: ChartVersions) -> HelmRelease:
         None,
         {
             "jobset": {"install": False},
+            # The chart's LeaderWorkerSet 0.8.0 sub-chart must never install over the LeaderWorkerSet release
+            # the factory pins for serving (`production_serving`). Its condition is
+            # `dataCache.lws.install,dataCache.enabled` and Helm reads only the first path that is set
+            # (kubeflow/trainer charts/kubeflow-trainer/Chart.yaml @2.3.0), so both are set off.
+            "dataCache": {"enabled": False, "lws": {"install": False}},
             "image": {
                 "registry": TRAINER_IMAGE_REGISTRY,
                 "repository": TRAINER_IMAGE_REPOSITORY,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import pytest
 import yaml
@@ -101,6 +102,37 @@ def test_trainer_release_is_pinned_on_the_factorys_jobset_and_mirrors() -> None:
     assert outside_mirror(release, MIRROR) != []
     with pytest.raises(ValueError, match="JobSet"):
         t.trainer_release(ChartVersions(jobset="0.11.0"))
+
+
+# The defaults the sub-chart condition reads, as kubeflow/trainer charts/kubeflow-trainer/values.yaml has them
+# (commit 008666e; `lws.install` defaults on there, so `dataCache.enabled: false` alone is never read).
+TRAINER_CHART_DATA_CACHE = {"enabled": False, "lws": {"install": True}}
+LWS_SUBCHART_CONDITION = "dataCache.lws.install,dataCache.enabled"
+
+
+def helm_condition(values: dict[str, Any], condition: str) -> bool:
+    """Helm's dependency `condition`: the first of the comma-separated paths that is set decides;
+    none set: the dependency is enabled (helm pkg/chartutil/dependencies.go, `processDependencyConditions`)."""
+    for path in condition.split(","):
+        node: Any = values
+        for key in path.split("."):
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, bool):
+            return node
+    return True
+
+
+def _merged(defaults: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    out = dict(defaults)
+    for key, value in overrides.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def test_trainer_never_installs_its_own_leaderworkerset() -> None:
+    values = {"dataCache": _merged(TRAINER_CHART_DATA_CACHE, t.trainer_release(ChartVersions()).values["dataCache"])}
+    assert helm_condition(values, LWS_SUBCHART_CONDITION) is False
+    assert helm_condition({"dataCache": TRAINER_CHART_DATA_CACHE}, LWS_SUBCHART_CONDITION) is True
 
 
 def test_kueue_admits_trainjobs_and_waits_for_recovery() -> None:
