@@ -86,3 +86,59 @@ HALL_LINK_EKS: dict[str, Any] = {
     "credentials": {"kind": "ssm"},
 }
 """`aifactory:hybrid` of a data hall whose servers join EKS as hybrid nodes (plus Cilium's pod pool and SSM)."""
+
+
+TRAINER_IMAGE = "nvcr.io/nvidia/pytorch:25.08-py3"
+SERVER_IMAGE = "vllm/vllm-openai:v0.10.1"
+MLFLOW_IMAGE = "ghcr.io/mlflow/mlflow:v3.1.1"
+
+
+def production_line(
+    name: str = "chat-ft",
+    *,
+    dataset: str,
+    fleet: str,
+    queue: str,
+    expected_hours: float = 6,
+    serving: dict[str, Any] | None = None,
+    trigger: dict[str, Any] | None = None,
+    **changes: Any,
+) -> dict[str, Any]:
+    """One `aifactory:production.lines[]` entry: a 2 x 8-GPU TrainJob on `fleet` through `queue`, checkpoints
+    under `/fsx/checkpoints/<name>`, an eval_loss gate, and with `serving` (its image defaulted) a serving target.
+
+    `changes` edit it afterwards: `section__field=value` sets one field of a section, `section=value`
+    replaces it and `section=None` removes it."""
+    line: dict[str, Any] = {
+        "name": name,
+        "dataset": dataset,
+        "training": {
+            "image": TRAINER_IMAGE,
+            "nodes": 2,
+            "gpusPerNode": 8,
+            "fleet": fleet,
+            "queue": queue,
+            "checkpoint": {"directory": f"/fsx/checkpoints/{name}"},
+            "expectedHours": expected_hours,
+        },
+        "evaluation": {
+            "image": TRAINER_IMAGE,
+            "command": ["python", "/workspace/eval.py"],
+            "metric": "eval_loss",
+            "threshold": 2.1,
+            "goal": "minimize",
+        },
+    }
+    if serving is not None:
+        line["serving"] = {"image": SERVER_IMAGE, **serving}
+    if trigger is not None:
+        line["trigger"] = trigger
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        if field:
+            line[section][field] = value
+        elif value is None:
+            line.pop(section)
+        else:
+            line[section] = value
+    return line

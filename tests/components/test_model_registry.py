@@ -19,28 +19,11 @@ from aifactory.spec import ConfigError
 
 from tests.components.test_cluster_stack import example
 from tests.conftest import RunProgram
-from tests.stackfiles import write_stack
+from tests.stackfiles import production_line, write_stack
 
-LINE = {
-    "name": "chat-ft",
-    "dataset": "s3://aifactory-commercial-us-datasets/train/chat/",
-    "training": {
-        "image": "nvcr.io/nvidia/pytorch:25.08-py3",
-        "nodes": 2,
-        "gpusPerNode": 8,
-        "fleet": "ondemand",
-        "queue": "research",
-        "checkpoint": {"directory": "/fsx/checkpoints/chat-ft"},
-        "expectedHours": 12,
-    },
-    "evaluation": {
-        "image": "nvcr.io/nvidia/pytorch:25.08-py3",
-        "command": ["python", "/workspace/eval.py"],
-        "metric": "eval_loss",
-        "threshold": 2.1,
-        "goal": "minimize",
-    },
-}
+LINE = production_line(
+    dataset="s3://aifactory-commercial-us-datasets/train/chat/", fleet="ondemand", queue="research", expected_hours=12
+)
 ARTIFACTS = "s3://aifactory-commercial-us-datasets/checkpoints/models/"
 MLFLOW = "ghcr.io/mlflow/mlflow:v3.5.0"
 

@@ -13,31 +13,16 @@ from aifactory.cli.render import production_cycle_files
 from aifactory.spec.loading import read_stack_config
 
 from tests.crd_validation import validate_custom_resource
-from tests.stackfiles import write_stack
+from tests.stackfiles import MLFLOW_IMAGE, production_line, write_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 RELEASE = "kubernetes:helm.sh/v3:Release"
-LINE = {
-    "name": "chat-ft",
-    "dataset": "s3://aifactory-commercial-us-datasets/train/chat/",
-    "training": {
-        "image": "nvcr.io/nvidia/pytorch:25.08-py3",
-        "nodes": 2,
-        "gpusPerNode": 8,
-        "fleet": "ondemand",
-        "queue": "research",
-        "checkpoint": {"directory": "/fsx/checkpoints/chat-ft"},
-        "expectedHours": 6,
-    },
-    "evaluation": {
-        "image": "nvcr.io/nvidia/pytorch:25.08-py3",
-        "command": ["python", "/workspace/eval.py"],
-        "metric": "eval_loss",
-        "threshold": 2.1,
-        "goal": "minimize",
-    },
-    "trigger": {"schedule": "0 3 * * *", "onNewData": True},
-}
+LINE = production_line(
+    dataset="s3://aifactory-commercial-us-datasets/train/chat/",
+    fleet="ondemand",
+    queue="research",
+    trigger={"schedule": "0 3 * * *", "onNewData": True},
+)
 
 
 def with_production(config: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +31,7 @@ def with_production(config: dict[str, Any]) -> dict[str, Any]:
         "aifactory:production": {
             "registry": {
                 "kind": "mlflow",
-                "image": "ghcr.io/mlflow/mlflow:v3.1.1",
+                "image": MLFLOW_IMAGE,
                 "artifacts": "s3://aifactory-commercial-us-datasets/checkpoints/models/",
             },
             "lines": [LINE],

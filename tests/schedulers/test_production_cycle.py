@@ -34,49 +34,21 @@ from aifactory.spec.scheduler import ChartVersions, KubernetesScheduler
 
 from tests.crd_validation import validate_custom_resource
 from tests.golden import check_text
+from tests.stackfiles import MLFLOW_IMAGE, production_line
 
 SCRIPTS = Path(__file__).parents[2] / "templates" / "production"
 GOLDEN = Path(__file__).parents[1] / "golden" / "production"
 
 
 def line(**changes: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "name": "chat-ft",
-        "dataset": "s3://acme-data/train/chat/",
-        "training": {
-            "image": "nvcr.io/nvidia/pytorch:25.08-py3",
-            "nodes": 2,
-            "gpusPerNode": 8,
-            "fleet": "train",
-            "queue": "research",
-            "checkpoint": {"directory": "/fsx/checkpoints/chat-ft"},
-            "expectedHours": 6,
-        },
-        "evaluation": {
-            "image": "nvcr.io/nvidia/pytorch:25.08-py3",
-            "command": ["python", "/workspace/eval.py"],
-            "metric": "eval_loss",
-            "threshold": 2.1,
-            "goal": "minimize",
-        },
-        "serving": {
-            "image": "vllm/vllm-openai:v0.10.1",
-            "queue": "serving",
-            "fleet": "serve",
-            "replicas": 2,
-            "gpusPerReplica": 4,
-        },
-        "trigger": {"schedule": "0 3 * * *", "timezone": "Europe/Stockholm", "onNewData": True},
-    }
-    for key, value in changes.items():
-        section, _, field = key.partition("__")
-        if field:
-            base[section][field] = value
-        elif value is None:
-            base.pop(section)
-        else:
-            base[section] = value
-    return base
+    defaults: dict[str, Any] = dict(
+        dataset="s3://acme-data/train/chat/",
+        fleet="train",
+        queue="research",
+        serving={"queue": "serving", "fleet": "serve", "replicas": 2, "gpusPerReplica": 4},
+        trigger={"schedule": "0 3 * * *", "timezone": "Europe/Stockholm", "onNewData": True},
+    )
+    return production_line(**(defaults | changes))
 
 
 def config(*lines: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +70,7 @@ def config(*lines: dict[str, Any]) -> dict[str, Any]:
         "aifactory:production": {
             "registry": {
                 "kind": "mlflow",
-                "image": "ghcr.io/mlflow/mlflow:v3.1.1",
+                "image": MLFLOW_IMAGE,
                 "artifacts": "s3://acme-data/train/models/",
             },
             "lines": list(lines) or [line()],

@@ -42,7 +42,7 @@ from aifactory.spec.scheduler import Queue
 
 from tests.crd_validation import validate_custom_resource
 from tests.golden import check_text
-from tests.stackfiles import write_stack
+from tests.stackfiles import MLFLOW_IMAGE, production_line, write_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "serving"
@@ -51,27 +51,12 @@ IMPORT, EXPORT = "s3://aifactory-commercial-us-datasets/train/", "s3://aifactory
 
 
 def line(name: str = "chat-ft", **serving: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "dataset": f"{IMPORT}chat/",
-        "training": {
-            "image": "nvcr.io/nvidia/pytorch:25.08-py3",
-            "nodes": 2,
-            "gpusPerNode": 8,
-            "fleet": "ondemand",
-            "queue": "research",
-            "checkpoint": {"directory": f"/fsx/checkpoints/{name}"},
-            "expectedHours": 6,
-        },
-        "evaluation": {
-            "image": "nvcr.io/nvidia/pytorch:25.08-py3",
-            "command": ["python", "/workspace/eval.py"],
-            "metric": "eval_loss",
-            "threshold": 2.1,
-            "goal": "minimize",
-        },
-        "serving": {
-            "image": "vllm/vllm-openai:v0.10.1",
+    return production_line(
+        name,
+        dataset=f"{IMPORT}chat/",
+        fleet="ondemand",
+        queue="research",
+        serving={
             "queue": "product",
             "fleet": "ondemand",
             "replicas": 2,
@@ -79,14 +64,14 @@ def line(name: str = "chat-ft", **serving: Any) -> dict[str, Any]:
             "args": ["--max-model-len", "32768"],
             **serving,
         },
-    }
+    )
 
 
 def config(*lines: dict[str, Any]) -> dict[str, Any]:
     """commercial-us with production lines: training on `research`, serving on `product`, one cohort."""
     cfg = copy.deepcopy(read_stack_config(ROOT / "stacks" / "Pulumi.commercial-us.yaml"))
     cfg["aifactory:production"] = {
-        "registry": {"kind": "mlflow", "image": "ghcr.io/mlflow/mlflow:v3.1.1", "artifacts": f"{EXPORT}models/"},
+        "registry": {"kind": "mlflow", "image": MLFLOW_IMAGE, "artifacts": f"{EXPORT}models/"},
         "lines": list(lines) or [line()],
     }
     return cfg

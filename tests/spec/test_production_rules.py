@@ -10,48 +10,21 @@ from aifactory.spec.errors import ConfigError
 from aifactory.spec.loading import spec_from_config
 from aifactory.spec.production_rules import cron_problem, image_pin_problem
 
+from tests.stackfiles import MLFLOW_IMAGE, production_line
+
 MIRROR = "123456789012.dkr.ecr.eu-north-1.amazonaws.com/mirror"
 DIGEST = "@sha256:" + "a" * 64
 
 
 def line(**changes: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "name": "chat-ft",
-        "dataset": "s3://acme-data/train/chat/",
-        "training": {
-            "image": "nvcr.io/nvidia/pytorch:25.08-py3",
-            "nodes": 2,
-            "gpusPerNode": 8,
-            "fleet": "train",
-            "queue": "research",
-            "checkpoint": {"directory": "/fsx/checkpoints/chat-ft"},
-            "expectedHours": 6,
-        },
-        "evaluation": {
-            "image": "nvcr.io/nvidia/pytorch:25.08-py3",
-            "command": ["python", "/workspace/eval.py"],
-            "metric": "eval_loss",
-            "threshold": 2.1,
-            "goal": "minimize",
-        },
-        "serving": {
-            "image": "vllm/vllm-openai:v0.10.1",
-            "queue": "serving",
-            "fleet": "serve",
-            "replicas": 2,
-            "gpusPerReplica": 4,
-        },
-        "trigger": {"schedule": "0 3 * * *"},
-    }
-    for key, value in changes.items():
-        section, _, field = key.partition("__")
-        if field:
-            base[section][field] = value
-        elif value is None:
-            base.pop(section)
-        else:
-            base[section] = value
-    return base
+    defaults: dict[str, Any] = dict(
+        dataset="s3://acme-data/train/chat/",
+        fleet="train",
+        queue="research",
+        serving={"queue": "serving", "fleet": "serve", "replicas": 2, "gpusPerReplica": 4},
+        trigger={"schedule": "0 3 * * *"},
+    )
+    return production_line(**(defaults | changes))
 
 
 def config(*lines: dict[str, Any], profile: str = "commercial", **overrides: Any) -> dict[str, Any]:
@@ -80,7 +53,7 @@ def config(*lines: dict[str, Any], profile: str = "commercial", **overrides: Any
         "aifactory:production": {
             "registry": {
                 "kind": "mlflow",
-                "image": "ghcr.io/mlflow/mlflow:v3.1.1",
+                "image": MLFLOW_IMAGE,
                 "artifacts": "s3://acme-data/train/models/",
             },
             "lines": list(lines) or [line()],
@@ -212,7 +185,7 @@ def test_sovereign_images_come_from_the_mirror_and_registry_is_mlflow() -> None:
         serving__image=f"{MIRROR}/docker.io/vllm/vllm-openai:v0.10.1",
     )
     cfg = config(mirrored, profile="sovereign")
-    cfg["aifactory:production"]["registry"]["image"] = f"{MIRROR}/ghcr.io/mlflow/mlflow:v3.1.1"
+    cfg["aifactory:production"]["registry"]["image"] = f"{MIRROR}/{MLFLOW_IMAGE}"
     assert errors(cfg) == {}
     cfg["aifactory:production"]["registry"] = {"kind": "sagemaker", "artifacts": "s3://acme-data/train/models/"}
     assert "SageMaker" in errors(cfg)["aifactory:production.registry.kind"]
