@@ -307,18 +307,27 @@ def kubernetes_files(result: PlanResult, plan: PlacementPlan) -> dict[str, str]:
 
 
 def serving_files(objects: list[dict[str, Any]]) -> dict[str, str]:
-    """Each serving line's LeaderWorkerSet and Service, as applied, in `kubernetes/lines/<line>/serving.yaml`."""
+    """Each serving line's LeaderWorkerSet and Service, as applied, in `production/<line>/serving.yaml`, and the
+    model registry's objects in `production/registry.yaml`: every production file sits under `production/`."""
     from ..schedulers.kubernetes_manifests import LINE_LABEL
+    from ..schedulers.production_registry import REGISTRY_LABEL
 
     by_line: dict[str, list[dict[str, Any]]] = {}
+    registry: list[dict[str, Any]] = []
     for obj in objects:
-        line = obj["metadata"].get("labels", {}).get(LINE_LABEL)
+        labels = obj["metadata"].get("labels", {})
+        line = labels.get(LINE_LABEL)
         if line is not None and obj["kind"] in ("LeaderWorkerSet", "Service"):
             by_line.setdefault(line, []).append(obj)
-    return {
-        f"kubernetes/lines/{line}/serving.yaml": yaml.safe_dump_all(objs, sort_keys=False)
+        elif labels.get(REGISTRY_LABEL) == "registry":
+            registry.append(obj)
+    files = {
+        f"production/{line}/serving.yaml": yaml.safe_dump_all(objs, sort_keys=False)
         for line, objs in sorted(by_line.items())
     }
+    if registry:
+        files["production/registry.yaml"] = yaml.safe_dump_all(registry, sort_keys=False)
+    return files
 
 
 def production_cycle_files(result: PlanResult) -> dict[str, str]:

@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from aifactory.cli.planrun import PlanResult, plan_stack
+from aifactory.cli.render import kubernetes_files
 from aifactory.planning.factory_plan import plan_from_config
 from aifactory.registry import ModelRegistry, ModelRegistryArgs
 from aifactory.schedulers import production_registry as reg
 from aifactory.spec import ConfigError
+from aifactory.spec.production import DEFAULT_REGISTRY_NAMESPACE
 
 from tests.components.test_cluster_stack import example
 from tests.conftest import RunProgram
@@ -133,6 +136,17 @@ def test_the_cluster_stack_runs_the_server_with_the_infrastructure_database(mlfl
     types = {(r.type, r.inputs["metadata"].get("namespace")) for r in cluster if "metadata" in r.inputs}
     assert ("kubernetes:core/v1:Service", "aifactory-registry") in types
     assert ("kubernetes:core/v1:ConfigMap", "research") in types
+
+
+def test_render_writes_the_registry_objects_under_production(mlflow_commercial: PlanResult) -> None:
+    files = kubernetes_files(mlflow_commercial, mlflow_commercial.plan.placement)
+    documents = list(yaml.safe_load_all(files["production/registry.yaml"]))
+    assert {(d["kind"], d["metadata"]["name"]) for d in documents} >= {
+        ("Namespace", DEFAULT_REGISTRY_NAMESPACE),
+        ("Deployment", reg.MLFLOW_NAME),
+        ("Service", reg.MLFLOW_NAME),
+    }
+    assert not [d for d in documents if d["kind"] in ("LeaderWorkerSet", "TrainJob")]
 
 
 def test_the_plan_has_no_preflight_finding_or_mandatory_violation(mlflow_commercial: PlanResult) -> None:

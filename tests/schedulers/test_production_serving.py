@@ -273,8 +273,8 @@ def test_cluster_stack_registers_the_controller_the_integration_and_the_leaderwo
         "chat-ft-serve",
     }
     files = kubernetes_files(served, served.placement)
-    assert {"kubernetes/lines/big/serving.yaml", "kubernetes/lines/chat-ft/serving.yaml"} <= set(files)
-    kinds = [o["kind"] for o in yaml.safe_load_all(files["kubernetes/lines/big/serving.yaml"])]
+    assert {"production/big/serving.yaml", "production/chat-ft/serving.yaml"} <= set(files)
+    kinds = [o["kind"] for o in yaml.safe_load_all(files["production/big/serving.yaml"])]
     assert sorted(kinds) == ["LeaderWorkerSet", "Service"]
 
 
