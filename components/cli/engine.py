@@ -38,6 +38,8 @@ class PlannedResource:
     """The id the mocks gave it (what other resources' inputs refer to it by)."""
     outputs: dict[str, Any] = field(default_factory=dict)
     """What the mocks computed beyond its inputs (e.g. an EKS cluster's security group, an endpoint's prefix list)."""
+    dependencies: tuple[str, ...] = ()
+    """URNs of the resources it waits for (`depends_on` and input dependencies); not part of the plan JSON."""
 
     def as_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -106,6 +108,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             aliases=_alias_urns(request, response.urn),
             id=response.id or None,
             outputs={k: v for k, v in state.items() if inputs.get(k) != v} if request.custom else {},
+            dependencies=tuple(request.dependencies),
         )
         return response
 
