@@ -35,8 +35,9 @@ GRAFANA_SERVICE = f"{KPS_RELEASE}-grafana"
 
 # Every image the enabled parts pull, as `<path>.registry` + `<path>.repository` (the chart's split form),
 # with the upstream `host/repository`: kube-prometheus-stack values.yaml (alertmanager.alertmanagerSpec.image,
-# prometheusOperator.image, .prometheusConfigReloader.image, .thanosImage, .admissionWebhooks.patch.image,
-# prometheus.prometheusSpec.image), grafana's values.yaml (image, sidecar.image) and kube-state-metrics'
+# prometheusOperator.image, .prometheusConfigReloader.image, .thanosImage, .admissionWebhooks.patch.image and
+# .deployment.image, prometheus.prometheusSpec.image; read at a stored values.yaml whose exact chart version
+# is not recorded, with the same keys), grafana's values.yaml (image, sidecar.image) and kube-state-metrics'
 # (image). Tags stay the chart's defaults: the chart version pins them.
 KPS_IMAGES = {
     "alertmanager.alertmanagerSpec.image": "quay.io/prometheus/alertmanager",
@@ -44,6 +45,8 @@ KPS_IMAGES = {
     "prometheusOperator.prometheusConfigReloader.image": "quay.io/prometheus-operator/prometheus-config-reloader",
     "prometheusOperator.thanosImage": "quay.io/thanos/thanos",
     "prometheusOperator.admissionWebhooks.patch.image": "registry.k8s.io/ingress-nginx/kube-webhook-certgen",
+    # Off by default (`admissionWebhooks.deployment.enabled: false`), mirrored so turning it on stays in-region.
+    "prometheusOperator.admissionWebhooks.deployment.image": "quay.io/prometheus-operator/admission-webhook",
     "prometheus.prometheusSpec.image": "quay.io/prometheus/prometheus",
     "grafana.image": "docker.io/grafana/grafana",
     "grafana.sidecar.image": "quay.io/kiwigrid/k8s-sidecar",
