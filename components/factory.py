@@ -164,6 +164,7 @@ def plan_cluster_settings(
         plan.quotas,
         plan_production(plan),
         model_registry,
+        plan.observability,
     )
 
 
@@ -588,6 +589,7 @@ class AiFactory(pulumi.ComponentResource):
             quotas=self.plan.quotas,
             production=plan_production(self.plan),
             model_registry=server,
+            observability=self.plan.observability,
         )
 
     def _user_data(

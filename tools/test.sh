@@ -7,13 +7,13 @@ cd "$(dirname "$0")/.."
 python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 
 # Real tools that read what the factory generates: Slurm (slurmctld, sinfo, scontrol, munge) and
-# cloud-init's schema come from Debian; shellcheck, kubernetes-validate and parliament from PyPI.
+# cloud-init's schema and promtool come from Debian; shellcheck, kubernetes-validate and parliament from PyPI.
 if [ "$(id -u)" -eq 0 ]; then
   apt-get update -qq
   bash tools/install_slurm.sh
   [ -f .cache/validators/schema-cloud-config-v1.json ] || bash tools/fetch_cloudinit_schema.sh
 else
-  echo "test.sh: not root; skipping apt installs (Slurm and cloud-init checks need: sudo bash tools/install_slurm.sh && bash tools/fetch_cloudinit_schema.sh)" >&2
+  echo "test.sh: not root; skipping apt installs (Slurm, promtool and cloud-init checks need: sudo bash tools/install_slurm.sh && bash tools/fetch_cloudinit_schema.sh)" >&2
 fi
 
 ruff check .

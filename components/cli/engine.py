@@ -39,7 +39,7 @@ class PlannedResource:
     outputs: dict[str, Any] = field(default_factory=dict)
     """What the mocks computed beyond its inputs (e.g. an EKS cluster's security group, an endpoint's prefix list)."""
     dependencies: tuple[str, ...] = ()
-    """URNs the engine creates before it: its `depends_on` and the resources its inputs refer to."""
+    """URNs of the resources it waits for (`depends_on` and input dependencies); not part of the plan JSON."""
 
     def as_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {

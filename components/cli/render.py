@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from ..planning.factory_plan import FactoryPlan
+from ..planning.observability_plan import ObservabilityPlan
 from ..planning.placement import PlacementPlan
 from ..planning.production_plan import LinePlan
 from ..planning.thermal import install_plan_csv, write_heatmap
@@ -33,6 +34,7 @@ from ..planning.topology import kueue_topologies, node_labels, slurm_topology_co
 from ..power_cap_boot import power_cap_files, slurm_node_files
 from ..spec import ConfigError
 from ..spec.production import ProductionLine
+from .observability_files import line_metrics_section, observability_files
 
 if TYPE_CHECKING:
     from .planrun import PlanResult
@@ -252,6 +254,7 @@ def _render_into(result: PlanResult, out: Path) -> list[str]:
     write_each(slurm_files(result.plan))
     write_each(hybrid_files(result.plan))
     write_each(production_files(result.plan))
+    write_each(observability_files(result.plan))
     return written
 
 
@@ -363,7 +366,7 @@ def production_files(plan: FactoryPlan) -> dict[str, str]:
         base = f"production/{line.name}"
         files[f"{base}/runtime.yaml"] = yaml.safe_dump(line.runtime, sort_keys=False)
         files[f"{base}/trainjob.yaml"] = yaml.safe_dump(line.train_job, sort_keys=False)
-        files[f"{base}/README.md"] = production_readme(line, specs[line.name])
+        files[f"{base}/README.md"] = production_readme(line, specs[line.name], plan.observability)
     return files
 
 
@@ -371,7 +374,7 @@ def _usd(value: float | None) -> str:
     return "unknown (no price in the region's table)" if value is None else f"${value:,.2f}"
 
 
-def production_readme(line: LinePlan, spec: ProductionLine) -> str:
+def production_readme(line: LinePlan, spec: ProductionLine, observability: ObservabilityPlan | None = None) -> str:
     """The line's runbook: start a run, watch Kueue admit it, read its logs and GPU metrics."""
     ns, name, queue = line.namespace, line.name, spec.training.queue
     selector = f"aifactory.io/line={name}"
@@ -414,14 +417,8 @@ def production_readme(line: LinePlan, spec: ProductionLine) -> str:
         f"kubectl -n {ns} logs -l {selector} -c node --tail=100",
         "```",
         "",
-        "## Metrics (Prometheus, from the DCGM exporter and Kueue)",
-        "",
-        "```promql",
-        f'avg(DCGM_FI_DEV_GPU_UTIL{{namespace="{ns}", pod=~"{name}-.*"}})',
-        f'kueue_admitted_active_workloads{{cluster_queue="{queue}"}}',
-        "```",
-        "",
     ]
+    lines += line_metrics_section(name, queue, observability)
     return "\n".join(lines)
 
 

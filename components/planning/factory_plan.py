@@ -33,6 +33,7 @@ from .feasibility import (
 )
 from .network_plan import SubnetPlan, interface_endpoints
 from .node_images import ImageBuild, plan_node_images
+from .observability_plan import ObservabilityPlan, plan_observability
 from .placement import Domain, PlacementError, PlacementPlan, plan_placement
 from .production_plan import ProductionPlan, plan_production
 from .storage_plan import StoragePlanFigures, plan_figures, size_for_spec
@@ -126,6 +127,8 @@ class FactoryPlan:
     """Custom networking: the pod subnet (a secondary VPC CIDR block) of each zone."""
     production: ProductionPlan | None = None
     """`aifactory:production`: each line's Kubeflow Trainer objects, GPU share per queue and costs."""
+    observability: ObservabilityPlan | None = None
+    """`aifactory:observability`: the metrics backend, its rule groups and the dashboard."""
 
     @property
     def scheduler(self) -> SchedulerKind:
@@ -194,6 +197,9 @@ def plan_factory(spec: FactorySpec, name: str, warnings: tuple[ConfigIssue, ...]
     summary = factory_summary(spec, placement, asdict(figures) if figures else None)
     if production is not None:
         summary = {**summary, "production": production.summary()}
+    observability = plan_observability(spec)
+    if observability is not None:
+        summary = {**summary, "observability": observability.summary()}
     return FactoryPlan(
         name=name,
         spec=spec,
@@ -214,6 +220,7 @@ def plan_factory(spec: FactorySpec, name: str, warnings: tuple[ConfigIssue, ...]
         warnings=warnings,
         node_images=plan_node_images(spec),
         production=production,
+        observability=observability,
     )
 
 

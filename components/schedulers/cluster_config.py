@@ -21,6 +21,7 @@ import pulumi_kubernetes as k8s
 # of this module's Args TypedDicts resolves in this module's namespace.
 from pulumi.output import Output, T  # noqa: F401
 
+from ..planning.observability_plan import ObservabilityPlan
 from ..spec.production import ProductionSpec
 from ..spec.scheduler import ChartVersions, Queue
 from ..spec.storage import StorageSpec
@@ -36,6 +37,13 @@ from .kubernetes_manifests import (
     namespace,
     scheduling_objects,
     team_namespaces,
+)
+from .observability_stack import (
+    KPS_RELEASE,
+    KUEUE_RELEASE,
+    in_cluster_objects,
+    with_cluster_queue_metrics,
+    with_metrics_backend,
 )
 from .production_cycle import ARGO_RELEASE, argo_workflows_release, cycle_namespaces, kueue_pod_integration
 from .production_registry import MlflowServer, mlflow_objects
@@ -103,6 +111,8 @@ class ClusterSettings:
     training_runtimes: Sequence[Manifest] = ()
     """The production lines' ClusterTrainingRuntimes: with any, Kubeflow Trainer is installed and Kueue
     admits TrainJobs."""
+    observability: ObservabilityPlan | None = None
+    """`aifactory:observability`: with it, kube-prometheus-stack, its ServiceMonitors, rules and dashboard."""
 
 
 class KubernetesObject(pulumi.CustomResource):
@@ -197,6 +207,7 @@ def declare_cluster_configuration(
     releases = _releases(declared, settings, provider, list(depends_on))
     namespaces = _scheduling_objects(declared, settings, provider, releases)
     _production_cycles(declared, settings, provider, releases["kueue"], namespaces)
+    _metrics_objects(declared, settings, provider)
     return provider
 
 
@@ -213,7 +224,12 @@ def _releases(
         kueue_config = with_leaderworkerset(kueue_config)
     if cycles:
         kueue_config = kueue_pod_integration(kueue_config)
+    observability = settings.observability
+    if observability is not None:
+        kueue_config = with_cluster_queue_metrics(kueue_config)
     releases = helm_releases(charts, kueue_config, settings.region, settings.remote_pod_cidrs, settings.fleets)
+    if observability is not None:
+        releases = with_metrics_backend(releases, charts, observability.retention_days)
     if training:
         releases.append(trainer_release(charts))
     if serving:
@@ -225,6 +241,8 @@ def _releases(
     installed = declared.releases
     for release in releases:
         resource_name = f"{declared.name}-{release.name}"
+        # Kueue's chart applies a ServiceMonitor, whose CRD the metrics backend installs.
+        after = [installed[KPS_RELEASE]] if release.name == KUEUE_RELEASE and KPS_RELEASE in installed else []
         installed[release.name] = k8s.helm.v3.Release(
             resource_name,
             name=release.name,
@@ -238,9 +256,9 @@ def _releases(
             opts=declared.opts(
                 RELEASE_TYPE,
                 resource_name,
-                since_0_1=release.name not in (TRAINER_RELEASE, ARGO_RELEASE, LWS_RELEASE),
+                since_0_1=release.name not in (TRAINER_RELEASE, ARGO_RELEASE, LWS_RELEASE, KPS_RELEASE),
                 provider=provider,
-                depends_on=depends_on,
+                depends_on=[*depends_on, *after],
             ),
         )
     return installed
@@ -334,6 +352,22 @@ def _production_cycles(
             resource_name,
             obj,
             declared.opts(object_type(obj), resource_name, since_0_1=False, provider=provider, depends_on=depends),
+        )
+
+
+def _metrics_objects(declared: _Declared, settings: ClusterSettings, provider: k8s.Provider) -> None:
+    """The metrics backend's ServiceMonitor, rules, dashboard and Kueue metrics binding, after its chart."""
+    if settings.observability is None:
+        return
+    backend = declared.releases[KPS_RELEASE]
+    for obj in in_cluster_objects(settings.observability.groups):
+        meta = obj["metadata"]
+        ns = meta.get("namespace")
+        resource_name = f"{declared.name}-{obj['kind'].lower()}-{ns + '-' if ns else ''}{meta['name']}"
+        KubernetesObject(
+            resource_name,
+            obj,
+            declared.opts(object_type(obj), resource_name, since_0_1=False, provider=provider, depends_on=[backend]),
         )
 
 

@@ -38,6 +38,8 @@ GPU_TOLERATIONS = [
 # Controllers run on the small system node group (no accelerators, no taint), selected by this label.
 SYSTEM_NODE_LABEL = {"aifactory.io/node-role": "system"}
 FSX_CONTROLLER_SERVICE_ACCOUNT = "fsx-csi-controller-sa"
+DCGM_RELEASE = "dcgm-exporter"
+DCGM_NAMESPACE = "kube-system"
 
 # What runs on every GPU node besides its training pods, for its maxPods: the DaemonSets of the managed
 # add-ons (aws-node, kube-proxy, the Pod Identity agent, the node monitoring agent; `kubernetes.ADDONS`
@@ -258,8 +260,8 @@ def _common_releases(charts: ChartVersions, kueue_config: Mapping[str, Any], reg
             },
         ),
         HelmRelease(
-            "dcgm-exporter",
-            "kube-system",
+            DCGM_RELEASE,
+            DCGM_NAMESPACE,
             "dcgm-exporter",
             charts.dcgm_exporter,
             "https://nvidia.github.io/dcgm-exporter/helm-charts",

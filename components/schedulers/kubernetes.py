@@ -19,6 +19,7 @@ from pulumi.output import Output, T  # noqa: F401
 
 from ..arns import assume_role_policy, managed_policy_arn, service_principal
 from ..component_args import kubernetes_scheduler_issues, validate_component_args
+from ..planning.observability_plan import ObservabilityPlan
 from ..spec import aws_values
 from ..spec.images import RELEASE_VERSION
 from ..spec.model import Taint, parse_taint
@@ -269,9 +270,10 @@ def cluster_settings(
     quotas: Mapping[str, Mapping[str, int]] | None = None,
     production: tuple[ProductionSpec, StorageSpec] | None = None,
     model_registry: MlflowServer | None = None,
+    observability: ObservabilityPlan | None = None,
 ) -> ClusterSettings:
     """What the Kubernetes side is built from, out of the scheduler's args (and the production lines with
-    their file system)."""
+    their file system, the metrics backend)."""
     mirror = args.get("registry_mirror")
     return ClusterSettings(
         region=args["region"],
@@ -293,6 +295,7 @@ def cluster_settings(
         production_cycles=tuple(args.get("production_cycles", [])),
         model_registry=model_registry,
         training_runtimes=tuple(args.get("training_runtimes", [])),
+        observability=observability,
     )
 
 
@@ -318,10 +321,12 @@ class KubernetesScheduler(pulumi.ComponentResource):
         quotas: Mapping[str, Mapping[str, int]] | None = None,
         production: tuple[ProductionSpec, StorageSpec] | None = None,
         model_registry: MlflowServer | None = None,
+        observability: ObservabilityPlan | None = None,
     ):
         """`quotas`: the factory plan's split of each queue's quota over the fleets; allocated here without it.
         `production`: the factory's production lines and file system, whose objects are applied with Kueue's.
-        `model_registry`: the MLflow server of `aifactory:production`, declared with the cluster's objects."""
+        `model_registry`: the MLflow server of `aifactory:production`, declared with the cluster's objects.
+        `observability`: the plan of `aifactory:observability`, whose in-cluster backend is declared with them."""
         # The stack config's rules, before anything registers (`component_args`).
         validate_component_args(KubernetesSchedulerArgs, args, kubernetes_scheduler_issues)
         super().__init__("aifactory:index:KubernetesScheduler", name, None, opts)
@@ -346,7 +351,7 @@ class KubernetesScheduler(pulumi.ComponentResource):
             # Same names and parent as 0.1, so a public-endpoint stack keeps its URNs.
             declare_cluster_configuration(
                 name,
-                cluster_settings(args, quotas, production, model_registry),
+                cluster_settings(args, quotas, production, model_registry, observability),
                 config,
                 parent=self,
                 depends_on=[*addons, system_group],

@@ -23,6 +23,7 @@ from .hybrid import HYBRID_RULES
 from .images import images_pinned, images_well_formed
 from .model import FactorySpec
 from .node_images import build_instances_offered, node_images_valid, slurm_release_installed
+from .observability_rules import OBSERVABILITY_RULES
 from .placement_rules import PLACEMENT_RULES
 from .production_rules import PRODUCTION_RULES
 from .rules import FOUNDATION_RULES, Rule, region_is_known
@@ -42,6 +43,7 @@ SPEC_RULES: tuple[Rule, ...] = (
     + ACCESS_RULES
     + HYBRID_RULES
     + PRODUCTION_RULES
+    + OBSERVABILITY_RULES
     + (node_images_valid, slurm_release_installed, build_instances_offered, images_well_formed, images_pinned)
 )
 

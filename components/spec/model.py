@@ -24,6 +24,7 @@ from .numbers import (
     Integer,
     PositiveFloat,
 )
+from .observability import ObservabilitySpec
 from .production import ProductionSpec
 from .scheduler import SchedulerSpec
 from .site import SiteSpec
@@ -423,6 +424,11 @@ class FactorySpec(SpecModel):
         default=None,
         description="Model lines on the EKS cluster: train (Kubeflow Trainer), evaluate, publish to a registry "
         "and serve (`spec/production.py`); needs `scheduler.kind: kubernetes`. Default: none.",
+    )
+    observability: Annotated[ObservabilitySpec | None, NotNull] = Field(
+        default=None,
+        description="Metrics, recording and alert rules and the Grafana dashboard of the EKS cluster "
+        "(`spec/observability.py`); needs `scheduler.kind: kubernetes`. Default: none, no metrics backend.",
     )
     access: Annotated[AccessSpec | None, NotNull] = Field(
         default=None, description="Who administers the factory's key and cluster."

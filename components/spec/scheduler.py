@@ -122,6 +122,14 @@ class ChartVersions(SpecModel):
         default="1.9.0",
         description="AWS Neuron Helm chart version (the Neuron device plugin; installed only with Neuron fleets).",
     )
+    # prometheus-community/helm-charts charts/kube-prometheus-stack Chart.yaml @81.4.5: appVersion v0.88.0
+    # (prometheus-operator), grafana 10.5.12 and kube-state-metrics 7.1.0 dependencies; installed only with
+    # `aifactory:observability` (backend `in-cluster`).
+    kube_prometheus_stack: ChartVersion = Field(
+        default="81.4.5",
+        description="kube-prometheus-stack chart version (the in-cluster metrics backend; installed only with "
+        "`aifactory:observability`).",
+    )
     # argo-helm charts/argo-workflows Chart.yaml: chart 2.0.1 is the v4.1 line (appVersion v4.1.0);
     # `images.tag` pins its controller and executor to v4.1.2, the release whose CRDs the cycle's
     # objects are validated against (`schedulers.production_cycle.ARGO_WORKFLOWS_VERSION`).

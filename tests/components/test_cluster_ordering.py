@@ -24,6 +24,7 @@ CRD_RELEASE = {
     "trainer.kubeflow.org": "kubeflow-trainer",
     "leaderworkerset.x-k8s.io": "lws",
     "argoproj.io": "argo-workflows",
+    "monitoring.coreos.com": "kube-prometheus-stack",
 }
 CORE_GROUPS = ("core/", "apps/", "batch/", "rbac.authorization.k8s.io/", "policy/", "scheduling.k8s.io/")
 

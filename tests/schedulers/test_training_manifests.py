@@ -177,8 +177,13 @@ def test_example_lines_render_valid_objects_and_a_runbook(stack: str) -> None:
     for kind in ("runtime", "trainjob"):
         validate_custom_resource(yaml.safe_load(files[f"production/{name}/{kind}.yaml"]))
     readme = files[f"production/{name}/README.md"]
-    for command in ("kubectl create -f trainjob.yaml", "get workloads", "DCGM_FI_DEV_GPU_UTIL"):
+    for command in ("kubectl create -f trainjob.yaml", "get workloads"):
         assert command in readme
+    # Metrics come from the factory's recording rules when the stack has a backend (sovereign-eu).
+    if result.plan.observability is not None:
+        assert f'line:aifactory_goodput:ratio1h{{line="{name}"}}' in readme
+    else:
+        assert "set `aifactory:observability`" in readme
     releases = {r.inputs["name"]: r.inputs for r in result.resources if r.type == "kubernetes:helm.sh/v3:Release"}
     trainer = releases["kubeflow-trainer"]
     assert trainer["version"] == "2.3.0" and trainer["values"]["jobset"] == {"install": False}

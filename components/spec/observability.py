@@ -1,0 +1,58 @@
+"""`aifactory:observability`: where the factory's metrics go, which alerts fire and at what thresholds.
+
+Opt-in: without the key the factory has no metrics backend. The cross-field rules (EKS only, the
+sovereign backend, the alert destination) are `observability_rules.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .base import SpecModel, unit
+from .numbers import Count
+
+Backend = Literal["in-cluster"]
+"""`in-cluster`: kube-prometheus-stack on the system nodes. The managed backend (Amazon Managed Service
+for Prometheus and its scraper) is not built yet."""
+
+# Prometheus `--storage.tsdb.retention.time` takes a duration; a year bounds the in-cluster volume.
+MAX_RETENTION_DAYS = 365
+
+
+class IdleGpuAlert(SpecModel):
+    """When reserved accelerators count as idle: below `utilizationPercent` for `minutes`."""
+
+    utilization_percent: Count = Field(
+        default=10,
+        le=100,
+        json_schema_extra=unit("%"),
+        description="Fleet-average graphics-engine activity (`DCGM_FI_PROF_GR_ENGINE_ACTIVE`, 1-100 %) below "
+        "which a reserved fleet (capacity reservation or capacity block) counts as idle.",
+    )
+    minutes: Count = Field(
+        default=30,
+        le=24 * 60,
+        json_schema_extra=unit("min"),
+        description="Minutes the reserved fleet stays below the threshold before the alert fires (at most a day).",
+    )
+
+
+class ObservabilitySpec(SpecModel):
+    """The metrics backend, its recording and alert rules, the Grafana dashboard."""
+
+    backend: Backend = Field(
+        default="in-cluster",
+        description="`in-cluster`: kube-prometheus-stack (Prometheus, Alertmanager, Grafana) on the system "
+        "nodes, scraping the DCGM exporter, Kueue and kube-state-metrics through ServiceMonitors; every image "
+        "from the registry mirror in a sovereign stack. Alerts stay in Alertmanager and Grafana: a no-egress "
+        "factory reaches no mail or paging service.",
+    )
+    idle_gpu: IdleGpuAlert = Field(default=IdleGpuAlert(), description="The idle reserved GPU alert.")
+    retention_days: Count = Field(
+        default=15,
+        le=MAX_RETENTION_DAYS,
+        json_schema_extra=unit("days"),
+        description="Days of metrics kept: the in-cluster Prometheus's retention (at most a year).",
+    )
