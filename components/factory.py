@@ -5,6 +5,7 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 
 from .bootstrap import BootstrapContext, FsxMount, NodeadmCluster, render_user_data
+from .capacity_block_expiry import CapacityBlockExpiry
 from .catalog.hardware import ec2_instance_type
 from .catalog.instance_types import get_instance_type
 from .component_args import config_issues_at_args, validate_component_args
@@ -388,6 +389,31 @@ class AiFactory(pulumi.ComponentResource):
                 },
                 child,
                 moved_from=self.kubernetes,
+            )
+
+        self.capacity_block_expiry: CapacityBlockExpiry | None = None
+        blocks = {
+            f.capacity.reservation_id: f.name
+            for f in spec.ec2_fleets
+            if f.capacity.type == "capacity-block" and f.capacity.reservation_id
+        }
+        if self.kubernetes is not None and blocks:
+            k8s = self.kubernetes
+            self.capacity_block_expiry = CapacityBlockExpiry(
+                f"{name}-block-expiry",
+                {
+                    "cluster_name": k8s.cluster_name,
+                    "cluster_endpoint": k8s.cluster_endpoint,
+                    "cluster_certificate_authority": k8s.cluster_certificate_authority,
+                    "cluster_security_group_id": k8s.cluster_security_group_id,
+                    "subnet_ids": self.network.private_subnet_ids,
+                    "fleets": blocks,
+                    "region": spec.region,
+                    "partition": spec.partition,
+                    "kms_key_arn": key_arn,
+                    "tags": tags,
+                },
+                child,
             )
 
         self.cluster_runner: ClusterRunner | None = None
