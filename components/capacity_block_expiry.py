@@ -25,6 +25,7 @@ import pulumi_aws as aws
 from pulumi.output import Output, T  # noqa: F401
 
 from .schedulers.kubernetes_manifests import CAPACITY_BLOCK_WARNING_LEAD, EXPIRY_GROUP
+from .trust import trust_policy
 
 HANDLER_FILE = "capacity_block_expiry.py"
 RUNTIME = "python3.13"
@@ -65,8 +66,6 @@ class CapacityBlockExpiryArgs(TypedDict):
     """Private subnets of the function."""
     fleets: Required[dict[str, str]]
     """Capacity-block reservation id -> the fleet it holds."""
-    region: Required[str]
-    """The stack's region."""
     partition: NotRequired[str]
     """AWS partition."""
     kms_key_arn: NotRequired[pulumi.Input[str] | None]
@@ -79,8 +78,7 @@ class CapacityBlockExpiry(pulumi.ComponentResource):
     def __init__(self, name: str, args: CapacityBlockExpiryArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aifactory:index:CapacityBlockExpiry", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        partition, region, tags = args.get("partition", "aws"), args["region"], dict(args.get("tags", {}))
-        account = aws.get_caller_identity_output().account_id
+        partition, tags = args.get("partition", "aws"), dict(args.get("tags", {}))
         function_name = name
         logs = aws.cloudwatch.LogGroup(
             f"{name}-logs",
@@ -92,27 +90,8 @@ class CapacityBlockExpiry(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-role",
-            # Only this function of this account (IAM user guide, "The confused deputy problem").
-            assume_role_policy=account.apply(
-                lambda a: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "lambda.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                                "Condition": {
-                                    "StringEquals": {"aws:SourceAccount": a},
-                                    "ArnLike": {
-                                        "aws:SourceArn": f"arn:{partition}:lambda:{region}:{a}:function:{function_name}"
-                                    },
-                                },
-                            }
-                        ],
-                    }
-                )
-            ),
+            # The execution role of this function only by who may pass it (trust.CONFUSED_DEPUTY "lambda").
+            assume_role_policy=trust_policy("lambda", partition),
             tags=tags,
             opts=child,
         )

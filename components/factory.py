@@ -408,7 +408,6 @@ class AiFactory(pulumi.ComponentResource):
                     "cluster_security_group_id": k8s.cluster_security_group_id,
                     "subnet_ids": self.network.private_subnet_ids,
                     "fleets": blocks,
-                    "region": spec.region,
                     "partition": spec.partition,
                     "kms_key_arn": key_arn,
                     "tags": tags,

@@ -26,7 +26,6 @@ def register(run_program: RunProgram) -> dict[str, Any]:
                 "cluster_security_group_id": "sg-cluster",
                 "subnet_ids": ["subnet-a", "subnet-b"],
                 "fleets": {"cr-0a1b2c3d4e5f60718": "block"},
-                "region": "us-east-1",
                 "kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
             },
         )
