@@ -5,7 +5,9 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 
 from .bootstrap import BootstrapContext, FsxMount, NodeadmCluster, render_user_data
+from .capacity_block_expiry import CapacityBlockExpiry
 from .catalog.hardware import ec2_instance_type
+from .catalog.instance_types import get_instance_type
 from .component_args import config_issues_at_args, validate_component_args
 from .encryption import customer_managed_key
 from .fleet import GpuFleet, drain_deadline
@@ -13,11 +15,13 @@ from .hybrid import HybridNodes
 from .network import FactoryNetwork
 from .node_images import NodeImages
 from .planning.factory_plan import FactoryPlan, plan_factory, plan_from_config
+from .planning.node_repair import node_repair_args
 from .planning.placement import Domain
 from .registry import ModelRegistry, RegistryLineArgs
 from .schedulers.cluster_config import ClusterSettings, FilesystemArgs
 from .schedulers.cluster_runner import ClusterRunner
 from .schedulers.kubernetes import (
+    SYSTEM_NODES,
     HybridFleetArgs,
     KubernetesScheduler,
     KubernetesSchedulerArgs,
@@ -59,8 +63,11 @@ def configures_cluster_in_stack(plan: FactoryPlan) -> bool:
 def plan_node_groups(plan: FactoryPlan, subnet_of: dict[str, pulumi.Output[str]] | None) -> list[NodeGroupArgs]:
     """The plan's node groups (one per placement domain), in the subnets given per zone; without
     subnets (the cluster stack places no nodes) the subnet is left empty."""
-    return [
-        {
+    scheduler = plan.spec.scheduler
+    repair = scheduler.node_repair if isinstance(scheduler, KubernetesSpec) else None
+    groups: list[NodeGroupArgs] = []
+    for g in plan.node_groups:
+        group: NodeGroupArgs = {
             "name": g.name,
             "fleet": g.fleet,
             "instance_type": g.instance_type,
@@ -72,8 +79,11 @@ def plan_node_groups(plan: FactoryPlan, subnet_of: dict[str, pulumi.Output[str]]
             "taints": [str(t) for t in g.taints],
             "efa": g.efa,
         }
-        for g in plan.node_groups
-    ]
+        if repair is not None:
+            vendor = get_instance_type(g.instance_type).accelerator.vendor
+            group["node_repair"] = node_repair_args(repair, g.nodes, vendor)
+        groups.append(group)
+    return groups
 
 
 def kubernetes_args(
@@ -120,6 +130,7 @@ def kubernetes_args(
         "remote_pod_cidrs": list(spec.hybrid.remote_pod_cidrs) if spec.hybrid is not None else [],
         "production_cycles": cycles,
         "training_runtimes": [line.runtime for line in plan.production.lines] if plan.production else [],
+        "system_node_repair": node_repair_args(scheduler.node_repair, SYSTEM_NODES, None),
     }
 
 
@@ -379,6 +390,30 @@ class AiFactory(pulumi.ComponentResource):
                 },
                 child,
                 moved_from=self.kubernetes,
+            )
+
+        self.capacity_block_expiry: CapacityBlockExpiry | None = None
+        blocks = {
+            f.capacity.reservation_id: f.name
+            for f in spec.ec2_fleets
+            if f.capacity.type == "capacity-block" and f.capacity.reservation_id
+        }
+        if self.kubernetes is not None and blocks:
+            k8s = self.kubernetes
+            self.capacity_block_expiry = CapacityBlockExpiry(
+                f"{name}-block-expiry",
+                {
+                    "cluster_name": k8s.cluster_name,
+                    "cluster_endpoint": k8s.cluster_endpoint,
+                    "cluster_certificate_authority": k8s.cluster_certificate_authority,
+                    "cluster_security_group_id": k8s.cluster_security_group_id,
+                    "subnet_ids": self.network.private_subnet_ids,
+                    "fleets": blocks,
+                    "partition": spec.partition,
+                    "kms_key_arn": key_arn,
+                    "tags": tags,
+                },
+                child,
             )
 
         self.cluster_runner: ClusterRunner | None = None

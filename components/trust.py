@@ -66,6 +66,12 @@ CONFUSED_DEPUTY: Mapping[str, TrustSupport] = {
         "instances': EC2 assumes an instance profile's role with no source keys, and the role cannot be "
         "passed to another account's instance (iam:PassRole stays within the account)",
     ),
+    "lambda": TrustSupport(
+        "none",
+        "Lambda developer guide, 'Defining Lambda function permissions with an execution role': the execution "
+        "role trusts lambda.amazonaws.com with no condition keys, and the role is attached only by someone "
+        "with iam:PassRole in this account (whether Lambda sets aws:SourceArn when assuming it was not verified)",
+    ),
 }
 """Service (as `service_principal` takes it) → how its trust policy is scoped."""
 

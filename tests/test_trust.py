@@ -80,7 +80,7 @@ def test_a_trust_policy_without_the_conditions_its_service_supports_is_refused()
     with pytest.raises(ValueError, match="conditions"):
         trust_policy("eks", "aws")
     with pytest.raises(ValueError, match="CONFUSED_DEPUTY"):
-        trust_policy("lambda", "aws")
+        trust_policy("sagemaker", "aws")
     doc = json.loads(trust_policy("codebuild", "aws-cn", source_conditions("1", "arn:aws-cn:codebuild:*:1:*")))
     assert doc["Statement"][0]["Principal"] == {"Service": "codebuild.amazonaws.com.cn"}
     assert (

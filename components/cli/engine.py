@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import threading
 from collections.abc import Callable, Mapping
@@ -170,6 +171,11 @@ def _plain(value: Any) -> Any:
         return int(value)
     if isinstance(value, str | int | float | bool) or value is None:
         return value
+    # Assets (a Lambda function's code): by content, so two runs of one program record the same plan.
+    if isinstance(value, pulumi.AssetArchive):
+        return {"assets": {name: _plain(asset) for name, asset in sorted(value.assets.items())}}
+    if isinstance(value, pulumi.StringAsset):
+        return {"sha256": hashlib.sha256(value.text.encode()).hexdigest()}
     return str(value)
 
 

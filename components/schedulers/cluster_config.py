@@ -32,6 +32,7 @@ from .kubernetes_manifests import (
     FleetCapacity,
     Manifest,
     capacity_block_drain,
+    expiry_rbac,
     fsx_volumes,
     kueue_configuration,
     namespace,
@@ -300,6 +301,8 @@ def _scheduling_objects(
         objects += drains[0][:3] + [d[3] for d in drains]
     # The production lines' objects are new since 0.1: no state holds them under `KubernetesScheduler`.
     new = [*settings.serving(), *list(settings.training_runtimes)]
+    if blocks:
+        new += expiry_rbac()
     if settings.model_registry is not None:
         new += mlflow_objects(settings.model_registry)
     since_0_1 = [True] * len(objects) + [False] * len(new)

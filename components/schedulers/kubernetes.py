@@ -19,6 +19,7 @@ from pulumi.output import Output, T  # noqa: F401
 
 from ..arns import assume_role_policy, managed_policy_arn, service_principal
 from ..component_args import kubernetes_scheduler_issues, validate_component_args
+from ..planning.node_repair import NodeRepairArgs
 from ..planning.observability_plan import ObservabilityPlan
 from ..spec import aws_values
 from ..spec.images import RELEASE_VERSION
@@ -46,6 +47,7 @@ __all__ = [
     "CONTROL_PLANE_LOGS",
     "SERVICE_CIDR",
     "SYSTEM_INSTANCE_TYPE",
+    "SYSTEM_NODES",
     "TAINT_EFFECTS",
     "FilesystemArgs",
     "KubernetesObject",
@@ -81,6 +83,8 @@ TAINT_EFFECTS = {
     "PreferNoSchedule": "PREFER_NO_SCHEDULE",
 }
 SYSTEM_INSTANCE_TYPE = "m7i.xlarge"
+SYSTEM_NODES = 2
+"""The system node group's size (it may grow by one during an update)."""
 
 SERVICE_CIDR = aws_values.SERVICE_CIDR
 
@@ -114,6 +118,8 @@ class NodeGroupArgs(TypedDict):
     """Extra `key=value:Effect` taints."""
     efa: NotRequired[bool]
     """Whether the nodes have the instance type's EFA interfaces."""
+    node_repair: NotRequired[NodeRepairArgs]
+    """EKS node auto repair of the group (default: enabled with EKS's own thresholds and actions)."""
 
 
 class QueueArgs(TypedDict):
@@ -204,6 +210,8 @@ class KubernetesSchedulerArgs(TypedDict):
     created or updated."""
     tags: NotRequired[dict[str, str]]
     """Tags for every taggable resource."""
+    system_node_repair: NotRequired[NodeRepairArgs]
+    """EKS node auto repair of the system node group (default: enabled with EKS's own thresholds and actions)."""
     remote_node_cidrs: NotRequired[list[str]]
     """On-premises networks of EKS Hybrid Nodes (`aifactory:hybrid.remoteNodeCidrs`); none: no hybrid nodes."""
     remote_pod_cidrs: NotRequired[list[str]]
@@ -678,12 +686,14 @@ class KubernetesScheduler(pulumi.ComponentResource):
             # a fresh pin (hashicorp/terraform-provider-aws internal/service/eks/node_group.go).
             ami_type="AL2023_x86_64_STANDARD",
             release_version=release,
-            scaling_config=aws.eks.NodeGroupScalingConfigArgs(desired_size=2, min_size=2, max_size=3),
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                desired_size=SYSTEM_NODES, min_size=SYSTEM_NODES, max_size=SYSTEM_NODES + 1
+            ),
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
                 id=template.id, version=template.latest_version.apply(str)
             ),
             labels=dict(SYSTEM_NODE_LABEL),
-            node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
+            node_repair_config=node_repair_config(args.get("system_node_repair")),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
         )
@@ -783,6 +793,25 @@ def remote_network_config(args: KubernetesSchedulerArgs) -> aws.eks.ClusterRemot
     )
 
 
+def node_repair_config(repair: NodeRepairArgs | None) -> aws.eks.NodeGroupNodeRepairConfigArgs:
+    """A node group's NodeRepairConfig. Changing it updates the group in place (UpdateNodegroupConfig
+    `nodeRepairConfig`, EKS API reference; replace_on_change.yaml). None: enabled with EKS's defaults."""
+    if repair is None:
+        return aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True)
+    return aws.eks.NodeGroupNodeRepairConfigArgs(
+        enabled=repair["enabled"],
+        max_unhealthy_node_threshold_count=repair.get("max_unhealthy_node_threshold_count"),
+        max_unhealthy_node_threshold_percentage=repair.get("max_unhealthy_node_threshold_percentage"),
+        max_parallel_nodes_repaired_count=repair.get("max_parallel_nodes_repaired_count"),
+        max_parallel_nodes_repaired_percentage=repair.get("max_parallel_nodes_repaired_percentage"),
+        node_repair_config_overrides=[
+            aws.eks.NodeGroupNodeRepairConfigNodeRepairConfigOverrideArgs(**o) for o in repair["overrides"]
+        ]
+        if repair.get("overrides")
+        else None,
+    )
+
+
 RESERVED_CAPACITY = ("capacity-reservation", "capacity-block")
 """Fleet capacity types whose reservation is the whole capacity: an update cannot launch spare nodes."""
 
@@ -837,9 +866,9 @@ def node_group(
             aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=TAINT_EFFECTS[t.effect])
             for t in fleet.node_taints
         ],
-        # A node whose GPUs or EFA report unhealthy (node monitoring agent) is replaced rather
-        # than left in the pool (EKS user guide nodes/node-repair.adoc).
-        node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
+        # A node whose GPUs or EFA report unhealthy (node monitoring agent) is rebooted or replaced
+        # rather than left in the pool (EKS user guide nodes/node-repair.adoc).
+        node_repair_config=node_repair_config(group.get("node_repair")),
         update_config=update_config(group.get("capacity_type", "on-demand")),
         tags={**tags, "aifactory:fleet": group["fleet"]},
         opts=opts,

@@ -74,6 +74,9 @@ EFA_HUGEPAGES = "5120Mi"
 # EC2 terminates capacity-block instances 30 minutes before the block ends and EKS scales the
 # node group down 40 minutes before (EKS user guide ml/capacity-blocks-mng.adoc).
 EKS_CAPACITY_BLOCK_SCALEDOWN = timedelta(minutes=40)
+# EC2's expiration warning comes with that scale-down, 40 minutes before the end, and tells that the
+# instances "will begin to terminate in 10 minutes" (EC2 user guide, "Monitor Capacity Blocks using EventBridge").
+CAPACITY_BLOCK_WARNING_LEAD = timedelta(minutes=10)
 
 
 # The taint every accelerated node carries so that only pods asking for accelerators land there.
@@ -914,6 +917,36 @@ def capacity_block_drain(
                     }
                 },
             },
+        },
+    ]
+
+
+EXPIRY_GROUP = "aifactory:capacity-block-expiry"
+"""The Kubernetes group of the expiry handler's IAM role (its EKS access entry's kubernetesGroups)."""
+
+
+def expiry_rbac() -> list[Manifest]:
+    """What the expiry handler may do, bound to its group: read and patch nodes (taint, cordon), list pods,
+    create evictions; nothing else (Kubernetes docs, "API-initiated eviction": the `pods/eviction`
+    subresource's `create`)."""
+    name = "aifactory-capacity-block-expiry"
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": name},
+            "rules": [
+                {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list", "patch"]},
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
+                {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": EXPIRY_GROUP}],
         },
     ]
 

@@ -28,21 +28,11 @@ from typing import Any
 
 import yaml
 
+from ..catalog.node_repair import NODE_CONDITIONS
 from .kubernetes_manifests import FLEET_LABEL, LINE_LABEL
 
 JOBSET_NAME_LABEL = "jobset.sigs.k8s.io/jobset-name"
 RESTART_ATTEMPT_LABEL = "jobset.sigs.k8s.io/restart-attempt"
-
-NODE_HEALTH_CONDITIONS: tuple[str, ...] = (
-    "AcceleratedHardwareReady",
-    "ContainerRuntimeReady",
-    "KernelReady",
-    "NetworkingReady",
-    "StorageReady",
-)
-"""The NodeConditions the EKS node monitoring agent sets, one per category of issue (EKS user guide,
-"Enable node auto repair and investigate node health issues", Node health issues tables). The one list
-of them in this package; node repair's configuration reads the same conditions."""
 
 ACCELERATOR_RESOURCES: tuple[str, ...] = ("nvidia.com/gpu", "aws.amazon.com/neuron")
 """The quota resources the Kueue ClusterQueues count (the device plugins' resource names)."""
@@ -216,7 +206,7 @@ def _goodput(lines: Sequence[LineMetrics]) -> list[dict[str, Any]]:
 
 
 def _alerts(inputs: RuleInputs) -> list[dict[str, Any]]:
-    conditions = "|".join(NODE_HEALTH_CONDITIONS)
+    conditions = "|".join(NODE_CONDITIONS)
     alerts: list[dict[str, Any]] = [
         {
             "alert": "AifactoryNodeHealthCheckFailing",

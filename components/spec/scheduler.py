@@ -6,9 +6,10 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, Strict, field_validator
 from pydantic_core import PydanticCustomError
 
+from ..catalog.node_repair import MAX_PERCENTAGE, MIN_PERCENTAGE, NODE_CONDITIONS, RepairAction
 from .aws_values import CHART_VERSION, pod_cidr_problem
 from .base import NotNull, SpecModel, unit
 from .numbers import Count, NonNegativeInt
@@ -272,6 +273,73 @@ class ServiceQuotas(SpecModel):
     )
 
 
+Percentage = Annotated[int, Strict(), Field(ge=MIN_PERCENTAGE, le=MAX_PERCENTAGE)]
+"""A NodeRepairConfig percentage: 1 to 100 (EKS API reference)."""
+
+
+class NodeRepairOverride(SpecModel):
+    """One NodeRepairConfigOverrides entry: what EKS does, and after how long, when the node monitoring agent
+    reports `nodeUnhealthyReason` under `nodeMonitoringCondition` (EKS user guide, "Automatically repair nodes
+    in EKS clusters"; every field is required)."""
+
+    node_monitoring_condition: str = Field(
+        description=f"The node monitoring agent's condition ({', '.join(f'`{c}`' for c in NODE_CONDITIONS)}).",
+        examples=["AcceleratedHardwareReady"],
+    )
+    node_unhealthy_reason: str = Field(
+        description="A reason of severity Condition the agent reports under it (`NvidiaXID79Error`, "
+        "`NeuronHBMUncorrectableError`, `IPAMDNotRunning`, ...). Reasons of NVIDIA or Neuron accelerators are "
+        "applied to the node groups of that vendor only.",
+        examples=["NvidiaXID79Error"],
+    )
+    # Count: minimum 1, as the API's `minRepairWaitTimeMins`.
+    min_repair_wait_time_mins: Count = Field(
+        json_schema_extra=unit("minutes"),
+        description="How long the condition must persist before the node is repaired.",
+        examples=[5],
+    )
+    repair_action: RepairAction = Field(
+        description="`Replace` (terminate and launch a new node), `Reboot` (AcceleratedHardwareReady only) or "
+        "`NoAction`."
+    )
+
+
+class NodeRepair(SpecModel):
+    """EKS node auto repair of every managed node group (EKS user guide, "Automatically repair nodes in EKS
+    clusters"; EKS API reference `NodeRepairConfig`). Unset thresholds take the factory's defaults
+    (planning/node_repair.py)."""
+
+    enabled: bool = Field(default=True, description="Repair nodes the node monitoring agent reports unhealthy.")
+    max_unhealthy_node_threshold_count: Count | None = Field(
+        default=None,
+        json_schema_extra=unit("nodes"),
+        description="Unhealthy nodes in a node group above which repair stops (not with the percentage). "
+        "Default, without either: a tenth of the group's nodes (at least 1), so a fabric- or zone-wide event "
+        "does not replace the whole fleet.",
+    )
+    max_unhealthy_node_threshold_percentage: Percentage | None = Field(
+        default=None,
+        json_schema_extra=unit("%"),
+        description="Percentage of a node group's nodes unhealthy above which repair stops (not with the count).",
+    )
+    max_parallel_nodes_repaired_count: Count | None = Field(
+        default=None,
+        json_schema_extra=unit("nodes"),
+        description="Nodes of a node group repaired at once (not with the percentage). Default, without either: "
+        "2, or the threshold count when that is smaller.",
+    )
+    max_parallel_nodes_repaired_percentage: Percentage | None = Field(
+        default=None,
+        json_schema_extra=unit("%"),
+        description="Percentage of a node group's unhealthy nodes repaired at once (not with the count).",
+    )
+    overrides: list[NodeRepairOverride] | None = Field(
+        default=None,
+        description="Per condition and reason, the repair action and its wait. Default: the factory's GPU "
+        "overrides (see the reference); `[]`: EKS's own defaults for every reason.",
+    )
+
+
 class KubernetesScheduler(SpecModel):
     kind: Literal["kubernetes"] = Field(description="`kubernetes`: an EKS cluster with Kueue and JobSet.")
     # EKS API reference, CreateCluster `version`: a Kubernetes minor version, `<major>.<minor>` (1.35).
@@ -314,6 +382,10 @@ class KubernetesScheduler(SpecModel):
     )
     service_quotas: ServiceQuotas = Field(
         default=ServiceQuotas(), description="The account's EKS and VPC quotas the node groups and CIDRs fit."
+    )
+    node_repair: NodeRepair = Field(
+        default=NodeRepair(),
+        description="EKS node auto repair of the managed node groups: thresholds and per-condition actions.",
     )
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from .errors import ConfigIssue, config_path
 from .kubernetes_rules import KUBERNETES_RULES
+from .node_repair_rules import NODE_REPAIR_RULES
 from .rules import Rule
 from .slurm_rules import SLURM_RULES
 
@@ -28,4 +29,9 @@ def kubernetes_fleets_use_eks_ami(spec: FactorySpec) -> Iterator[ConfigIssue]:
             )
 
 
-SCHEDULER_RULES: tuple[Rule, ...] = (kubernetes_fleets_use_eks_ami, *KUBERNETES_RULES, *SLURM_RULES)
+SCHEDULER_RULES: tuple[Rule, ...] = (
+    kubernetes_fleets_use_eks_ami,
+    *KUBERNETES_RULES,
+    *NODE_REPAIR_RULES,
+    *SLURM_RULES,
+)

@@ -190,3 +190,29 @@ def test_system_node_group_release_is_pinned_when_given(run_program: RunProgram,
 def test_a_malformed_system_release_is_refused(run_program: RunProgram) -> None:
     with pytest.raises(Exception, match="not an EKS AMI release version"):
         register(run_program, base_args(system_release_version="latest"))
+
+
+def test_node_repair_per_group_reaches_eks(run_program: RunProgram) -> None:
+    from aifactory.planning.node_repair import node_repair_args
+    from aifactory.spec.scheduler import NodeRepair
+
+    args = base_args()
+    args["node_groups"][0]["node_repair"] = node_repair_args(NodeRepair(), 64, "nvidia")
+    args["system_node_repair"] = node_repair_args(NodeRepair(maxParallelNodesRepairedPercentage=50), 2, None)
+    regs = register(run_program, args)
+    groups = {r.state.get("nodeGroupName", "system"): r.state for r in of(regs, "aws:eks/nodeGroup:NodeGroup")}
+    block = groups["block"]["nodeRepairConfig"]
+    assert block["enabled"] is True
+    assert block["maxUnhealthyNodeThresholdCount"] == 7 and block["maxParallelNodesRepairedCount"] == 2
+    assert {
+        "nodeMonitoringCondition": "AcceleratedHardwareReady",
+        "nodeUnhealthyReason": "NvidiaXID79Error",
+        "minRepairWaitTimeMins": 5,
+        "repairAction": "Replace",
+    } in block["nodeRepairConfigOverrides"]
+    system = groups["system"]["nodeRepairConfig"]
+    assert system["maxParallelNodesRepairedPercentage"] == 50 and system["maxUnhealthyNodeThresholdCount"] == 1
+    # The system nodes have no accelerators: no GPU override.
+    assert not system.get("nodeRepairConfigOverrides")
+    # A group without settings keeps 0.1's plain `enabled`.
+    assert groups["ondemand"]["nodeRepairConfig"] == {"enabled": True}

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 import yaml
+from aifactory.catalog.node_repair import NODE_CONDITIONS
 from aifactory.schedulers.observability_rules import (
     GPU_FLEET,
     GPU_LINE,
     LINE_GOODPUT,
     LINE_RESTARTS,
-    NODE_HEALTH_CONDITIONS,
     QUOTA_USED,
     LineMetrics,
     RuleInputs,
@@ -40,7 +40,7 @@ def _alerts(groups: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def test_node_health_alert_names_every_agent_condition() -> None:
     expr = _alerts(rule_groups(INPUTS))["AifactoryNodeHealthCheckFailing"]["expr"]
-    assert all(condition in expr for condition in NODE_HEALTH_CONDITIONS)
+    assert all(condition in expr for condition in NODE_CONDITIONS)
 
 
 def test_no_idle_alert_without_reserved_fleets() -> None:
