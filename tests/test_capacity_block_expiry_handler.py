@@ -197,12 +197,3 @@ def test_events_the_factory_does_not_own_are_ignored(
     fake, _ = cluster
     assert "ignored" in handler_module.handle(event, env)
     assert fake.writes == [] and fake.tokens == set()
-
-
-def test_the_handler_marks_nodes_as_the_drain_and_the_node_groups_do() -> None:
-    """The handler ships alone (no package import), so its taint and fleet label are copies: they must be
-    the drain's taint (Kueue's flavors do not tolerate it) and the label the node groups set."""
-    from aifactory.schedulers.kubernetes_manifests import ENDING_TAINT, FLEET_LABEL
-
-    assert {"key": ENDING_TAINT.key, "value": ENDING_TAINT.value, "effect": ENDING_TAINT.effect} == handler_module.TAINT
-    assert handler_module.FLEET_LABEL == FLEET_LABEL

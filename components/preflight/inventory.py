@@ -405,6 +405,19 @@ class _Reader:
                 )
             )
             self._key_use(r, inputs.get("encryptionKey"), "codebuild", role=_role_name(inputs.get("serviceRole")))
+        elif typ == "aws:lambda/function:Function" and inputs.get("vpcConfig"):
+            # A function attached to a VPC sends from interfaces in its subnets with its security groups
+            # (Lambda developer guide, "Giving Lambda functions access to resources in an Amazon VPC").
+            vpc = inputs["vpcConfig"]
+            inv.members.append(
+                Member(
+                    f"function {inputs.get('name', r['name'])}",
+                    "function",
+                    frozenset(vpc.get("securityGroupIds") or []),
+                    tuple(vpc.get("subnetIds") or []),
+                    role=_role_name(inputs.get("role")),
+                )
+            )
         elif typ == "aws:cloudwatch/logGroup:LogGroup":
             self._key_use(r, inputs.get("kmsKeyId"), "logs", outputs.get("arn"))
         elif typ == "aws:secretsmanager/secret:Secret":

@@ -124,13 +124,13 @@ def distinct(members: Iterable[Member]) -> list[Member]:
 
 @rule(
     "reach.eks-api",
-    "nodes and the cluster runner reach the EKS API (tcp 443)",
+    "nodes, the cluster runner and the VPC functions (the capacity-block expiry handler) reach the EKS API (tcp 443)",
     "EKS user guide, 'View Amazon EKS security group requirements for clusters'",
     "EKS user guide, 'Cluster API server endpoint' (private access from within the VPC)",
 )
 def eks_api(inv: Inventory) -> Iterator[Finding]:
     for plane in inv.of_kind("control-plane"):
-        clients = inv.of_kind("eks-node", "runner")
+        clients = inv.of_kind("eks-node", "runner", "function")
         yield from _check(inv, "reach.eks-api", (Flow(c, plane, "tcp", HTTPS) for c in clients))
 
 

@@ -82,3 +82,17 @@ def test_rbac_allows_only_what_the_handler_calls() -> None:
         {"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]},
     ]
     assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": EXPIRY_GROUP}]
+
+
+def test_the_preflight_sees_the_function_reach_the_api() -> None:
+    """commercial-us's handler is a VPC member of the preflight inventory, checked by reach.eks-api (and passes)."""
+    from aifactory.cli.planrun import plan_stack
+    from aifactory.preflight.inventory import read_inventory
+
+    result = plan_stack("commercial-us")
+    inventory = read_inventory(
+        [r.as_json() for r in result.resources], region="us-east-1", partition="aws", account="123456789012"
+    )
+    (function,) = inventory.of_kind("function")
+    assert function.name == "function commercial-us-block-expiry" and function.groups and len(function.subnets) == 2
+    assert [f for f in result.preflight if f["rule"] == "reach.eks-api"] == []

@@ -69,6 +69,29 @@ def test_an_explicit_rule_from_the_cluster_group_is_as_good_as_membership() -> N
     assert findings(world, "reach.kubelet") == []
 
 
+def _function(groups: list[str]) -> dict[str, Any]:
+    function = res(
+        "aws:lambda/function:Function",
+        "expiry",
+        role=f"arn:aws:iam::{ACCOUNT}:role/expiry-role",
+        vpcConfig={"subnetIds": ["subnet-a", "subnet-b"], "securityGroupIds": groups},
+    )
+    function["inputs"]["name"] = "capacity-block-expiry"
+    return function
+
+
+def test_a_vpc_function_in_the_cluster_group_reaches_the_api() -> None:
+    assert findings([*eks_world(), _function(["sg-cluster"])], "reach.eks-api") == []
+
+
+def test_a_vpc_function_in_its_own_group_is_blocked_both_ways() -> None:
+    world = [*eks_world(), res("aws:ec2/securityGroup:SecurityGroup", "fn", "sg-fn"), _function(["sg-fn"])]
+    assert findings(world, "reach.eks-api") == [
+        "function capacity-block-expiry → EKS control plane (tcp 443): blocked: no egress rule of fn admits it; "
+        "no ingress rule of EKS cluster security group admits it"
+    ]
+
+
 def test_a_port_range_that_misses_the_port_does_not_count() -> None:
     world = [
         *_gpu_groups(["sg-efa", "sg-nodes"]),
