@@ -118,7 +118,10 @@ def _relabel(expr: str, target: str, source: str) -> str:
 def _joins() -> list[dict[str, Any]]:
     """One series per node/pod carrying the factory's own labels, for `group_left` joins."""
     pod_line = _relabel(f'kube_pod_labels{{{LINE}!=""}}', "line", LINE)
-    attempt = _relabel(_relabel(pod_line, "jobset", JOBSET), "attempt", ATTEMPT)
+    # Training pods only: a TrainJob's pods belong to its JobSet, a line's serving (LeaderWorkerSet) and
+    # cycle (Argo) pods to none.
+    training = _relabel(f'kube_pod_labels{{{LINE}!="", {JOBSET}!=""}}', "line", LINE)
+    attempt = _relabel(_relabel(training, "jobset", JOBSET), "attempt", ATTEMPT)
     node_fleet = _relabel(f'kube_node_labels{{{FLEET}!=""}}', "fleet", FLEET)
     return [
         {"record": NODE_FLEET, "expr": f"max by (node, fleet) ({node_fleet})"},
@@ -160,7 +163,7 @@ def _queues() -> list[dict[str, Any]]:
 def _goodput(lines: Sequence[LineMetrics]) -> list[dict[str, Any]]:
     """Goodput of a line over the last hour: the share of its training time that is kept.
 
-        run  = seconds of the window in which any training pod of the line was Running
+        run  = seconds of the window in which any training pod (of the line's TrainJob JobSets) was Running
         lost = restarts in the window x the line's checkpoint interval
         goodput = clamp_min(run - lost, 0) / run
 
@@ -169,7 +172,8 @@ def _goodput(lines: Sequence[LineMetrics]) -> list[dict[str, Any]]:
     (an upper bound, so goodput is a lower bound). Restarts are counted as the (jobset, attempt) pairs
     seen in the window beyond each JobSet's first. Scheduling a restarted gang again is time the line
     is not Running, so neither term counts it."""
-    running = f'kube_pod_status_phase{{phase="Running"}} * on (namespace, pod) group_left (line) {POD_LINE}'
+    training = f"max by (namespace, pod, line) ({POD_ATTEMPT})"
+    running = f'kube_pod_status_phase{{phase="Running"}} * on (namespace, pod) group_left (line) {training}'
     seen = f"max_over_time({POD_ATTEMPT}[{GOODPUT_WINDOW}])"
     rules: list[dict[str, Any]] = [
         {"record": LINE_RUNNING, "expr": f"max by (line) ({running}) > bool 0"},

@@ -21,6 +21,7 @@ from aifactory.schedulers.observability_rules import (
     GPU_LINE,
     LINE_GOODPUT,
     LINE_RESTARTS,
+    LINE_RUN_SECONDS,
     QUOTA_USED,
     LineMetrics,
     RuleInputs,
@@ -107,6 +108,11 @@ INPUT_SERIES = [
     _series("kube_pod_labels", _pod("b", "1"), _AFTER),
     _series("kube_pod_status_phase", {"namespace": "product", "pod": "a", "phase": "Running"}, _BEFORE),
     _series("kube_pod_status_phase", {"namespace": "product", "pod": "b", "phase": "Running"}, _AFTER),
+    # Line `serve-ft` only serves: its LeaderWorkerSet pod runs throughout but is no training time.
+    _series(
+        "kube_pod_labels", {"namespace": "product", "pod": "s", "label_aifactory_io_line": "serve-ft"}, "1x120"
+    ),
+    _series("kube_pod_status_phase", {"namespace": "product", "pod": "s", "phase": "Running"}, "1x120"),
     _series("kube_node_labels", {"node": "n1", "label_aifactory_io_fleet": "block"}, "1x120"),
     _series("kube_node_labels", {"node": "n2", "label_aifactory_io_fleet": "busy"}, "1x120"),
     _series("kube_node_labels", {"node": "n3", "label_aifactory_io_fleet": "ondemand"}, "1x120"),
@@ -196,6 +202,17 @@ def _test_file() -> dict[str, Any]:
                     {
                         "expr": LINE_GOODPUT,
                         "eval_time": "90m",
+                        "exp_samples": [_sample(LINE_GOODPUT, {"line": "chat-ft"}, 0.75)],
+                    },
+                    # Serving pods are not training time: the serving-only line has no run and no goodput.
+                    {
+                        "expr": LINE_RUN_SECONDS,
+                        "eval_time": "90m",
+                        "exp_samples": [_sample(LINE_RUN_SECONDS, {"line": "chat-ft"}, 3600)],
+                    },
+                    {
+                        "expr": LINE_GOODPUT,
+                        "eval_time": "100m",
                         "exp_samples": [_sample(LINE_GOODPUT, {"line": "chat-ft"}, 0.75)],
                     },
                     # No restart in the window that ends before it: every second is kept.
