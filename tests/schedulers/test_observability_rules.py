@@ -109,9 +109,7 @@ INPUT_SERIES = [
     _series("kube_pod_status_phase", {"namespace": "product", "pod": "a", "phase": "Running"}, _BEFORE),
     _series("kube_pod_status_phase", {"namespace": "product", "pod": "b", "phase": "Running"}, _AFTER),
     # Line `serve-ft` only serves: its LeaderWorkerSet pod runs throughout but is no training time.
-    _series(
-        "kube_pod_labels", {"namespace": "product", "pod": "s", "label_aifactory_io_line": "serve-ft"}, "1x120"
-    ),
+    _series("kube_pod_labels", {"namespace": "product", "pod": "s", "label_aifactory_io_line": "serve-ft"}, "1x120"),
     _series("kube_pod_status_phase", {"namespace": "product", "pod": "s", "phase": "Running"}, "1x120"),
     _series("kube_node_labels", {"node": "n1", "label_aifactory_io_fleet": "block"}, "1x120"),
     _series("kube_node_labels", {"node": "n2", "label_aifactory_io_fleet": "busy"}, "1x120"),
