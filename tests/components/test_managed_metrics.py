@@ -91,3 +91,4 @@ def test_cluster_side_is_kube_state_metrics_and_the_scraper_rbac(commercial: Pla
 def test_the_query_endpoint_is_an_output(commercial: PlanResult) -> None:
     workspace = _one(commercial, "aws:amp/workspace:Workspace")
     assert workspace.outputs["prometheusEndpoint"].endswith(f"/workspaces/{workspace.id}/")
+    assert commercial.outputs["metricsQueryEndpoint"] == workspace.outputs["prometheusEndpoint"]
