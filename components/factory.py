@@ -700,6 +700,9 @@ class AiFactory(pulumi.ComponentResource):
         }
         if self.spec.customer_managed_key:
             outputs["kmsKeyArn"] = self.kms_key_arn
+        if self.kubernetes is not None and self.kubernetes.metrics_query_endpoint is not None:
+            # The managed metrics workspace, for a Grafana data source (observability/README.md).
+            outputs["metricsQueryEndpoint"] = self.kubernetes.metrics_query_endpoint
         if self.kubernetes is not None:
             # What the cluster-configuration stack reads through its StackReference.
             outputs["kubernetes"] = {

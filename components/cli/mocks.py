@@ -33,6 +33,8 @@ _ID_STYLE: dict[str, tuple[str, str, str]] = {
     "aws:fsx/lustreFileSystem:LustreFileSystem": ("fs-", "fsx", "file-system/"),
     "aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation": ("dra-", "fsx", "association/"),
     "aws:kms/key:Key": ("", "kms", "key/"),
+    "aws:amp/workspace:Workspace": ("ws-", "aps", "workspace/"),
+    "aws:amp/scraper:Scraper": ("s-", "aps", "scraper/"),
     "aws:secretsmanager/secret:Secret": ("", "secretsmanager", "secret:"),
 }
 
@@ -157,6 +159,17 @@ class FactoryMocks(pulumi.runtime.Mocks):
                 else {"serviceIpv4Cidr": "172.20.0.0/16", "ipFamily": "ipv4"},
                 status="ACTIVE",
                 vpcConfig={**state.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{_hex(name, 'cluster')}"},
+            )
+        elif typ == "aws:amp/workspace:Workspace":
+            # AMP API reference, WorkspaceDescription.prometheusEndpoint.
+            state.update(
+                prometheusEndpoint=f"https://aps-workspaces.{self.region}.{self.dns_suffix}/workspaces/{resource_id}/"
+            )
+        elif typ == "aws:amp/scraper:Scraper":
+            # The service-linked role DescribeScraper returns (AMP user guide, "Using an AWS managed collector").
+            state.update(
+                roleArn=f"arn:{self.partition}:iam::{ACCOUNT_ID}:role/aws-service-role/scraper.aps.amazonaws.com/"
+                f"AWSServiceRoleForAmazonPrometheusScraper_{_hex(name, 'role', length=8)}-{_hex(name, 'r', length=4)}"
             )
         elif typ == "aws:eks/nodeGroup:NodeGroup":
             state.update(arn=self.arn("eks", f"nodegroup/{resource_id}"), status="ACTIVE")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..planning.factory_plan import FactoryPlan
 from ..planning.observability_plan import ObservabilityPlan
+from ..schedulers.observability_managed import RULES_NAMESPACE
 from ..schedulers.observability_rules import (
     GOODPUT_WINDOW,
     GPU_LINE,
@@ -35,9 +36,46 @@ def observability_files(plan: FactoryPlan) -> dict[str, str]:
     }
 
 
+def _managed_sections(reserved: str, alerts: str) -> list[str]:
+    """The managed backend: where the metrics are, what is not scraped, how to query and chart them."""
+    return [
+        "Backend: `managed` (an Amazon Managed Service for Prometheus workspace fed by its managed collector, "
+        "which scrapes the DCGM exporter and kube-state-metrics). `rules.yaml` is the workspace's rule groups "
+        f"namespace `{RULES_NAMESPACE}`. Reserved fleets the idle alert watches: " + reserved + ".",
+        "",
+        "Kueue's metrics are not scraped (its HTTPS endpoint needs authentication the collector cannot give), "
+        f"so `{QUOTA_USED}` and the other `aifactory-queues` rules record nothing here.",
+        "",
+        "## Alerts",
+        "",
+        alerts,
+        "",
+        "The workspace evaluates them; no alert manager receiver is configured yet, so they show only in the "
+        "workspace's `ALERTS` series.",
+        "",
+        "## Dashboard",
+        "",
+        "No Grafana runs with this backend. Import `dashboard.json` into your team's Grafana with an Amazon "
+        "Managed Service for Prometheus data source (SigV4, the region of the stack) whose URL is the "
+        "workspace's query endpoint, the stack output `metricsQueryEndpoint` (`<endpoint>api/v1/query`).",
+        "",
+    ]
+
+
 def observability_readme(observability: ObservabilityPlan) -> str:
     reserved = ", ".join(f"`{f}`" for f in observability.reserved_fleets) or "none"
     alerts = "\n".join(f"- `{a}`" for a in observability.alerts())
+    goodput = [
+        "## Goodput",
+        "",
+        f"Per line over the last {GOODPUT_WINDOW}: `run` is the seconds any training pod of the line was "
+        "Running, `lost` the JobSet restarts in the window times the line's checkpoint interval (the work "
+        "since the last checkpoint, at most one interval), goodput = max(run - lost, 0) / run "
+        f"(`{LINE_RUN_SECONDS}`, `{LINE_LOST_SECONDS}`, `{LINE_GOODPUT}`).",
+        "",
+    ]
+    if observability.backend == "managed":
+        return "\n".join(["# Metrics, rules and alerts", "", *_managed_sections(reserved, alerts), *goodput])
     return "\n".join(
         [
             "# Metrics, rules and alerts",
@@ -53,13 +91,7 @@ def observability_readme(observability: ObservabilityPlan) -> str:
             "",
             "Alerts stay in Alertmanager and Grafana (no receiver leaves the cluster).",
             "",
-            "## Goodput",
-            "",
-            f"Per line over the last {GOODPUT_WINDOW}: `run` is the seconds any training pod of the line was "
-            "Running, `lost` the JobSet restarts in the window times the line's checkpoint interval (the work "
-            "since the last checkpoint, at most one interval), goodput = max(run - lost, 0) / run "
-            f"(`{LINE_RUN_SECONDS}`, `{LINE_LOST_SECONDS}`, `{LINE_GOODPUT}`).",
-            "",
+            *goodput,
             "## Open Prometheus and Grafana",
             "",
             "```sh",
@@ -81,6 +113,25 @@ def line_metrics_section(line: str, queue: str, observability: ObservabilityPlan
             "",
             "The factory has no metrics backend: set `aifactory:observability` to record GPU utilization, "
             "quota use and goodput per line.",
+            "",
+        ]
+    queries = [
+        f'{GPU_LINE}{{line="{line}"}}',
+        f'{LINE_GOODPUT}{{line="{line}"}}',
+        f'{LINE_RESTARTS}{{line="{line}"}}',
+        f'{QUOTA_USED}{{cluster_queue="{queue}"}}',
+    ]
+    if observability.backend == "managed":
+        return [
+            "## Metrics (the factory's recording rules, `observability/rules.yaml`)",
+            "",
+            "Query the workspace (stack output `metricsQueryEndpoint`, `api/v1/query`, SigV4 service `aps`) "
+            "or the imported dashboard; the quota series stays empty with the managed backend "
+            "(`observability/README.md`):",
+            "",
+            "```promql",
+            *queries,
+            "```",
             "",
         ]
     return [

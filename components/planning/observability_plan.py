@@ -8,6 +8,7 @@ from typing import Any
 from ..schedulers.observability_dashboard import dashboard_json
 from ..schedulers.observability_rules import RECORDED, LineMetrics, RuleInputs, rule_file, rule_groups
 from ..spec.model import FactorySpec
+from ..spec.observability import Backend, resolved_backend
 
 RESERVED_CAPACITY = ("capacity-reservation", "capacity-block")
 """Capacity types paid for whether the instances work or not (`spec.model.CapacityType`)."""
@@ -15,7 +16,7 @@ RESERVED_CAPACITY = ("capacity-reservation", "capacity-block")
 
 @dataclass(frozen=True)
 class ObservabilityPlan:
-    backend: str
+    backend: Backend
     retention_days: int
     groups: tuple[dict[str, Any], ...]
     reserved_fleets: tuple[str, ...]
@@ -51,4 +52,5 @@ def plan_observability(spec: FactorySpec) -> ObservabilityPlan | None:
         else []
     )
     inputs = RuleInputs(lines, reserved, config.idle_gpu.utilization_percent, config.idle_gpu.minutes)
-    return ObservabilityPlan(config.backend, config.retention_days, tuple(rule_groups(inputs)), reserved)
+    backend = resolved_backend(config, spec.sovereign)
+    return ObservabilityPlan(backend, config.retention_days, tuple(rule_groups(inputs)), reserved)

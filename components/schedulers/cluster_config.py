@@ -39,10 +39,12 @@ from .kubernetes_manifests import (
     scheduling_objects,
     team_namespaces,
 )
+from .observability_managed import KSM_RELEASE, kube_state_metrics_release, scraper_access_objects
 from .observability_stack import (
     KPS_RELEASE,
     KUEUE_RELEASE,
     in_cluster_objects,
+    kube_prometheus_stack_release,
     with_cluster_queue_metrics,
     with_metrics_backend,
 )
@@ -230,7 +232,13 @@ def _releases(
         kueue_config = with_cluster_queue_metrics(kueue_config)
     releases = helm_releases(charts, kueue_config, settings.region, settings.remote_pod_cidrs, settings.fleets)
     if observability is not None:
-        releases = with_metrics_backend(releases, charts, observability.retention_days)
+        in_cluster = observability.backend == "in-cluster"
+        backend = (
+            kube_prometheus_stack_release(charts, observability.retention_days)
+            if in_cluster
+            else kube_state_metrics_release(charts)
+        )
+        releases = with_metrics_backend(releases, backend, kueue_service_monitor=in_cluster)
     if training:
         releases.append(trainer_release(charts))
     if serving:
@@ -257,7 +265,7 @@ def _releases(
             opts=declared.opts(
                 RELEASE_TYPE,
                 resource_name,
-                since_0_1=release.name not in (TRAINER_RELEASE, ARGO_RELEASE, LWS_RELEASE, KPS_RELEASE),
+                since_0_1=release.name not in (TRAINER_RELEASE, ARGO_RELEASE, LWS_RELEASE, KPS_RELEASE, KSM_RELEASE),
                 provider=provider,
                 depends_on=[*depends_on, *after],
             ),
@@ -359,11 +367,16 @@ def _production_cycles(
 
 
 def _metrics_objects(declared: _Declared, settings: ClusterSettings, provider: k8s.Provider) -> None:
-    """The metrics backend's ServiceMonitor, rules, dashboard and Kueue metrics binding, after its chart."""
-    if settings.observability is None:
+    """In-cluster: the backend's ServiceMonitor, rules, dashboard and Kueue metrics binding, after its chart.
+    Managed: the scraper's ClusterRole and binding, after kube-state-metrics."""
+    observability = settings.observability
+    if observability is None:
         return
-    backend = declared.releases[KPS_RELEASE]
-    for obj in in_cluster_objects(settings.observability.groups):
+    if observability.backend == "in-cluster":
+        backend, objects = declared.releases[KPS_RELEASE], in_cluster_objects(observability.groups)
+    else:
+        backend, objects = declared.releases[KSM_RELEASE], scraper_access_objects()
+    for obj in objects:
         meta = obj["metadata"]
         ns = meta.get("namespace")
         resource_name = f"{declared.name}-{obj['kind'].lower()}-{ns + '-' if ns else ''}{meta['name']}"

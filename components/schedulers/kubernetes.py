@@ -38,6 +38,7 @@ from .cluster_config import (
 )
 from .helm_values import FSX_CONTROLLER_SERVICE_ACCOUNT, SYSTEM_NODE_LABEL
 from .kubernetes_manifests import FleetCapacity
+from .managed_metrics import managed_metrics
 from .production_registry import MlflowServer
 
 __all__ = [
@@ -319,6 +320,8 @@ class KubernetesScheduler(pulumi.ComponentResource):
     service_cidr: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     node_group_names: pulumi.Output[list[str]]
+    metrics_query_endpoint: pulumi.Output[str] | None
+    """The managed metrics workspace's Prometheus endpoint (`<endpoint>api/v1/query`); None without it."""
 
     def __init__(
         self,
@@ -354,6 +357,11 @@ class KubernetesScheduler(pulumi.ComponentResource):
             if g.get("launch_template_id") is not None
         ]
         self._fsx_csi_identity(cluster, pod_identity_agent)
+        metrics = (
+            managed_metrics(name, observability, cluster, args["subnet_ids"], self._tags, self)
+            if observability is not None and observability.backend == "managed"
+            else None
+        )
         config = kubeconfig(cluster.name, cluster.endpoint, cluster.certificate_authority.data, args["region"])
         if args.get("configure_cluster", True):
             # Same names and parent as 0.1, so a public-endpoint stack keeps its URNs.
@@ -377,8 +385,10 @@ class KubernetesScheduler(pulumi.ComponentResource):
         self.cluster_security_group_id = cluster.vpc_config.cluster_security_group_id
         self.kubeconfig = pulumi.Output.secret(config)
         self.node_group_names = pulumi.Output.all(*[g.node_group_name for g in groups])
+        self.metrics_query_endpoint = metrics.query_endpoint if metrics is not None else None
         self.register_outputs(
             {
+                **({"metrics_query_endpoint": metrics.query_endpoint} if metrics is not None else {}),
                 "cluster_name": self.cluster_name,
                 "cluster_endpoint": self.cluster_endpoint,
                 "cluster_security_group_id": self.cluster_security_group_id,

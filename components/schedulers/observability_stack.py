@@ -33,6 +33,10 @@ PROMETHEUS_SERVICE_ACCOUNT = f"{KPS_RELEASE}-prometheus"
 PROMETHEUS_URL = f"http://{KPS_RELEASE}-prometheus.{MONITORING_NAMESPACE}:9090"
 GRAFANA_SERVICE = f"{KPS_RELEASE}-grafana"
 
+KSM_IMAGE = "registry.k8s.io/kube-state-metrics/kube-state-metrics"
+"""kube-state-metrics' image (its chart's values.yaml `image.registry` + `image.repository`), in
+kube-prometheus-stack under `kube-state-metrics.image`, standalone under `image`."""
+
 # Every image the enabled parts pull, as `<path>.registry` + `<path>.repository` (the chart's split form),
 # with the upstream `host/repository`: kube-prometheus-stack values.yaml (alertmanager.alertmanagerSpec.image,
 # prometheusOperator.image, .prometheusConfigReloader.image, .thanosImage, .admissionWebhooks.patch.image and
@@ -50,7 +54,7 @@ KPS_IMAGES = {
     "prometheus.prometheusSpec.image": "quay.io/prometheus/prometheus",
     "grafana.image": "docker.io/grafana/grafana",
     "grafana.sidecar.image": "quay.io/kiwigrid/k8s-sidecar",
-    "kube-state-metrics.image": "registry.k8s.io/kube-state-metrics/kube-state-metrics",
+    "kube-state-metrics.image": KSM_IMAGE,
 }
 
 _ON_SYSTEM_NODES = {"nodeSelector": SYSTEM_NODE_LABEL}
@@ -220,15 +224,16 @@ def with_cluster_queue_metrics(kueue_config: Manifest) -> Manifest:
 
 
 def with_metrics_backend(
-    releases: Sequence[HelmRelease], charts: ChartVersions, retention_days: int
+    releases: Sequence[HelmRelease], backend: HelmRelease, *, kueue_service_monitor: bool
 ) -> list[HelmRelease]:
-    """kube-prometheus-stack first (its CRDs come before any ServiceMonitor), Kueue with its chart's
-    ServiceMonitor (`enablePrometheus`, charts/kueue/templates/prometheus/monitor.yaml) and the DCGM exporter
-    with the profiling counters (the chart's `arguments`, passed to the exporter)."""
-    changed: list[HelmRelease] = [kube_prometheus_stack_release(charts, retention_days)]
+    """The backend's release first (kube-prometheus-stack's CRDs come before any ServiceMonitor), the DCGM
+    exporter with the profiling counters (the chart's `arguments`, passed to the exporter) and, for an
+    in-cluster Prometheus, Kueue with its chart's ServiceMonitor (`enablePrometheus`,
+    charts/kueue/templates/prometheus/monitor.yaml)."""
+    changed: list[HelmRelease] = [backend]
     for release in releases:
         values = dict(release.values)
-        if release.name == KUEUE_RELEASE:
+        if release.name == KUEUE_RELEASE and kueue_service_monitor:
             values["enablePrometheus"] = True
         if release.name == DCGM_RELEASE:
             values["arguments"] = ["-f", DCGM_COUNTERS]

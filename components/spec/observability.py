@@ -1,7 +1,7 @@
 """`aifactory:observability`: where the factory's metrics go, which alerts fire and at what thresholds.
 
 Opt-in: without the key the factory has no metrics backend. The cross-field rules (EKS only, the
-sovereign backend, the alert destination) are `observability_rules.py`.
+sovereign backend) are `observability_rules.py`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,13 @@ from pydantic import Field
 from .base import SpecModel, unit
 from .numbers import Count
 
-Backend = Literal["in-cluster"]
-"""`in-cluster`: kube-prometheus-stack on the system nodes. The managed backend (Amazon Managed Service
-for Prometheus and its scraper) is not built yet."""
+Backend = Literal["in-cluster", "managed"]
+"""`in-cluster`: kube-prometheus-stack on the system nodes. `managed`: an Amazon Managed Service for
+Prometheus workspace, its managed collector (scraper) and kube-state-metrics on the system nodes."""
+
+SOVEREIGN_BACKEND: Backend = "in-cluster"
+"""A sovereign factory keeps its metrics in the cluster: no regional service outside the VPC holds them."""
+COMMERCIAL_BACKEND: Backend = "managed"
 
 # Prometheus `--storage.tsdb.retention.time` takes a duration; a year bounds the in-cluster volume.
 MAX_RETENTION_DAYS = 365
@@ -42,9 +46,14 @@ class IdleGpuAlert(SpecModel):
 class ObservabilitySpec(SpecModel):
     """The metrics backend, its recording and alert rules, the Grafana dashboard."""
 
-    backend: Backend = Field(
-        default="in-cluster",
-        description="`in-cluster`: kube-prometheus-stack (Prometheus, Alertmanager, Grafana) on the system "
+    backend: Backend | None = Field(
+        default=None,
+        description="Default: `managed` in a commercial stack, `in-cluster` in a sovereign one. "
+        "`managed`: an Amazon Managed Service for Prometheus workspace fed by its managed collector (a scraper "
+        "in the cluster's private subnets that reads the DCGM exporter and kube-state-metrics), the factory's "
+        "recording and alert rules as the workspace's rule groups; Kueue's metrics stay unscraped (its "
+        "authenticated HTTPS endpoint is out of the collector's reach), so the queue rules record nothing. "
+        "`in-cluster`: kube-prometheus-stack (Prometheus, Alertmanager, Grafana) on the system "
         "nodes, scraping the DCGM exporter, Kueue and kube-state-metrics through ServiceMonitors; every image "
         "from the registry mirror in a sovereign stack. Alerts stay in Alertmanager and Grafana: a no-egress "
         "factory reaches no mail or paging service.",
@@ -54,5 +63,13 @@ class ObservabilitySpec(SpecModel):
         default=15,
         le=MAX_RETENTION_DAYS,
         json_schema_extra=unit("days"),
-        description="Days of metrics kept: the in-cluster Prometheus's retention (at most a year).",
+        description="Days of metrics kept by the in-cluster Prometheus (at most a year). The managed workspace "
+        "keeps AMP's default retention (150 days).",
     )
+
+
+def resolved_backend(spec: ObservabilitySpec, sovereign: bool) -> Backend:
+    """The backend a stack gets: the configured one, else the profile's default."""
+    if spec.backend is not None:
+        return spec.backend
+    return SOVEREIGN_BACKEND if sovereign else COMMERCIAL_BACKEND

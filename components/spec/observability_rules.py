@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from .errors import ConfigIssue, config_path
+from .observability import SOVEREIGN_BACKEND
 from .rules import Rule
 from .scheduler import KubernetesScheduler
 
@@ -25,4 +26,17 @@ def observability_needs_kubernetes(spec: FactorySpec) -> Iterator[ConfigIssue]:
         )
 
 
-OBSERVABILITY_RULES: tuple[Rule, ...] = (observability_needs_kubernetes,)
+def sovereign_metrics_stay_in_cluster(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """A sovereign stack's metrics stay in its VPC: the managed backend writes them to Amazon Managed
+    Service for Prometheus, a regional service the sovereign profile keeps out (`SOVEREIGN_BACKEND`)."""
+    config = spec.observability
+    if config is not None and spec.sovereign and config.backend == "managed":
+        yield ConfigIssue(
+            config_path("observability", "backend"),
+            "a sovereign stack keeps its metrics in the cluster, and `managed` sends them to Amazon Managed "
+            "Service for Prometheus",
+            f"set `backend: {SOVEREIGN_BACKEND}` or remove the key (sovereign stacks default to it)",
+        )
+
+
+OBSERVABILITY_RULES: tuple[Rule, ...] = (observability_needs_kubernetes, sovereign_metrics_stay_in_cluster)

@@ -131,6 +131,13 @@ class ChartVersions(SpecModel):
         description="kube-prometheus-stack chart version (the in-cluster metrics backend; installed only with "
         "`aifactory:observability`).",
     )
+    # The kube-state-metrics chart version kube-prometheus-stack 81.4.5 depends on (its Chart.yaml), so both
+    # backends run the same exporter; installed on its own only with the managed backend.
+    kube_state_metrics: ChartVersion = Field(
+        default="7.1.0",
+        description="kube-state-metrics chart version (the managed metrics backend's cluster-state exporter; "
+        "installed only with `aifactory:observability` backend `managed`).",
+    )
     # argo-helm charts/argo-workflows Chart.yaml: chart 2.0.1 is the v4.1 line (appVersion v4.1.0);
     # `images.tag` pins its controller and executor to v4.1.2, the release whose CRDs the cycle's
     # objects are validated against (`schedulers.production_cycle.ARGO_WORKFLOWS_VERSION`).

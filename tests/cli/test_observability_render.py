@@ -30,7 +30,25 @@ def test_render_output_matches_the_goldens(files: dict[str, str]) -> None:
 
 
 def test_no_observability_files_without_the_key() -> None:
-    assert observability_files(plan_stack("commercial-us").plan) == {}
+    assert observability_files(plan_stack("trn2-us").plan) == {}
+
+
+@pytest.fixture(scope="module")
+def managed() -> dict[str, str]:
+    plan = plan_stack("commercial-us").plan
+    rendered = {path.removeprefix("observability/"): text for path, text in observability_files(plan).items()}
+    readme = next(text for path, text in production_files(plan).items() if path.endswith("README.md"))
+    return {**rendered, "line-README.md": readme}
+
+
+def test_managed_render_output_matches_the_goldens(managed: dict[str, str]) -> None:
+    check_tree(GOLDEN / "commercial-us", managed, __file__)
+
+
+def test_managed_readme_points_grafana_at_the_workspace(managed: dict[str, str]) -> None:
+    readme = managed["README.md"]
+    assert "metricsQueryEndpoint" in readme and "No Grafana runs" in readme
+    assert "port-forward" not in readme and "port-forward" not in managed["line-README.md"]
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")

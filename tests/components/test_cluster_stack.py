@@ -60,8 +60,9 @@ def test_private_endpoint_infrastructure_stack_has_no_kubernetes_provider_resour
     assert {r.type for r in cluster if r.custom} - {"pulumi:pulumi:StackReference"} == {
         r.type for r in cluster if r.type.startswith(KUBERNETES_SIDE)
     }
-    # The six add-ons and, for its production line, Kubeflow Trainer, Argo Workflows and LeaderWorkerSet.
-    assert len([r for r in cluster if r.type == "kubernetes:helm.sh/v3:Release"]) == 9
+    # The six add-ons, for its production line Kubeflow Trainer, Argo Workflows and LeaderWorkerSet, and
+    # kube-state-metrics for the managed metrics backend.
+    assert len([r for r in cluster if r.type == "kubernetes:helm.sh/v3:Release"]) == 10
 
 
 def test_cluster_stack_declares_what_the_single_stack_declared(tmp_path: Path, commercial: PlanResult) -> None:

@@ -57,6 +57,6 @@ def test_kueue_and_dcgm_export_what_the_rules_read(sovereign: PlanResult) -> Non
 
 
 def test_a_stack_without_the_key_gets_no_backend() -> None:
-    result = plan_stack(str(ROOT / "stacks" / "Pulumi.commercial-us.yaml"))
+    result = plan_stack(str(ROOT / "stacks" / "Pulumi.trn2-us.yaml"))
     assert KUEUE_RELEASE in _releases(result) and KPS_RELEASE not in _releases(result)
     assert not [r for r in result.resources if r.type.startswith(MONITORING)]

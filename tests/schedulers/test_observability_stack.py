@@ -110,7 +110,10 @@ def test_release_runs_on_the_system_nodes_with_retention_and_the_label_allowlist
 
 def test_backend_comes_first_and_turns_on_kueue_and_dcgm_metrics() -> None:
     charts = ChartVersions()
-    releases = with_metrics_backend(helm_releases(charts, kueue_configuration(), "eu-north-1"), charts, 15)
+    backend = kube_prometheus_stack_release(charts, 15)
+    releases = with_metrics_backend(
+        helm_releases(charts, kueue_configuration(), "eu-north-1"), backend, kueue_service_monitor=True
+    )
     by_name = {r.name: r for r in releases}
     assert releases[0].name == KPS_RELEASE
     assert by_name[KUEUE_RELEASE].values["enablePrometheus"] is True
