@@ -42,8 +42,13 @@ def _group(resource: PlannedResource) -> str:
     return resource.type.split(":")[1].split("/")[0]
 
 
+@cache
+def _by_urn(stack: str) -> dict[str, PlannedResource]:
+    return {r.urn: r for r in _resources(stack)}
+
+
 def _dependency_names(resource: PlannedResource, stack: str) -> dict[str, PlannedResource]:
-    by_urn = {r.urn: r for r in _resources(stack)}
+    by_urn = _by_urn(stack)
     return {by_urn[u].name: by_urn[u] for u in resource.dependencies if u in by_urn}
 
 
