@@ -24,6 +24,8 @@ _POLICY_DOCS: dict[str, tuple[tuple[str, bool], ...]] = {
     "aws:s3/bucketPolicy:BucketPolicy": (("policy", False),),
     "aws:kms/key:Key": (("policy", False),),
     "aws:secretsmanager/secretPolicy:SecretPolicy": (("policy", False),),
+    "aws:sns/topicPolicy:TopicPolicy": (("policy", False),),
+    "aws:sns/topic:Topic": (("policy", False),),
 }
 
 
@@ -255,7 +257,7 @@ def _scoped(stmt: Mapping[str, Any]) -> bool:
     ),
     enforcement="mandatory",
     description=(
-        "[KMS.5] [S3.2] [S3.3] No trust, key, bucket or secret policy allows Principal '*' unless a "
+        "[KMS.5] [S3.2] [S3.3] No trust, key, bucket, secret or topic policy allows Principal '*' unless a "
         "condition ties it to an account, organization or source."
     ),
 )
@@ -264,7 +266,8 @@ def check_public_principal(resource_type: str, props: Mapping[str, Any], config:
 
     A role anyone can assume, or a key, bucket or secret anyone can use, is public (IAM user
     guide, "AWS JSON policy elements: Principal", all principals; Security Hub [KMS.5] "KMS keys
-    should not be publicly accessible", [S3.2]/[S3.3] public read/write). A condition on the
+    should not be publicly accessible", [S3.2]/[S3.3] public read/write; AWS Config managed rule
+    `sns-topic-no-public-access` for topics, the alert topic's policy included). A condition on the
     caller's or source's account, organization, ARN or VPC endpoint scopes it.
     """
     out: list[str] = []

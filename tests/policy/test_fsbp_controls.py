@@ -207,6 +207,35 @@ FSBP_CASES: list[tuple[str, PolicyConfig, str, dict[str, Any], dict[str, Any], s
         {"policy": doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Resource": "*"})},
         "anyone",
     ),
+    (
+        "no-public-principal",
+        COMMERCIAL,
+        "aws:sns/topicPolicy:TopicPolicy",
+        {
+            "arn": "arn:aws:sns:us-east-1:123456789012:alerts",
+            "policy": doc(
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "aps.amazonaws.com"},
+                    "Action": "sns:Publish",
+                    "Resource": "arn:aws:sns:us-east-1:123456789012:alerts",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
+                }
+            ),
+        },
+        {
+            "arn": "arn:aws:sns:us-east-1:123456789012:alerts",
+            "policy": doc(
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "*"},
+                    "Action": "sns:Publish",
+                    "Resource": "arn:aws:sns:us-east-1:123456789012:alerts",
+                }
+            ),
+        },
+        "anyone",
+    ),
     ("kms-key-rotation", COMMERCIAL, KMS_KEY, {"enableKeyRotation": True}, {"enableKeyRotation": False}, "rotation"),
     ("kms-key-rotation", COMMERCIAL, KMS_KEY, {"customerMasterKeySpec": "RSA_2048"}, {}, "rotation"),
     (

@@ -99,7 +99,7 @@ EXPECTED: dict[str, tuple[str, str, bool, str]] = {
         "mandatory",
         False,
         (
-            "[KMS.5] [S3.2] [S3.3] No trust, key, bucket or secret policy allows Principal '*' unless a "
+            "[KMS.5] [S3.2] [S3.3] No trust, key, bucket, secret or topic policy allows Principal '*' unless a "
             "condition ties it to an account, organization or source."
         ),
     ),
