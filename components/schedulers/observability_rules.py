@@ -6,9 +6,11 @@ One set of groups for every backend: the in-cluster backend wraps them in a `Pro
 
 Where each input series comes from:
 - `DCGM_FI_PROF_GR_ENGINE_ACTIVE` (ratio of time the graphics engine is active, 0-1): NVIDIA dcgm-exporter
-  `etc/dcp-metrics-included.csv`, not in its `default-counters.csv` (both @4.8.x), so the exporter runs with
-  `-f /etc/dcgm-exporter/dcp-metrics-included.csv` (`helm_values`). Its `namespace`/`pod` labels name the
-  pod holding the GPU (kubelet pod-resources); the scrape adds `node` from the pod's node.
+  `etc/dcp-metrics-included.csv`, not in the image's `default-counters.csv` (both @4.8.x; the chart's own
+  metrics ConfigMap, mounted over that file, does enable it), so the exporter runs with
+  `-f /etc/dcgm-exporter/dcp-metrics-included.csv` (`helm_values`), whatever the chart mounts. Its
+  `namespace`/`pod` labels name the pod holding the GPU (kubelet pod-resources); the scrape adds `node` from
+  the pod's node.
 - `kube_pod_labels`, `kube_node_labels`, `kube_node_status_condition`, `kube_pod_status_phase`:
   kube-state-metrics; pod and node labels appear as `label_<sanitized key>` only for the keys in
   `--metric-labels-allowlist` (`KSM_LABEL_ALLOWLIST`).

@@ -119,8 +119,9 @@ def kube_prometheus_stack_release(charts: ChartVersions, retention_days: int) ->
                 **_ON_SYSTEM_NODES,
                 "testFramework": {"enabled": False},
                 "defaultDashboardsEnabled": False,
-                # The chart's default is the well-known `prom-operator`; empty makes the grafana chart
-                # generate one into its admin Secret.
+                # Empty makes the grafana chart generate a password into its admin Secret, as 81.x does by
+                # default; stated so that a pin below 79 does not fall back to the well-known `prom-operator`
+                # (kube-prometheus-stack UPGRADE.md, "From 78.x to 79.x").
                 "adminPassword": "",
                 "sidecar": {"dashboards": {"enabled": True, **_dashboard_label()}},
             },
@@ -213,7 +214,9 @@ def in_cluster_objects(groups: Sequence[dict[str, Any]]) -> list[Manifest]:
 KUEUE_RELEASE = "kueue"
 DCGM_COUNTERS = "/etc/dcgm-exporter/dcp-metrics-included.csv"
 """The exporter image's counter file with `DCGM_FI_PROF_GR_ENGINE_ACTIVE` (NVIDIA/dcgm-exporter etc/README.md:
-container images ship all of `etc/` to `/etc/dcgm-exporter/`; the default `default-counters.csv` lacks it)."""
+container images ship all of `etc/` to `/etc/dcgm-exporter/`; the image's `default-counters.csv` lacks it, and
+the chart's ConfigMap mounted over that file has it at 4.8.3 but is a chart default the factory does not pin;
+chart `arguments` render to the container's args, `-f` is the exporter's collectors-file flag)."""
 
 
 def with_cluster_queue_metrics(kueue_config: Manifest) -> Manifest:
