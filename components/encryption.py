@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from .planning.factory_plan import FactoryPlan
 
-KeyService = Literal["logs", "autoscaling", "ec2", "eks", "fsx", "secretsmanager", "rds", "s3"]
+KeyService = Literal["logs", "autoscaling", "ec2", "eks", "fsx", "secretsmanager", "rds", "s3", "aps"]
 """A service that encrypts the factory's data with the key:
 
 * `logs`: CloudWatch Logs (VPC flow logs, EKS control-plane logs, FSx logs);
@@ -38,7 +38,9 @@ KeyService = Literal["logs", "autoscaling", "ec2", "eks", "fsx", "secretsmanager
 * `fsx`: FSx for Lustre persistent file systems;
 * `secretsmanager`: Secrets Manager (the Slurm munge key, the databases' managed passwords);
 * `rds`: RDS storage (Slurm accounting, the MLflow registry's backend store);
-* `s3`: the data repository bucket, read and written by FSx's data repository role.
+* `s3`: the data repository bucket, read and written by FSx's data repository role;
+* `aps`: Amazon Managed Service for Prometheus publishing alerts to the factory's SNS topic, which the key
+  encrypts (the managed metrics backend, `schedulers/managed_metrics.py`).
 """
 
 KEY_SERVICES: tuple[KeyService, ...] = get_args(KeyService)
@@ -89,6 +91,8 @@ def key_users(plan: FactoryPlan) -> KeyUsers:
         # The MLflow backend store is RDS for PostgreSQL on the key, its managed master password a
         # Secrets Manager secret under the key (registry.ModelRegistry).
         services |= {"rds", "secretsmanager"}
+    if plan.observability is not None and plan.observability.backend == "managed":
+        services.add("aps")
     buckets: tuple[str, ...] = ()
     storage = spec.storage
     if storage is not None and plan.storage is not None:
@@ -283,6 +287,23 @@ def key_policy(
         # key management": "Authorizing use of a customer managed key", with kms:ViaService).
         statements.append(
             _through_service("RdsUseKey", "rds", ["kms:CreateGrant", "kms:DescribeKey"], region, partition, account)
+        )
+    if "aps" in used:
+        # The alert manager publishes to the key-encrypted alert topic, for which SNS needs the publisher to
+        # hold kms:GenerateDataKey* and kms:Decrypt on the key (AMP user guide, "Giving Amazon Managed Service
+        # for Prometheus permission to send alert messages to your Amazon SNS topic", the SSE note; SNS
+        # developer guide, "Configure AWS KMS permissions" for AWS service publishers). The guide's statement
+        # has no condition, and whether AMP's calls carry aws:SourceArn to KMS is not documented, so none is
+        # added: the topic policy holds the confused-deputy conditions, and these two actions only wrap data
+        # keys for SNS.
+        statements.append(
+            {
+                "Sid": "AmpPublishesToEncryptedTopic",
+                "Effect": "Allow",
+                "Principal": {"Service": "aps.amazonaws.com"},
+                "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                "Resource": "*",
+            }
         )
     if "s3" in used and data_repository_buckets:
         # FSx's data repository role reads and writes the SSE-KMS bucket through S3 (FSx for Lustre

@@ -703,6 +703,9 @@ class AiFactory(pulumi.ComponentResource):
         if self.kubernetes is not None and self.kubernetes.metrics_query_endpoint is not None:
             # The managed metrics workspace, for a Grafana data source (observability/README.md).
             outputs["metricsQueryEndpoint"] = self.kubernetes.metrics_query_endpoint
+        if self.kubernetes is not None and self.kubernetes.alert_topic_arn is not None:
+            # Where alerts go: subscribe chat, paging or more mailboxes here (observability/README.md).
+            outputs["alertTopicArn"] = self.kubernetes.alert_topic_arn
         if self.kubernetes is not None:
             # What the cluster-configuration stack reads through its StackReference.
             outputs["kubernetes"] = {

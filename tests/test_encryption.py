@@ -31,6 +31,7 @@ SIDS: dict[str, set[str]] = {
     "secretsmanager": {"SecretsManagerUseKey"},
     "rds": {"RdsUseKey"},
     "s3": {"FsxDataRepositoryUseKeyViaS3"},
+    "aps": {"AmpPublishesToEncryptedTopic"},
 }
 
 
@@ -244,6 +245,22 @@ def test_created_bucket_adds_s3_with_its_name() -> None:
     assert users.data_repository_buckets == ("sov-data",)
 
 
+def test_the_managed_metrics_backend_adds_amp_publishing_and_in_cluster_does_not() -> None:
+    kubernetes = base() | {
+        "aifactory:scheduler": {"kind": "kubernetes", "version": "1.35"},
+        "aifactory:encryption": {"customerManagedKey": True},
+    }
+    assert "aps" in _users(kubernetes | {"aifactory:observability": {"backend": "managed"}})
+    assert "aps" not in _users(kubernetes | {"aifactory:observability": {"backend": "in-cluster"}})
+    assert "aps" not in _users(kubernetes)
+
+
+def test_amp_may_only_wrap_data_keys() -> None:
+    statement = statements_by_sid(_policy("aps"))["AmpPublishesToEncryptedTopic"]
+    assert statement["Principal"] == {"Service": "aps.amazonaws.com"}
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+
+
 # --- the example stacks' planned key --------------------------------------------------------
 
 
@@ -288,6 +305,7 @@ _KEY_INPUTS: dict[str, tuple[str, KeyService]] = {
     "aws:fsx/lustreFileSystem:LustreFileSystem": ("kmsKeyId", "fsx"),
     "aws:secretsmanager/secret:Secret": ("kmsKeyId", "secretsmanager"),
     "aws:rds/instance:Instance": ("kmsKeyId", "rds"),
+    "aws:sns/topic:Topic": ("kmsMasterKeyId", "aps"),
 }
 
 

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Install the Debian packages the real-tool tests run against (Slurm, promtool) (run as root; idempotent).
+# Install the Debian packages the real-tool tests run against (Slurm, promtool, amtool) (run as root; idempotent).
 #
 #   slurmctld    the controller (bookworm ships 22.05.8) and slurm-wlm-basic-plugins it loads
 #   slurm-client sinfo, scontrol, squeue
 #   munge        munged + mungekey: AuthType=auth/munge needs a running munged
 #   prometheus   for promtool: `promtool check rules` / `promtool test rules` judge the factory's rule
 #                groups (tests/schedulers/test_observability_rules.py); its server is never started
+#   prometheus-alertmanager  for amtool: `amtool check-config` judges the managed workspace's alert manager
+#                configuration (tests/schedulers/test_observability_managed.py); never started either
 #
 # The tests start munged and slurmctld themselves in a temporary directory; no systemd service is
 # enabled or started here (policy-rc.d keeps the package scripts from starting them in containers).
 set -euo pipefail
 
-packages=(slurmctld slurm-client munge prometheus)
+packages=(slurmctld slurm-client munge prometheus prometheus-alertmanager)
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 
 # Real tools that read what the factory generates: Slurm (slurmctld, sinfo, scontrol, munge) and
-# cloud-init's schema and promtool come from Debian; shellcheck, kubernetes-validate and parliament from PyPI.
+# cloud-init's schema, promtool and amtool come from Debian; shellcheck, kubernetes-validate and parliament from PyPI.
 if [ "$(id -u)" -eq 0 ]; then
   apt-get update -qq
   bash tools/install_slurm.sh

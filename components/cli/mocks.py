@@ -118,6 +118,10 @@ class FactoryMocks(pulumi.runtime.Mocks):
                 arn=f"arn:{self.partition}:iam::{ACCOUNT_ID}:role/{role_name}",
                 uniqueId=f"AROA{_hex(name, length=17).upper()}",
             )
+        elif typ == "aws:sns/topic:Topic":
+            # A topic's ARN ends in its name, with no resource type (SNS API reference, CreateTopic).
+            topic = state.get("name") or resource_id
+            state.update(name=topic, arn=self.arn("sns", topic))
         elif typ == "aws:iam/instanceProfile:InstanceProfile":
             state.update(arn=f"arn:{self.partition}:iam::{ACCOUNT_ID}:instance-profile/{resource_id}")
         elif typ == "aws:iam/policy:Policy":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..planning.factory_plan import FactoryPlan
 from ..planning.observability_plan import ObservabilityPlan
-from ..schedulers.observability_managed import RULES_NAMESPACE
+from ..schedulers.observability_managed import REPEAT_INTERVAL, RULES_NAMESPACE
 from ..schedulers.observability_rules import (
     GOODPUT_WINDOW,
     GPU_LINE,
@@ -36,11 +36,26 @@ def observability_files(plan: FactoryPlan) -> dict[str, str]:
     }
 
 
-def _managed_sections(reserved: str, alerts: str) -> list[str]:
-    """The managed backend: where the metrics are, what is not scraped, how to query and chart them."""
+def _managed_sections(observability: ObservabilityPlan, reserved: str, alerts: str) -> list[str]:
+    """The managed backend: where the metrics are, what is not scraped, how to query and chart them, where
+    alerts go."""
+    mailed = ", ".join(f"`{a}`" for a in observability.alert_emails)
+    delivery = (
+        f"The workspace's alert manager sends every alert, and its resolution, to the SNS topic `alertTopicArn` "
+        f"(a stack output), grouped by alert and fleet or node, repeated every {REPEAT_INTERVAL} while it fires. "
+        + (
+            f"Subscribed: {mailed}; SNS mails each address a confirmation link, and nothing arrives until it is "
+            "followed; `pulumi destroy` cannot remove a subscription nobody confirmed (it leaves the stack's state "
+            "but not AWS: the Terraform AWS provider's note on email subscriptions)."
+            if mailed
+            else "No address is subscribed (`alertEmails`): add one, or subscribe a chat or paging integration "
+            "to the topic."
+        )
+    )
     return [
         "Backend: `managed` (an Amazon Managed Service for Prometheus workspace fed by its managed collector, "
-        "which scrapes the DCGM exporter and kube-state-metrics). `rules.yaml` is the workspace's rule groups "
+        "which scrapes the DCGM exporter and kube-state-metrics), keeping "
+        f"{observability.retention_days} days of metrics. `rules.yaml` is the workspace's rule groups "
         f"namespace `{RULES_NAMESPACE}`. Reserved fleets the idle alert watches: " + reserved + ".",
         "",
         "Kueue's metrics are not scraped (its HTTPS endpoint needs authentication the collector cannot give), "
@@ -50,8 +65,7 @@ def _managed_sections(reserved: str, alerts: str) -> list[str]:
         "",
         alerts,
         "",
-        "The workspace evaluates them; no alert manager receiver is configured yet, so they show only in the "
-        "workspace's `ALERTS` series.",
+        delivery,
         "",
         "## Dashboard",
         "",
@@ -75,7 +89,9 @@ def observability_readme(observability: ObservabilityPlan) -> str:
         "",
     ]
     if observability.backend == "managed":
-        return "\n".join(["# Metrics, rules and alerts", "", *_managed_sections(reserved, alerts), *goodput])
+        return "\n".join(
+            ["# Metrics, rules and alerts", "", *_managed_sections(observability, reserved, alerts), *goodput]
+        )
     return "\n".join(
         [
             "# Metrics, rules and alerts",

@@ -8,7 +8,7 @@ from typing import Any
 from ..schedulers.observability_dashboard import dashboard_json
 from ..schedulers.observability_rules import RECORDED, LineMetrics, RuleInputs, rule_file, rule_groups
 from ..spec.model import FactorySpec
-from ..spec.observability import Backend, resolved_backend
+from ..spec.observability import Backend, resolved_backend, resolved_retention_days
 
 RESERVED_CAPACITY = ("capacity-reservation", "capacity-block")
 """Capacity types paid for whether the instances work or not (`spec.model.CapacityType`)."""
@@ -20,6 +20,7 @@ class ObservabilityPlan:
     retention_days: int
     groups: tuple[dict[str, Any], ...]
     reserved_fleets: tuple[str, ...]
+    alert_emails: tuple[str, ...]
 
     def rule_file(self) -> str:
         return rule_file(self.groups)
@@ -37,6 +38,7 @@ class ObservabilityPlan:
             "recording_rules": list(RECORDED),
             "alerts": self.alerts(),
             "reserved_fleets": list(self.reserved_fleets),
+            "alert_emails": list(self.alert_emails),
         }
 
 
@@ -53,4 +55,10 @@ def plan_observability(spec: FactorySpec) -> ObservabilityPlan | None:
     )
     inputs = RuleInputs(lines, reserved, config.idle_gpu.utilization_percent, config.idle_gpu.minutes)
     backend = resolved_backend(config, spec.sovereign)
-    return ObservabilityPlan(backend, config.retention_days, tuple(rule_groups(inputs)), reserved)
+    return ObservabilityPlan(
+        backend,
+        resolved_retention_days(config, backend),
+        tuple(rule_groups(inputs)),
+        reserved,
+        tuple(config.alert_emails),
+    )

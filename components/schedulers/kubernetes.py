@@ -322,6 +322,8 @@ class KubernetesScheduler(pulumi.ComponentResource):
     node_group_names: pulumi.Output[list[str]]
     metrics_query_endpoint: pulumi.Output[str] | None
     """The managed metrics workspace's Prometheus endpoint (`<endpoint>api/v1/query`); None without it."""
+    alert_topic_arn: pulumi.Output[str] | None
+    """The SNS topic the managed workspace's alert manager sends alerts to; None without it."""
 
     def __init__(
         self,
@@ -358,7 +360,7 @@ class KubernetesScheduler(pulumi.ComponentResource):
         ]
         self._fsx_csi_identity(cluster, pod_identity_agent)
         metrics = (
-            managed_metrics(name, observability, cluster, args["subnet_ids"], self._tags, self)
+            managed_metrics(name, observability, cluster, args["subnet_ids"], self._tags, self, args.get("kms_key_arn"))
             if observability is not None and observability.backend == "managed"
             else None
         )
@@ -386,9 +388,14 @@ class KubernetesScheduler(pulumi.ComponentResource):
         self.kubeconfig = pulumi.Output.secret(config)
         self.node_group_names = pulumi.Output.all(*[g.node_group_name for g in groups])
         self.metrics_query_endpoint = metrics.query_endpoint if metrics is not None else None
+        self.alert_topic_arn = metrics.alert_topic.arn if metrics is not None else None
         self.register_outputs(
             {
-                **({"metrics_query_endpoint": metrics.query_endpoint} if metrics is not None else {}),
+                **(
+                    {"metrics_query_endpoint": metrics.query_endpoint, "alert_topic_arn": metrics.alert_topic.arn}
+                    if metrics is not None
+                    else {}
+                ),
                 "cluster_name": self.cluster_name,
                 "cluster_endpoint": self.cluster_endpoint,
                 "cluster_security_group_id": self.cluster_security_group_id,

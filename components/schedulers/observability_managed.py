@@ -18,10 +18,17 @@ Kueue serves `/metrics` only over HTTPS with controller-runtime's authentication
 with a certificate the scraper has no CA for; the guide allows no TLS settings and no credential but the
 scraper's token, which Kueue's filter is not documented to accept. The managed backend therefore does not
 scrape Kueue: the `aifactory-queues` rules record nothing there (README, `observability/README.md`).
+
+Alerts leave the workspace through its alert manager, whose only receiver is Amazon SNS, a Standard topic in
+the workspace's account, with `sigv4.region` set and no `api_url` or `http_config` (AMP user guide, "Configure
+alert manager to send messages to your Amazon SNS topic"); the topic's policy lets `aps.amazonaws.com` publish
+for this workspace only (AMP user guide, "Giving Amazon Managed Service for Prometheus permission to send alert
+messages to your Amazon SNS topic", with its cross-service confused deputy conditions).
 """
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,6 +49,22 @@ KSM_PORT_NAME = "http"
 """kube-state-metrics chart templates/service.yaml: the metrics port is named `http` (8080, values `service.port`)."""
 RULES_NAMESPACE = "aifactory"
 SCRAPER_ROLE_PATH = "aws-service-role/scraper.aps.amazonaws.com/"
+AMP_SERVICE = "aps.amazonaws.com"
+ALERT_RECEIVER = "aifactory-alerts"
+ALERT_GROUP_BY = ("alertname", "fleet", "node")
+"""The factory's alerts carry `fleet` (idle reserved GPUs) or `node` (failing health checks): one mail per
+alert and fleet or node (Alertmanager configuration, `route.group_by`)."""
+REPEAT_INTERVAL = "4h"
+"""Below the alert manager's five-day ceiling on `repeat_interval` (AMP user guide, "Create an alert manager
+configuration")."""
+SNS_SUBJECT_MAX = 100
+_NO_FOLDING = 4096
+"""PyYAML folds long scalars at 80 columns by default; the subject template stays on one line."""
+ALERT_SUBJECT = "{{ .Status }}: {{ .CommonLabels.alertname }} {{ .CommonLabels.fleet }}{{ .CommonLabels.node }}"
+"""ASCII without control characters; SNS truncates a subject past 100 characters and replaces one that is not
+printable ASCII (AMP user guide, "SNS receiver message validation and truncation rules"). Alert names are
+identifiers (all start `Aifactory`), fleets at most 40 characters and nodes EC2 host names, so the rendered
+subject stays within the limit (an alert carries a fleet or a node, not both)."""
 
 
 def kube_state_metrics_release(charts: ChartVersions) -> HelmRelease:
@@ -160,3 +183,68 @@ def rule_group_namespace_data(groups: Sequence[dict[str, Any]]) -> str:
     """The workspace's rule groups namespace: the in-cluster PrometheusRule's groups as a Prometheus rule
     file (AMP user guide, "Creating a rules file": the Prometheus rule-file format)."""
     return rule_file(groups)
+
+
+def _arn_parts(arn: str, service: str) -> tuple[str, str, str]:
+    """(partition, region, account) of an ARN of `service`."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != service or not parts[3] or not parts[4]:
+        raise ValueError(f"{arn!r} is not a regional {service} ARN")
+    return parts[1], parts[3], parts[4]
+
+
+def alert_manager_definition(topic_arn: str) -> str:
+    """The workspace's alert manager definition: every alert to the factory's topic, in its region, with the
+    resolved notice too (AMP user guide, "Create an alert manager configuration": `alertmanager_config` holds an
+    Alertmanager configuration as text)."""
+    _, region, _ = _arn_parts(topic_arn, "sns")
+    config = {
+        "route": {
+            "receiver": ALERT_RECEIVER,
+            "group_by": list(ALERT_GROUP_BY),
+            "repeat_interval": REPEAT_INTERVAL,
+        },
+        "receivers": [
+            {
+                "name": ALERT_RECEIVER,
+                "sns_configs": [
+                    {
+                        "topic_arn": topic_arn,
+                        "sigv4": {"region": region},
+                        "subject": ALERT_SUBJECT,
+                        "send_resolved": True,
+                    }
+                ],
+            }
+        ],
+    }
+    text = yaml.safe_dump(config, sort_keys=False, width=_NO_FOLDING)
+    return "alertmanager_config: |\n" + textwrap.indent(text, "  ")
+
+
+def alert_topic_policy(topic_arn: str, workspace_arn: str) -> dict[str, Any]:
+    """The alert topic's access policy: the guide's statement for AMP, bound to this workspace and account. It
+    replaces SNS's default policy; the account's own principals need none (IAM user guide, "Policy evaluation
+    logic": within one account an identity-based policy alone allows), so nothing else is granted."""
+    _, _, account = _arn_parts(topic_arn, "sns")
+    _, _, workspace_account = _arn_parts(workspace_arn, "aps")
+    if workspace_account != account:
+        # The alert manager routes only to topics in its own account (AMP user guide, "Managing and forwarding
+        # alerts"), and aws:SourceAccount must match the account in aws:SourceArn (confused deputy section).
+        raise ValueError(f"topic {topic_arn} and workspace {workspace_arn} are in different accounts")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AmpWorkspacePublishesAlerts",
+                "Effect": "Allow",
+                "Principal": {"Service": AMP_SERVICE},
+                "Action": ["sns:Publish", "sns:GetTopicAttributes"],
+                "Resource": topic_arn,
+                "Condition": {
+                    "ArnEquals": {"aws:SourceArn": workspace_arn},
+                    "StringEquals": {"aws:SourceAccount": account},
+                },
+            },
+        ],
+    }

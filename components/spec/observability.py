@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .base import SpecModel, unit
 from .numbers import Count
+from .syntax import EmailAddress
 
 Backend = Literal["in-cluster", "managed"]
 """`in-cluster`: kube-prometheus-stack on the system nodes. `managed`: an Amazon Managed Service for
@@ -22,7 +23,11 @@ SOVEREIGN_BACKEND: Backend = "in-cluster"
 COMMERCIAL_BACKEND: Backend = "managed"
 
 # Prometheus `--storage.tsdb.retention.time` takes a duration; a year bounds the in-cluster volume.
-MAX_RETENTION_DAYS = 365
+# Amazon Managed Service for Prometheus user guide, "Ingest metrics to your workspace": metrics are kept
+# 150 days by default and at most 1095 days (three years), set by the workspace configuration
+# (UpdateWorkspaceConfiguration `retentionPeriodInDays`).
+RETENTION_DAYS: dict[Backend, tuple[int, int]] = {"in-cluster": (15, 365), "managed": (150, 1095)}
+"""Per backend: (default, maximum) days of metrics kept."""
 
 
 class IdleGpuAlert(SpecModel):
@@ -59,13 +64,32 @@ class ObservabilitySpec(SpecModel):
         "factory reaches no mail or paging service.",
     )
     idle_gpu: IdleGpuAlert = Field(default=IdleGpuAlert(), description="The idle reserved GPU alert.")
-    retention_days: Count = Field(
-        default=15,
-        le=MAX_RETENTION_DAYS,
+    retention_days: Count | None = Field(
+        default=None,
+        examples=[30],
         json_schema_extra=unit("days"),
-        description="Days of metrics kept by the in-cluster Prometheus (at most a year). The managed workspace "
-        "keeps AMP's default retention (150 days).",
+        description="Days of metrics kept. Default and maximum per backend: `in-cluster` 15 and 365 (the "
+        "Prometheus server's retention), `managed` 150 and 1095 (the workspace's retention period, AMP's "
+        "default and limit).",
     )
+    alert_emails: list[EmailAddress] = Field(
+        default_factory=list,
+        examples=[["gpu-oncall@example.com"]],
+        description="`managed` only. Mailboxes subscribed to the factory's alert topic: the workspace's alert "
+        "manager sends every firing alert to an Amazon SNS topic (stack output `alertTopicArn`, to which other "
+        "subscribers such as a chat or paging integration can be added), and each address gets a subscription "
+        "that SNS asks its owner to confirm. Empty: the topic has no subscriber until one is added.",
+    )
+
+    @field_validator("alert_emails")
+    @classmethod
+    def _distinct(cls, values: list[str]) -> list[str]:
+        # SNS returns the existing subscription for a repeated endpoint (API reference, Subscribe), so two
+        # entries would be two resources for one subscription, and deleting either would end both.
+        folded = [v.lower() for v in values]
+        if len(set(folded)) != len(folded):
+            raise ValueError("an address is listed twice (addresses compare without case); list each once")
+        return values
 
 
 def resolved_backend(spec: ObservabilitySpec, sovereign: bool) -> Backend:
@@ -73,3 +97,8 @@ def resolved_backend(spec: ObservabilitySpec, sovereign: bool) -> Backend:
     if spec.backend is not None:
         return spec.backend
     return SOVEREIGN_BACKEND if sovereign else COMMERCIAL_BACKEND
+
+
+def resolved_retention_days(spec: ObservabilitySpec, backend: Backend) -> int:
+    """The days of metrics kept: the configured value, else the backend's default."""
+    return spec.retention_days if spec.retention_days is not None else RETENTION_DAYS[backend][0]

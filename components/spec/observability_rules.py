@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from .errors import ConfigIssue, config_path
-from .observability import SOVEREIGN_BACKEND
+from .observability import RETENTION_DAYS, SOVEREIGN_BACKEND, resolved_backend
 from .rules import Rule
 from .scheduler import KubernetesScheduler
 
@@ -39,4 +39,42 @@ def sovereign_metrics_stay_in_cluster(spec: FactorySpec) -> Iterator[ConfigIssue
         )
 
 
-OBSERVABILITY_RULES: tuple[Rule, ...] = (observability_needs_kubernetes, sovereign_metrics_stay_in_cluster)
+def retention_within_backend_limit(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """`retentionDays` at most the backend's maximum (`RETENTION_DAYS`): AMP refuses a workspace retention
+    above 1095 days (UpdateWorkspaceConfiguration), and a year bounds the in-cluster Prometheus."""
+    config = spec.observability
+    if config is None or config.retention_days is None:
+        return
+    backend = resolved_backend(config, spec.sovereign)
+    maximum = RETENTION_DAYS[backend][1]
+    if config.retention_days > maximum:
+        yield ConfigIssue(
+            config_path("observability", "retentionDays"),
+            f"{config.retention_days} days is more than the `{backend}` backend keeps (at most {maximum})",
+            f"set `retentionDays` to at most {maximum}",
+        )
+
+
+def alert_emails_need_the_managed_backend(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """Mail leaves through the managed backend's SNS topic. The in-cluster Alertmanager gets no receiver: a
+    sovereign or no-egress factory reaches no mail service, and its alerts stay in Alertmanager and Grafana."""
+    config = spec.observability
+    if config is None or not config.alert_emails:
+        return
+    backend = resolved_backend(config, spec.sovereign)
+    if backend != "managed":
+        yield ConfigIssue(
+            config_path("observability", "alertEmails"),
+            "alerts are mailed through the managed backend's SNS topic, and this stack's backend is `in-cluster`, "
+            "whose Alertmanager sends nothing out of the cluster",
+            "remove `alertEmails` (read alerts in Alertmanager or Grafana), or set `backend: managed` on a "
+            "commercial stack",
+        )
+
+
+OBSERVABILITY_RULES: tuple[Rule, ...] = (
+    observability_needs_kubernetes,
+    sovereign_metrics_stay_in_cluster,
+    retention_within_backend_limit,
+    alert_emails_need_the_managed_backend,
+)

@@ -157,6 +157,39 @@ def _registry_mirror(value: Any) -> str:
 
 RegistryMirror = Annotated[str, BeforeValidator(_registry_mirror)]
 
+# --- Email ---------------------------------------------------------------------------------------
+# An SNS email subscription's endpoint (SNS API reference, Subscribe: `Endpoint` for the `email`
+# protocol is an email address). RFC 5321 4.5.3.1: a path of at most 254 characters, a local part of
+# at most 64; RFC 5322 3.2.3 dot-atom local part; the domain a DNS name with a dot (no address
+# literals, no quoted local parts: SNS delivers to mailboxes, not to hosts).
+EMAIL_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
+EMAIL_DOMAIN = re.compile(
+    r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\Z"
+)
+EMAIL_MAX = 254
+EMAIL_LOCAL_MAX = 64
+
+
+def _email(value: Any) -> str:
+    text = _text(value, "an email address")
+    local, at, domain = text.rpartition("@")
+    if (
+        not at
+        or len(text) > EMAIL_MAX
+        or len(local) > EMAIL_LOCAL_MAX
+        or not EMAIL_LOCAL.match(local)
+        or not EMAIL_DOMAIN.match(domain)
+    ):
+        raise _issue(
+            "'{value}' is not an email address SNS can deliver to",
+            "write one mailbox like ops@example.com (at most 254 characters, no display name, no spaces)",
+            value=text,
+        )
+    return text
+
+
+EmailAddress = Annotated[str, BeforeValidator(_email)]
+
 # --- Slurm -----------------------------------------------------------------------------------------
 # slurm.conf(5): a line is `Keyword=Value` pairs separated by white space, '#' starts a comment and a
 # new line a new record, so a name holding white space, '#', '=' or a newline would add options or

@@ -3,20 +3,28 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
 from aifactory.cli.engine import PlannedResource
 from aifactory.cli.planrun import PlanResult, plan_stack
+from aifactory.planning.factory_plan import plan_from_config
 from aifactory.schedulers.observability_managed import (
     RULES_NAMESPACE,
     SCRAPER_ROLE,
     SCRAPER_USER,
+    alert_manager_definition,
+    alert_topic_policy,
     scrape_configuration,
 )
 from aifactory.schedulers.observability_stack import KPS_RELEASE, KUEUE_RELEASE
+
+from tests.conftest import PlannedProgram, RunProgram
+from tests.stackfiles import base
 
 ROOT = Path(__file__).resolve().parents[2]
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -92,3 +100,84 @@ def test_the_query_endpoint_is_an_output(commercial: PlanResult) -> None:
     workspace = _one(commercial, "aws:amp/workspace:Workspace")
     assert workspace.outputs["prometheusEndpoint"].endswith(f"/workspaces/{workspace.id}/")
     assert commercial.outputs["metricsQueryEndpoint"] == workspace.outputs["prometheusEndpoint"]
+
+
+# --- retention and alert delivery ---------------------------------------------------------------
+
+
+def test_the_workspace_keeps_amps_default_retention(commercial: PlanResult) -> None:
+    workspace = _one(commercial, "aws:amp/workspace:Workspace")
+    configuration = _one(commercial, "aws:amp/workspaceConfiguration:WorkspaceConfiguration")
+    assert configuration.inputs["workspaceId"] == workspace.id
+    assert configuration.inputs["retentionPeriodInDays"] == 150
+
+
+def test_alerts_go_to_the_topic_only_this_workspace_may_publish_to(commercial: PlanResult) -> None:
+    workspace = _one(commercial, "aws:amp/workspace:Workspace")
+    topic = _one(commercial, "aws:sns/topic:Topic")
+    policy = _one(commercial, "aws:sns/topicPolicy:TopicPolicy")
+    definition = _one(commercial, "aws:amp/alertManagerDefinition:AlertManagerDefinition")
+    arn = topic.outputs["arn"]
+    assert not topic.inputs.get("fifoTopic"), "the alert manager sends only to Standard topics"
+    assert policy.inputs["arn"] == arn
+    assert json.loads(policy.inputs["policy"]) == alert_topic_policy(arn, workspace.outputs["arn"])
+    assert definition.inputs["workspaceId"] == workspace.id
+    assert definition.inputs["definition"] == alert_manager_definition(arn)
+    # A definition applied before the policy would have its first alerts refused.
+    assert policy.urn in definition.dependencies
+    assert commercial.outputs["alertTopicArn"] == arn
+
+
+def test_commercial_us_mails_its_on_call_address(commercial: PlanResult) -> None:
+    topic = _one(commercial, "aws:sns/topic:Topic")
+    (subscription,) = [r for r in commercial.resources if r.type == "aws:sns/topicSubscription:TopicSubscription"]
+    assert subscription.inputs["protocol"] == "email" and subscription.inputs["topic"] == topic.outputs["arn"]
+    assert commercial.plan.observability is not None
+    assert [subscription.inputs["endpoint"]] == list(commercial.plan.observability.alert_emails)
+
+
+def _managed(encryption: dict[str, Any] | None, observability: dict[str, Any]) -> dict[str, Any]:
+    config = base()
+    config["aifactory:scheduler"] = {
+        "kind": "kubernetes",
+        "endpoint": "public",
+        "publicAccessCidrs": ["203.0.113.0/24"],
+    }
+    config["aifactory:observability"] = {"backend": "managed", **observability}
+    if encryption is not None:
+        config["aifactory:encryption"] = encryption
+    return config
+
+
+def _run(run_program: RunProgram, config: dict[str, Any]) -> PlannedProgram:
+    from aifactory.factory import AiFactory
+
+    return run_program(lambda: AiFactory("c", {}, plan=plan_from_config(config, "c")), config, stack="c")
+
+
+def test_the_factory_key_encrypts_the_topic_and_lets_amp_publish(run_program: RunProgram) -> None:
+    planned = _run(run_program, _managed({"customerManagedKey": True}, {"retentionDays": 400}))
+    [key] = planned.of_type("aws:kms/key:Key")
+    [topic] = planned.of_type("aws:sns/topic:Topic")
+    assert topic.inputs["kmsMasterKeyId"] == key.state["arn"]
+    statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
+    assert statements["AmpPublishesToEncryptedTopic"]["Principal"] == {"Service": "aps.amazonaws.com"}
+    [configuration] = planned.of_type("aws:amp/workspaceConfiguration:WorkspaceConfiguration")
+    assert configuration.inputs["retentionPeriodInDays"] == 400
+
+
+def test_without_a_factory_key_the_topic_is_unencrypted_and_unsubscribed(run_program: RunProgram) -> None:
+    """An `alias/aws/sns` topic would refuse AMP (its key policy admits no service principal), so none."""
+    planned = _run(run_program, _managed(None, {}))
+    [topic] = planned.of_type("aws:sns/topic:Topic")
+    assert not topic.inputs.get("kmsMasterKeyId")
+    assert not planned.of_type("aws:sns/topicSubscription:TopicSubscription")
+    assert not planned.of_type("aws:kms/key:Key")
+
+
+def test_each_address_is_its_own_subscription(run_program: RunProgram) -> None:
+    addresses = ["a@example.com", "b@example.org"]
+    planned = _run(run_program, _managed(None, {"alertEmails": addresses}))
+    subscriptions = planned.of_type("aws:sns/topicSubscription:TopicSubscription")
+    assert sorted(s.inputs["endpoint"] for s in subscriptions) == addresses
+    assert len({s.urn for s in subscriptions}) == 2

@@ -14,9 +14,13 @@ import pytest
 import yaml
 from aifactory.schedulers.helm_values import SYSTEM_NODE_LABEL
 from aifactory.schedulers.observability_managed import (
+    AMP_SERVICE,
     SCRAPER_ROLE,
     SCRAPER_USER,
+    SNS_SUBJECT_MAX,
     access_entry_principal,
+    alert_manager_definition,
+    alert_topic_policy,
     kube_state_metrics_release,
     rule_group_namespace_data,
     scrape_configuration,
@@ -50,6 +54,9 @@ ALLOWED_JOB_KEYS = {
     "authorization",
 }
 needs_promtool = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+needs_amtool = pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool not installed")
+TOPIC = "arn:aws:sns:us-east-1:123456789012:c-alerts-1a2b3c"
+WORKSPACE = "arn:aws:aps:us-east-1:123456789012:workspace/ws-0123456789abcdef0"
 
 
 def _jobs() -> dict[str, dict[str, Any]]:
@@ -164,3 +171,102 @@ def test_kube_state_metrics_runs_like_the_in_cluster_stacks() -> None:
     assert release.values["nodeSelector"] == SYSTEM_NODE_LABEL
     assert release.version == "7.1.0" and release.split_images == {"image": KSM_IMAGE}
     assert KPS_IMAGES["kube-state-metrics.image"] == KSM_IMAGE
+
+
+# --- the alert manager and its topic ----------------------------------------------------------
+
+
+def _alertmanager_config(definition: str) -> dict[str, Any]:
+    document = yaml.safe_load(definition)
+    assert set(document) == {"alertmanager_config"}, (
+        "AMP's definition file: alertmanager_config (template_files unused)"
+    )
+    config: dict[str, Any] = yaml.safe_load(document["alertmanager_config"])
+    return config
+
+
+def _amtool(config: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
+    return subprocess.run(
+        ["amtool", "check-config", "alertmanager.yml"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+
+
+@needs_amtool
+def test_amtool_accepts_the_alert_manager_configuration(tmp_path: Path) -> None:
+    result = _amtool(_alertmanager_config(alert_manager_definition(TOPIC)), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_amtool
+def test_amtool_refuses_a_route_to_a_missing_receiver(tmp_path: Path) -> None:
+    config = _alertmanager_config(alert_manager_definition(TOPIC))
+    config["route"]["receiver"] = "nobody"
+    assert _amtool(config, tmp_path).returncode != 0
+
+
+def test_every_alert_goes_to_the_topic_as_amp_requires() -> None:
+    """AMP user guide, "Configure alert manager to send messages to your Amazon SNS topic": SNS only, sigv4 with
+    a region, no api_url and no http_config."""
+    config = _alertmanager_config(alert_manager_definition(TOPIC))
+    assert "routes" not in config["route"], "one receiver for every alert"
+    (receiver,) = config["receivers"]
+    assert config["route"]["receiver"] == receiver["name"] and set(receiver) == {"name", "sns_configs"}
+    (sns,) = receiver["sns_configs"]
+    assert sns["topic_arn"] == TOPIC and sns["sigv4"] == {"region": "us-east-1"}
+    assert not {"api_url", "http_config"} & set(sns)
+    assert sns["send_resolved"] is True
+
+
+def test_the_repeat_interval_is_within_amps_five_days() -> None:
+    repeat = _alertmanager_config(alert_manager_definition(TOPIC))["route"]["repeat_interval"]
+    assert repeat.endswith("h") and int(repeat[:-1]) <= 5 * 24
+
+
+def test_the_subject_fits_sns_for_the_longest_names() -> None:
+    """SNS truncates subjects past 100 ASCII characters: render the template with the longest alert, a 40-character
+    fleet name and a long EC2 host name, the way Alertmanager fills `.Status` and `.CommonLabels`."""
+    sns = _alertmanager_config(alert_manager_definition(TOPIC))["receivers"][0]["sns_configs"][0]
+    longest_alert = max((r["alert"] for g in GROUPS for r in g["rules"] if "alert" in r), key=len)
+    node = "ip-100-100-100-100.ap-southeast-5.compute.internal"
+    for labels in ({"fleet": "f" * 40}, {"node": node}):
+        values = {"alertname": longest_alert, "fleet": "", "node": "", **labels}
+        subject = sns["subject"].replace("{{ .Status }}", "resolved")
+        for key, value in values.items():
+            subject = subject.replace("{{ .CommonLabels." + key + " }}", value)
+        assert "{{" not in subject and subject.isascii() and subject.isprintable()
+        assert len(subject) <= SNS_SUBJECT_MAX, subject
+
+
+def test_the_topic_admits_only_this_workspace_of_this_account() -> None:
+    (statement,) = alert_topic_policy(TOPIC, WORKSPACE)["Statement"]
+    assert statement["Principal"] == {"Service": AMP_SERVICE}
+    assert sorted(statement["Action"]) == ["sns:GetTopicAttributes", "sns:Publish"]
+    assert statement["Resource"] == TOPIC
+    assert statement["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": WORKSPACE},
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+    }
+
+
+def test_a_workspace_of_another_account_is_refused() -> None:
+    with pytest.raises(ValueError, match="different accounts"):
+        alert_topic_policy(TOPIC, WORKSPACE.replace("123456789012", "210987654321"))
+
+
+@pytest.mark.parametrize("arn", ["c-alerts", "arn:aws:sqs:us-east-1:123456789012:q", "arn:aws:sns::123456789012:t"])
+def test_a_topic_arn_that_is_not_a_regional_sns_arn_is_refused(arn: str) -> None:
+    with pytest.raises(ValueError, match="not a regional sns ARN"):
+        alert_manager_definition(arn)
+
+
+def test_the_topic_policy_passes_parliament() -> None:
+    import json
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import parliament
+
+    findings = parliament.analyze_policy_string(json.dumps(alert_topic_policy(TOPIC, WORKSPACE))).findings
+    assert [(f.issue, f.detail) for f in findings] == []

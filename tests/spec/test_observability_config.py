@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aifactory.spec.errors import ConfigError
 from aifactory.spec.loading import read_stack_config, spec_from_config
-from aifactory.spec.observability import resolved_backend
+from aifactory.spec.observability import RETENTION_DAYS, resolved_backend, resolved_retention_days
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,75 @@ def test_the_default_backend_follows_the_profile(stack: str, backend: str) -> No
     spec = spec_from_config(_config(stack, {}))
     assert spec.observability is not None and spec.observability.backend is None
     assert resolved_backend(spec.observability, spec.sovereign) == backend
-    assert spec.observability.idle_gpu.utilization_percent == 10 and spec.observability.retention_days == 15
+    assert spec.observability.idle_gpu.utilization_percent == 10 and spec.observability.retention_days is None
+    assert spec.observability.alert_emails == []
+
+
+@pytest.mark.parametrize(("backend", "days"), [("in-cluster", 15), ("managed", 150)])
+def test_retention_defaults_to_the_backends(backend: str, days: int) -> None:
+    """15 days in the cluster, AMP's own 150-day default in the workspace."""
+    spec = spec_from_config(_config("commercial-us", {"backend": backend}))
+    assert spec.observability is not None
+    assert resolved_retention_days(spec.observability, backend) == days == RETENTION_DAYS[backend][0]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("backend", "days"), [("in-cluster", 365), ("managed", 1095)])
+def test_retention_up_to_the_backends_maximum_plans(backend: str, days: int) -> None:
+    spec = spec_from_config(_config("commercial-us", {"backend": backend, "retentionDays": days}))
+    assert spec.observability is not None and spec.observability.retention_days == days
+
+
+@pytest.mark.parametrize(("stack", "backend", "days"), [("sovereign-eu", None, 366), ("commercial-us", None, 1096)])
+def test_retention_past_the_backends_maximum_is_refused(stack: str, backend: str | None, days: int) -> None:
+    issues = _issues(_config(stack, {"retentionDays": days}))
+    assert f"{days} days is more than" in issues["aifactory:observability.retentionDays"]
+
+
+def test_alert_emails_subscribe_on_the_managed_backend() -> None:
+    addresses = ["oncall@example.com", "gpu-ops+alerts@team.example.org"]
+    spec = spec_from_config(_config("commercial-us", {"alertEmails": addresses}))
+    assert spec.observability is not None and spec.observability.alert_emails == addresses
+
+
+@pytest.mark.parametrize(
+    ("stack", "observability"),
+    [("sovereign-eu", {}), ("commercial-us", {"backend": "in-cluster"})],
+)
+def test_alert_emails_need_the_managed_backend(stack: str, observability: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        spec_from_config(_config(stack, {**observability, "alertEmails": ["oncall@example.com"]}))
+    (issue,) = [i for i in caught.value.issues if i.path == "aifactory:observability.alertEmails"]
+    assert "in-cluster" in issue.problem and "remove `alertEmails`" in issue.fix
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "oncall",
+        "oncall@",
+        "@example.com",
+        "oncall@localhost",
+        "on call@example.com",
+        "Ops <oncall@example.com>",
+        "oncall@example.com\nBcc: x@example.com",
+        "oncall@exa_mple.com",
+        "oncall@-example.com",
+        ".oncall@example.com",
+        "on..call@example.com",
+        "a" * 65 + "@example.com",
+        "oncall@" + "a" * 250 + ".com",
+        "oncall@[192.0.2.1]",
+        "",
+    ],
+)
+def test_an_address_sns_cannot_mail_is_refused(address: str) -> None:
+    issues = _issues(_config("commercial-us", {"alertEmails": [address]}))
+    assert "not an email address" in issues["aifactory:observability.alertEmails[0]"]
+
+
+def test_an_address_listed_twice_is_refused() -> None:
+    issues = _issues(_config("commercial-us", {"alertEmails": ["oncall@example.com", "OnCall@Example.com"]}))
+    assert "listed twice" in issues["aifactory:observability.alertEmails"]
 
 
 def test_a_commercial_stack_may_keep_metrics_in_the_cluster() -> None:
@@ -59,7 +127,9 @@ def test_needs_the_eks_cluster() -> None:
         ({"idleGpu": {"utilizationPercent": 0}}, "aifactory:observability.idleGpu.utilizationPercent"),
         ({"idleGpu": {"utilizationPercent": 101}}, "aifactory:observability.idleGpu.utilizationPercent"),
         ({"idleGpu": {"minutes": 1441}}, "aifactory:observability.idleGpu.minutes"),
-        ({"retentionDays": 366}, "aifactory:observability.retentionDays"),
+        ({"retentionDays": 0}, "aifactory:observability.retentionDays"),
+        ({"alertEmails": "oncall@example.com"}, "aifactory:observability.alertEmails"),
+        ({"alertEmails": [7]}, "aifactory:observability.alertEmails[0]"),
         ({"retentionDays": "15"}, "aifactory:observability.retentionDays"),
         ({"alertEmail": "oncall@example.com"}, "aifactory:observability.alertEmail"),
     ],
