@@ -14,7 +14,12 @@ from ..schedulers.observability_rules import (
     LINE_RUN_SECONDS,
     QUOTA_USED,
 )
-from ..schedulers.observability_stack import GRAFANA_SERVICE, KPS_RELEASE, MONITORING_NAMESPACE
+from ..schedulers.observability_stack import (
+    GRAFANA_SERVICE,
+    KPS_RELEASE,
+    MONITORING_NAMESPACE,
+    PROMETHEUS_RETENTION_SIZE,
+)
 
 PROMETHEUS_SERVICE = f"{KPS_RELEASE}-prometheus"
 PORT_FORWARD = f"kubectl -n {MONITORING_NAMESPACE} port-forward svc/{PROMETHEUS_SERVICE} 9090:9090 &"
@@ -97,7 +102,8 @@ def observability_readme(observability: ObservabilityPlan) -> str:
             "# Metrics, rules and alerts",
             "",
             f"Backend: `{observability.backend}` (kube-prometheus-stack in namespace `{MONITORING_NAMESPACE}`), "
-            f"{observability.retention_days} days of metrics while the Prometheus pod lives. "
+            f"{observability.retention_days} days of metrics (or {PROMETHEUS_RETENTION_SIZE}, whichever is reached "
+            "first) on the pod's bounded emptyDir, kept while the Prometheus pod lives. "
             "`rules.yaml` is the factory's PrometheusRule; `dashboard.json` the Grafana dashboard the "
             "sidecar loads. Reserved fleets the idle alert watches: " + reserved + ".",
             "",

@@ -59,6 +59,16 @@ KPS_IMAGES = {
 
 _ON_SYSTEM_NODES = {"nodeSelector": SYSTEM_NODE_LABEL}
 
+PROMETHEUS_EMPTY_DIR_GIB = 20
+"""The TSDB's emptyDir limit on a system node's 50 GiB root volume, which also holds the images and the controllers'
+logs. A pod whose emptyDir outgrows its `sizeLimit` is evicted alone (Kubernetes docs, "Local ephemeral storage");
+without the limit a growing TSDB would bring DiskPressure on the node and evict Kueue, JobSet and CoreDNS with it."""
+PROMETHEUS_RETENTION_SIZE = "16GB"
+"""Below the emptyDir limit, so Prometheus deletes its oldest blocks before the kubelet evicts it. Prometheus
+storage docs, `--storage.tsdb.retention.size`: powers of two ("1KB is 1024B"), only persistent blocks are deleted
+but the WAL and memory-mapped chunks count toward it, "so the total size of the storage can exceed" the limit
+briefly; 16 GiB of 20 leaves that room."""
+
 
 def kube_prometheus_stack_release(charts: ChartVersions, retention_days: int) -> HelmRelease:
     """Prometheus, Alertmanager, Grafana, the operator and kube-state-metrics on the system nodes.
@@ -69,12 +79,14 @@ def kube_prometheus_stack_release(charts: ChartVersions, retention_days: int) ->
     job (pulls `busybox:latest`), Grafana's test pod and default dashboards that read node-exporter.
     Alertmanager routes every alert to its `null` receiver (the chart's default route): a no-egress
     factory reaches no mail or paging service; alerts show in Alertmanager's and Grafana's alert views.
-    Prometheus keeps `retention_days` on an emptyDir: the factory installs no EBS CSI driver, so the
-    TSDB lives as long as the Prometheus pod.
+    Prometheus keeps `retention_days`, or `PROMETHEUS_RETENTION_SIZE` when that comes first, on a bounded
+    emptyDir: the factory installs no EBS CSI driver, so the TSDB lives as long as the Prometheus pod.
     """
     prometheus_spec: dict[str, Any] = {
         **_ON_SYSTEM_NODES,
         "retention": f"{retention_days}d",
+        "retentionSize": PROMETHEUS_RETENTION_SIZE,
+        "storageSpec": {"emptyDir": {"sizeLimit": f"{PROMETHEUS_EMPTY_DIR_GIB}Gi"}},
         # Select every ServiceMonitor and PrometheusRule, not only this release's (the Kueue chart's
         # ServiceMonitor carries Kueue's labels).
         "serviceMonitorSelectorNilUsesHelmValues": False,

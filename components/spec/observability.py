@@ -69,8 +69,8 @@ class ObservabilitySpec(SpecModel):
         examples=[30],
         json_schema_extra=unit("days"),
         description="Days of metrics kept. Default and maximum per backend: `in-cluster` 15 and 365 (the "
-        "Prometheus server's retention), `managed` 150 and 1095 (the workspace's retention period, AMP's "
-        "default and limit).",
+        "Prometheus server's retention, which also stops at 16 GiB of blocks on its 20 GiB emptyDir), `managed` "
+        "150 and 1095 (the workspace's retention period, AMP's default and limit).",
     )
     alert_emails: list[EmailAddress] = Field(
         default_factory=list,

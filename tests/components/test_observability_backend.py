@@ -35,6 +35,21 @@ def test_backend_release_is_pinned_and_mirrored(sovereign: PlanResult) -> None:
     assert release.inputs["namespace"] == "monitoring"
 
 
+def test_the_tsdb_is_bounded_within_the_system_nodes_root_volume(sovereign: PlanResult) -> None:
+    """Prometheus deletes old blocks at `retentionSize`, below its emptyDir's `sizeLimit`, which leaves most of
+    the system node's root volume to the images and the controllers."""
+    spec = _releases(sovereign)[KPS_RELEASE].inputs["values"]["prometheus"]["prometheusSpec"]
+    limit_gib = int(spec["storageSpec"]["emptyDir"]["sizeLimit"].removesuffix("Gi"))
+    retention_gib = int(spec["retentionSize"].removesuffix("GB"))  # Prometheus sizes are powers of two
+    (template,) = [
+        r
+        for r in sovereign.resources
+        if r.type == "aws:ec2/launchTemplate:LaunchTemplate" and r.name.endswith("-system")
+    ]
+    root_gib = template.inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"]
+    assert retention_gib < limit_gib <= root_gib // 2
+
+
 def test_kueue_and_the_objects_wait_for_the_backends_crds(sovereign: PlanResult) -> None:
     releases = _releases(sovereign)
     backend = releases[KPS_RELEASE].urn
