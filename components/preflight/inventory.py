@@ -418,6 +418,18 @@ class _Reader:
                     role=_role_name(inputs.get("role")),
                 )
             )
+        elif typ == "aws:amp/scraper:Scraper":
+            # A managed collector scrapes from interfaces it creates in its subnets, with the security groups
+            # it is given (AMP user guide, "Using an AWS managed collector": one ENI per subnet).
+            eks = (inputs.get("source") or {}).get("eks") or {}
+            inv.members.append(
+                Member(
+                    f"metrics scraper {inputs.get('alias', r['name'])}",
+                    "scraper",
+                    frozenset(eks.get("securityGroupIds") or []),
+                    tuple(eks.get("subnetIds") or []),
+                )
+            )
         elif typ == "aws:cloudwatch/logGroup:LogGroup":
             self._key_use(r, inputs.get("kmsKeyId"), "logs", outputs.get("arn"))
         elif typ == "aws:secretsmanager/secret:Secret":

@@ -15,7 +15,8 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from ..schedulers.helm_values import SYSTEM_NODE_LABEL
+from ..schedulers.helm_values import DCGM_METRICS_PORT, DCGM_NODE_SELECTOR, SYSTEM_NODE_LABEL
+from ..schedulers.observability_managed import KSM_METRICS_PORT
 from .inventory import ALL, INTERNET, Inventory, Member, SgRule, cidr_covers
 from .registry import Finding, rule
 
@@ -124,13 +125,14 @@ def distinct(members: Iterable[Member]) -> list[Member]:
 
 @rule(
     "reach.eks-api",
-    "nodes, the cluster runner and the VPC functions (the capacity-block expiry handler) reach the EKS API (tcp 443)",
+    "nodes, the cluster runner, the VPC functions (the capacity-block expiry handler) and the managed metrics "
+    "scraper (its Kubernetes service discovery) reach the EKS API (tcp 443)",
     "EKS user guide, 'View Amazon EKS security group requirements for clusters'",
     "EKS user guide, 'Cluster API server endpoint' (private access from within the VPC)",
 )
 def eks_api(inv: Inventory) -> Iterator[Finding]:
     for plane in inv.of_kind("control-plane"):
-        clients = inv.of_kind("eks-node", "runner", "function")
+        clients = inv.of_kind("eks-node", "runner", "function", "scraper")
         yield from _check(inv, "reach.eks-api", (Flow(c, plane, "tcp", HTTPS) for c in clients))
 
 
@@ -287,7 +289,7 @@ def _system_nodes(inv: Inventory) -> list[Member]:
 
 
 def _is_system(member: Member) -> bool:
-    return all(member.labels.get(key) == value for key, value in SYSTEM_NODE_LABEL.items())
+    return _labelled(member, SYSTEM_NODE_LABEL)
 
 
 @rule(
@@ -299,6 +301,28 @@ def _is_system(member: Member) -> bool:
 def model_registry(inv: Inventory) -> Iterator[Finding]:
     flows = (Flow(n, db, "tcp", POSTGRES) for db in _registry_databases(inv) for n in _system_nodes(inv))
     yield from _check(inv, "reach.model-registry", flows)
+
+
+def _labelled(member: Member, labels: dict[str, str]) -> bool:
+    return all(member.labels.get(key) == value for key, value in labels.items())
+
+
+@rule(
+    "reach.metrics-scraper",
+    "the managed metrics scraper reaches the DCGM exporter on the NVIDIA nodes (tcp 9400) and kube-state-metrics "
+    "on the system nodes (tcp 8080)",
+    "AMP user guide, 'Using an AWS managed collector' (the scraper's subnets and security groups must reach the "
+    "targets)",
+    "NVIDIA dcgm-exporter chart templates/service.yaml (port 9400); kube-state-metrics chart values (port 8080)",
+)
+def metrics_scraper(inv: Inventory) -> Iterator[Finding]:
+    # With the VPC CNI a pod's address is on its node's interfaces and carries the node's groups (EKS user guide,
+    # "Assign IPs to Pods with the Amazon VPC CNI"), so the exporters are reached as their nodes are.
+    nodes = distinct(inv.of_kind("eks-node"))
+    targets = [(n, DCGM_METRICS_PORT) for n in nodes if _labelled(n, DCGM_NODE_SELECTOR)]
+    targets += [(n, KSM_METRICS_PORT) for n in nodes if _is_system(n)]
+    flows = (Flow(s, n, "tcp", (port, port)) for s in inv.of_kind("scraper") for n, port in targets)
+    yield from _check(inv, "reach.metrics-scraper", flows)
 
 
 # --- AWS services -----------------------------------------------------------------------------------

@@ -40,6 +40,11 @@ SYSTEM_NODE_LABEL = {"aifactory.io/node-role": "system"}
 FSX_CONTROLLER_SERVICE_ACCOUNT = "fsx-csi-controller-sa"
 DCGM_RELEASE = "dcgm-exporter"
 DCGM_NAMESPACE = "kube-system"
+DCGM_NODE_SELECTOR = {"nvidia.com/gpu.present": "true"}
+"""Where the exporter runs: the label the factory puts on its NVIDIA node groups (`kubernetes.node_group`)."""
+DCGM_METRICS_PORT = 9400
+"""The exporter's metrics port, the chart Service's `metrics` port (NVIDIA/dcgm-exporter
+deployment/templates/service.yaml)."""
 
 # What runs on every GPU node besides its training pods, for its maxPods: the DaemonSets of the managed
 # add-ons (aws-node, kube-proxy, the Pod Identity agent, the node monitoring agent; `kubernetes.ADDONS`
@@ -270,7 +275,7 @@ def _common_releases(charts: ChartVersions, kueue_config: Mapping[str, Any], reg
                 # factory does not install.
                 "serviceMonitor": {"enabled": False},
                 "tolerations": GPU_TOLERATIONS,
-                "nodeSelector": {"nvidia.com/gpu.present": "true"},
+                "nodeSelector": DCGM_NODE_SELECTOR,
                 "kubeletPath": "/var/lib/kubelet/pod-resources",
             },
             {"image.repository": "nvcr.io/nvidia/k8s/dcgm-exporter"},

@@ -46,6 +46,7 @@ SCRAPE_INTERVAL = "30s"
 """The collector's minimum, and the in-cluster ServiceMonitors' interval."""
 KSM_RELEASE = "kube-state-metrics"
 KSM_PORT_NAME = "http"
+KSM_METRICS_PORT = 8080
 """kube-state-metrics chart templates/service.yaml: the metrics port is named `http` (8080, values `service.port`)."""
 RULES_NAMESPACE = "aifactory"
 SCRAPER_ROLE_PATH = "aws-service-role/scraper.aps.amazonaws.com/"

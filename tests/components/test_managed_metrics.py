@@ -102,6 +102,24 @@ def test_the_query_endpoint_is_an_output(commercial: PlanResult) -> None:
     assert commercial.outputs["metricsQueryEndpoint"] == workspace.outputs["prometheusEndpoint"]
 
 
+def test_the_preflight_checks_the_scrapers_reach_to_real_targets(commercial: PlanResult) -> None:
+    """commercial-us's scraper, its 64 GPU nodes' DCGM exporter and the system nodes' kube-state-metrics are all in
+    the flows `reach.metrics-scraper` checks, and every one is allowed (the cluster security group)."""
+    from aifactory.preflight.inventory import read_inventory
+    from aifactory.preflight.reachability import metrics_scraper
+
+    inventory = read_inventory(
+        [r.as_json() for r in commercial.resources], region="us-east-1", partition="aws", account="123456789012"
+    )
+    (scraper,) = inventory.of_kind("scraper")
+    assert scraper.groups and len(scraper.subnets) >= 2
+    nodes = inventory.of_kind("eks-node")
+    assert any(n.labels.get("nvidia.com/gpu.present") == "true" for n in nodes)
+    assert any(n.labels.get("aifactory.io/node-role") == "system" for n in nodes)
+    assert list(metrics_scraper(inventory)) == []
+    assert not [f for f in commercial.preflight if f["rule"].startswith("reach.")]
+
+
 # --- retention and alert delivery ---------------------------------------------------------------
 
 

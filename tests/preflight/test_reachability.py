@@ -92,6 +92,55 @@ def test_a_vpc_function_in_its_own_group_is_blocked_both_ways() -> None:
     ]
 
 
+def _scraper(groups: list[str]) -> dict[str, Any]:
+    return res(
+        "aws:amp/scraper:Scraper",
+        "metrics",
+        alias="factory-metrics",
+        source={"eks": {"clusterArn": "arn", "subnetIds": ["subnet-a", "subnet-b"], "securityGroupIds": groups}},
+    )
+
+
+def test_a_scraper_in_the_cluster_group_reaches_the_api_and_both_exporters() -> None:
+    world = [*eks_world(), _scraper(["sg-cluster"])]
+    assert findings(world, "reach.metrics-scraper") == [] and findings(world, "reach.eks-api") == []
+
+
+def test_a_scraper_in_its_own_group_names_each_exporter_it_cannot_reach() -> None:
+    world = [
+        *eks_world(),
+        res("aws:ec2/securityGroup:SecurityGroup", "scraper", "sg-scraper"),
+        _scraper(["sg-scraper"]),
+    ]
+    assert findings(world, "reach.metrics-scraper") == [
+        "metrics scraper factory-metrics → node group train-d0 (tcp 9400): blocked: no egress rule of scraper "
+        "admits it; no ingress rule of EKS cluster security group, efa, nodes admits it",
+        "metrics scraper factory-metrics → node group system (tcp 8080): blocked: no egress rule of scraper "
+        "admits it; no ingress rule of EKS cluster security group admits it",
+    ]
+    assert [f.split(":")[0] for f in findings(world, "reach.eks-api")] == [
+        "metrics scraper factory-metrics → EKS control plane (tcp 443)"
+    ]
+
+
+def test_an_exporter_port_rule_for_the_scrapers_group_is_enough() -> None:
+    world = [
+        *eks_world(),
+        res("aws:ec2/securityGroup:SecurityGroup", "scraper", "sg-scraper"),
+        egress("scraper-out", "sg-scraper", cidrIpv4="10.0.0.0/16"),
+        ingress("dcgm", "sg-cluster", "tcp", (9400, 9400), referencedSecurityGroupId="sg-scraper"),
+        _scraper(["sg-scraper"]),
+    ]
+    assert [f.split(":")[0] for f in findings(world, "reach.metrics-scraper")] == [
+        "metrics scraper factory-metrics → node group system (tcp 8080)"
+    ]
+
+
+def test_without_a_scraper_nothing_is_checked() -> None:
+    world = [*eks_world(), res("aws:ec2/securityGroup:SecurityGroup", "scraper", "sg-scraper")]
+    assert findings(world, "reach.metrics-scraper") == []
+
+
 def test_a_port_range_that_misses_the_port_does_not_count() -> None:
     world = [
         *_gpu_groups(["sg-efa", "sg-nodes"]),

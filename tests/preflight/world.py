@@ -164,7 +164,7 @@ def eks_world(node_script: str = "#!/bin/bash\nnodeadm init\n") -> list[dict[str
             nodeGroupName="train-d0",
             subnetIds=["subnet-a"],
             launchTemplate={"id": "lt-gpu", "version": "1"},
-            labels={"aifactory.io/fleet": "train"},
+            labels={"aifactory.io/fleet": "train", "nvidia.com/gpu.present": "true"},
             nodeRoleArn=f"arn:aws:iam::{ACCOUNT}:role/train-node",
         ),
         res(
