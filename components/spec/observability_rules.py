@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from .errors import ConfigIssue, config_path
+from .errors import ConfigIssue, config_path, warning
 from .observability import RETENTION_DAYS, SOVEREIGN_BACKEND, resolved_backend
 from .rules import Rule
 from .scheduler import KubernetesScheduler
@@ -72,9 +72,28 @@ def alert_emails_need_the_managed_backend(spec: FactorySpec) -> Iterator[ConfigI
         )
 
 
+def managed_backend_collects_no_queue_metrics(spec: FactorySpec) -> Iterator[ConfigIssue]:
+    """A warning, not an error: the managed collector cannot scrape Kueue (its metrics are served over HTTPS with
+    authentication the collector's configuration cannot meet, `schedulers/observability_managed.py`), so quota
+    use, admission wait and evictions stay empty in the workspace while the GPU, restart and goodput rules work."""
+    config = spec.observability
+    # A sovereign stack asking for `managed` is refused already (`sovereign_metrics_stay_in_cluster`).
+    if config is None or spec.sovereign or not isinstance(spec.scheduler, KubernetesScheduler):
+        return
+    if resolved_backend(config, spec.sovereign) == "managed":
+        yield warning(
+            config_path("observability", "backend"),
+            "the managed backend records no Kueue metrics: quota use, admission wait and evictions stay empty "
+            "(GPU activity, restarts and goodput are recorded)",
+            "set `backend: in-cluster` for every series, or keep `managed` and read queue state with "
+            "`kubectl get clusterqueues`",
+        )
+
+
 OBSERVABILITY_RULES: tuple[Rule, ...] = (
     observability_needs_kubernetes,
     sovereign_metrics_stay_in_cluster,
     retention_within_backend_limit,
     alert_emails_need_the_managed_backend,
+    managed_backend_collects_no_queue_metrics,
 )

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from aifactory.spec.errors import ConfigError
-from aifactory.spec.loading import read_stack_config, spec_from_config
+from aifactory.spec.loading import read_stack_config, spec_from_config, validate_config
 from aifactory.spec.observability import RETENTION_DAYS, resolved_backend, resolved_retention_days
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,6 +136,23 @@ def test_needs_the_eks_cluster() -> None:
 )
 def test_bad_values_name_their_path(value: dict[str, Any], path: str) -> None:
     assert path in _issues(_config("commercial-us", value))
+
+
+@pytest.mark.parametrize(
+    ("stack", "observability", "warned"),
+    [
+        ("commercial-us", {}, True),
+        ("commercial-us", {"backend": "in-cluster"}, False),
+        ("sovereign-eu", {}, False),
+    ],
+)
+def test_the_managed_backend_warns_that_queue_series_stay_empty(
+    stack: str, observability: dict[str, Any], warned: bool
+) -> None:
+    _, warnings = validate_config(_config(stack, observability))
+    found = [w for w in warnings if w.path == "aifactory:observability.backend"]
+    assert bool(found) is warned
+    assert all(w.is_warning and "Kueue" in w.problem and "in-cluster" in w.fix for w in found)
 
 
 def test_null_is_not_absent() -> None:
