@@ -22,7 +22,7 @@ import pulumi_kubernetes as k8s
 from pulumi.output import Output, T  # noqa: F401
 
 from ..planning.observability_plan import ObservabilityPlan
-from ..spec.production import ProductionSpec
+from ..spec.production import PODS_READY_MINUTES, ProductionSpec
 from ..spec.scheduler import ChartVersions, Queue
 from ..spec.storage import StorageSpec
 from .helm_values import helm_releases, mirror_image, mirror_release
@@ -92,6 +92,11 @@ class ClusterSettings:
     """`aifactory:production`: its lines' objects are applied with Kueue's."""
     storage: StorageSpec | None = None
     """The file system the lines read and write (mount path and data repository links)."""
+
+    def pods_ready_minutes(self) -> int:
+        """Kueue's one `waitForPodsReady` timeout: the slowest serving line's `readyMinutes`, at least the default."""
+        lines = self.production.lines if self.production is not None else []
+        return max([PODS_READY_MINUTES, *(line.serving.ready_minutes for line in lines if line.serving is not None)])
 
     def serving(self) -> list[Manifest]:
         """The lines' LeaderWorkerSets, Services and the serving priority class; empty when no line serves."""
@@ -220,7 +225,7 @@ def _releases(
     """The pinned Helm releases (mirrored in sovereign stacks), by release name."""
     charts = ChartVersions(**settings.charts)
     training = bool(settings.training_runtimes)
-    kueue_config = kueue_configuration(trainjobs=training)
+    kueue_config = kueue_configuration(settings.pods_ready_minutes(), trainjobs=training)
     serving = bool(settings.serving())
     cycles = bool(settings.production_cycles)
     if serving:

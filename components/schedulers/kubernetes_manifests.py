@@ -25,6 +25,7 @@ from ..catalog.instance_types import InstanceType, get_instance_type
 from ..kubernetes_names import AWS_TOPOLOGY_NAMES, DATAHALL_TOPOLOGY_NAME, KUEUE_API, TOPOLOGY_NAME, aws_topology_levels
 from ..planning.efa_layout import efa_device_count
 from ..spec.model import Taint
+from ..spec.production import PODS_READY_MINUTES
 from ..spec.scheduler import Queue
 
 Manifest = dict[str, Any]
@@ -370,7 +371,7 @@ TRAINJOB_FRAMEWORK = "trainer.kubeflow.org/trainjob"
 TRAINING_RECOVERY_TIMEOUT = "15m"
 
 
-def kueue_configuration(pods_ready_timeout: str = "10m", trainjobs: bool = False) -> Manifest:
+def kueue_configuration(pods_ready_minutes: int = PODS_READY_MINUTES, trainjobs: bool = False) -> Manifest:
     """The Kueue manager Configuration (config.kueue.x-k8s.io/v1beta2).
 
     Starts from the chart's defaults (charts/kueue/values.yaml @v0.19.2) and adds:
@@ -383,7 +384,7 @@ def kueue_configuration(pods_ready_timeout: str = "10m", trainjobs: bool = False
       Trainer's TrainJob and a `recoveryTimeout` for training pods lost with a node.
     """
     pods_ready: dict[str, Any] = {
-        "timeout": pods_ready_timeout,
+        "timeout": f"{pods_ready_minutes}m",
         "blockAdmission": True,
         "requeuingStrategy": {
             "timestamp": "Eviction",

@@ -34,7 +34,8 @@ classical preemption, not with the fair sharing the factory's Kueue Configuratio
 (kueue.x-k8s.io_clusterqueues.yaml v1beta2 `preemption.borrowWithinCohort` @v0.19.2).
 
 Kueue's `waitForPodsReady` applies to the groups too: a group whose pods are not all ready (the model
-loaded) within its timeout is evicted and requeued.
+loaded) within its timeout is evicted and requeued. Kueue 0.19 has one timeout for every workload, so it is the
+slowest line's `serving.readyMinutes` (`ClusterSettings.pods_ready_minutes`).
 """
 
 from __future__ import annotations

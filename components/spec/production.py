@@ -30,6 +30,11 @@ Argo workflow's generated pod names), so it leaves room below the 63 characters 
 DEFAULT_METRICS_FILE = "/tmp/aifactory/metrics.json"
 DEFAULT_SERVING_PORT = 8000
 DEFAULT_REGISTRY_NAMESPACE = "aifactory-registry"
+PODS_READY_MINUTES = 10
+"""Kueue's `waitForPodsReady.timeout` without a slower serving line (the factory's setting since 0.1; Kueue's own
+default is 5 minutes, site docs "Setup All-or-nothing with ready Pods")."""
+MAX_PODS_READY_MINUTES = 6 * 60
+"""Six hours: a replica not ready by then is broken, not loading."""
 
 
 class RegistrySpec(SpecModel):
@@ -224,6 +229,17 @@ class Serving(SpecModel):
         default_factory=list,
         description="Extra arguments of the server (each a string), after the model path and parallelism.",
         examples=[["--max-model-len", "32768"]],
+    )
+    ready_minutes: Count = Field(
+        default=PODS_READY_MINUTES,
+        le=MAX_PODS_READY_MINUTES,
+        json_schema_extra=unit("min"),
+        description="Minutes from admission until every pod of a replica is Ready (image pull and model load: "
+        "vLLM's `/health` answers once the weights are in GPU memory). Kueue's `waitForPodsReady.timeout` is the "
+        "largest of the lines' values and the 10-minute default, and a replica slower than it is evicted and "
+        "requeued. Kueue applies one timeout to every workload and blocks other admissions while one waits, so "
+        "a long value also delays the detection of a stuck training gang.",
+        examples=[30],
     )
 
 

@@ -251,7 +251,7 @@ def test_a_multi_node_replica_takes_whole_nodes() -> None:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> PlanResult:
-    cfg = config(line(), line("big", gpusPerReplica=16, replicas=1))
+    cfg = config(line(), line("big", gpusPerReplica=16, replicas=1, readyMinutes=45))
     return plan_stack(str(write_stack(tmp_path_factory.mktemp("served"), "commercial-us", cfg)))
 
 
@@ -264,6 +264,8 @@ def test_cluster_stack_registers_the_controller_the_integration_and_the_leaderwo
     assert lws["values"]["image"]["manager"]["tag"] == "v0.10.0"
     kueue = yaml.safe_load(releases["kueue"]["values"]["managerConfig"]["controllerManagerConfigYaml"])
     assert LWS_FRAMEWORK in kueue["integrations"]["frameworks"]
+    # The slowest line's model load sets Kueue's one timeout (the other line keeps the 10-minute default).
+    assert kueue["waitForPodsReady"]["timeout"] == "45m"
     sets = [r for r in cluster if r.type == "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"]
     assert sorted(r.inputs["metadata"]["name"] for r in sets) == ["big-serve", "chat-ft-serve"]
     for resource in sets:
@@ -276,6 +278,19 @@ def test_cluster_stack_registers_the_controller_the_integration_and_the_leaderwo
     assert {"production/big/serving.yaml", "production/chat-ft/serving.yaml"} <= set(files)
     kinds = [o["kind"] for o in yaml.safe_load_all(files["production/big/serving.yaml"])]
     assert sorted(kinds) == ["LeaderWorkerSet", "Service"]
+
+
+def test_without_a_slower_line_kueue_keeps_ten_minutes() -> None:
+    cluster = plan_stack(str(ROOT / "stacks" / "Pulumi.commercial-us.yaml")).stacks["aifactory-cluster"]
+    (kueue,) = [r for r in cluster if r.type == "kubernetes:helm.sh/v3:Release" and r.inputs["name"] == "kueue"]
+    config_ = yaml.safe_load(kueue.inputs["values"]["managerConfig"]["controllerManagerConfigYaml"])
+    assert config_["waitForPodsReady"]["timeout"] == "10m"
+
+
+@pytest.mark.parametrize("minutes", [0, 361, "30", 2.5])
+def test_a_ready_time_outside_one_to_360_minutes_is_refused(minutes: Any) -> None:
+    found = errors(config(line(readyMinutes=minutes)))
+    assert f"{LINE}.serving.readyMinutes" in found
 
 
 def test_stacks_without_serving_install_no_controller() -> None:
