@@ -107,17 +107,21 @@ def _for_debian_promtool(config: dict[str, Any]) -> str:
     return yaml.safe_dump({**config, "scrape_configs": jobs})
 
 
-@needs_promtool
-def test_promtool_accepts_the_scrape_configuration(tmp_path: Path) -> None:
-    assert yaml.safe_load(scrape_configuration_yaml()) == scrape_configuration()
-    (tmp_path / "prometheus.yml").write_text(_for_debian_promtool(scrape_configuration()))
-    result = subprocess.run(
+def _promtool_check_config(config: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "prometheus.yml").write_text(_for_debian_promtool(config))
+    return subprocess.run(
         ["promtool", "check", "config", "--syntax-only", "prometheus.yml"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+@needs_promtool
+def test_promtool_accepts_the_scrape_configuration(tmp_path: Path) -> None:
+    assert yaml.safe_load(scrape_configuration_yaml()) == scrape_configuration()
+    result = _promtool_check_config(scrape_configuration(), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -125,14 +129,7 @@ def test_promtool_accepts_the_scrape_configuration(tmp_path: Path) -> None:
 def test_promtool_refuses_a_broken_relabel(tmp_path: Path) -> None:
     config = scrape_configuration()
     config["scrape_configs"][0]["relabel_configs"][0]["action"] = "keeep"
-    (tmp_path / "prometheus.yml").write_text(_for_debian_promtool(config))
-    result = subprocess.run(
-        ["promtool", "check", "config", "--syntax-only", "prometheus.yml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _promtool_check_config(config, tmp_path)
     assert result.returncode != 0
 
 

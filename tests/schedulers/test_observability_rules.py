@@ -99,6 +99,11 @@ def _sample(name: str, labels: dict[str, str], value: float) -> dict[str, Any]:
     return {"labels": f"{name}{{{inner}}}", "value": value}
 
 
+def _expect(expr: str, eval_time: str, labels: dict[str, str], value: float, name: str | None = None) -> dict[str, Any]:
+    """A `promql_expr_test` case: `expr` at `eval_time` is exactly one sample (of `name`, default the expression)."""
+    return {"expr": expr, "eval_time": eval_time, "exp_samples": [_sample(name or expr, labels, value)]}
+
+
 # Two hours of minutes. Pod a (restart attempt 0) runs 0-59m; the JobSet restarts it and pod b
 # (attempt 1) runs from 60m. Node n1 (reserved fleet `block`) idles at 5 %; n2 (`block`) is never
 # idle on its own fleet `busy`; n3 (on-demand `ondemand`) idles but is not reserved.
@@ -192,48 +197,16 @@ def _test_file() -> dict[str, Any]:
                 ],
                 "promql_expr_test": [
                     # One restart in the last hour, 15-minute checkpoints: 3600 s run, 900 s lost.
-                    {
-                        "expr": LINE_RESTARTS,
-                        "eval_time": "90m",
-                        "exp_samples": [_sample(LINE_RESTARTS, {"line": "chat-ft"}, 1)],
-                    },
-                    {
-                        "expr": LINE_GOODPUT,
-                        "eval_time": "90m",
-                        "exp_samples": [_sample(LINE_GOODPUT, {"line": "chat-ft"}, 0.75)],
-                    },
+                    _expect(LINE_RESTARTS, "90m", {"line": "chat-ft"}, 1),
+                    _expect(LINE_GOODPUT, "90m", {"line": "chat-ft"}, 0.75),
                     # Serving pods are not training time: the serving-only line has no run and no goodput.
-                    {
-                        "expr": LINE_RUN_SECONDS,
-                        "eval_time": "90m",
-                        "exp_samples": [_sample(LINE_RUN_SECONDS, {"line": "chat-ft"}, 3600)],
-                    },
-                    {
-                        "expr": LINE_GOODPUT,
-                        "eval_time": "100m",
-                        "exp_samples": [_sample(LINE_GOODPUT, {"line": "chat-ft"}, 0.75)],
-                    },
+                    _expect(LINE_RUN_SECONDS, "90m", {"line": "chat-ft"}, 3600),
+                    _expect(LINE_GOODPUT, "100m", {"line": "chat-ft"}, 0.75),
                     # No restart in the window that ends before it: every second is kept.
-                    {
-                        "expr": LINE_GOODPUT,
-                        "eval_time": "58m",
-                        "exp_samples": [_sample(LINE_GOODPUT, {"line": "chat-ft"}, 1)],
-                    },
-                    {
-                        "expr": GPU_LINE,
-                        "eval_time": "90m",
-                        "exp_samples": [_sample(GPU_LINE, {"line": "chat-ft"}, 0.9)],
-                    },
-                    {
-                        "expr": f'{GPU_FLEET}{{fleet="block"}}',
-                        "eval_time": "90m",
-                        "exp_samples": [_sample(GPU_FLEET, {"fleet": "block"}, 0.05)],
-                    },
-                    {
-                        "expr": QUOTA_USED,
-                        "eval_time": "90m",
-                        "exp_samples": [_sample(QUOTA_USED, {"cluster_queue": "product"}, 0.75)],
-                    },
+                    _expect(LINE_GOODPUT, "58m", {"line": "chat-ft"}, 1),
+                    _expect(GPU_LINE, "90m", {"line": "chat-ft"}, 0.9),
+                    _expect(f'{GPU_FLEET}{{fleet="block"}}', "90m", {"fleet": "block"}, 0.05, name=GPU_FLEET),
+                    _expect(QUOTA_USED, "90m", {"cluster_queue": "product"}, 0.75),
                 ],
             }
         ],
